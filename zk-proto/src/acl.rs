@@ -1,0 +1,213 @@
+//! Access control: permission bits, identities, ACL entries and the digest scheme.
+//!
+//! ```
+//! use zk_proto::acl::{Acl, Id, Perms};
+//!
+//! // Alice may do everything; everyone else may only read.
+//! let acl = vec![
+//!     Acl::new(Perms::ALL, Id::digest("alice", "secret")),
+//!     Acl::new(Perms::READ, Id::anyone()),
+//! ];
+//! assert_eq!(acl[0].id.id, "alice:aYXlLOpEooaV1cRAvUL1fp9Qt7E=");
+//! ```
+
+use base64::Engine as _;
+use bytes::BytesMut;
+use sha1::{Digest as _, Sha1};
+
+use crate::jute::{Decode, DecodeError, Encode, JuteReader, jute_record};
+
+/// A set of permission bits (`ACL.perms`).
+///
+/// ```
+/// use zk_proto::acl::Perms;
+///
+/// let rw = Perms::READ | Perms::WRITE;
+/// assert!(rw.contains(Perms::READ));
+/// assert!(!rw.contains(Perms::ADMIN));
+/// assert_eq!(rw.bits(), 3);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Perms(i32);
+
+impl Perms {
+    /// 1: read data and list children.
+    pub const READ: Perms = Perms(1);
+    /// 2: set data.
+    pub const WRITE: Perms = Perms(2);
+    /// 4: create children.
+    pub const CREATE: Perms = Perms(4);
+    /// 8: delete children.
+    pub const DELETE: Perms = Perms(8);
+    /// 16: set the ACL.
+    pub const ADMIN: Perms = Perms(16);
+    /// 31: every permission.
+    pub const ALL: Perms = Perms(31);
+    /// No permission.
+    pub const NONE: Perms = Perms(0);
+
+    /// Permissions from raw bits, kept as they are (unknown bits included).
+    pub const fn from_bits(bits: i32) -> Self {
+        Perms(bits)
+    }
+
+    /// The raw bits.
+    pub const fn bits(self) -> i32 {
+        self.0
+    }
+
+    /// Whether every bit of `other` is set in `self`.
+    pub const fn contains(self, other: Perms) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether any bit of `other` is set in `self`.
+    pub const fn intersects(self, other: Perms) -> bool {
+        self.0 & other.0 != 0
+    }
+}
+
+impl std::ops::BitOr for Perms {
+    type Output = Perms;
+    fn bitor(self, rhs: Perms) -> Perms {
+        Perms(self.0 | rhs.0)
+    }
+}
+
+impl Encode for Perms {
+    fn encode(&self, out: &mut BytesMut) {
+        self.0.encode(out);
+    }
+}
+
+impl Decode for Perms {
+    fn decode(reader: &mut JuteReader) -> Result<Self, DecodeError> {
+        reader.read_i32().map(Perms)
+    }
+}
+
+jute_record! {
+    /// An identity: an authentication scheme and an id in that scheme.
+    ///
+    /// ```
+    /// let id = zk_proto::acl::Id::new("ip", "127.0.0.1");
+    /// assert_eq!(id.scheme, "ip");
+    /// ```
+    pub struct Id {
+        /// `world`, `auth`, `digest`, `ip`, `sasl`, `x509`, `super`, ...
+        pub scheme: String,
+        /// The id within the scheme (`anyone`, `user:hash`, an address or CIDR, ...).
+        pub id: String,
+    }
+}
+
+impl Id {
+    /// An identity from its scheme and id.
+    pub fn new(scheme: impl Into<String>, id: impl Into<String>) -> Self {
+        Self {
+            scheme: scheme.into(),
+            id: id.into(),
+        }
+    }
+
+    /// `world:anyone`, which matches every client.
+    pub fn anyone() -> Self {
+        Self::new("world", "anyone")
+    }
+
+    /// `auth:` (empty id): in a create or setACL, replaced by every identity the caller has
+    /// authenticated as.
+    pub fn authenticated() -> Self {
+        Self::new("auth", "")
+    }
+
+    /// The `digest` identity a client gets after authenticating as `user:password`.
+    ///
+    /// ```
+    /// let id = zk_proto::acl::Id::digest("alice", "secret");
+    /// assert_eq!(id.to_string(), "digest:alice:aYXlLOpEooaV1cRAvUL1fp9Qt7E=");
+    /// ```
+    pub fn digest(user: &str, password: &str) -> Self {
+        Self::new("digest", digest_id(user, password))
+    }
+}
+
+impl std::fmt::Display for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.scheme, self.id)
+    }
+}
+
+/// The digest scheme's id for `user:password`: `user:base64(sha1("user:password"))`.
+///
+/// ```
+/// assert_eq!(
+///     zk_proto::acl::digest_id("alice", "secret"),
+///     "alice:aYXlLOpEooaV1cRAvUL1fp9Qt7E="
+/// );
+/// ```
+pub fn digest_id(user: &str, password: &str) -> String {
+    let hash = Sha1::digest(format!("{user}:{password}").as_bytes());
+    format!(
+        "{user}:{}",
+        base64::engine::general_purpose::STANDARD.encode(hash)
+    )
+}
+
+/// The digest id for an authentication token `user:password` as sent in an `AuthPacket`, or `None`
+/// when the token has no `:`.
+///
+/// ```
+/// assert_eq!(
+///     zk_proto::acl::digest_id_from_token(b"alice:secret").as_deref(),
+///     Some("alice:aYXlLOpEooaV1cRAvUL1fp9Qt7E=")
+/// );
+/// ```
+pub fn digest_id_from_token(token: &[u8]) -> Option<String> {
+    let token = std::str::from_utf8(token).ok()?;
+    let (user, password) = token.split_once(':')?;
+    Some(digest_id(user, password))
+}
+
+jute_record! {
+    /// One ACL entry: the permissions an identity has.
+    ///
+    /// ```
+    /// use zk_proto::acl::{Acl, Id, Perms};
+    ///
+    /// let entry = Acl::new(Perms::READ, Id::anyone());
+    /// assert_eq!(entry.perms, Perms::READ);
+    /// ```
+    pub struct Acl {
+        /// The permissions granted.
+        pub perms: Perms,
+        /// Who they are granted to.
+        pub id: Id,
+    }
+}
+
+impl Acl {
+    /// An entry granting `perms` to `id`.
+    pub fn new(perms: Perms, id: Id) -> Self {
+        Self { perms, id }
+    }
+
+    /// `OPEN_ACL_UNSAFE`: everyone may do everything.
+    ///
+    /// ```
+    /// assert_eq!(zk_proto::acl::Acl::open_unsafe()[0].perms, zk_proto::acl::Perms::ALL);
+    /// ```
+    pub fn open_unsafe() -> Vec<Acl> {
+        vec![Acl::new(Perms::ALL, Id::anyone())]
+    }
+
+    /// `CREATOR_ALL_ACL`: every permission for the identities the creator authenticated as.
+    pub fn creator_all() -> Vec<Acl> {
+        vec![Acl::new(Perms::ALL, Id::authenticated())]
+    }
+
+    /// `READ_ACL_UNSAFE`: everyone may read, nobody may change anything.
+    pub fn read_unsafe() -> Vec<Acl> {
+        vec![Acl::new(Perms::READ, Id::anyone())]
+    }
+}

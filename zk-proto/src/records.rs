@@ -1,0 +1,653 @@
+//! The records of `zookeeper.jute` that travel between clients and servers (PROTOCOL.md §2, §3.3).
+//!
+//! Every record implements [`Encode`](crate::jute::Encode) and [`Decode`](crate::jute::Decode).
+//! Nullable `buffer`s are `Option<Bytes>`; strings that must be present are `String` (a null one is
+//! a [`DecodeError::NullString`]); vectors read a null count as empty.
+//!
+//! ```
+//! use bytes::{Bytes, BytesMut};
+//! use zk_proto::acl::Acl;
+//! use zk_proto::jute::Encode;
+//! use zk_proto::{CreateMode, CreateRequest};
+//!
+//! let request = CreateRequest {
+//!     path: "/t".into(),
+//!     data: Some(Bytes::from_static(b"hi")),
+//!     acl: Acl::open_unsafe(),
+//!     flags: CreateMode::Persistent.into(),
+//! };
+//! let mut out = BytesMut::new();
+//! request.encode(&mut out);
+//! assert_eq!(out.len(), 0x33 - 8); // Appendix A's create frame, less length and header
+//! ```
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::acl::Acl;
+use crate::codes::{ErrorCode, EventType, KeeperState, OpCode, WatcherType};
+use crate::jute::{Decode, DecodeError, Encode, JuteReader, jute_record};
+use crate::stat::Stat;
+
+/// The first frame a client sends: it opens a new session or resumes one.
+///
+/// `read_only` is the optional trailing byte: `None` when the peer left it out ("old client").
+///
+/// ```
+/// use zk_proto::ConnectRequest;
+///
+/// let request = ConnectRequest::new_session(30_000);
+/// assert_eq!(request.session_id, 0);
+/// assert_eq!(request.passwd.len(), 16);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConnectRequest {
+    /// Always 0.
+    pub protocol_version: i32,
+    /// The zxid of the last reply the client saw; the server refuses a client that is ahead of it.
+    pub last_zxid_seen: i64,
+    /// Requested session timeout in milliseconds.
+    pub timeout_ms: i32,
+    /// 0 for a new session, else the session to resume.
+    pub session_id: i64,
+    /// The session password (16 zero bytes for a new session).
+    pub passwd: Bytes,
+    /// Whether the client accepts a read-only server; `None` if the byte was absent.
+    pub read_only: Option<bool>,
+}
+
+impl ConnectRequest {
+    /// A request for a new session with the given timeout, read-write, with the read-only byte sent
+    /// (as the Java, C and Python clients do).
+    pub fn new_session(timeout_ms: i32) -> Self {
+        Self {
+            timeout_ms,
+            passwd: Bytes::from_static(&[0; 16]),
+            read_only: Some(false),
+            ..Self::default()
+        }
+    }
+}
+
+impl Encode for ConnectRequest {
+    fn encode(&self, out: &mut BytesMut) {
+        self.protocol_version.encode(out);
+        self.last_zxid_seen.encode(out);
+        self.timeout_ms.encode(out);
+        self.session_id.encode(out);
+        self.passwd.encode(out);
+        if let Some(read_only) = self.read_only {
+            read_only.encode(out);
+        }
+    }
+}
+
+impl Decode for ConnectRequest {
+    fn decode(reader: &mut JuteReader) -> Result<Self, DecodeError> {
+        Ok(Self {
+            protocol_version: reader.read_i32()?,
+            last_zxid_seen: reader.read_i64()?,
+            timeout_ms: reader.read_i32()?,
+            session_id: reader.read_i64()?,
+            passwd: Bytes::decode(reader)?,
+            read_only: reader.read_trailing_bool()?,
+        })
+    }
+}
+
+/// The server's answer to a [`ConnectRequest`]. A `timeout_ms <= 0` means the session expired
+/// (or the password was wrong).
+///
+/// ```
+/// use zk_proto::ConnectResponse;
+///
+/// let expired = ConnectResponse::expired(Some(false));
+/// assert!(expired.is_expired());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConnectResponse {
+    /// Always 0.
+    pub protocol_version: i32,
+    /// Negotiated session timeout in milliseconds; 0 when the session is expired.
+    pub timeout_ms: i32,
+    /// The session id.
+    pub session_id: i64,
+    /// The session password.
+    pub passwd: Bytes,
+    /// Whether the server is read-only; `None` when the byte is absent (answer to an old client).
+    pub read_only: Option<bool>,
+}
+
+impl ConnectResponse {
+    /// The all-zero response a server sends for an expired or unknown session or a wrong password,
+    /// with the read-only byte present when the client sent one.
+    pub fn expired(read_only: Option<bool>) -> Self {
+        Self {
+            passwd: Bytes::from_static(&[0; 16]),
+            read_only: read_only.map(|_| false),
+            ..Self::default()
+        }
+    }
+
+    /// Whether this response says the session is gone.
+    pub fn is_expired(&self) -> bool {
+        self.timeout_ms <= 0
+    }
+}
+
+impl Encode for ConnectResponse {
+    fn encode(&self, out: &mut BytesMut) {
+        self.protocol_version.encode(out);
+        self.timeout_ms.encode(out);
+        self.session_id.encode(out);
+        self.passwd.encode(out);
+        if let Some(read_only) = self.read_only {
+            read_only.encode(out);
+        }
+    }
+}
+
+impl Decode for ConnectResponse {
+    fn decode(reader: &mut JuteReader) -> Result<Self, DecodeError> {
+        Ok(Self {
+            protocol_version: reader.read_i32()?,
+            timeout_ms: reader.read_i32()?,
+            session_id: reader.read_i64()?,
+            passwd: Bytes::decode(reader)?,
+            read_only: reader.read_trailing_bool()?,
+        })
+    }
+}
+
+/// The header of every client frame after the ConnectRequest.
+///
+/// ```
+/// use zk_proto::{OpCode, RequestHeader};
+///
+/// let ping = RequestHeader::ping();
+/// assert_eq!((ping.xid, ping.op), (-2, OpCode::Ping));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestHeader {
+    /// The request id the server echoes (see [`crate::xid`] for special values).
+    pub xid: i32,
+    /// The request type.
+    pub op: OpCode,
+}
+
+impl RequestHeader {
+    /// A header for an ordinary request.
+    pub fn new(xid: i32, op: OpCode) -> Self {
+        Self { xid, op }
+    }
+
+    /// The header of a ping.
+    pub fn ping() -> Self {
+        Self::new(crate::xid::PING, OpCode::Ping)
+    }
+}
+
+impl Encode for RequestHeader {
+    fn encode(&self, out: &mut BytesMut) {
+        self.xid.encode(out);
+        self.op.encode(out);
+    }
+}
+
+impl Decode for RequestHeader {
+    fn decode(reader: &mut JuteReader) -> Result<Self, DecodeError> {
+        Ok(Self {
+            xid: reader.read_i32()?,
+            op: OpCode::decode(reader)?,
+        })
+    }
+}
+
+/// The header of every server frame after the ConnectResponse.
+///
+/// ```
+/// use zk_proto::{ErrorCode, ReplyHeader};
+///
+/// let header = ReplyHeader { xid: 1, zxid: 5, err: ErrorCode::NodeExists };
+/// assert!(!header.err.is_ok());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyHeader {
+    /// The xid of the request answered, or -1 for a notification, -2 ping, -4 auth.
+    pub xid: i32,
+    /// The zxid of a write, the server's last zxid for reads, -1 for 3.8 notifications.
+    pub zxid: i64,
+    /// 0, or the error the request failed with (the body is then empty, except for multi).
+    pub err: ErrorCode,
+}
+
+impl Encode for ReplyHeader {
+    fn encode(&self, out: &mut BytesMut) {
+        self.xid.encode(out);
+        self.zxid.encode(out);
+        self.err.encode(out);
+    }
+}
+
+impl Decode for ReplyHeader {
+    fn decode(reader: &mut JuteReader) -> Result<Self, DecodeError> {
+        Ok(Self {
+            xid: reader.read_i32()?,
+            zxid: reader.read_i64()?,
+            err: ErrorCode::decode(reader)?,
+        })
+    }
+}
+
+jute_record! {
+    /// Create a node (opcodes create, create2 and createContainer).
+    pub struct CreateRequest {
+        /// Path of the node (the sequence suffix is appended to it for sequential modes).
+        pub path: String,
+        /// Initial data; `None` is stored as null.
+        pub data: Option<Bytes>,
+        /// The node's ACL.
+        pub acl: Vec<Acl>,
+        /// The [`CreateMode`](crate::CreateMode) as its integer flags.
+        pub flags: i32,
+    }
+}
+
+jute_record! {
+    /// Create a node with a time to live (opcode createTTL).
+    pub struct CreateTtlRequest {
+        /// Path of the node.
+        pub path: String,
+        /// Initial data.
+        pub data: Option<Bytes>,
+        /// The node's ACL.
+        pub acl: Vec<Acl>,
+        /// 5 or 6 (the TTL create modes).
+        pub flags: i32,
+        /// Time to live in milliseconds, `0 < ttl <= 0xFFFFFFFFFF`.
+        pub ttl: i64,
+    }
+}
+
+jute_record! {
+    /// Answer to create: the actual path (with any sequence suffix).
+    pub struct CreateResponse {
+        /// The created path.
+        pub path: String,
+    }
+}
+
+jute_record! {
+    /// Answer to create2, createContainer and createTTL.
+    pub struct Create2Response {
+        /// The created path.
+        pub path: String,
+        /// The new node's stat.
+        pub stat: Stat,
+    }
+}
+
+jute_record! {
+    /// Delete a node.
+    pub struct DeleteRequest {
+        /// Path of the node.
+        pub path: String,
+        /// Expected data version, or -1 for any.
+        pub version: i32,
+    }
+}
+
+jute_record! {
+    /// Stat a node; with `watch`, leave a data watch (also when the node is missing).
+    pub struct ExistsRequest {
+        /// Path of the node.
+        pub path: String,
+        /// Whether to leave a watch.
+        pub watch: bool,
+    }
+}
+
+jute_record! {
+    /// Answer to exists when the node exists.
+    pub struct ExistsResponse {
+        /// The node's stat.
+        pub stat: Stat,
+    }
+}
+
+jute_record! {
+    /// Read a node's data; with `watch`, leave a data watch.
+    pub struct GetDataRequest {
+        /// Path of the node.
+        pub path: String,
+        /// Whether to leave a watch.
+        pub watch: bool,
+    }
+}
+
+jute_record! {
+    /// Answer to getData.
+    pub struct GetDataResponse {
+        /// The data (`None` when stored as null).
+        pub data: Option<Bytes>,
+        /// The node's stat.
+        pub stat: Stat,
+    }
+}
+
+jute_record! {
+    /// Write a node's data.
+    pub struct SetDataRequest {
+        /// Path of the node.
+        pub path: String,
+        /// New data.
+        pub data: Option<Bytes>,
+        /// Expected data version, or -1 for any.
+        pub version: i32,
+    }
+}
+
+jute_record! {
+    /// Answer to setData.
+    pub struct SetDataResponse {
+        /// The node's new stat.
+        pub stat: Stat,
+    }
+}
+
+jute_record! {
+    /// Read a node's ACL.
+    pub struct GetAclRequest {
+        /// Path of the node.
+        pub path: String,
+    }
+}
+
+jute_record! {
+    /// Answer to getACL.
+    pub struct GetAclResponse {
+        /// The ACL.
+        pub acl: Vec<Acl>,
+        /// The node's stat.
+        pub stat: Stat,
+    }
+}
+
+jute_record! {
+    /// Replace a node's ACL.
+    pub struct SetAclRequest {
+        /// Path of the node.
+        pub path: String,
+        /// The new ACL.
+        pub acl: Vec<Acl>,
+        /// Expected ACL version (`aversion`), or -1 for any.
+        pub version: i32,
+    }
+}
+
+jute_record! {
+    /// Answer to setACL.
+    pub struct SetAclResponse {
+        /// The node's new stat.
+        pub stat: Stat,
+    }
+}
+
+jute_record! {
+    /// List a node's children (opcodes getChildren and getChildren2); with `watch`, leave a child
+    /// watch.
+    pub struct GetChildrenRequest {
+        /// Path of the node.
+        pub path: String,
+        /// Whether to leave a watch.
+        pub watch: bool,
+    }
+}
+
+jute_record! {
+    /// Answer to getChildren: bare child names, in no particular order.
+    pub struct GetChildrenResponse {
+        /// Child names (not full paths).
+        pub children: Vec<String>,
+    }
+}
+
+jute_record! {
+    /// Answer to getChildren2.
+    pub struct GetChildren2Response {
+        /// Child names (not full paths).
+        pub children: Vec<String>,
+        /// The node's stat.
+        pub stat: Stat,
+    }
+}
+
+jute_record! {
+    /// Ask the server to catch up with the leader.
+    pub struct SyncRequest {
+        /// The path (echoed back).
+        pub path: String,
+    }
+}
+
+jute_record! {
+    /// Answer to sync.
+    pub struct SyncResponse {
+        /// The path of the request.
+        pub path: String,
+    }
+}
+
+jute_record! {
+    /// Check a node's version (only valid inside multi).
+    pub struct CheckVersionRequest {
+        /// Path of the node.
+        pub path: String,
+        /// Expected data version, or -1 for any.
+        pub version: i32,
+    }
+}
+
+jute_record! {
+    /// Change the ensemble membership.
+    pub struct ReconfigRequest {
+        /// Servers to add (comma-separated `server.N=...` specs), or null.
+        pub joining_servers: Option<String>,
+        /// Server ids to remove, or null.
+        pub leaving_servers: Option<String>,
+        /// A whole new membership (non-incremental), or null.
+        pub new_members: Option<String>,
+        /// The config version this change is based on, or -1.
+        pub cur_config_id: i64,
+    }
+}
+
+jute_record! {
+    /// Ask whether a watch of a given type is set on a path.
+    pub struct CheckWatchesRequest {
+        /// The watched path.
+        pub path: String,
+        /// The [`WatcherType`].
+        pub watcher_type: WatcherType,
+    }
+}
+
+jute_record! {
+    /// Remove the watches of a given type on a path.
+    pub struct RemoveWatchesRequest {
+        /// The watched path.
+        pub path: String,
+        /// The [`WatcherType`].
+        pub watcher_type: WatcherType,
+    }
+}
+
+jute_record! {
+    /// Add a persistent or persistent-recursive watch (3.6+).
+    pub struct AddWatchRequest {
+        /// The path to watch (need not exist).
+        pub path: String,
+        /// The [`AddWatchMode`](crate::AddWatchMode) as an integer.
+        pub mode: i32,
+    }
+}
+
+jute_record! {
+    /// A bare error code; the body of an addWatch reply and of a multi error result.
+    pub struct ErrorResponse {
+        /// The code (0 for addWatch).
+        pub err: ErrorCode,
+    }
+}
+
+jute_record! {
+    /// List the calling session's ephemeral nodes under a prefix.
+    pub struct GetEphemeralsRequest {
+        /// Path prefix (string prefix, not only whole segments); `/` for all.
+        pub prefix_path: String,
+    }
+}
+
+jute_record! {
+    /// Answer to getEphemerals.
+    pub struct GetEphemeralsResponse {
+        /// Full paths.
+        pub ephemerals: Vec<String>,
+    }
+}
+
+jute_record! {
+    /// Count every descendant of a node.
+    pub struct GetAllChildrenNumberRequest {
+        /// Path of the node.
+        pub path: String,
+    }
+}
+
+jute_record! {
+    /// Answer to getAllChildrenNumber.
+    pub struct GetAllChildrenNumberResponse {
+        /// Number of descendants (not counting the node itself).
+        pub total_number: i32,
+    }
+}
+
+jute_record! {
+    /// One identity in a whoAmI answer.
+    pub struct ClientInfo {
+        /// The scheme (`ip`, `digest`, ...).
+        pub auth_scheme: String,
+        /// The user or address.
+        pub user: String,
+    }
+}
+
+jute_record! {
+    /// Answer to whoAmI.
+    pub struct WhoAmIResponse {
+        /// The caller's identities.
+        pub client_info: Vec<ClientInfo>,
+    }
+}
+
+jute_record! {
+    /// An authentication packet (opcode auth, xid -4).
+    pub struct AuthPacket {
+        /// Always 0.
+        pub auth_type: i32,
+        /// The scheme, e.g. `digest`.
+        pub scheme: String,
+        /// The credentials, e.g. `user:password`.
+        pub auth: Bytes,
+    }
+}
+
+jute_record! {
+    /// Re-register one-shot watches after a reconnect (opcode setWatches).
+    pub struct SetWatches {
+        /// The client's last seen zxid.
+        pub relative_zxid: i64,
+        /// Paths with data watches.
+        pub data_watches: Vec<String>,
+        /// Paths with exist watches (nodes that did not exist).
+        pub exist_watches: Vec<String>,
+        /// Paths with child watches.
+        pub child_watches: Vec<String>,
+    }
+}
+
+jute_record! {
+    /// Re-register every kind of watch after a reconnect (opcode setWatches2, 3.6+).
+    pub struct SetWatches2 {
+        /// The client's last seen zxid.
+        pub relative_zxid: i64,
+        /// Paths with data watches.
+        pub data_watches: Vec<String>,
+        /// Paths with exist watches.
+        pub exist_watches: Vec<String>,
+        /// Paths with child watches.
+        pub child_watches: Vec<String>,
+        /// Paths with persistent watches.
+        pub persistent_watches: Vec<String>,
+        /// Paths with persistent recursive watches.
+        pub persistent_recursive_watches: Vec<String>,
+    }
+}
+
+jute_record! {
+    /// A SASL token from the client (opcode sasl).
+    pub struct GetSaslRequest {
+        /// The token.
+        pub token: Option<Bytes>,
+    }
+}
+
+jute_record! {
+    /// A SASL token from the server.
+    pub struct SetSaslResponse {
+        /// The token; null when SASL is not configured.
+        pub token: Option<Bytes>,
+    }
+}
+
+jute_record! {
+    /// A watch notification (server to client, xid -1).
+    pub struct WatcherEvent {
+        /// What happened.
+        pub event_type: EventType,
+        /// Always `SyncConnected` from a server.
+        pub state: KeeperState,
+        /// The full server path of the node.
+        pub path: String,
+    }
+}
+
+/// deleteContainer's body: the raw path bytes, with no length prefix. Only ever sent between
+/// servers; a client that sends it gets BadArguments.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeleteContainerRequest {
+    /// The raw body.
+    pub path: Bytes,
+}
+
+impl Encode for DeleteContainerRequest {
+    fn encode(&self, out: &mut BytesMut) {
+        out.put_slice(&self.path);
+    }
+}
+
+impl Decode for DeleteContainerRequest {
+    fn decode(reader: &mut JuteReader) -> Result<Self, DecodeError> {
+        Ok(Self {
+            path: reader.take_rest(),
+        })
+    }
+}
+
+/// Whether `op` names a request that `RequestHeader` may carry (used by servers to answer
+/// unknown opcodes with `Unimplemented`).
+pub(crate) fn is_request_opcode(op: OpCode) -> bool {
+    !matches!(
+        op,
+        OpCode::Notification | OpCode::Error | OpCode::CreateSession | OpCode::Unknown(_)
+    )
+}
