@@ -1,0 +1,25 @@
+//! Test harness shared by the integration tests.
+//!
+//! - [`real_zk`]: the reference server, Apache ZooKeeper 3.8.0 from Debian, as a child process
+//!   ([`RealZk`] standalone, [`RealZkEnsemble`] replicated), stopped by pid on drop.
+//! - [`proxy`]: [`TcpProxy`], a loopback TCP proxy for dropped connections, silence and refused
+//!   reconnects.
+//! - [`ports`]: free loopback ports that do not collide between parallel tests.
+//! - [`skip`]: the skip policy ([`require_real_zk!`], [`require!`]): skip with a `SKIP:` line
+//!   when the software is missing, fail instead under `CI=true` or `ZK_REQUIRE_REAL=1`.
+//! - [`clients`]: paths of the reference clients (kazoo, `zkCli.sh`, `cli_mt`).
+//!
+//! Golden wire captures from these clients live in `zk-proto/tests/fixtures/`; the scripts that
+//! made them are in `tools/`.
+
+pub mod clients;
+pub mod ports;
+pub mod proxy;
+pub mod real_zk;
+pub mod skip;
+
+pub use ports::{PortReservation, reserve_port, reserve_ports};
+pub use proxy::{Direction, FrameSplitter, TapEvent, TcpProxy};
+pub use real_zk::{
+    HarnessError, RealZk, RealZkEnsemble, ServerMode, ZkNode, ZkOptions, four_letter_word,
+};
