@@ -86,18 +86,37 @@ impl Decode for Perms {
     }
 }
 
-jute_record! {
-    /// An identity: an authentication scheme and an id in that scheme.
-    ///
-    /// ```
-    /// let id = zk_proto::acl::Id::new("ip", "127.0.0.1");
-    /// assert_eq!(id.scheme, "ip");
-    /// ```
-    pub struct Id {
-        /// `world`, `auth`, `digest`, `ip`, `sasl`, `x509`, `super`, ...
-        pub scheme: String,
-        /// The id within the scheme (`anyone`, `user:hash`, an address or CIDR, ...).
-        pub id: String,
+/// An identity: an authentication scheme and an id in that scheme.
+///
+/// A null `id` on the wire is read as empty: kazoo sends its `auth` ACL entries
+/// (`CREATOR_ALL_ACL`) with a null id, and the server accepts them (the id of `auth` is ignored).
+/// Such an entry re-encodes with an empty id.
+///
+/// ```
+/// let id = zk_proto::acl::Id::new("ip", "127.0.0.1");
+/// assert_eq!(id.scheme, "ip");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Id {
+    /// `world`, `auth`, `digest`, `ip`, `sasl`, `x509`, `super`, ...
+    pub scheme: String,
+    /// The id within the scheme (`anyone`, `user:hash`, an address or CIDR, ...).
+    pub id: String,
+}
+
+impl Encode for Id {
+    fn encode(&self, out: &mut BytesMut) {
+        self.scheme.encode(out);
+        self.id.encode(out);
+    }
+}
+
+impl Decode for Id {
+    fn decode(reader: &mut JuteReader) -> Result<Self, DecodeError> {
+        Ok(Self {
+            scheme: reader.read_string()?,
+            id: reader.read_ustring()?.unwrap_or_default(),
+        })
     }
 }
 

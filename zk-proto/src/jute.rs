@@ -219,13 +219,20 @@ impl JuteReader {
         let Some(len) = self.read_vec_len()? else {
             return Ok(Vec::new());
         };
-        let mut items = Vec::with_capacity(len);
+        // `len` is bounded by the bytes left, but an element can be many times larger in memory
+        // than its smallest encoding (an `Acl` is 56 bytes, at least 12 on the wire), so reserve
+        // at most `MAX_PREALLOC_BYTES` up front; the vector grows as elements really decode.
+        let cap = len.min(MAX_PREALLOC_BYTES / std::mem::size_of::<T>().max(1));
+        let mut items = Vec::with_capacity(cap);
         for _ in 0..len {
             items.push(T::decode(self)?);
         }
         Ok(items)
     }
 }
+
+/// The most [`JuteReader::read_vec`] reserves before the elements have been read.
+const MAX_PREALLOC_BYTES: usize = 64 * 1024;
 
 /// Decodes Java's "modified" UTF-8 leniently; see [`JuteReader::read_ustring`].
 fn decode_java_utf8(raw: &[u8]) -> String {
@@ -241,7 +248,11 @@ fn decode_cesu8(raw: &[u8]) -> Option<String> {
     let mut i = 0;
     while i < raw.len() {
         let b0 = raw[i];
-        let cont = |k: usize| raw.get(i + k).filter(|b| *b & 0xC0 == 0x80).map(|b| (b & 0x3F) as u32);
+        let cont = |k: usize| {
+            raw.get(i + k)
+                .filter(|b| *b & 0xC0 == 0x80)
+                .map(|b| (b & 0x3F) as u32)
+        };
         let (code, width) = match b0 {
             0x00..=0x7F => (b0 as u32, 1),
             0xC0..=0xDF => (((b0 & 0x1F) as u32) << 6 | cont(1)?, 2),

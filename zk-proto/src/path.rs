@@ -80,10 +80,15 @@ fn validate(path: &str, sequential: bool) -> Result<(), PathError> {
             return Err(PathError::InvalidCharacter(c as u32));
         }
     }
-    for segment in body[1..].split('/') {
+    // Java validates a sequential path as `path + "1"`: unless the path ends with `/`, the suffix
+    // lands on the last segment, so a last segment of `.` or `..` is a valid name prefix there.
+    let suffixed_last = sequential && body.len() == path.len();
+    let mut segments = body[1..].split('/').peekable();
+    while let Some(segment) = segments.next() {
+        let is_last = segments.peek().is_none();
         match segment {
             "" => return Err(PathError::EmptySegment),
-            "." | ".." => return Err(PathError::RelativeSegment),
+            "." | ".." if !(suffixed_last && is_last) => return Err(PathError::RelativeSegment),
             _ => {}
         }
     }
@@ -175,7 +180,9 @@ mod tests {
 
     #[test]
     fn rules_of_section_8_1() {
-        let ok = ["/", "/a", "/a/b", "/a.b", "/..a", "/a/...", "/t/été", "/ -_"];
+        let ok = [
+            "/", "/a", "/a/b", "/a.b", "/..a", "/a/...", "/t/été", "/ -_",
+        ];
         for p in ok {
             assert_eq!(validate_path(p), Ok(()), "{p}");
         }
@@ -205,7 +212,13 @@ mod tests {
     fn sequential_paths_may_end_with_a_slash() {
         assert_eq!(validate_sequential_path("/t/"), Ok(()));
         assert_eq!(validate_sequential_path("/t/x-"), Ok(()));
-        assert_eq!(validate_sequential_path("/t//"), Err(PathError::TrailingSlash));
-        assert_eq!(validate_sequential_path("/./"), Err(PathError::RelativeSegment));
+        assert_eq!(
+            validate_sequential_path("/t//"),
+            Err(PathError::TrailingSlash)
+        );
+        assert_eq!(
+            validate_sequential_path("/./"),
+            Err(PathError::RelativeSegment)
+        );
     }
 }
