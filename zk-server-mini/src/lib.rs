@@ -1,3 +1,439 @@
-//! A small ZooKeeper-compatible server.
+//! A small ZooKeeper-compatible server: one node, durable, built around a write path ready for
+//! replication (prep → log → commit → apply → notify → reply).
 //!
-//! The server is being built (see the project's issue tracker); this crate has no public API yet.
+//! Unmodified ZooKeeper clients (Java, C, kazoo, this workspace's `zk-client`) talk to it as to
+//! Apache ZooKeeper 3.8. Start one in-process for tests:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use zk_server_mini::MiniServer;
+//!
+//! let dir = std::env::temp_dir().join(format!("zk-mini-doc-{}", std::process::id()));
+//! let server = MiniServer::builder().data_dir(&dir).start().await?;
+//! let _connect_string = server.connect_string();
+//! server.stop().await;
+//! // Restart on the same data: every acknowledged write is still there.
+//! let server = MiniServer::builder().data_dir(&dir).start().await?;
+//! server.stop().await;
+//! # let _ = std::fs::remove_dir_all(&dir);
+//! # Ok(()) }
+//! ```
+//!
+//! Module map: [`config`] (flags and `zoo.cfg`), [`tree`] (the data tree and its stat quirks),
+//! [`txn`] (the transaction, the unit of logging and replication), [`prep`] (request →
+//! transaction, all checks), [`apply`] (transaction → tree), [`watches`], [`session`]
+//! (expiry buckets), [`acl_check`], [`state`] (the deterministic state machine that ties them
+//! together), [`wal`], [`snapshot`] and [`storage`] (durability), [`four_letter`],
+//! [`testing`] (a raw protocol client for tests), and the socket side: `connection` (one task
+//! pair per client) and `server` (accept loop and the state-machine task).
+//!
+//! The binary takes `--port PORT --data-dir DIR [--bind ADDR] [--tick-ms MS] [--4lw WORDS]` or
+//! `--config zoo.cfg`, logs through `tracing` (`RUST_LOG`), and stops cleanly on SIGTERM/SIGINT.
+
+pub mod acl_check;
+pub mod apply;
+pub mod config;
+mod connection;
+pub mod four_letter;
+pub mod prep;
+mod server;
+pub mod session;
+pub mod snapshot;
+pub mod state;
+pub mod storage;
+pub mod testing;
+pub mod tree;
+pub mod txn;
+pub mod wal;
+pub mod watches;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+pub use config::ServerConfig;
+
+use crate::connection::{Admin, ConnSettings, CoreMsg};
+use crate::four_letter::ServerFacts;
+use crate::server::{CoreTask, accept_loop, wall_ms};
+use crate::state::{CoreConfig, StateMachine};
+use crate::storage::Storage;
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// No data directory was given.
+    #[error("a data directory is required (MiniServer::builder().data_dir(..))")]
+    NoDataDir,
+    /// Recovery from the data directory failed.
+    #[error("cannot recover from {dir}: {source}")]
+    Recovery {
+        /// The directory.
+        dir: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The server stopped by itself: its transaction log could not be written (see the log).
+    #[error("the server stopped by itself: its transaction log could not be written")]
+    Stopped,
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Entry point for the embedded API.
+#[derive(Debug, Clone, Copy)]
+pub struct MiniServer;
+
+impl MiniServer {
+    /// A builder with ZooKeeper's defaults, listening on a free loopback port.
+    pub fn builder() -> Builder {
+        Builder {
+            config: ServerConfig::default(),
+        }
+    }
+}
+
+/// Configures and starts a server.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    config: ServerConfig,
+}
+
+impl Builder {
+    /// Starts from a whole configuration (for example one parsed from `zoo.cfg`).
+    pub fn config(mut self, config: ServerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The directory for snapshots and (unless [`Builder::data_log_dir`]) the log.
+    pub fn data_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.config.data_dir = dir.as_ref().to_owned();
+        self
+    }
+
+    /// A separate directory for the transaction log.
+    pub fn data_log_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.config.data_log_dir = Some(dir.as_ref().to_owned());
+        self
+    }
+
+    /// The port (0, the default, picks a free one).
+    pub fn port(mut self, port: u16) -> Self {
+        self.config.port = port;
+        self
+    }
+
+    /// The address to listen on (default 127.0.0.1).
+    pub fn bind(mut self, addr: std::net::IpAddr) -> Self {
+        self.config.bind = addr;
+        self
+    }
+
+    /// `tickTime` in ms (default 2000).
+    pub fn tick_ms(mut self, ms: u64) -> Self {
+        self.config.tick_ms = ms;
+        self
+    }
+
+    /// Session timeout bounds in ms (default `2*tick`, `20*tick`).
+    pub fn session_timeouts(mut self, min_ms: i32, max_ms: i32) -> Self {
+        self.config.min_session_timeout_ms = Some(min_ms);
+        self.config.max_session_timeout_ms = Some(max_ms);
+        self
+    }
+
+    /// `maxClientCnxns` per client address (0 = unlimited; default 60).
+    pub fn max_client_cnxns(mut self, n: usize) -> Self {
+        self.config.max_client_cnxns = n;
+        self
+    }
+
+    /// Four-letter words to allow (`["*"]` for all; default `srvr` only).
+    pub fn four_letter_words(mut self, words: &[&str]) -> Self {
+        self.config.four_letter_whitelist = words.iter().map(|w| w.to_string()).collect();
+        self
+    }
+
+    /// Enables TTL nodes (`extendedTypesEnabled`).
+    pub fn extended_types(mut self, on: bool) -> Self {
+        self.config.extended_types = on;
+        self
+    }
+
+    /// A super digest, `super:<base64 sha1("super:password")>`
+    /// (see [`zk_proto::acl::digest_id`]).
+    pub fn super_digest(mut self, digest: impl Into<String>) -> Self {
+        self.config.super_digest = Some(digest.into());
+        self
+    }
+
+    /// Transactions between snapshots (default 100000).
+    pub fn snap_count(mut self, n: u64) -> Self {
+        self.config.snap_count = n.max(1);
+        self
+    }
+
+    /// How often container and TTL nodes are checked (default 60 s).
+    pub fn container_check_interval(mut self, every: Duration) -> Self {
+        self.config.container_check_interval_ms = every.as_millis() as u64;
+        self
+    }
+
+    /// Recovers the state from the data directory, binds the port and starts serving.
+    ///
+    /// # Errors
+    /// No data directory, a recovery failure, or a port that cannot be bound.
+    pub async fn start(self) -> Result<RunningServer, ServerError> {
+        let config = self.config;
+        if config.data_dir.as_os_str().is_empty() {
+            return Err(ServerError::NoDataDir);
+        }
+        let snap_dir = config.data_dir.clone();
+        let log_dir = config.log_dir();
+        let (tree, storage) = {
+            let (s, l) = (snap_dir.clone(), log_dir.clone());
+            tokio::task::spawn_blocking(move || Storage::recover(&s, &l))
+                .await
+                .map_err(|e| ServerError::Recovery {
+                    dir: snap_dir.clone(),
+                    source: std::io::Error::other(e),
+                })?
+                .map_err(|source| ServerError::Recovery {
+                    dir: snap_dir.clone(),
+                    source,
+                })?
+        };
+        let bind = SocketAddr::new(config.bind, config.port);
+        let listener = TcpListener::bind(bind)
+            .await
+            .map_err(|source| ServerError::Bind { addr: bind, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| ServerError::Bind { addr: bind, source })?;
+        let (min, max) = config.session_timeouts();
+        let core_config = CoreConfig {
+            tick_ms: config.tick_ms.max(1),
+            min_session_timeout_ms: min,
+            max_session_timeout_ms: max,
+            extended_types: config.extended_types,
+            max_data_len: config.max_frame_len,
+            super_digest: config.super_digest.clone(),
+            server_id: 1,
+        };
+        let sm = StateMachine::new(tree, core_config, 0, wall_ms());
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (core_tx, core_rx) = mpsc::channel(8192);
+        let facts = ServerFacts {
+            client_port: addr.port(),
+            client_address: addr.ip().to_string(),
+            data_dir: snap_dir.display().to_string(),
+            data_log_dir: log_dir.display().to_string(),
+            max_client_cnxns: config.max_client_cnxns,
+            log_syncs: 0,
+            logged_txns: 0,
+        };
+        let core = CoreTask {
+            sm,
+            storage: Some(storage),
+            rx: core_rx,
+            shutdown: shutdown_rx.clone(),
+            facts,
+            snap_count: config.snap_count.max(1),
+            reap_every: Duration::from_millis(config.container_check_interval_ms.max(1)),
+        };
+        let core_handle = tokio::spawn(core.run());
+        let settings = ConnSettings {
+            max_frame_len: config.max_frame_len,
+            whitelist: Arc::new(config.four_letter_whitelist.clone()),
+            outbound_capacity: 8192,
+            max_in_flight: 1000,
+            handshake_timeout: Duration::from_secs(30),
+        };
+        let admin = core_tx.clone();
+        let accept_handle = tokio::spawn(accept_loop(
+            listener,
+            core_tx,
+            settings,
+            config.max_client_cnxns,
+            shutdown_rx,
+        ));
+        tracing::info!(%addr, data_dir = %snap_dir.display(), "zk-server-mini serving");
+        Ok(RunningServer {
+            addr,
+            config,
+            admin,
+            data_dir: snap_dir,
+            shutdown: shutdown_tx,
+            core: Some(core_handle),
+            accept: Some(accept_handle),
+        })
+    }
+}
+
+/// A server started with [`Builder::start`]. Dropping it without [`RunningServer::stop`]
+/// also shuts it down, but without waiting.
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    config: ServerConfig,
+    admin: mpsc::Sender<CoreMsg>,
+    data_dir: PathBuf,
+    shutdown: watch::Sender<bool>,
+    core: Option<JoinHandle<()>>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// The address clients connect to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `host:port` for client connect strings.
+    pub fn connect_string(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// The data directory (to restart on it).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    async fn admin<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Admin) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        self.admin.send(CoreMsg::Admin(make(tx))).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Expires a live session now, exactly as a timeout would: its ephemerals are deleted
+    /// (firing watches) and its connections closed. Returns false if it was not live.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use zk_server_mini::MiniServer;
+    /// use zk_server_mini::testing::RawClient;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("zk-mini-expire-doc-{}", std::process::id()));
+    /// let server = MiniServer::builder().data_dir(&dir).start().await?;
+    /// let mut client = RawClient::connect(server.addr(), 30_000).await?;
+    /// assert!(server.expire_session(client.session.session_id).await);
+    /// assert!(client.closed_within(std::time::Duration::from_secs(5)).await);
+    /// assert!(server.sessions().await.is_empty());
+    /// server.stop().await;
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// # Ok(()) }
+    /// ```
+    pub async fn expire_session(&self, session_id: i64) -> bool {
+        self.admin(|reply| Admin::ExpireSession {
+            session: session_id,
+            reply,
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// Ids of the live sessions.
+    pub async fn sessions(&self) -> Vec<i64> {
+        self.admin(|reply| Admin::Sessions { reply })
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Closes the connections of one session (or all connections) without ending any
+    /// session: clients see a dropped connection and reconnect. Returns how many were closed.
+    pub async fn drop_connections(&self, session_id: Option<i64>) -> usize {
+        self.admin(|reply| Admin::DropConnections {
+            session: session_id,
+            reply,
+        })
+        .await
+        .unwrap_or(0)
+    }
+
+    /// The zxid of the last applied transaction.
+    pub async fn last_zxid(&self) -> i64 {
+        self.admin(|reply| Admin::LastZxid { reply })
+            .await
+            .unwrap_or(0)
+    }
+
+    /// Stops the server and starts it again on the same data directory and port; sessions
+    /// survive if their clients come back within their timeout.
+    ///
+    /// # Errors
+    /// As [`Builder::start`] (for example when the port was taken in between).
+    pub async fn restart(self) -> Result<RunningServer, ServerError> {
+        let mut config = self.config.clone();
+        config.port = self.addr.port();
+        config.bind = self.addr.ip();
+        self.stop().await;
+        MiniServer::builder().config(config).start().await
+    }
+
+    /// Whether the server is still running (it stops by itself if its log cannot be written).
+    pub fn is_running(&self) -> bool {
+        self.core.as_ref().is_some_and(|c| !c.is_finished())
+    }
+
+    /// Stops accepting, closes every connection, and waits until the state machine has
+    /// stopped. Everything acknowledged is already on disk.
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.await;
+        }
+        if let Some(core) = self.core.take() {
+            let _ = core.await;
+        }
+        tracing::info!(addr = %self.addr, "zk-server-mini stopped");
+    }
+
+    /// Waits until the server stops by itself (a fatal storage error) or `signal` completes,
+    /// then stops it.
+    ///
+    /// # Errors
+    /// [`ServerError::Stopped`] when the server stopped by itself.
+    pub async fn run_until(
+        mut self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> Result<(), ServerError> {
+        let core_done = tokio::select! {
+            _ = signal => false,
+            _ = async {
+                if let Some(core) = self.core.as_mut() {
+                    let _ = core.await;
+                }
+            } => true,
+        };
+        if core_done {
+            self.core = None;
+            tracing::error!("state machine stopped unexpectedly");
+        }
+        self.stop().await;
+        if core_done {
+            Err(ServerError::Stopped)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}

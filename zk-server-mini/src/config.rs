@@ -1,0 +1,276 @@
+//! Server settings: command-line flags and ZooKeeper's `zoo.cfg` format.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// Everything a server needs to start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Address to listen on (`clientPortAddress`, `--bind`).
+    pub bind: IpAddr,
+    /// Port (`clientPort`, `--port`); 0 picks a free one.
+    pub port: u16,
+    /// Snapshot directory (`dataDir`).
+    pub data_dir: PathBuf,
+    /// Log directory (`dataLogDir`); the data dir when unset.
+    pub data_log_dir: Option<PathBuf>,
+    /// `tickTime` in ms.
+    pub tick_ms: u64,
+    /// `minSessionTimeout`; `2 * tickTime` when unset.
+    pub min_session_timeout_ms: Option<i32>,
+    /// `maxSessionTimeout`; `20 * tickTime` when unset.
+    pub max_session_timeout_ms: Option<i32>,
+    /// `maxClientCnxns` per client address; 0 = unlimited.
+    pub max_client_cnxns: usize,
+    /// `4lw.commands.whitelist`.
+    pub four_letter_whitelist: Vec<String>,
+    /// `extendedTypesEnabled` (TTL nodes).
+    pub extended_types: bool,
+    /// `superDigest` (`super:<base64 sha1>`), the same as ZooKeeper's
+    /// `zookeeper.DigestAuthenticationProvider.superDigest`.
+    pub super_digest: Option<String>,
+    /// Transactions between snapshots (`snapCount`).
+    pub snap_count: u64,
+    /// How often containers and TTL nodes are checked (`containerCheckIntervalMs`).
+    pub container_check_interval_ms: u64,
+    /// Largest request frame and node data (`jute.maxbuffer`).
+    pub max_frame_len: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: IpAddr::from([127, 0, 0, 1]),
+            port: 0,
+            data_dir: PathBuf::new(),
+            data_log_dir: None,
+            tick_ms: 2000,
+            min_session_timeout_ms: None,
+            max_session_timeout_ms: None,
+            max_client_cnxns: 60,
+            four_letter_whitelist: vec!["srvr".into()],
+            extended_types: false,
+            super_digest: None,
+            snap_count: 100_000,
+            container_check_interval_ms: 60_000,
+            max_frame_len: zk_proto::codec::DEFAULT_MAX_FRAME_LEN,
+        }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A value could not be parsed.
+    #[error("{key}: invalid value {value:?}")]
+    Invalid {
+        /// The key or flag.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// A `server.N` line: ensembles are not supported yet.
+    #[error(
+        "{0}: multi-server ensembles are not supported yet by zk-server-mini; remove the server.N lines to run standalone"
+    )]
+    Ensemble(String),
+    /// A required setting is missing.
+    #[error("missing setting: {0}")]
+    Missing(&'static str),
+    /// Bad command line.
+    #[error(
+        "{0}\n\nusage: zk-server-mini --port PORT --data-dir DIR [--bind ADDR] [--tick-ms MS]\n       zk-server-mini --config zoo.cfg"
+    )]
+    Usage(String),
+    /// The config file could not be read.
+    #[error("cannot read {path}: {error}")]
+    Read {
+        /// File.
+        path: String,
+        /// Cause.
+        error: String,
+    },
+}
+
+fn parse<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError::Invalid {
+        key: key.into(),
+        value: value.into(),
+    })
+}
+
+impl ServerConfig {
+    /// The effective session timeout bounds `(min, max)`.
+    pub fn session_timeouts(&self) -> (i32, i32) {
+        let tick = i32::try_from(self.tick_ms).unwrap_or(i32::MAX);
+        let min = self
+            .min_session_timeout_ms
+            .unwrap_or(tick.saturating_mul(2));
+        let max = self
+            .max_session_timeout_ms
+            .unwrap_or(tick.saturating_mul(20));
+        (min, max.max(min))
+    }
+
+    /// The log directory.
+    pub fn log_dir(&self) -> PathBuf {
+        self.data_log_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.clone())
+    }
+
+    /// Parses a `zoo.cfg`. Unknown keys are logged and ignored; `server.N` lines are refused.
+    ///
+    /// ```
+    /// use zk_server_mini::config::ServerConfig;
+    ///
+    /// let cfg = ServerConfig::from_zoo_cfg("tickTime=1000\ndataDir=/tmp/zk\nclientPort=2181\n4lw.commands.whitelist=*\n")?;
+    /// assert_eq!((cfg.tick_ms, cfg.port), (1000, 2181));
+    /// assert_eq!(cfg.session_timeouts(), (2000, 20000));
+    /// assert!(ServerConfig::from_zoo_cfg("dataDir=/x\nserver.1=127.0.0.1:2888:3888\n").is_err());
+    /// # Ok::<(), zk_server_mini::config::ConfigError>(())
+    /// ```
+    pub fn from_zoo_cfg(text: &str) -> Result<Self, ConfigError> {
+        let mut c = Self::default();
+        let mut have_data_dir = false;
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some((key, value)) = line.split_once('=') else {
+                tracing::warn!(line, "ignoring a zoo.cfg line without '='");
+                continue;
+            };
+            let (key, value) = (key.trim(), value.trim());
+            match key {
+                "tickTime" => c.tick_ms = parse(key, value)?,
+                "dataDir" => {
+                    c.data_dir = PathBuf::from(value);
+                    have_data_dir = true;
+                }
+                "dataLogDir" => c.data_log_dir = Some(PathBuf::from(value)),
+                "clientPort" => c.port = parse(key, value)?,
+                "clientPortAddress" => c.bind = parse(key, value)?,
+                "minSessionTimeout" => c.min_session_timeout_ms = Some(parse(key, value)?),
+                "maxSessionTimeout" => c.max_session_timeout_ms = Some(parse(key, value)?),
+                "maxClientCnxns" => c.max_client_cnxns = parse(key, value)?,
+                "4lw.commands.whitelist" => {
+                    c.four_letter_whitelist = value
+                        .split(',')
+                        .map(|w| w.trim().to_owned())
+                        .filter(|w| !w.is_empty())
+                        .collect();
+                }
+                "extendedTypesEnabled" => c.extended_types = parse(key, value)?,
+                "superDigest" | "zookeeper.DigestAuthenticationProvider.superDigest" => {
+                    c.super_digest = Some(value.to_owned());
+                }
+                "snapCount" => c.snap_count = parse(key, value)?,
+                "containerCheckIntervalMs" | "znode.container.checkIntervalMs" => {
+                    c.container_check_interval_ms = parse(key, value)?;
+                }
+                "jute.maxbuffer" => c.max_frame_len = parse(key, value)?,
+                k if k.starts_with("server.") => return Err(ConfigError::Ensemble(k.into())),
+                _ => tracing::info!(key, "ignoring unknown zoo.cfg key"),
+            }
+        }
+        if !have_data_dir {
+            return Err(ConfigError::Missing("dataDir"));
+        }
+        Ok(c)
+    }
+
+    /// Parses command-line arguments (without the program name).
+    ///
+    /// ```
+    /// use zk_server_mini::config::ServerConfig;
+    ///
+    /// let args = ["--port", "2181", "--data-dir", "/tmp/d", "--tick-ms", "500"];
+    /// let cfg = ServerConfig::from_args(args.iter().map(|s| s.to_string()))?;
+    /// assert_eq!((cfg.port, cfg.tick_ms), (2181, 500));
+    /// # Ok::<(), zk_server_mini::config::ConfigError>(())
+    /// ```
+    pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Self, ConfigError> {
+        let mut args = args.into_iter();
+        let mut c = Self::default();
+        let mut have_data_dir = false;
+        let mut have_port = false;
+        let mut extra: Vec<(String, String)> = Vec::new();
+        while let Some(flag) = args.next() {
+            let mut value = |name: &str| {
+                args.next()
+                    .ok_or_else(|| ConfigError::Usage(format!("{name} needs a value")))
+            };
+            match flag.as_str() {
+                "--config" => {
+                    let path = value("--config")?;
+                    let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Read {
+                        path: path.clone(),
+                        error: e.to_string(),
+                    })?;
+                    c = Self::from_zoo_cfg(&text)?;
+                    have_data_dir = true;
+                    have_port = true;
+                }
+                "--port" => {
+                    c.port = parse("--port", &value("--port")?)?;
+                    have_port = true;
+                }
+                "--data-dir" => {
+                    c.data_dir = PathBuf::from(value("--data-dir")?);
+                    have_data_dir = true;
+                }
+                "--bind" => c.bind = parse("--bind", &value("--bind")?)?,
+                "--tick-ms" => c.tick_ms = parse("--tick-ms", &value("--tick-ms")?)?,
+                "--4lw" => {
+                    extra.push(("4lw".into(), value("--4lw")?));
+                }
+                "-h" | "--help" => return Err(ConfigError::Usage("help".into())),
+                other => return Err(ConfigError::Usage(format!("unknown argument {other:?}"))),
+            }
+        }
+        for (k, v) in extra {
+            if k == "4lw" {
+                c.four_letter_whitelist = v.split(',').map(|w| w.trim().to_owned()).collect();
+            }
+        }
+        if !have_data_dir {
+            return Err(ConfigError::Usage("--data-dir is required".into()));
+        }
+        if !have_port {
+            return Err(ConfigError::Usage("--port is required".into()));
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zoo_cfg_keys() {
+        let cfg = ServerConfig::from_zoo_cfg(
+            "# comment\ntickTime=2000\ndataDir=/d\ndataLogDir=/l\nclientPort=2181\nclientPortAddress=127.0.0.2\nminSessionTimeout=1000\nmaxSessionTimeout=9000\nmaxClientCnxns=5\n4lw.commands.whitelist=ruok, srvr\nextendedTypesEnabled=true\nadmin.enableServer=false\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cfg.log_dir(), PathBuf::from("/l"));
+        assert_eq!(cfg.bind, IpAddr::from([127, 0, 0, 2]));
+        assert_eq!(cfg.session_timeouts(), (1000, 9000));
+        assert_eq!(cfg.max_client_cnxns, 5);
+        assert_eq!(cfg.four_letter_whitelist, vec!["ruok", "srvr"]);
+        assert!(cfg.extended_types);
+    }
+
+    #[test]
+    fn refusals() {
+        assert!(matches!(
+            ServerConfig::from_zoo_cfg("dataDir=/d\nserver.1=a:1:2"),
+            Err(ConfigError::Ensemble(_))
+        ));
+        assert!(ServerConfig::from_zoo_cfg("tickTime=x\ndataDir=/d").is_err());
+        assert!(ServerConfig::from_zoo_cfg("tickTime=1").is_err());
+        assert!(ServerConfig::from_args(["--port".to_string()]).is_err());
+    }
+}

@@ -1,0 +1,243 @@
+//! Four-letter words (PROTOCOL.md §9): `ruok srvr stat mntr cons wchs wchc wchp dump conf envi
+//! isro`, answered from the state machine.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::state::StateMachine;
+
+/// Static facts about the server the words report.
+#[derive(Debug, Clone, Default)]
+pub struct ServerFacts {
+    /// The client port.
+    pub client_port: u16,
+    /// The client bind address.
+    pub client_address: String,
+    /// The snapshot directory.
+    pub data_dir: String,
+    /// The log directory.
+    pub data_log_dir: String,
+    /// Max connections per client address.
+    pub max_client_cnxns: usize,
+    /// Log batches synced to disk so far (one fsync each: group commit).
+    pub log_syncs: u64,
+    /// Transactions logged so far.
+    pub logged_txns: u64,
+}
+
+/// The version string `srvr` and `envi` report.
+pub const VERSION: &str = concat!(
+    "3.8.0-zk-server-mini-",
+    env!("CARGO_PKG_VERSION"),
+    ", built on unknown"
+);
+
+/// Whether `word` is allowed by a `4lw.commands.whitelist` value list (`*` allows all).
+///
+/// ```
+/// use zk_server_mini::four_letter::allowed;
+/// assert!(allowed(&["srvr".to_string()], "srvr"));
+/// assert!(!allowed(&["srvr".to_string()], "ruok"));
+/// assert!(allowed(&["*".to_string()], "mntr"));
+/// ```
+pub fn allowed(whitelist: &[String], word: &str) -> bool {
+    whitelist.iter().any(|w| w == "*" || w == word)
+}
+
+/// The reply for a word that is not whitelisted.
+pub fn not_whitelisted(word: &str) -> String {
+    format!("{word} is not executed because it is not in the whitelist.\n")
+}
+
+fn hex(v: i64) -> String {
+    format!("0x{v:x}")
+}
+
+impl StateMachine {
+    /// The text reply to a four-letter word.
+    pub fn four_letter(&self, word: &str, facts: &ServerFacts) -> String {
+        match word {
+            "ruok" => "imok".into(),
+            "isro" => "rw".into(),
+            "srvr" => self.srvr(),
+            "stat" => {
+                let mut s = String::from("Zookeeper version: ");
+                s.push_str(VERSION);
+                s.push_str("\nClients:\n");
+                s.push_str(&self.client_lines(false));
+                s.push('\n');
+                s.push_str(self.srvr().split_once('\n').map_or("", |x| x.1));
+                s
+            }
+            "cons" => self.client_lines(true) + "\n",
+            "mntr" => format!(
+                "{}zk_log_sync_count\t{}\nzk_logged_txn_count\t{}\n",
+                self.mntr(),
+                facts.log_syncs,
+                facts.logged_txns
+            ),
+            "wchs" => {
+                let by_path = self.watches.by_path();
+                let conns: std::collections::BTreeSet<_> = by_path.values().flatten().collect();
+                format!(
+                    "{} connections watching {} paths\nTotal watches:{}\n",
+                    conns.len(),
+                    by_path.len(),
+                    self.watches.watch_count()
+                )
+            }
+            "wchp" => {
+                let mut s = String::new();
+                for (path, conns) in self.watches.by_path() {
+                    let _ = writeln!(s, "{path}");
+                    for c in conns {
+                        let sid = self.conns.get(&c).and_then(|c| c.session).unwrap_or(0);
+                        let _ = writeln!(s, "\t{}", hex(sid));
+                    }
+                }
+                s
+            }
+            "wchc" => {
+                let mut by_session: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+                for (path, conns) in self.watches.by_path() {
+                    for c in conns {
+                        let sid = self.conns.get(&c).and_then(|c| c.session).unwrap_or(0);
+                        by_session.entry(sid).or_default().push(path.clone());
+                    }
+                }
+                let mut s = String::new();
+                for (sid, paths) in by_session {
+                    let _ = writeln!(s, "{}", hex(sid));
+                    for p in paths {
+                        let _ = writeln!(s, "\t{p}");
+                    }
+                }
+                s
+            }
+            "dump" => {
+                let mut s = String::from("SessionTracker dump:\nSession Sets (");
+                let buckets = self.sessions.buckets();
+                let _ = writeln!(s, "{})/({}):", buckets.len(), self.sessions.len());
+                for (deadline, ids) in buckets {
+                    let _ = writeln!(s, "{} expire at {deadline}:", ids.len());
+                    for id in ids {
+                        let _ = writeln!(s, "\t{}", hex(*id));
+                    }
+                }
+                let eph = self.tree.all_ephemerals();
+                let _ = writeln!(
+                    s,
+                    "ephemeral nodes dump:\nSessions with Ephemerals ({}):",
+                    eph.len()
+                );
+                let mut sids: Vec<_> = eph.keys().collect();
+                sids.sort();
+                for sid in sids {
+                    let _ = writeln!(s, "{}:", hex(*sid));
+                    for p in &eph[sid] {
+                        let _ = writeln!(s, "\t{p}");
+                    }
+                }
+                s
+            }
+            "conf" => format!(
+                "clientPort={}\nclientPortAddress={}\ndataDir={}\ndataDirSize=0\ndataLogDir={}\ndataLogSize=0\ntickTime={}\nmaxClientCnxns={}\nminSessionTimeout={}\nmaxSessionTimeout={}\nclientPortListenBacklog=-1\nserverId=0\n",
+                facts.client_port,
+                facts.client_address,
+                facts.data_dir,
+                facts.data_log_dir,
+                self.config.tick_ms,
+                facts.max_client_cnxns,
+                self.config.min_session_timeout_ms,
+                self.config.max_session_timeout_ms,
+            ),
+            "envi" => format!(
+                "Environment:\nzookeeper.version={VERSION}\nhost.name={}\njava.version=none (Rust)\nos.name={}\nos.arch={}\nuser.dir={}\n",
+                std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into()),
+                std::env::consts::OS,
+                std::env::consts::ARCH,
+                std::env::current_dir()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default(),
+            ),
+            other => format!("{other} is not supported by zk-server-mini\n"),
+        }
+    }
+
+    fn srvr(&self) -> String {
+        format!(
+            "Zookeeper version: {VERSION}\nLatency min/avg/max: 0/0.0/0\nReceived: {}\nSent: {}\nConnections: {}\nOutstanding: 0\nZxid: {}\nMode: standalone\nNode count: {}\n",
+            self.received,
+            self.sent,
+            self.conns.len(),
+            hex(self.tree.last_zxid),
+            self.tree.node_count(),
+        )
+    }
+
+    fn client_lines(&self, detailed: bool) -> String {
+        let mut ids: Vec<_> = self.conns.keys().copied().collect();
+        ids.sort();
+        let mut s = String::new();
+        for id in ids {
+            let Some(c) = self.conns.get(&id) else {
+                continue;
+            };
+            let st = &c.stats;
+            if detailed {
+                let _ = writeln!(
+                    s,
+                    " /{}[1](queued=0,recved={},sent={},sid={},lop={},est={},to={},lcxid={},lzxid={},lresp=0,llat=0,minlat=0,avglat=0,maxlat=0)",
+                    c.addr,
+                    st.received,
+                    st.sent,
+                    hex(c.session.unwrap_or(0)),
+                    st.last_op,
+                    st.established_ms,
+                    c.timeout_ms,
+                    hex(i64::from(st.last_cxid)),
+                    hex(st.last_zxid),
+                );
+            } else {
+                let _ = writeln!(
+                    s,
+                    " /{}[1](queued=0,recved={},sent={})",
+                    c.addr, st.received, st.sent
+                );
+            }
+        }
+        s
+    }
+
+    fn mntr(&self) -> String {
+        let eph: usize = self.tree.all_ephemerals().values().map(|s| s.len()).sum();
+        let data_size: usize = self
+            .tree
+            .iter()
+            .map(|(p, n)| p.len() + n.data.as_ref().map_or(0, |d| d.len()))
+            .sum();
+        let rows: Vec<(&str, String)> = vec![
+            ("zk_version", VERSION.to_string()),
+            ("zk_server_state", "standalone".into()),
+            ("zk_avg_latency", "0.0".into()),
+            ("zk_max_latency", "0".into()),
+            ("zk_min_latency", "0".into()),
+            ("zk_packets_received", self.received.to_string()),
+            ("zk_packets_sent", self.sent.to_string()),
+            ("zk_num_alive_connections", self.conns.len().to_string()),
+            ("zk_outstanding_requests", "0".into()),
+            ("zk_znode_count", self.tree.node_count().to_string()),
+            ("zk_watch_count", self.watches.watch_count().to_string()),
+            ("zk_ephemerals_count", eph.to_string()),
+            ("zk_approximate_data_size", data_size.to_string()),
+            ("zk_global_sessions", self.sessions.len().to_string()),
+            ("zk_local_sessions", "0".into()),
+            ("zk_last_proposal_size", "-1".into()),
+        ];
+        let mut s = String::new();
+        for (k, v) in rows {
+            let _ = writeln!(s, "{k}\t{v}");
+        }
+        s
+    }
+}

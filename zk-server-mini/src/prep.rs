@@ -1,0 +1,876 @@
+//! Request → transaction: every check of PROTOCOL.md §4.3, §4.4, §5 and §8, in ZooKeeper's
+//! order, against the applied tree plus the changes of transactions prepared but not yet
+//! applied. Deterministic and free of I/O.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use zk_proto::acl::{Acl, Id, Perms};
+use zk_proto::multi::MultiOp;
+use zk_proto::path::{validate_path, validate_sequential_path};
+use zk_proto::{CreateMode, ErrorCode, MAX_TTL_MS, OpCode, Request};
+
+use crate::acl_check::{allowed, fixup_acl};
+use crate::tree::{CONTAINER_OWNER, DataTree, OwnerKind, SPECIAL_PATHS, split_parent};
+use crate::txn::Txn;
+
+/// What prep needs to know about a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeView {
+    /// Data version.
+    pub version: i32,
+    /// ACL version.
+    pub aversion: i32,
+    /// Stored create counter.
+    pub counter: i32,
+    /// Number of children.
+    pub num_children: usize,
+    /// Stored owner.
+    pub owner: i64,
+    /// ACL.
+    pub acl: Vec<Acl>,
+    /// Last modification time (TTL reaping).
+    pub mtime: i64,
+}
+
+/// Changes of prepared, unapplied transactions: `None` marks a pending delete.
+#[derive(Debug, Clone, Default)]
+pub struct Pending {
+    nodes: HashMap<String, Option<NodeView>>,
+}
+
+impl Pending {
+    /// Forgets everything (once all prepared transactions are applied).
+    pub fn clear(&mut self) {
+        self.nodes.clear();
+    }
+
+    /// Whether nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+}
+
+/// The identity of the caller of a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    /// Session id (0 for the server itself).
+    pub session_id: i64,
+    /// Authenticated identities, `ip` included.
+    pub ids: &'a [Id],
+}
+
+/// Limits and switches prep applies.
+#[derive(Debug, Clone, Copy)]
+pub struct PrepConfig {
+    /// Whether createTTL is allowed (`extendedTypesEnabled`).
+    pub extended_types: bool,
+    /// Largest node data accepted, in bytes.
+    pub max_data_len: usize,
+}
+
+impl Default for PrepConfig {
+    fn default() -> Self {
+        Self {
+            extended_types: false,
+            max_data_len: zk_proto::codec::DEFAULT_MAX_FRAME_LEN,
+        }
+    }
+}
+
+/// Prep's view of the tree plus pending changes.
+pub struct Prep<'a> {
+    tree: &'a DataTree,
+    pending: &'a mut Pending,
+    config: PrepConfig,
+}
+
+fn view_of(tree: &DataTree, path: &str) -> Option<NodeView> {
+    tree.get(path).map(|n| NodeView {
+        version: n.version,
+        aversion: n.aversion,
+        counter: n.create_counter,
+        num_children: n.children.len(),
+        owner: n.ephemeral_owner,
+        acl: n.acl.clone(),
+        mtime: n.mtime,
+    })
+}
+
+fn check_version(current: i32, expected: i32) -> Result<i32, ErrorCode> {
+    if expected != -1 && expected != current {
+        return Err(ErrorCode::BadVersion);
+    }
+    Ok(current.wrapping_add(1))
+}
+
+impl<'a> Prep<'a> {
+    /// Prep over `tree` and `pending`.
+    pub fn new(tree: &'a DataTree, pending: &'a mut Pending, config: PrepConfig) -> Self {
+        Self {
+            tree,
+            pending,
+            config,
+        }
+    }
+
+    fn view(&self, nodes: &HashMap<String, Option<NodeView>>, path: &str) -> Option<NodeView> {
+        match nodes.get(path) {
+            Some(v) => v.clone(),
+            None => view_of(self.tree, path),
+        }
+    }
+
+    /// Turns a write request into a transaction. Failures become [`Txn::Error`] (they still
+    /// consume a zxid); a failed multi becomes a [`Txn::Multi`] of error results.
+    ///
+    /// ```
+    /// use zk_proto::{CreateRequest, ErrorCode, Request, acl::Acl};
+    /// use zk_server_mini::prep::{Caller, Pending, Prep, PrepConfig};
+    /// use zk_server_mini::tree::DataTree;
+    /// use zk_server_mini::txn::Txn;
+    ///
+    /// let tree = DataTree::new();
+    /// let mut pending = Pending::default();
+    /// let mut prep = Prep::new(&tree, &mut pending, PrepConfig::default());
+    /// let caller = Caller { session_id: 1, ids: &[] };
+    /// let create = |path: &str| Request::Create(CreateRequest {
+    ///     path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0,
+    /// });
+    /// assert!(matches!(prep.write(&caller, &create("/a")), Txn::Create { .. }));
+    /// // The pending create is visible to the next request.
+    /// assert_eq!(prep.write(&caller, &create("/a")), Txn::Error(ErrorCode::NodeExists));
+    /// ```
+    pub fn write(&mut self, caller: &Caller<'_>, request: &Request) -> Txn {
+        let mut nodes = std::mem::take(&mut self.pending.nodes);
+        let result = match request {
+            Request::Create(r) => self.create(
+                &mut nodes,
+                caller,
+                OpCode::Create,
+                &r.path,
+                &r.data,
+                &r.acl,
+                r.flags,
+                None,
+            ),
+            Request::Create2(r) => self.create(
+                &mut nodes,
+                caller,
+                OpCode::Create2,
+                &r.path,
+                &r.data,
+                &r.acl,
+                r.flags,
+                None,
+            ),
+            Request::CreateContainer(r) => self.create(
+                &mut nodes,
+                caller,
+                OpCode::CreateContainer,
+                &r.path,
+                &r.data,
+                &r.acl,
+                r.flags,
+                None,
+            ),
+            Request::CreateTtl(r) => self.create(
+                &mut nodes,
+                caller,
+                OpCode::CreateTtl,
+                &r.path,
+                &r.data,
+                &r.acl,
+                r.flags,
+                Some(r.ttl),
+            ),
+            Request::Delete(r) => self.delete(&mut nodes, caller, &r.path, r.version),
+            Request::SetData(r) => self.set_data(&mut nodes, caller, &r.path, &r.data, r.version),
+            Request::SetAcl(r) => self.set_acl(&mut nodes, caller, &r.path, &r.acl, r.version),
+            Request::Multi(m) => Ok(self.multi(&mut nodes, caller, &m.ops)),
+            Request::Reconfig(_) => Err(ErrorCode::ReconfigDisabled),
+            _ => Err(ErrorCode::BadArguments),
+        };
+        self.pending.nodes = nodes;
+        result.unwrap_or_else(Txn::Error)
+    }
+
+    fn multi(
+        &self,
+        nodes: &mut HashMap<String, Option<NodeView>>,
+        caller: &Caller<'_>,
+        ops: &[MultiOp],
+    ) -> Txn {
+        if ops.iter().any(MultiOp::is_read) {
+            return Txn::Error(ErrorCode::MarshallingError);
+        }
+        let mut local = nodes.clone();
+        let mut txns = Vec::with_capacity(ops.len());
+        for (i, op) in ops.iter().enumerate() {
+            let r = match op {
+                MultiOp::Create(r) => self.create(
+                    &mut local,
+                    caller,
+                    OpCode::Create,
+                    &r.path,
+                    &r.data,
+                    &r.acl,
+                    r.flags,
+                    None,
+                ),
+                MultiOp::Create2(r) => self.create(
+                    &mut local,
+                    caller,
+                    OpCode::Create2,
+                    &r.path,
+                    &r.data,
+                    &r.acl,
+                    r.flags,
+                    None,
+                ),
+                MultiOp::CreateContainer(r) => self.create(
+                    &mut local,
+                    caller,
+                    OpCode::CreateContainer,
+                    &r.path,
+                    &r.data,
+                    &r.acl,
+                    r.flags,
+                    None,
+                ),
+                MultiOp::CreateTtl(r) => self.create(
+                    &mut local,
+                    caller,
+                    OpCode::CreateTtl,
+                    &r.path,
+                    &r.data,
+                    &r.acl,
+                    r.flags,
+                    Some(r.ttl),
+                ),
+                MultiOp::Delete(r) => self.delete(&mut local, caller, &r.path, r.version),
+                MultiOp::SetData(r) => {
+                    self.set_data(&mut local, caller, &r.path, &r.data, r.version)
+                }
+                MultiOp::Check(r) => self.check(&local, caller, &r.path, r.version),
+                MultiOp::GetData(_) | MultiOp::GetChildren(_) => Err(ErrorCode::MarshallingError),
+            };
+            match r {
+                Ok(t) => txns.push(t),
+                Err(code) => {
+                    let results = (0..ops.len())
+                        .map(|j| {
+                            Txn::Error(match j.cmp(&i) {
+                                std::cmp::Ordering::Less => ErrorCode::Ok,
+                                std::cmp::Ordering::Equal => code,
+                                std::cmp::Ordering::Greater => ErrorCode::RuntimeInconsistency,
+                            })
+                        })
+                        .collect();
+                    return Txn::Multi(results);
+                }
+            }
+        }
+        *nodes = local;
+        Txn::Multi(txns)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create(
+        &self,
+        nodes: &mut HashMap<String, Option<NodeView>>,
+        caller: &Caller<'_>,
+        op: OpCode,
+        path: &str,
+        data: &Option<Bytes>,
+        acl: &[Acl],
+        flags: i32,
+        ttl: Option<i64>,
+    ) -> Result<Txn, ErrorCode> {
+        // 1. Flags and TTL.
+        let mode = CreateMode::try_from(flags).map_err(|_| ErrorCode::BadArguments)?;
+        if mode.is_ttl() {
+            if !self.config.extended_types {
+                return Err(ErrorCode::Unimplemented);
+            }
+            let ttl = ttl.unwrap_or(0);
+            if op != OpCode::CreateTtl || ttl <= 0 || ttl > MAX_TTL_MS {
+                return Err(ErrorCode::BadArguments);
+            }
+        } else if op == OpCode::CreateTtl {
+            return Err(ErrorCode::BadArguments);
+        }
+        // The opcode, not the flags, decides between container and plain nodes (3.8:
+        // createContainer with flags 0 makes a container; create with flag 4 a persistent node).
+        let container = op == OpCode::CreateContainer;
+        let mode = if mode.is_container() && !container {
+            CreateMode::Persistent
+        } else {
+            mode
+        };
+        if data
+            .as_ref()
+            .is_some_and(|d| d.len() > self.config.max_data_len)
+        {
+            return Err(ErrorCode::BadArguments);
+        }
+        // 3. Path shape.
+        let Some(last_slash) = path.rfind('/') else {
+            return Err(ErrorCode::BadArguments);
+        };
+        if path.contains('\0') {
+            return Err(ErrorCode::BadArguments);
+        }
+        // 4. ACL.
+        let acl = fixup_acl(acl, caller.ids)?;
+        // 5. Parent.
+        let parent_path = if last_slash == 0 {
+            "/"
+        } else {
+            &path[..last_slash]
+        };
+        if path == "/" {
+            return Err(ErrorCode::NodeExists);
+        }
+        let parent = self.view(nodes, parent_path).ok_or(ErrorCode::NoNode)?;
+        // 6. Parent ACL.
+        if !allowed(&parent.acl, caller.ids, Perms::CREATE) {
+            return Err(ErrorCode::NoAuth);
+        }
+        // 7. Final path.
+        let final_path = if mode.is_sequential() {
+            format!("{path}{:010}", parent.counter)
+        } else {
+            path.to_owned()
+        };
+        let valid = if mode.is_sequential() {
+            validate_sequential_path(path).and_then(|_| validate_path(&final_path))
+        } else {
+            validate_path(&final_path)
+        };
+        valid.map_err(|_| ErrorCode::BadArguments)?;
+        // 8. Exists.
+        if self.view(nodes, &final_path).is_some() {
+            return Err(ErrorCode::NodeExists);
+        }
+        // 9. Ephemeral parent.
+        if matches!(OwnerKind::of(parent.owner), OwnerKind::Ephemeral(_)) {
+            return Err(ErrorCode::NoChildrenForEphemerals);
+        }
+        let owner = if container {
+            CONTAINER_OWNER
+        } else if mode.is_ephemeral() {
+            caller.session_id
+        } else if mode.is_ttl() {
+            OwnerKind::ttl_owner(ttl.unwrap_or(0))
+        } else {
+            0
+        };
+        let parent_counter = parent.counter.wrapping_add(1);
+        nodes.insert(
+            parent_path.to_owned(),
+            Some(NodeView {
+                counter: parent_counter,
+                num_children: parent.num_children + 1,
+                ..parent
+            }),
+        );
+        nodes.insert(
+            final_path.clone(),
+            Some(NodeView {
+                version: 0,
+                aversion: 0,
+                counter: 0,
+                num_children: 0,
+                owner,
+                acl: acl.clone(),
+                // Fresh: a pending create or setData must not look due for TTL reaping.
+                mtime: i64::MAX,
+            }),
+        );
+        Ok(Txn::Create {
+            path: final_path,
+            data: data.clone(),
+            acl,
+            ephemeral_owner: owner,
+            parent_counter,
+        })
+    }
+
+    fn delete(
+        &self,
+        nodes: &mut HashMap<String, Option<NodeView>>,
+        caller: &Caller<'_>,
+        path: &str,
+        version: i32,
+    ) -> Result<Txn, ErrorCode> {
+        if path.contains('\0') || SPECIAL_PATHS.contains(&path) {
+            return Err(ErrorCode::BadArguments);
+        }
+        let (parent_path, _) = split_parent(path).ok_or(ErrorCode::BadArguments)?;
+        let parent = self.view(nodes, parent_path).ok_or(ErrorCode::NoNode)?;
+        if !allowed(&parent.acl, caller.ids, Perms::DELETE) {
+            return Err(ErrorCode::NoAuth);
+        }
+        let node = self.view(nodes, path).ok_or(ErrorCode::NoNode)?;
+        check_version(node.version, version)?;
+        if node.num_children > 0 {
+            return Err(ErrorCode::NotEmpty);
+        }
+        self.mark_deleted(nodes, path, parent_path, parent);
+        Ok(Txn::Delete {
+            path: path.to_owned(),
+        })
+    }
+
+    fn mark_deleted(
+        &self,
+        nodes: &mut HashMap<String, Option<NodeView>>,
+        path: &str,
+        parent_path: &str,
+        parent: NodeView,
+    ) {
+        nodes.insert(
+            parent_path.to_owned(),
+            Some(NodeView {
+                num_children: parent.num_children.saturating_sub(1),
+                ..parent
+            }),
+        );
+        nodes.insert(path.to_owned(), None);
+    }
+
+    fn set_data(
+        &self,
+        nodes: &mut HashMap<String, Option<NodeView>>,
+        caller: &Caller<'_>,
+        path: &str,
+        data: &Option<Bytes>,
+        version: i32,
+    ) -> Result<Txn, ErrorCode> {
+        validate_path(path).map_err(|_| ErrorCode::BadArguments)?;
+        if data
+            .as_ref()
+            .is_some_and(|d| d.len() > self.config.max_data_len)
+        {
+            return Err(ErrorCode::BadArguments);
+        }
+        let node = self.view(nodes, path).ok_or(ErrorCode::NoNode)?;
+        if !allowed(&node.acl, caller.ids, Perms::WRITE) {
+            return Err(ErrorCode::NoAuth);
+        }
+        let new_version = check_version(node.version, version)?;
+        nodes.insert(
+            path.to_owned(),
+            Some(NodeView {
+                version: new_version,
+                mtime: i64::MAX,
+                ..node
+            }),
+        );
+        Ok(Txn::SetData {
+            path: path.to_owned(),
+            data: data.clone(),
+            version: new_version,
+        })
+    }
+
+    fn set_acl(
+        &self,
+        nodes: &mut HashMap<String, Option<NodeView>>,
+        caller: &Caller<'_>,
+        path: &str,
+        acl: &[Acl],
+        version: i32,
+    ) -> Result<Txn, ErrorCode> {
+        validate_path(path).map_err(|_| ErrorCode::BadArguments)?;
+        let acl = fixup_acl(acl, caller.ids)?;
+        let node = self.view(nodes, path).ok_or(ErrorCode::NoNode)?;
+        if !allowed(&node.acl, caller.ids, Perms::ADMIN) {
+            return Err(ErrorCode::NoAuth);
+        }
+        let aversion = check_version(node.aversion, version)?;
+        nodes.insert(
+            path.to_owned(),
+            Some(NodeView {
+                aversion,
+                acl: acl.clone(),
+                ..node
+            }),
+        );
+        Ok(Txn::SetAcl {
+            path: path.to_owned(),
+            acl,
+            aversion,
+        })
+    }
+
+    fn check(
+        &self,
+        nodes: &HashMap<String, Option<NodeView>>,
+        caller: &Caller<'_>,
+        path: &str,
+        version: i32,
+    ) -> Result<Txn, ErrorCode> {
+        validate_path(path).map_err(|_| ErrorCode::BadArguments)?;
+        let node = self.view(nodes, path).ok_or(ErrorCode::NoNode)?;
+        if !allowed(&node.acl, caller.ids, Perms::READ) {
+            return Err(ErrorCode::NoAuth);
+        }
+        check_version(node.version, version)?;
+        Ok(Txn::Check {
+            path: path.to_owned(),
+        })
+    }
+
+    /// The closeSession transaction for `session`: it deletes every ephemeral the session owns,
+    /// applied or pending.
+    pub fn close_session(&mut self, session: i64) -> Txn {
+        let mut nodes = std::mem::take(&mut self.pending.nodes);
+        let mut paths: Vec<String> = self
+            .tree
+            .ephemerals_of(session)
+            .filter(|p| !matches!(nodes.get(p.as_str()), Some(None)))
+            .cloned()
+            .collect();
+        for (p, v) in &nodes {
+            if v.as_ref().is_some_and(|v| v.owner == session)
+                && self.tree.get(p).is_none()
+                && !paths.contains(p)
+            {
+                paths.push(p.clone());
+            }
+        }
+        paths.sort();
+        for p in &paths {
+            if let Some((parent_path, _)) = split_parent(p) {
+                if let Some(parent) = self.view(&nodes, parent_path) {
+                    self.mark_deleted(&mut nodes, p, parent_path, parent);
+                }
+            }
+        }
+        self.pending.nodes = nodes;
+        Txn::CloseSession { paths }
+    }
+
+    /// A delete for a container or TTL node that is due for reaping, or `None`.
+    pub fn reap(&mut self, path: &str, now_ms: i64) -> Option<Txn> {
+        let mut nodes = std::mem::take(&mut self.pending.nodes);
+        let due = self.view(&nodes, path).and_then(|node| {
+            if node.num_children > 0 {
+                return None;
+            }
+            let due = match OwnerKind::of(node.owner) {
+                OwnerKind::Container => node.counter > 0,
+                OwnerKind::Ttl(ttl) => now_ms.saturating_sub(node.mtime) > ttl,
+                _ => false,
+            };
+            let (parent_path, _) = split_parent(path)?;
+            let parent = self.view(&nodes, parent_path)?;
+            due.then(|| (parent_path.to_owned(), parent))
+        });
+        let txn = due.map(|(parent_path, parent)| {
+            self.mark_deleted(&mut nodes, path, &parent_path, parent);
+            Txn::Delete {
+                path: path.to_owned(),
+            }
+        });
+        self.pending.nodes = nodes;
+        txn
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::apply;
+    use crate::txn::TxnHeader;
+    use zk_proto::multi::MultiRequest;
+    use zk_proto::{CheckVersionRequest, CreateRequest, DeleteRequest, SetDataRequest};
+
+    fn create(path: &str, flags: i32) -> Request {
+        Request::Create(CreateRequest {
+            path: path.into(),
+            data: Some(Bytes::from_static(b"d")),
+            acl: Acl::open_unsafe(),
+            flags,
+        })
+    }
+
+    /// Preps and applies one request, returning the transaction.
+    fn run(tree: &mut DataTree, zxid: i64, caller: &Caller<'_>, req: &Request) -> Txn {
+        let mut pending = Pending::default();
+        let txn = Prep::new(tree, &mut pending, PrepConfig::default()).write(caller, req);
+        let header = TxnHeader {
+            session_id: caller.session_id,
+            cxid: 1,
+            zxid,
+            time: 100,
+        };
+        let _ = apply(tree, &header, &txn);
+        txn
+    }
+
+    const ME: Caller<'static> = Caller {
+        session_id: 0x0100_0000_0000_0001,
+        ids: &[],
+    };
+
+    #[test]
+    fn sequence_suffix_uses_the_stored_counter() {
+        let mut t = DataTree::new();
+        run(&mut t, 1, &ME, &create("/p", 0));
+        run(&mut t, 2, &ME, &create("/p/x", 0));
+        run(&mut t, 3, &ME, &create("/p/y", 0));
+        run(
+            &mut t,
+            4,
+            &ME,
+            &Request::Delete(DeleteRequest {
+                path: "/p/x".into(),
+                version: -1,
+            }),
+        );
+        assert_eq!(t.get("/p").map(|n| n.stat().cversion), Some(3));
+        let txn = run(&mut t, 5, &ME, &create("/p/q", 2));
+        assert!(matches!(txn, Txn::Create { ref path, .. } if path == "/p/q0000000002"));
+        let txn = run(&mut t, 6, &ME, &create("/p/", 2));
+        assert!(matches!(txn, Txn::Create { ref path, .. } if path == "/p/0000000003"));
+    }
+
+    #[test]
+    fn create_error_precedence() {
+        let mut t = DataTree::new();
+        assert_eq!(
+            run(&mut t, 1, &ME, &create("/a", 9)),
+            Txn::Error(ErrorCode::BadArguments)
+        );
+        assert_eq!(
+            run(&mut t, 2, &ME, &create("a", 0)),
+            Txn::Error(ErrorCode::BadArguments)
+        );
+        assert_eq!(
+            run(&mut t, 3, &ME, &create("/a/../b", 0)),
+            Txn::Error(ErrorCode::NoNode)
+        );
+        assert_eq!(
+            run(&mut t, 4, &ME, &create("/a/", 0)),
+            Txn::Error(ErrorCode::NoNode)
+        );
+        run(&mut t, 5, &ME, &create("/e", 1));
+        assert_eq!(
+            run(&mut t, 6, &ME, &create("/e/c", 0)),
+            Txn::Error(ErrorCode::NoChildrenForEphemerals)
+        );
+        let mut no_acl = create("/z", 0);
+        if let Request::Create(r) = &mut no_acl {
+            r.acl.clear();
+        }
+        assert_eq!(
+            run(&mut t, 7, &ME, &no_acl),
+            Txn::Error(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            run(&mut t, 8, &ME, &create("/", 0)),
+            Txn::Error(ErrorCode::NodeExists)
+        );
+        // A TTL flag with TTLs disabled: Unimplemented, even through plain create (as 3.8).
+        assert_eq!(
+            run(&mut t, 9, &ME, &create("/t", 5)),
+            Txn::Error(ErrorCode::Unimplemented)
+        );
+        // With TTLs enabled, a TTL flag through plain create is BadArguments.
+        let mut pending = Pending::default();
+        let config = PrepConfig {
+            extended_types: true,
+            ..PrepConfig::default()
+        };
+        assert_eq!(
+            Prep::new(&t, &mut pending, config).write(&ME, &create("/t", 5)),
+            Txn::Error(ErrorCode::BadArguments)
+        );
+    }
+
+    #[test]
+    fn delete_rules() {
+        let mut t = DataTree::new();
+        let del = |p: &str, v: i32| {
+            Request::Delete(DeleteRequest {
+                path: p.into(),
+                version: v,
+            })
+        };
+        for p in SPECIAL_PATHS {
+            assert_eq!(
+                run(&mut t, 1, &ME, &del(p, -1)),
+                Txn::Error(ErrorCode::BadArguments)
+            );
+        }
+        run(&mut t, 2, &ME, &create("/a", 0));
+        run(&mut t, 3, &ME, &create("/a/b", 0));
+        assert_eq!(
+            run(&mut t, 4, &ME, &del("/a", -1)),
+            Txn::Error(ErrorCode::NotEmpty)
+        );
+        assert_eq!(
+            run(&mut t, 5, &ME, &del("/a/b", 3)),
+            Txn::Error(ErrorCode::BadVersion)
+        );
+        assert_eq!(
+            run(&mut t, 6, &ME, &del("/x/y", 0)),
+            Txn::Error(ErrorCode::NoNode)
+        );
+        assert!(matches!(
+            run(&mut t, 7, &ME, &del("/a/b", 0)),
+            Txn::Delete { .. }
+        ));
+    }
+
+    #[test]
+    fn failed_multi_reports_ok_code_and_runtime_inconsistency() {
+        let mut t = DataTree::new();
+        run(&mut t, 1, &ME, &create("/m1", 0));
+        let multi = Request::Multi(MultiRequest {
+            ops: vec![
+                MultiOp::Create(CreateRequest {
+                    path: "/m3".into(),
+                    data: None,
+                    acl: Acl::open_unsafe(),
+                    flags: 0,
+                }),
+                MultiOp::Check(CheckVersionRequest {
+                    path: "/m1".into(),
+                    version: 99,
+                }),
+                MultiOp::SetData(SetDataRequest {
+                    path: "/m1".into(),
+                    data: None,
+                    version: -1,
+                }),
+            ],
+        });
+        assert_eq!(
+            run(&mut t, 2, &ME, &multi),
+            Txn::Multi(vec![
+                Txn::Error(ErrorCode::Ok),
+                Txn::Error(ErrorCode::BadVersion),
+                Txn::Error(ErrorCode::RuntimeInconsistency),
+            ])
+        );
+        assert!(t.get("/m3").is_none());
+    }
+
+    #[test]
+    fn multi_ops_see_earlier_ops() {
+        let mut t = DataTree::new();
+        let multi = Request::Multi(MultiRequest {
+            ops: vec![
+                MultiOp::Create(CreateRequest {
+                    path: "/n".into(),
+                    data: None,
+                    acl: Acl::open_unsafe(),
+                    flags: 0,
+                }),
+                MultiOp::SetData(SetDataRequest {
+                    path: "/n".into(),
+                    data: None,
+                    version: 0,
+                }),
+                MultiOp::Delete(DeleteRequest {
+                    path: "/n".into(),
+                    version: 1,
+                }),
+            ],
+        });
+        assert!(matches!(run(&mut t, 1, &ME, &multi), Txn::Multi(v) if v.len() == 3));
+        assert!(t.get("/n").is_none());
+        assert_eq!(t.get("/").map(|n| n.stat().pzxid), Some(1));
+    }
+
+    #[test]
+    fn no_auth_on_parent_for_create_and_delete() {
+        let mut t = DataTree::new();
+        let alice = [Id::digest("alice", "pw")];
+        let alice_caller = Caller {
+            session_id: 1,
+            ids: &alice,
+        };
+        let mut req = create("/secure", 0);
+        if let Request::Create(r) = &mut req {
+            r.acl = Acl::creator_all();
+        }
+        assert!(matches!(
+            run(&mut t, 1, &alice_caller, &req),
+            Txn::Create { .. }
+        ));
+        assert_eq!(
+            run(&mut t, 2, &ME, &create("/secure/x", 0)),
+            Txn::Error(ErrorCode::NoAuth)
+        );
+        assert!(matches!(
+            run(&mut t, 3, &alice_caller, &create("/secure/x", 0)),
+            Txn::Create { .. }
+        ));
+    }
+
+    #[test]
+    fn reaping_rules() {
+        let mut t = DataTree::new();
+        let ttl_create = |path: &str, ttl: i64| {
+            Request::CreateTtl(zk_proto::CreateTtlRequest {
+                path: path.into(),
+                data: None,
+                acl: Acl::open_unsafe(),
+                flags: 5,
+                ttl,
+            })
+        };
+        let container = |path: &str| {
+            Request::CreateContainer(CreateRequest {
+                path: path.into(),
+                data: None,
+                acl: Acl::open_unsafe(),
+                flags: 4,
+            })
+        };
+        run(&mut t, 1, &ME, &container("/used"));
+        run(&mut t, 2, &ME, &container("/unused"));
+        run(&mut t, 3, &ME, &create("/used/k", 0));
+        let del = Request::Delete(DeleteRequest {
+            path: "/used/k".into(),
+            version: -1,
+        });
+        run(&mut t, 4, &ME, &del);
+        let mut pending = Pending::default();
+        let config = PrepConfig {
+            extended_types: true,
+            ..PrepConfig::default()
+        };
+        let mut prep = Prep::new(&t, &mut pending, config);
+        assert!(matches!(prep.reap("/used", 0), Some(Txn::Delete { .. })));
+        assert_eq!(prep.reap("/unused", 0), None);
+        // The TTL node was created at time 100 (see `run`) with a TTL of 50 ms.
+        let txn = Prep::new(&t, &mut Pending::default(), config).write(&ME, &ttl_create("/t", 50));
+        let header = TxnHeader {
+            session_id: 1,
+            cxid: 1,
+            zxid: 5,
+            time: 100,
+        };
+        let _ = apply(&mut t, &header, &txn);
+        let mut pending = Pending::default();
+        let mut prep = Prep::new(&t, &mut pending, config);
+        assert_eq!(prep.reap("/t", 150), None);
+        // A pending setData keeps it alive even once the TTL has passed.
+        let set = Request::SetData(SetDataRequest {
+            path: "/t".into(),
+            data: None,
+            version: -1,
+        });
+        assert!(matches!(prep.write(&ME, &set), Txn::SetData { .. }));
+        assert_eq!(prep.reap("/t", 1_000), None);
+        let mut pending = Pending::default();
+        let mut prep = Prep::new(&t, &mut pending, config);
+        assert!(matches!(prep.reap("/t", 1_000), Some(Txn::Delete { .. })));
+    }
+}

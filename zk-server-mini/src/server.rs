@@ -1,0 +1,295 @@
+//! The tasks of a running server: the accept loop (with `maxClientCnxns`) and the single
+//! state-machine task that owns the tree, sessions and watches and runs the write pipeline:
+//! prep → log (group commit, one fsync per batch) → commit → apply → notify → reply.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::connection::{self, Admin, ConnSettings, CoreMsg, Outbound};
+use crate::four_letter::ServerFacts;
+use crate::state::{Action, Input, StateMachine};
+use crate::storage::Storage;
+use crate::watches::ConnId;
+
+/// Most inputs taken into one batch.
+const MAX_BATCH: usize = 4096;
+
+/// Deferred inputs above which no new input is taken.
+const MAX_BACKLOG: usize = 1 << 20;
+
+/// Most reply bytes queued for one connection; a client that lets more pile up is cut off.
+const MAX_QUEUED_BYTES: usize = 64 << 20;
+
+/// A connection's outbound queue, the bytes waiting in it, and its request credits.
+type Outs = HashMap<ConnId, (mpsc::Sender<Outbound>, Arc<AtomicUsize>, Arc<Semaphore>)>;
+
+pub(crate) fn wall_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub(crate) struct CoreTask {
+    pub(crate) sm: StateMachine,
+    pub(crate) storage: Option<Storage>,
+    pub(crate) rx: mpsc::Receiver<CoreMsg>,
+    pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) facts: ServerFacts,
+    pub(crate) snap_count: u64,
+    pub(crate) reap_every: Duration,
+}
+
+impl CoreTask {
+    pub(crate) async fn run(mut self) {
+        let start = Instant::now();
+        let now_ms = move || start.elapsed().as_millis() as u64;
+        let mut outs: Outs = HashMap::new();
+        let tick = Duration::from_millis(self.sm.config.tick_ms.max(1));
+        let mut next_tick = tokio::time::Instant::now() + tick;
+        let mut last_reap = Instant::now();
+        let mut dropped: Vec<ConnId> = Vec::new();
+        loop {
+            let mut inputs: Vec<Input> = std::mem::take(&mut dropped)
+                .into_iter()
+                .map(|conn| Input::Closed { conn })
+                .collect();
+            if inputs.is_empty() && !self.sm.has_backlog() {
+                tokio::select! {
+                    _ = self.shutdown.changed() => break,
+                    m = self.rx.recv() => match m {
+                        Some(m) => self.take(m, &mut inputs, &mut outs),
+                        None => break,
+                    },
+                    _ = tokio::time::sleep_until(next_tick) => {}
+                }
+            }
+            // Checked on every pass, so a busy server still expires sessions on time.
+            let ticked = tokio::time::Instant::now() >= next_tick;
+            if ticked {
+                next_tick = tokio::time::Instant::now() + tick;
+            }
+            if *self.shutdown.borrow() {
+                break;
+            }
+            // Per-connection credits bound the backlog; this is a last line of defence.
+            while inputs.len() < MAX_BATCH && self.sm.backlog_len() < MAX_BACKLOG {
+                match self.rx.try_recv() {
+                    Ok(m) => self.take(m, &mut inputs, &mut outs),
+                    Err(_) => break,
+                }
+            }
+            let actions = self.sm.step(inputs, now_ms(), wall_ms());
+            deliver(actions, &mut outs, &mut dropped);
+            for (conn, n) in self.sm.take_released() {
+                if let Some((_, _, credits)) = outs.get(&conn) {
+                    credits.add_permits(n as usize);
+                }
+            }
+            if ticked {
+                let reap = last_reap.elapsed() >= self.reap_every;
+                if reap {
+                    last_reap = Instant::now();
+                }
+                self.sm.tick(now_ms(), wall_ms(), reap);
+            }
+            if self.sm.proposals().is_empty() {
+                continue;
+            }
+            if let Err(e) = self.persist().await {
+                tracing::error!("cannot write the transaction log ({e}); stopping the server");
+                break;
+            }
+            let actions = self.sm.commit();
+            deliver(actions, &mut outs, &mut dropped);
+            let since = self.storage.as_ref().map_or(0, Storage::since_snapshot);
+            if since >= self.snap_count {
+                if let Err(e) = self.snapshot().await {
+                    tracing::error!("cannot write a snapshot ({e}); will retry later");
+                }
+            }
+        }
+        tracing::info!("state machine stopped");
+    }
+
+    fn take(&mut self, m: CoreMsg, inputs: &mut Vec<Input>, outs: &mut Outs) {
+        match m {
+            CoreMsg::Register {
+                conn,
+                tx,
+                queued,
+                credits,
+            } => {
+                outs.insert(conn, (tx, queued, credits));
+            }
+            CoreMsg::Input(i) => {
+                if let Input::Closed { conn } = i {
+                    outs.remove(&conn);
+                }
+                inputs.push(i);
+            }
+            CoreMsg::FourLetter { word, reply } => {
+                let _ = reply.send(self.sm.four_letter(word, &self.facts));
+            }
+            CoreMsg::Admin(Admin::ExpireSession { session, reply }) => {
+                let _ = reply.send(self.sm.expire_session(session, wall_ms()));
+            }
+            CoreMsg::Admin(Admin::Sessions { reply }) => {
+                let _ = reply.send(self.sm.session_ids());
+            }
+            CoreMsg::Admin(Admin::DropConnections { session, reply }) => {
+                let _ = reply.send(self.sm.drop_connections(session));
+            }
+            CoreMsg::Admin(Admin::LastZxid { reply }) => {
+                let _ = reply.send(self.sm.last_zxid());
+            }
+        }
+    }
+
+    async fn persist(&mut self) -> std::io::Result<()> {
+        let batch = Storage::encode(self.sm.proposals());
+        let count = self.sm.proposals().len();
+        let Some(mut storage) = self.storage.take() else {
+            return Err(std::io::Error::other("storage unavailable"));
+        };
+        let (storage, result) = tokio::task::spawn_blocking(move || {
+            let r = storage.append(&batch, count);
+            (storage, r)
+        })
+        .await
+        .map_err(std::io::Error::other)?;
+        self.storage = Some(storage);
+        if result.is_ok() {
+            self.facts.log_syncs += 1;
+            self.facts.logged_txns += count as u64;
+        }
+        result
+    }
+
+    async fn snapshot(&mut self) -> std::io::Result<()> {
+        let bytes = crate::snapshot::serialize(self.sm.tree());
+        let zxid = self.sm.last_zxid();
+        let Some(mut storage) = self.storage.take() else {
+            return Err(std::io::Error::other("storage unavailable"));
+        };
+        let (storage, result) = tokio::task::spawn_blocking(move || {
+            let r = storage.snapshot(zxid, &bytes);
+            (storage, r)
+        })
+        .await
+        .map_err(std::io::Error::other)?;
+        self.storage = Some(storage);
+        result
+    }
+}
+
+fn deliver(actions: Vec<Action>, outs: &mut Outs, dropped: &mut Vec<ConnId>) {
+    for action in actions {
+        match action {
+            Action::Send(conn, bytes) => {
+                let Some((tx, queued, _)) = outs.get(&conn) else {
+                    continue;
+                };
+                let len = bytes.len();
+                let over = queued.fetch_add(len, Ordering::Relaxed) + len > MAX_QUEUED_BYTES;
+                if over || tx.try_send(Outbound::Frame(bytes)).is_err() {
+                    // A client that does not read its replies is cut off rather than
+                    // buffered without bound.
+                    tracing::warn!(conn, "client is not reading its replies; closing it");
+                    outs.remove(&conn);
+                    dropped.push(conn);
+                }
+            }
+            Action::Close(conn) => {
+                if let Some((tx, _, _)) = outs.remove(&conn) {
+                    let _ = tx.try_send(Outbound::Close);
+                }
+            }
+        }
+    }
+}
+
+/// Counts connections per client address for `maxClientCnxns`.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ConnCounter(Arc<Mutex<HashMap<IpAddr, usize>>>);
+
+pub(crate) struct ConnGuard {
+    counter: ConnCounter,
+    ip: IpAddr,
+}
+
+impl ConnCounter {
+    fn try_acquire(&self, ip: IpAddr, max: usize) -> Option<ConnGuard> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if max > 0 && *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(ConnGuard {
+            counter: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        let mut map = self.counter.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    core: mpsc::Sender<CoreMsg>,
+    settings: ConnSettings,
+    max_client_cnxns: usize,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let counter = ConnCounter::default();
+    let mut tasks = JoinSet::new();
+    let mut next_conn: ConnId = 1;
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.changed() => break,
+            a = listener.accept() => a,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+        };
+        let (stream, addr) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Some(guard) = counter.try_acquire(addr.ip(), max_client_cnxns) else {
+            tracing::warn!(%addr, max_client_cnxns, "too many connections from this address; refused");
+            drop(stream);
+            continue;
+        };
+        let conn = next_conn;
+        next_conn += 1;
+        let core = core.clone();
+        let settings = settings.clone();
+        tasks.spawn(async move {
+            let _guard = guard;
+            connection::run(stream, addr, conn, core, settings).await;
+        });
+    }
+    tasks.shutdown().await;
+}

@@ -1,0 +1,1121 @@
+//! The server's state machine: it owns the tree, sessions and watches, turns inputs from
+//! connections into transactions (prep, zxid assignment) and, once the driver reports them
+//! durable, applies them in zxid order, fires watches and produces the replies.
+//!
+//! It does no I/O: like raft-rs, it hands the driver [`Action`]s to perform and proposals to
+//! persist. A standalone server commits a batch as soon as its log write is synced; an
+//! ensemble would commit on quorum acknowledgement instead.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+
+use bytes::{Bytes, BytesMut};
+use rand::RngCore as _;
+use zk_proto::acl::Id;
+use zk_proto::codec::encode_frame;
+use zk_proto::jute::Encode;
+use zk_proto::multi::{MultiOp, MultiResponse, OpResult};
+use zk_proto::records::*;
+use zk_proto::{
+    ConnectRequest, ConnectResponse, DecodeError, ErrorCode, EventType, KeeperState, OpCode,
+    Request, Response,
+};
+
+use crate::apply::{Change, TxnResult, apply, parent_of};
+use crate::prep::{Caller, Pending, Prep, PrepConfig};
+use crate::session::SessionTracker;
+use crate::tree::DataTree;
+use crate::txn::{Txn, TxnHeader};
+use crate::watches::{ConnId, WatchTable};
+
+mod reads;
+
+/// Settings the state machine needs.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// The tick (ms): session expiry granularity.
+    pub tick_ms: u64,
+    /// Smallest negotiated session timeout (ms).
+    pub min_session_timeout_ms: i32,
+    /// Largest negotiated session timeout (ms).
+    pub max_session_timeout_ms: i32,
+    /// Whether createTTL is enabled.
+    pub extended_types: bool,
+    /// Largest node data (bytes).
+    pub max_data_len: usize,
+    /// `super:<base64 sha1>` digest id that grants the `super` identity, if any.
+    pub super_digest: Option<String>,
+    /// Server id (high byte of session ids).
+    pub server_id: u8,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        Self {
+            tick_ms: 2000,
+            min_session_timeout_ms: 4000,
+            max_session_timeout_ms: 40000,
+            extended_types: false,
+            max_data_len: zk_proto::codec::DEFAULT_MAX_FRAME_LEN,
+            super_digest: None,
+            server_id: 1,
+        }
+    }
+}
+
+/// Something a connection sent.
+#[derive(Debug)]
+pub enum Input {
+    /// A connection was accepted.
+    Open {
+        /// Its id.
+        conn: ConnId,
+        /// The peer's address.
+        addr: SocketAddr,
+    },
+    /// The first frame: a ConnectRequest.
+    Connect {
+        /// Connection.
+        conn: ConnId,
+        /// The request.
+        request: ConnectRequest,
+    },
+    /// A request frame (header read; the body may have failed to decode).
+    Request {
+        /// Connection.
+        conn: ConnId,
+        /// Its xid.
+        xid: i32,
+        /// Its opcode.
+        op: OpCode,
+        /// The decoded body.
+        body: Result<Request, DecodeError>,
+    },
+    /// The connection is gone.
+    Closed {
+        /// Connection.
+        conn: ConnId,
+    },
+}
+
+impl Input {
+    fn conn(&self) -> ConnId {
+        match self {
+            Input::Open { conn, .. }
+            | Input::Connect { conn, .. }
+            | Input::Request { conn, .. }
+            | Input::Closed { conn } => *conn,
+        }
+    }
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Write this frame (length prefix included) to the connection.
+    Send(ConnId, Bytes),
+    /// Flush what was sent, then close the connection.
+    Close(ConnId),
+}
+
+/// A prepared transaction waiting to become durable.
+#[derive(Debug, Clone)]
+pub struct Proposal {
+    /// Header (zxid, session, time).
+    pub header: TxnHeader,
+    /// The transaction.
+    pub txn: Txn,
+    origin: Origin,
+}
+
+#[derive(Debug, Clone)]
+enum Origin {
+    Request {
+        conn: ConnId,
+        xid: i32,
+        request: Request,
+    },
+    Connect {
+        conn: ConnId,
+        read_only: Option<bool>,
+    },
+    Expire {
+        session: i64,
+    },
+    Internal,
+}
+
+/// Per-connection counters, for the four-letter words.
+#[derive(Debug, Clone, Default)]
+pub struct ConnStats {
+    /// Packets received.
+    pub received: u64,
+    /// Packets sent.
+    pub sent: u64,
+    /// Last operation's short name.
+    pub last_op: &'static str,
+    /// Last cxid.
+    pub last_cxid: i32,
+    /// Last zxid answered.
+    pub last_zxid: i64,
+    /// When it was established (ms, server clock).
+    pub established_ms: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub(crate) addr: SocketAddr,
+    pub(crate) session: Option<i64>,
+    pub(crate) timeout_ms: i32,
+    ids: Vec<Id>,
+    pending_writes: usize,
+    closing: bool,
+    pub(crate) stats: ConnStats,
+}
+
+/// The state machine. See the module docs.
+///
+/// ```
+/// use zk_proto::{ConnectRequest, CreateRequest, Request, acl::Acl};
+/// use zk_server_mini::state::{Action, CoreConfig, Input, StateMachine};
+/// use zk_server_mini::tree::DataTree;
+///
+/// let mut sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+/// let addr = ([127, 0, 0, 1], 4000).into();
+/// let request = ConnectRequest::new_session(10_000);
+/// sm.step(vec![Input::Open { conn: 1, addr }, Input::Connect { conn: 1, request }], 0, 0);
+/// // Session creation is a transaction: persist the proposals, then commit.
+/// assert_eq!(sm.proposals().len(), 1);
+/// let actions = sm.commit();
+/// assert!(matches!(&actions[..], [Action::Send(1, _)])); // the ConnectResponse
+///
+/// let create = Request::Create(CreateRequest {
+///     path: "/a".into(), data: None, acl: Acl::open_unsafe(), flags: 0,
+/// });
+/// let input = Input::Request { conn: 1, xid: 1, op: create.op_code(), body: Ok(create) };
+/// assert!(sm.step(vec![input], 0, 0).is_empty()); // nothing is answered before the commit
+/// assert_eq!(sm.proposals()[0].header.zxid, 2);
+/// sm.commit();
+/// assert!(sm.tree().get("/a").is_some());
+/// ```
+#[derive(Debug)]
+pub struct StateMachine {
+    pub(crate) tree: DataTree,
+    pending: Pending,
+    pub(crate) sessions: SessionTracker,
+    pub(crate) watches: WatchTable,
+    pub(crate) conns: HashMap<ConnId, Conn>,
+    session_conns: HashMap<i64, HashSet<ConnId>>,
+    pub(crate) config: CoreConfig,
+    last_assigned: i64,
+    next_session: i64,
+    backlog: VecDeque<Input>,
+    proposals: Vec<Proposal>,
+    actions: Vec<Action>,
+    released: HashMap<ConnId, u32>,
+    pub(crate) received: u64,
+    pub(crate) sent: u64,
+}
+
+fn frame<T: Encode>(item: &T) -> Bytes {
+    let mut out = BytesMut::new();
+    // usize::MAX: the server does not limit its own replies (PROTOCOL.md §1.3).
+    if encode_frame(item, &mut out, i32::MAX as usize).is_err() {
+        tracing::error!("reply too large to encode");
+    }
+    out.freeze()
+}
+
+fn is_write(op: OpCode) -> bool {
+    op.is_write()
+}
+
+impl StateMachine {
+    /// A state machine over a recovered tree; every session in it starts a fresh timeout.
+    pub fn new(tree: DataTree, config: CoreConfig, now_ms: u64, wall_ms: i64) -> Self {
+        let mut sessions = SessionTracker::new(config.tick_ms);
+        for (id, info) in &tree.sessions {
+            sessions.add(*id, info.timeout_ms.max(0) as u64, now_ms);
+        }
+        let base = ((wall_ms << 24) as u64 >> 8) as i64 | (i64::from(config.server_id) << 56);
+        let max_existing = tree.sessions.keys().max().copied().unwrap_or(0);
+        Self {
+            last_assigned: tree.last_zxid,
+            tree,
+            pending: Pending::default(),
+            sessions,
+            watches: WatchTable::default(),
+            conns: HashMap::new(),
+            session_conns: HashMap::new(),
+            config,
+            next_session: base.max(max_existing + 1),
+            backlog: VecDeque::new(),
+            proposals: Vec::new(),
+            actions: Vec::new(),
+            released: HashMap::new(),
+            received: 0,
+            sent: 0,
+        }
+    }
+
+    /// The applied tree.
+    pub fn tree(&self) -> &DataTree {
+        &self.tree
+    }
+
+    /// zxid of the last applied transaction.
+    pub fn last_zxid(&self) -> i64 {
+        self.tree.last_zxid
+    }
+
+    /// Number of open connections.
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Whether requests are deferred to the next batch.
+    pub fn has_backlog(&self) -> bool {
+        !self.backlog.is_empty()
+    }
+
+    /// Requests taken out of the queue (answered, proposed or dropped) per connection since
+    /// the last call: the driver hands each connection that many credits back, which bounds
+    /// how much one client can have in flight.
+    pub fn take_released(&mut self) -> HashMap<ConnId, u32> {
+        std::mem::take(&mut self.released)
+    }
+
+    /// Number of inputs deferred to the next batch.
+    pub fn backlog_len(&self) -> usize {
+        self.backlog.len()
+    }
+
+    fn caller_ids(&self, conn: ConnId) -> Vec<Id> {
+        self.conns
+            .get(&conn)
+            .map(|c| c.ids.clone())
+            .unwrap_or_default()
+    }
+
+    fn send(&mut self, conn: ConnId, bytes: Bytes) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.stats.sent += 1;
+            self.sent += 1;
+            self.actions.push(Action::Send(conn, bytes));
+        }
+    }
+
+    fn close(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if !c.closing {
+                c.closing = true;
+                self.actions.push(Action::Close(conn));
+            }
+        }
+    }
+
+    fn reply(&mut self, conn: ConnId, xid: i32, zxid: i64, err: ErrorCode, body: &Response) {
+        let header = ReplyHeader { xid, zxid, err };
+        let bytes = if err.is_ok() {
+            frame(&(header, body))
+        } else {
+            frame(&header)
+        };
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.stats.last_zxid = zxid;
+        }
+        self.send(conn, bytes);
+    }
+
+    fn notify(&mut self, conn: ConnId, event: EventType, path: &str) {
+        let header = ReplyHeader {
+            xid: zk_proto::xid::NOTIFICATION,
+            zxid: -1,
+            err: ErrorCode::Ok,
+        };
+        let event = WatcherEvent {
+            event_type: event,
+            state: KeeperState::SyncConnected,
+            path: path.to_owned(),
+        };
+        self.send(conn, frame(&(header, &event)));
+    }
+
+    /// Processes a batch of inputs (after the backlog of earlier deferred ones). Reads are
+    /// answered at once unless their connection has an unapplied write in flight; writes
+    /// become proposals. Returns the actions to perform now; then persist
+    /// [`StateMachine::proposals`] and call [`StateMachine::commit`].
+    pub fn step(&mut self, inputs: Vec<Input>, now_ms: u64, wall_ms: i64) -> Vec<Action> {
+        let mut queue = std::mem::take(&mut self.backlog);
+        queue.extend(inputs);
+        let mut blocked: HashSet<ConnId> = HashSet::new();
+        for input in queue {
+            let conn = input.conn();
+            if blocked.contains(&conn) {
+                self.backlog.push_back(input);
+                continue;
+            }
+            match input {
+                Input::Open { conn, addr } => {
+                    let ip = addr.ip().to_string();
+                    self.conns.insert(
+                        conn,
+                        Conn {
+                            addr,
+                            session: None,
+                            timeout_ms: 0,
+                            ids: vec![Id::new("ip", ip)],
+                            pending_writes: 0,
+                            closing: false,
+                            stats: ConnStats {
+                                established_ms: now_ms,
+                                last_op: "NA",
+                                ..ConnStats::default()
+                            },
+                        },
+                    );
+                }
+                Input::Closed { conn } => self.forget(conn),
+                Input::Connect { conn, request } => self.connect(conn, request, now_ms, wall_ms),
+                Input::Request {
+                    conn,
+                    xid,
+                    op,
+                    body,
+                } => {
+                    let Some(c) = self.conns.get(&conn) else {
+                        continue;
+                    };
+                    let write = is_write(op) && body.is_ok();
+                    if !c.closing && !write && c.pending_writes > 0 {
+                        blocked.insert(conn);
+                        self.backlog.push_back(Input::Request {
+                            conn,
+                            xid,
+                            op,
+                            body,
+                        });
+                        continue;
+                    }
+                    *self.released.entry(conn).or_default() += 1;
+                    if c.closing {
+                        continue;
+                    }
+                    self.request(conn, xid, op, body, now_ms, wall_ms);
+                }
+            }
+        }
+        std::mem::take(&mut self.actions)
+    }
+
+    fn forget(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.remove(&conn) {
+            if let Some(sid) = c.session {
+                if let Some(set) = self.session_conns.get_mut(&sid) {
+                    set.remove(&conn);
+                    if set.is_empty() {
+                        self.session_conns.remove(&sid);
+                    }
+                }
+            }
+        }
+        self.watches.remove_connection(conn);
+    }
+
+    fn propose(&mut self, session_id: i64, cxid: i32, wall_ms: i64, txn: Txn, origin: Origin) {
+        self.last_assigned += 1;
+        let header = TxnHeader {
+            session_id,
+            cxid,
+            zxid: self.last_assigned,
+            time: wall_ms,
+        };
+        self.proposals.push(Proposal {
+            header,
+            txn,
+            origin,
+        });
+    }
+
+    fn clamp_timeout(&self, requested: i32) -> i32 {
+        requested.clamp(
+            self.config.min_session_timeout_ms,
+            self.config
+                .max_session_timeout_ms
+                .max(self.config.min_session_timeout_ms),
+        )
+    }
+
+    fn connect(&mut self, conn: ConnId, req: ConnectRequest, now_ms: u64, wall_ms: i64) {
+        if !self.conns.contains_key(&conn) {
+            return;
+        }
+        if req.last_zxid_seen > self.tree.last_zxid {
+            tracing::info!(
+                conn,
+                client_zxid = req.last_zxid_seen,
+                server_zxid = self.tree.last_zxid,
+                "refusing a client that has seen a newer zxid"
+            );
+            self.close(conn);
+            return;
+        }
+        let timeout = self.clamp_timeout(req.timeout_ms);
+        if req.session_id == 0 {
+            let sid = self.next_session;
+            self.next_session += 1;
+            let mut passwd = [0u8; 16];
+            rand::rng().fill_bytes(&mut passwd);
+            self.sessions.add(sid, timeout.max(0) as u64, now_ms);
+            self.bind(conn, sid, timeout);
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.pending_writes += 1;
+            }
+            self.propose(
+                sid,
+                0,
+                wall_ms,
+                Txn::CreateSession {
+                    timeout_ms: timeout,
+                    passwd: Bytes::copy_from_slice(&passwd),
+                },
+                Origin::Connect {
+                    conn,
+                    read_only: req.read_only,
+                },
+            );
+            return;
+        }
+        // A reconnect first closes every other connection of the session, password or not.
+        let others: Vec<ConnId> = self
+            .session_conns
+            .get(&req.session_id)
+            .map(|s| s.iter().copied().filter(|c| *c != conn).collect())
+            .unwrap_or_default();
+        for other in others {
+            self.close(other);
+            self.forget_binding(other);
+        }
+        let alive = self.sessions.contains(req.session_id)
+            && self
+                .tree
+                .sessions
+                .get(&req.session_id)
+                .is_some_and(|s| s.passwd == req.passwd);
+        if !alive {
+            let response = ConnectResponse::expired(req.read_only);
+            self.send(conn, frame(&response));
+            self.close(conn);
+            return;
+        }
+        self.sessions.remove(req.session_id);
+        self.sessions
+            .add(req.session_id, timeout.max(0) as u64, now_ms);
+        self.bind(conn, req.session_id, timeout);
+        let passwd = self
+            .tree
+            .sessions
+            .get(&req.session_id)
+            .map(|s| s.passwd.clone())
+            .unwrap_or_default();
+        let response = ConnectResponse {
+            protocol_version: 0,
+            timeout_ms: timeout,
+            session_id: req.session_id,
+            passwd,
+            read_only: req.read_only.map(|_| false),
+        };
+        self.send(conn, frame(&response));
+    }
+
+    fn bind(&mut self, conn: ConnId, sid: i64, timeout: i32) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.session = Some(sid);
+            c.timeout_ms = timeout;
+        }
+        self.session_conns.entry(sid).or_default().insert(conn);
+    }
+
+    fn forget_binding(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if let Some(sid) = c.session.take() {
+                if let Some(set) = self.session_conns.get_mut(&sid) {
+                    set.remove(&conn);
+                }
+            }
+        }
+        self.watches.remove_connection(conn);
+    }
+
+    fn request(
+        &mut self,
+        conn: ConnId,
+        xid: i32,
+        op: OpCode,
+        body: Result<Request, DecodeError>,
+        now_ms: u64,
+        wall_ms: i64,
+    ) {
+        self.received += 1;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.stats.received += 1;
+        c.stats.last_op = op.short_name();
+        c.stats.last_cxid = xid;
+        let Some(sid) = c.session else {
+            // A request on a connection whose handshake failed.
+            self.close(conn);
+            return;
+        };
+        if !self.sessions.touch(sid, now_ms) {
+            let zxid = self.tree.last_zxid;
+            self.reply(conn, xid, zxid, ErrorCode::SessionExpired, &Response::Empty);
+            self.close(conn);
+            return;
+        }
+        let request = match body {
+            Ok(r) => r,
+            Err(DecodeError::UnknownOpCode(_)) => {
+                // 3.8's UnimplementedRequestProcessor answers, then drops the connection.
+                self.reply(conn, xid, -1, ErrorCode::Unimplemented, &Response::Empty);
+                self.close(conn);
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(conn, xid, ?op, "undecodable request body: {e}");
+                let zxid = self.tree.last_zxid;
+                self.reply(
+                    conn,
+                    xid,
+                    zxid,
+                    ErrorCode::MarshallingError,
+                    &Response::Empty,
+                );
+                return;
+            }
+        };
+        if is_write(op) {
+            let ids = self.caller_ids(conn);
+            let txn = if matches!(request, Request::CloseSession) {
+                self.sessions.remove(sid);
+                {
+                    let cfg = self.prep_config();
+                    Prep::new(&self.tree, &mut self.pending, cfg)
+                }
+                .close_session(sid)
+            } else {
+                let caller = Caller {
+                    session_id: sid,
+                    ids: &ids,
+                };
+                {
+                    let cfg = self.prep_config();
+                    Prep::new(&self.tree, &mut self.pending, cfg)
+                }
+                .write(&caller, &request)
+            };
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.pending_writes += 1;
+            }
+            self.propose(
+                sid,
+                xid,
+                wall_ms,
+                txn,
+                Origin::Request { conn, xid, request },
+            );
+        } else {
+            self.read(conn, sid, xid, request);
+        }
+    }
+
+    fn prep_config(&self) -> PrepConfig {
+        PrepConfig {
+            extended_types: self.config.extended_types,
+            max_data_len: self.config.max_data_len,
+        }
+    }
+
+    /// Expires `session` now, as if its timeout had passed (fault injection). Returns false
+    /// when the session is not live.
+    pub fn expire_session(&mut self, session: i64, wall_ms: i64) -> bool {
+        if !self.sessions.contains(session) {
+            return false;
+        }
+        self.sessions.remove(session);
+        tracing::info!(
+            session = format!("0x{session:x}"),
+            "session expired on request"
+        );
+        let cfg = self.prep_config();
+        let txn = Prep::new(&self.tree, &mut self.pending, cfg).close_session(session);
+        self.propose(session, 0, wall_ms, txn, Origin::Expire { session });
+        true
+    }
+
+    /// Live session ids.
+    pub fn session_ids(&self) -> Vec<i64> {
+        self.tree
+            .sessions
+            .keys()
+            .copied()
+            .filter(|s| self.sessions.contains(*s))
+            .collect()
+    }
+
+    /// Closes the connections of `session` (or every connection) without touching sessions:
+    /// clients see a dropped connection and reconnect (fault injection). Returns how many.
+    pub fn drop_connections(&mut self, session: Option<i64>) -> usize {
+        let conns: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| session.is_none() || c.session == session)
+            .map(|(id, _)| *id)
+            .collect();
+        for c in &conns {
+            self.close(*c);
+        }
+        conns.len()
+    }
+
+    /// Expires sessions whose bucket has passed, and reaps due containers and TTL nodes when
+    /// `reap` is set: both become proposals.
+    pub fn tick(&mut self, now_ms: u64, wall_ms: i64, reap: bool) {
+        for sid in self.sessions.expired(now_ms) {
+            tracing::info!(session = format!("0x{sid:x}"), "session expired");
+            let txn = {
+                let cfg = self.prep_config();
+                Prep::new(&self.tree, &mut self.pending, cfg)
+            }
+            .close_session(sid);
+            self.propose(sid, 0, wall_ms, txn, Origin::Expire { session: sid });
+        }
+        if reap {
+            let candidates: Vec<String> = self
+                .tree
+                .containers()
+                .iter()
+                .chain(self.tree.ttl_nodes())
+                .cloned()
+                .collect();
+            for path in candidates {
+                let txn = {
+                    let cfg = self.prep_config();
+                    Prep::new(&self.tree, &mut self.pending, cfg)
+                }
+                .reap(&path, wall_ms);
+                if let Some(txn) = txn {
+                    tracing::debug!(path, "reaping");
+                    self.propose(0, 0, wall_ms, txn, Origin::Internal);
+                }
+            }
+        }
+    }
+
+    /// Transactions prepared since the last commit, in zxid order: the driver makes them
+    /// durable before calling [`StateMachine::commit`].
+    pub fn proposals(&self) -> &[Proposal] {
+        &self.proposals
+    }
+
+    /// Applies every proposal (now durable) in zxid order, fires watches and produces the
+    /// notifications and replies, notifications first.
+    pub fn commit(&mut self) -> Vec<Action> {
+        let proposals = std::mem::take(&mut self.proposals);
+        for p in proposals {
+            let (result, changes) = apply(&mut self.tree, &p.header, &p.txn);
+            self.fire(&changes);
+            self.answer(p.header, result, p.origin);
+        }
+        self.pending.clear();
+        std::mem::take(&mut self.actions)
+    }
+
+    fn fire(&mut self, changes: &[Change]) {
+        for change in changes {
+            match change {
+                Change::Created(p) => {
+                    for c in self.watches.trigger_data(p, EventType::NodeCreated) {
+                        self.notify(c, EventType::NodeCreated, p);
+                    }
+                    if let Some(parent) = parent_of(p) {
+                        let parent = parent.to_owned();
+                        for c in
+                            self.watches
+                                .trigger_child(&parent, EventType::NodeChildrenChanged, &[])
+                        {
+                            self.notify(c, EventType::NodeChildrenChanged, &parent);
+                        }
+                    }
+                }
+                Change::Deleted(p) => {
+                    let fired = self.watches.trigger_data(p, EventType::NodeDeleted);
+                    for c in &fired {
+                        self.notify(*c, EventType::NodeDeleted, p);
+                    }
+                    for c in self
+                        .watches
+                        .trigger_child(p, EventType::NodeDeleted, &fired)
+                    {
+                        self.notify(c, EventType::NodeDeleted, p);
+                    }
+                    if let Some(parent) = parent_of(p) {
+                        let parent = parent.to_owned();
+                        for c in
+                            self.watches
+                                .trigger_child(&parent, EventType::NodeChildrenChanged, &[])
+                        {
+                            self.notify(c, EventType::NodeChildrenChanged, &parent);
+                        }
+                    }
+                }
+                Change::DataChanged(p) => {
+                    for c in self.watches.trigger_data(p, EventType::NodeDataChanged) {
+                        self.notify(c, EventType::NodeDataChanged, p);
+                    }
+                }
+            }
+        }
+    }
+
+    fn answer(&mut self, header: TxnHeader, result: TxnResult, origin: Origin) {
+        let zxid = header.zxid;
+        match origin {
+            Origin::Internal => {}
+            Origin::Expire { session } => {
+                let conns: Vec<ConnId> = self
+                    .session_conns
+                    .get(&session)
+                    .map(|s| s.iter().copied().collect())
+                    .unwrap_or_default();
+                for c in conns {
+                    self.close(c);
+                }
+            }
+            Origin::Connect { conn, read_only } => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.pending_writes = c.pending_writes.saturating_sub(1);
+                }
+                let Some(timeout) = self.conns.get(&conn).map(|c| c.timeout_ms) else {
+                    return;
+                };
+                let passwd = self
+                    .tree
+                    .sessions
+                    .get(&header.session_id)
+                    .map(|s| s.passwd.clone())
+                    .unwrap_or_default();
+                let response = ConnectResponse {
+                    protocol_version: 0,
+                    timeout_ms: timeout,
+                    session_id: header.session_id,
+                    passwd,
+                    read_only: read_only.map(|_| false),
+                };
+                self.send(conn, frame(&response));
+            }
+            Origin::Request { conn, xid, request } => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.pending_writes = c.pending_writes.saturating_sub(1);
+                }
+                match (result, &request) {
+                    (TxnResult::Error(code), _) => {
+                        self.reply(conn, xid, zxid, code, &Response::Empty)
+                    }
+                    (TxnResult::SessionClosed, _) => {
+                        self.reply(conn, xid, zxid, ErrorCode::Ok, &Response::Empty);
+                        self.close(conn);
+                    }
+                    (TxnResult::Multi(results), Request::Multi(m)) => {
+                        let results = results
+                            .into_iter()
+                            .zip(&m.ops)
+                            .map(|(r, op)| multi_result(r, op))
+                            .collect();
+                        let body = Response::Multi(MultiResponse { results });
+                        self.reply(conn, xid, zxid, ErrorCode::Ok, &body);
+                    }
+                    (result, request) => {
+                        let body = single_result(result, request.op_code());
+                        self.reply(conn, xid, zxid, ErrorCode::Ok, &body);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether `conn` may still receive (it is known and not closing).
+    pub fn is_open(&self, conn: ConnId) -> bool {
+        self.conns.get(&conn).is_some_and(|c| !c.closing)
+    }
+}
+
+fn single_result(result: TxnResult, op: OpCode) -> Response {
+    match result {
+        TxnResult::Created { path, stat } => match op {
+            OpCode::Create => Response::Create(CreateResponse { path }),
+            _ => Response::Create2(Create2Response { path, stat }),
+        },
+        TxnResult::Stat(stat) => Response::SetStat(stat),
+        _ => Response::Empty,
+    }
+}
+
+fn multi_result(result: TxnResult, op: &MultiOp) -> OpResult {
+    match result {
+        TxnResult::Created { path, stat } => match op {
+            MultiOp::CreateContainer(_) | MultiOp::CreateTtl(_) => {
+                OpResult::Create2(Create2Response { path, stat })
+            }
+            _ => OpResult::Create { path },
+        },
+        TxnResult::Deleted => OpResult::Delete,
+        TxnResult::Stat(stat) => OpResult::SetData { stat },
+        TxnResult::Checked => OpResult::Check,
+        TxnResult::Error(code) => OpResult::Error(code),
+        _ => OpResult::Error(ErrorCode::SystemError),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zk_proto::acl::Acl;
+    use zk_proto::jute::{Decode, JuteReader};
+
+    const ADDR: ([u8; 4], u16) = ([127, 0, 0, 1], 5555);
+
+    fn sm() -> StateMachine {
+        StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 1_700_000_000_000)
+    }
+
+    /// Opens connection `conn` with a new session and commits it; returns the session id.
+    fn open(sm: &mut StateMachine, conn: ConnId) -> i64 {
+        let mut actions = sm.step(
+            vec![
+                Input::Open {
+                    conn,
+                    addr: ADDR.into(),
+                },
+                Input::Connect {
+                    conn,
+                    request: ConnectRequest::new_session(10_000),
+                },
+            ],
+            0,
+            0,
+        );
+        assert!(
+            actions.is_empty(),
+            "the ConnectResponse waits for the commit"
+        );
+        assert_eq!(sm.proposals().len(), 1);
+        actions.extend(sm.commit());
+        let Some(Action::Send(c, bytes)) = actions.first() else {
+            panic!("no ConnectResponse: {actions:?}");
+        };
+        assert_eq!(*c, conn);
+        let resp = ConnectResponse::decode(&mut JuteReader::new(bytes.slice(4..)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(resp.timeout_ms, 10_000);
+        resp.session_id
+    }
+
+    fn request(conn: ConnId, xid: i32, req: Request) -> Input {
+        Input::Request {
+            conn,
+            xid,
+            op: req.op_code(),
+            body: Ok(req),
+        }
+    }
+
+    /// (xid, zxid, err) of every reply frame in `actions`, notifications as xid -1.
+    fn replies(actions: &[Action]) -> Vec<(i32, i64, ErrorCode)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send(_, b) => ReplyHeader::decode(&mut JuteReader::new(b.slice(4..)))
+                    .ok()
+                    .map(|h| (h.xid, h.zxid, h.err)),
+                Action::Close(_) => None,
+            })
+            .collect()
+    }
+
+    fn create(path: &str, flags: i32) -> Request {
+        Request::Create(CreateRequest {
+            path: path.into(),
+            data: None,
+            acl: Acl::open_unsafe(),
+            flags,
+        })
+    }
+
+    #[test]
+    fn reads_wait_behind_the_sessions_own_writes() {
+        let mut sm = sm();
+        open(&mut sm, 1);
+        open(&mut sm, 2);
+        let get = |path: &str| {
+            Request::GetData(GetDataRequest {
+                path: path.into(),
+                watch: false,
+            })
+        };
+        let now = sm.step(
+            vec![
+                request(1, 1, create("/a", 0)),
+                request(1, 2, get("/a")),
+                request(2, 1, get("/a")),
+            ],
+            0,
+            0,
+        );
+        // Connection 2's read is answered at once, from the applied tree: /a is not there yet.
+        assert_eq!(replies(&now), vec![(1, 2, ErrorCode::NoNode)]);
+        let committed = sm.commit();
+        assert_eq!(replies(&committed), vec![(1, 3, ErrorCode::Ok)]);
+        // Connection 1's read ran after its write.
+        let later = sm.step(vec![], 0, 0);
+        assert_eq!(replies(&later), vec![(2, 3, ErrorCode::Ok)]);
+    }
+
+    #[test]
+    fn expiry_closes_the_session_deletes_ephemerals_and_notifies() {
+        let mut sm = sm();
+        let owner = open(&mut sm, 1);
+        open(&mut sm, 2);
+        sm.step(vec![request(1, 1, create("/e", 1))], 0, 0);
+        sm.commit();
+        sm.step(
+            vec![request(
+                2,
+                1,
+                Request::Exists(ExistsRequest {
+                    path: "/e".into(),
+                    watch: true,
+                }),
+            )],
+            0,
+            0,
+        );
+        // Keep session 2 alive; session 1 stays silent.
+        sm.step(vec![request(2, 2, Request::Ping)], 9_000, 0);
+        sm.tick(9_999, 0, false);
+        assert!(sm.proposals().is_empty(), "not yet: the bucket is 10000");
+        sm.tick(10_000, 0, false);
+        assert!(matches!(
+            sm.proposals(),
+            [Proposal { txn: Txn::CloseSession { paths }, header, .. }]
+                if paths == &vec!["/e".to_string()] && header.session_id == owner
+        ));
+        let actions = sm.commit();
+        assert!(actions.contains(&Action::Close(1)));
+        assert_eq!(replies(&actions), vec![(-1, -1, ErrorCode::Ok)]);
+        assert!(sm.tree().get("/e").is_none());
+        assert!(!sm.tree().sessions.contains_key(&owner));
+    }
+
+    #[test]
+    fn set_watches_fires_before_its_reply() {
+        let mut sm = sm();
+        open(&mut sm, 1);
+        sm.step(vec![request(1, 1, create("/x", 0))], 0, 0);
+        sm.commit();
+        let actions = sm.step(
+            vec![request(
+                1,
+                -8,
+                Request::SetWatches(SetWatches {
+                    relative_zxid: 100,
+                    data_watches: vec!["/gone".into(), "/x".into()],
+                    exist_watches: vec!["/x".into()],
+                    child_watches: vec![],
+                }),
+            )],
+            0,
+            0,
+        );
+        // NodeDeleted /gone, NodeCreated /x (exists), then the reply; /x's data watch is armed.
+        assert_eq!(
+            replies(&actions),
+            vec![
+                (-1, -1, ErrorCode::Ok),
+                (-1, -1, ErrorCode::Ok),
+                (-8, 2, ErrorCode::Ok)
+            ]
+        );
+        assert_eq!(sm.watches.watch_count(), 1);
+    }
+
+    #[test]
+    fn a_client_ahead_of_the_server_is_refused_silently() {
+        let mut sm = sm();
+        let mut req = ConnectRequest::new_session(10_000);
+        req.last_zxid_seen = 5;
+        let actions = sm.step(
+            vec![
+                Input::Open {
+                    conn: 1,
+                    addr: ADDR.into(),
+                },
+                Input::Connect {
+                    conn: 1,
+                    request: req,
+                },
+            ],
+            0,
+            0,
+        );
+        assert_eq!(actions, vec![Action::Close(1)]);
+        assert!(sm.proposals().is_empty());
+    }
+
+    #[test]
+    fn unknown_opcodes_and_bad_bodies_change_nothing() {
+        let mut sm = sm();
+        open(&mut sm, 1);
+        let actions = sm.step(
+            vec![
+                Input::Request {
+                    conn: 1,
+                    xid: 3,
+                    op: OpCode::Create,
+                    body: Err(DecodeError::NullString),
+                },
+                Input::Request {
+                    conn: 1,
+                    xid: 4,
+                    op: OpCode::Unknown(50),
+                    body: Err(DecodeError::UnknownOpCode(50)),
+                },
+            ],
+            0,
+            0,
+        );
+        assert_eq!(
+            replies(&actions),
+            vec![
+                (3, 1, ErrorCode::MarshallingError),
+                (4, -1, ErrorCode::Unimplemented)
+            ]
+        );
+        assert!(actions.contains(&Action::Close(1)));
+        assert!(sm.proposals().is_empty());
+        assert_eq!(sm.tree().node_count(), 4);
+    }
+
+    #[test]
+    fn digest_auth_accepts_any_token_like_zookeeper() {
+        use super::reads::digest_of_token;
+        assert_eq!(
+            digest_of_token(b"alice:secret"),
+            zk_proto::acl::digest_id("alice", "secret")
+        );
+        // No colon: the whole token is the user, and the hash covers it.
+        assert!(digest_of_token(b"nocolon").starts_with("nocolon:"));
+        assert!(digest_of_token(b"a:b:c").starts_with("a:"));
+    }
+}

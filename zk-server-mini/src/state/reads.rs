@@ -1,0 +1,316 @@
+//! Requests that do not change the tree: reads, watches, auth, SetWatches. They are answered
+//! at once from the applied tree (the caller has already made them wait behind their
+//! session's own pending writes).
+
+use zk_proto::acl::{Id, Perms};
+use zk_proto::multi::{MultiOp, MultiResponse, OpResult};
+use zk_proto::records::*;
+use zk_proto::{AddWatchMode, ErrorCode, EventType, Request, Response};
+
+use super::StateMachine;
+use crate::acl_check::{allowed, mask_digests};
+use crate::tree::Node;
+use crate::watches::{ConnId, Table};
+
+impl StateMachine {
+    fn lookup(&self, path: &str) -> Option<&Node> {
+        self.tree.get(if path.is_empty() { "/" } else { path })
+    }
+
+    fn readable(&self, node: &Node, ids: &[Id]) -> bool {
+        allowed(&node.acl, ids, Perms::READ)
+    }
+
+    pub(super) fn read(&mut self, conn: ConnId, sid: i64, xid: i32, request: Request) {
+        let zxid = self.tree.last_zxid;
+        let ids = self.caller_ids(conn);
+        let result: Result<Response, ErrorCode> = match request {
+            Request::Ping => Ok(Response::Empty),
+            Request::Exists(r) => {
+                if r.watch {
+                    self.watches.add_one_shot(Table::Data, &r.path, conn);
+                }
+                self.lookup(&r.path)
+                    .map(|n| Response::Stat(n.stat()))
+                    .ok_or(ErrorCode::NoNode)
+            }
+            Request::GetData(r) => match self.lookup(&r.path) {
+                None => Err(ErrorCode::NoNode),
+                Some(n) if !self.readable(n, &ids) => Err(ErrorCode::NoAuth),
+                Some(n) => {
+                    let resp = Response::GetData(GetDataResponse {
+                        data: n.data.clone(),
+                        stat: n.stat(),
+                    });
+                    if r.watch {
+                        self.watches.add_one_shot(Table::Data, &r.path, conn);
+                    }
+                    Ok(resp)
+                }
+            },
+            Request::GetChildren(r) => self.children(conn, &r, &ids, false),
+            Request::GetChildren2(r) => self.children(conn, &r, &ids, true),
+            Request::GetAcl(r) => match self.lookup(&r.path) {
+                None => Err(ErrorCode::NoNode),
+                Some(n) if !allowed(&n.acl, &ids, Perms::READ | Perms::ADMIN) => {
+                    Err(ErrorCode::NoAuth)
+                }
+                Some(n) => {
+                    let acl = if allowed(&n.acl, &ids, Perms::ADMIN) {
+                        n.acl.clone()
+                    } else {
+                        mask_digests(&n.acl)
+                    };
+                    Ok(Response::GetAcl(GetAclResponse {
+                        acl,
+                        stat: n.stat(),
+                    }))
+                }
+            },
+            Request::Sync(r) => Ok(Response::Sync(SyncResponse { path: r.path })),
+            Request::CheckWatches(r) => self
+                .watches
+                .check_or_remove(&r.path, r.watcher_type, conn, false)
+                .and_then(|found| found.then_some(Response::Empty).ok_or(ErrorCode::NoWatcher)),
+            Request::RemoveWatches(r) => self
+                .watches
+                .check_or_remove(&r.path, r.watcher_type, conn, true)
+                .and_then(|found| found.then_some(Response::Empty).ok_or(ErrorCode::NoWatcher)),
+            Request::GetEphemerals(r) => {
+                let prefix = r.prefix_path;
+                let all = prefix.is_empty() || prefix == "/";
+                let ephemerals = self
+                    .tree
+                    .ephemerals_of(sid)
+                    .filter(|p| all || p.starts_with(&prefix))
+                    .cloned()
+                    .collect();
+                Ok(Response::GetEphemerals(GetEphemeralsResponse {
+                    ephemerals,
+                }))
+            }
+            Request::GetAllChildrenNumber(r) => match self.lookup(&r.path) {
+                None => Err(ErrorCode::NoNode),
+                Some(n) if !self.readable(n, &ids) => Err(ErrorCode::NoAuth),
+                Some(_) => {
+                    let path = if r.path.is_empty() { "/" } else { &r.path };
+                    let total = self.tree.descendant_count(path);
+                    Ok(Response::GetAllChildrenNumber(
+                        GetAllChildrenNumberResponse {
+                            total_number: i32::try_from(total).unwrap_or(i32::MAX),
+                        },
+                    ))
+                }
+            },
+            Request::AddWatch(r) => match AddWatchMode::try_from(r.mode) {
+                Err(_) => Err(ErrorCode::BadArguments),
+                Ok(mode) => {
+                    self.watches.add_persistent(
+                        &r.path,
+                        conn,
+                        mode == AddWatchMode::PersistentRecursive,
+                    );
+                    Ok(Response::AddWatch(ErrorResponse { err: ErrorCode::Ok }))
+                }
+            },
+            Request::WhoAmI => {
+                // 3.8 lists the identities newest first (the implicit `ip` one last).
+                let mut client_info: Vec<ClientInfo> = ids
+                    .iter()
+                    .rev()
+                    .map(|i| ClientInfo {
+                        auth_scheme: i.scheme.clone(),
+                        // The digest provider reports the user name, not the hash.
+                        user: if i.scheme == "digest" {
+                            i.id.split(':').next().unwrap_or_default().to_owned()
+                        } else {
+                            i.id.clone()
+                        },
+                    })
+                    .collect();
+                client_info.dedup();
+                Ok(Response::WhoAmI(WhoAmIResponse { client_info }))
+            }
+            Request::Sasl(_) => Ok(Response::Sasl(SetSaslResponse { token: None })),
+            Request::MultiRead(m) => Ok(self.multi_read(&m.ops, &ids)),
+            Request::Auth(a) => {
+                self.auth(conn, xid, a);
+                return;
+            }
+            Request::SetWatches(w) => {
+                self.set_watches(
+                    conn,
+                    w.relative_zxid,
+                    &w.data_watches,
+                    &w.exist_watches,
+                    &w.child_watches,
+                    &[],
+                    &[],
+                );
+                Ok(Response::Empty)
+            }
+            Request::SetWatches2(w) => {
+                self.set_watches(
+                    conn,
+                    w.relative_zxid,
+                    &w.data_watches,
+                    &w.exist_watches,
+                    &w.child_watches,
+                    &w.persistent_watches,
+                    &w.persistent_recursive_watches,
+                );
+                Ok(Response::Empty)
+            }
+            // Writes never get here; answer defensively.
+            _ => Err(ErrorCode::BadArguments),
+        };
+        // SASL replies, like auth replies, carry zxid 0.
+        let zxid = if matches!(result, Ok(Response::Sasl(_))) {
+            0
+        } else {
+            zxid
+        };
+        match result {
+            Ok(body) => self.reply(conn, xid, zxid, ErrorCode::Ok, &body),
+            Err(code) => self.reply(conn, xid, zxid, code, &Response::Empty),
+        }
+    }
+
+    fn children(
+        &mut self,
+        conn: ConnId,
+        r: &GetChildrenRequest,
+        ids: &[Id],
+        with_stat: bool,
+    ) -> Result<Response, ErrorCode> {
+        let node = self.lookup(&r.path).ok_or(ErrorCode::NoNode)?;
+        if !self.readable(node, ids) {
+            return Err(ErrorCode::NoAuth);
+        }
+        let children: Vec<String> = node.children.iter().cloned().collect();
+        let stat = node.stat();
+        if r.watch {
+            self.watches.add_one_shot(Table::Child, &r.path, conn);
+        }
+        Ok(if with_stat {
+            Response::GetChildren2(GetChildren2Response { children, stat })
+        } else {
+            Response::GetChildren(GetChildrenResponse { children })
+        })
+    }
+
+    fn multi_read(&self, ops: &[MultiOp], ids: &[Id]) -> Response {
+        let results = ops
+            .iter()
+            .map(|op| match op {
+                MultiOp::GetData(r) => match self.lookup(&r.path) {
+                    None => OpResult::Error(ErrorCode::NoNode),
+                    Some(n) if !self.readable(n, ids) => OpResult::Error(ErrorCode::NoAuth),
+                    Some(n) => OpResult::GetData(GetDataResponse {
+                        data: n.data.clone(),
+                        stat: n.stat(),
+                    }),
+                },
+                MultiOp::GetChildren(r) => match self.lookup(&r.path) {
+                    None => OpResult::Error(ErrorCode::NoNode),
+                    Some(n) if !self.readable(n, ids) => OpResult::Error(ErrorCode::NoAuth),
+                    Some(n) => OpResult::GetChildren(GetChildrenResponse {
+                        children: n.children.iter().cloned().collect(),
+                    }),
+                },
+                _ => OpResult::Error(ErrorCode::MarshallingError),
+            })
+            .collect();
+        Response::Multi(MultiResponse { results })
+    }
+
+    fn auth(&mut self, conn: ConnId, xid: i32, a: AuthPacket) {
+        let new_ids: Option<Vec<Id>> = match a.scheme.as_str() {
+            "digest" => {
+                let id = digest_of_token(&a.auth);
+                let mut v = vec![Id::new("digest", id.clone())];
+                if self.config.super_digest.as_deref() == Some(id.as_str()) {
+                    v.push(Id::new("super", ""));
+                }
+                Some(v)
+            }
+            "ip" => self
+                .conns
+                .get(&conn)
+                .map(|c| vec![Id::new("ip", c.addr.ip().to_string())]),
+            _ => None,
+        };
+        match new_ids {
+            Some(new_ids) => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    for id in new_ids {
+                        if !c.ids.contains(&id) {
+                            c.ids.push(id);
+                        }
+                    }
+                }
+                self.reply(conn, xid, 0, ErrorCode::Ok, &Response::Empty);
+            }
+            None => {
+                tracing::info!(conn, scheme = %a.scheme, "authentication failed");
+                self.reply(conn, xid, 0, ErrorCode::AuthFailed, &Response::Empty);
+                self.close(conn);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn set_watches(
+        &mut self,
+        conn: ConnId,
+        rel: i64,
+        data: &[String],
+        exist: &[String],
+        child: &[String],
+        persistent: &[String],
+        recursive: &[String],
+    ) {
+        for p in data {
+            match self.tree.get(p).map(|n| n.mzxid) {
+                None => self.notify(conn, EventType::NodeDeleted, p),
+                Some(m) if m > rel => self.notify(conn, EventType::NodeDataChanged, p),
+                Some(_) => self.watches.add_one_shot(Table::Data, p, conn),
+            }
+        }
+        for p in exist {
+            if self.tree.get(p).is_some() {
+                self.notify(conn, EventType::NodeCreated, p);
+            } else {
+                self.watches.add_one_shot(Table::Data, p, conn);
+            }
+        }
+        for p in child {
+            match self.tree.get(p).map(|n| n.pzxid) {
+                None => self.notify(conn, EventType::NodeDeleted, p),
+                Some(z) if z > rel => self.notify(conn, EventType::NodeChildrenChanged, p),
+                Some(_) => self.watches.add_one_shot(Table::Child, p, conn),
+            }
+        }
+        for p in persistent {
+            self.watches.add_persistent(p, conn, false);
+        }
+        for p in recursive {
+            self.watches.add_persistent(p, conn, true);
+        }
+    }
+}
+
+/// The digest identity for an auth token, as ZooKeeper's `DigestAuthenticationProvider`
+/// computes it: the part before the first `:` (the whole token if there is none), a `:`, and
+/// base64(sha1(token)). Any token is accepted.
+pub(super) fn digest_of_token(token: &[u8]) -> String {
+    use base64::Engine as _;
+    use sha1::Digest as _;
+    let text = String::from_utf8_lossy(token);
+    let user = text.split(':').next().unwrap_or_default();
+    let hash = sha1::Sha1::digest(text.as_bytes());
+    format!(
+        "{user}:{}",
+        base64::engine::general_purpose::STANDARD.encode(hash)
+    )
+}

@@ -1,0 +1,385 @@
+//! Durability: acknowledged writes survive `kill -9`, torn log tails are cut off, snapshots and
+//! log replay agree. The binary runs as a child process and is killed by pid.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use zk_proto::acl::Acl;
+use zk_proto::{CreateRequest, GetDataRequest, Request, Response, SetDataRequest};
+use zk_server_mini::MiniServer;
+use zk_server_mini::testing::RawClient;
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+async fn spawn(dir: &Path, port: u16) -> Server {
+    let cfg = dir.join("zoo.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nsnapCount=300\nmaxClientCnxns=0\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let log = std::fs::File::create(dir.join(format!("server-{n}.log")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let child = Command::new(env!("CARGO_BIN_EXE_zk-server-mini"))
+        .arg("--config")
+        .arg(&cfg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start the server: {e}"));
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(Instant::now() < deadline, "server did not start listening");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Server { child, addr }
+}
+
+fn create(path: String, data: &[u8]) -> Request {
+    Request::Create(CreateRequest {
+        path,
+        data: Some(bytes::Bytes::copy_from_slice(data)),
+        acl: Acl::open_unsafe(),
+        flags: 0,
+    })
+}
+
+async fn get(c: &mut RawClient, path: &str) -> Option<Vec<u8>> {
+    let req = Request::GetData(GetDataRequest {
+        path: path.into(),
+        watch: false,
+    });
+    match c.call(&req).await.unwrap_or_else(|e| panic!("{e}")) {
+        (_, Some(Response::GetData(r))) => Some(r.data.map(|d| d.to_vec()).unwrap_or_default()),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_kill_9() {
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let port = free_port();
+        let mut acked: Vec<(String, u32)> = Vec::new();
+        for round in 0..3u32 {
+            let server = spawn(dir.path(), port).await;
+            let mut c = RawClient::connect(server.addr, 10_000)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            // Everything acknowledged in earlier rounds is there.
+            for (path, v) in &acked {
+                assert_eq!(
+                    get(&mut c, path).await,
+                    Some(v.to_be_bytes().to_vec()),
+                    "round {round}: {path} lost after kill -9"
+                );
+            }
+            // Pipeline writes and kill the server while replies are in flight.
+            let mut sent = Vec::new();
+            for i in 0..400u32 {
+                let path = format!("/r{round}-{i}");
+                c.send(1000 + i as i32, &create(path.clone(), &i.to_be_bytes()))
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                sent.push((path, i));
+            }
+            // Read about half of the replies, then kill.
+            for (path, v) in sent.iter().take(200) {
+                let (h, _) = c.read_reply().await.unwrap_or_else(|e| panic!("{e}"));
+                assert!(h.err.is_ok(), "{path}: {:?}", h.err);
+                acked.push((path.clone(), *v));
+            }
+            drop(server); // SIGKILL by pid, then reap.
+        }
+        let server = spawn(dir.path(), port).await;
+        let mut c = RawClient::connect(server.addr, 10_000)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        for (path, v) in &acked {
+            assert_eq!(
+                get(&mut c, path).await,
+                Some(v.to_be_bytes().to_vec()),
+                "{path}"
+            );
+        }
+        // A snapshot was taken along the way (snapCount=300).
+        let snaps =
+            zk_server_mini::snapshot::list_snapshots(&dir.path().join("data")).unwrap_or_default();
+        assert!(!snaps.is_empty(), "no snapshot was written");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("test timed out"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torn_log_tail_is_truncated_not_applied() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let port = free_port();
+        let server = spawn(dir.path(), port).await;
+        let mut c = RawClient::connect(server.addr, 10_000)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (h, _) = c
+            .call(&create("/kept".into(), b"yes"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(h.err.is_ok());
+        drop(c);
+        drop(server);
+        // Append half a record (a plausible header, a short body) and some garbage.
+        let data = dir.path().join("data");
+        let logs = zk_server_mini::wal::list_logs(&data).unwrap_or_default();
+        let (_, last) = logs.last().unwrap_or_else(|| panic!("no log file"));
+        let mut bytes = std::fs::read(last).unwrap_or_default();
+        let good_len = bytes.len();
+        bytes.extend_from_slice(&[0, 0, 0, 40, 1, 2, 3, 4, 9, 9, 9]);
+        std::fs::write(last, &bytes).unwrap_or_else(|e| panic!("{e}"));
+        let server = spawn(dir.path(), port).await;
+        let mut c = RawClient::connect(server.addr, 10_000)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(get(&mut c, "/kept").await, Some(b"yes".to_vec()));
+        // The log was cut back to its last good record.
+        assert_eq!(
+            std::fs::metadata(last)
+                .map(|m| m.len() as usize)
+                .unwrap_or(0),
+            good_len
+        );
+        // And the server keeps working on top of it.
+        let set = Request::SetData(SetDataRequest {
+            path: "/kept".into(),
+            data: Some(bytes::Bytes::from_static(b"again")),
+            version: -1,
+        });
+        assert!(
+            c.call(&set)
+                .await
+                .map(|(h, _)| h.err.is_ok())
+                .unwrap_or(false)
+        );
+    })
+    .await
+    .unwrap_or_else(|_| panic!("test timed out"));
+}
+
+#[tokio::test]
+async fn snapshot_plus_replay_equals_the_live_tree() {
+    tokio::time::timeout(Duration::from_secs(60), snapshot_plus_replay())
+        .await
+        .unwrap_or_else(|_| panic!("test timed out"));
+}
+
+async fn snapshot_plus_replay() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let server = MiniServer::builder()
+        .data_dir(dir.path())
+        .snap_count(7)
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut c = RawClient::connect(server.addr(), 10_000)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for i in 0..30 {
+        let (h, _) = c
+            .call(&create(format!("/n{i}"), b"v"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(h.err.is_ok());
+    }
+    let before = zk_server_mini::snapshot::list_snapshots(dir.path()).unwrap_or_default();
+    assert!(before.len() >= 2, "expected snapshots, got {before:?}");
+    assert!(before.len() <= 3, "old snapshots are pruned: {before:?}");
+    drop(c);
+    server.stop().await;
+    let server = MiniServer::builder()
+        .data_dir(dir.path())
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut c = RawClient::connect(server.addr(), 10_000)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for i in 0..30 {
+        assert_eq!(get(&mut c, &format!("/n{i}")).await, Some(b"v".to_vec()));
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_survive_a_restart_and_expire_if_their_clients_do_not_return() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let server = MiniServer::builder()
+            .data_dir(dir.path())
+            .tick_ms(100)
+            .session_timeouts(400, 10_000)
+            .start()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut a = RawClient::connect(server.addr(), 3_000)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut b = RawClient::connect(server.addr(), 400)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let eph = |path: &str| {
+            Request::Create(CreateRequest {
+                path: path.into(),
+                data: None,
+                acl: Acl::open_unsafe(),
+                flags: 1,
+            })
+        };
+        let (h, _) = a.call(&eph("/ea")).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(h.err.is_ok());
+        let last_zxid = h.zxid;
+        assert!(
+            b.call(&eph("/eb"))
+                .await
+                .map(|(h, _)| h.err.is_ok())
+                .unwrap_or(false)
+        );
+        let server = server.restart().await.unwrap_or_else(|e| panic!("{e}"));
+        // a comes back with its session, password and last zxid.
+        let mut req = zk_proto::ConnectRequest::new_session(3_000);
+        req.session_id = a.session.session_id;
+        req.passwd = a.session.passwd.clone();
+        req.last_zxid_seen = last_zxid;
+        let (mut a2, resp) = RawClient::connect_with(server.addr(), req)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(resp.session_id, a.session.session_id);
+        assert_eq!(get(&mut a2, "/ea").await, Some(vec![]));
+        // b never returns: its session expires and takes /eb with it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while get(&mut a2, "/eb").await.is_some() {
+            assert!(
+                Instant::now() < deadline,
+                "b's session did not expire after the restart"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _ = a2.call(&Request::Ping).await;
+        }
+        assert_eq!(get(&mut a2, "/ea").await, Some(vec![]));
+        assert_eq!(server.sessions().await, vec![a.session.session_id]);
+        // Fault injection: expire a on request.
+        assert!(server.expire_session(a.session.session_id).await);
+        assert!(a2.closed_within(Duration::from_secs(5)).await);
+        let mut c = RawClient::connect(server.addr(), 3_000)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(get(&mut c, "/ea").await, None);
+        assert_eq!(server.drop_connections(None).await, 1);
+        assert!(c.closed_within(Duration::from_secs(5)).await);
+        server.stop().await;
+    })
+    .await
+    .unwrap_or_else(|_| panic!("test timed out"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_and_sigint_stop_the_binary_cleanly() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    for signal in [Signal::SIGTERM, Signal::SIGINT] {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut server = spawn(dir.path(), free_port()).await;
+        let mut c = RawClient::connect(server.addr, 10_000)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            c.call(&create("/x".into(), b"1"))
+                .await
+                .map(|(h, _)| h.err.is_ok())
+                .unwrap_or(false)
+        );
+        let pid = Pid::from_raw(server.child.id() as i32);
+        kill(pid, signal).unwrap_or_else(|e| panic!("{e}"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = server.child.try_wait().unwrap_or(None) {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{signal:?} did not stop the server"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(status.success(), "{signal:?}: exit status {status}");
+        assert!(c.closed_within(Duration::from_secs(5)).await);
+    }
+}
+
+#[test]
+fn the_binary_refuses_ensembles_and_bad_flags() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let cfg = dir.path().join("zoo.cfg");
+    std::fs::write(&cfg, "dataDir=/tmp/x\nserver.1=127.0.0.1:2888:3888\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (code, err) = run_briefly(&[std::ffi::OsStr::new("--config"), cfg.as_os_str()]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("ensembles are not supported"), "{err}");
+    let (code, err) = run_briefly(&[std::ffi::OsStr::new("--port")]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("usage"), "{err}");
+}
+
+/// Runs the binary, which must exit by itself within 10 s (it is killed by pid otherwise).
+fn run_briefly(args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let err_path = dir.path().join("stderr");
+    let err_file = std::fs::File::create(&err_path).unwrap_or_else(|e| panic!("{e}"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zk-server-mini"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err_file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap_or(None) {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the binary did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (
+        status.code(),
+        std::fs::read_to_string(&err_path).unwrap_or_default(),
+    )
+}
