@@ -925,6 +925,89 @@ async fn transcript(addr: SocketAddr) -> Vec<String> {
     let after = u.call(&Request::Ping).await.map(|(h, _)| h.err);
     lines.push(format!("ping after opcode 50: {after:?}"));
 
+    // check (13) outside multi: a failing one is a header-only error that uses a zxid; a
+    // passing one is never answered (3.8 throws in its final processor), but later requests
+    // on the connection still are.
+    let mut k = RawClient::connect(addr, 10_000).await.expect("session k");
+    let check = |path: &str, version: i32| {
+        Request::Check(CheckVersionRequest {
+            path: path.into(),
+            version,
+        })
+    };
+    // Write bodies that do not decode: a create with a null path, a setData cut short.
+    for (label, raw) in [
+        (
+            "create null path",
+            &[
+                0, 0, 0, 24, 0, 0, 0, 90, 0, 0, 0, 1, 255, 255, 255, 255, 255, 255, 255, 255, 0, 0,
+                0, 0, 0, 0, 0, 0,
+            ][..],
+        ),
+        (
+            "deleteContainer from a client",
+            &[0, 0, 0, 10, 0, 0, 0, 92, 0, 0, 0, 20, b'/', b'd'][..],
+        ),
+        (
+            "setData cut short",
+            &[0, 0, 0, 14, 0, 0, 0, 91, 0, 0, 0, 5, 0, 0, 0, 2, b'/', b'd'][..],
+        ),
+    ] {
+        k.send_raw(raw).await.expect("send raw");
+        match tokio::time::timeout(Duration::from_secs(3), k.read_reply()).await {
+            Ok(Ok((h, body))) => lines.push(format!(
+                "{label}: xid={} zxid={} err={:?} body={}",
+                h.xid,
+                h.zxid,
+                h.err,
+                body.len()
+            )),
+            Ok(Err(e)) => lines.push(format!("{label}: i/o error: {e}")),
+            Err(_) => lines.push(format!("{label}: no reply")),
+        }
+    }
+    step!(k, "ping after bad bodies", Request::Ping);
+    step!(k, "check bad version", check("/d", 999));
+    step!(k, "check missing node", check("/nope-check", -1));
+    step!(k, "check bad path", check("no-slash", -1));
+    k.send(40, &check("/d", -1)).await.expect("send check");
+    let after = tokio::time::timeout(Duration::from_secs(3), k.call(&Request::Ping)).await;
+    lines.push(format!(
+        "ping after a passing check: {:?}",
+        after.map(|r| r.map(|(h, _)| (h.xid, h.zxid, h.err)))
+    ));
+    step!(
+        k,
+        "create after checks",
+        Request::Create(create("/ck", b"", 1))
+    );
+    // A reconnect with a wrong password still closes the live connection first (§2.2), is
+    // refused, and leaves the session alive for the right password.
+    let mut req = ConnectRequest::new_session(10_000);
+    req.session_id = k.session.session_id;
+    req.passwd = Bytes::from_static(&[7; 16]);
+    let (mut bad, resp) = RawClient::connect_with(addr, req)
+        .await
+        .expect("wrong password");
+    lines.push(format!(
+        "wrong password: to={} sid={} closed={} live one closed={}",
+        resp.timeout_ms,
+        resp.session_id,
+        bad.closed_within(Duration::from_secs(5)).await,
+        k.closed_within(Duration::from_secs(5)).await
+    ));
+    let mut req = ConnectRequest::new_session(10_000);
+    req.session_id = k.session.session_id;
+    req.passwd = k.session.passwd.clone();
+    let (mut k2, resp) = RawClient::connect_with(addr, req)
+        .await
+        .expect("right password");
+    lines.push(format!(
+        "right password after: same={}",
+        resp.session_id == k.session.session_id
+    ));
+    step!(k2, "k2 closeSession", Request::CloseSession);
+
     // Reconnecting to the closed session gets the expired answer, then a close.
     let mut req = ConnectRequest::new_session(10_000);
     req.session_id = sessions[1];
@@ -952,7 +1035,7 @@ async fn transcript(addr: SocketAddr) -> Vec<String> {
     let refused = RawClient::connect_with(addr, req).await;
     lines.push(format!("future zxid refused: {}", refused.is_err()));
     // Timeout clamping.
-    for t in [1, 100_000] {
+    for t in [1, 100_000, 0, -5, i32::MIN, i32::MAX] {
         let c = RawClient::connect(addr, t).await.expect("clamp");
         lines.push(format!("requested {t} got {}", c.session.timeout_ms));
     }
@@ -1175,4 +1258,110 @@ mod tokio_util_free {
         .expect("encode");
         out
     }
+}
+
+/// TTL nodes with `extendedTypesEnabled` on both servers: the TTL bounds, flag/opcode
+/// combinations, the stat of a TTL node, and createTTL inside a multi.
+async fn ttl_transcript(addr: SocketAddr) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut a = RawClient::connect(addr, 30_000).await.expect("session");
+    let sessions = [a.session.session_id];
+    let ttl = |path: &str, flags: i32, ttl: i64| {
+        Request::CreateTtl(CreateTtlRequest {
+            path: path.into(),
+            data: Some(Bytes::from_static(b"t")),
+            acl: Acl::open_unsafe(),
+            flags,
+            ttl,
+        })
+    };
+    for (label, req) in [
+        ("ttl 1", ttl("/t1", 5, 1)),
+        ("ttl max", ttl("/tmax", 5, MAX_TTL_MS)),
+        ("ttl max+1", ttl("/tover", 5, MAX_TTL_MS + 1)),
+        ("ttl 0", ttl("/t0", 5, 0)),
+        ("ttl -1", ttl("/tneg", 5, -1)),
+        ("ttl i64::MIN", ttl("/tmin", 5, i64::MIN)),
+        ("ttl i64::MAX", ttl("/tbig", 5, i64::MAX)),
+        ("ttl seq", ttl("/ts-", 6, 1000)),
+        ("ttl flag 0", ttl("/tf0", 0, 1000)),
+        ("ttl flag 1", ttl("/tf1", 1, 1000)),
+        ("ttl flag 4", ttl("/tf4", 4, 1000)),
+        ("create flag 5", Request::Create(create("/c5", b"", 5))),
+        (
+            "stat ttl node",
+            Request::Exists(ExistsRequest {
+                path: "/tmax".into(),
+                watch: false,
+            }),
+        ),
+        (
+            "multi createTTL",
+            Request::Multi(MultiRequest {
+                ops: vec![MultiOp::CreateTtl(CreateTtlRequest {
+                    path: "/tm".into(),
+                    data: None,
+                    acl: Acl::open_unsafe(),
+                    flags: 5,
+                    ttl: 5000,
+                })],
+            }),
+        ),
+        (
+            "multi createTTL bad ttl",
+            Request::Multi(MultiRequest {
+                ops: vec![
+                    MultiOp::Create(create("/tm2", b"", 0)),
+                    MultiOp::CreateTtl(CreateTtlRequest {
+                        path: "/tm3".into(),
+                        data: None,
+                        acl: Acl::open_unsafe(),
+                        flags: 5,
+                        ttl: 0,
+                    }),
+                ],
+            }),
+        ),
+    ] {
+        let line = match a.call(&req).await {
+            Ok((h, body)) => format!(
+                "{label}: xid={} zxid={} err={:?} body={:?}",
+                h.xid, h.zxid, h.err, body
+            ),
+            Err(e) => format!("{label}: i/o error: {e}"),
+        };
+        lines.push(normalise(line, &sessions));
+    }
+    lines
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ttl_nodes_match_zookeeper_3_8() {
+    require_real_zk!();
+    let real = RealZk::start_standalone(ZkOptions::default().extended_types(true))
+        .await
+        .expect("start the reference server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mini = MiniServer::builder()
+        .data_dir(dir.path())
+        .extended_types(true)
+        .start()
+        .await
+        .expect("start the mini server");
+    let expected = tokio::time::timeout(Duration::from_secs(60), ttl_transcript(real.addr()))
+        .await
+        .expect("reference transcript timed out");
+    let actual = tokio::time::timeout(Duration::from_secs(60), ttl_transcript(mini.addr()))
+        .await
+        .expect("mini transcript timed out");
+    eprintln!("reference transcript:\n{}", expected.join("\n"));
+    mini.stop().await;
+    let mismatches: Vec<String> = expected
+        .iter()
+        .zip(&actual)
+        .filter(|(e, a)| e != a)
+        .map(|(e, a)| format!("  zookeeper: {e}\n  mini:      {a}"))
+        .collect();
+    assert_eq!(expected.len(), actual.len());
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }

@@ -101,6 +101,7 @@ impl MiniServer {
     pub fn builder() -> Builder {
         Builder {
             config: ServerConfig::default(),
+            log_sync_delay: Duration::ZERO,
         }
     }
 }
@@ -109,6 +110,7 @@ impl MiniServer {
 #[derive(Debug, Clone)]
 pub struct Builder {
     config: ServerConfig,
+    log_sync_delay: Duration,
 }
 
 impl Builder {
@@ -192,6 +194,13 @@ impl Builder {
         self
     }
 
+    /// Fault injection: makes every log write take at least this long, as on a slow disk
+    /// (default none). Not kept across [`RunningServer::restart`].
+    pub fn log_sync_delay(mut self, delay: Duration) -> Self {
+        self.log_sync_delay = delay;
+        self
+    }
+
     /// Recovers the state from the data directory, binds the port and starts serving.
     ///
     /// # Errors
@@ -203,7 +212,8 @@ impl Builder {
         }
         let snap_dir = config.data_dir.clone();
         let log_dir = config.log_dir();
-        let (tree, storage) = {
+        let log_sync_delay = self.log_sync_delay;
+        let (tree, mut storage) = {
             let (s, l) = (snap_dir.clone(), log_dir.clone());
             tokio::task::spawn_blocking(move || Storage::recover(&s, &l))
                 .await
@@ -216,6 +226,7 @@ impl Builder {
                     source,
                 })?
         };
+        storage.set_sync_delay(log_sync_delay);
         let bind = SocketAddr::new(config.bind, config.port);
         let listener = TcpListener::bind(bind)
             .await
@@ -225,7 +236,9 @@ impl Builder {
             .map_err(|source| ServerError::Bind { addr: bind, source })?;
         let (min, max) = config.session_timeouts();
         let core_config = CoreConfig {
-            tick_ms: config.tick_ms.max(1),
+            // Bounded: the tick is added to `Instant`s and multiplied in the expiry buckets,
+            // and an absurd `tickTime` must not overflow either.
+            tick_ms: config.tick_ms.clamp(1, i32::MAX as u64),
             min_session_timeout_ms: min,
             max_session_timeout_ms: max,
             extended_types: config.extended_types,
@@ -435,5 +448,29 @@ impl RunningServer {
 impl Drop for RunningServer {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::RawClient;
+
+    #[tokio::test]
+    async fn absurd_tick_and_timeouts_do_not_bring_the_server_down() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let server = MiniServer::builder()
+            .data_dir(dir.path())
+            .tick_ms(u64::MAX)
+            .start()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        for timeout in [i32::MIN, -1, 0, i32::MAX] {
+            let c = RawClient::connect(server.addr(), timeout).await;
+            assert!(c.is_ok(), "timeout {timeout}: {c:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(server.is_running());
+        server.stop().await;
     }
 }

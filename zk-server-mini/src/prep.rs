@@ -33,10 +33,13 @@ pub struct NodeView {
     pub mtime: i64,
 }
 
-/// Changes of prepared, unapplied transactions: `None` marks a pending delete.
+/// Changes of prepared, unapplied transactions: for each touched path its view after the newest
+/// such transaction (`None` marks a pending delete), tagged with that transaction's zxid so the
+/// changes of a committed prefix can be forgotten while later batches are still in flight.
 #[derive(Debug, Clone, Default)]
 pub struct Pending {
-    nodes: HashMap<String, Option<NodeView>>,
+    nodes: HashMap<String, (i64, Option<NodeView>)>,
+    next_zxid: i64,
 }
 
 impl Pending {
@@ -48,6 +51,29 @@ impl Pending {
     /// Whether nothing is pending.
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
+    }
+
+    /// The zxid the transaction prepared next will get: its changes are tagged with it.
+    pub fn set_next_zxid(&mut self, zxid: i64) {
+        self.next_zxid = zxid;
+    }
+
+    /// Forgets the changes of transactions up to `zxid`, now applied to the tree. A path
+    /// touched again by a later transaction keeps its view, which already includes them.
+    pub fn settle_through(&mut self, zxid: i64) {
+        self.nodes.retain(|_, (z, _)| *z > zxid);
+    }
+
+    fn get(&self, path: &str) -> Option<&Option<NodeView>> {
+        self.nodes.get(path).map(|(_, v)| v)
+    }
+
+    fn insert(&mut self, path: String, view: Option<NodeView>) {
+        self.nodes.insert(path, (self.next_zxid, view));
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&String, &Option<NodeView>)> {
+        self.nodes.iter().map(|(p, (_, v))| (p, v))
     }
 }
 
@@ -114,7 +140,7 @@ impl<'a> Prep<'a> {
         }
     }
 
-    fn view(&self, nodes: &HashMap<String, Option<NodeView>>, path: &str) -> Option<NodeView> {
+    fn view(&self, nodes: &Pending, path: &str) -> Option<NodeView> {
         match nodes.get(path) {
             Some(v) => v.clone(),
             None => view_of(self.tree, path),
@@ -142,7 +168,7 @@ impl<'a> Prep<'a> {
     /// assert_eq!(prep.write(&caller, &create("/a")), Txn::Error(ErrorCode::NodeExists));
     /// ```
     pub fn write(&mut self, caller: &Caller<'_>, request: &Request) -> Txn {
-        let mut nodes = std::mem::take(&mut self.pending.nodes);
+        let mut nodes = std::mem::take(self.pending);
         let result = match request {
             Request::Create(r) => self.create(
                 &mut nodes,
@@ -188,19 +214,17 @@ impl<'a> Prep<'a> {
             Request::SetData(r) => self.set_data(&mut nodes, caller, &r.path, &r.data, r.version),
             Request::SetAcl(r) => self.set_acl(&mut nodes, caller, &r.path, &r.acl, r.version),
             Request::Multi(m) => Ok(self.multi(&mut nodes, caller, &m.ops)),
+            // Outside a multi, 3.8 runs check's usual checks (a failure is an ordinary error
+            // reply that uses a zxid); a passing one is logged but never answered.
+            Request::Check(r) => self.check(&nodes, caller, &r.path, r.version),
             Request::Reconfig(_) => Err(ErrorCode::ReconfigDisabled),
             _ => Err(ErrorCode::BadArguments),
         };
-        self.pending.nodes = nodes;
+        *self.pending = nodes;
         result.unwrap_or_else(Txn::Error)
     }
 
-    fn multi(
-        &self,
-        nodes: &mut HashMap<String, Option<NodeView>>,
-        caller: &Caller<'_>,
-        ops: &[MultiOp],
-    ) -> Txn {
+    fn multi(&self, nodes: &mut Pending, caller: &Caller<'_>, ops: &[MultiOp]) -> Txn {
         if ops.iter().any(MultiOp::is_read) {
             return Txn::Error(ErrorCode::MarshallingError);
         }
@@ -278,7 +302,7 @@ impl<'a> Prep<'a> {
     #[allow(clippy::too_many_arguments)]
     fn create(
         &self,
-        nodes: &mut HashMap<String, Option<NodeView>>,
+        nodes: &mut Pending,
         caller: &Caller<'_>,
         op: OpCode,
         path: &str,
@@ -399,7 +423,7 @@ impl<'a> Prep<'a> {
 
     fn delete(
         &self,
-        nodes: &mut HashMap<String, Option<NodeView>>,
+        nodes: &mut Pending,
         caller: &Caller<'_>,
         path: &str,
         version: i32,
@@ -423,13 +447,7 @@ impl<'a> Prep<'a> {
         })
     }
 
-    fn mark_deleted(
-        &self,
-        nodes: &mut HashMap<String, Option<NodeView>>,
-        path: &str,
-        parent_path: &str,
-        parent: NodeView,
-    ) {
+    fn mark_deleted(&self, nodes: &mut Pending, path: &str, parent_path: &str, parent: NodeView) {
         nodes.insert(
             parent_path.to_owned(),
             Some(NodeView {
@@ -442,7 +460,7 @@ impl<'a> Prep<'a> {
 
     fn set_data(
         &self,
-        nodes: &mut HashMap<String, Option<NodeView>>,
+        nodes: &mut Pending,
         caller: &Caller<'_>,
         path: &str,
         data: &Option<Bytes>,
@@ -477,7 +495,7 @@ impl<'a> Prep<'a> {
 
     fn set_acl(
         &self,
-        nodes: &mut HashMap<String, Option<NodeView>>,
+        nodes: &mut Pending,
         caller: &Caller<'_>,
         path: &str,
         acl: &[Acl],
@@ -507,7 +525,7 @@ impl<'a> Prep<'a> {
 
     fn check(
         &self,
-        nodes: &HashMap<String, Option<NodeView>>,
+        nodes: &Pending,
         caller: &Caller<'_>,
         path: &str,
         version: i32,
@@ -526,14 +544,14 @@ impl<'a> Prep<'a> {
     /// The closeSession transaction for `session`: it deletes every ephemeral the session owns,
     /// applied or pending.
     pub fn close_session(&mut self, session: i64) -> Txn {
-        let mut nodes = std::mem::take(&mut self.pending.nodes);
+        let mut nodes = std::mem::take(self.pending);
         let mut paths: Vec<String> = self
             .tree
             .ephemerals_of(session)
             .filter(|p| !matches!(nodes.get(p.as_str()), Some(None)))
             .cloned()
             .collect();
-        for (p, v) in &nodes {
+        for (p, v) in nodes.iter() {
             if v.as_ref().is_some_and(|v| v.owner == session)
                 && self.tree.get(p).is_none()
                 && !paths.contains(p)
@@ -549,13 +567,13 @@ impl<'a> Prep<'a> {
                 }
             }
         }
-        self.pending.nodes = nodes;
+        *self.pending = nodes;
         Txn::CloseSession { paths }
     }
 
     /// A delete for a container or TTL node that is due for reaping, or `None`.
     pub fn reap(&mut self, path: &str, now_ms: i64) -> Option<Txn> {
-        let mut nodes = std::mem::take(&mut self.pending.nodes);
+        let mut nodes = std::mem::take(self.pending);
         let due = self.view(&nodes, path).and_then(|node| {
             if node.num_children > 0 {
                 return None;
@@ -575,7 +593,7 @@ impl<'a> Prep<'a> {
                 path: path.to_owned(),
             }
         });
-        self.pending.nodes = nodes;
+        *self.pending = nodes;
         txn
     }
 }
@@ -636,6 +654,29 @@ mod tests {
         assert!(matches!(txn, Txn::Create { ref path, .. } if path == "/p/q0000000002"));
         let txn = run(&mut t, 6, &ME, &create("/p/", 2));
         assert!(matches!(txn, Txn::Create { ref path, .. } if path == "/p/0000000003"));
+    }
+
+    #[test]
+    fn sequence_counter_overflow_gives_a_negative_suffix() {
+        let mut t = DataTree::new();
+        run(&mut t, 1, &ME, &create("/p", 0));
+        if let Some(p) = t.get_mut("/p") {
+            p.create_counter = i32::MAX;
+        }
+        let txn = run(&mut t, 2, &ME, &create("/p/s", 2));
+        assert!(matches!(txn, Txn::Create { ref path, .. } if path == "/p/s2147483647"));
+        // C is a signed 32-bit value: it wraps, and the suffix turns negative (PROTOCOL §4.1).
+        let txn = run(&mut t, 3, &ME, &create("/p/s", 2));
+        assert!(
+            matches!(txn, Txn::Create { ref path, .. } if path == "/p/s-2147483648"),
+            "{txn:?}"
+        );
+        let stat = t.get("/p").map(|n| n.stat()).unwrap_or_default();
+        assert_eq!(stat.num_children, 2);
+        assert_eq!(
+            stat.cversion,
+            (i32::MIN + 1).wrapping_mul(2).wrapping_sub(2)
+        );
     }
 
     #[test]

@@ -21,6 +21,9 @@ use crate::watches::ConnId;
 /// Most inputs taken into one batch.
 const MAX_BATCH: usize = 4096;
 
+/// Proposals waiting for the log write in progress above which no new input is taken.
+const MAX_NEXT_BATCH: usize = 4096;
+
 /// Deferred inputs above which no new input is taken.
 const MAX_BACKLOG: usize = 1 << 20;
 
@@ -47,7 +50,16 @@ pub(crate) struct CoreTask {
     pub(crate) reap_every: Duration,
 }
 
+/// What a finished log write hands back: the storage, the outcome, the last zxid of the
+/// batch and how many transactions it held.
+type LogWrite = (Storage, std::io::Result<()>, i64, usize);
+
 impl CoreTask {
+    /// The state-machine loop. The log stage is pipelined: while one batch is being written
+    /// and fsynced on a blocking thread, the loop keeps taking inputs, answering reads of
+    /// connections with nothing in flight, and preparing the next batch (against the pending
+    /// changes of the one in flight). Batches are written strictly one after another and
+    /// committed in zxid order; a connection's reads wait behind its own unapplied writes.
     pub(crate) async fn run(mut self) {
         let start = Instant::now();
         let now_ms = move || start.elapsed().as_millis() as u64;
@@ -56,23 +68,80 @@ impl CoreTask {
         let mut next_tick = tokio::time::Instant::now() + tick;
         let mut last_reap = Instant::now();
         let mut dropped: Vec<ConnId> = Vec::new();
+        let mut writing: Option<tokio::task::JoinHandle<LogWrite>> = None;
+        let mut snap_retry_at: Option<Instant> = None;
         loop {
             let mut inputs: Vec<Input> = std::mem::take(&mut dropped)
                 .into_iter()
                 .map(|conn| Input::Closed { conn })
                 .collect();
-            if inputs.is_empty() && !self.sm.has_backlog() {
+            let mut finished: Option<LogWrite> = None;
+            // While a batch is being written the next one forms; past this size no more
+            // input is taken (TCP pushes back on the clients) until the write is done.
+            // Deferred reads wait for a commit, which is followed by a step in the same pass,
+            // so an idle pass can always wait here.
+            let log_full = writing.is_some() && self.sm.proposals().len() >= MAX_NEXT_BATCH;
+            if inputs.is_empty() {
                 tokio::select! {
                     _ = self.shutdown.changed() => break,
-                    m = self.rx.recv() => match m {
+                    m = self.rx.recv(), if !log_full => match m {
                         Some(m) => self.take(m, &mut inputs, &mut outs),
                         None => break,
                     },
                     _ = tokio::time::sleep_until(next_tick) => {}
+                    done = async {
+                        match writing.as_mut() {
+                            Some(w) => w.await,
+                            None => std::future::pending().await,
+                        }
+                    } => {
+                        writing = None;
+                        match done {
+                            Ok(d) => finished = Some(d),
+                            Err(e) => {
+                                tracing::error!("the log writer failed ({e}); stopping the server");
+                                break;
+                            }
+                        }
+                    }
                 }
             }
-            // Checked on every pass, so a busy server still expires sessions on time.
-            let ticked = tokio::time::Instant::now() >= next_tick;
+            if writing.as_ref().is_some_and(|w| w.is_finished()) {
+                if let Some(w) = writing.take() {
+                    match w.await {
+                        Ok(d) => finished = Some(d),
+                        Err(e) => {
+                            tracing::error!("the log writer failed ({e}); stopping the server");
+                            break;
+                        }
+                    }
+                }
+            }
+            if let Some((storage, result, last, count)) = finished {
+                self.storage = Some(storage);
+                if let Err(e) = result {
+                    tracing::error!("cannot write the transaction log ({e}); stopping the server");
+                    break;
+                }
+                self.facts.log_syncs += 1;
+                self.facts.logged_txns += count as u64;
+                let actions = self.sm.commit_through(last);
+                deliver(actions, &mut outs, &mut dropped);
+                let since = self.storage.as_ref().map_or(0, Storage::since_snapshot);
+                let may_retry = snap_retry_at.is_none_or(|at| Instant::now() >= at);
+                if since >= self.snap_count && may_retry {
+                    snap_retry_at = None;
+                    if let Err(e) = self.snapshot().await {
+                        // Not after every commit: serializing the tree is not free.
+                        tracing::error!("cannot write a snapshot ({e}); will retry in 10 s");
+                        snap_retry_at = Some(Instant::now() + Duration::from_secs(10));
+                    }
+                }
+            }
+            // Checked on every pass, so a busy server still expires sessions on time; but not
+            // while input is paused behind a slow log write, when the pings that would renew
+            // sessions are not being read.
+            let ticked = !log_full && tokio::time::Instant::now() >= next_tick;
             if ticked {
                 next_tick = tokio::time::Instant::now() + tick;
             }
@@ -80,7 +149,7 @@ impl CoreTask {
                 break;
             }
             // Per-connection credits bound the backlog; this is a last line of defence.
-            while inputs.len() < MAX_BATCH && self.sm.backlog_len() < MAX_BACKLOG {
+            while !log_full && inputs.len() < MAX_BATCH && self.sm.backlog_len() < MAX_BACKLOG {
                 match self.rx.try_recv() {
                     Ok(m) => self.take(m, &mut inputs, &mut outs),
                     Err(_) => break,
@@ -100,23 +169,45 @@ impl CoreTask {
                 }
                 self.sm.tick(now_ms(), wall_ms(), reap);
             }
-            if self.sm.proposals().is_empty() {
-                continue;
-            }
-            if let Err(e) = self.persist().await {
-                tracing::error!("cannot write the transaction log ({e}); stopping the server");
-                break;
-            }
-            let actions = self.sm.commit();
-            deliver(actions, &mut outs, &mut dropped);
-            let since = self.storage.as_ref().map_or(0, Storage::since_snapshot);
-            if since >= self.snap_count {
-                if let Err(e) = self.snapshot().await {
-                    tracing::error!("cannot write a snapshot ({e}); will retry later");
+            if writing.is_none() && !self.sm.proposals().is_empty() {
+                match self.start_write() {
+                    Ok(w) => writing = Some(w),
+                    Err(e) => {
+                        tracing::error!(
+                            "cannot write the transaction log ({e}); stopping the server"
+                        );
+                        break;
+                    }
                 }
             }
         }
+        // A batch still being written is never acknowledged; let the write finish so the
+        // file is left whole for the next start.
+        if let Some(w) = writing.take() {
+            let _ = w.await;
+        }
         tracing::info!("state machine stopped");
+    }
+
+    /// Seals the proposals into a batch and starts writing it on a blocking thread.
+    fn start_write(&mut self) -> std::io::Result<tokio::task::JoinHandle<LogWrite>> {
+        let Some(mut storage) = self.storage.take() else {
+            return Err(std::io::Error::other("storage unavailable"));
+        };
+        let batch = self.sm.seal_batch();
+        let count = batch.len();
+        let last = batch.last().map_or(0, |p| p.header.zxid);
+        let bytes = match Storage::encode(batch) {
+            Ok(b) => b,
+            Err(e) => {
+                self.storage = Some(storage);
+                return Err(e);
+            }
+        };
+        Ok(tokio::task::spawn_blocking(move || {
+            let r = storage.append(&bytes, count);
+            (storage, r, last, count)
+        }))
     }
 
     fn take(&mut self, m: CoreMsg, inputs: &mut Vec<Input>, outs: &mut Outs) {
@@ -151,26 +242,6 @@ impl CoreTask {
                 let _ = reply.send(self.sm.last_zxid());
             }
         }
-    }
-
-    async fn persist(&mut self) -> std::io::Result<()> {
-        let batch = Storage::encode(self.sm.proposals());
-        let count = self.sm.proposals().len();
-        let Some(mut storage) = self.storage.take() else {
-            return Err(std::io::Error::other("storage unavailable"));
-        };
-        let (storage, result) = tokio::task::spawn_blocking(move || {
-            let r = storage.append(&batch, count);
-            (storage, r)
-        })
-        .await
-        .map_err(std::io::Error::other)?;
-        self.storage = Some(storage);
-        if result.is_ok() {
-            self.facts.log_syncs += 1;
-            self.facts.logged_txns += count as u64;
-        }
-        result
     }
 
     async fn snapshot(&mut self) -> std::io::Result<()> {

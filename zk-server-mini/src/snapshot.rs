@@ -183,7 +183,7 @@ pub fn prune(dir: &Path, log_dir: &Path, keep: usize) -> io::Result<()> {
     let logs = crate::wal::list_logs(log_dir)?;
     for w in logs.windows(2) {
         // A log is unneeded when the next one starts at or below the oldest kept snapshot.
-        if w[1].0 <= oldest_kept + 1 {
+        if w[1].0 <= oldest_kept.saturating_add(1) {
             std::fs::remove_file(&w[0].1)?;
         }
     }

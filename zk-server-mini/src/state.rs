@@ -142,6 +142,11 @@ enum Origin {
     Expire {
         session: i64,
     },
+    /// A write whose body did not decode: 3.8 still gives it a zxid (an error transaction).
+    Undecodable {
+        conn: ConnId,
+        xid: i32,
+    },
     Internal,
 }
 
@@ -210,7 +215,11 @@ pub struct StateMachine {
     last_assigned: i64,
     next_session: i64,
     backlog: VecDeque<Input>,
+    /// Whether something was committed since the backlog was last scanned.
+    backlog_dirty: bool,
     proposals: Vec<Proposal>,
+    /// Sealed batches: handed to the log, not yet committed, oldest first.
+    in_flight: VecDeque<Proposal>,
     actions: Vec<Action>,
     released: HashMap<ConnId, u32>,
     pub(crate) received: u64,
@@ -248,9 +257,11 @@ impl StateMachine {
             conns: HashMap::new(),
             session_conns: HashMap::new(),
             config,
-            next_session: base.max(max_existing + 1),
+            next_session: base.max(max_existing.saturating_add(1)),
             backlog: VecDeque::new(),
+            backlog_dirty: false,
             proposals: Vec::new(),
+            in_flight: VecDeque::new(),
             actions: Vec::new(),
             released: HashMap::new(),
             received: 0,
@@ -346,9 +357,18 @@ impl StateMachine {
     /// become proposals. Returns the actions to perform now; then persist
     /// [`StateMachine::proposals`] and call [`StateMachine::commit`].
     pub fn step(&mut self, inputs: Vec<Input>, now_ms: u64, wall_ms: i64) -> Vec<Action> {
-        let mut queue = std::mem::take(&mut self.backlog);
+        // Deferred inputs wait for their connection's writes to be applied: without a commit
+        // since the last pass none of them can move, so they are not rescanned (that would
+        // cost O(backlog) per pass while a batch is being fsynced); their connections stay
+        // blocked so later inputs queue behind them.
+        let (mut queue, mut blocked) = if self.backlog_dirty {
+            self.backlog_dirty = false;
+            (std::mem::take(&mut self.backlog), HashSet::new())
+        } else {
+            let blocked: HashSet<ConnId> = self.backlog.iter().map(Input::conn).collect();
+            (VecDeque::new(), blocked)
+        };
         queue.extend(inputs);
-        let mut blocked: HashSet<ConnId> = HashSet::new();
         for input in queue {
             let conn = input.conn();
             if blocked.contains(&conn) {
@@ -357,7 +377,9 @@ impl StateMachine {
             }
             match input {
                 Input::Open { conn, addr } => {
-                    let ip = addr.ip().to_string();
+                    // A v4 client of a dual-stack listener shows up as ::ffff:a.b.c.d; its
+                    // identity (and so `ip:a.b.c.d` ACLs) is the v4 address, as in Java.
+                    let ip = addr.ip().to_canonical().to_string();
                     self.conns.insert(
                         conn,
                         Conn {
@@ -386,7 +408,20 @@ impl StateMachine {
                     let Some(c) = self.conns.get(&conn) else {
                         continue;
                     };
-                    let write = is_write(op) && body.is_ok();
+                    // Any packet renews the session when it arrives, as in ZooKeeper, even if
+                    // it then waits behind its connection's writes: a slow fsync must not
+                    // expire a session whose pings are queued.
+                    if let Some(sid) = c.session.filter(|_| !c.closing) {
+                        self.sessions.touch(sid, now_ms);
+                    }
+                    let Some(c) = self.conns.get(&conn) else {
+                        continue;
+                    };
+                    // Reads wait behind the connection's unapplied writes. So does a write
+                    // of a session that has expired meanwhile: its SessionExpired answer is
+                    // immediate and must not overtake the replies still due.
+                    let live = c.session.is_some_and(|s| self.sessions.contains(s));
+                    let write = is_write(op) && live;
                     if !c.closing && !write && c.pending_writes > 0 {
                         blocked.insert(conn);
                         self.backlog.push_back(Input::Request {
@@ -462,8 +497,17 @@ impl StateMachine {
         }
         let timeout = self.clamp_timeout(req.timeout_ms);
         if req.session_id == 0 {
-            let sid = self.next_session;
-            self.next_session += 1;
+            // Wrapping, and skipping ids in use: recovered ids come from disk and may sit
+            // anywhere in the range. 0 means "new session" and i64::MIN marks containers.
+            let mut sid = self.next_session;
+            while sid == 0
+                || sid == i64::MIN
+                || self.tree.sessions.contains_key(&sid)
+                || self.sessions.contains(sid)
+            {
+                sid = sid.wrapping_add(1);
+            }
+            self.next_session = sid.wrapping_add(1);
             let mut passwd = [0u8; 16];
             rand::rng().fill_bytes(&mut passwd);
             self.sessions.add(sid, timeout.max(0) as u64, now_ms);
@@ -582,6 +626,21 @@ impl StateMachine {
                 self.close(conn);
                 return;
             }
+            Err(e) if is_write(op) => {
+                // 3.8 fails the request in prep: MarshallingError, and it uses a zxid.
+                tracing::debug!(conn, xid, ?op, "undecodable write body: {e}");
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.pending_writes += 1;
+                }
+                self.propose(
+                    sid,
+                    xid,
+                    wall_ms,
+                    Txn::Error(ErrorCode::MarshallingError),
+                    Origin::Undecodable { conn, xid },
+                );
+                return;
+            }
             Err(e) => {
                 tracing::debug!(conn, xid, ?op, "undecodable request body: {e}");
                 let zxid = self.tree.last_zxid;
@@ -599,21 +658,13 @@ impl StateMachine {
             let ids = self.caller_ids(conn);
             let txn = if matches!(request, Request::CloseSession) {
                 self.sessions.remove(sid);
-                {
-                    let cfg = self.prep_config();
-                    Prep::new(&self.tree, &mut self.pending, cfg)
-                }
-                .close_session(sid)
+                self.prep().close_session(sid)
             } else {
                 let caller = Caller {
                     session_id: sid,
                     ids: &ids,
                 };
-                {
-                    let cfg = self.prep_config();
-                    Prep::new(&self.tree, &mut self.pending, cfg)
-                }
-                .write(&caller, &request)
+                self.prep().write(&caller, &request)
             };
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.pending_writes += 1;
@@ -628,6 +679,15 @@ impl StateMachine {
         } else {
             self.read(conn, sid, xid, request);
         }
+    }
+
+    /// Prep over the applied tree and the pending changes, which it tags with the zxid
+    /// [`StateMachine::propose`] will give the transaction it prepares.
+    fn prep(&mut self) -> Prep<'_> {
+        let cfg = self.prep_config();
+        self.pending
+            .set_next_zxid(self.last_assigned.wrapping_add(1));
+        Prep::new(&self.tree, &mut self.pending, cfg)
     }
 
     fn prep_config(&self) -> PrepConfig {
@@ -648,8 +708,7 @@ impl StateMachine {
             session = format!("0x{session:x}"),
             "session expired on request"
         );
-        let cfg = self.prep_config();
-        let txn = Prep::new(&self.tree, &mut self.pending, cfg).close_session(session);
+        let txn = self.prep().close_session(session);
         self.propose(session, 0, wall_ms, txn, Origin::Expire { session });
         true
     }
@@ -684,11 +743,7 @@ impl StateMachine {
     pub fn tick(&mut self, now_ms: u64, wall_ms: i64, reap: bool) {
         for sid in self.sessions.expired(now_ms) {
             tracing::info!(session = format!("0x{sid:x}"), "session expired");
-            let txn = {
-                let cfg = self.prep_config();
-                Prep::new(&self.tree, &mut self.pending, cfg)
-            }
-            .close_session(sid);
+            let txn = self.prep().close_session(sid);
             self.propose(sid, 0, wall_ms, txn, Origin::Expire { session: sid });
         }
         if reap {
@@ -700,11 +755,7 @@ impl StateMachine {
                 .cloned()
                 .collect();
             for path in candidates {
-                let txn = {
-                    let cfg = self.prep_config();
-                    Prep::new(&self.tree, &mut self.pending, cfg)
-                }
-                .reap(&path, wall_ms);
+                let txn = self.prep().reap(&path, wall_ms);
                 if let Some(txn) = txn {
                     tracing::debug!(path, "reaping");
                     self.propose(0, 0, wall_ms, txn, Origin::Internal);
@@ -719,16 +770,50 @@ impl StateMachine {
         &self.proposals
     }
 
-    /// Applies every proposal (now durable) in zxid order, fires watches and produces the
-    /// notifications and replies, notifications first.
+    /// Applies every proposal, sealed or not (all now durable), in zxid order, fires watches
+    /// and produces the notifications and replies, notifications first.
     pub fn commit(&mut self) -> Vec<Action> {
-        let proposals = std::mem::take(&mut self.proposals);
-        for p in proposals {
+        self.seal_batch();
+        let actions = self.commit_through(self.last_assigned);
+        self.pending.clear();
+        actions
+    }
+
+    /// Seals the proposals made since the last seal into a batch for the log and returns it.
+    /// The state machine keeps preparing (against the batch's pending changes) and answering
+    /// reads while the batch is being made durable; [`StateMachine::commit_through`] then
+    /// commits it. Batches must be made durable in the order they were sealed.
+    pub fn seal_batch(&mut self) -> &[Proposal] {
+        let start = self.in_flight.len();
+        self.in_flight.extend(self.proposals.drain(..));
+        // Cheap when already contiguous; `start` is at most the length.
+        let slice = self.in_flight.make_contiguous();
+        slice.get(start..).unwrap_or_default()
+    }
+
+    /// Whether a sealed batch waits for [`StateMachine::commit_through`].
+    pub fn has_in_flight(&self) -> bool {
+        !self.in_flight.is_empty()
+    }
+
+    /// Commits the sealed proposals with zxids up to `zxid` (now durable): applies them in
+    /// zxid order, fires watches, and produces the notifications and replies, notifications
+    /// first. Pending changes of later batches are kept.
+    pub fn commit_through(&mut self, zxid: i64) -> Vec<Action> {
+        while self
+            .in_flight
+            .front()
+            .is_some_and(|p| p.header.zxid <= zxid)
+        {
+            let Some(p) = self.in_flight.pop_front() else {
+                break;
+            };
             let (result, changes) = apply(&mut self.tree, &p.header, &p.txn);
             self.fire(&changes);
             self.answer(p.header, result, p.origin);
+            self.backlog_dirty = true;
         }
-        self.pending.clear();
+        self.pending.settle_through(zxid);
         std::mem::take(&mut self.actions)
     }
 
@@ -783,6 +868,16 @@ impl StateMachine {
         let zxid = header.zxid;
         match origin {
             Origin::Internal => {}
+            Origin::Undecodable { conn, xid } => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.pending_writes = c.pending_writes.saturating_sub(1);
+                }
+                let code = match result {
+                    TxnResult::Error(code) => code,
+                    _ => ErrorCode::MarshallingError,
+                };
+                self.reply(conn, xid, zxid, code, &Response::Empty);
+            }
             Origin::Expire { session } => {
                 let conns: Vec<ConnId> = self
                     .session_conns
@@ -822,6 +917,11 @@ impl StateMachine {
                 match (result, &request) {
                     (TxnResult::Error(code), _) => {
                         self.reply(conn, xid, zxid, code, &Response::Empty)
+                    }
+                    (TxnResult::Checked, Request::Check(_)) => {
+                        // 3.8 never answers a passing check outside a multi (its final
+                        // processor throws); later requests of the connection are answered.
+                        tracing::debug!(conn, xid, "standalone check passed; no reply, as 3.8");
                     }
                     (TxnResult::SessionClosed, _) => {
                         self.reply(conn, xid, zxid, ErrorCode::Ok, &Response::Empty);
@@ -983,6 +1083,127 @@ mod tests {
     }
 
     #[test]
+    fn pipelined_batches_commit_in_order_and_keep_later_pending_changes() {
+        let mut sm = sm();
+        open(&mut sm, 1);
+        open(&mut sm, 2);
+        open(&mut sm, 3);
+        let get = |path: &str| {
+            Request::GetData(GetDataRequest {
+                path: path.into(),
+                watch: false,
+            })
+        };
+        // Batch 1: conn 1 creates /a; it is sealed and "being fsynced".
+        assert!(
+            sm.step(vec![request(1, 1, create("/a", 0))], 0, 0)
+                .is_empty()
+        );
+        let batch1: Vec<i64> = sm.seal_batch().iter().map(|p| p.header.zxid).collect();
+        assert_eq!(batch1, vec![4]);
+        assert!(sm.has_in_flight());
+        // Meanwhile: conn 2's read is served from the applied tree at once; conn 1's read
+        // waits behind its own write; conn 2 prepares a child of the unapplied /a.
+        let now = sm.step(
+            vec![
+                request(2, 1, get("/a")),
+                request(1, 2, get("/a")),
+                request(2, 2, create("/a/b", 0)),
+            ],
+            0,
+            0,
+        );
+        assert_eq!(replies(&now), vec![(1, 3, ErrorCode::NoNode)]);
+        assert_eq!(sm.proposals().len(), 1);
+        assert_eq!(sm.proposals()[0].header.zxid, 5);
+        // Batch 1 is durable: only it is committed.
+        let committed = sm.commit_through(4);
+        assert_eq!(replies(&committed), vec![(1, 4, ErrorCode::Ok)]);
+        assert!(sm.tree().get("/a").is_some());
+        assert!(sm.tree().get("/a/b").is_none());
+        assert!(!sm.has_in_flight());
+        // conn 1's deferred read now runs; conn 3 still sees the pending /a/b.
+        let later = sm.step(
+            vec![
+                request(3, 1, create("/a/b", 0)),
+                request(
+                    3,
+                    2,
+                    Request::Delete(DeleteRequest {
+                        path: "/a".into(),
+                        version: -1,
+                    }),
+                ),
+            ],
+            0,
+            0,
+        );
+        assert_eq!(replies(&later), vec![(2, 4, ErrorCode::Ok)]);
+        let batch2: Vec<i64> = sm.seal_batch().iter().map(|p| p.header.zxid).collect();
+        assert_eq!(batch2, vec![5, 6, 7]);
+        let committed = sm.commit_through(7);
+        assert_eq!(
+            replies(&committed),
+            vec![
+                (2, 5, ErrorCode::Ok),
+                (1, 6, ErrorCode::NodeExists),
+                (2, 7, ErrorCode::NotEmpty)
+            ]
+        );
+        assert!(sm.tree().get("/a/b").is_some());
+        assert_eq!(sm.tree().last_zxid, 7);
+    }
+
+    #[test]
+    fn expiry_while_an_ephemeral_create_is_being_logged_deletes_it_too() {
+        let mut sm = sm();
+        let owner = open(&mut sm, 1);
+        sm.step(vec![request(1, 1, create("/eph", 1))], 0, 0);
+        sm.seal_batch(); // being fsynced
+        assert!(sm.expire_session(owner, 0));
+        // A request that arrives after the expiry is refused, but only after the reply
+        // still due for the create: replies never overtake each other.
+        let late = sm.step(vec![request(1, 2, create("/eph2", 1))], 0, 0);
+        assert!(late.is_empty());
+        assert!(matches!(
+            sm.proposals(),
+            [Proposal { txn: Txn::CloseSession { paths }, .. }] if paths == &vec!["/eph".to_string()]
+        ));
+        let first = sm.commit_through(2);
+        assert_eq!(replies(&first), vec![(1, 2, ErrorCode::Ok)]);
+        let refused = sm.step(vec![], 0, 0);
+        assert_eq!(replies(&refused), vec![(2, 2, ErrorCode::SessionExpired)]);
+        assert!(refused.contains(&Action::Close(1)));
+        sm.seal_batch();
+        sm.commit_through(3);
+        assert!(sm.tree().get("/eph").is_none());
+        assert!(sm.tree().ephemerals_of(owner).next().is_none());
+        assert!(!sm.tree().sessions.contains_key(&owner));
+    }
+
+    #[test]
+    fn a_ping_queued_behind_a_slow_write_still_renews_the_session() {
+        let mut sm = sm();
+        open(&mut sm, 1);
+        sm.step(vec![request(1, 1, create("/w", 0))], 0, 0);
+        sm.seal_batch(); // being fsynced, slowly
+        // The ping waits behind the write, but it arrived at 9000 ms.
+        assert!(
+            sm.step(vec![request(1, -2, Request::Ping)], 9_000, 0)
+                .is_empty()
+        );
+        sm.tick(10_000, 0, false);
+        assert!(
+            sm.proposals().is_empty(),
+            "the session was renewed at 9000 ms"
+        );
+        let committed = sm.commit_through(2);
+        assert_eq!(replies(&committed), vec![(1, 2, ErrorCode::Ok)]);
+        let later = sm.step(vec![], 10_000, 0);
+        assert_eq!(replies(&later), vec![(-2, 2, ErrorCode::Ok)]);
+    }
+
+    #[test]
     fn expiry_closes_the_session_deletes_ephemerals_and_notifies() {
         let mut sm = sm();
         let owner = open(&mut sm, 1);
@@ -1095,16 +1316,80 @@ mod tests {
             0,
             0,
         );
+        // The undecodable write uses a zxid (as in 3.8) and is answered at its commit; the
+        // unknown opcode waits behind it (FIFO), then gets zxid -1 and a close.
+        assert!(actions.is_empty());
+        assert!(matches!(
+            sm.proposals(),
+            [Proposal { txn: Txn::Error(ErrorCode::MarshallingError), header, .. }]
+                if header.zxid == 2
+        ));
+        let committed = sm.commit();
         assert_eq!(
-            replies(&actions),
-            vec![
-                (3, 1, ErrorCode::MarshallingError),
-                (4, -1, ErrorCode::Unimplemented)
-            ]
+            replies(&committed),
+            vec![(3, 2, ErrorCode::MarshallingError)]
         );
-        assert!(actions.contains(&Action::Close(1)));
+        let later = sm.step(vec![], 0, 0);
+        assert_eq!(replies(&later), vec![(4, -1, ErrorCode::Unimplemented)]);
+        assert!(later.contains(&Action::Close(1)));
         assert!(sm.proposals().is_empty());
         assert_eq!(sm.tree().node_count(), 4);
+    }
+
+    #[test]
+    fn a_v4_client_of_a_dual_stack_listener_has_its_v4_ip_identity() {
+        let mut sm = sm();
+        let mapped: SocketAddr = "[::ffff:10.1.2.3]:5555"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        sm.step(
+            vec![Input::Open {
+                conn: 7,
+                addr: mapped,
+            }],
+            0,
+            0,
+        );
+        assert_eq!(sm.caller_ids(7), vec![Id::new("ip", "10.1.2.3")]);
+        let acl = [zk_proto::acl::Acl::new(
+            zk_proto::acl::Perms::READ,
+            Id::new("ip", "10.0.0.0/8"),
+        )];
+        assert!(crate::acl_check::allowed(
+            &acl,
+            &sm.caller_ids(7),
+            zk_proto::acl::Perms::READ
+        ));
+    }
+
+    #[test]
+    fn a_connection_cannot_pile_up_identities() {
+        let mut sm = sm();
+        open(&mut sm, 1);
+        let auth = |n: usize| {
+            request(
+                1,
+                zk_proto::xid::AUTH,
+                Request::Auth(AuthPacket {
+                    auth_type: 0,
+                    scheme: "digest".into(),
+                    auth: Bytes::from(format!("user{n}:pw")),
+                }),
+            )
+        };
+        let inputs: Vec<Input> = (1..reads::MAX_IDENTITIES).map(auth).collect();
+        let actions = sm.step(inputs, 0, 0);
+        assert!(
+            replies(&actions)
+                .iter()
+                .all(|&(_, _, err)| err == ErrorCode::Ok)
+        );
+        let actions = sm.step(vec![auth(0)], 0, 0);
+        assert_eq!(
+            replies(&actions),
+            vec![(zk_proto::xid::AUTH, 0, ErrorCode::AuthFailed)]
+        );
+        assert!(actions.contains(&Action::Close(1)));
     }
 
     #[test]

@@ -179,6 +179,14 @@ impl Encode for Txn {
 
 impl Decode for Txn {
     fn decode(r: &mut JuteReader) -> Result<Self, DecodeError> {
+        decode_txn(r, true)
+    }
+}
+
+/// Decodes one transaction; a multi may not contain another multi, so a forged record of
+/// nested multis cannot recurse deep enough to overflow the stack.
+fn decode_txn(r: &mut JuteReader, allow_multi: bool) -> Result<Txn, DecodeError> {
+    {
         let tag = r.read_i32()?;
         Ok(match tag {
             T_CREATE_SESSION => Txn::CreateSession {
@@ -211,7 +219,14 @@ impl Decode for Txn {
             T_CHECK => Txn::Check {
                 path: r.read_string()?,
             },
-            T_MULTI => Txn::Multi(r.read_vec()?),
+            T_MULTI if allow_multi => {
+                let len = r.read_vec_len()?.unwrap_or(0);
+                let mut txns = Vec::with_capacity(len.min(1024));
+                for _ in 0..len {
+                    txns.push(decode_txn(r, false)?);
+                }
+                Txn::Multi(txns)
+            }
             T_ERROR => Txn::Error(ErrorCode::decode(r)?),
             other => {
                 return Err(DecodeError::InvalidValue {
@@ -294,6 +309,26 @@ mod tests {
             let bytes = encode_entry(&header, &txn);
             assert_eq!(decode_entry(bytes), Ok((header, txn)));
         }
+    }
+
+    #[test]
+    fn nested_multis_are_rejected_not_recursed() {
+        let header = TxnHeader {
+            session_id: 1,
+            cxid: 1,
+            zxid: 1,
+            time: 0,
+        };
+        let nested = Txn::Multi(vec![Txn::Multi(vec![Txn::Check { path: "/a".into() }])]);
+        assert!(decode_entry(encode_entry(&header, &nested)).is_err());
+        // A forged record of a million nested multis is an error, not a stack overflow.
+        let mut out = BytesMut::new();
+        header.encode(&mut out);
+        for _ in 0..1_000_000 {
+            T_MULTI.encode(&mut out);
+            1i32.encode(&mut out);
+        }
+        assert!(decode_entry(out.freeze()).is_err());
     }
 
     #[test]

@@ -1,10 +1,15 @@
-//! The write-ahead log: one file per run of zxids (`log.<first zxid in hex>`), records of
-//! `[u32 length][u32 crc32][payload]`, one `fsync` per appended batch (group commit).
-//! Replay stops at the first torn or corrupt record, truncates the file there and never applies
-//! what follows.
+//! The write-ahead log: one file per run of zxids (`log.<first zxid in hex>`).
+//!
+//! A file is a sequence of frames, `[u32 length][u32 crc32][body]`, one per fsync (group
+//! commit): the body holds the batch's records, each `[u32 length][u32 crc32][payload]`.
+//! Frames are written strictly one after another, each made durable before the next is
+//! written, so after a power failure only the *last* frame can be torn (even with holes in
+//! the middle, since pages reach the disk in any order). Replay therefore cuts a damaged
+//! last frame off, but refuses to start when a damaged frame is followed by a whole one:
+//! that is damage to acknowledged history, not a torn write.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -12,7 +17,13 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::txn::{Txn, TxnHeader, decode_entry, encode_entry};
 
 /// Largest record replay accepts; anything longer is corruption.
-const MAX_RECORD: usize = 64 << 20;
+const MAX_RECORD: usize = 1 << 30;
+
+/// A batch is split into frames of about this many bytes (one fsync each).
+const FRAME_TARGET: usize = 64 << 20;
+
+/// Largest frame replay accepts: one record of the largest size.
+const MAX_FRAME: usize = MAX_RECORD + 8;
 
 /// An open log file being appended to.
 #[derive(Debug)]
@@ -45,11 +56,27 @@ pub fn list_logs(dir: &Path) -> io::Result<Vec<(i64, PathBuf)>> {
 }
 
 /// Encodes one record: length, CRC32 of the payload, payload.
-pub fn encode_record(header: &TxnHeader, txn: &Txn, out: &mut BytesMut) {
+///
+/// # Errors
+/// A record longer than replay accepts (a closeSession of a session with a huge number of
+/// ephemerals): logging it would turn an acknowledged write into "corruption" at the next
+/// start, so it is refused instead.
+pub fn encode_record(header: &TxnHeader, txn: &Txn, out: &mut BytesMut) -> io::Result<()> {
     let payload = encode_entry(header, txn);
+    if payload.len() > MAX_RECORD {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "transaction {:#x} encodes to {} bytes, over the log's record limit of {MAX_RECORD}",
+                header.zxid,
+                payload.len()
+            ),
+        ));
+    }
     out.put_u32(payload.len() as u32);
     out.put_u32(crc32fast::hash(&payload));
     out.put_slice(&payload);
+    Ok(())
 }
 
 impl Wal {
@@ -65,13 +92,41 @@ impl Wal {
         })
     }
 
-    /// Appends a batch of records and syncs them to disk: when this returns `Ok`, every record
-    /// survives a crash.
+    /// Appends a batch of records (from [`encode_record`]) and syncs them to disk: when this
+    /// returns `Ok`, every record survives a crash. Normally one frame and one fsync; a batch
+    /// over [`FRAME_TARGET`] becomes several frames, each synced before the next is written.
     pub fn append(&mut self, batch: &[u8]) -> io::Result<()> {
-        if batch.is_empty() {
-            return Ok(());
+        let mut start = 0;
+        let mut pos = 0;
+        while pos < batch.len() {
+            let len = batch
+                .get(pos..pos + 4)
+                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "torn record"))?;
+            let next = pos + 8 + len;
+            if next > batch.len() {
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, "torn record"));
+            }
+            if next - start > FRAME_TARGET && pos > start {
+                self.write_frame(&batch[start..pos])?;
+                start = pos;
+            }
+            pos = next;
         }
-        self.file.write_all(batch)?;
+        if pos > start {
+            self.write_frame(&batch[start..pos])?;
+        }
+        Ok(())
+    }
+
+    fn write_frame(&mut self, body: &[u8]) -> io::Result<()> {
+        let len = u32::try_from(body.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
+        let mut head = [0u8; 8];
+        head[..4].copy_from_slice(&len.to_be_bytes());
+        head[4..].copy_from_slice(&crc32fast::hash(body).to_be_bytes());
+        self.file.write_all(&head)?;
+        self.file.write_all(body)?;
         self.file.sync_data()
     }
 
@@ -85,6 +140,58 @@ impl Wal {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Whether the reader is at a whole frame with a matching checksum.
+fn valid_frame_follows(r: &mut impl Read) -> io::Result<bool> {
+    let mut head = [0u8; 8];
+    if read_full(r, &mut head)? < 8 {
+        return Ok(false);
+    }
+    let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    let crc = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+    if len == 0 || len > MAX_FRAME {
+        return Ok(false);
+    }
+    let mut body = Vec::new();
+    r.take(len as u64).read_to_end(&mut body)?;
+    Ok(body.len() == len && crc32fast::hash(&body) == crc)
+}
+
+/// Splits a frame body into its records: `(offset in the body, payload)`.
+fn records(body: &[u8]) -> Result<Vec<(usize, &[u8])>, String> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < body.len() {
+        let head = body
+            .get(pos..pos + 8)
+            .ok_or_else(|| "torn record header".to_owned())?;
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let crc = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+        let payload = body
+            .get(pos + 8..(pos + 8).saturating_add(len))
+            .ok_or_else(|| "torn record body".to_owned())?;
+        if crc32fast::hash(payload) != crc {
+            return Err("record checksum mismatch".into());
+        }
+        out.push((pos, payload));
+        pos += 8 + len;
+    }
+    Ok(out)
+}
+
+/// Reads until `buf` is full or the file ends; returns how many bytes were read.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
 }
 
 /// Fsyncs a directory so a created or renamed file's name is durable.
@@ -104,7 +211,14 @@ pub struct ReplayReport {
 }
 
 /// Replays every valid record with a zxid above `after_zxid`, oldest first, calling `apply`.
-/// At the first bad record the file is truncated there and later files are removed.
+///
+/// Files wholly covered by the snapshot are not read. A torn or corrupt record in the last
+/// non-empty file is a torn tail: the file is truncated there (and any empty later files are
+/// removed), so new records never follow garbage. Anything else is corruption that would lose
+/// or reorder acknowledged writes, and fails with [`io::ErrorKind::InvalidData`] instead of
+/// being "repaired": a bad record followed by later non-empty files, a record whose checksum
+/// matches but which does not decode, and a zxid that is not exactly one above the previous
+/// record's (a gap or a duplicate), or above the snapshot's (a missing log file).
 pub fn replay(
     dir: &Path,
     after_zxid: i64,
@@ -115,61 +229,121 @@ pub fn replay(
         last_zxid: after_zxid,
         ..ReplayReport::default()
     };
-    let mut prev_zxid = i64::MIN;
+    let corrupt = |path: &Path, off: usize, why: String| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "transaction log {} is corrupt at offset {off}: {why}; refusing to start \
+                 rather than lose or reorder acknowledged writes (restore the file, or move \
+                 it and every later log away to accept the loss)",
+                path.display()
+            ),
+        )
+    };
+    let mut prev_zxid: Option<i64> = None;
     for (i, (_, path)) in logs.iter().enumerate() {
-        let data = std::fs::read(path)?;
+        // The next file starts at or below the snapshot's successor: this one holds nothing
+        // the snapshot lacks, and damage in it cannot matter.
+        if logs
+            .get(i + 1)
+            .is_some_and(|(next, _)| *next <= after_zxid.saturating_add(1))
+        {
+            continue;
+        }
+        // Streamed frame by frame, not read whole: a log can be far larger than memory.
+        let mut rd = BufReader::new(File::open(path)?);
         let mut off = 0usize;
         let mut bad: Option<String> = None;
-        while off < data.len() {
-            let Some(head) = data.get(off..off + 8) else {
-                bad = Some("torn record header".into());
-                break;
-            };
-            let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
-            let crc = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
-            if len > MAX_RECORD {
-                bad = Some(format!("record length {len} is implausible"));
-                break;
-            }
-            let Some(payload) = data.get(off + 8..off + 8 + len) else {
-                bad = Some("torn record body".into());
-                break;
-            };
-            if crc32fast::hash(payload) != crc {
-                bad = Some("checksum mismatch".into());
-                break;
-            }
-            let (header, txn) = match decode_entry(Bytes::copy_from_slice(payload)) {
-                Ok(e) => e,
-                Err(e) => {
-                    bad = Some(format!("undecodable record: {e}"));
+        loop {
+            let mut head = [0u8; 8];
+            match read_full(&mut rd, &mut head)? {
+                0 => break,
+                8 => {}
+                _ => {
+                    bad = Some("torn frame header".into());
                     break;
                 }
-            };
-            if header.zxid <= prev_zxid {
-                bad = Some(format!("zxid {:#x} out of order", header.zxid));
+            }
+            let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+            let crc = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+            if len == 0 || len > MAX_FRAME {
+                bad = Some(format!("frame length {len} is implausible"));
                 break;
             }
-            prev_zxid = header.zxid;
-            if header.zxid > after_zxid {
-                report.last_zxid = header.zxid;
-                report.applied += 1;
-                apply(header, txn);
+            // Grows only as far as the bytes really are there.
+            let mut body = Vec::new();
+            (&mut rd).take(len as u64).read_to_end(&mut body)?;
+            if body.len() < len {
+                bad = Some("torn frame".into());
+                break;
+            }
+            if crc32fast::hash(&body) != crc {
+                if valid_frame_follows(&mut rd)? {
+                    return Err(corrupt(
+                        path,
+                        off,
+                        "frame checksum mismatch, and a whole frame follows it".into(),
+                    ));
+                }
+                bad = Some("frame checksum mismatch".into());
+                break;
+            }
+            // The frame is whole: anything wrong inside it is not a torn write.
+            let recs = records(&body).map_err(|why| corrupt(path, off, why))?;
+            for (at, payload) in recs {
+                let here = off + 8 + at;
+                let (header, txn) = decode_entry(Bytes::copy_from_slice(payload))
+                    .map_err(|e| corrupt(path, here, format!("undecodable record: {e}")))?;
+                if let Some(prev) = prev_zxid {
+                    if prev.checked_add(1) != Some(header.zxid) {
+                        return Err(corrupt(
+                            path,
+                            here,
+                            format!("zxid {:#x} follows {prev:#x}", header.zxid),
+                        ));
+                    }
+                }
+                prev_zxid = Some(header.zxid);
+                if header.zxid > after_zxid {
+                    if report.last_zxid.checked_add(1) != Some(header.zxid) {
+                        return Err(corrupt(
+                            path,
+                            here,
+                            format!(
+                                "zxid {:#x} does not follow the state before it ({:#x}): a \
+                                 log file is missing",
+                                header.zxid, report.last_zxid
+                            ),
+                        ));
+                    }
+                    report.last_zxid = header.zxid;
+                    report.applied += 1;
+                    apply(header, txn);
+                }
             }
             off += 8 + len;
         }
         if let Some(why) = bad {
+            let later = &logs[i + 1..];
+            for (_, l) in later {
+                if std::fs::metadata(l)?.len() > 0 {
+                    return Err(corrupt(
+                        path,
+                        off,
+                        format!("{why}, and {} holds later records", l.display()),
+                    ));
+                }
+            }
             tracing::warn!(
                 file = %path.display(),
                 offset = off,
-                "log has a torn or corrupt tail ({why}); truncating it there"
+                "log has a torn tail ({why}); truncating it there"
             );
             let f = OpenOptions::new().write(true).open(path)?;
             f.set_len(off as u64)?;
             f.sync_all()?;
-            for (_, later) in &logs[i + 1..] {
-                tracing::warn!(file = %later.display(), "removing a log that follows a corrupt one");
-                std::fs::remove_file(later)?;
+            for (_, l) in later {
+                std::fs::remove_file(l)?;
             }
             sync_dir(dir)?;
             report.truncated = true;
@@ -193,18 +367,28 @@ mod tests {
     }
 
     fn write(dir: &Path, from: i64, to: i64) -> PathBuf {
+        write_batches(dir, from, to, 1)
+    }
+
+    /// Writes records `from..=to` in batches (frames) of `per_batch`.
+    fn write_batches(dir: &Path, from: i64, to: i64, per_batch: i64) -> PathBuf {
         let mut wal = Wal::open(dir, from).unwrap_or_else(|e| panic!("{e}"));
-        let mut buf = BytesMut::new();
-        for z in from..=to {
-            encode_record(
-                &h(z),
-                &Txn::Delete {
-                    path: format!("/n{z}"),
-                },
-                &mut buf,
-            );
+        let mut z = from;
+        while z <= to {
+            let mut buf = BytesMut::new();
+            for zz in z..=to.min(z + per_batch - 1) {
+                encode_record(
+                    &h(zz),
+                    &Txn::Delete {
+                        path: format!("/n{zz}"),
+                    },
+                    &mut buf,
+                )
+                .unwrap_or_else(|e| panic!("{e}"));
+            }
+            wal.append(&buf).unwrap_or_else(|e| panic!("{e}"));
+            z += per_batch;
         }
-        wal.append(&buf).unwrap_or_else(|e| panic!("{e}"));
         wal.path().to_owned()
     }
 
@@ -246,7 +430,7 @@ mod tests {
     }
 
     #[test]
-    fn corrupt_record_stops_replay_and_drops_later_files() {
+    fn damage_before_later_files_is_an_error_not_a_silent_loss() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let first = write(dir.path(), 1, 3);
         write(dir.path(), 4, 6);
@@ -254,6 +438,104 @@ mod tests {
         let n = data.len();
         data[n - 2] ^= 0xff; // flip a byte inside record 3
         std::fs::write(&first, &data).unwrap_or_else(|e| panic!("{e}"));
+        // Records 4..6 were acknowledged: deleting their file would lose them.
+        let err = replay(dir.path(), 0, |_, _| {}).err();
+        assert_eq!(err.map(|e| e.kind()), Some(io::ErrorKind::InvalidData));
+        assert_eq!(list_logs(dir.path()).map(|l| l.len()).unwrap_or(0), 2);
+        // A snapshot that covers the damaged file makes it irrelevant.
+        let (seen, r) = zxids(dir.path(), 3);
+        assert_eq!(seen, vec![4, 5, 6]);
+        assert!(!r.truncated);
+    }
+
+    #[test]
+    fn a_hole_in_the_last_batch_is_a_torn_write_but_in_an_earlier_one_is_corruption() {
+        // Power loss while the last batch was being synced: its pages reach the disk in any
+        // order, so a hole in its middle with whole records after it is still a torn write.
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = write_batches(dir.path(), 1, 6, 3);
+        let original = std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"));
+        let frame = original.len() / 2;
+        let mut bytes = original.clone();
+        for b in &mut bytes[frame + 30..frame + 40] {
+            *b = 0;
+        }
+        std::fs::write(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
+        let (seen, r) = zxids(dir.path(), 0);
+        assert_eq!(seen, vec![1, 2, 3]);
+        assert!(r.truncated);
+        // The same hole in the first batch, which was synced before the second was written:
+        // the damage is in acknowledged history.
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = write_batches(dir.path(), 1, 6, 3);
+        let mut bytes = original.clone();
+        for b in &mut bytes[30..40] {
+            *b = 0;
+        }
+        std::fs::write(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
+        let err = replay(dir.path(), 0, |_, _| {}).err();
+        assert_eq!(err.map(|e| e.kind()), Some(io::ErrorKind::InvalidData));
+        assert_eq!(std::fs::read(&path).ok(), Some(bytes));
+    }
+
+    #[test]
+    fn a_large_batch_becomes_several_frames() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut wal = Wal::open(dir.path(), 1).unwrap_or_else(|e| panic!("{e}"));
+        let mut buf = BytesMut::new();
+        let big = Bytes::from(vec![7u8; FRAME_TARGET / 3]);
+        for z in 1..=3 {
+            let txn = Txn::SetData {
+                path: "/big".into(),
+                data: Some(big.clone()),
+                version: 1,
+            };
+            encode_record(&h(z), &txn, &mut buf).unwrap_or_else(|e| panic!("{e}"));
+        }
+        wal.append(&buf).unwrap_or_else(|e| panic!("{e}"));
+        let size = std::fs::metadata(wal.path()).map(|m| m.len()).unwrap_or(0);
+        // Two frames (records 1 and 2 fit one, record 3 does not), each with an 8-byte header.
+        assert_eq!(size as usize, buf.len() + 16);
+        let (seen, r) = zxids(dir.path(), 0);
+        assert_eq!(seen, vec![1, 2, 3]);
+        assert!(!r.truncated);
+    }
+
+    #[test]
+    fn zxid_gaps_duplicates_and_missing_files_are_errors() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        write(dir.path(), 1, 3);
+        write(dir.path(), 5, 6); // 4 is missing
+        let err = replay(dir.path(), 0, |_, _| {}).err();
+        assert_eq!(err.map(|e| e.kind()), Some(io::ErrorKind::InvalidData));
+
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        write(dir.path(), 1, 3);
+        write(dir.path(), 3, 4); // 3 twice
+        let err = replay(dir.path(), 0, |_, _| {}).err();
+        assert_eq!(err.map(|e| e.kind()), Some(io::ErrorKind::InvalidData));
+
+        // The snapshot is at 2 but the only log starts at 5.
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        write(dir.path(), 5, 6);
+        let err = replay(dir.path(), 2, |_, _| {}).err();
+        assert_eq!(err.map(|e| e.kind()), Some(io::ErrorKind::InvalidData));
+        // Nothing was applied or truncated on the way.
+        let (seen, _) = zxids(dir.path(), 4);
+        assert_eq!(seen, vec![5, 6]);
+    }
+
+    #[test]
+    fn a_torn_tail_followed_only_by_an_empty_file_is_truncated() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let first = write(dir.path(), 1, 3);
+        let len = std::fs::metadata(&first).map(|m| m.len()).unwrap_or(0);
+        let f = OpenOptions::new()
+            .write(true)
+            .open(&first)
+            .unwrap_or_else(|e| panic!("{e}"));
+        f.set_len(len - 3).unwrap_or_else(|e| panic!("{e}"));
+        Wal::open(dir.path(), 4).unwrap_or_else(|e| panic!("{e}"));
         let (seen, r) = zxids(dir.path(), 0);
         assert_eq!(seen, vec![1, 2]);
         assert!(r.truncated);
@@ -279,10 +561,27 @@ mod tests {
             let mut bytes = original.clone();
             bytes[pos] ^= 0x10;
             std::fs::write(dir.path().join(log_name(1)), &bytes).unwrap_or_else(|e| panic!("{e}"));
-            let (seen, report) = zxids(dir.path(), 0);
             let damaged = (pos / record_len) as i64;
-            assert_eq!(seen, (1..=damaged).collect::<Vec<_>>(), "flip at {pos}");
-            assert!(report.truncated);
+            let in_length_field = pos % record_len < 4;
+            let mut seen = Vec::new();
+            match replay(dir.path(), 0, |h, _| seen.push(h.zxid)) {
+                // Damage in the last record, or a length that hides where the next record
+                // starts: indistinguishable from a torn tail, cut off.
+                Ok(report) => {
+                    assert!(damaged == 5 || in_length_field, "flip at {pos} was cut off");
+                    assert_eq!(seen, (1..=damaged).collect::<Vec<_>>(), "flip at {pos}");
+                    assert!(report.truncated);
+                }
+                // Damage with valid records after it: refused, file left as it was.
+                Err(e) => {
+                    assert_eq!(e.kind(), io::ErrorKind::InvalidData, "flip at {pos}");
+                    assert!(damaged < 5, "flip at {pos}");
+                    assert_eq!(
+                        std::fs::read(dir.path().join(log_name(1))).ok(),
+                        Some(bytes)
+                    );
+                }
+            }
         }
     }
 }

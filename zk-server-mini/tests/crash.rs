@@ -383,3 +383,90 @@ fn run_briefly(args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
         std::fs::read_to_string(&err_path).unwrap_or_default(),
     )
 }
+
+/// A full disk (here: a file-size limit, with SIGXFSZ ignored so writes fail with EFBIG)
+/// makes the server stop with an error instead of acknowledging writes it could not log or
+/// panicking; everything it did acknowledge is there after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_write_failure_stops_the_server_without_acknowledging() {
+    if Command::new("prlimit").arg("--version").output().is_err() {
+        eprintln!("SKIP: prlimit (util-linux) is not installed");
+        return;
+    }
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let port = free_port();
+        let cfg = dir.path().join("zoo.cfg");
+        std::fs::write(
+            &cfg,
+            format!(
+                "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nsnapCount=100000\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let log = std::fs::File::create(dir.path().join("limited.log"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        // `trap "" XFSZ` makes the signal ignored, which survives the execs.
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg("trap '' XFSZ; exec prlimit --fsize=40000 -- \"$0\" --config \"$1\"")
+            .arg(env!("CARGO_BIN_EXE_zk-server-mini"))
+            .arg(&cfg)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            assert!(Instant::now() < deadline, "server did not start listening");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut c = RawClient::connect(addr, 10_000)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut acked = Vec::new();
+        let mut failed = false;
+        for i in 0..200 {
+            let path = format!("/n{i}");
+            match c.call(&create(path.clone(), &[b'x'; 1000])).await {
+                Ok((h, _)) if h.err.is_ok() => acked.push(path),
+                Ok((h, _)) => panic!("unexpected error {:?}", h.err),
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        assert!(failed, "40 kB of log should not hold 200 kB of writes");
+        assert!(!acked.is_empty());
+        // The process stops by itself, with a failure status.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap_or_else(|e| panic!("{e}")) {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the server kept running after its log failed");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(status.code(), Some(1), "status {status:?}");
+        let stderr = std::fs::read_to_string(dir.path().join("limited.log")).unwrap_or_default();
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        // Without the limit, every acknowledged write is back.
+        let server = spawn(dir.path(), port).await;
+        let mut c = RawClient::connect(server.addr, 10_000)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        for path in &acked {
+            assert_eq!(get(&mut c, path).await, Some(vec![b'x'; 1000]), "{path}");
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("test timed out"));
+}

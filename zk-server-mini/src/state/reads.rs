@@ -12,6 +12,9 @@ use crate::acl_check::{allowed, mask_digests};
 use crate::tree::Node;
 use crate::watches::{ConnId, Table};
 
+/// Most identities one connection may hold (its `ip` one included).
+pub(super) const MAX_IDENTITIES: usize = 64;
+
 impl StateMachine {
     fn lookup(&self, path: &str) -> Option<&Node> {
         self.tree.get(if path.is_empty() { "/" } else { path })
@@ -237,10 +240,21 @@ impl StateMachine {
             "ip" => self
                 .conns
                 .get(&conn)
-                .map(|c| vec![Id::new("ip", c.addr.ip().to_string())]),
+                .map(|c| vec![Id::new("ip", c.addr.ip().to_canonical().to_string())]),
             _ => None,
         };
+        let too_many = self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| c.ids.len() >= MAX_IDENTITIES);
         match new_ids {
+            Some(_) if too_many => {
+                // Every ACL check and every `auth` expansion walks this list, on the one
+                // state-machine task: a client must not grow it without bound.
+                tracing::info!(conn, "too many identities on one connection; refused");
+                self.reply(conn, xid, 0, ErrorCode::AuthFailed, &Response::Empty);
+                self.close(conn);
+            }
             Some(new_ids) => {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     for id in new_ids {
