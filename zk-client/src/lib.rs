@@ -1,3 +1,85 @@
-//! Async Apache ZooKeeper client for tokio.
+//! An asynchronous Apache ZooKeeper client for tokio that keeps its session and its watches
+//! across reconnects.
 //!
-//! The client is being built (see the project's issue tracker); this crate has no public API yet.
+//! - [`Client`]: a cheap, cloneable handle. One background task owns the socket, pipelines
+//!   requests (many per `write`), matches replies to requests in FIFO order, pings, and reconnects
+//!   (shuffled hosts, exponential backoff with jitter, last seen zxid, auth re-sent, every watch
+//!   re-registered with SetWatches2).
+//! - Every operation of ZooKeeper 3.8: [`Client::create`] in every [`CreateMode`],
+//!   [`Client::get_data`], [`Client::set_data`], [`Client::transaction`] (multi),
+//!   [`Client::multi_read`], [`Client::add_watch`], [`Client::who_am_i`], ...
+//! - Watches: one-shot watches are futures ([`OneshotWatch`]); persistent watches are streams
+//!   ([`PersistentWatch`]) that announce every reconnect. A watch event is always delivered before
+//!   the reply of any later request.
+//! - Session states as a stream ([`Client::session_events`]): `Connecting`, `Connected`,
+//!   `ConnectedReadOnly`, `Suspended`, `Expired`, `AuthFailed`, `Closed`.
+//! - One [`Error`] enum with ZooKeeper's codes as variants.
+//!
+//! ```no_run
+//! use zk_client::{Client, CreateOptions, Error};
+//!
+//! # async fn demo() -> zk_client::Result<()> {
+//! let client = Client::connect("127.0.0.1:2181").await?;
+//! match client.create("/app", b"", &CreateOptions::persistent()).await {
+//!     Ok(_) | Err(Error::NodeExists) => {}
+//!     Err(e) => return Err(e),
+//! }
+//! let (_, stat, watch) = client.get_data_watch("/app").await?;
+//! client.set_data("/app", b"hello", Some(stat.version)).await?;
+//! let event = watch.await;
+//! assert_eq!(event.event_type, zk_proto::EventType::NodeDataChanged);
+//! # Ok(()) }
+//! ```
+//!
+//! # Behaviour worth knowing
+//!
+//! - **No silent retries.** A request outstanding when the connection drops fails with
+//!   [`Error::ConnectionLoss`]: it may or may not have been applied. Requests made while
+//!   disconnected wait for the reconnect (bounded by the session timeout, or by
+//!   [`ClientBuilder::request_timeout`]).
+//! - **Expiry.** The server decides; in addition, when no server could be reached for a whole
+//!   session timeout the client reports [`SessionState::Expired`] itself (the server will have
+//!   expired the session by then). With [`ExpiryPolicy::NewSession`] it then opens a new session
+//!   and re-creates its persistent watches.
+//! - **Watch modes on ZooKeeper 3.8.** The 3.8 server keeps a single watch mode per path and
+//!   connection, so a one-shot registration on a path with a persistent watch would downgrade the
+//!   persistent watch. The client therefore serves one-shot watches on such a path from the
+//!   persistent watch (they are not registered on the server), and a persistent and a
+//!   persistent-recursive watch on the *same* path behave as the one added last. Changes made
+//!   while disconnected to a node watched that way are announced by
+//!   [`PersistentEvent::Reconnected`] rather than replayed.
+//! - **Read-only servers** only accept sessions opened on them (they need
+//!   `localSessionsEnabled=true` to open any); a session opened on a read-write server waits for
+//!   a read-write server.
+//! - **TLS**: the `tls` cargo feature adds [`ClientBuilder::tls`] (rustls).
+
+mod client;
+mod config;
+mod connection;
+mod error;
+mod options;
+mod session;
+#[cfg(feature = "tls")]
+mod tls;
+mod transaction;
+mod watch;
+
+#[cfg(test)]
+mod tests;
+
+pub use bytes::Bytes;
+pub use client::{CONFIG_NODE, Client, ClientBuilder};
+pub use config::{ConnectString, ExpiryPolicy};
+pub use error::{Error, Result};
+pub use options::CreateOptions;
+/// The TLS library used by the `tls` feature (for building a `ClientConfig`).
+#[cfg(feature = "tls")]
+pub use rustls;
+pub use session::{SessionEvent, SessionState};
+pub use transaction::{MultiResult, ReadOp, ReadResult, Transaction};
+pub use watch::{OneshotWatch, PersistentEvent, PersistentWatch, WatchedEvent};
+pub use zk_proto;
+pub use zk_proto::acl::{Acl, Id, Perms};
+pub use zk_proto::{
+    AddWatchMode, ClientInfo, CreateMode, EventType, KeeperState, Stat, WatcherType,
+};

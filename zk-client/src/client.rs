@@ -1,0 +1,1012 @@
+//! The [`Client`] handle and its operations.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tracing::Instrument;
+use zk_proto::acl::Acl;
+use zk_proto::codec::{FrameError, encode_frame};
+use zk_proto::{
+    AddWatchMode, AddWatchRequest, CheckWatchesRequest, ClientInfo, DeleteRequest, ExistsRequest,
+    GetAclRequest, GetAllChildrenNumberRequest, GetChildrenRequest, GetDataRequest,
+    GetEphemeralsRequest, OpCode, RemoveWatchesRequest, Request, RequestHeader, Response,
+    SetAclRequest, SetDataRequest, Stat, SyncRequest, WatcherType,
+};
+
+use crate::config::{Config, ConnectString, ExpiryPolicy};
+use crate::connection::{
+    Command, Connector, Effect, Outgoing, Outputs, SessionTask, tcp_connector,
+};
+use crate::error::{Error, Result};
+use crate::options::CreateOptions;
+use crate::session::{SessionEvent, SessionState};
+use crate::transaction::{ReadOp, ReadResult, Transaction};
+use crate::watch::{OneshotKind, OneshotWatch, PersistentWatch, WatchRegistration};
+
+/// The path of the ensemble configuration node (never under the chroot).
+pub const CONFIG_NODE: &str = "/zookeeper/config";
+
+struct Shared {
+    commands: mpsc::UnboundedSender<Command>,
+    chroot: Option<String>,
+    max_frame_len: usize,
+    request_timeout: Option<Duration>,
+    state: watch::Receiver<SessionEvent>,
+    events: broadcast::Sender<SessionEvent>,
+    next_watch_id: AtomicU64,
+    server: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+/// An asynchronous ZooKeeper client: a cheap, cloneable handle to one session.
+///
+/// All clones share one connection task that owns the socket; requests go on the wire in call
+/// order and are pipelined. The session survives reconnects (to the same or another server of the
+/// ensemble) as long as the server keeps it; watches are re-registered automatically. When the
+/// last handle is dropped, or [`Client::close`] is called, the session is closed on the server
+/// (its ephemeral nodes disappear at once).
+///
+/// ```no_run
+/// use zk_client::{Client, CreateOptions};
+///
+/// # async fn demo() -> zk_client::Result<()> {
+/// let client = Client::connect("127.0.0.1:2181/app").await?;
+/// let (path, stat) = client.create("/config", b"v1", &CreateOptions::persistent()).await?;
+/// assert_eq!(path, "/config");
+/// let (data, stat2) = client.get_data("/config").await?;
+/// assert_eq!(&data[..], b"v1");
+/// assert_eq!(stat.czxid, stat2.czxid);
+/// client.set_data("/config", b"v2", Some(stat2.version)).await?;
+/// client.delete("/config", None).await?;
+/// client.close().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let event = *self.shared.state.borrow();
+        f.debug_struct("Client")
+            .field("state", &event.state)
+            .field("session_id", &format_args!("{:#x}", event.session_id))
+            .field("chroot", &self.shared.chroot)
+            .finish()
+    }
+}
+
+/// Builds a [`Client`] with non-default settings.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use zk_client::{Client, ExpiryPolicy};
+///
+/// # async fn demo() -> zk_client::Result<()> {
+/// let client = Client::builder("zk1:2181,zk2:2181,zk3:2181/app")
+///     .session_timeout(Duration::from_secs(10))
+///     .digest_auth("alice", "secret")
+///     .expiry_policy(ExpiryPolicy::NewSession)
+///     .connect()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[must_use = "a builder does nothing until `connect` is called"]
+pub struct ClientBuilder {
+    config: std::result::Result<Config, Error>,
+    connector: Option<Connector>,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    fn update(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        if let Ok(config) = &mut self.config {
+            f(config);
+        }
+        self
+    }
+
+    /// The session timeout to ask for (default 30 s). The server clamps it to its
+    /// `[minSessionTimeout, maxSessionTimeout]`; see [`Client::session_timeout`].
+    pub fn session_timeout(self, timeout: Duration) -> Self {
+        self.update(|c| c.session_timeout = timeout)
+    }
+
+    /// The timeout of one connection attempt to one host (default: session timeout / number of
+    /// hosts).
+    pub fn connect_timeout(self, timeout: Duration) -> Self {
+        self.update(|c| c.connect_timeout = Some(timeout))
+    }
+
+    /// How long [`connect`](Self::connect) waits for the first session (default: the session
+    /// timeout).
+    pub fn initial_connect_timeout(self, timeout: Duration) -> Self {
+        self.update(|c| c.initial_connect_timeout = Some(timeout))
+    }
+
+    /// Fail an operation with [`Error::Timeout`] when it has no answer after `timeout` (default:
+    /// no limit; a lost connection fails it with [`Error::ConnectionLoss`] anyway).
+    pub fn request_timeout(self, timeout: Duration) -> Self {
+        self.update(|c| c.request_timeout = Some(timeout))
+    }
+
+    /// Accept read-only servers (partitioned from their quorum, with `readonlymode.enabled`)
+    /// when no read-write server is reachable; keep looking for a read-write one meanwhile.
+    pub fn read_only(self, allowed: bool) -> Self {
+        self.update(|c| c.read_only = allowed)
+    }
+
+    /// What to do when the session expires (default [`ExpiryPolicy::Stay`]).
+    pub fn expiry_policy(self, policy: ExpiryPolicy) -> Self {
+        self.update(|c| c.expiry_policy = policy)
+    }
+
+    /// Authenticates with `scheme` and `auth` right after connecting, and after every reconnect.
+    pub fn auth(self, scheme: &str, auth: &[u8]) -> Self {
+        self.update(|c| c.auth.push((scheme.to_owned(), auth.to_vec())))
+    }
+
+    /// Shorthand for `auth("digest", "user:password")`.
+    pub fn digest_auth(self, user: &str, password: &str) -> Self {
+        self.auth("digest", format!("{user}:{password}").as_bytes())
+    }
+
+    /// The largest request frame (default `0xfffff`, ZooKeeper's `jute.maxbuffer`). Larger
+    /// requests fail with [`Error::RequestTooLarge`] without being sent.
+    pub fn max_frame_len(self, len: usize) -> Self {
+        self.update(|c| c.max_frame_len = len)
+    }
+
+    /// Bounds of the exponential backoff (with jitter) between full rounds of failed hosts
+    /// (default 50 ms to 2 s).
+    pub fn reconnect_backoff(self, min: Duration, max: Duration) -> Self {
+        self.update(|c| {
+            c.backoff_min = min;
+            c.backoff_max = max.max(min);
+        })
+    }
+
+    /// Try hosts in the order given instead of a random order.
+    pub fn no_shuffle(self) -> Self {
+        self.update(|c| c.shuffle_hosts = false)
+    }
+
+    /// Connects with TLS, checking the server's certificate with `config`.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.connector = Some(crate::tls::tls_connector(config));
+        self
+    }
+
+    #[cfg(test)]
+    pub(crate) fn connector(mut self, connector: Connector) -> Self {
+        self.connector = Some(connector);
+        self
+    }
+
+    /// Starts the client and waits until it has a session.
+    ///
+    /// # Errors
+    /// [`Error::Connect`] for a bad connect string or when no server could be reached within the
+    /// initial connect timeout; [`Error::AuthFailed`] when the server rejects the credentials.
+    pub async fn connect(self) -> Result<Client> {
+        let config = self.config?;
+        let wait = config
+            .initial_connect_timeout
+            .unwrap_or(config.session_timeout);
+        let client = start(config, self.connector.unwrap_or_else(tcp_connector));
+        let mut state = client.shared.state.clone();
+        let reached = tokio::time::timeout(wait, async {
+            loop {
+                let current = state.borrow_and_update().state;
+                match current {
+                    SessionState::Connected | SessionState::ConnectedReadOnly => return Ok(()),
+                    SessionState::AuthFailed => return Err(Error::AuthFailed),
+                    SessionState::Closed | SessionState::Expired => return Err(Error::Closed),
+                    SessionState::Connecting | SessionState::Suspended => {}
+                }
+                if state.changed().await.is_err() {
+                    return Err(Error::Closed);
+                }
+            }
+        })
+        .await;
+        match reached {
+            Ok(Ok(())) => Ok(client),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::Connect(format!(
+                "no ZooKeeper server reachable within {wait:?}"
+            ))),
+        }
+    }
+}
+
+fn start(config: Config, connector: Connector) -> Client {
+    let (commands, rx) = mpsc::unbounded_channel();
+    let initial = SessionEvent {
+        state: SessionState::Connecting,
+        session_id: 0,
+        timeout: Duration::ZERO,
+    };
+    let (state_tx, state_rx) = watch::channel(initial);
+    let (events, _) = broadcast::channel(64);
+    let shared = Shared {
+        commands,
+        chroot: config.chroot.clone(),
+        max_frame_len: config.max_frame_len,
+        request_timeout: config.request_timeout,
+        state: state_rx,
+        events: events.clone(),
+        next_watch_id: AtomicU64::new(1),
+        server: Arc::default(),
+    };
+    let outputs = Outputs {
+        state: state_tx,
+        events,
+        server: Arc::clone(&shared.server),
+    };
+    let task = SessionTask::new(config, connector, rx, outputs);
+    tokio::spawn(task.run().instrument(tracing::info_span!("zk_session")));
+    Client {
+        shared: Arc::new(shared),
+    }
+}
+
+/// Room for a request's frame, so that encoding it allocates once in the common cases.
+fn size_hint(request: &Request) -> usize {
+    let data = match request {
+        Request::Create2(r) | Request::CreateContainer(r) => {
+            r.data.as_ref().map_or(0, |d| d.len()) + 64 * r.acl.len()
+        }
+        Request::CreateTtl(r) => r.data.as_ref().map_or(0, |d| d.len()) + 64 * r.acl.len(),
+        Request::SetData(r) => r.data.as_ref().map_or(0, |d| d.len()),
+        Request::Multi(_) | Request::MultiRead(_) => 1024,
+        _ => 0,
+    };
+    32 + request.path().map_or(0, str::len) + data
+}
+
+impl Client {
+    /// Connects with default settings to `connect_string` (`host:port,host:port/chroot`) and
+    /// waits for a session.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> zk_client::Result<()> {
+    /// let client = zk_client::Client::connect("127.0.0.1:2181").await?;
+    /// println!("session {:#x}", client.session_id());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`ClientBuilder::connect`].
+    pub async fn connect(connect_string: &str) -> Result<Client> {
+        Self::builder(connect_string).connect().await
+    }
+
+    /// A builder for a client of `connect_string`.
+    pub fn builder(connect_string: &str) -> ClientBuilder {
+        ClientBuilder {
+            config: connect_string.parse::<ConnectString>().map(Config::new),
+            connector: None,
+        }
+    }
+
+    /// The current session state.
+    pub fn state(&self) -> SessionState {
+        self.shared.state.borrow().state
+    }
+
+    /// The current session id (0 before the first session).
+    pub fn session_id(&self) -> i64 {
+        self.shared.state.borrow().session_id
+    }
+
+    /// The session timeout negotiated with the server.
+    pub fn session_timeout(&self) -> Duration {
+        self.shared.state.borrow().timeout
+    }
+
+    /// The server (`host:port` as given in the connect string) this client is connected to, if
+    /// any.
+    pub fn connected_server(&self) -> Option<String> {
+        self.shared
+            .server
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The chroot of this client, if any.
+    pub fn chroot(&self) -> Option<&str> {
+        self.shared.chroot.as_deref()
+    }
+
+    /// Every session state change from now on, in order (a slow reader that falls more than 64
+    /// changes behind skips the oldest).
+    ///
+    /// ```no_run
+    /// use futures::StreamExt;
+    ///
+    /// # async fn demo(client: zk_client::Client) {
+    /// let mut events = client.session_events();
+    /// while let Some(event) = events.next().await {
+    ///     println!("STATE {} session {:#x}", event.state, event.session_id);
+    /// }
+    /// # }
+    /// ```
+    pub fn session_events(&self) -> BoxStream<'static, SessionEvent> {
+        let rx = self.shared.events.subscribe();
+        futures::stream::unfold(rx, |mut rx| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(event) => return Some((event, rx)),
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
+        .boxed()
+    }
+
+    /// A `tokio::sync::watch` receiver of the latest session event.
+    pub fn state_watcher(&self) -> watch::Receiver<SessionEvent> {
+        self.shared.state.clone()
+    }
+
+    /// Waits until the state satisfies `f` (checked against the current state first), or the
+    /// client task ends.
+    pub async fn wait_for_state(&self, f: impl Fn(SessionState) -> bool) -> SessionState {
+        let mut rx = self.shared.state.clone();
+        loop {
+            let state = rx.borrow_and_update().state;
+            if f(state) {
+                return state;
+            }
+            if rx.changed().await.is_err() {
+                return rx.borrow().state;
+            }
+        }
+    }
+
+    /// Closes the session (the server deletes its ephemeral nodes) and waits until done. Every
+    /// handle sharing this session becomes unusable ([`Error::Closed`]).
+    ///
+    /// Waits at most a few seconds for the server's answer. If the client is disconnected at
+    /// that moment, nothing can be sent: the server expires the session after its timeout.
+    pub async fn close(&self) {
+        let (done, wait) = oneshot::channel();
+        if self
+            .shared
+            .commands
+            .send(Command::Close { done: Some(done) })
+            .is_ok()
+        {
+            let _ = wait.await;
+        }
+    }
+
+    /// The error to report once the task is gone.
+    fn gone(&self) -> Error {
+        match self.state() {
+            SessionState::Expired => Error::SessionExpired,
+            SessionState::AuthFailed => Error::AuthFailed,
+            _ => Error::Closed,
+        }
+    }
+
+    fn server_path(&self, path: &str) -> Result<String> {
+        zk_proto::path::validate_path(path).map_err(|e| Error::invalid_path(path, e))?;
+        Ok(zk_proto::path::join_chroot(self.chroot(), path))
+    }
+
+    fn client_path(&self, server_path: String) -> String {
+        match zk_proto::path::strip_chroot(self.chroot(), &server_path) {
+            Some(p) if p.len() == server_path.len() => server_path,
+            Some(p) => p.to_owned(),
+            None => server_path,
+        }
+    }
+
+    fn watch_id(&self) -> u64 {
+        self.shared.next_watch_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Encodes and sends `request`, and waits for its answer.
+    async fn call(
+        &self,
+        request: &Request,
+        watch: Option<WatchRegistration>,
+        effect: Effect,
+    ) -> Result<Response> {
+        let op = request.op_code();
+        let mut frame = BytesMut::with_capacity(size_hint(request));
+        encode_frame(
+            &(RequestHeader::new(0, op), request),
+            &mut frame,
+            self.shared.max_frame_len,
+        )
+        .map_err(|e| match e {
+            FrameError::TooLarge { len, max } => Error::RequestTooLarge { len, max },
+            other => Error::Protocol(other.to_string()),
+        })?;
+        self.send(op, frame, watch, effect).await
+    }
+
+    async fn send(
+        &self,
+        op: OpCode,
+        frame: BytesMut,
+        watch: Option<WatchRegistration>,
+        effect: Effect,
+    ) -> Result<Response> {
+        let (reply, answer) = oneshot::channel();
+        let outgoing = Outgoing {
+            op,
+            frame,
+            reply: Some(reply),
+            watch,
+            effect,
+        };
+        if self
+            .shared
+            .commands
+            .send(Command::Request(outgoing))
+            .is_err()
+        {
+            return Err(self.gone());
+        }
+        let answer = match self.shared.request_timeout {
+            Some(limit) => tokio::time::timeout(limit, answer)
+                .await
+                .map_err(|_| Error::Timeout)?,
+            None => answer.await,
+        };
+        answer.unwrap_or_else(|_| Err(self.gone()))
+    }
+
+    fn unexpected(op: &str, response: &Response) -> Error {
+        Error::Protocol(format!("unexpected answer to {op}: {response:?}"))
+    }
+
+    /// Creates a node; returns its actual path (with any sequence suffix, relative to the
+    /// chroot) and its stat.
+    ///
+    /// ```no_run
+    /// use zk_client::CreateOptions;
+    ///
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// let (path, _) = client.create("/jobs/job-", b"", &CreateOptions::persistent_sequential()).await?;
+    /// assert!(path.starts_with("/jobs/job-00000"));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::NodeExists`], [`Error::NoNode`] (no parent), [`Error::NoChildrenForEphemerals`],
+    /// [`Error::NoAuth`], [`Error::InvalidAcl`], [`Error::Unimplemented`] (TTL disabled on the
+    /// server), [`Error::InvalidPath`], and the connection errors.
+    pub async fn create(
+        &self,
+        path: &str,
+        data: impl AsRef<[u8]>,
+        options: &CreateOptions,
+    ) -> Result<(String, Stat)> {
+        options.validate_path(path)?;
+        let server_path = zk_proto::path::join_chroot(self.chroot(), path);
+        let request = options.request(server_path, Bytes::copy_from_slice(data.as_ref()))?;
+        let span = tracing::debug_span!("zk_create", path);
+        match self
+            .call(&request, None, Effect::None)
+            .instrument(span)
+            .await?
+        {
+            Response::Create2(r) => Ok((self.client_path(r.path), r.stat)),
+            Response::Create(r) => Ok((self.client_path(r.path), Stat::default())),
+            other => Err(Self::unexpected("create", &other)),
+        }
+    }
+
+    /// Deletes a node, if its version is `version` (`None`: any version).
+    ///
+    /// # Errors
+    /// [`Error::NoNode`], [`Error::BadVersion`], [`Error::NotEmpty`], [`Error::NoAuth`], ...
+    pub async fn delete(&self, path: &str, version: Option<i32>) -> Result<()> {
+        let request = Request::Delete(DeleteRequest {
+            path: self.server_path(path)?,
+            version: version.unwrap_or(-1),
+        });
+        self.call(&request, None, Effect::None)
+            .instrument(tracing::debug_span!("zk_delete", path))
+            .await
+            .map(drop)
+    }
+
+    /// The stat of a node, or `None` if it does not exist.
+    ///
+    /// # Errors
+    /// The connection errors.
+    pub async fn exists(&self, path: &str) -> Result<Option<Stat>> {
+        self.exists_inner(path, None).await
+    }
+
+    /// Like [`exists`](Self::exists), and leaves a watch that fires when the node is created,
+    /// deleted or changed.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// let (stat, watch) = client.exists_watch("/leader").await?;
+    /// if stat.is_none() {
+    ///     let event = watch.await; // NodeCreated
+    ///     println!("{:?} {}", event.event_type, event.path);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// The connection errors.
+    pub async fn exists_watch(&self, path: &str) -> Result<(Option<Stat>, OneshotWatch)> {
+        let (registration, watch) = self.oneshot(path, OneshotKind::Data)?;
+        let stat = self.exists_inner(path, Some(registration)).await?;
+        Ok((stat, watch))
+    }
+
+    async fn exists_inner(
+        &self,
+        path: &str,
+        watch: Option<WatchRegistration>,
+    ) -> Result<Option<Stat>> {
+        let request = Request::Exists(ExistsRequest {
+            path: self.server_path(path)?,
+            watch: watch.is_some(),
+        });
+        match self
+            .call(&request, watch, Effect::None)
+            .instrument(tracing::debug_span!("zk_exists", path))
+            .await
+        {
+            Ok(Response::Stat(stat)) => Ok(Some(stat)),
+            Ok(other) => Err(Self::unexpected("exists", &other)),
+            Err(Error::NoNode) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn oneshot(&self, path: &str, kind: OneshotKind) -> Result<(WatchRegistration, OneshotWatch)> {
+        let server_path = self.server_path(path)?;
+        let id = self.watch_id();
+        let (tx, rx) = oneshot::channel();
+        let watch = OneshotWatch::new(
+            id,
+            server_path.clone(),
+            path.to_owned(),
+            rx,
+            self.shared.commands.downgrade(),
+        );
+        let registration = WatchRegistration::Oneshot {
+            id,
+            path: server_path,
+            kind,
+            tx,
+        };
+        Ok((registration, watch))
+    }
+
+    /// A node's data and stat.
+    ///
+    /// # Errors
+    /// [`Error::NoNode`], [`Error::NoAuth`], and the connection errors.
+    pub async fn get_data(&self, path: &str) -> Result<(Bytes, Stat)> {
+        self.get_data_inner(path, None).await
+    }
+
+    /// Like [`get_data`](Self::get_data), and leaves a watch that fires when the node changes or
+    /// is deleted.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// let (data, _stat, watch) = client.get_data_watch("/config").await?;
+    /// println!("config: {}", String::from_utf8_lossy(&data));
+    /// let event = watch.await; // NodeDataChanged or NodeDeleted
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`get_data`](Self::get_data) (no watch is left on error).
+    pub async fn get_data_watch(&self, path: &str) -> Result<(Bytes, Stat, OneshotWatch)> {
+        let (registration, watch) = self.oneshot(path, OneshotKind::Data)?;
+        let (data, stat) = self.get_data_inner(path, Some(registration)).await?;
+        Ok((data, stat, watch))
+    }
+
+    async fn get_data_inner(
+        &self,
+        path: &str,
+        watch: Option<WatchRegistration>,
+    ) -> Result<(Bytes, Stat)> {
+        let request = Request::GetData(GetDataRequest {
+            path: self.server_path(path)?,
+            watch: watch.is_some(),
+        });
+        match self
+            .call(&request, watch, Effect::None)
+            .instrument(tracing::debug_span!("zk_get_data", path))
+            .await?
+        {
+            Response::GetData(r) => Ok((r.data.unwrap_or_default(), r.stat)),
+            other => Err(Self::unexpected("getData", &other)),
+        }
+    }
+
+    /// Replaces a node's data if its version is `version` (`None`: any); returns the new stat.
+    ///
+    /// # Errors
+    /// [`Error::NoNode`], [`Error::BadVersion`], [`Error::NoAuth`], ...
+    pub async fn set_data(
+        &self,
+        path: &str,
+        data: impl AsRef<[u8]>,
+        version: Option<i32>,
+    ) -> Result<Stat> {
+        let request = Request::SetData(SetDataRequest {
+            path: self.server_path(path)?,
+            data: Some(Bytes::copy_from_slice(data.as_ref())),
+            version: version.unwrap_or(-1),
+        });
+        match self
+            .call(&request, None, Effect::None)
+            .instrument(tracing::debug_span!("zk_set_data", path))
+            .await?
+        {
+            Response::SetStat(stat) => Ok(stat),
+            other => Err(Self::unexpected("setData", &other)),
+        }
+    }
+
+    /// The names (not paths) of a node's children, in no particular order.
+    ///
+    /// # Errors
+    /// [`Error::NoNode`], [`Error::NoAuth`], and the connection errors.
+    pub async fn get_children(&self, path: &str) -> Result<Vec<String>> {
+        let request = Request::GetChildren(GetChildrenRequest {
+            path: self.server_path(path)?,
+            watch: false,
+        });
+        match self.call(&request, None, Effect::None).await? {
+            Response::GetChildren(r) => Ok(r.children),
+            other => Err(Self::unexpected("getChildren", &other)),
+        }
+    }
+
+    /// The names of a node's children and the node's stat.
+    ///
+    /// # Errors
+    /// As [`get_children`](Self::get_children).
+    pub async fn get_children_with_stat(&self, path: &str) -> Result<(Vec<String>, Stat)> {
+        self.get_children2(path, None).await
+    }
+
+    /// Like [`get_children_with_stat`](Self::get_children_with_stat), and leaves a watch that
+    /// fires when a child is created or deleted, or the node is deleted.
+    ///
+    /// # Errors
+    /// As [`get_children`](Self::get_children).
+    pub async fn get_children_watch(
+        &self,
+        path: &str,
+    ) -> Result<(Vec<String>, Stat, OneshotWatch)> {
+        let (registration, watch) = self.oneshot(path, OneshotKind::Child)?;
+        let (children, stat) = self.get_children2(path, Some(registration)).await?;
+        Ok((children, stat, watch))
+    }
+
+    async fn get_children2(
+        &self,
+        path: &str,
+        watch: Option<WatchRegistration>,
+    ) -> Result<(Vec<String>, Stat)> {
+        let request = Request::GetChildren2(GetChildrenRequest {
+            path: self.server_path(path)?,
+            watch: watch.is_some(),
+        });
+        match self
+            .call(&request, watch, Effect::None)
+            .instrument(tracing::debug_span!("zk_get_children", path))
+            .await?
+        {
+            Response::GetChildren2(r) => Ok((r.children, r.stat)),
+            other => Err(Self::unexpected("getChildren2", &other)),
+        }
+    }
+
+    /// A node's ACL and stat.
+    ///
+    /// # Errors
+    /// [`Error::NoNode`], [`Error::NoAuth`], and the connection errors.
+    pub async fn get_acl(&self, path: &str) -> Result<(Vec<Acl>, Stat)> {
+        let request = Request::GetAcl(GetAclRequest {
+            path: self.server_path(path)?,
+        });
+        match self.call(&request, None, Effect::None).await? {
+            Response::GetAcl(r) => Ok((r.acl, r.stat)),
+            other => Err(Self::unexpected("getACL", &other)),
+        }
+    }
+
+    /// Replaces a node's ACL if its ACL version is `version` (`None`: any); returns the new stat.
+    ///
+    /// # Errors
+    /// [`Error::NoNode`], [`Error::BadVersion`], [`Error::NoAuth`], [`Error::InvalidAcl`], ...
+    pub async fn set_acl(&self, path: &str, acl: &[Acl], version: Option<i32>) -> Result<Stat> {
+        let request = Request::SetAcl(SetAclRequest {
+            path: self.server_path(path)?,
+            acl: acl.to_vec(),
+            version: version.unwrap_or(-1),
+        });
+        match self.call(&request, None, Effect::None).await? {
+            Response::SetStat(stat) => Ok(stat),
+            other => Err(Self::unexpected("setACL", &other)),
+        }
+    }
+
+    /// Waits until the connected server has caught up with the leader (as of this call), so
+    /// that following reads see every write committed before it.
+    ///
+    /// # Errors
+    /// The connection errors.
+    pub async fn sync(&self, path: &str) -> Result<()> {
+        let request = Request::Sync(SyncRequest {
+            path: self.server_path(path)?,
+        });
+        self.call(&request, None, Effect::None).await.map(drop)
+    }
+
+    /// Starts a transaction: every operation applies, or none.
+    ///
+    /// ```no_run
+    /// use zk_client::CreateOptions;
+    ///
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// let results = client
+    ///     .transaction()
+    ///     .check("/config", 3)
+    ///     .set_data("/config", b"v4", Some(3))
+    ///     .create("/config/history-", b"v3", &CreateOptions::persistent_sequential())
+    ///     .commit()
+    ///     .await?;
+    /// assert_eq!(results.len(), 3);
+    /// # Ok(()) }
+    /// ```
+    pub fn transaction(&self) -> Transaction<'_> {
+        Transaction::new(self)
+    }
+
+    pub(crate) async fn multi(&self, request: Request) -> Result<zk_proto::multi::MultiResponse> {
+        match self
+            .call(&request, None, Effect::None)
+            .instrument(tracing::debug_span!("zk_multi"))
+            .await?
+        {
+            Response::Multi(r) => Ok(r),
+            other => Err(Self::unexpected("multi", &other)),
+        }
+    }
+
+    pub(crate) fn to_server_path(&self, path: &str) -> Result<String> {
+        self.server_path(path)
+    }
+
+    pub(crate) fn to_client_path(&self, server_path: String) -> String {
+        self.client_path(server_path)
+    }
+
+    /// Several reads in one round trip (not atomic); one result per op, in order.
+    ///
+    /// ```no_run
+    /// use zk_client::{ReadOp, ReadResult};
+    ///
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// let results = client
+    ///     .multi_read([ReadOp::get_data("/a"), ReadOp::get_children("/b")])
+    ///     .await?;
+    /// if let Ok(ReadResult::Data { data, .. }) = &results[0] {
+    ///     println!("{}", String::from_utf8_lossy(data));
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// Connection errors and invalid paths for the whole call; per-op errors in the results.
+    pub async fn multi_read(
+        &self,
+        ops: impl IntoIterator<Item = ReadOp>,
+    ) -> Result<Vec<Result<ReadResult>>> {
+        crate::transaction::multi_read(self, ops).await
+    }
+
+    /// Adds a persistent watch (ZooKeeper 3.6+) on `path` (which need not exist): a stream of
+    /// every change of the node (`Persistent`) or of its whole subtree (`PersistentRecursive`,
+    /// which never reports `NodeChildrenChanged`).
+    ///
+    /// ```no_run
+    /// use futures::StreamExt;
+    /// use zk_client::PersistentEvent;
+    /// use zk_proto::AddWatchMode;
+    ///
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// let mut watch = client.add_watch("/services", AddWatchMode::PersistentRecursive).await?;
+    /// while let Some(event) = watch.next().await {
+    ///     match event {
+    ///         PersistentEvent::Node(e) => println!("{:?} {}", e.event_type, e.path),
+    ///         PersistentEvent::Reconnected { .. } => println!("resync"),
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Unimplemented`] on servers older than 3.6, and the connection errors.
+    pub async fn add_watch(&self, path: &str, mode: AddWatchMode) -> Result<PersistentWatch> {
+        let server_path = self.server_path(path)?;
+        let id = self.watch_id();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let watch = PersistentWatch::new(
+            id,
+            server_path.clone(),
+            path.to_owned(),
+            mode,
+            rx,
+            self.shared.commands.downgrade(),
+        );
+        let registration = WatchRegistration::Persistent {
+            id,
+            path: server_path.clone(),
+            mode,
+            tx,
+        };
+        let request = Request::AddWatch(AddWatchRequest {
+            path: server_path,
+            mode: mode.into(),
+        });
+        match self
+            .call(&request, Some(registration), Effect::None)
+            .instrument(tracing::debug_span!("zk_add_watch", path))
+            .await?
+        {
+            Response::AddWatch(r) if r.err.is_ok() => Ok(watch),
+            Response::AddWatch(r) => Err(Error::from(r.err)),
+            other => Err(Self::unexpected("addWatch", &other)),
+        }
+    }
+
+    /// Removes this session's watches of `watcher_type` on `path`, on the server and locally
+    /// (local watchers get a `DataWatchRemoved`/`ChildWatchRemoved`/`PersistentWatchRemoved`
+    /// event). On ZooKeeper 3.8, persistent watches are removed with `WatcherType::Any`.
+    ///
+    /// # Errors
+    /// [`Error::NoWatcher`] when there is no such watch.
+    pub async fn remove_watches(&self, path: &str, watcher_type: WatcherType) -> Result<()> {
+        let server_path = self.server_path(path)?;
+        let request = Request::RemoveWatches(RemoveWatchesRequest {
+            path: server_path.clone(),
+            watcher_type,
+        });
+        let effect = Effect::RemoveWatches {
+            path: server_path,
+            watcher_type,
+        };
+        self.call(&request, None, effect).await.map(drop)
+    }
+
+    /// Checks that this session has a watch of `watcher_type` on `path` on the server.
+    ///
+    /// # Errors
+    /// [`Error::NoWatcher`] when there is none.
+    pub async fn check_watches(&self, path: &str, watcher_type: WatcherType) -> Result<()> {
+        let request = Request::CheckWatches(CheckWatchesRequest {
+            path: self.server_path(path)?,
+            watcher_type,
+        });
+        self.call(&request, None, Effect::None).await.map(drop)
+    }
+
+    /// The paths of this session's ephemeral nodes whose path starts with `prefix` (a string
+    /// prefix; `/` for all).
+    ///
+    /// # Errors
+    /// The connection errors.
+    pub async fn get_ephemerals(&self, prefix: &str) -> Result<Vec<String>> {
+        if !prefix.starts_with('/') {
+            return Err(Error::invalid_path(
+                prefix,
+                zk_proto::path::PathError::NotAbsolute,
+            ));
+        }
+        let request = Request::GetEphemerals(GetEphemeralsRequest {
+            prefix_path: zk_proto::path::join_chroot(self.chroot(), prefix),
+        });
+        match self.call(&request, None, Effect::None).await? {
+            Response::GetEphemerals(r) => Ok(r
+                .ephemerals
+                .into_iter()
+                .filter_map(|p| zk_proto::path::strip_chroot(self.chroot(), &p).map(str::to_owned))
+                .collect()),
+            other => Err(Self::unexpected("getEphemerals", &other)),
+        }
+    }
+
+    /// The number of descendants of a node (children, grandchildren, ...).
+    ///
+    /// # Errors
+    /// [`Error::NoNode`], [`Error::NoAuth`], and the connection errors.
+    pub async fn get_all_children_number(&self, path: &str) -> Result<i32> {
+        let request = Request::GetAllChildrenNumber(GetAllChildrenNumberRequest {
+            path: self.server_path(path)?,
+        });
+        match self.call(&request, None, Effect::None).await? {
+            Response::GetAllChildrenNumber(r) => Ok(r.total_number),
+            other => Err(Self::unexpected("getAllChildrenNumber", &other)),
+        }
+    }
+
+    /// The identities this connection is authenticated as (ZooKeeper 3.7+), e.g.
+    /// `[(digest, alice), (ip, 127.0.0.1)]`.
+    ///
+    /// # Errors
+    /// [`Error::Unimplemented`] on older servers, and the connection errors.
+    pub async fn who_am_i(&self) -> Result<Vec<ClientInfo>> {
+        match self.call(&Request::WhoAmI, None, Effect::None).await? {
+            Response::WhoAmI(r) => Ok(r.client_info),
+            other => Err(Self::unexpected("whoAmI", &other)),
+        }
+    }
+
+    /// The ensemble configuration (`/zookeeper/config`, read regardless of the chroot): its
+    /// text and stat. Empty on a standalone server.
+    ///
+    /// # Errors
+    /// The connection errors.
+    pub async fn get_config(&self) -> Result<(Bytes, Stat)> {
+        let request = Request::GetData(GetDataRequest {
+            path: CONFIG_NODE.to_owned(),
+            watch: false,
+        });
+        match self.call(&request, None, Effect::None).await? {
+            Response::GetData(r) => Ok((r.data.unwrap_or_default(), r.stat)),
+            other => Err(Self::unexpected("getConfig", &other)),
+        }
+    }
+
+    /// Authenticates this session with `scheme` and `auth`, now and after every reconnect.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// client.add_auth("digest", b"alice:secret").await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::AuthFailed`] (the client is then unusable), and the connection errors.
+    pub async fn add_auth(&self, scheme: &str, auth: &[u8]) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        let command = Command::Auth {
+            scheme: scheme.to_owned(),
+            auth: Bytes::copy_from_slice(auth),
+            reply,
+        };
+        if self.shared.commands.send(command).is_err() {
+            return Err(self.gone());
+        }
+        answer.await.unwrap_or_else(|_| Err(self.gone()))
+    }
+}

@@ -1,0 +1,238 @@
+//! Transactions (multi) and batched reads (multiRead).
+
+use bytes::Bytes;
+use zk_proto::multi::{MultiOp, MultiRequest, OpResult};
+use zk_proto::{
+    CheckVersionRequest, DeleteRequest, ErrorCode, GetChildrenRequest, GetDataRequest, Request,
+    SetDataRequest, Stat,
+};
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::options::CreateOptions;
+
+/// The result of one operation of a committed [`Transaction`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MultiResult {
+    /// A create: the actual path. `stat` is `Some` for container and TTL creates only (the
+    /// server reports plain creates inside a multi with their path alone).
+    Created {
+        /// The created path, relative to the chroot.
+        path: String,
+        /// The new node's stat, when the server sent it.
+        stat: Option<Stat>,
+    },
+    /// A delete.
+    Deleted,
+    /// A set-data: the node's new stat.
+    DataSet {
+        /// The new stat.
+        stat: Stat,
+    },
+    /// A version check.
+    Checked,
+}
+
+/// A transaction being built: a list of create, delete, set-data and check operations applied
+/// atomically by [`commit`](Self::commit). Made by [`Client::transaction`].
+///
+/// An invalid argument (a bad path, a TTL without TTL mode) is reported by `commit`, before
+/// anything is sent.
+#[must_use = "a transaction does nothing until committed"]
+#[derive(Debug)]
+pub struct Transaction<'a> {
+    client: &'a Client,
+    ops: Vec<MultiOp>,
+    error: Option<Error>,
+}
+
+impl<'a> Transaction<'a> {
+    pub(crate) fn new(client: &'a Client) -> Self {
+        Self {
+            client,
+            ops: Vec::new(),
+            error: None,
+        }
+    }
+
+    fn push(mut self, op: Result<MultiOp>) -> Self {
+        match op {
+            Ok(op) => self.ops.push(op),
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+        self
+    }
+
+    /// Adds a create.
+    pub fn create(self, path: &str, data: impl AsRef<[u8]>, options: &CreateOptions) -> Self {
+        let op = options.validate_path(path).and_then(|()| {
+            let server_path = zk_proto::path::join_chroot(self.client.chroot(), path);
+            options.multi_op(server_path, Bytes::copy_from_slice(data.as_ref()))
+        });
+        self.push(op)
+    }
+
+    /// Adds a delete (`version` `None`: any version).
+    pub fn delete(self, path: &str, version: Option<i32>) -> Self {
+        let op = self.client.to_server_path(path).map(|path| {
+            MultiOp::Delete(DeleteRequest {
+                path,
+                version: version.unwrap_or(-1),
+            })
+        });
+        self.push(op)
+    }
+
+    /// Adds a set-data (`version` `None`: any version).
+    pub fn set_data(self, path: &str, data: impl AsRef<[u8]>, version: Option<i32>) -> Self {
+        let op = self.client.to_server_path(path).map(|path| {
+            MultiOp::SetData(SetDataRequest {
+                path,
+                data: Some(Bytes::copy_from_slice(data.as_ref())),
+                version: version.unwrap_or(-1),
+            })
+        });
+        self.push(op)
+    }
+
+    /// Adds a check that the node's data version is `version`.
+    pub fn check(self, path: &str, version: i32) -> Self {
+        let op = self
+            .client
+            .to_server_path(path)
+            .map(|path| MultiOp::Check(CheckVersionRequest { path, version }));
+        self.push(op)
+    }
+
+    /// The number of operations added so far.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Whether no operation was added.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Applies every operation, or none; one result per operation, in order.
+    ///
+    /// # Errors
+    /// [`Error::Transaction`] with the index and cause of the first failing operation (and
+    /// every operation's code) when the server refused it; argument and connection errors.
+    pub async fn commit(self) -> Result<Vec<MultiResult>> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let client = self.client;
+        let response = client
+            .multi(Request::Multi(MultiRequest { ops: self.ops }))
+            .await?;
+        if let Some((index, code)) = response.first_error() {
+            let codes = response
+                .results
+                .iter()
+                .map(|r| match r {
+                    OpResult::Error(code) => *code,
+                    _ => ErrorCode::Ok,
+                })
+                .collect();
+            return Err(Error::Transaction {
+                index,
+                source: Box::new(Error::from(code)),
+                codes,
+            });
+        }
+        response
+            .results
+            .into_iter()
+            .map(|r| match r {
+                OpResult::Create { path } => Ok(MultiResult::Created {
+                    path: client.to_client_path(path),
+                    stat: None,
+                }),
+                OpResult::Create2(r) => Ok(MultiResult::Created {
+                    path: client.to_client_path(r.path),
+                    stat: Some(r.stat),
+                }),
+                OpResult::Delete => Ok(MultiResult::Deleted),
+                OpResult::SetData { stat } => Ok(MultiResult::DataSet { stat }),
+                OpResult::Check => Ok(MultiResult::Checked),
+                other => Err(Error::Protocol(format!(
+                    "unexpected result in a multi reply: {other:?}"
+                ))),
+            })
+            .collect()
+    }
+}
+
+/// One read of a [`Client::multi_read`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadOp {
+    /// Read a node's data and stat.
+    GetData(String),
+    /// List a node's children.
+    GetChildren(String),
+}
+
+impl ReadOp {
+    /// A data read of `path`.
+    pub fn get_data(path: &str) -> Self {
+        Self::GetData(path.to_owned())
+    }
+
+    /// A children listing of `path`.
+    pub fn get_children(path: &str) -> Self {
+        Self::GetChildren(path.to_owned())
+    }
+}
+
+/// The result of one [`ReadOp`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadResult {
+    /// A node's data and stat.
+    Data {
+        /// The data.
+        data: Bytes,
+        /// The stat.
+        stat: Stat,
+    },
+    /// A node's child names.
+    Children(Vec<String>),
+}
+
+pub(crate) async fn multi_read(
+    client: &Client,
+    ops: impl IntoIterator<Item = ReadOp>,
+) -> Result<Vec<Result<ReadResult>>> {
+    let ops = ops
+        .into_iter()
+        .map(|op| match op {
+            ReadOp::GetData(path) => client
+                .to_server_path(&path)
+                .map(|path| MultiOp::GetData(GetDataRequest { path, watch: false })),
+            ReadOp::GetChildren(path) => client
+                .to_server_path(&path)
+                .map(|path| MultiOp::GetChildren(GetChildrenRequest { path, watch: false })),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let response = client
+        .multi(Request::MultiRead(MultiRequest { ops }))
+        .await?;
+    Ok(response
+        .results
+        .into_iter()
+        .map(|r| match r {
+            OpResult::GetData(r) => Ok(ReadResult::Data {
+                data: r.data.unwrap_or_default(),
+                stat: r.stat,
+            }),
+            OpResult::GetChildren(r) => Ok(ReadResult::Children(r.children)),
+            OpResult::Error(code) => Err(Error::from(code)),
+            other => Err(Error::Protocol(format!(
+                "unexpected result in a multiRead reply: {other:?}"
+            ))),
+        })
+        .collect())
+}
