@@ -91,7 +91,10 @@ fn parse(name: &str, text: &str) -> Result<Vec<Frame>, String> {
             _ => return Err(format!("{origin}: unknown line kind {dir:?} {what:?}")),
         };
         let hex: String = words.collect();
-        if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) || hex.len() % 2 != 0 {
+        if hex.is_empty()
+            || !hex.bytes().all(|b| b.is_ascii_hexdigit())
+            || !hex.len().is_multiple_of(2)
+        {
             return Err(format!("{origin}: bad hex"));
         }
         frames.push(Frame {

@@ -24,7 +24,7 @@
 //! [`txn`] (the transaction, the unit of logging and replication), [`prep`] (request →
 //! transaction, all checks), [`apply`] (transaction → tree), [`watches`], [`session`]
 //! (expiry buckets), [`acl_check`], [`state`] (the deterministic state machine that ties them
-//! together), [`wal`], [`snapshot`] and [`storage`] (durability), [`four_letter`],
+//! together), [`wal`], [`snapshot`], [`storage`] and [`dir_lock`] (durability), [`four_letter`],
 //! [`testing`] (a raw protocol client for tests), and the socket side: `connection` (one task
 //! pair per client) and `server` (accept loop and the state-machine task).
 //!
@@ -35,6 +35,7 @@ pub mod acl_check;
 pub mod apply;
 pub mod config;
 mod connection;
+pub mod dir_lock;
 pub mod four_letter;
 pub mod prep;
 mod server;
@@ -71,6 +72,17 @@ pub enum ServerError {
     /// No data directory was given.
     #[error("a data directory is required (MiniServer::builder().data_dir(..))")]
     NoDataDir,
+    /// Another server holds the data directory (or the data-log directory): its `LOCK` file
+    /// is locked. Stop that server first, or use another directory.
+    #[error(
+        "the data directory {} is in use by another server (its LOCK file is locked); stop \
+         that server or use another directory",
+        dir.display()
+    )]
+    DataDirInUse {
+        /// The directory that is in use.
+        dir: PathBuf,
+    },
     /// Recovery from the data directory failed.
     #[error("cannot recover from {dir}: {source}")]
     Recovery {
@@ -102,6 +114,7 @@ impl MiniServer {
         Builder {
             config: ServerConfig::default(),
             log_sync_delay: Duration::ZERO,
+            snapshot_write_delay: Duration::ZERO,
         }
     }
 }
@@ -111,6 +124,7 @@ impl MiniServer {
 pub struct Builder {
     config: ServerConfig,
     log_sync_delay: Duration,
+    snapshot_write_delay: Duration,
 }
 
 impl Builder {
@@ -201,10 +215,21 @@ impl Builder {
         self
     }
 
-    /// Recovers the state from the data directory, binds the port and starts serving.
+    /// Fault injection: makes every snapshot write take at least this long (the pause falls
+    /// after the temporary file is written, before it is renamed into place), as on a slow
+    /// disk (default none). Requests keep being served meanwhile. Not kept across
+    /// [`RunningServer::restart`].
+    pub fn snapshot_write_delay(mut self, delay: Duration) -> Self {
+        self.snapshot_write_delay = delay;
+        self
+    }
+
+    /// Locks the data directories, recovers the state from them, binds the port and starts
+    /// serving. The directories stay locked until the server has stopped.
     ///
     /// # Errors
-    /// No data directory, a recovery failure, or a port that cannot be bound.
+    /// No data directory, a data directory in use by another server
+    /// ([`ServerError::DataDirInUse`]), a recovery failure, or a port that cannot be bound.
     pub async fn start(self) -> Result<RunningServer, ServerError> {
         let config = self.config;
         if config.data_dir.as_os_str().is_empty() {
@@ -213,6 +238,11 @@ impl Builder {
         let snap_dir = config.data_dir.clone();
         let log_dir = config.log_dir();
         let log_sync_delay = self.log_sync_delay;
+        // Before recovery, which may truncate a log another server is appending to.
+        let locks = dir_lock::lock_data_dirs(&snap_dir, &log_dir).map_err(|e| match e {
+            dir_lock::LockError::InUse { dir } => ServerError::DataDirInUse { dir },
+            dir_lock::LockError::Io { dir, source } => ServerError::Recovery { dir, source },
+        })?;
         let (tree, mut storage) = {
             let (s, l) = (snap_dir.clone(), log_dir.clone());
             tokio::task::spawn_blocking(move || Storage::recover(&s, &l))
@@ -265,6 +295,8 @@ impl Builder {
             shutdown: shutdown_rx.clone(),
             facts,
             snap_count: config.snap_count.max(1),
+            snapshot_write_delay: self.snapshot_write_delay,
+            _locks: locks,
             reap_every: Duration::from_millis(config.container_check_interval_ms.max(1)),
         };
         let core_handle = tokio::spawn(core.run());

@@ -11,6 +11,9 @@ use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 use zk_server_mini::{MiniServer, ServerConfig};
 
+/// Test-only: milliseconds every snapshot write pauses before its rename.
+const SNAPSHOT_DELAY_ENV: &str = "ZK_MINI_FAULT_SNAPSHOT_DELAY_MS";
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -27,7 +30,15 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let server = match MiniServer::builder().config(config).start().await {
+    let mut builder = MiniServer::builder().config(config);
+    // Fault injection for the crash tests: a snapshot write that takes this long.
+    if let Some(ms) = std::env::var(SNAPSHOT_DELAY_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        builder = builder.snapshot_write_delay(std::time::Duration::from_millis(ms));
+    }
+    let server = match builder.start().await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("{e}");

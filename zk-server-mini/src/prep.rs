@@ -561,10 +561,10 @@ impl<'a> Prep<'a> {
         }
         paths.sort();
         for p in &paths {
-            if let Some((parent_path, _)) = split_parent(p) {
-                if let Some(parent) = self.view(&nodes, parent_path) {
-                    self.mark_deleted(&mut nodes, p, parent_path, parent);
-                }
+            if let Some((parent_path, _)) = split_parent(p)
+                && let Some(parent) = self.view(&nodes, parent_path)
+            {
+                self.mark_deleted(&mut nodes, p, parent_path, parent);
             }
         }
         *self.pending = nodes;

@@ -13,6 +13,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::connection::{self, Admin, ConnSettings, CoreMsg, Outbound};
+use crate::dir_lock::DirLock;
 use crate::four_letter::ServerFacts;
 use crate::state::{Action, Input, StateMachine};
 use crate::storage::Storage;
@@ -47,12 +48,28 @@ pub(crate) struct CoreTask {
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) facts: ServerFacts,
     pub(crate) snap_count: u64,
+    pub(crate) snapshot_write_delay: Duration,
+    /// The data directories' locks, released when this task ends (after its last write).
+    pub(crate) _locks: Vec<DirLock>,
     pub(crate) reap_every: Duration,
 }
 
 /// What a finished log write hands back: the storage, the outcome, the last zxid of the
 /// batch and how many transactions it held.
 type LogWrite = (Storage, std::io::Result<()>, i64, usize);
+
+/// A snapshot being written on a blocking thread.
+type SnapshotWrite = tokio::task::JoinHandle<std::io::Result<()>>;
+
+/// Waits for a background task, or forever when there is none.
+async fn finish<T>(
+    task: &mut Option<tokio::task::JoinHandle<T>>,
+) -> Result<T, tokio::task::JoinError> {
+    match task.as_mut() {
+        Some(t) => t.await,
+        None => std::future::pending().await,
+    }
+}
 
 impl CoreTask {
     /// The state-machine loop. The log stage is pipelined: while one batch is being written
@@ -70,6 +87,8 @@ impl CoreTask {
         let mut dropped: Vec<ConnId> = Vec::new();
         let mut writing: Option<tokio::task::JoinHandle<LogWrite>> = None;
         let mut snap_retry_at: Option<Instant> = None;
+        // A snapshot is written while the loop goes on; at most one at a time.
+        let mut snapshotting: Option<SnapshotWrite> = None;
         loop {
             let mut inputs: Vec<Input> = std::mem::take(&mut dropped)
                 .into_iter()
@@ -89,12 +108,11 @@ impl CoreTask {
                         None => break,
                     },
                     _ = tokio::time::sleep_until(next_tick) => {}
-                    done = async {
-                        match writing.as_mut() {
-                            Some(w) => w.await,
-                            None => std::future::pending().await,
-                        }
-                    } => {
+                    done = finish(&mut snapshotting) => {
+                        snapshotting = None;
+                        snapshot_done(done, &mut snap_retry_at);
+                    }
+                    done = finish(&mut writing) => {
                         writing = None;
                         match done {
                             Ok(d) => finished = Some(d),
@@ -106,14 +124,19 @@ impl CoreTask {
                     }
                 }
             }
-            if writing.as_ref().is_some_and(|w| w.is_finished()) {
-                if let Some(w) = writing.take() {
-                    match w.await {
-                        Ok(d) => finished = Some(d),
-                        Err(e) => {
-                            tracing::error!("the log writer failed ({e}); stopping the server");
-                            break;
-                        }
+            if snapshotting.as_ref().is_some_and(|s| s.is_finished())
+                && let Some(s) = snapshotting.take()
+            {
+                snapshot_done(s.await, &mut snap_retry_at);
+            }
+            if writing.as_ref().is_some_and(|w| w.is_finished())
+                && let Some(w) = writing.take()
+            {
+                match w.await {
+                    Ok(d) => finished = Some(d),
+                    Err(e) => {
+                        tracing::error!("the log writer failed ({e}); stopping the server");
+                        break;
                     }
                 }
             }
@@ -127,15 +150,14 @@ impl CoreTask {
                 self.facts.logged_txns += count as u64;
                 let actions = self.sm.commit_through(last);
                 deliver(actions, &mut outs, &mut dropped);
+                // Here, between two log writes, the tree holds exactly what is logged: the one
+                // point where a snapshot and a new log file agree on their zxid boundary.
                 let since = self.storage.as_ref().map_or(0, Storage::since_snapshot);
+                let due = since >= self.snap_count || snap_retry_at.is_some();
                 let may_retry = snap_retry_at.is_none_or(|at| Instant::now() >= at);
-                if since >= self.snap_count && may_retry {
+                if due && may_retry && snapshotting.is_none() && self.sm.last_zxid() == last {
                     snap_retry_at = None;
-                    if let Err(e) = self.snapshot().await {
-                        // Not after every commit: serializing the tree is not free.
-                        tracing::error!("cannot write a snapshot ({e}); will retry in 10 s");
-                        snap_retry_at = Some(Instant::now() + Duration::from_secs(10));
-                    }
+                    snapshotting = self.start_snapshot();
                 }
             }
             // Checked on every pass, so a busy server still expires sessions on time; but not
@@ -185,6 +207,10 @@ impl CoreTask {
         // file is left whole for the next start.
         if let Some(w) = writing.take() {
             let _ = w.await;
+        }
+        // Likewise the snapshot: the directory stays locked until nothing writes to it.
+        if let Some(s) = snapshotting.take() {
+            snapshot_done(s.await, &mut snap_retry_at);
         }
         tracing::info!("state machine stopped");
     }
@@ -244,21 +270,42 @@ impl CoreTask {
         }
     }
 
-    async fn snapshot(&mut self) -> std::io::Result<()> {
-        let bytes = crate::snapshot::serialize(self.sm.tree());
+    /// Starts writing a snapshot of the applied tree on a blocking thread. Call only between
+    /// log writes (storage in hand) with every logged transaction applied. The tree is
+    /// copied here, the one cost paid on this task: measured at 35-70 ms for 100k nodes in
+    /// a release build (50-130 ms in debug), against 75-85 ms (450-510 ms) for serializing
+    /// them, which used to happen here followed by the write and its fsyncs. Node data is
+    /// shared (`Bytes`), not copied; the copy does double the tree's other memory meanwhile.
+    /// Serializing, writing and syncing happen off this task.
+    fn start_snapshot(&mut self) -> Option<SnapshotWrite> {
+        let storage = self.storage.as_mut()?;
         let zxid = self.sm.last_zxid();
-        let Some(mut storage) = self.storage.take() else {
-            return Err(std::io::Error::other("storage unavailable"));
-        };
-        let (storage, result) = tokio::task::spawn_blocking(move || {
-            let r = storage.snapshot(zxid, &bytes);
-            (storage, r)
-        })
-        .await
-        .map_err(std::io::Error::other)?;
-        self.storage = Some(storage);
-        result
+        let copied = Instant::now();
+        let tree = self.sm.tree().clone();
+        tracing::debug!(
+            zxid = format!("0x{zxid:x}"),
+            nodes = tree.node_count(),
+            micros = copied.elapsed().as_micros() as u64,
+            "tree copied for a snapshot"
+        );
+        let job = storage.begin_snapshot(zxid, self.snapshot_write_delay);
+        Some(tokio::task::spawn_blocking(move || job.write(&tree)))
     }
+}
+
+/// Handles a finished snapshot write: a failure is retried later (the log keeps every
+/// transaction meanwhile, so nothing is lost, only recovery gets slower).
+fn snapshot_done(
+    done: Result<std::io::Result<()>, tokio::task::JoinError>,
+    retry_at: &mut Option<Instant>,
+) {
+    let err = match done {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => e.to_string(),
+    };
+    tracing::error!("cannot write a snapshot ({err}); will retry in 10 s");
+    *retry_at = Some(Instant::now() + Duration::from_secs(10));
 }
 
 fn deliver(actions: Vec<Action>, outs: &mut Outs, dropped: &mut Vec<ConnId>) {

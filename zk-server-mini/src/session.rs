@@ -63,12 +63,12 @@ impl SessionTracker {
 
     /// Stops tracking (closed, or closing).
     pub fn remove(&mut self, session: i64) {
-        if let Some((_, b)) = self.sessions.remove(&session) {
-            if let Some(set) = self.buckets.get_mut(&b) {
-                set.remove(&session);
-                if set.is_empty() {
-                    self.buckets.remove(&b);
-                }
+        if let Some((_, b)) = self.sessions.remove(&session)
+            && let Some(set) = self.buckets.get_mut(&b)
+        {
+            set.remove(&session);
+            if set.is_empty() {
+                self.buckets.remove(&b);
             }
         }
     }

@@ -14,6 +14,10 @@ use crate::wal::sync_dir;
 
 const MAGIC: &[u8; 8] = b"ZKMSNAP1";
 
+/// The file a snapshot is written to before it is renamed into place; one left behind by a
+/// crash is removed at the next start.
+pub const TEMP_NAME: &str = "snapshot.tmp";
+
 /// Snapshot files in `dir` with their zxid, oldest first.
 pub fn list_snapshots(dir: &Path) -> io::Result<Vec<(i64, PathBuf)>> {
     let mut out = Vec::new();
@@ -21,10 +25,10 @@ pub fn list_snapshots(dir: &Path) -> io::Result<Vec<(i64, PathBuf)>> {
         let entry = entry?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if let Some(hex) = name.strip_prefix("snapshot.") {
-            if let Ok(z) = i64::from_str_radix(hex, 16) {
-                out.push((z, entry.path()));
-            }
+        if let Some(hex) = name.strip_prefix("snapshot.")
+            && let Ok(z) = i64::from_str_radix(hex, 16)
+        {
+            out.push((z, entry.path()));
         }
     }
     out.sort();
@@ -142,12 +146,26 @@ pub fn deserialize(bytes: &[u8]) -> Result<DataTree, DecodeError> {
 
 /// Writes `bytes` (from [`serialize`]) as the snapshot for `zxid`, atomically.
 pub fn write(dir: &Path, zxid: i64, bytes: &[u8]) -> io::Result<PathBuf> {
-    let tmp = dir.join("snapshot.tmp");
+    write_slowly(dir, zxid, bytes, std::time::Duration::ZERO)
+}
+
+/// [`write`], pausing for `delay` (fault injection: a slow disk) between writing the
+/// temporary file and renaming it into place.
+pub fn write_slowly(
+    dir: &Path,
+    zxid: i64,
+    bytes: &[u8],
+    delay: std::time::Duration,
+) -> io::Result<PathBuf> {
+    let tmp = dir.join(TEMP_NAME);
     let path = dir.join(format!("snapshot.{zxid:016x}"));
     {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
+    }
+    if !delay.is_zero() {
+        std::thread::sleep(delay);
     }
     std::fs::rename(&tmp, &path)?;
     sync_dir(dir)?;

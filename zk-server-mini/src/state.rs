@@ -317,11 +317,11 @@ impl StateMachine {
     }
 
     fn close(&mut self, conn: ConnId) {
-        if let Some(c) = self.conns.get_mut(&conn) {
-            if !c.closing {
-                c.closing = true;
-                self.actions.push(Action::Close(conn));
-            }
+        if let Some(c) = self.conns.get_mut(&conn)
+            && !c.closing
+        {
+            c.closing = true;
+            self.actions.push(Action::Close(conn));
         }
     }
 
@@ -444,14 +444,13 @@ impl StateMachine {
     }
 
     fn forget(&mut self, conn: ConnId) {
-        if let Some(c) = self.conns.remove(&conn) {
-            if let Some(sid) = c.session {
-                if let Some(set) = self.session_conns.get_mut(&sid) {
-                    set.remove(&conn);
-                    if set.is_empty() {
-                        self.session_conns.remove(&sid);
-                    }
-                }
+        if let Some(c) = self.conns.remove(&conn)
+            && let Some(sid) = c.session
+            && let Some(set) = self.session_conns.get_mut(&sid)
+        {
+            set.remove(&conn);
+            if set.is_empty() {
+                self.session_conns.remove(&sid);
             }
         }
         self.watches.remove_connection(conn);
@@ -581,12 +580,11 @@ impl StateMachine {
     }
 
     fn forget_binding(&mut self, conn: ConnId) {
-        if let Some(c) = self.conns.get_mut(&conn) {
-            if let Some(sid) = c.session.take() {
-                if let Some(set) = self.session_conns.get_mut(&sid) {
-                    set.remove(&conn);
-                }
-            }
+        if let Some(c) = self.conns.get_mut(&conn)
+            && let Some(sid) = c.session.take()
+            && let Some(set) = self.session_conns.get_mut(&sid)
+        {
+            set.remove(&conn);
         }
         self.watches.remove_connection(conn);
     }

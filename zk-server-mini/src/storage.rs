@@ -1,5 +1,13 @@
 //! Durable storage: recovery (newest valid snapshot + log replay), group-commit log appends,
 //! and periodic snapshots with pruning.
+//!
+//! A snapshot does not stop the log. [`Storage::begin_snapshot`] is called between two log
+//! writes, when the tree holds exactly the transactions logged so far (through zxid Z): it
+//! schedules a new log file starting at Z + 1 and hands back a [`SnapshotJob`], which writes a
+//! copy of that tree on another thread while later batches go on being appended to the new
+//! file. Until the snapshot is durable nothing is removed, so a crash at any point recovers
+//! from the previous snapshot and the unbroken run of logs after it; old files are pruned
+//! only after the new snapshot's rename and directory sync.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -25,6 +33,17 @@ pub struct Storage {
     wal: Wal,
     since_snapshot: u64,
     sync_delay: std::time::Duration,
+    /// The first zxid of the log file the next append must start (set by a snapshot).
+    roll_at: Option<i64>,
+}
+
+/// A snapshot to write off the state machine's thread (see [`Storage::begin_snapshot`]).
+#[derive(Debug)]
+pub struct SnapshotJob {
+    snap_dir: PathBuf,
+    log_dir: PathBuf,
+    zxid: i64,
+    delay: std::time::Duration,
 }
 
 impl Storage {
@@ -32,7 +51,7 @@ impl Storage {
     pub fn recover(snap_dir: &Path, log_dir: &Path) -> io::Result<(DataTree, Self)> {
         std::fs::create_dir_all(snap_dir)?;
         std::fs::create_dir_all(log_dir)?;
-        let _ = std::fs::remove_file(snap_dir.join("snapshot.tmp"));
+        let _ = std::fs::remove_file(snap_dir.join(crate::snapshot::TEMP_NAME));
         let mut tree = crate::snapshot::load_newest(snap_dir)?;
         let snap_zxid = tree.last_zxid;
         let report = crate::wal::replay(log_dir, snap_zxid, |h, t| {
@@ -65,6 +84,7 @@ impl Storage {
                 wal,
                 since_snapshot: report.applied as u64,
                 sync_delay: std::time::Duration::ZERO,
+                roll_at: None,
             },
         ))
     }
@@ -86,11 +106,15 @@ impl Storage {
         self.sync_delay = delay;
     }
 
-    /// Appends an encoded batch and fsyncs it (one sync per batch: group commit). Blocks: call
-    /// it from a blocking thread.
+    /// Appends an encoded batch and fsyncs it (one sync per batch: group commit), first
+    /// starting the new log file a snapshot asked for. Blocks: call it from a blocking thread.
     pub fn append(&mut self, batch: &[u8], count: usize) -> io::Result<()> {
         if !self.sync_delay.is_zero() {
             std::thread::sleep(self.sync_delay);
+        }
+        if let Some(first) = self.roll_at {
+            self.wal.roll(first)?;
+            self.roll_at = None;
         }
         self.wal.append(batch)?;
         self.since_snapshot += count as u64;
@@ -102,13 +126,145 @@ impl Storage {
         self.since_snapshot
     }
 
-    /// Writes a snapshot taken at `zxid`, starts a new log file after it and prunes old files.
-    pub fn snapshot(&mut self, zxid: i64, bytes: &[u8]) -> io::Result<()> {
-        crate::snapshot::write(&self.snap_dir, zxid, bytes)?;
-        self.wal.roll(zxid.saturating_add(1))?;
+    /// Starts a snapshot of the state at `zxid`, which must be the last zxid appended (so
+    /// call it between appends, with the tree applied through `zxid`): the next append starts
+    /// a new log file at `zxid + 1`, and the returned job writes the tree.
+    pub fn begin_snapshot(&mut self, zxid: i64, delay: std::time::Duration) -> SnapshotJob {
+        self.roll_at = Some(zxid.saturating_add(1));
         self.since_snapshot = 0;
+        SnapshotJob {
+            snap_dir: self.snap_dir.clone(),
+            log_dir: self.log_dir.clone(),
+            zxid,
+            delay,
+        }
+    }
+}
+
+impl SnapshotJob {
+    /// The zxid the snapshot is taken at.
+    pub fn zxid(&self) -> i64 {
+        self.zxid
+    }
+
+    /// Serializes `tree` (the state at [`SnapshotJob::zxid`]), writes it atomically and
+    /// durably, then prunes snapshots and logs no longer needed. Blocks: call it from a
+    /// blocking thread. Safe to run while the log is appended to: pruning only removes log
+    /// files that a later file, starting at or below the oldest kept snapshot, supersedes.
+    pub fn write(self, tree: &DataTree) -> io::Result<()> {
+        if tree.last_zxid != self.zxid {
+            return Err(io::Error::other(format!(
+                "snapshot of the tree at {:#x} requested for {:#x}",
+                tree.last_zxid, self.zxid
+            )));
+        }
+        let bytes = crate::snapshot::serialize(tree);
+        crate::snapshot::write_slowly(&self.snap_dir, self.zxid, &bytes, self.delay)?;
         crate::snapshot::prune(&self.snap_dir, &self.log_dir, SNAPSHOTS_KEPT)?;
-        tracing::info!(zxid = format!("0x{zxid:x}"), "snapshot written");
+        tracing::info!(zxid = format!("0x{:x}", self.zxid), "snapshot written");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::txn::{Txn, TxnHeader};
+    use bytes::Bytes;
+    use zk_proto::acl::Acl;
+
+    /// A valid transaction for zxid `z` against `tree`: creates, updates and deletes.
+    fn next_txn(tree: &DataTree, z: i64) -> Txn {
+        let path = |i: i64| format!("/k{}", i % 40);
+        let p = path(z);
+        let data = Some(Bytes::from(z.to_be_bytes().to_vec()));
+        match tree.get(&p) {
+            None => Txn::Create {
+                path: p,
+                data,
+                acl: Acl::open_unsafe(),
+                ephemeral_owner: 0,
+                parent_counter: tree.get("/").map_or(0, |n| n.create_counter) + 1,
+            },
+            Some(_) if z % 3 == 0 => Txn::Delete { path: p },
+            Some(n) => Txn::SetData {
+                path: p,
+                data,
+                version: n.version + 1,
+            },
+        }
+    }
+
+    /// Logs `batches` batches of 5 transactions through `storage`, applying them to `live`.
+    fn log(storage: &mut Storage, live: &mut DataTree, batches: usize) {
+        for _ in 0..batches {
+            let mut buf = BytesMut::new();
+            for _ in 0..5 {
+                let header = TxnHeader {
+                    session_id: 1,
+                    cxid: 1,
+                    zxid: live.last_zxid + 1,
+                    time: live.last_zxid * 10,
+                };
+                let txn = next_txn(live, header.zxid);
+                let _ = apply(live, &header, &txn);
+                encode_record(&header, &txn, &mut buf).unwrap_or_else(|e| panic!("{e}"));
+            }
+            storage.append(&buf, 5).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
+    /// Recovers from a copy of `dir`, as after a crash at this moment (recovery creates a
+    /// log file, which must not disturb the storage still appending to `dir`).
+    fn recover(dir: &Path) -> DataTree {
+        let copy = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{e}")) {
+            let entry = entry.unwrap_or_else(|e| panic!("{e}"));
+            std::fs::copy(entry.path(), copy.path().join(entry.file_name()))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        Storage::recover(copy.path(), copy.path())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .0
+    }
+
+    /// What the server does: a snapshot of the tree at Z is written *after* later batches
+    /// went to the new log file. Recovery from it (or, when it is damaged or was never
+    /// finished, from an older one) plus replay across the rolls rebuilds the exact tree.
+    #[test]
+    fn snapshot_and_replay_across_a_roll_rebuild_the_exact_tree() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (mut live, mut storage) =
+            Storage::recover(dir.path(), dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        log(&mut storage, &mut live, 4);
+        for round in 0..5 {
+            let job = storage.begin_snapshot(live.last_zxid, std::time::Duration::ZERO);
+            let copy = live.clone();
+            log(&mut storage, &mut live, 3);
+            if round == 2 {
+                // Killed before the snapshot was written: only the log has the state.
+                drop(job);
+            } else {
+                job.write(&copy).unwrap_or_else(|e| panic!("{e}"));
+            }
+            log(&mut storage, &mut live, 2);
+            assert_eq!(recover(dir.path()), live, "round {round}");
+        }
+        let logs = crate::wal::list_logs(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let snaps = crate::snapshot::list_snapshots(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(logs.len() >= 3, "the log was rolled: {logs:?}");
+        assert_eq!(
+            snaps.len(),
+            SNAPSHOTS_KEPT,
+            "old snapshots pruned: {snaps:?}"
+        );
+        // Every snapshot kept is usable with the logs kept: damage the newer ones one by one.
+        for (_, newest) in snaps.iter().rev().take(SNAPSHOTS_KEPT - 1) {
+            std::fs::write(newest, b"damaged").unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(recover(dir.path()), live);
+        }
+        // A snapshot for the wrong tree is refused rather than written under a wrong name.
+        let job = storage.begin_snapshot(live.last_zxid + 1, std::time::Duration::ZERO);
+        assert!(job.write(&live).is_err());
     }
 }

@@ -45,10 +45,10 @@ pub fn list_logs(dir: &Path) -> io::Result<Vec<(i64, PathBuf)>> {
         let entry = entry?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if let Some(hex) = name.strip_prefix("log.") {
-            if let Ok(z) = i64::from_str_radix(hex, 16) {
-                out.push((z, entry.path()));
-            }
+        if let Some(hex) = name.strip_prefix("log.")
+            && let Ok(z) = i64::from_str_radix(hex, 16)
+        {
+            out.push((z, entry.path()));
         }
     }
     out.sort();
@@ -294,14 +294,14 @@ pub fn replay(
                 let here = off + 8 + at;
                 let (header, txn) = decode_entry(Bytes::copy_from_slice(payload))
                     .map_err(|e| corrupt(path, here, format!("undecodable record: {e}")))?;
-                if let Some(prev) = prev_zxid {
-                    if prev.checked_add(1) != Some(header.zxid) {
-                        return Err(corrupt(
-                            path,
-                            here,
-                            format!("zxid {:#x} follows {prev:#x}", header.zxid),
-                        ));
-                    }
+                if let Some(prev) = prev_zxid
+                    && prev.checked_add(1) != Some(header.zxid)
+                {
+                    return Err(corrupt(
+                        path,
+                        here,
+                        format!("zxid {:#x} follows {prev:#x}", header.zxid),
+                    ));
                 }
                 prev_zxid = Some(header.zxid);
                 if header.zxid > after_zxid {

@@ -156,18 +156,18 @@ impl WatchTable {
         let mut found = false;
         for t in tables {
             let table = self.table(*t);
-            if let Some(w) = table.get_mut(path) {
-                if let Some(flags) = w.get(&conn).copied() {
-                    found = true;
-                    if remove {
-                        w.remove(&conn);
-                        if flags & RECURSIVE != 0 {
-                            self.recursive_count = self.recursive_count.saturating_sub(1);
-                        }
-                        let table = self.table(*t);
-                        if table.get(path).is_some_and(BTreeMap::is_empty) {
-                            table.remove(path);
-                        }
+            if let Some(w) = table.get_mut(path)
+                && let Some(flags) = w.get(&conn).copied()
+            {
+                found = true;
+                if remove {
+                    w.remove(&conn);
+                    if flags & RECURSIVE != 0 {
+                        self.recursive_count = self.recursive_count.saturating_sub(1);
+                    }
+                    let table = self.table(*t);
+                    if table.get(path).is_some_and(BTreeMap::is_empty) {
+                        table.remove(path);
                     }
                 }
             }
@@ -180,10 +180,10 @@ impl WatchTable {
         let mut lost = 0;
         for table in [&mut self.data, &mut self.child] {
             table.retain(|_, w| {
-                if let Some(flags) = w.remove(&conn) {
-                    if flags & RECURSIVE != 0 {
-                        lost += 1;
-                    }
+                if let Some(flags) = w.remove(&conn)
+                    && flags & RECURSIVE != 0
+                {
+                    lost += 1;
                 }
                 !w.is_empty()
             });

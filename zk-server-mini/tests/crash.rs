@@ -31,11 +31,22 @@ fn free_port() -> u16 {
 }
 
 async fn spawn(dir: &Path, port: u16) -> Server {
+    spawn_with(dir, port, 300, None).await
+}
+
+/// Starts the binary on `dir/data` with `snapCount` and, optionally, snapshot writes slowed
+/// down by fault injection.
+async fn spawn_with(
+    dir: &Path,
+    port: u16,
+    snap_count: u64,
+    snapshot_delay: Option<Duration>,
+) -> Server {
     let cfg = dir.join("zoo.cfg");
     std::fs::write(
         &cfg,
         format!(
-            "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nsnapCount=300\nmaxClientCnxns=0\n",
+            "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nsnapCount={snap_count}\nmaxClientCnxns=0\n",
             dir.join("data").display()
         ),
     )
@@ -44,7 +55,11 @@ async fn spawn(dir: &Path, port: u16) -> Server {
     let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let log = std::fs::File::create(dir.join(format!("server-{n}.log")))
         .unwrap_or_else(|e| panic!("{e}"));
-    let child = Command::new(env!("CARGO_BIN_EXE_zk-server-mini"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zk-server-mini"));
+    if let Some(d) = snapshot_delay {
+        cmd.env("ZK_MINI_FAULT_SNAPSHOT_DELAY_MS", d.as_millis().to_string());
+    }
+    let child = cmd
         .arg("--config")
         .arg(&cfg)
         .stdin(Stdio::null())
@@ -215,11 +230,12 @@ async fn snapshot_plus_replay() {
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(h.err.is_ok());
     }
+    drop(c);
+    // Snapshots are written and pruned in the background; stopping waits for them.
+    server.stop().await;
     let before = zk_server_mini::snapshot::list_snapshots(dir.path()).unwrap_or_default();
     assert!(before.len() >= 2, "expected snapshots, got {before:?}");
     assert!(before.len() <= 3, "old snapshots are pruned: {before:?}");
-    drop(c);
-    server.stop().await;
     let server = MiniServer::builder()
         .data_dir(dir.path())
         .start()
@@ -466,6 +482,136 @@ async fn a_log_write_failure_stops_the_server_without_acknowledging() {
         for path in &acked {
             assert_eq!(get(&mut c, path).await, Some(vec![b'x'; 1000]), "{path}");
         }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("test timed out"));
+}
+
+/// Acknowledged writes survive `kill -9` in the middle of a (slow) snapshot write, with
+/// writes acknowledged both before the snapshot's zxid and after it, into the new log file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_a_snapshot_write_loses_no_acknowledged_write() {
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let data = dir.path().join("data");
+        let tmp = data.join(zk_server_mini::snapshot::TEMP_NAME);
+        let port = free_port();
+        let mut acked: Vec<String> = Vec::new();
+        async fn write(c: &mut RawClient, acked: &mut Vec<String>, prefix: &str, n: u32) {
+            for i in 0..n {
+                let path = format!("/{prefix}-{i}");
+                let (h, _) = c
+                    .call(&create(path.clone(), path.as_bytes()))
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                assert!(h.err.is_ok(), "{path}: {:?}", h.err);
+                acked.push(path);
+            }
+        }
+        // Round 0 leaves a finished snapshot (the one recovery falls back to), round 1 is
+        // killed while writing the next one.
+        let server = spawn_with(dir.path(), port, 100, None).await;
+        let mut c = RawClient::connect(server.addr, 10_000)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        write(&mut c, &mut acked, "r0", 150).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while zk_server_mini::snapshot::list_snapshots(&data)
+            .unwrap_or_default()
+            .is_empty()
+        {
+            assert!(Instant::now() < deadline, "no first snapshot");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        drop(c);
+        drop(server);
+        let snaps_before = zk_server_mini::snapshot::list_snapshots(&data).unwrap_or_default();
+
+        let server = spawn_with(dir.path(), port, 100, Some(Duration::from_secs(6))).await;
+        let mut c = RawClient::connect(server.addr, 10_000)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        write(&mut c, &mut acked, "r1", 120).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !tmp.exists() {
+            assert!(Instant::now() < deadline, "no snapshot was started");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        write(&mut c, &mut acked, "during", 100).await;
+        assert!(
+            tmp.exists(),
+            "the snapshot finished before the kill: the test proves nothing"
+        );
+        assert_eq!(
+            zk_server_mini::snapshot::list_snapshots(&data).unwrap_or_default(),
+            snaps_before
+        );
+        // The log was rolled at the snapshot's zxid: the writes after it are in a new file.
+        let in_progress = std::fs::read(&tmp).unwrap_or_else(|e| panic!("{e}"));
+        let snap_zxid = zk_server_mini::snapshot::deserialize(&in_progress)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .last_zxid;
+        let logs = zk_server_mini::wal::list_logs(&data).unwrap_or_default();
+        assert!(
+            logs.iter().any(|(first, _)| *first == snap_zxid + 1),
+            "no log starts after the snapshot's zxid {snap_zxid:#x}: {logs:?}"
+        );
+        drop(server); // SIGKILL mid-snapshot.
+
+        let server = spawn(dir.path(), port).await;
+        let mut c = RawClient::connect(server.addr, 10_000)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        for path in &acked {
+            assert_eq!(
+                get(&mut c, path).await,
+                Some(path.as_bytes().to_vec()),
+                "{path} lost by kill -9 during a snapshot"
+            );
+        }
+        assert!(
+            !tmp.exists(),
+            "the half-written snapshot was not cleaned up"
+        );
+    })
+    .await
+    .unwrap_or_else(|_| panic!("test timed out"));
+}
+
+/// A second server on a data directory in use exits non-zero, naming the directory, and
+/// leaves the first one serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_refuses_a_data_directory_in_use() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let data = dir.path().join("data");
+        let server = spawn(dir.path(), free_port()).await;
+        let mut c = RawClient::connect(server.addr, 10_000)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let port = free_port().to_string();
+        let (code, err) = run_briefly(&[
+            std::ffi::OsStr::new("--port"),
+            std::ffi::OsStr::new(&port),
+            std::ffi::OsStr::new("--data-dir"),
+            data.as_os_str(),
+        ]);
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains("in use by another server"), "{err}");
+        assert!(err.contains(&data.display().to_string()), "{err}");
+        let (h, _) = c
+            .call(&create("/still-serving".into(), b"x"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(h.err.is_ok(), "{:?}", h.err);
+        // kill -9 leaves the LOCK file behind but not the lock: a new server starts.
+        drop(c);
+        drop(server);
+        let server = spawn(dir.path(), free_port()).await;
+        let mut c = RawClient::connect(server.addr, 10_000)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(get(&mut c, "/still-serving").await, Some(b"x".to_vec()));
     })
     .await
     .unwrap_or_else(|_| panic!("test timed out"));
