@@ -12,6 +12,7 @@
 //! Golden wire captures from these clients live in `zk-proto/tests/fixtures/`; the scripts that
 //! made them are in `tools/`.
 
+pub mod backend;
 pub mod clients;
 pub mod ports;
 pub mod proxy;

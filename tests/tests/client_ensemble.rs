@@ -1,6 +1,9 @@
 //! `zk-client` against a real 3-node ZooKeeper 3.8.0 ensemble: killing the member the client is
 //! connected to moves the session to another member (same session, ephemerals and watches
 //! survive); read-only mode when the quorum is lost.
+//!
+//! Real server only: `zk-server-mini` has no ensemble (nor read-only mode) yet, so unlike
+//! `client_ops`/`client_faults` these scenarios do not run on `zk_integration_tests::backend`.
 
 use std::future::Future;
 use std::time::Duration;

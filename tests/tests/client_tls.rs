@@ -1,5 +1,8 @@
 //! `zk-client` with its `tls` feature against the real ZooKeeper 3.8.0 server's
 //! `secureClientPort` (Netty, PKCS12 keystore made with `openssl`).
+//!
+//! Real server only: `zk-server-mini` has no TLS listener yet, so unlike `client_ops` and
+//! `client_faults` this does not run on `zk_integration_tests::backend`.
 
 use std::path::Path;
 use std::process::Command;

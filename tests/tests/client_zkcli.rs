@@ -1,5 +1,13 @@
-//! The `zkcli` example of `zk-client` as a test driver against the real ZooKeeper 3.8.0 server:
-//! every command, its stable output lines, error names and exit codes.
+//! The `zkcli` example of `zk-client` as a test driver against a single server, once against the
+//! real ZooKeeper 3.8.0 and once against `zk-server-mini` (`on_each_backend!`): every command, its
+//! stable output lines, error names and exit codes.
+
+// The scenarios are plain `async fn`s that `on_each_backend!` calls from its generated tests, and
+// clippy's `allow-unwrap-in-tests` only recognises `#[test]` functions themselves.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test scenarios: a failed unwrap is a failed test"
+)]
 
 use std::path::PathBuf;
 use std::process::{Output, Stdio};
@@ -10,7 +18,14 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tokio::time::timeout;
 use zk_client::{Client, CreateOptions};
-use zk_integration_tests::{RealZk, ZkOptions, require_real_zk};
+use zk_integration_tests::ZkOptions;
+use zk_integration_tests::backend::Backend;
+
+// Bounded (start, the first build of the example, the scenario, stop) so a hang fails.
+zk_integration_tests::on_each_backend! {
+    within: Duration::from_secs(300);
+    zkcli_commands_and_output_formats(ZkOptions::default().extended_types(true)),
+}
 
 /// Builds the example once and returns its path (`<target>/debug/examples/zkcli`).
 fn zkcli() -> PathBuf {
@@ -36,7 +51,7 @@ fn zkcli() -> PathBuf {
 
 /// Waits until the server lists a watch on `path` (`wchp`), so that a change made next is seen
 /// by the watching zkcli process.
-async fn wait_watched(zk: &RealZk, path: &str) {
+async fn wait_watched(zk: &Backend, path: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let wchp = zk.four_letter("wchp").await.unwrap_or_default();
@@ -74,12 +89,7 @@ async fn ok(server: &str, args: &[&str]) -> String {
     stdout(&o)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zkcli_commands_and_output_formats() {
-    require_real_zk!();
-    let zk = RealZk::start_standalone(ZkOptions::default().extended_types(true))
-        .await
-        .expect("start the reference server");
+async fn zkcli_commands_and_output_formats(zk: &Backend) {
     let s = zk.connect_string();
     let s = s.as_str();
     tokio::task::spawn_blocking(zkcli).await.unwrap();
@@ -141,7 +151,7 @@ async fn zkcli_commands_and_output_formats() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    wait_watched(&zk, "/cli").await;
+    wait_watched(zk, "/cli").await;
     direct.set_data("/cli", b"v3", None).await.unwrap();
     let out = timeout(Duration::from_secs(20), child.wait_with_output())
         .await
@@ -165,7 +175,7 @@ async fn zkcli_commands_and_output_formats() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    wait_watched(&zk, "/cli").await;
+    wait_watched(zk, "/cli").await;
     direct
         .create("/cli/n", b"", &CreateOptions::persistent())
         .await
