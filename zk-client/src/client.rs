@@ -838,6 +838,12 @@ impl Client {
     /// every change of the node (`Persistent`) or of its whole subtree (`PersistentRecursive`,
     /// which never reports `NodeChildrenChanged`).
     ///
+    /// Any mix of watches on one path works: each gets the events it asked for, on ZooKeeper
+    /// 3.6–3.8 (which keeps one watch mode per path and connection) as on newer servers. While a
+    /// path has a persistent or recursive watch, one-shot watches on it are served from that
+    /// watch's events; a persistent watch on a path that also has a recursive one gets its
+    /// `NodeChildrenChanged` derived from the `NodeCreated`/`NodeDeleted` of direct children.
+    ///
     /// ```no_run
     /// use futures::StreamExt;
     /// use zk_client::PersistentEvent;
@@ -893,6 +899,10 @@ impl Client {
     /// (local watchers get a `DataWatchRemoved`/`ChildWatchRemoved`/`PersistentWatchRemoved`
     /// event). On ZooKeeper 3.8, persistent watches are removed with `WatcherType::Any`.
     ///
+    /// On a path that also has a persistent or recursive watch, `Data` and `Children` remove
+    /// only this client's one-shot watches of that kind (which are served by the persistent one,
+    /// see [`add_watch`](Self::add_watch)) and leave the persistent watch alone.
+    ///
     /// # Errors
     /// [`Error::NoWatcher`] when there is no such watch.
     pub async fn remove_watches(&self, path: &str, watcher_type: WatcherType) -> Result<()> {
@@ -910,14 +920,23 @@ impl Client {
 
     /// Checks that this session has a watch of `watcher_type` on `path` on the server.
     ///
+    /// On a path that also has a persistent or recursive watch, `Data` and `Children` succeed
+    /// when this client has a one-shot watch of that kind there, which the persistent watch
+    /// serves (see [`remove_watches`](Self::remove_watches)); otherwise the server answers.
+    ///
     /// # Errors
     /// [`Error::NoWatcher`] when there is none.
     pub async fn check_watches(&self, path: &str, watcher_type: WatcherType) -> Result<()> {
+        let server_path = self.server_path(path)?;
         let request = Request::CheckWatches(CheckWatchesRequest {
-            path: self.server_path(path)?,
+            path: server_path.clone(),
             watcher_type,
         });
-        self.call(&request, None, Effect::None).await.map(drop)
+        let effect = Effect::CheckWatches {
+            path: server_path,
+            watcher_type,
+        };
+        self.call(&request, None, effect).await.map(drop)
     }
 
     /// The paths of this session's ephemeral nodes whose path starts with `prefix` (a string

@@ -29,14 +29,15 @@ use tracing::{Instrument, debug, info, trace, warn};
 use zk_proto::codec::{FrameCodec, encode_frame};
 use zk_proto::jute::{Decode, Encode, JuteReader};
 use zk_proto::{
-    AuthPacket, ConnectRequest, ConnectResponse, ErrorCode, KeeperState, OpCode, ReplyHeader,
-    Request, RequestHeader, Response, SetWatches, SetWatches2, WatcherEvent, WatcherType,
+    AddWatchMode, AuthPacket, ConnectRequest, ConnectResponse, ErrorCode, KeeperState, OpCode,
+    ReplyHeader, Request, RequestHeader, Response, SetWatches, SetWatches2, WatcherEvent,
+    WatcherType,
 };
 
 use crate::config::{Config, ExpiryPolicy};
 use crate::error::{Error, Result};
 use crate::session::{SessionEvent, SessionState};
-use crate::watch::{OneshotKind, Registry, WatchLists, WatchRegistration};
+use crate::watch::{Registry, WatchLists, WatchRegistration};
 
 /// A byte stream to a server: TCP, TLS, or an in-memory pipe in tests.
 pub(crate) trait Transport: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
@@ -74,6 +75,25 @@ pub(crate) enum Effect {
         path: String,
         watcher_type: WatcherType,
     },
+    /// A user's checkWatches: a `Data`/`Children` check on a path whose one-shot watches are
+    /// served locally succeeds when there is such a local watch (see `Registry::covered`).
+    CheckWatches {
+        path: String,
+        watcher_type: WatcherType,
+    },
+    /// A user's removeWatches of one-shot watches served locally, sent to the server as a
+    /// checkWatches (a removal would break the persistent registration that serves them) and
+    /// answered from the local registry when its reply arrives, in FIFO order.
+    RemoveLocalWatches {
+        path: String,
+        watcher_type: WatcherType,
+    },
+    /// A request that relies on the server's recursive registration on the path (see
+    /// `Registry::server_recursive`): an addWatch(persistent) sent as addWatch(recursive), or a
+    /// one-shot watch kept local because that registration serves it. When its reply comes, the
+    /// registration is still there (a removal waits for requests in flight on the path), even if
+    /// every local watcher that had it went meanwhile: the path is marked again.
+    KeepsServerRecursive { path: String },
     /// Internal: a SetWatches/SetWatches2 batch.
     SetWatches,
     /// Internal: removeWatches for a dropped watch (errors ignored).
@@ -526,13 +546,50 @@ impl SessionTask {
 
     /// Appends an encoded request to `wbuf` with a fresh xid and queues it as outstanding.
     fn write_request(&mut self, mut out: Outgoing, wbuf: &mut BytesMut) {
-        if let Some(WatchRegistration::Oneshot { path, kind, .. }) = &out.watch
-            && self.oneshot_is_covered(path, *kind)
-        {
-            // getData, exists and getChildren2 end with their `watch` flag: register locally only.
-            if let Some(flag) = out.frame.last_mut() {
-                *flag = 0;
+        match &out.watch {
+            Some(WatchRegistration::Oneshot { path, .. }) if self.oneshot_is_covered(path) => {
+                // getData, exists and getChildren2 end with their `watch` flag: register
+                // locally only.
+                if let Some(flag) = out.frame.last_mut() {
+                    *flag = 0;
+                }
+                if self.recursive_on_server(path) {
+                    out.effect = Effect::KeepsServerRecursive { path: path.clone() };
+                }
             }
+            Some(WatchRegistration::Persistent {
+                path,
+                mode: AddWatchMode::Persistent,
+                ..
+            }) if self.recursive_on_server(path) => {
+                // addWatch ends with its mode: keep the server's entry recursive.
+                if let Some(mode) = out
+                    .frame
+                    .len()
+                    .checked_sub(4)
+                    .and_then(|at| out.frame.get_mut(at..))
+                {
+                    mode.copy_from_slice(
+                        &i32::from(AddWatchMode::PersistentRecursive).to_be_bytes(),
+                    );
+                }
+                out.effect = Effect::KeepsServerRecursive { path: path.clone() };
+            }
+            _ => {}
+        }
+        if let Effect::RemoveWatches { path, watcher_type } = &out.effect
+            && is_oneshot_type(*watcher_type)
+            && self.oneshot_is_covered(path)
+        {
+            // Same body, harmless opcode: the answer comes from the local registry in order.
+            if let Some(op) = out.frame.get_mut(8..12) {
+                op.copy_from_slice(&i32::from(OpCode::CheckWatches).to_be_bytes());
+            }
+            out.op = OpCode::CheckWatches;
+            out.effect = Effect::RemoveLocalWatches {
+                path: path.clone(),
+                watcher_type: *watcher_type,
+            };
         }
         let xid = self.next_xid();
         if let Some(slot) = out.frame.get_mut(4..8) {
@@ -552,14 +609,29 @@ impl SessionTask {
         });
     }
 
-    /// Whether a one-shot watch must stay local because a persistent watch on the same path
-    /// (registered, or on its way) serves it; see [`Registry::covered`].
-    fn oneshot_is_covered(&self, path: &str, kind: OneshotKind) -> bool {
-        self.registry.covered(path, kind)
-            || self.pending_persistent > 0 && self.pending.iter().any(|p| {
-                matches!(&p.watch, Some(WatchRegistration::Persistent { path: pp, mode, .. })
-                    if pp == path && (kind == OneshotKind::Data || *mode == zk_proto::AddWatchMode::Persistent))
-            })
+    /// Whether a one-shot watch on `path` must stay local because a persistent or recursive
+    /// registration on the same path (registered, or on its way) serves it; see
+    /// [`Registry::covered`].
+    fn oneshot_is_covered(&self, path: &str) -> bool {
+        self.registry.covered(path)
+            || self.pending_persistent > 0
+                && self.pending.iter().any(|p| {
+                    matches!(&p.watch, Some(WatchRegistration::Persistent { path: pp, .. }) if pp == path)
+                })
+    }
+
+    /// Whether the server's registration on `path` is (or is about to be) recursive.
+    fn recursive_on_server(&self, path: &str) -> bool {
+        self.registry.server_recursive(path)
+            || self.pending_persistent > 0
+                && self.pending.iter().any(|p| match &p.watch {
+                    Some(WatchRegistration::Persistent { path: pp, mode, .. }) => {
+                        pp == path
+                            && (*mode == AddWatchMode::PersistentRecursive
+                                || matches!(p.effect, Effect::KeepsServerRecursive { .. }))
+                    }
+                    _ => false,
+                })
     }
 
     /// Encodes an internal request (no caller waiting).
@@ -596,22 +668,26 @@ impl SessionTask {
         }
     }
 
+    /// Removes a server registration no local watcher needs any more.
+    fn remove_on_server(&mut self, path: String, watcher_type: WatcherType, wbuf: &mut BytesMut) {
+        // A registration for this path still in flight would be undone by the removal.
+        let in_flight = self
+            .pending
+            .iter()
+            .any(|p| p.watch.as_ref().is_some_and(|w| w.path() == path));
+        if !in_flight {
+            let body = zk_proto::RemoveWatchesRequest { path, watcher_type };
+            self.write_internal(OpCode::RemoveWatches, &body, Effect::DropWatch, wbuf);
+        }
+    }
+
     /// Handles one command while connected (a close request sets `closing`).
     fn accept(&mut self, cmd: Command, wbuf: &mut BytesMut, closing: &mut Option<Closing>) {
         match cmd {
             Command::Request(out) => self.write_request(out, wbuf),
             Command::RemoveWatch { id, path } => {
-                let Some(watcher_type) = self.registry.remove(id, &path) else {
-                    return;
-                };
-                // A registration for this path still in flight would be undone by the removal.
-                let in_flight = self
-                    .pending
-                    .iter()
-                    .any(|p| p.watch.as_ref().is_some_and(|w| w.path() == path));
-                if !in_flight {
-                    let body = zk_proto::RemoveWatchesRequest { path, watcher_type };
-                    self.write_internal(OpCode::RemoveWatches, &body, Effect::DropWatch, wbuf);
+                if let Some(watcher_type) = self.registry.remove(id, &path) {
+                    self.remove_on_server(path, watcher_type, wbuf);
                 }
             }
             Command::Auth {
@@ -760,6 +836,9 @@ impl SessionTask {
                                 )),
                                 Flow::Terminal(end) => return ServeEnd::Terminal(end),
                             }
+                        }
+                        for path in self.registry.take_orphans() {
+                            self.remove_on_server(path, WatcherType::Any, &mut wbuf);
                         }
                     }
                 },
@@ -921,7 +1000,7 @@ impl SessionTask {
     }
 
     fn complete(&mut self, p: Pending, err: ErrorCode, mut reader: JuteReader) -> Flow {
-        let result = if err.is_ok() {
+        let mut result = if err.is_ok() {
             match Response::decode(p.op, &mut reader) {
                 Ok(r) => Ok(r),
                 Err(e) => {
@@ -949,6 +1028,24 @@ impl SessionTask {
                     self.registry.remove_type(&path, watcher_type);
                 }
             }
+            Effect::CheckWatches { path, watcher_type } => {
+                // A local one-shot watch served by the path's persistent registration is a watch
+                // of this session, whatever the server says of its own tables.
+                if is_oneshot_type(watcher_type)
+                    && self.registry.covered(&path)
+                    && self.registry.has_oneshot(&path, watcher_type)
+                {
+                    result = Ok(Response::Empty);
+                }
+            }
+            Effect::RemoveLocalWatches { path, watcher_type } => {
+                result = if self.registry.remove_local_oneshots(&path, watcher_type) {
+                    Ok(Response::Empty)
+                } else {
+                    Err(Error::NoWatcher)
+                };
+            }
+            Effect::KeepsServerRecursive { path } => self.registry.mark_server_recursive(&path),
             Effect::SetWatches => {
                 if let Some((xid, new_session)) = self.announce_after
                     && xid == p.xid
@@ -1082,6 +1179,12 @@ async fn handshake(
     tokio::time::timeout(timeout, attempt)
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timeout"))?
+}
+
+/// The watcher types of one-shot watches (`Any` and the persistent types concern persistent
+/// watches too).
+fn is_oneshot_type(watcher_type: WatcherType) -> bool {
+    matches!(watcher_type, WatcherType::Data | WatcherType::Children)
 }
 
 /// Splits the watch lists into batches of at most [`SET_WATCHES_BATCH`] bytes of paths.

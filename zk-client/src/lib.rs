@@ -42,12 +42,14 @@
 //!   expired the session by then). With [`ExpiryPolicy::NewSession`] it then opens a new session
 //!   and re-creates its persistent watches.
 //! - **Watch modes on ZooKeeper 3.8.** The 3.8 server keeps a single watch mode per path and
-//!   connection, so a one-shot registration on a path with a persistent watch would downgrade the
-//!   persistent watch. The client therefore serves one-shot watches on such a path from the
-//!   persistent watch (they are not registered on the server), and a persistent and a
-//!   persistent-recursive watch on the *same* path behave as the one added last. Changes made
-//!   while disconnected to a node watched that way are announced by
-//!   [`PersistentEvent::Reconnected`] rather than replayed.
+//!   connection (the last registration wins), so a one-shot registration on a path with a
+//!   persistent watch would downgrade the persistent watch, and an `addWatch` would replace a
+//!   pending one-shot watch. The client therefore keeps one registration per path on the server
+//!   (recursive, else persistent, else the one-shot ones) and serves the other watches on that
+//!   path from its events; `NodeChildrenChanged`, which a recursive registration never sends, is
+//!   derived from the `NodeCreated`/`NodeDeleted` of a direct child. Every watch gets its own
+//!   events whatever the order they were added in. Changes made while disconnected to a node
+//!   watched that way are announced by [`PersistentEvent::Reconnected`] rather than replayed.
 //! - **Read-only servers** only accept sessions opened on them (they need
 //!   `localSessionsEnabled=true` to open any); a session opened on a read-write server waits for
 //!   a read-write server.

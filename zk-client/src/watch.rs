@@ -269,9 +269,19 @@ struct PathWatches {
     child: Vec<OneshotEntry>,
     persistent: Vec<PersistentEntry>,
     recursive: Vec<PersistentEntry>,
+    /// The server holds a PERSISTENT_RECURSIVE registration on this path for this connection
+    /// (set when an addWatch(recursive) succeeds; it outlives the local recursive watchers
+    /// while other watchers at the path rely on it, see [`Registry::covered`]).
+    server_recursive: bool,
 }
 
 impl PathWatches {
+    /// Whether the server's entry for this path is a persistent one, which serves every
+    /// one-shot watch on the path (see [`Registry::covered`]).
+    fn served_by_persistent(&self) -> bool {
+        !self.persistent.is_empty() || !self.recursive.is_empty() || self.server_recursive
+    }
+
     fn is_empty(&self) -> bool {
         self.data.is_empty()
             && self.exist.is_empty()
@@ -306,6 +316,8 @@ pub(crate) struct Registry {
     chroot: Option<String>,
     paths: HashMap<String, PathWatches>,
     recursive_count: usize,
+    /// Paths whose server registration outlived every local watcher (see `take_orphans`).
+    orphans: Vec<String>,
 }
 
 impl Registry {
@@ -314,6 +326,7 @@ impl Registry {
             chroot,
             paths: HashMap::new(),
             recursive_count: 0,
+            orphans: Vec::new(),
         }
     }
 
@@ -341,6 +354,7 @@ impl Registry {
                     AddWatchMode::Persistent => entry.persistent.push(PersistentEntry { id, tx }),
                     AddWatchMode::PersistentRecursive => {
                         entry.recursive.push(PersistentEntry { id, tx });
+                        entry.server_recursive = true;
                         self.recursive_count += 1;
                     }
                 }
@@ -353,39 +367,26 @@ impl Registry {
     }
 
     /// Delivers a server notification to every local watcher it concerns.
+    ///
+    /// On a path whose server entry is recursive, `NodeChildrenChanged` for the path's own
+    /// child and persistent watchers is derived from the `NodeCreated`/`NodeDeleted` of a
+    /// direct child (which the recursive entry always reports, at the point in the stream where
+    /// the server would have put `NodeChildrenChanged`); a `NodeChildrenChanged` the server
+    /// sends for such a path (zk-server-mini ORs modes and still sends one) is ignored, so that
+    /// each change is reported once on both kinds of server.
     pub(crate) fn dispatch(&mut self, event_type: EventType, server_path: &str) {
         let Some(client_path) = self.client_path(server_path) else {
             tracing::debug!(server_path, "notification outside the chroot ignored");
             return;
         };
         let event = WatchedEvent::node(event_type, client_path);
-        let mut emptied = false;
-        if let Some(entry) = self.paths.get_mut(server_path) {
-            let fire = |list: &mut Vec<OneshotEntry>| {
-                for w in list.drain(..) {
-                    let _ = w.tx.send(event.clone());
-                }
-            };
-            match event_type {
-                EventType::NodeCreated | EventType::NodeDataChanged => {
-                    fire(&mut entry.data);
-                    fire(&mut entry.exist);
-                }
-                EventType::NodeDeleted => {
-                    fire(&mut entry.data);
-                    fire(&mut entry.exist);
-                    fire(&mut entry.child);
-                }
-                EventType::NodeChildrenChanged => fire(&mut entry.child),
-                _ => {}
-            }
-            entry
-                .persistent
-                .retain(|w| w.tx.send(PersistentEvent::Node(event.clone())).is_ok());
-            emptied = entry.is_empty();
-        }
-        if emptied {
-            self.paths.remove(server_path);
+        let skip = event_type == EventType::NodeChildrenChanged
+            && self
+                .paths
+                .get(server_path)
+                .is_some_and(|e| e.server_recursive);
+        if !skip {
+            self.deliver(server_path, &event);
         }
         if self.recursive_count > 0 && event_type != EventType::NodeChildrenChanged {
             let mut ancestor = Some(server_path);
@@ -400,6 +401,56 @@ impl Registry {
                 ancestor = zk_proto::path::parent(p);
             }
         }
+        if matches!(event_type, EventType::NodeCreated | EventType::NodeDeleted)
+            && let Some(parent) = zk_proto::path::parent(server_path)
+            && self.paths.get(parent).is_some_and(|e| e.server_recursive)
+            && let Some(client_parent) = self.client_path(parent)
+        {
+            let derived = WatchedEvent::node(EventType::NodeChildrenChanged, client_parent);
+            self.deliver(parent, &derived);
+        }
+    }
+
+    /// Delivers `event` to the one-shot and (non-recursive) persistent watchers at `server_path`.
+    fn deliver(&mut self, server_path: &str, event: &WatchedEvent) {
+        let Some(entry) = self.paths.get_mut(server_path) else {
+            return;
+        };
+        let fire = |list: &mut Vec<OneshotEntry>| {
+            for w in list.drain(..) {
+                let _ = w.tx.send(event.clone());
+            }
+        };
+        match event.event_type {
+            EventType::NodeCreated | EventType::NodeDataChanged => {
+                fire(&mut entry.data);
+                fire(&mut entry.exist);
+            }
+            EventType::NodeDeleted => {
+                fire(&mut entry.data);
+                fire(&mut entry.exist);
+                fire(&mut entry.child);
+            }
+            EventType::NodeChildrenChanged => fire(&mut entry.child),
+            _ => {}
+        }
+        entry
+            .persistent
+            .retain(|w| w.tx.send(PersistentEvent::Node(event.clone())).is_ok());
+        if entry.is_empty() {
+            if entry.server_recursive {
+                self.orphans.push(server_path.to_owned());
+            }
+            self.paths.remove(server_path);
+        }
+    }
+
+    /// Paths whose recursive server registration was kept for one-shot watchers that have
+    /// fired or been removed since, so that nothing at the path needs it: the connection removes
+    /// it on the server (it would otherwise report every change below the path until the
+    /// connection ends).
+    pub(crate) fn take_orphans(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.orphans)
     }
 
     /// Removes the watcher `id` at `path`. Returns the server watch type to remove on the server,
@@ -427,11 +478,12 @@ impl Registry {
             }
         }
         let kind = removed_kind?;
-        let has_persistent = !entry.persistent.is_empty() || !entry.recursive.is_empty();
         let server_type = if entry.is_empty() {
             Some(WatcherType::Any)
-        } else if has_persistent {
+        } else if entry.served_by_persistent() {
             // A persistent watch sits in both server tables; removing either would break it.
+            // (A recursive registration stays when only its local watchers went: the watchers
+            // left at the path rely on it, see `covered`.)
             None
         } else {
             match kind {
@@ -500,40 +552,95 @@ impl Registry {
         }
     }
 
-    /// Whether a one-shot watch of `kind` at `path` is already served by a persistent watch at
-    /// the same path, so that it must not be registered on the server.
+    /// Whether a one-shot watch at `path` is already served by a persistent watch at the same
+    /// path, so that it must not be registered on the server.
     ///
-    /// ZooKeeper 3.8 keeps a single mode per (connection, path): a one-shot registration on a
-    /// path with a persistent watch turns the persistent watch into a one-shot one on the server,
-    /// which then disappears after its first event. The persistent watch's events feed the local
-    /// one-shot watcher instead.
-    pub(crate) fn covered(&self, path: &str, kind: OneshotKind) -> bool {
-        self.paths.get(path).is_some_and(|e| {
-            !e.persistent.is_empty() || (kind == OneshotKind::Data && !e.recursive.is_empty())
+    /// ZooKeeper 3.6–3.8 keeps a single mode per (connection, path) in each of its two watch
+    /// tables, and the last registration wins: a one-shot registration on a path with a
+    /// persistent watch would turn the persistent entry into a one-shot one, which disappears
+    /// after its first event; an addWatch after a one-shot registration replaces it. So while a
+    /// path has a persistent or recursive registration, every one-shot watch on it is local and
+    /// fed by that registration's events:
+    /// - a persistent entry reports everything a data, exist or child watch waits for;
+    /// - a recursive entry reports `NodeCreated`/`NodeDataChanged`/`NodeDeleted` of the path,
+    ///   and `NodeCreated`/`NodeDeleted` of every direct child, from which [`Registry::dispatch`]
+    ///   derives the path's `NodeChildrenChanged` (a recursive entry never sends one).
+    ///
+    /// This holds in either order of registration (the server's last-wins or zk-server-mini's
+    /// union of modes give the same events), and on reconnect ([`Registry::lists`]).
+    pub(crate) fn covered(&self, path: &str) -> bool {
+        self.paths
+            .get(path)
+            .is_some_and(PathWatches::served_by_persistent)
+    }
+
+    /// Whether an addWatch(persistent) on `path` must be sent as addWatch(recursive): the
+    /// server already holds a recursive registration there (3.8 would replace it, ending the
+    /// recursive watch's events below the path). The persistent watcher then gets its events
+    /// from the recursive registration, `NodeChildrenChanged` derived as in `covered`.
+    pub(crate) fn server_recursive(&self, path: &str) -> bool {
+        self.paths.get(path).is_some_and(|e| e.server_recursive)
+    }
+
+    /// Records that the server's registration on `path` is recursive (see
+    /// `Effect::KeepsServerRecursive`), when a local watcher is there.
+    pub(crate) fn mark_server_recursive(&mut self, path: &str) {
+        if let Some(entry) = self.paths.get_mut(path) {
+            entry.server_recursive = true;
+        }
+    }
+
+    /// After a successful local-only removeWatches (see `covered`): drops the local one-shot
+    /// watchers of `watcher_type` (`Data` or `Children`) at `path`, telling each of them.
+    /// Returns whether there was one.
+    pub(crate) fn remove_local_oneshots(&mut self, path: &str, watcher_type: WatcherType) -> bool {
+        let had = self.has_oneshot(path, watcher_type);
+        if had {
+            let server_recursive = self.server_recursive(path);
+            self.remove_type(path, watcher_type);
+            if server_recursive && !self.paths.contains_key(path) {
+                self.orphans.push(path.to_owned());
+            }
+        }
+        had
+    }
+
+    /// Whether a local one-shot watcher of `watcher_type` (`Data` or `Children`) is at `path`.
+    pub(crate) fn has_oneshot(&self, path: &str, watcher_type: WatcherType) -> bool {
+        self.paths.get(path).is_some_and(|e| match watcher_type {
+            WatcherType::Data => !e.data.is_empty() || !e.exist.is_empty(),
+            WatcherType::Children => !e.child.is_empty(),
+            _ => false,
         })
     }
 
-    /// The lists to re-register after a reconnect (one-shot watches served by a persistent
-    /// watch on the same path are left out, see [`Registry::covered`]).
-    pub(crate) fn lists(&self) -> WatchLists {
+    /// The lists to re-register after a reconnect. Each path gets the one registration that
+    /// serves all its watchers (see [`Registry::covered`]): recursive, else persistent, else
+    /// its one-shot watches. (SetWatches2 applies the persistent and recursive lists after the
+    /// one-shot ones, so sending both would replace a one-shot entry on ZooKeeper 3.8.)
+    ///
+    /// A recursive registration that no local recursive watcher needs any more is not re-sent;
+    /// the new connection starts with empty tables, so the path is served as if it had never
+    /// had one.
+    pub(crate) fn lists(&mut self) -> WatchLists {
+        self.orphans.clear();
         let mut lists = WatchLists::default();
-        for (path, entry) in &self.paths {
-            let data_covered = !entry.persistent.is_empty() || !entry.recursive.is_empty();
-            let child_covered = !entry.persistent.is_empty();
-            if !entry.data.is_empty() && !data_covered {
-                lists.data.push(path.clone());
-            }
-            if !entry.exist.is_empty() && !data_covered {
-                lists.exist.push(path.clone());
-            }
-            if !entry.child.is_empty() && !child_covered {
-                lists.child.push(path.clone());
-            }
-            if !entry.persistent.is_empty() {
-                lists.persistent.push(path.clone());
-            }
-            if !entry.recursive.is_empty() {
+        for (path, entry) in &mut self.paths {
+            entry.server_recursive = !entry.recursive.is_empty();
+            if entry.server_recursive {
                 lists.recursive.push(path.clone());
+            } else if !entry.persistent.is_empty() {
+                lists.persistent.push(path.clone());
+            } else {
+                if !entry.data.is_empty() {
+                    lists.data.push(path.clone());
+                }
+                if !entry.exist.is_empty() {
+                    lists.exist.push(path.clone());
+                }
+                if !entry.child.is_empty() {
+                    lists.child.push(path.clone());
+                }
             }
         }
         lists
@@ -661,6 +768,133 @@ mod tests {
         assert_eq!(reg.remove(3, "/a"), Some(WatcherType::Any));
         assert!(reg.is_empty());
         assert_eq!(reg.remove(3, "/a"), None);
+    }
+
+    fn persistent_reg(
+        id: u64,
+        path: &str,
+        mode: AddWatchMode,
+    ) -> (WatchRegistration, mpsc::UnboundedReceiver<PersistentEvent>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (
+            WatchRegistration::Persistent {
+                id,
+                path: path.to_owned(),
+                mode,
+                tx,
+            },
+            rx,
+        )
+    }
+
+    fn node(event_type: EventType, path: &str) -> PersistentEvent {
+        PersistentEvent::Node(WatchedEvent::node(event_type, path))
+    }
+
+    #[test]
+    fn a_recursive_registration_serves_child_watches_with_derived_children_changed() {
+        let mut reg = Registry::new(None);
+        // One-shot child watch first (on the server), then a recursive and a persistent watch.
+        let (r1, mut child) = oneshot_reg(1, "/p", OneshotKind::Child);
+        reg.add(r1, false);
+        assert!(!reg.covered("/p"));
+        let (r2, mut recursive) = persistent_reg(2, "/p", AddWatchMode::PersistentRecursive);
+        reg.add(r2, false);
+        let (r3, mut persistent) = persistent_reg(3, "/p", AddWatchMode::Persistent);
+        reg.add(r3, false);
+        assert!(reg.covered("/p"));
+        // ZooKeeper 3.8 sends only NodeCreated of the child.
+        reg.dispatch(EventType::NodeCreated, "/p/c");
+        let e = child.try_recv().unwrap();
+        assert_eq!(
+            (e.event_type, e.path.as_str()),
+            (EventType::NodeChildrenChanged, "/p")
+        );
+        assert_eq!(
+            recursive.try_recv().unwrap(),
+            node(EventType::NodeCreated, "/p/c")
+        );
+        assert_eq!(
+            persistent.try_recv().unwrap(),
+            node(EventType::NodeChildrenChanged, "/p")
+        );
+        // A server that also sends NodeChildrenChanged (zk-server-mini) gives no duplicate.
+        reg.dispatch(EventType::NodeChildrenChanged, "/p");
+        assert!(persistent.try_recv().is_err());
+        // Grandchildren are not children.
+        reg.dispatch(EventType::NodeDeleted, "/p/c/g");
+        assert!(persistent.try_recv().is_err());
+        assert_eq!(
+            recursive.try_recv().unwrap(),
+            node(EventType::NodeDeleted, "/p/c/g")
+        );
+        // Only the server's recursive registration re-registers on reconnect.
+        let lists = reg.lists();
+        assert_eq!(lists.recursive, vec!["/p".to_owned()]);
+        assert!(lists.persistent.is_empty() && lists.child.is_empty());
+    }
+
+    #[test]
+    fn the_recursive_registration_outlives_its_watcher_while_others_rely_on_it() {
+        let mut reg = Registry::new(None);
+        let (r1, _recursive) = persistent_reg(1, "/p", AddWatchMode::PersistentRecursive);
+        reg.add(r1, false);
+        let (r2, mut persistent) = persistent_reg(2, "/p", AddWatchMode::Persistent);
+        reg.add(r2, false);
+        let (r3, _child) = oneshot_reg(3, "/p", OneshotKind::Child);
+        reg.add(r3, false);
+        // Neither removal may touch the server's (recursive) registration.
+        assert_eq!(reg.remove(1, "/p"), None);
+        assert_eq!(reg.remove(3, "/p"), None);
+        assert!(reg.server_recursive("/p"));
+        reg.dispatch(EventType::NodeDeleted, "/p/c");
+        assert_eq!(
+            persistent.try_recv().unwrap(),
+            node(EventType::NodeChildrenChanged, "/p")
+        );
+        // A new connection starts afresh: only the persistent watch is re-registered.
+        let lists = reg.lists();
+        assert_eq!(lists.persistent, vec!["/p".to_owned()]);
+        assert!(lists.recursive.is_empty());
+        assert!(!reg.server_recursive("/p"));
+        assert_eq!(reg.remove(2, "/p"), Some(WatcherType::Any));
+        assert!(reg.is_empty());
+    }
+
+    #[test]
+    fn a_recursive_registration_nothing_needs_any_more_is_handed_back_for_removal() {
+        let mut reg = Registry::new(None);
+        let (r1, _recursive) = persistent_reg(1, "/p", AddWatchMode::PersistentRecursive);
+        reg.add(r1, false);
+        let (r2, mut child) = oneshot_reg(2, "/p", OneshotKind::Child);
+        reg.add(r2, false);
+        assert_eq!(reg.remove(1, "/p"), None);
+        assert!(reg.take_orphans().is_empty());
+        reg.dispatch(EventType::NodeCreated, "/p/c");
+        assert_eq!(
+            child.try_recv().unwrap().event_type,
+            EventType::NodeChildrenChanged
+        );
+        assert!(reg.is_empty());
+        assert_eq!(reg.take_orphans(), vec!["/p".to_owned()]);
+    }
+
+    #[test]
+    fn covered_oneshots_are_removed_locally_only() {
+        let mut reg = Registry::new(None);
+        let (r1, _persistent) = persistent_reg(1, "/p", AddWatchMode::Persistent);
+        reg.add(r1, false);
+        let (r2, mut data) = oneshot_reg(2, "/p", OneshotKind::Data);
+        reg.add(r2, true);
+        assert!(reg.has_oneshot("/p", WatcherType::Data));
+        assert!(!reg.has_oneshot("/p", WatcherType::Children));
+        assert!(reg.remove_local_oneshots("/p", WatcherType::Data));
+        assert_eq!(
+            data.try_recv().unwrap().event_type,
+            EventType::DataWatchRemoved
+        );
+        assert!(!reg.remove_local_oneshots("/p", WatcherType::Data));
+        assert!(reg.watches("/p"));
     }
 
     #[test]
