@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use zk_integration_tests::mini::{bounded, start_mini};
 use zk_proto::acl::Acl;
 use zk_proto::jute::Encode;
 use zk_proto::multi::{MultiOp, MultiRequest};
@@ -56,13 +57,7 @@ async fn fingerprint(addr: SocketAddr) -> BTreeMap<String, (Option<Bytes>, i32, 
 }
 
 async fn start() -> (tempfile::TempDir, zk_server_mini::RunningServer) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = MiniServer::builder()
-        .data_dir(dir.path())
-        .max_client_cnxns(0)
-        .start()
-        .await
-        .expect("start");
+    let (dir, server) = start_mini(MiniServer::builder().max_client_cnxns(0)).await;
     let mut c = RawClient::connect(server.addr(), 10_000)
         .await
         .expect("connect");
@@ -84,13 +79,6 @@ async fn closed_without_reply(stream: &mut TcpStream) -> bool {
         tokio::time::timeout(WAIT, stream.read(&mut buf)).await,
         Ok(Ok(0)) | Ok(Err(_))
     )
-}
-
-/// Fails the test if `test` takes more than two minutes.
-async fn bounded(test: impl std::future::Future<Output = ()>) {
-    tokio::time::timeout(Duration::from_secs(120), test)
-        .await
-        .expect("test timed out");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
+use zk_integration_tests::mini::start_mini;
 use zk_integration_tests::{RealZk, ZkOptions, require_real_zk};
 use zk_proto::acl::{Acl, Id, Perms};
 use zk_proto::multi::{MultiOp, MultiRequest};
@@ -20,6 +21,53 @@ fn create(path: &str, data: &[u8], flags: i32) -> CreateRequest {
         acl: Acl::open_unsafe(),
         flags,
     }
+}
+
+fn get_data(path: &str, watch: bool) -> GetDataRequest {
+    GetDataRequest {
+        path: path.into(),
+        watch,
+    }
+}
+
+fn exists(path: &str, watch: bool) -> ExistsRequest {
+    ExistsRequest {
+        path: path.into(),
+        watch,
+    }
+}
+
+fn get_children(path: &str, watch: bool) -> GetChildrenRequest {
+    GetChildrenRequest {
+        path: path.into(),
+        watch,
+    }
+}
+
+fn set_data(path: &str, data: Option<Bytes>, version: i32) -> SetDataRequest {
+    SetDataRequest {
+        path: path.into(),
+        data,
+        version,
+    }
+}
+
+fn delete(path: &str, version: i32) -> DeleteRequest {
+    DeleteRequest {
+        path: path.into(),
+        version,
+    }
+}
+
+fn check(path: &str, version: i32) -> CheckVersionRequest {
+    CheckVersionRequest {
+        path: path.into(),
+        version,
+    }
+}
+
+fn get_acl(path: &str) -> GetAclRequest {
+    GetAclRequest { path: path.into() }
 }
 
 fn normalise(text: String, sessions: &[i64]) -> String {
@@ -187,104 +235,59 @@ async fn transcript(addr: SocketAddr) -> Vec<String> {
     step!(
         a,
         "getData null",
-        Request::GetData(GetDataRequest {
-            path: "/null".into(),
-            watch: false
-        })
+        Request::GetData(get_data("/null", false))
     );
     step!(
         a,
         "getData /d watch",
-        Request::GetData(GetDataRequest {
-            path: "/d".into(),
-            watch: true
-        })
+        Request::GetData(get_data("/d", true))
     );
     step!(
         a,
         "exists /nope watch",
-        Request::Exists(ExistsRequest {
-            path: "/nope".into(),
-            watch: true
-        })
+        Request::Exists(exists("/nope", true))
     );
-    step!(
-        a,
-        "exists /d",
-        Request::Exists(ExistsRequest {
-            path: "/d".into(),
-            watch: false
-        })
-    );
+    step!(a, "exists /d", Request::Exists(exists("/d", false)));
     step!(
         a,
         "getChildren2 /d watch",
-        Request::GetChildren2(GetChildrenRequest {
-            path: "/d".into(),
-            watch: true
-        })
+        Request::GetChildren2(get_children("/d", true))
     );
     step!(
         a,
         "getChildren /",
-        Request::GetChildren(GetChildrenRequest {
-            path: "/".into(),
-            watch: false
-        })
+        Request::GetChildren(get_children("/", false))
     );
     step!(
         a,
         "getData empty path",
-        Request::GetData(GetDataRequest {
-            path: "".into(),
-            watch: false
-        })
+        Request::GetData(get_data("", false))
     );
     step!(
         a,
         "getData unvalidated",
-        Request::GetData(GetDataRequest {
-            path: "no/slash".into(),
-            watch: false
-        })
+        Request::GetData(get_data("no/slash", false))
     );
     step!(
         a,
         "getACL config",
-        Request::GetAcl(GetAclRequest {
-            path: "/zookeeper/config".into()
-        })
+        Request::GetAcl(get_acl("/zookeeper/config"))
     );
     step!(
         a,
         "stat /zookeeper",
-        Request::Exists(ExistsRequest {
-            path: "/zookeeper".into(),
-            watch: false
-        })
+        Request::Exists(exists("/zookeeper", false))
     );
-    step!(
-        a,
-        "getACL /d",
-        Request::GetAcl(GetAclRequest { path: "/d".into() })
-    );
+    step!(a, "getACL /d", Request::GetAcl(get_acl("/d")));
     step!(
         b,
         "setData /d badversion",
-        Request::SetData(SetDataRequest {
-            path: "/d".into(),
-            data: None,
-            version: 5
-        })
+        Request::SetData(set_data("/d", None, 5))
     );
     step!(
         b,
         "setData /d",
-        Request::SetData(SetDataRequest {
-            path: "/d".into(),
-            data: Some(Bytes::from_static(b"y")),
-            version: 0
-        })
+        Request::SetData(set_data("/d", Some(Bytes::from_static(b"y")), 0))
     );
     step!(a, "ping after event", Request::Ping);
     step!(
@@ -317,75 +320,31 @@ async fn transcript(addr: SocketAddr) -> Vec<String> {
     step!(
         a,
         "setData config",
-        Request::SetData(SetDataRequest {
-            path: "/zookeeper/config".into(),
-            data: None,
-            version: -1
-        })
+        Request::SetData(set_data("/zookeeper/config", None, -1))
     );
     step!(
         a,
         "delete /zookeeper",
-        Request::Delete(DeleteRequest {
-            path: "/zookeeper".into(),
-            version: -1
-        })
+        Request::Delete(delete("/zookeeper", -1))
     );
-    step!(
-        a,
-        "delete /",
-        Request::Delete(DeleteRequest {
-            path: "/".into(),
-            version: -1
-        })
-    );
-    step!(
-        a,
-        "delete /d notempty",
-        Request::Delete(DeleteRequest {
-            path: "/d".into(),
-            version: -1
-        })
-    );
-    step!(
-        a,
-        "delete /nope",
-        Request::Delete(DeleteRequest {
-            path: "/nope".into(),
-            version: -1
-        })
-    );
-    step!(
-        a,
-        "delete /x/y",
-        Request::Delete(DeleteRequest {
-            path: "/x/y".into(),
-            version: -1
-        })
-    );
+    step!(a, "delete /", Request::Delete(delete("/", -1)));
+    step!(a, "delete /d notempty", Request::Delete(delete("/d", -1)));
+    step!(a, "delete /nope", Request::Delete(delete("/nope", -1)));
+    step!(a, "delete /x/y", Request::Delete(delete("/x/y", -1)));
     step!(
         a,
         "delete badversion",
-        Request::Delete(DeleteRequest {
-            path: "/d/s-0000000000".into(),
-            version: 3
-        })
+        Request::Delete(delete("/d/s-0000000000", 3))
     );
     step!(
         a,
         "delete seq",
-        Request::Delete(DeleteRequest {
-            path: "/d/s-0000000000".into(),
-            version: 0
-        })
+        Request::Delete(delete("/d/s-0000000000", 0))
     );
     step!(
         a,
         "getChildren2 after delete",
-        Request::GetChildren2(GetChildrenRequest {
-            path: "/d".into(),
-            watch: false
-        })
+        Request::GetChildren2(get_children("/d", false))
     );
     step!(
         a,
@@ -396,19 +355,9 @@ async fn transcript(addr: SocketAddr) -> Vec<String> {
         ops: vec![
             MultiOp::Create(create("/m1", b"1", 0)),
             MultiOp::Create2(create("/m2", b"2", 0)),
-            MultiOp::SetData(SetDataRequest {
-                path: "/m1".into(),
-                data: Some(Bytes::from_static(b"new")),
-                version: 0,
-            }),
-            MultiOp::Check(CheckVersionRequest {
-                path: "/m1".into(),
-                version: 1,
-            }),
-            MultiOp::Delete(DeleteRequest {
-                path: "/m2".into(),
-                version: -1,
-            }),
+            MultiOp::SetData(set_data("/m1", Some(Bytes::from_static(b"new")), 0)),
+            MultiOp::Check(check("/m1", 1)),
+            MultiOp::Delete(delete("/m2", -1)),
             MultiOp::CreateContainer(create("/mc", b"", 4)),
         ],
     };
@@ -416,15 +365,8 @@ async fn transcript(addr: SocketAddr) -> Vec<String> {
     let bad_multi = MultiRequest {
         ops: vec![
             MultiOp::Create(create("/m3", b"", 0)),
-            MultiOp::Check(CheckVersionRequest {
-                path: "/m1".into(),
-                version: 99,
-            }),
-            MultiOp::SetData(SetDataRequest {
-                path: "/m1".into(),
-                data: None,
-                version: -1,
-            }),
+            MultiOp::Check(check("/m1", 99)),
+            MultiOp::SetData(set_data("/m1", None, -1)),
         ],
     };
     step!(a, "multi fails", Request::Multi(bad_multi));
@@ -435,10 +377,7 @@ async fn transcript(addr: SocketAddr) -> Vec<String> {
         Request::Multi(MultiRequest {
             ops: vec![
                 MultiOp::Create(create("/m4", b"", 0)),
-                MultiOp::GetData(GetDataRequest {
-                    path: "/m1".into(),
-                    watch: false
-                }),
+                MultiOp::GetData(get_data("/m1", false)),
             ],
         })
     );
@@ -447,18 +386,9 @@ async fn transcript(addr: SocketAddr) -> Vec<String> {
         "multiRead",
         Request::MultiRead(MultiRequest {
             ops: vec![
-                MultiOp::GetData(GetDataRequest {
-                    path: "/m1".into(),
-                    watch: false
-                }),
-                MultiOp::GetChildren(GetChildrenRequest {
-                    path: "/d".into(),
-                    watch: false
-                }),
-                MultiOp::GetData(GetDataRequest {
-                    path: "/missing".into(),
-                    watch: false
-                }),
+                MultiOp::GetData(get_data("/m1", false)),
+                MultiOp::GetChildren(get_children("/d", false)),
+                MultiOp::GetData(get_data("/missing", false)),
             ],
         })
     );
@@ -528,42 +458,19 @@ async fn transcript(addr: SocketAddr) -> Vec<String> {
     step!(
         b,
         "b set /d/r/x",
-        Request::SetData(SetDataRequest {
-            path: "/d/r/x".into(),
-            data: None,
-            version: -1
-        })
+        Request::SetData(set_data("/d/r/x", None, -1))
     );
-    step!(
-        b,
-        "b delete /d/r/x",
-        Request::Delete(DeleteRequest {
-            path: "/d/r/x".into(),
-            version: -1
-        })
-    );
+    step!(b, "b delete /d/r/x", Request::Delete(delete("/d/r/x", -1)));
     step!(
         b,
         "b create /m1/k",
         Request::Create(create("/m1/k", b"", 0))
     );
-    step!(
-        b,
-        "b set /m1",
-        Request::SetData(SetDataRequest {
-            path: "/m1".into(),
-            data: None,
-            version: -1
-        })
-    );
+    step!(b, "b set /m1", Request::SetData(set_data("/m1", None, -1)));
     step!(
         a,
         "a set /d/r (own change)",
-        Request::SetData(SetDataRequest {
-            path: "/d/r".into(),
-            data: None,
-            version: -1
-        })
+        Request::SetData(set_data("/d/r", None, -1))
     );
     step!(a, "ping collects events", Request::Ping);
     step!(
@@ -604,36 +511,14 @@ async fn transcript(addr: SocketAddr) -> Vec<String> {
             ..create("/sec", b"s", 0)
         })
     );
-    step!(
-        a,
-        "getACL /sec",
-        Request::GetAcl(GetAclRequest {
-            path: "/sec".into()
-        })
-    );
+    step!(a, "getACL /sec", Request::GetAcl(get_acl("/sec")));
     step!(
         b,
         "b getData /sec",
-        Request::GetData(GetDataRequest {
-            path: "/sec".into(),
-            watch: false
-        })
+        Request::GetData(get_data("/sec", false))
     );
-    step!(
-        b,
-        "b exists /sec",
-        Request::Exists(ExistsRequest {
-            path: "/sec".into(),
-            watch: false
-        })
-    );
-    step!(
-        b,
-        "b getACL /sec",
-        Request::GetAcl(GetAclRequest {
-            path: "/sec".into()
-        })
-    );
+    step!(b, "b exists /sec", Request::Exists(exists("/sec", false)));
+    step!(b, "b getACL /sec", Request::GetAcl(get_acl("/sec")));
     step!(
         b,
         "b create under /sec",
@@ -658,18 +543,12 @@ async fn transcript(addr: SocketAddr) -> Vec<String> {
     step!(
         b,
         "b getACL /mixed (masked)",
-        Request::GetAcl(GetAclRequest {
-            path: "/mixed".into()
-        })
+        Request::GetAcl(get_acl("/mixed"))
     );
     step!(
         b,
         "b setData /mixed",
-        Request::SetData(SetDataRequest {
-            path: "/mixed".into(),
-            data: None,
-            version: -1
-        })
+        Request::SetData(set_data("/mixed", None, -1))
     );
     step!(
         b,
@@ -683,10 +562,7 @@ async fn transcript(addr: SocketAddr) -> Vec<String> {
     step!(
         b,
         "b getChildren /mixed",
-        Request::GetChildren(GetChildrenRequest {
-            path: "/mixed".into(),
-            watch: false
-        })
+        Request::GetChildren(get_children("/mixed", false))
     );
     step!(
         b,
@@ -701,29 +577,20 @@ async fn transcript(addr: SocketAddr) -> Vec<String> {
     step!(
         b,
         "b delete /mixed/k",
-        Request::Delete(DeleteRequest {
-            path: "/mixed/k".into(),
-            version: -1
-        })
+        Request::Delete(delete("/mixed/k", -1))
     );
     step!(
         b,
         "b multi check /mixed",
         Request::Multi(MultiRequest {
-            ops: vec![MultiOp::Check(CheckVersionRequest {
-                path: "/mixed".into(),
-                version: 0
-            })]
+            ops: vec![MultiOp::Check(check("/mixed", 0))]
         })
     );
     step!(
         b,
         "b multi check /sec",
         Request::Multi(MultiRequest {
-            ops: vec![MultiOp::Check(CheckVersionRequest {
-                path: "/sec".into(),
-                version: -1
-            })]
+            ops: vec![MultiOp::Check(check("/sec", -1))]
         })
     );
     step!(
@@ -744,10 +611,7 @@ async fn transcript(addr: SocketAddr) -> Vec<String> {
     step!(
         b,
         "b getData /iponly",
-        Request::GetData(GetDataRequest {
-            path: "/iponly".into(),
-            watch: false
-        })
+        Request::GetData(get_data("/iponly", false))
     );
     step!(
         a,
@@ -760,10 +624,7 @@ async fn transcript(addr: SocketAddr) -> Vec<String> {
     step!(
         b,
         "b getData /ipnet",
-        Request::GetData(GetDataRequest {
-            path: "/ipnet".into(),
-            watch: false
-        })
+        Request::GetData(get_data("/ipnet", false))
     );
     step!(
         a,
@@ -792,13 +653,7 @@ async fn transcript(addr: SocketAddr) -> Vec<String> {
             ]
         )
     );
-    step!(
-        a,
-        "getACL /dup",
-        Request::GetAcl(GetAclRequest {
-            path: "/dup".into()
-        })
-    );
+    step!(a, "getACL /dup", Request::GetAcl(get_acl("/dup")));
     step!(
         a,
         "setACL auth",
@@ -808,13 +663,7 @@ async fn transcript(addr: SocketAddr) -> Vec<String> {
             version: -1
         })
     );
-    step!(
-        a,
-        "getACL /dup after",
-        Request::GetAcl(GetAclRequest {
-            path: "/dup".into()
-        })
-    );
+    step!(a, "getACL /dup after", Request::GetAcl(get_acl("/dup")));
     {
         let mut s = RawClient::connect(addr, 30_000).await.expect("session s");
         let mut sessions = sessions.to_vec();
@@ -843,17 +692,9 @@ async fn transcript(addr: SocketAddr) -> Vec<String> {
         sstep!("super whoAmI", Request::WhoAmI);
         sstep!(
             "super getData /sec",
-            Request::GetData(GetDataRequest {
-                path: "/sec".into(),
-                watch: false
-            })
+            Request::GetData(get_data("/sec", false))
         );
-        sstep!(
-            "super getACL /sec",
-            Request::GetAcl(GetAclRequest {
-                path: "/sec".into()
-            })
-        );
+        sstep!("super getACL /sec", Request::GetAcl(get_acl("/sec")));
         sstep!(
             "super create under /ipnet",
             Request::Create(create("/ipnet/k", b"", 0))
@@ -897,10 +738,7 @@ async fn transcript(addr: SocketAddr) -> Vec<String> {
     step!(
         a,
         "exists watch on b's ephemeral",
-        Request::Exists(ExistsRequest {
-            path: "/d/be".into(),
-            watch: true
-        })
+        Request::Exists(exists("/d/be", true))
     );
     step!(b, "b closeSession", Request::CloseSession);
     step!(a, "ping after b closed", Request::Ping);
@@ -929,12 +767,6 @@ async fn transcript(addr: SocketAddr) -> Vec<String> {
     // passing one is never answered (3.8 throws in its final processor), but later requests
     // on the connection still are.
     let mut k = RawClient::connect(addr, 10_000).await.expect("session k");
-    let check = |path: &str, version: i32| {
-        Request::Check(CheckVersionRequest {
-            path: path.into(),
-            version,
-        })
-    };
     // Write bodies that do not decode: a create with a null path, a setData cut short.
     for (label, raw) in [
         (
@@ -967,10 +799,16 @@ async fn transcript(addr: SocketAddr) -> Vec<String> {
         }
     }
     step!(k, "ping after bad bodies", Request::Ping);
-    step!(k, "check bad version", check("/d", 999));
-    step!(k, "check missing node", check("/nope-check", -1));
-    step!(k, "check bad path", check("no-slash", -1));
-    k.send(40, &check("/d", -1)).await.expect("send check");
+    step!(k, "check bad version", Request::Check(check("/d", 999)));
+    step!(
+        k,
+        "check missing node",
+        Request::Check(check("/nope-check", -1))
+    );
+    step!(k, "check bad path", Request::Check(check("no-slash", -1)));
+    k.send(40, &Request::Check(check("/d", -1)))
+        .await
+        .expect("send check");
     let after = tokio::time::timeout(Duration::from_secs(3), k.call(&Request::Ping)).await;
     lines.push(format!(
         "ping after a passing check: {:?}",
@@ -1076,11 +914,7 @@ async fn transcript(addr: SocketAddr) -> Vec<String> {
     step!(
         c,
         "c set /null",
-        Request::SetData(SetDataRequest {
-            path: "/null".into(),
-            data: None,
-            version: -1
-        })
+        Request::SetData(set_data("/null", None, -1))
     );
     step!(
         c,
@@ -1095,20 +929,12 @@ async fn transcript(addr: SocketAddr) -> Vec<String> {
     step!(
         c,
         "c set /sec noauth",
-        Request::SetData(SetDataRequest {
-            path: "/sec".into(),
-            data: None,
-            version: -1
-        })
+        Request::SetData(set_data("/sec", None, -1))
     );
     step!(
         a2,
         "a2 set /sec (persistent watch)",
-        Request::SetData(SetDataRequest {
-            path: "/sec".into(),
-            data: None,
-            version: -1
-        })
+        Request::SetData(set_data("/sec", None, -1))
     );
     step!(
         a2,
@@ -1122,11 +948,7 @@ async fn transcript(addr: SocketAddr) -> Vec<String> {
     step!(
         a2,
         "a2 set /sec",
-        Request::SetData(SetDataRequest {
-            path: "/sec".into(),
-            data: None,
-            version: -1
-        })
+        Request::SetData(set_data("/sec", None, -1))
     );
     step!(a2, "a2 ping", Request::Ping);
     // Old-style SetWatches with xid -8, as the C client sends it.
@@ -1179,21 +1001,11 @@ async fn transcript(addr: SocketAddr) -> Vec<String> {
             reply.map(|b| (b[4..8].to_vec(), b[16..20].to_vec()))
         ));
     }
-    step!(
-        a2,
-        "final stat /",
-        Request::Exists(ExistsRequest {
-            path: "/".into(),
-            watch: false
-        })
-    );
+    step!(a2, "final stat /", Request::Exists(exists("/", false)));
     step!(
         a2,
         "final children /d",
-        Request::GetChildren2(GetChildrenRequest {
-            path: "/d".into(),
-            watch: false
-        })
+        Request::GetChildren2(get_children("/d", false))
     );
     lines
 }
@@ -1204,14 +1016,12 @@ async fn mini_server_answers_like_zookeeper_3_8_field_by_field() {
     let real = RealZk::start_standalone(ZkOptions::default().super_user("super", "secret"))
         .await
         .expect("start the reference server");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mini = MiniServer::builder()
-        .data_dir(dir.path())
-        .max_client_cnxns(0)
-        .super_digest(zk_proto::acl::digest_id("super", "secret"))
-        .start()
-        .await
-        .expect("start the mini server");
+    let (_dir, mini) = start_mini(
+        MiniServer::builder()
+            .max_client_cnxns(0)
+            .super_digest(zk_proto::acl::digest_id("super", "secret")),
+    )
+    .await;
     let expected = tokio::time::timeout(Duration::from_secs(60), transcript(real.addr()))
         .await
         .expect("reference transcript timed out");
@@ -1240,16 +1050,15 @@ async fn mini_server_answers_like_zookeeper_3_8_field_by_field() {
 mod tokio_util_free {
     use bytes::BytesMut;
     use zk_proto::codec::encode_frame;
-    use zk_proto::{ConnectRequest, GetDataRequest, OpCode, Request, RequestHeader};
+    use zk_proto::{ConnectRequest, OpCode, Request, RequestHeader};
+
+    use super::get_data;
 
     pub(super) fn encode_pipelined() -> BytesMut {
         let mut out = BytesMut::new();
         let connect = ConnectRequest::new_session(10_000);
         encode_frame(&connect, &mut out, usize::MAX).expect("encode");
-        let get = Request::GetData(GetDataRequest {
-            path: "/d".into(),
-            watch: false,
-        });
+        let get = Request::GetData(get_data("/d", false));
         encode_frame(
             &(RequestHeader::new(5, OpCode::GetData), &get),
             &mut out,
@@ -1288,13 +1097,7 @@ async fn ttl_transcript(addr: SocketAddr) -> Vec<String> {
         ("ttl flag 1", ttl("/tf1", 1, 1000)),
         ("ttl flag 4", ttl("/tf4", 4, 1000)),
         ("create flag 5", Request::Create(create("/c5", b"", 5))),
-        (
-            "stat ttl node",
-            Request::Exists(ExistsRequest {
-                path: "/tmax".into(),
-                watch: false,
-            }),
-        ),
+        ("stat ttl node", Request::Exists(exists("/tmax", false))),
         (
             "multi createTTL",
             Request::Multi(MultiRequest {
@@ -1341,13 +1144,7 @@ async fn ttl_nodes_match_zookeeper_3_8() {
     let real = RealZk::start_standalone(ZkOptions::default().extended_types(true))
         .await
         .expect("start the reference server");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mini = MiniServer::builder()
-        .data_dir(dir.path())
-        .extended_types(true)
-        .start()
-        .await
-        .expect("start the mini server");
+    let (_dir, mini) = start_mini(MiniServer::builder().extended_types(true)).await;
     let expected = tokio::time::timeout(Duration::from_secs(60), ttl_transcript(real.addr()))
         .await
         .expect("reference transcript timed out");

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncBufReadExt, BufReader};
+use zk_integration_tests::mini::start_mini;
 use zk_integration_tests::{RealZk, TcpProxy, ZkOptions, real_zk, require, require_real_zk};
 use zk_proto::acl::Acl;
 use zk_proto::{CreateRequest, Request, SetDataRequest};
@@ -148,13 +149,7 @@ async fn java_client_reconnects_and_rearms_watches_on_the_mini_server() {
     require!("javac and zookeeper.jar", javac());
     let classes = tempfile::tempdir().expect("tempdir");
     let classpath = compile(classes.path());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = MiniServer::builder()
-        .data_dir(dir.path())
-        .max_client_cnxns(0)
-        .start()
-        .await
-        .expect("start");
+    let (_dir, server) = start_mini(MiniServer::builder().max_client_cnxns(0)).await;
     let events = scenario(server.addr(), &classpath).await;
     server.stop().await;
     assert_eq!(events, EXPECTED);

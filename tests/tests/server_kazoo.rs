@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use zk_integration_tests::mini::start_mini;
 use zk_integration_tests::{RealZk, ZkOptions, clients, require, require_real_zk};
 use zk_server_mini::MiniServer;
 
@@ -52,15 +53,13 @@ fn passes(output: &str) -> usize {
 async fn kazoo_scenarios_pass_against_the_mini_server() {
     require!("kazoo", clients::kazoo());
     let python = clients::kazoo().expect("kazoo");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = MiniServer::builder()
-        .data_dir(dir.path())
-        .tick_ms(200)
-        .four_letter_words(&["*"])
-        .max_client_cnxns(0)
-        .start()
-        .await
-        .expect("start the mini server");
+    let (_dir, server) = start_mini(
+        MiniServer::builder()
+            .tick_ms(200)
+            .four_letter_words(&["*"])
+            .max_client_cnxns(0),
+    )
+    .await;
     let (ok, output) = run_scenarios(python, &server.connect_string()).await;
     server.stop().await;
     assert!(ok, "kazoo scenarios failed:\n{output}");

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::net::TcpStream;
+use zk_integration_tests::mini::{bounded, start_mini};
 use zk_proto::acl::Acl;
 use zk_proto::*;
 use zk_server_mini::MiniServer;
@@ -20,26 +21,13 @@ fn create(path: &str) -> Request {
     })
 }
 
-/// Fails the test if `test` takes more than two minutes.
-async fn bounded(test: impl std::future::Future<Output = ()>) {
-    tokio::time::timeout(Duration::from_secs(120), test)
-        .await
-        .expect("test timed out");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_client_cnxns_is_enforced_per_address() {
     bounded(max_client_cnxns_is_enforced_per_address_body()).await;
 }
 
 async fn max_client_cnxns_is_enforced_per_address_body() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = MiniServer::builder()
-        .data_dir(dir.path())
-        .max_client_cnxns(3)
-        .start()
-        .await
-        .expect("start");
+    let (_dir, server) = start_mini(MiniServer::builder().max_client_cnxns(3)).await;
     let addr = server.addr();
     let mut held = Vec::new();
     for _ in 0..3 {
@@ -72,13 +60,7 @@ async fn floods_do_not_take_the_server_down() {
 }
 
 async fn floods_do_not_take_the_server_down_body() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = MiniServer::builder()
-        .data_dir(dir.path())
-        .max_client_cnxns(0)
-        .start()
-        .await
-        .expect("start");
+    let (_dir, server) = start_mini(MiniServer::builder().max_client_cnxns(0)).await;
     let addr = server.addr();
     // 300 idle connections that never say anything.
     let mut idle = Vec::new();
@@ -169,14 +151,12 @@ async fn concurrent_writers_get_fifo_replies_and_a_total_order() {
 }
 
 async fn concurrent_writers_get_fifo_replies_and_a_total_order_body() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = MiniServer::builder()
-        .data_dir(dir.path())
-        .max_client_cnxns(0)
-        .four_letter_words(&["mntr"])
-        .start()
-        .await
-        .expect("start");
+    let (_dir, server) = start_mini(
+        MiniServer::builder()
+            .max_client_cnxns(0)
+            .four_letter_words(&["mntr"]),
+    )
+    .await;
     let addr = server.addr();
     let mut tasks = Vec::new();
     for w in 0..16 {
@@ -246,12 +226,7 @@ async fn notifications_come_before_the_reply_that_caused_them() {
 }
 
 async fn notifications_come_before_the_reply_that_caused_them_body() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = MiniServer::builder()
-        .data_dir(dir.path())
-        .start()
-        .await
-        .expect("start");
+    let (_dir, server) = start_mini(MiniServer::builder()).await;
     let mut c = RawClient::connect(server.addr(), 10_000)
         .await
         .expect("connect");

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use zk_integration_tests::mini::start_mini;
 use zk_integration_tests::{RealZk, ZkOptions, require_real_zk};
 use zk_proto::acl::Acl;
 use zk_proto::*;
@@ -116,15 +117,13 @@ async fn scenario(addr: SocketAddr) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn containers_and_ttl_nodes_are_reaped() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = MiniServer::builder()
-        .data_dir(dir.path())
-        .extended_types(true)
-        .tick_ms(100)
-        .container_check_interval(Duration::from_millis(200))
-        .start()
-        .await
-        .expect("start");
+    let (_dir, server) = start_mini(
+        MiniServer::builder()
+            .extended_types(true)
+            .tick_ms(100)
+            .container_check_interval(Duration::from_millis(200)),
+    )
+    .await;
     let mini = tokio::time::timeout(Duration::from_secs(60), scenario(server.addr()))
         .await
         .expect("timed out");
@@ -157,14 +156,12 @@ async fn reaping_matches_real_zookeeper() {
     let expected = tokio::time::timeout(Duration::from_secs(60), scenario(real.addr()))
         .await
         .expect("timed out");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = MiniServer::builder()
-        .data_dir(dir.path())
-        .extended_types(true)
-        .container_check_interval(Duration::from_millis(200))
-        .start()
-        .await
-        .expect("start");
+    let (_dir, server) = start_mini(
+        MiniServer::builder()
+            .extended_types(true)
+            .container_check_interval(Duration::from_millis(200)),
+    )
+    .await;
     let actual = tokio::time::timeout(Duration::from_secs(60), scenario(server.addr()))
         .await
         .expect("timed out");

@@ -171,12 +171,7 @@ impl Drop for OneshotWatch {
         if self.done {
             return;
         }
-        if let Some(commands) = self.commands.upgrade() {
-            let _ = commands.send(Command::RemoveWatch {
-                id: self.id,
-                path: std::mem::take(&mut self.server_path),
-            });
-        }
+        request_removal(&self.commands, self.id, &mut self.server_path);
     }
 }
 
@@ -243,12 +238,22 @@ impl Stream for PersistentWatch {
 
 impl Drop for PersistentWatch {
     fn drop(&mut self) {
-        if let Some(commands) = self.commands.upgrade() {
-            let _ = commands.send(Command::RemoveWatch {
-                id: self.id,
-                path: std::mem::take(&mut self.server_path),
-            });
-        }
+        request_removal(&self.commands, self.id, &mut self.server_path);
+    }
+}
+
+/// Asks the client's task to remove watch `id` from `server_path`; a dropped watch handle's
+/// last act. Nothing to do once the client is gone.
+fn request_removal(
+    commands: &mpsc::WeakUnboundedSender<Command>,
+    id: u64,
+    server_path: &mut String,
+) {
+    if let Some(commands) = commands.upgrade() {
+        let _ = commands.send(Command::RemoveWatch {
+            id,
+            path: std::mem::take(server_path),
+        });
     }
 }
 

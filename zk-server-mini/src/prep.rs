@@ -615,6 +615,30 @@ mod tests {
         })
     }
 
+    fn create_empty(path: &str, flags: i32) -> CreateRequest {
+        CreateRequest {
+            path: path.into(),
+            data: None,
+            acl: Acl::open_unsafe(),
+            flags,
+        }
+    }
+
+    fn delete(path: &str, version: i32) -> DeleteRequest {
+        DeleteRequest {
+            path: path.into(),
+            version,
+        }
+    }
+
+    fn set_data(path: &str, version: i32) -> SetDataRequest {
+        SetDataRequest {
+            path: path.into(),
+            data: None,
+            version,
+        }
+    }
+
     /// Preps and applies one request, returning the transaction.
     fn run(tree: &mut DataTree, zxid: i64, caller: &Caller<'_>, req: &Request) -> Txn {
         let mut pending = Pending::default();
@@ -640,15 +664,7 @@ mod tests {
         run(&mut t, 1, &ME, &create("/p", 0));
         run(&mut t, 2, &ME, &create("/p/x", 0));
         run(&mut t, 3, &ME, &create("/p/y", 0));
-        run(
-            &mut t,
-            4,
-            &ME,
-            &Request::Delete(DeleteRequest {
-                path: "/p/x".into(),
-                version: -1,
-            }),
-        );
+        run(&mut t, 4, &ME, &Request::Delete(delete("/p/x", -1)));
         assert_eq!(t.get("/p").map(|n| n.stat().cversion), Some(3));
         let txn = run(&mut t, 5, &ME, &create("/p/q", 2));
         assert!(matches!(txn, Txn::Create { ref path, .. } if path == "/p/q0000000002"));
@@ -735,12 +751,7 @@ mod tests {
     #[test]
     fn delete_rules() {
         let mut t = DataTree::new();
-        let del = |p: &str, v: i32| {
-            Request::Delete(DeleteRequest {
-                path: p.into(),
-                version: v,
-            })
-        };
+        let del = |p: &str, v: i32| Request::Delete(delete(p, v));
         for p in SPECIAL_PATHS {
             assert_eq!(
                 run(&mut t, 1, &ME, &del(p, -1)),
@@ -773,21 +784,12 @@ mod tests {
         run(&mut t, 1, &ME, &create("/m1", 0));
         let multi = Request::Multi(MultiRequest {
             ops: vec![
-                MultiOp::Create(CreateRequest {
-                    path: "/m3".into(),
-                    data: None,
-                    acl: Acl::open_unsafe(),
-                    flags: 0,
-                }),
+                MultiOp::Create(create_empty("/m3", 0)),
                 MultiOp::Check(CheckVersionRequest {
                     path: "/m1".into(),
                     version: 99,
                 }),
-                MultiOp::SetData(SetDataRequest {
-                    path: "/m1".into(),
-                    data: None,
-                    version: -1,
-                }),
+                MultiOp::SetData(set_data("/m1", -1)),
             ],
         });
         assert_eq!(
@@ -806,21 +808,9 @@ mod tests {
         let mut t = DataTree::new();
         let multi = Request::Multi(MultiRequest {
             ops: vec![
-                MultiOp::Create(CreateRequest {
-                    path: "/n".into(),
-                    data: None,
-                    acl: Acl::open_unsafe(),
-                    flags: 0,
-                }),
-                MultiOp::SetData(SetDataRequest {
-                    path: "/n".into(),
-                    data: None,
-                    version: 0,
-                }),
-                MultiOp::Delete(DeleteRequest {
-                    path: "/n".into(),
-                    version: 1,
-                }),
+                MultiOp::Create(create_empty("/n", 0)),
+                MultiOp::SetData(set_data("/n", 0)),
+                MultiOp::Delete(delete("/n", 1)),
             ],
         });
         assert!(matches!(run(&mut t, 1, &ME, &multi), Txn::Multi(v) if v.len() == 3));
@@ -866,21 +856,11 @@ mod tests {
                 ttl,
             })
         };
-        let container = |path: &str| {
-            Request::CreateContainer(CreateRequest {
-                path: path.into(),
-                data: None,
-                acl: Acl::open_unsafe(),
-                flags: 4,
-            })
-        };
+        let container = |path: &str| Request::CreateContainer(create_empty(path, 4));
         run(&mut t, 1, &ME, &container("/used"));
         run(&mut t, 2, &ME, &container("/unused"));
         run(&mut t, 3, &ME, &create("/used/k", 0));
-        let del = Request::Delete(DeleteRequest {
-            path: "/used/k".into(),
-            version: -1,
-        });
+        let del = Request::Delete(delete("/used/k", -1));
         run(&mut t, 4, &ME, &del);
         let mut pending = Pending::default();
         let config = PrepConfig {
@@ -903,11 +883,7 @@ mod tests {
         let mut prep = Prep::new(&t, &mut pending, config);
         assert_eq!(prep.reap("/t", 150), None);
         // A pending setData keeps it alive even once the TTL has passed.
-        let set = Request::SetData(SetDataRequest {
-            path: "/t".into(),
-            data: None,
-            version: -1,
-        });
+        let set = Request::SetData(set_data("/t", -1));
         assert!(matches!(prep.write(&ME, &set), Txn::SetData { .. }));
         assert_eq!(prep.reap("/t", 1_000), None);
         let mut pending = Pending::default();

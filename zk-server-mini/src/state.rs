@@ -555,18 +555,29 @@ impl StateMachine {
         self.sessions
             .add(req.session_id, timeout.max(0) as u64, now_ms);
         self.bind(conn, req.session_id, timeout);
+        self.accept_session(conn, req.session_id, timeout, req.read_only);
+    }
+
+    /// Answers `conn`'s handshake: it now holds `session_id`, whose stored password it is sent.
+    fn accept_session(
+        &mut self,
+        conn: ConnId,
+        session_id: i64,
+        timeout: i32,
+        read_only: Option<bool>,
+    ) {
         let passwd = self
             .tree
             .sessions
-            .get(&req.session_id)
+            .get(&session_id)
             .map(|s| s.passwd.clone())
             .unwrap_or_default();
         let response = ConnectResponse {
             protocol_version: 0,
             timeout_ms: timeout,
-            session_id: req.session_id,
+            session_id,
             passwd,
-            read_only: req.read_only.map(|_| false),
+            read_only: read_only.map(|_| false),
         };
         self.send(conn, frame(&response));
     }
@@ -822,15 +833,7 @@ impl StateMachine {
                     for c in self.watches.trigger_data(p, EventType::NodeCreated) {
                         self.notify(c, EventType::NodeCreated, p);
                     }
-                    if let Some(parent) = parent_of(p) {
-                        let parent = parent.to_owned();
-                        for c in
-                            self.watches
-                                .trigger_child(&parent, EventType::NodeChildrenChanged, &[])
-                        {
-                            self.notify(c, EventType::NodeChildrenChanged, &parent);
-                        }
-                    }
+                    self.fire_children_changed_on_parent(p);
                 }
                 Change::Deleted(p) => {
                     let fired = self.watches.trigger_data(p, EventType::NodeDeleted);
@@ -843,21 +846,26 @@ impl StateMachine {
                     {
                         self.notify(c, EventType::NodeDeleted, p);
                     }
-                    if let Some(parent) = parent_of(p) {
-                        let parent = parent.to_owned();
-                        for c in
-                            self.watches
-                                .trigger_child(&parent, EventType::NodeChildrenChanged, &[])
-                        {
-                            self.notify(c, EventType::NodeChildrenChanged, &parent);
-                        }
-                    }
+                    self.fire_children_changed_on_parent(p);
                 }
                 Change::DataChanged(p) => {
                     for c in self.watches.trigger_data(p, EventType::NodeDataChanged) {
                         self.notify(c, EventType::NodeDataChanged, p);
                     }
                 }
+            }
+        }
+    }
+
+    /// `path` was created or deleted: its parent's child watches fire.
+    fn fire_children_changed_on_parent(&mut self, path: &str) {
+        if let Some(parent) = parent_of(path) {
+            let parent = parent.to_owned();
+            for c in self
+                .watches
+                .trigger_child(&parent, EventType::NodeChildrenChanged, &[])
+            {
+                self.notify(c, EventType::NodeChildrenChanged, &parent);
             }
         }
     }
@@ -893,20 +901,7 @@ impl StateMachine {
                 let Some(timeout) = self.conns.get(&conn).map(|c| c.timeout_ms) else {
                     return;
                 };
-                let passwd = self
-                    .tree
-                    .sessions
-                    .get(&header.session_id)
-                    .map(|s| s.passwd.clone())
-                    .unwrap_or_default();
-                let response = ConnectResponse {
-                    protocol_version: 0,
-                    timeout_ms: timeout,
-                    session_id: header.session_id,
-                    passwd,
-                    read_only: read_only.map(|_| false),
-                };
-                self.send(conn, frame(&response));
+                self.accept_session(conn, header.session_id, timeout, read_only);
             }
             Origin::Request { conn, xid, request } => {
                 if let Some(c) = self.conns.get_mut(&conn) {

@@ -1,13 +1,16 @@
 //! Durability: acknowledged writes survive `kill -9`, torn log tails are cut off, snapshots and
 //! log replay agree. The binary runs as a child process and is killed by pid.
 
+mod common;
+
 use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{bounded, connect, create, get, must_create};
 use zk_proto::acl::Acl;
-use zk_proto::{CreateRequest, GetDataRequest, Request, Response, SetDataRequest};
+use zk_proto::{CreateRequest, Request, SetDataRequest};
 use zk_server_mini::MiniServer;
 use zk_server_mini::testing::RawClient;
 
@@ -42,15 +45,11 @@ async fn spawn_with(
     snap_count: u64,
     snapshot_delay: Option<Duration>,
 ) -> Server {
-    let cfg = dir.join("zoo.cfg");
-    std::fs::write(
-        &cfg,
-        format!(
-            "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nsnapCount={snap_count}\nmaxClientCnxns=0\n",
-            dir.join("data").display()
-        ),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let cfg = write_config(
+        dir,
+        port,
+        &format!("snapCount={snap_count}\nmaxClientCnxns=0\n"),
+    );
     static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let log = std::fs::File::create(dir.join(format!("server-{n}.log")))
@@ -67,46 +66,61 @@ async fn spawn_with(
         .stderr(log)
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start the server: {e}"));
+    Server {
+        child,
+        addr: wait_until_listening(port).await,
+    }
+}
+
+/// Writes `dir/zoo.cfg` for a server on 127.0.0.1:`port` with its data in `dir/data`, plus
+/// `settings` (lines of `key=value\n`).
+fn write_config(dir: &Path, port: u16, settings: &str) -> PathBuf {
+    let cfg = dir.join("zoo.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n{settings}",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    cfg
+}
+
+/// Waits (20 s at most) until a server accepts connections on 127.0.0.1:`port`.
+async fn wait_until_listening(port: u16) -> SocketAddr {
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let deadline = Instant::now() + Duration::from_secs(20);
     while tokio::net::TcpStream::connect(addr).await.is_err() {
         assert!(Instant::now() < deadline, "server did not start listening");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Server { child, addr }
+    addr
 }
 
-fn create(path: String, data: &[u8]) -> Request {
-    Request::Create(CreateRequest {
-        path,
-        data: Some(bytes::Bytes::copy_from_slice(data)),
-        acl: Acl::open_unsafe(),
-        flags: 0,
-    })
-}
-
-async fn get(c: &mut RawClient, path: &str) -> Option<Vec<u8>> {
-    let req = Request::GetData(GetDataRequest {
-        path: path.into(),
-        watch: false,
-    });
-    match c.call(&req).await.unwrap_or_else(|e| panic!("{e}")) {
-        (_, Some(Response::GetData(r))) => Some(r.data.map(|d| d.to_vec()).unwrap_or_default()),
-        _ => None,
+/// The child's exit status once it has exited, or `None` if it still runs after `timeout`.
+async fn exited_within(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap_or_else(|e| panic!("{e}")) {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_kill_9() {
-    tokio::time::timeout(Duration::from_secs(120), async {
+    bounded(Duration::from_secs(120), async {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let port = free_port();
         let mut acked: Vec<(String, u32)> = Vec::new();
         for round in 0..3u32 {
             let server = spawn(dir.path(), port).await;
-            let mut c = RawClient::connect(server.addr, 10_000)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
+            let mut c = connect(server.addr).await;
             // Everything acknowledged in earlier rounds is there.
             for (path, v) in &acked {
                 assert_eq!(
@@ -133,9 +147,7 @@ async fn acknowledged_writes_survive_kill_9() {
             drop(server); // SIGKILL by pid, then reap.
         }
         let server = spawn(dir.path(), port).await;
-        let mut c = RawClient::connect(server.addr, 10_000)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut c = connect(server.addr).await;
         for (path, v) in &acked {
             assert_eq!(
                 get(&mut c, path).await,
@@ -148,19 +160,16 @@ async fn acknowledged_writes_survive_kill_9() {
             zk_server_mini::snapshot::list_snapshots(&dir.path().join("data")).unwrap_or_default();
         assert!(!snaps.is_empty(), "no snapshot was written");
     })
-    .await
-    .unwrap_or_else(|_| panic!("test timed out"));
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_torn_log_tail_is_truncated_not_applied() {
-    tokio::time::timeout(Duration::from_secs(60), async {
+    bounded(Duration::from_secs(60), async {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let port = free_port();
         let server = spawn(dir.path(), port).await;
-        let mut c = RawClient::connect(server.addr, 10_000)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut c = connect(server.addr).await;
         let (h, _) = c
             .call(&create("/kept".into(), b"yes"))
             .await
@@ -177,9 +186,7 @@ async fn a_torn_log_tail_is_truncated_not_applied() {
         bytes.extend_from_slice(&[0, 0, 0, 40, 1, 2, 3, 4, 9, 9, 9]);
         std::fs::write(last, &bytes).unwrap_or_else(|e| panic!("{e}"));
         let server = spawn(dir.path(), port).await;
-        let mut c = RawClient::connect(server.addr, 10_000)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut c = connect(server.addr).await;
         assert_eq!(get(&mut c, "/kept").await, Some(b"yes".to_vec()));
         // The log was cut back to its last good record.
         assert_eq!(
@@ -201,15 +208,12 @@ async fn a_torn_log_tail_is_truncated_not_applied() {
                 .unwrap_or(false)
         );
     })
-    .await
-    .unwrap_or_else(|_| panic!("test timed out"));
+    .await;
 }
 
 #[tokio::test]
 async fn snapshot_plus_replay_equals_the_live_tree() {
-    tokio::time::timeout(Duration::from_secs(60), snapshot_plus_replay())
-        .await
-        .unwrap_or_else(|_| panic!("test timed out"));
+    bounded(Duration::from_secs(60), snapshot_plus_replay()).await;
 }
 
 async fn snapshot_plus_replay() {
@@ -220,9 +224,7 @@ async fn snapshot_plus_replay() {
         .start()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let mut c = RawClient::connect(server.addr(), 10_000)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut c = connect(server.addr()).await;
     for i in 0..30 {
         let (h, _) = c
             .call(&create(format!("/n{i}"), b"v"))
@@ -241,9 +243,7 @@ async fn snapshot_plus_replay() {
         .start()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let mut c = RawClient::connect(server.addr(), 10_000)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut c = connect(server.addr()).await;
     for i in 0..30 {
         assert_eq!(get(&mut c, &format!("/n{i}")).await, Some(b"v".to_vec()));
     }
@@ -252,7 +252,7 @@ async fn snapshot_plus_replay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_survive_a_restart_and_expire_if_their_clients_do_not_return() {
-    tokio::time::timeout(Duration::from_secs(60), async {
+    bounded(Duration::from_secs(60), async {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let server = MiniServer::builder()
             .data_dir(dir.path())
@@ -318,8 +318,7 @@ async fn sessions_survive_a_restart_and_expire_if_their_clients_do_not_return() 
         assert!(c.closed_within(Duration::from_secs(5)).await);
         server.stop().await;
     })
-    .await
-    .unwrap_or_else(|_| panic!("test timed out"));
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -329,9 +328,7 @@ async fn sigterm_and_sigint_stop_the_binary_cleanly() {
     for signal in [Signal::SIGTERM, Signal::SIGINT] {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let mut server = spawn(dir.path(), free_port()).await;
-        let mut c = RawClient::connect(server.addr, 10_000)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut c = connect(server.addr).await;
         assert!(
             c.call(&create("/x".into(), b"1"))
                 .await
@@ -340,16 +337,8 @@ async fn sigterm_and_sigint_stop_the_binary_cleanly() {
         );
         let pid = Pid::from_raw(server.child.id() as i32);
         kill(pid, signal).unwrap_or_else(|e| panic!("{e}"));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(status) = server.child.try_wait().unwrap_or(None) {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{signal:?} did not stop the server"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let Some(status) = exited_within(&mut server.child, Duration::from_secs(10)).await else {
+            panic!("{signal:?} did not stop the server");
         };
         assert!(status.success(), "{signal:?}: exit status {status}");
         assert!(c.closed_within(Duration::from_secs(5)).await);
@@ -409,20 +398,12 @@ async fn a_log_write_failure_stops_the_server_without_acknowledging() {
         eprintln!("SKIP: prlimit (util-linux) is not installed");
         return;
     }
-    tokio::time::timeout(Duration::from_secs(60), async {
+    bounded(Duration::from_secs(60), async {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let port = free_port();
-        let cfg = dir.path().join("zoo.cfg");
-        std::fs::write(
-            &cfg,
-            format!(
-                "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nsnapCount=100000\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        let log = std::fs::File::create(dir.path().join("limited.log"))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let cfg = write_config(dir.path(), port, "snapCount=100000\n");
+        let log =
+            std::fs::File::create(dir.path().join("limited.log")).unwrap_or_else(|e| panic!("{e}"));
         // `trap "" XFSZ` makes the signal ignored, which survives the execs.
         let mut child = Command::new("sh")
             .arg("-c")
@@ -434,15 +415,7 @@ async fn a_log_write_failure_stops_the_server_without_acknowledging() {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("{e}"));
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while tokio::net::TcpStream::connect(addr).await.is_err() {
-            assert!(Instant::now() < deadline, "server did not start listening");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let mut c = RawClient::connect(addr, 10_000)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut c = connect(wait_until_listening(port).await).await;
         let mut acked = Vec::new();
         let mut failed = false;
         for i in 0..200 {
@@ -459,39 +432,29 @@ async fn a_log_write_failure_stops_the_server_without_acknowledging() {
         assert!(failed, "40 kB of log should not hold 200 kB of writes");
         assert!(!acked.is_empty());
         // The process stops by itself, with a failure status.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap_or_else(|e| panic!("{e}")) {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the server kept running after its log failed");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let Some(status) = exited_within(&mut child, Duration::from_secs(10)).await else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server kept running after its log failed");
         };
         assert_eq!(status.code(), Some(1), "status {status:?}");
         let stderr = std::fs::read_to_string(dir.path().join("limited.log")).unwrap_or_default();
         assert!(!stderr.contains("panicked"), "{stderr}");
         // Without the limit, every acknowledged write is back.
         let server = spawn(dir.path(), port).await;
-        let mut c = RawClient::connect(server.addr, 10_000)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut c = connect(server.addr).await;
         for path in &acked {
             assert_eq!(get(&mut c, path).await, Some(vec![b'x'; 1000]), "{path}");
         }
     })
-    .await
-    .unwrap_or_else(|_| panic!("test timed out"));
+    .await;
 }
 
 /// Acknowledged writes survive `kill -9` in the middle of a (slow) snapshot write, with
 /// writes acknowledged both before the snapshot's zxid and after it, into the new log file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_a_snapshot_write_loses_no_acknowledged_write() {
-    tokio::time::timeout(Duration::from_secs(120), async {
+    bounded(Duration::from_secs(120), async {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let data = dir.path().join("data");
         let tmp = data.join(zk_server_mini::snapshot::TEMP_NAME);
@@ -500,20 +463,14 @@ async fn kill_9_during_a_snapshot_write_loses_no_acknowledged_write() {
         async fn write(c: &mut RawClient, acked: &mut Vec<String>, prefix: &str, n: u32) {
             for i in 0..n {
                 let path = format!("/{prefix}-{i}");
-                let (h, _) = c
-                    .call(&create(path.clone(), path.as_bytes()))
-                    .await
-                    .unwrap_or_else(|e| panic!("{e}"));
-                assert!(h.err.is_ok(), "{path}: {:?}", h.err);
+                must_create(c, path.clone()).await;
                 acked.push(path);
             }
         }
         // Round 0 leaves a finished snapshot (the one recovery falls back to), round 1 is
         // killed while writing the next one.
         let server = spawn_with(dir.path(), port, 100, None).await;
-        let mut c = RawClient::connect(server.addr, 10_000)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut c = connect(server.addr).await;
         write(&mut c, &mut acked, "r0", 150).await;
         let deadline = Instant::now() + Duration::from_secs(10);
         while zk_server_mini::snapshot::list_snapshots(&data)
@@ -528,9 +485,7 @@ async fn kill_9_during_a_snapshot_write_loses_no_acknowledged_write() {
         let snaps_before = zk_server_mini::snapshot::list_snapshots(&data).unwrap_or_default();
 
         let server = spawn_with(dir.path(), port, 100, Some(Duration::from_secs(6))).await;
-        let mut c = RawClient::connect(server.addr, 10_000)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut c = connect(server.addr).await;
         write(&mut c, &mut acked, "r1", 120).await;
         let deadline = Instant::now() + Duration::from_secs(10);
         while !tmp.exists() {
@@ -559,9 +514,7 @@ async fn kill_9_during_a_snapshot_write_loses_no_acknowledged_write() {
         drop(server); // SIGKILL mid-snapshot.
 
         let server = spawn(dir.path(), port).await;
-        let mut c = RawClient::connect(server.addr, 10_000)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut c = connect(server.addr).await;
         for path in &acked {
             assert_eq!(
                 get(&mut c, path).await,
@@ -574,21 +527,18 @@ async fn kill_9_during_a_snapshot_write_loses_no_acknowledged_write() {
             "the half-written snapshot was not cleaned up"
         );
     })
-    .await
-    .unwrap_or_else(|_| panic!("test timed out"));
+    .await;
 }
 
 /// A second server on a data directory in use exits non-zero, naming the directory, and
 /// leaves the first one serving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_refuses_a_data_directory_in_use() {
-    tokio::time::timeout(Duration::from_secs(60), async {
+    bounded(Duration::from_secs(60), async {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let data = dir.path().join("data");
         let server = spawn(dir.path(), free_port()).await;
-        let mut c = RawClient::connect(server.addr, 10_000)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut c = connect(server.addr).await;
         let port = free_port().to_string();
         let (code, err) = run_briefly(&[
             std::ffi::OsStr::new("--port"),
@@ -608,11 +558,8 @@ async fn the_binary_refuses_a_data_directory_in_use() {
         drop(c);
         drop(server);
         let server = spawn(dir.path(), free_port()).await;
-        let mut c = RawClient::connect(server.addr, 10_000)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut c = connect(server.addr).await;
         assert_eq!(get(&mut c, "/still-serving").await, Some(b"x".to_vec()));
     })
-    .await
-    .unwrap_or_else(|_| panic!("test timed out"));
+    .await;
 }

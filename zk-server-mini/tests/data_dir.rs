@@ -1,41 +1,13 @@
 //! The data directory in-process: one server per directory (a second one is refused with a
 //! typed error), and a snapshot being written does not stop the server answering.
 
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use zk_proto::acl::Acl;
-use zk_proto::{CreateRequest, GetDataRequest, Request, Response};
-use zk_server_mini::testing::RawClient;
+use common::{bounded, connect, get, must_create};
 use zk_server_mini::{MiniServer, ServerError};
-
-fn create(path: String, data: &[u8]) -> Request {
-    Request::Create(CreateRequest {
-        path,
-        data: Some(bytes::Bytes::copy_from_slice(data)),
-        acl: Acl::open_unsafe(),
-        flags: 0,
-    })
-}
-
-async fn get(c: &mut RawClient, path: &str) -> Option<Vec<u8>> {
-    let req = Request::GetData(GetDataRequest {
-        path: path.into(),
-        watch: false,
-    });
-    match c.call(&req).await.unwrap_or_else(|e| panic!("{e}")) {
-        (_, Some(Response::GetData(r))) => Some(r.data.map(|d| d.to_vec()).unwrap_or_default()),
-        _ => None,
-    }
-}
-
-async fn must_create(c: &mut RawClient, path: String) {
-    let (h, _) = c
-        .call(&create(path.clone(), path.as_bytes()))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(h.err.is_ok(), "{path}: {:?}", h.err);
-}
 
 fn in_use_dir(r: Result<zk_server_mini::RunningServer, ServerError>) -> std::path::PathBuf {
     match r {
@@ -47,7 +19,7 @@ fn in_use_dir(r: Result<zk_server_mini::RunningServer, ServerError>) -> std::pat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_server_on_the_same_directories_is_refused() {
-    tokio::time::timeout(Duration::from_secs(60), async {
+    bounded(Duration::from_secs(60), async {
         let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let (data, logs) = (root.path().join("data"), root.path().join("logs"));
         let first = MiniServer::builder()
@@ -56,9 +28,7 @@ async fn a_second_server_on_the_same_directories_is_refused() {
             .start()
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let mut c = RawClient::connect(first.addr(), 10_000)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut c = connect(first.addr()).await;
         must_create(&mut c, "/before".into()).await;
 
         // Same data directory.
@@ -89,9 +59,7 @@ async fn a_second_server_on_the_same_directories_is_refused() {
             .start()
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let mut c = RawClient::connect(again.addr(), 10_000)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut c = connect(again.addr()).await;
         assert_eq!(get(&mut c, "/before").await, Some(b"/before".to_vec()));
         assert_eq!(get(&mut c, "/after").await, Some(b"/after".to_vec()));
         drop(c);
@@ -99,8 +67,7 @@ async fn a_second_server_on_the_same_directories_is_refused() {
         let again = again.restart().await.unwrap_or_else(|e| panic!("{e}"));
         again.stop().await;
     })
-    .await
-    .unwrap_or_else(|_| panic!("test timed out"));
+    .await;
 }
 
 fn snapshot_zxids(dir: &Path) -> Vec<i64> {
@@ -119,7 +86,7 @@ fn writing_snapshot(dir: &Path) -> bool {
 /// and reads are answered promptly all the while. Stopping waits for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_are_answered_while_a_slow_snapshot_is_written() {
-    tokio::time::timeout(Duration::from_secs(60), async {
+    bounded(Duration::from_secs(60), async {
         const SLOW: Duration = Duration::from_secs(4);
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let server = MiniServer::builder()
@@ -129,9 +96,7 @@ async fn requests_are_answered_while_a_slow_snapshot_is_written() {
             .start()
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let mut c = RawClient::connect(server.addr(), 10_000)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut c = connect(server.addr()).await;
         for i in 0..60 {
             must_create(&mut c, format!("/a{i}")).await;
         }
@@ -170,9 +135,7 @@ async fn requests_are_answered_while_a_slow_snapshot_is_written() {
             .start()
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let mut c = RawClient::connect(server.addr(), 10_000)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut c = connect(server.addr()).await;
         for i in 0..60 {
             assert_eq!(
                 get(&mut c, &format!("/a{i}")).await,
@@ -188,6 +151,5 @@ async fn requests_are_answered_while_a_slow_snapshot_is_written() {
         drop(c);
         server.stop().await;
     })
-    .await
-    .unwrap_or_else(|_| panic!("test timed out"));
+    .await;
 }

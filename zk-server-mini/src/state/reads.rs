@@ -284,13 +284,8 @@ impl StateMachine {
         persistent: &[String],
         recursive: &[String],
     ) {
-        for p in data {
-            match self.tree.get(p).map(|n| n.mzxid) {
-                None => self.notify(conn, EventType::NodeDeleted, p),
-                Some(m) if m > rel => self.notify(conn, EventType::NodeDataChanged, p),
-                Some(_) => self.watches.add_one_shot(Table::Data, p, conn),
-            }
-        }
+        let event = EventType::NodeDataChanged;
+        self.rearm_one_shot(conn, rel, data, Table::Data, |n| n.mzxid, event);
         for p in exist {
             if self.tree.get(p).is_some() {
                 self.notify(conn, EventType::NodeCreated, p);
@@ -298,18 +293,35 @@ impl StateMachine {
                 self.watches.add_one_shot(Table::Data, p, conn);
             }
         }
-        for p in child {
-            match self.tree.get(p).map(|n| n.pzxid) {
-                None => self.notify(conn, EventType::NodeDeleted, p),
-                Some(z) if z > rel => self.notify(conn, EventType::NodeChildrenChanged, p),
-                Some(_) => self.watches.add_one_shot(Table::Child, p, conn),
-            }
-        }
+        let event = EventType::NodeChildrenChanged;
+        self.rearm_one_shot(conn, rel, child, Table::Child, |n| n.pzxid, event);
         for p in persistent {
             self.watches.add_persistent(p, conn, false);
         }
         for p in recursive {
             self.watches.add_persistent(p, conn, true);
+        }
+    }
+
+    /// Re-arms the one-shot watches of `table` a client held before reconnecting, unless the
+    /// node changed since `rel` (the last zxid it saw): then the watch fires at once, with
+    /// `NodeDeleted` if the node is gone and `changed` otherwise. `zxid_of` says which of
+    /// the node's zxids the watch is about.
+    fn rearm_one_shot(
+        &mut self,
+        conn: ConnId,
+        rel: i64,
+        paths: &[String],
+        table: Table,
+        zxid_of: fn(&Node) -> i64,
+        changed: EventType,
+    ) {
+        for p in paths {
+            match self.tree.get(p).map(zxid_of) {
+                None => self.notify(conn, EventType::NodeDeleted, p),
+                Some(z) if z > rel => self.notify(conn, changed, p),
+                Some(_) => self.watches.add_one_shot(table, p, conn),
+            }
         }
     }
 }
