@@ -1,6 +1,7 @@
 //! Applying a committed transaction to the tree: the results the reply needs and the changes
 //! that fire watches. Applying never checks permissions or versions; prep already decided.
 
+use bytes::Bytes;
 use zk_proto::{ErrorCode, Stat};
 
 use crate::tree::{DataTree, Node, SessionInfo, split_parent};
@@ -98,7 +99,8 @@ fn apply_one(
             ephemeral_owner,
             parent_counter,
         } => {
-            let node = Node::new(data.clone(), acl.clone(), h.zxid, h.time, *ephemeral_owner);
+            let acl = tree.intern_acl(acl);
+            let node = Node::new(owned(data), acl, h.zxid, h.time, *ephemeral_owner);
             let stat = node.stat();
             if !tree.insert(path, node, *parent_counter, h.zxid) {
                 return inconsistent("create", path, h.zxid);
@@ -124,7 +126,7 @@ fn apply_one(
             let Some(node) = tree.get_mut(path) else {
                 return inconsistent("setData", path, h.zxid);
             };
-            node.data = data.clone();
+            node.data = owned(data);
             node.version = *version;
             node.mzxid = h.zxid;
             node.mtime = h.time;
@@ -137,10 +139,14 @@ fn apply_one(
             acl,
             aversion,
         } => {
+            if tree.get(path).is_none() {
+                return inconsistent("setACL", path, h.zxid);
+            }
+            let acl = tree.intern_acl(acl);
             let Some(node) = tree.get_mut(path) else {
                 return inconsistent("setACL", path, h.zxid);
             };
-            node.acl = acl.clone();
+            node.acl = acl;
             node.aversion = *aversion;
             TxnResult::Stat(node.stat())
         }
@@ -154,6 +160,21 @@ fn apply_one(
     }
 }
 
+/// The data a node stores: its own exact-size copy. A transaction's data is usually a zero-copy
+/// slice of the buffer its request arrived in (or of a log or snapshot file read back); kept as
+/// is, every stored value would pin that whole buffer for the life of the node. The copy is
+/// reference-counted from the start (`Bytes::from_owner`), so handing it to a reply or to a
+/// snapshot copy is a counter increment, never an allocation on the serving task.
+pub(crate) fn owned(data: &Option<Bytes>) -> Option<Bytes> {
+    data.as_ref().map(|d| {
+        if d.is_empty() {
+            Bytes::new()
+        } else {
+            Bytes::from_owner(Box::<[u8]>::from(&d[..]))
+        }
+    })
+}
+
 /// The parent of a changed path, for NodeChildrenChanged.
 pub fn parent_of(path: &str) -> Option<&str> {
     split_parent(path).map(|(p, _)| p)
@@ -162,7 +183,6 @@ pub fn parent_of(path: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
     use zk_proto::acl::Acl;
 
     fn h(zxid: i64) -> TxnHeader {
@@ -208,6 +228,73 @@ mod tests {
         assert_eq!(c, vec![Change::Deleted("/e".into())]);
         assert!(t.get("/e").is_none());
         assert_eq!(t.last_zxid, 5);
+    }
+
+    #[test]
+    fn stored_data_does_not_pin_the_request_buffer() {
+        // The data arrives as a slice of a larger receive buffer.
+        let buffer = Bytes::from(vec![7u8; 4096]);
+        let inside = |d: &Bytes| buffer.as_ptr_range().contains(&d.as_ptr());
+        let mut t = DataTree::new();
+        let create = Txn::Create {
+            path: "/d".into(),
+            data: Some(buffer.slice(100..132)),
+            acl: Acl::open_unsafe(),
+            ephemeral_owner: 0,
+            parent_counter: 1,
+        };
+        let _ = apply(&mut t, &h(1), &create);
+        let stored = t.get("/d").and_then(|n| n.data.clone()).unwrap_or_default();
+        assert_eq!(stored, buffer.slice(100..132));
+        assert!(!inside(&stored));
+        let set = Txn::SetData {
+            path: "/d".into(),
+            data: Some(buffer.slice(200..210)),
+            version: 1,
+        };
+        let _ = apply(&mut t, &h(2), &set);
+        let stored = t.get("/d").and_then(|n| n.data.clone()).unwrap_or_default();
+        assert_eq!(stored, buffer.slice(200..210));
+        assert!(!inside(&stored));
+        // Null stays null, empty stays empty.
+        let set = Txn::SetData {
+            path: "/d".into(),
+            data: None,
+            version: 2,
+        };
+        let _ = apply(&mut t, &h(3), &set);
+        assert_eq!(t.get("/d").map(|n| n.data.is_none()), Some(true));
+    }
+
+    #[test]
+    fn created_and_set_acls_are_interned() {
+        let mut t = DataTree::new();
+        for (z, p) in [(1, "/x"), (2, "/y")] {
+            let _ = apply(
+                &mut t,
+                &h(z),
+                &Txn::Create {
+                    path: p.into(),
+                    data: None,
+                    acl: Acl::read_unsafe(),
+                    ephemeral_owner: 0,
+                    parent_counter: z as i32,
+                },
+            );
+        }
+        let _ = apply(
+            &mut t,
+            &h(3),
+            &Txn::SetAcl {
+                path: "/x".into(),
+                acl: Acl::open_unsafe(),
+                aversion: 1,
+            },
+        );
+        let acl = |p: &str| t.get(p).map(|n| n.acl.clone());
+        let (root, x, y, config) = (acl("/"), acl("/x"), acl("/y"), acl("/zookeeper/config"));
+        assert!(matches!((&root, &x), (Some(r), Some(x)) if std::sync::Arc::ptr_eq(r, x)));
+        assert!(matches!((&config, &y), (Some(c), Some(y)) if std::sync::Arc::ptr_eq(c, y)));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! applied. Deterministic and free of I/O.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use zk_proto::acl::{Acl, Id, Perms};
@@ -27,8 +28,8 @@ pub struct NodeView {
     pub num_children: usize,
     /// Stored owner.
     pub owner: i64,
-    /// ACL.
-    pub acl: Vec<Acl>,
+    /// ACL (the tree's shared list for an applied node).
+    pub acl: Arc<[Acl]>,
     /// Last modification time (TTL reaping).
     pub mtime: i64,
 }
@@ -116,7 +117,7 @@ fn view_of(tree: &DataTree, path: &str) -> Option<NodeView> {
         version: n.version,
         aversion: n.aversion,
         counter: n.create_counter,
-        num_children: n.children.len(),
+        num_children: n.num_children,
         owner: n.ephemeral_owner,
         acl: n.acl.clone(),
         mtime: n.mtime,
@@ -407,7 +408,7 @@ impl<'a> Prep<'a> {
                 counter: 0,
                 num_children: 0,
                 owner,
-                acl: acl.clone(),
+                acl: Arc::from(acl.as_slice()),
                 // Fresh: a pending create or setData must not look due for TTL reaping.
                 mtime: i64::MAX,
             }),
@@ -512,7 +513,7 @@ impl<'a> Prep<'a> {
             path.to_owned(),
             Some(NodeView {
                 aversion,
-                acl: acl.clone(),
+                acl: Arc::from(acl.as_slice()),
                 ..node
             }),
         );

@@ -2,14 +2,16 @@
 //! renamed into place and the directory fsynced. The file ends with a CRC32 of everything
 //! before it; loading falls back to an older snapshot when the newest does not check out.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use zk_proto::DecodeError;
-use zk_proto::jute::{Encode, JuteReader};
+use zk_proto::acl::Acl;
+use zk_proto::jute::{Encode, JuteReader, write_ustring, write_vec};
 
-use crate::tree::{DataTree, Node, SessionInfo, child_path, split_parent};
+use crate::tree::{DataTree, Node, SessionInfo, TreeCopy, child_path};
 use crate::wal::sync_dir;
 
 const MAGIC: &[u8; 8] = b"ZKMSNAP1";
@@ -37,34 +39,79 @@ pub fn list_snapshots(dir: &Path) -> io::Result<Vec<(i64, PathBuf)>> {
 
 /// Serializes the state (nodes sorted by path, so equal trees give equal bytes).
 pub fn serialize(tree: &DataTree) -> Bytes {
-    let mut out = BytesMut::new();
-    out.put_slice(MAGIC);
-    tree.last_zxid.encode(&mut out);
-    (tree.sessions.len() as i32).encode(&mut out);
-    for (id, s) in &tree.sessions {
-        id.encode(&mut out);
-        s.timeout_ms.encode(&mut out);
-        s.passwd.encode(&mut out);
-    }
-    let mut nodes: Vec<(&String, &Node)> = tree.iter().collect();
-    nodes.sort_by(|a, b| a.0.cmp(b.0));
-    (nodes.len() as i32).encode(&mut out);
-    for (path, n) in nodes {
-        path.encode(&mut out);
-        n.data.encode(&mut out);
-        n.acl.encode(&mut out);
-        for v in [n.czxid, n.mzxid, n.ctime, n.mtime] {
-            v.encode(&mut out);
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = encode(
+        &mut out,
+        tree.last_zxid,
+        &tree.sessions,
+        tree.iter().collect(),
+    );
+    out.into()
+}
+
+/// Serializes a [`TreeCopy`] (taken with [`DataTree::copy_for_snapshot`]): the same bytes as
+/// [`serialize`] of the tree it was copied from.
+pub fn serialize_copy(copy: &TreeCopy) -> Bytes {
+    let mut out = Vec::new();
+    let _ = write_copy_to(&mut out, copy);
+    out.into()
+}
+
+/// Streams the bytes of [`serialize_copy`] to `out` through a small buffer, so a snapshot
+/// never holds a second, serialized copy of the whole tree in memory.
+pub fn write_copy_to(out: &mut impl Write, copy: &TreeCopy) -> io::Result<()> {
+    encode(out, copy.last_zxid, &copy.sessions, copy.iter().collect())
+}
+
+/// Bytes gathered before they are checksummed and handed to the writer.
+const CHUNK: usize = 64 * 1024;
+
+fn encode(
+    out: &mut impl Write,
+    last_zxid: i64,
+    sessions: &BTreeMap<i64, SessionInfo>,
+    mut nodes: Vec<(&str, &Node)>,
+) -> io::Result<()> {
+    let mut crc = crc32fast::Hasher::new();
+    let mut buf = BytesMut::with_capacity(CHUNK);
+    let mut flush = |buf: &mut BytesMut| -> io::Result<()> {
+        crc.update(buf);
+        out.write_all(buf)?;
+        buf.clear();
+        Ok(())
+    };
+    buf.put_slice(MAGIC);
+    last_zxid.encode(&mut buf);
+    (sessions.len() as i32).encode(&mut buf);
+    for (id, s) in sessions {
+        id.encode(&mut buf);
+        s.timeout_ms.encode(&mut buf);
+        s.passwd.encode(&mut buf);
+        if buf.len() >= CHUNK {
+            flush(&mut buf)?;
         }
-        n.version.encode(&mut out);
-        n.aversion.encode(&mut out);
-        n.ephemeral_owner.encode(&mut out);
-        n.pzxid.encode(&mut out);
-        n.create_counter.encode(&mut out);
     }
-    let crc = crc32fast::hash(&out);
-    out.put_u32(crc);
-    out.freeze()
+    nodes.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    (nodes.len() as i32).encode(&mut buf);
+    for (path, n) in nodes {
+        write_ustring(&mut buf, Some(path));
+        n.data.encode(&mut buf);
+        write_vec(&mut buf, &n.acl);
+        for v in [n.czxid, n.mzxid, n.ctime, n.mtime] {
+            v.encode(&mut buf);
+        }
+        n.version.encode(&mut buf);
+        n.aversion.encode(&mut buf);
+        n.ephemeral_owner.encode(&mut buf);
+        n.pzxid.encode(&mut buf);
+        n.create_counter.encode(&mut buf);
+        if buf.len() >= CHUNK {
+            flush(&mut buf)?;
+        }
+    }
+    flush(&mut buf)?;
+    out.write_all(&crc.finalize().to_be_bytes())
 }
 
 /// Reads a snapshot back; any damage is an error.
@@ -93,8 +140,9 @@ pub fn deserialize(bytes: &[u8]) -> Result<DataTree, DecodeError> {
     let mut loaded: Vec<(String, Node)> = Vec::new();
     for _ in 0..count.max(0) {
         let path = r.read_string()?;
-        let data = r.read_buffer()?;
-        let acl = r.read_vec()?;
+        // Own copies: a slice would pin the whole snapshot buffer while any node lives.
+        let data = crate::apply::owned(&r.read_buffer()?);
+        let acl: Vec<Acl> = r.read_vec()?;
         let mut n = Node::new(data, acl, 0, 0, 0);
         n.czxid = r.read_i64()?;
         n.mzxid = r.read_i64()?;
@@ -119,13 +167,8 @@ pub fn deserialize(bytes: &[u8]) -> Result<DataTree, DecodeError> {
         rebuilt.insert_raw(path, node);
     }
     for p in &paths {
-        if let Some((parent, name)) = split_parent(p) {
-            match rebuilt.get_mut(parent) {
-                Some(pn) => {
-                    pn.children.insert(name.to_owned());
-                }
-                None => return Err(corrupt("snapshot node without parent")),
-            }
+        if p != "/" && !rebuilt.link_child(p) {
+            return Err(corrupt("snapshot node without parent"));
         }
     }
     if rebuilt.get("/").is_none() {
@@ -133,11 +176,9 @@ pub fn deserialize(bytes: &[u8]) -> Result<DataTree, DecodeError> {
     }
     // Sanity: every child named by a node exists.
     for p in &paths {
-        if let Some(n) = rebuilt.get(p) {
-            for c in &n.children {
-                if rebuilt.get(&child_path(p, c)).is_none() {
-                    return Err(corrupt("snapshot child missing"));
-                }
+        for c in rebuilt.children(p) {
+            if rebuilt.get(&child_path(p, c)).is_none() {
+                return Err(corrupt("snapshot child missing"));
             }
         }
     }
@@ -157,11 +198,21 @@ pub fn write_slowly(
     bytes: &[u8],
     delay: std::time::Duration,
 ) -> io::Result<PathBuf> {
+    write_with(dir, zxid, delay, |f| f.write_all(bytes))
+}
+
+/// [`write_slowly`] with the contents produced by `fill`, straight into the temporary file.
+pub fn write_with(
+    dir: &Path,
+    zxid: i64,
+    delay: std::time::Duration,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<PathBuf> {
     let tmp = dir.join(TEMP_NAME);
     let path = dir.join(format!("snapshot.{zxid:016x}"));
     {
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
+        fill(&mut f)?;
         f.sync_all()?;
     }
     if !delay.is_zero() {
@@ -214,7 +265,6 @@ mod tests {
     use crate::apply::apply;
     use crate::tree::CONTAINER_OWNER;
     use crate::txn::{Txn, TxnHeader};
-    use zk_proto::acl::Acl;
 
     fn sample() -> DataTree {
         let mut t = DataTree::new();
@@ -254,6 +304,65 @@ mod tests {
         let back = deserialize(&serialize(&t)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back, t);
         assert_eq!(back.ephemerals_of(9).count(), 1);
+        // Loaded nodes share one ACL list and own their data (not slices of the file).
+        let acl = |p: &str| back.get(p).map(|n| n.acl.clone());
+        assert!(
+            matches!((acl("/"), acl("/a/e")), (Some(x), Some(y)) if std::sync::Arc::ptr_eq(&x, &y))
+        );
+        assert_eq!(
+            back.get("/a").and_then(|n| n.data.as_ref()).map(Bytes::len),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn a_streamed_copy_is_the_same_snapshot_as_the_tree_at_its_zxid() {
+        let mut t = sample();
+        let h = |zxid| TxnHeader {
+            session_id: 9,
+            cxid: 0,
+            zxid,
+            time: 5,
+        };
+        // Enough nodes to span several chunks.
+        for i in 0..3000 {
+            apply(
+                &mut t,
+                &h(10 + i),
+                &Txn::Create {
+                    path: format!("/a/n{i}"),
+                    data: Some(Bytes::from(vec![i as u8; 40])),
+                    acl: Acl::open_unsafe(),
+                    ephemeral_owner: 0,
+                    parent_counter: i as i32 + 2,
+                },
+            );
+        }
+        let copy = t.copy_for_snapshot();
+        let expected = serialize(&t);
+        assert!(expected.len() > 3 * CHUNK);
+        // Later changes do not reach the copy.
+        let later = t.last_zxid + 1;
+        apply(
+            &mut t,
+            &h(later),
+            &Txn::Delete {
+                path: "/a/n7".into(),
+            },
+        );
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = write_with(
+            dir.path(),
+            copy.last_zxid,
+            std::time::Duration::ZERO,
+            |mut f| write_copy_to(&mut f, &copy),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let written = std::fs::read(path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(written, expected);
+        let back = load_newest(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back.node_count(), t.node_count() + 1);
+        assert!(back.get("/a/n7").is_some() && t.get("/a/n7").is_none());
     }
 
     #[test]

@@ -9,14 +9,14 @@
 //! from the previous snapshot and the unbroken run of logs after it; old files are pruned
 //! only after the new snapshot's rename and directory sync.
 
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use bytes::BytesMut;
 
 use crate::apply::apply;
 use crate::state::Proposal;
-use crate::tree::DataTree;
+use crate::tree::{DataTree, TreeCopy};
 use crate::wal::{Wal, encode_record};
 
 /// Snapshots kept on disk (with the logs they need).
@@ -152,14 +152,30 @@ impl SnapshotJob {
     /// blocking thread. Safe to run while the log is appended to: pruning only removes log
     /// files that a later file, starting at or below the oldest kept snapshot, supersedes.
     pub fn write(self, tree: &DataTree) -> io::Result<()> {
-        if tree.last_zxid != self.zxid {
+        let bytes = crate::snapshot::serialize(tree);
+        self.write_with(tree.last_zxid, |f| f.write_all(&bytes))
+    }
+
+    /// [`SnapshotJob::write`] for a [`TreeCopy`] taken with [`DataTree::copy_for_snapshot`]
+    /// at [`SnapshotJob::zxid`]: serialized straight into the file.
+    pub fn write_copy(self, copy: &TreeCopy) -> io::Result<()> {
+        self.write_with(copy.last_zxid, |mut f| {
+            crate::snapshot::write_copy_to(&mut f, copy)
+        })
+    }
+
+    fn write_with(
+        self,
+        at: i64,
+        fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<()> {
+        if at != self.zxid {
             return Err(io::Error::other(format!(
                 "snapshot of the tree at {:#x} requested for {:#x}",
-                tree.last_zxid, self.zxid
+                at, self.zxid
             )));
         }
-        let bytes = crate::snapshot::serialize(tree);
-        crate::snapshot::write_slowly(&self.snap_dir, self.zxid, &bytes, self.delay)?;
+        crate::snapshot::write_with(&self.snap_dir, self.zxid, self.delay, fill)?;
         crate::snapshot::prune(&self.snap_dir, &self.log_dir, SNAPSHOTS_KEPT)?;
         tracing::info!(zxid = format!("0x{:x}", self.zxid), "snapshot written");
         Ok(())

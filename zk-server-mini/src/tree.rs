@@ -2,6 +2,8 @@
 //! ephemerals per session, container and TTL candidates, and the replicated session table.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use zk_proto::Stat;
@@ -55,8 +57,8 @@ impl OwnerKind {
 pub struct Node {
     /// The data; `None` is ZooKeeper's null buffer.
     pub data: Option<Bytes>,
-    /// The node's ACL.
-    pub acl: Vec<Acl>,
+    /// The node's ACL, shared with every node that has the same list (see [`DataTree::intern_acl`]).
+    pub acl: Arc<[Acl]>,
     /// zxid of the create.
     pub czxid: i64,
     /// zxid of the last setData.
@@ -75,16 +77,23 @@ pub struct Node {
     pub pzxid: i64,
     /// The stored child-create counter C: the sequence source; cversion is `2*C - children`.
     pub create_counter: i32,
-    /// Names of the direct children.
-    pub children: BTreeSet<String>,
+    /// Number of direct children (their names are kept by the tree: [`DataTree::children`]).
+    pub num_children: usize,
 }
 
 impl Node {
-    /// A fresh node as a create transaction makes it.
-    pub fn new(data: Option<Bytes>, acl: Vec<Acl>, zxid: i64, time: i64, owner: i64) -> Self {
+    /// A fresh node as a create transaction makes it. The tree interns `acl` when the node is
+    /// inserted.
+    pub fn new(
+        data: Option<Bytes>,
+        acl: impl Into<Arc<[Acl]>>,
+        zxid: i64,
+        time: i64,
+        owner: i64,
+    ) -> Self {
         Self {
             data,
-            acl,
+            acl: acl.into(),
             czxid: zxid,
             mzxid: zxid,
             ctime: time,
@@ -94,13 +103,13 @@ impl Node {
             ephemeral_owner: owner,
             pzxid: zxid,
             create_counter: 0,
-            children: BTreeSet::new(),
+            num_children: 0,
         }
     }
 
     /// The stat clients see (cversion quirk applied, special owners reported as 0).
     pub fn stat(&self) -> Stat {
-        let num_children = i32::try_from(self.children.len()).unwrap_or(i32::MAX);
+        let num_children = i32::try_from(self.num_children).unwrap_or(i32::MAX);
         Stat {
             czxid: self.czxid,
             mzxid: self.mzxid,
@@ -135,10 +144,70 @@ pub struct SessionInfo {
     pub passwd: Bytes,
 }
 
+/// Interned ACL lists, as ZooKeeper's reference-counted ACL cache: identical lists share one
+/// allocation. Keyed by a hash of the list; entries no node uses any more are dropped when the
+/// table has doubled since the last sweep, so it stays within twice the lists in use.
+#[derive(Debug, Clone, Default)]
+struct AclTable {
+    lists: HashMap<u64, Vec<Arc<[Acl]>>>,
+    len: usize,
+    sweep_at: usize,
+}
+
+impl AclTable {
+    fn key(acl: &[Acl]) -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        acl.len().hash(&mut h);
+        for a in acl {
+            a.perms.bits().hash(&mut h);
+            a.id.scheme.hash(&mut h);
+            a.id.id.hash(&mut h);
+        }
+        h.finish()
+    }
+
+    fn intern(&mut self, acl: &[Acl]) -> Arc<[Acl]> {
+        let key = Self::key(acl);
+        if let Some(found) = self
+            .lists
+            .get(&key)
+            .and_then(|b| b.iter().find(|l| ***l == *acl))
+        {
+            return found.clone();
+        }
+        if self.len >= self.sweep_at {
+            self.sweep();
+        }
+        let list: Arc<[Acl]> = Arc::from(acl);
+        self.lists.entry(key).or_default().push(list.clone());
+        self.len += 1;
+        list
+    }
+
+    /// Drops the lists only this table holds.
+    fn sweep(&mut self) {
+        self.lists.retain(|_, bucket| {
+            bucket.retain(|l| Arc::strong_count(l) > 1);
+            !bucket.is_empty()
+        });
+        self.len = self.lists.values().map(Vec::len).sum();
+        self.sweep_at = (self.len * 2).max(16);
+    }
+}
+
 /// The replicated state: every node plus the session table and the last applied zxid.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Equality compares the state (nodes, indexes, sessions, zxid), not the ACL table's cache.
+#[derive(Debug, Clone)]
 pub struct DataTree {
-    nodes: HashMap<String, Node>,
+    /// Every node, split by a hash of its path into [`SHARDS`] maps, each behind an `Arc` and
+    /// copied on write: a snapshot copy clones the `Arc`s only, and the first change to a
+    /// shard after a snapshot copies that shard alone (about 100 nodes at 100k, of shared paths,
+    /// data and ACLs, never a children set).
+    shards: Vec<Arc<Shard>>,
+    /// Names of the direct children of every node that has any.
+    children: HashMap<Arc<str>, BTreeSet<String>>,
+    acls: AclTable,
     ephemerals: HashMap<i64, BTreeSet<String>>,
     containers: BTreeSet<String>,
     ttls: BTreeSet<String>,
@@ -146,6 +215,63 @@ pub struct DataTree {
     pub sessions: BTreeMap<i64, SessionInfo>,
     /// zxid of the last transaction applied.
     pub last_zxid: i64,
+}
+
+/// Nodes whose paths hash to one shard.
+type Shard = HashMap<Arc<str>, Node>;
+
+/// Number of shards of the node map.
+const SHARDS: usize = 1024;
+
+fn shard_of(path: &str) -> usize {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    path.hash(&mut h);
+    (h.finish() % SHARDS as u64) as usize
+}
+
+fn new_shards() -> Vec<Arc<Shard>> {
+    (0..SHARDS).map(|_| Arc::new(Shard::new())).collect()
+}
+
+impl PartialEq for DataTree {
+    fn eq(&self, other: &Self) -> bool {
+        self.shards == other.shards
+            && self.children == other.children
+            && self.ephemerals == other.ephemerals
+            && self.containers == other.containers
+            && self.ttls == other.ttls
+            && self.sessions == other.sessions
+            && self.last_zxid == other.last_zxid
+    }
+}
+
+impl Eq for DataTree {}
+
+/// What a snapshot needs of the tree at one zxid, taken by [`DataTree::copy_for_snapshot`]:
+/// the node shards as they were (shared, copy on write), the sessions and the zxid. Children
+/// are not part of it: loading rebuilds them from the paths.
+#[derive(Debug, Clone)]
+pub struct TreeCopy {
+    shards: Vec<Arc<Shard>>,
+    /// Live sessions.
+    pub sessions: BTreeMap<i64, SessionInfo>,
+    /// zxid of the last transaction applied.
+    pub last_zxid: i64,
+}
+
+impl TreeCopy {
+    /// Every `(path, node)`, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
+        self.shards
+            .iter()
+            .flat_map(|s| s.iter())
+            .map(|(p, n)| (&**p, n))
+    }
+
+    /// Number of nodes.
+    pub fn node_count(&self) -> usize {
+        self.shards.iter().map(|s| s.len()).sum()
+    }
 }
 
 impl Default for DataTree {
@@ -165,7 +291,9 @@ impl DataTree {
     pub fn new() -> Self {
         let open = Acl::open_unsafe();
         let mut tree = Self {
-            nodes: HashMap::new(),
+            shards: new_shards(),
+            children: HashMap::new(),
+            acls: AclTable::default(),
             ephemerals: HashMap::new(),
             containers: BTreeSet::new(),
             ttls: BTreeSet::new(),
@@ -174,10 +302,7 @@ impl DataTree {
         };
         let mut root = Node::new(None, open.clone(), 0, 0, 0);
         root.data = Some(Bytes::new());
-        root.children.insert("zookeeper".into());
-        let mut zk = Node::new(Some(Bytes::new()), open.clone(), 0, 0, 0);
-        zk.children.insert("quota".into());
-        zk.children.insert("config".into());
+        let zk = Node::new(Some(Bytes::new()), open.clone(), 0, 0, 0);
         let quota = Node::new(Some(Bytes::new()), open, 0, 0, 0);
         let mut config = Node::new(
             Some(Bytes::new()),
@@ -187,17 +312,22 @@ impl DataTree {
             0,
         );
         config.aversion = -1;
-        tree.nodes.insert("/".into(), root);
-        tree.nodes.insert("/zookeeper".into(), zk);
-        tree.nodes.insert("/zookeeper/quota".into(), quota);
-        tree.nodes.insert("/zookeeper/config".into(), config);
+        tree.insert_raw("/".into(), root);
+        tree.insert_raw("/zookeeper".into(), zk);
+        tree.insert_raw("/zookeeper/quota".into(), quota);
+        tree.insert_raw("/zookeeper/config".into(), config);
+        for path in ["/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
+            tree.link_child(path);
+        }
         tree
     }
 
     /// A tree with no nodes at all (snapshot loading fills it).
     pub fn empty() -> Self {
         Self {
-            nodes: HashMap::new(),
+            shards: new_shards(),
+            children: HashMap::new(),
+            acls: AclTable::default(),
             ephemerals: HashMap::new(),
             containers: BTreeSet::new(),
             ttls: BTreeSet::new(),
@@ -208,17 +338,50 @@ impl DataTree {
 
     /// The node at `path`.
     pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path)
+        self.shards[shard_of(path)].get(path)
+    }
+
+    /// Mutable access to a node (copies its shard first if a snapshot still shares it).
+    pub fn get_mut(&mut self, path: &str) -> Option<&mut Node> {
+        let shard = &mut self.shards[shard_of(path)];
+        if !shard.contains_key(path) {
+            return None;
+        }
+        Arc::make_mut(shard).get_mut(path)
+    }
+
+    /// Names of the direct children of `path` (empty when it has none or does not exist).
+    pub fn children(&self, path: &str) -> impl Iterator<Item = &String> {
+        self.children.get(path).into_iter().flatten()
     }
 
     /// Number of nodes.
     pub fn node_count(&self) -> usize {
-        self.nodes.len()
+        self.shards.iter().map(|s| s.len()).sum()
     }
 
     /// Every `(path, node)`, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &Node)> {
-        self.nodes.iter()
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
+        self.shards
+            .iter()
+            .flat_map(|s| s.iter())
+            .map(|(p, n)| (&**p, n))
+    }
+
+    /// The shared copy of `acl`: every node with an equal list holds the same allocation.
+    pub fn intern_acl(&mut self, acl: &[Acl]) -> Arc<[Acl]> {
+        self.acls.intern(acl)
+    }
+
+    /// The tree's nodes as they are now, for a snapshot. This runs on the task that serves
+    /// every session, so it clones one `Arc` per shard and nothing else; the first change to a
+    /// shard afterwards copies that shard (see [`DataTree::get_mut`]).
+    pub fn copy_for_snapshot(&self) -> TreeCopy {
+        TreeCopy {
+            shards: self.shards.clone(),
+            sessions: self.sessions.clone(),
+            last_zxid: self.last_zxid,
+        }
     }
 
     /// Ephemeral paths of `session`.
@@ -247,9 +410,9 @@ impl DataTree {
         let mut count = 0;
         let mut todo = vec![path.to_owned()];
         while let Some(p) = todo.pop() {
-            if let Some(node) = self.nodes.get(&p) {
-                count += node.children.len();
-                todo.extend(node.children.iter().map(|c| child_path(&p, c)));
+            if let Some(children) = self.children.get(p.as_str()) {
+                count += children.len();
+                todo.extend(children.iter().map(|c| child_path(&p, c)));
             }
         }
         count
@@ -259,27 +422,55 @@ impl DataTree {
     /// children. Returns false (and changes nothing) when the parent is missing or the node
     /// exists.
     pub fn insert(&mut self, path: &str, node: Node, parent_counter: i32, zxid: i64) -> bool {
-        let Some((parent, name)) = split_parent(path) else {
+        let Some((parent, _)) = split_parent(path) else {
             return false;
         };
-        if self.nodes.contains_key(path) {
+        if self.get(path).is_some() {
             return false;
         }
-        let Some(p) = self.nodes.get_mut(parent) else {
+        let Some(p) = self.get_mut(parent) else {
             return false;
         };
-        p.children.insert(name.to_owned());
         p.create_counter = parent_counter;
         p.pzxid = zxid;
-        self.index(path, node.ephemeral_owner);
-        self.nodes.insert(path.to_owned(), node);
+        self.insert_raw(path.to_owned(), node);
+        self.link_child(path);
         true
     }
 
     /// Inserts a node exactly as stored (snapshot loading): no parent bookkeeping.
-    pub fn insert_raw(&mut self, path: String, node: Node) {
+    pub fn insert_raw(&mut self, path: String, mut node: Node) {
         self.index(&path, node.ephemeral_owner);
-        self.nodes.insert(path, node);
+        node.acl = self.acls.intern(&node.acl);
+        node.num_children = self.children.get(path.as_str()).map_or(0, BTreeSet::len);
+        let shard = &mut self.shards[shard_of(&path)];
+        Arc::make_mut(shard).insert(Arc::from(path), node);
+    }
+
+    /// Records `path` as a child of its parent (snapshot loading; [`DataTree::insert`] does it
+    /// itself). False when the parent does not exist.
+    pub fn link_child(&mut self, path: &str) -> bool {
+        let Some((parent, name)) = split_parent(path) else {
+            return false;
+        };
+        if self.get(parent).is_none() {
+            return false;
+        }
+        let len = match self.children.get_mut(parent) {
+            Some(set) => {
+                set.insert(name.to_owned());
+                set.len()
+            }
+            None => {
+                self.children
+                    .insert(Arc::from(parent), BTreeSet::from([name.to_owned()]));
+                1
+            }
+        };
+        if let Some(p) = self.get_mut(parent) {
+            p.num_children = len;
+        }
+        true
     }
 
     fn index(&mut self, path: &str, owner: i64) {
@@ -304,12 +495,25 @@ impl DataTree {
     /// removed node.
     pub fn remove(&mut self, path: &str, zxid: i64) -> Option<Node> {
         let (parent, name) = split_parent(path)?;
-        if self.nodes.get(path).is_some_and(|n| !n.children.is_empty()) {
+        if self.children.contains_key(path) {
             return None;
         }
-        let node = self.nodes.remove(path)?;
-        if let Some(p) = self.nodes.get_mut(parent) {
-            p.children.remove(name);
+        let shard = &mut self.shards[shard_of(path)];
+        if !shard.contains_key(path) {
+            return None;
+        }
+        let node = Arc::make_mut(shard).remove(path)?;
+        if let Some(set) = self.children.get_mut(parent) {
+            set.remove(name);
+            let left = set.len();
+            if left == 0 {
+                self.children.remove(parent);
+            }
+            if let Some(p) = self.get_mut(parent) {
+                p.num_children = left;
+            }
+        }
+        if let Some(p) = self.get_mut(parent) {
             p.pzxid = zxid;
         }
         match OwnerKind::of(node.ephemeral_owner) {
@@ -330,11 +534,6 @@ impl DataTree {
             }
         }
         Some(node)
-    }
-
-    /// Mutable access to a node.
-    pub fn get_mut(&mut self, path: &str) -> Option<&mut Node> {
-        self.nodes.get_mut(path)
     }
 }
 
@@ -385,6 +584,73 @@ mod tests {
         assert_eq!(n.stat().ephemeral_owner, 0);
         n.ephemeral_owner = 0x0100_0000_0000_0005;
         assert_eq!(n.stat().ephemeral_owner, 0x0100_0000_0000_0005);
+    }
+
+    #[test]
+    fn equal_acls_share_one_allocation_and_unused_ones_are_dropped() {
+        let mut t = DataTree::new();
+        let open = Acl::open_unsafe();
+        for i in 0..100 {
+            assert!(t.insert(
+                &format!("/n{i}"),
+                Node::new(None, open.clone(), 1, 0, 0),
+                i,
+                1
+            ));
+        }
+        let a = t
+            .get("/n0")
+            .map(|n| n.acl.clone())
+            .unwrap_or_else(|| Arc::from(vec![]));
+        let b = t
+            .get("/n99")
+            .map(|n| n.acl.clone())
+            .unwrap_or_else(|| Arc::from(vec![]));
+        let root = t
+            .get("/")
+            .map(|n| n.acl.clone())
+            .unwrap_or_else(|| Arc::from(vec![]));
+        assert!(Arc::ptr_eq(&a, &b) && Arc::ptr_eq(&a, &root));
+        assert_eq!(&*a, open.as_slice());
+        let read = t.intern_acl(&Acl::read_unsafe());
+        let config = t.get("/zookeeper/config").map(|n| n.acl.clone());
+        assert!(config.is_some_and(|c| Arc::ptr_eq(&c, &read)));
+        // Lists nobody holds are swept once the table has grown enough; the shared ones stay.
+        drop(read);
+        for i in 0..64 {
+            let one_off = vec![Acl::new(Perms::READ, Id::new("ip", format!("10.0.0.{i}")))];
+            drop(t.intern_acl(&one_off));
+        }
+        assert!(t.acls.len <= 16 + 2, "table not swept: {}", t.acls.len);
+        assert!(Arc::ptr_eq(&t.intern_acl(&open), &a));
+    }
+
+    #[test]
+    fn the_snapshot_copy_is_the_tree_at_its_zxid() {
+        let mut t = DataTree::new();
+        assert!(t.insert(
+            "/a",
+            Node::new(Some(Bytes::from_static(b"1")), Acl::open_unsafe(), 1, 0, 0),
+            1,
+            1
+        ));
+        t.last_zxid = 1;
+        let copy = t.copy_for_snapshot();
+        let before = crate::snapshot::serialize(&t);
+        if let Some(n) = t.get_mut("/a") {
+            n.data = Some(Bytes::from_static(b"2"));
+            n.version = 1;
+        }
+        assert!(t.insert("/b", Node::new(None, Acl::open_unsafe(), 2, 0, 0), 2, 2));
+        t.last_zxid = 2;
+        assert_eq!(copy.last_zxid, 1);
+        assert_eq!(copy.node_count(), 5);
+        assert_eq!(copy.iter().count(), 5);
+        assert_eq!(crate::snapshot::serialize_copy(&copy), before);
+        assert_eq!(
+            crate::snapshot::serialize_copy(&t.copy_for_snapshot()),
+            crate::snapshot::serialize(&t)
+        );
     }
 
     #[test]

@@ -20,6 +20,11 @@ impl StateMachine {
         self.tree.get(if path.is_empty() { "/" } else { path })
     }
 
+    fn child_names(&self, path: &str) -> Vec<String> {
+        let path = if path.is_empty() { "/" } else { path };
+        self.tree.children(path).cloned().collect()
+    }
+
     fn readable(&self, node: &Node, ids: &[Id]) -> bool {
         allowed(&node.acl, ids, Perms::READ)
     }
@@ -60,7 +65,7 @@ impl StateMachine {
                 }
                 Some(n) => {
                     let acl = if allowed(&n.acl, &ids, Perms::ADMIN) {
-                        n.acl.clone()
+                        n.acl.to_vec()
                     } else {
                         mask_digests(&n.acl)
                     };
@@ -190,8 +195,8 @@ impl StateMachine {
         if !self.readable(node, ids) {
             return Err(ErrorCode::NoAuth);
         }
-        let children: Vec<String> = node.children.iter().cloned().collect();
         let stat = node.stat();
+        let children = self.child_names(&r.path);
         if r.watch {
             self.watches.add_one_shot(Table::Child, &r.path, conn);
         }
@@ -217,8 +222,8 @@ impl StateMachine {
                 MultiOp::GetChildren(r) => match self.lookup(&r.path) {
                     None => OpResult::Error(ErrorCode::NoNode),
                     Some(n) if !self.readable(n, ids) => OpResult::Error(ErrorCode::NoAuth),
-                    Some(n) => OpResult::GetChildren(GetChildrenResponse {
-                        children: n.children.iter().cloned().collect(),
+                    Some(_) => OpResult::GetChildren(GetChildrenResponse {
+                        children: self.child_names(&r.path),
                     }),
                 },
                 _ => OpResult::Error(ErrorCode::MarshallingError),
