@@ -9,18 +9,14 @@ are set, so the client re-registers them: SetWatches (101) with one-shot watches
 (105) once persistent watches exist.
 """
 
-import argparse
 import os
-import signal
-import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from capture_proxy import CaptureProxy  # noqa: E402
-from zk_server import ZkServer, package_version  # noqa: E402
+from capture_common import parse_args, run_capture, send  # noqa: E402
+from zk_server import package_version  # noqa: E402
 
 ZKCLI = os.environ.get("ZKCLI", "/usr/share/zookeeper/bin/zkCli.sh")
 DEFAULT_OUT = os.path.join(os.path.dirname(__file__), "..", "zk-proto", "tests", "fixtures", "zkcli.txt")
@@ -131,70 +127,36 @@ def commands(port):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=DEFAULT_OUT)
-    ap.add_argument("--transcript", default="/tmp/zkcli-transcript.txt")
-    args = ap.parse_args()
-    with ZkServer(extended_types=True) as server:
-        comments = [
+    args = parse_args(__doc__, DEFAULT_OUT, "/tmp/zkcli-transcript.txt")
+
+    def comments(server):
+        return [
             "zkcli.txt: the Java CLI's traffic with a real ZooKeeper server, recorded by tools/capture_zkcli.py",
             f"client: {ZKCLI} (ZooKeeper 3.8.0 Java client, Debian package zookeeper {package_version()}), -timeout 9000",
             f"server: {server.describe()}",
             f"produced: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}",
             "the proxy drops the connection twice (see 'dropping'): the reconnects carry SetWatches (101) and SetWatches2 (105)",
         ]
-        with CaptureProxy(server.addr, args.out, comments) as proxy:
-            cli = subprocess.Popen(
-                [ZKCLI, "-timeout", "9000", "-server", f"127.0.0.1:{proxy.port}"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                start_new_session=True,
-            )
-            transcript = []
 
-            def reader():
-                for line in cli.stdout:
-                    transcript.append(line)
+    def drive(cli, proxy, transcript):
+        time.sleep(2.0)  # JVM start and session establishment
+        for label, cmds in commands(proxy.port):
+            proxy.comment(f"step: {label}")
+            for cmd in cmds:
+                if cmd is DROP:
+                    time.sleep(0.5)
+                    before = proxy.active()
+                    proxy.drop_connections()
+                    transcript.append(f"### proxy dropped {before} connection(s)\n")
+                    time.sleep(3.0)  # the Java client waits up to 1 s, then reconnects
+                    continue
+                send(cli, transcript, cmd)
+                time.sleep(0.6 if cmd.split()[0] in ("close", "connect") else 0.35)
+            if label.startswith("ACLs"):
+                proxy.comment("step: idle for pings (session timeout 9 s: ping after 3 s idle)")
+                time.sleep(3.5)
 
-            t = threading.Thread(target=reader, daemon=True)
-            t.start()
-            try:
-                time.sleep(2.0)  # JVM start and session establishment
-                for label, cmds in commands(proxy.port):
-                    proxy.comment(f"step: {label}")
-                    for cmd in cmds:
-                        if cmd is DROP:
-                            time.sleep(0.5)
-                            before = proxy.active()
-                            proxy.drop_connections()
-                            transcript.append(f"### proxy dropped {before} connection(s)\n")
-                            time.sleep(3.0)  # the Java client waits up to 1 s, then reconnects
-                            continue
-                        transcript.append(f"### {cmd}\n")
-                        cli.stdin.write(cmd + "\n")
-                        cli.stdin.flush()
-                        time.sleep(0.6 if cmd.split()[0] in ("close", "connect") else 0.35)
-                    if label.startswith("ACLs"):
-                        proxy.comment("step: idle for pings (session timeout 9 s: ping after 3 s idle)")
-                        time.sleep(3.5)
-                cli.stdin.close()
-                cli.wait(timeout=20)
-            finally:
-                if cli.poll() is None:
-                    os.killpg(cli.pid, signal.SIGKILL)
-                    cli.wait()
-            t.join(timeout=5)
-            time.sleep(0.5)
-            proxy.comment("end of capture")
-            summary = proxy.summary()
-    with open(args.transcript, "w") as f:
-        f.writelines(transcript)
-    for k in sorted(summary, key=str):
-        print(f"{k}: {summary[k]}")
-    print(f"transcript: {args.transcript}")
-    return 0
+    return run_capture(args, comments, lambda port: [ZKCLI, "-timeout", "9000", "-server", f"127.0.0.1:{port}"], drive)
 
 
 if __name__ == "__main__":

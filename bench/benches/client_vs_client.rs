@@ -80,23 +80,7 @@ struct Samples {
 }
 
 fn main() -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(Args::from_env())) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("client_vs_client: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    zk_bench::args::main_with("client_vs_client", run)
 }
 
 async fn run(args: Args) -> Result<(), String> {

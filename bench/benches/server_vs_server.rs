@@ -53,23 +53,7 @@ struct Samples {
 }
 
 fn main() -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(Args::from_env())) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("server_vs_server: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    zk_bench::args::main_with("server_vs_server", run)
 }
 
 async fn connect(connect_string: &str) -> Result<ZkClient, String> {

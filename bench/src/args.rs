@@ -1,6 +1,8 @@
 //! Flags of the benchmarks: `--key value` pairs; anything else (such as the `--bench` that
 //! `cargo bench` passes) is ignored.
 
+use std::future::Future;
+use std::process::ExitCode;
 use std::str::FromStr;
 
 /// The command line after the program name.
@@ -42,6 +44,32 @@ impl Args {
     pub fn has(&self, name: &str) -> bool {
         let flag = format!("--{name}");
         self.0.contains(&flag)
+    }
+}
+
+/// The `main` of a benchmark: builds tokio's current-thread runtime and runs `run` on this
+/// process's [`Args`]; on an error, prints `<name>: <error>` to stderr and fails.
+pub fn main_with<F, Fut>(name: &str, run: F) -> ExitCode
+where
+    F: FnOnce(Args) -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(Args::from_env())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

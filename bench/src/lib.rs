@@ -9,7 +9,7 @@
 //! - [`stats`]: percentiles and medians.
 //! - [`mini`]: the `zk-server-mini` release binary as a child process, stopped by pid.
 //! - [`proc_status`]: resident memory of another process from `/proc/<pid>/status`.
-//! - [`args`]: the few `--key value` flags the benchmarks take.
+//! - [`args`]: the few `--key value` flags the benchmarks take, and their shared `main`.
 
 pub mod args;
 pub mod cpu;

@@ -104,6 +104,65 @@ impl Phase {
     }
 }
 
+/// Counts the answers of one phase while it runs; [`finish`](Self::finish) makes the [`Phase`].
+struct Tally {
+    latencies: Vec<Duration>,
+    ok: usize,
+    errors: usize,
+    first_error: Option<String>,
+    bytes_read: usize,
+    cpu0: Duration,
+    t0: Instant,
+}
+
+impl Tally {
+    /// Starts the clocks (process CPU time, then wall time).
+    fn start(capacity: usize) -> Self {
+        let latencies = Vec::with_capacity(capacity);
+        let cpu0 = process_cpu_time();
+        let t0 = Instant::now();
+        Tally {
+            latencies,
+            ok: 0,
+            errors: 0,
+            first_error: None,
+            bytes_read: 0,
+            cpu0,
+            t0,
+        }
+    }
+
+    /// Records one answer and how long it took.
+    fn record(&mut self, latency: Duration, result: Result<usize, String>) {
+        self.latencies.push(latency);
+        match result {
+            Ok(n) => {
+                self.ok += 1;
+                self.bytes_read += n;
+            }
+            Err(e) => {
+                self.errors += 1;
+                self.first_error.get_or_insert(e);
+            }
+        }
+    }
+
+    /// Stops the clocks (wall time, then process CPU time).
+    fn finish(self) -> Phase {
+        let wall = self.t0.elapsed();
+        let cpu = process_cpu_time().saturating_sub(self.cpu0);
+        Phase {
+            ok: self.ok,
+            errors: self.errors,
+            first_error: self.first_error,
+            wall,
+            cpu,
+            latencies: self.latencies,
+            bytes_read: self.bytes_read,
+        }
+    }
+}
+
 /// One request; the number of data bytes it read.
 async fn one<C: ZkOps>(client: &C, op: Op, path: &str, data: &[u8]) -> Result<usize, String> {
     match op {
@@ -123,10 +182,7 @@ pub async fn pipelined<C: ZkOps>(
     data: &[u8],
     in_flight: usize,
 ) -> Phase {
-    let mut latencies = Vec::with_capacity(paths.len());
-    let (mut ok, mut errors, mut first_error, mut bytes_read) = (0, 0, None, 0);
-    let cpu0 = process_cpu_time();
-    let t0 = Instant::now();
+    let mut tally = Tally::start(paths.len());
     let mut answers = futures::stream::iter(paths)
         .map(|path| async move {
             let start = Instant::now();
@@ -135,63 +191,20 @@ pub async fn pipelined<C: ZkOps>(
         })
         .buffer_unordered(in_flight.max(1));
     while let Some((latency, result)) = answers.next().await {
-        latencies.push(latency);
-        match result {
-            Ok(n) => {
-                ok += 1;
-                bytes_read += n;
-            }
-            Err(e) => {
-                errors += 1;
-                first_error.get_or_insert(e);
-            }
-        }
+        tally.record(latency, result);
     }
-    let wall = t0.elapsed();
-    let cpu = process_cpu_time().saturating_sub(cpu0);
-    Phase {
-        ok,
-        errors,
-        first_error,
-        wall,
-        cpu,
-        latencies,
-        bytes_read,
-    }
+    tally.finish()
 }
 
 /// Runs `op` once on every path, one request at a time (closed loop: send, wait, repeat).
 pub async fn closed_loop<C: ZkOps>(client: &C, op: Op, paths: &[String], data: &[u8]) -> Phase {
-    let mut latencies = Vec::with_capacity(paths.len());
-    let (mut ok, mut errors, mut first_error, mut bytes_read) = (0, 0, None, 0);
-    let cpu0 = process_cpu_time();
-    let t0 = Instant::now();
+    let mut tally = Tally::start(paths.len());
     for path in paths {
         let start = Instant::now();
         let result = one(client, op, path, data).await;
-        latencies.push(start.elapsed());
-        match result {
-            Ok(n) => {
-                ok += 1;
-                bytes_read += n;
-            }
-            Err(e) => {
-                errors += 1;
-                first_error.get_or_insert(e);
-            }
-        }
+        tally.record(start.elapsed(), result);
     }
-    let wall = t0.elapsed();
-    let cpu = process_cpu_time().saturating_sub(cpu0);
-    Phase {
-        ok,
-        errors,
-        first_error,
-        wall,
-        cpu,
-        latencies,
-        bytes_read,
-    }
+    tally.finish()
 }
 
 /// Closed-loop gets on `reader` (a second session) for as long as `writer` runs a pipelined
@@ -212,37 +225,16 @@ pub async fn reads_during_writes<C: ZkOps>(
         phase
     };
     let read = async {
-        let mut latencies = Vec::new();
-        let (mut ok, mut errors, mut first_error, mut bytes_read) = (0, 0, None, 0);
-        let cpu0 = process_cpu_time();
-        let t0 = Instant::now();
+        let mut tally = Tally::start(0);
         for path in read_paths.iter().cycle() {
             if done.get() || read_paths.is_empty() {
                 break;
             }
             let start = Instant::now();
             let result = reader.get(path).await;
-            latencies.push(start.elapsed());
-            match result {
-                Ok(n) => {
-                    ok += 1;
-                    bytes_read += n;
-                }
-                Err(e) => {
-                    errors += 1;
-                    first_error.get_or_insert(e);
-                }
-            }
+            tally.record(start.elapsed(), result);
         }
-        Phase {
-            ok,
-            errors,
-            first_error,
-            wall: t0.elapsed(),
-            cpu: process_cpu_time().saturating_sub(cpu0),
-            latencies,
-            bytes_read,
-        }
+        tally.finish()
     };
     futures::join!(write, read)
 }

@@ -13,40 +13,11 @@ mod common;
 use bytes::Bytes;
 use common::{
     DecodedRequest, connect_request, connect_response, event, frame, known_request, reply,
-    reply_body, request, unhex,
+    reply_body, request, stat, unhex,
 };
 use zk_proto::acl::{Acl, Id, Perms};
 use zk_proto::multi::{MultiOp, MultiRequest, MultiResponse, OpResult};
 use zk_proto::*;
-
-#[allow(clippy::too_many_arguments)]
-fn stat(
-    czxid: i64,
-    mzxid: i64,
-    ctime: i64,
-    mtime: i64,
-    version: i32,
-    cversion: i32,
-    aversion: i32,
-    ephemeral_owner: i64,
-    data_length: i32,
-    num_children: i32,
-    pzxid: i64,
-) -> Stat {
-    Stat {
-        czxid,
-        mzxid,
-        ctime,
-        mtime,
-        version,
-        cversion,
-        aversion,
-        ephemeral_owner,
-        data_length,
-        num_children,
-        pzxid,
-    }
-}
 
 fn stat_hex(s: &Stat) -> String {
     use zk_proto::jute::Encode;

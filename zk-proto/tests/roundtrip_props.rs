@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::fmt::Debug;
 
 use bytes::{Bytes, BytesMut};
@@ -109,18 +111,20 @@ fn stat() -> impl Strategy<Value = Stat> {
                 (czxid, mzxid, ctime, mtime),
                 (version, cversion, aversion),
                 (ephemeral_owner, data_length, num_children, pzxid),
-            )| Stat {
-                czxid,
-                mzxid,
-                ctime,
-                mtime,
-                version,
-                cversion,
-                aversion,
-                ephemeral_owner,
-                data_length,
-                num_children,
-                pzxid,
+            )| {
+                common::stat(
+                    czxid,
+                    mzxid,
+                    ctime,
+                    mtime,
+                    version,
+                    cversion,
+                    aversion,
+                    ephemeral_owner,
+                    data_length,
+                    num_children,
+                    pzxid,
+                )
             },
         )
 }

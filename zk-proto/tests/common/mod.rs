@@ -1,5 +1,6 @@
-//! Helpers shared by the golden tests: hex parsing and "decode every layer of a whole frame,
-//! check nothing is left over, re-encode and compare" for each kind of frame.
+//! Helpers shared by the golden and property tests: hex parsing, [`Stat`] from its fields, and
+//! "decode every layer of a whole frame, check nothing is left over, re-encode and compare" for
+//! each kind of frame.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,7 +14,7 @@ use zk_proto::jute::{Decode, Encode, JuteReader};
 use zk_proto::multi::MultiOp;
 use zk_proto::{
     ConnectRequest, ConnectResponse, DecodeError, OpCode, ReplyHeader, Request, RequestHeader,
-    Response, WatcherEvent,
+    Response, Stat, WatcherEvent,
 };
 
 /// Parses hex, ignoring all whitespace.
@@ -30,6 +31,36 @@ pub fn unhex(text: &str) -> Vec<u8> {
             u8::from_str_radix(s, 16).unwrap_or_else(|_| panic!("bad hex {s:?} in {text:?}"))
         })
         .collect()
+}
+
+/// A [`Stat`] from its fields, in wire order.
+#[allow(clippy::too_many_arguments)]
+pub fn stat(
+    czxid: i64,
+    mzxid: i64,
+    ctime: i64,
+    mtime: i64,
+    version: i32,
+    cversion: i32,
+    aversion: i32,
+    ephemeral_owner: i64,
+    data_length: i32,
+    num_children: i32,
+    pzxid: i64,
+) -> Stat {
+    Stat {
+        czxid,
+        mzxid,
+        ctime,
+        mtime,
+        version,
+        cversion,
+        aversion,
+        ephemeral_owner,
+        data_length,
+        num_children,
+        pzxid,
+    }
 }
 
 /// Lower-case hex of `bytes`.
