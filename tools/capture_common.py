@@ -64,20 +64,32 @@ def send(cli, transcript, cmd):
     cli.stdin.flush()
 
 
-def run_capture(args, comments, argv, drive):
-    """Starts a server and the proxy in front of it, whose fixture opens with `comments(server)`;
-    runs the client `argv(proxy.port)` and `drive(cli, proxy, transcript)`; then writes the
-    transcript and prints the proxy's summary. Returns the exit status."""
+def capture(out, comments, run):
+    """Starts a server (TTL nodes on) and the recording proxy in front of it, whose fixture `out`
+    opens with `comments(server)`; runs `run(proxy)`, waits for the last replies, ends the fixture
+    and prints the proxy's summary. Returns what `run` returned."""
     with ZkServer(extended_types=True) as server:
-        with CaptureProxy(server.addr, args.out, comments(server)) as proxy:
-            with piped_cli(argv(proxy.port)) as (cli, transcript):
-                drive(cli, proxy, transcript)
+        with CaptureProxy(server.addr, out, comments(server)) as proxy:
+            result = run(proxy)
             time.sleep(0.5)
             proxy.comment("end of capture")
             summary = proxy.summary()
-    with open(args.transcript, "w") as f:
-        f.writelines(transcript)
     for k in sorted(summary, key=str):
         print(f"{k}: {summary[k]}")
+    return result
+
+
+def run_capture(args, comments, argv, drive):
+    """`capture` with a piped CLI: runs the client `argv(proxy.port)` and
+    `drive(cli, proxy, transcript)`, then writes the transcript. Returns the exit status."""
+
+    def run(proxy):
+        with piped_cli(argv(proxy.port)) as (cli, transcript):
+            drive(cli, proxy, transcript)
+        return transcript
+
+    transcript = capture(args.out, comments, run)
+    with open(args.transcript, "w") as f:
+        f.writelines(transcript)
     print(f"transcript: {args.transcript}")
     return 0

@@ -22,8 +22,7 @@ from kazoo.exceptions import KazooException, ZookeeperError  # noqa: E402
 from kazoo.protocol.states import KazooState  # noqa: E402
 from kazoo.security import CREATOR_ALL_ACL, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, make_digest_acl  # noqa: E402
 
-from capture_proxy import CaptureProxy  # noqa: E402
-from zk_server import ZkServer  # noqa: E402
+from capture_common import capture  # noqa: E402
 
 DEFAULT_OUT = os.path.join(os.path.dirname(__file__), "..", "zk-proto", "tests", "fixtures", "kazoo.txt")
 
@@ -201,30 +200,27 @@ def main():
     ap.add_argument("--out", default=DEFAULT_OUT)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    with ZkServer(extended_types=True) as server:
-        comments = [
+    def comments(server):
+        return [
             "kazoo.txt: kazoo's traffic with a real ZooKeeper server, recorded by tools/capture_kazoo.py",
             f"client: kazoo {kazoo.version.__version__} (Python {sys.version.split()[0]}), session timeout 10 s",
             f"server: {server.describe()}",
             f"produced: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}",
             "kazoo has no container/TTL/addWatch/removeWatches API, so those opcodes are not here (see zkcli.txt, raw.txt)",
         ]
-        with CaptureProxy(server.addr, args.out, comments) as proxy:
-            hosts = f"127.0.0.1:{proxy.port}"
-            zk = KazooClient(hosts=hosts, timeout=10)
-            zk.start(timeout=15)
-            try:
-                scenario(zk, proxy, hosts)
-            finally:
-                zk.stop()
-                zk.close()
-                time.sleep(0.5)
-            proxy.comment("end of capture")
-            summary = proxy.summary()
-    for k in sorted(summary, key=str):
-        print(f"{k}: {summary[k]}")
-    return 0
 
+    def run(proxy):
+        hosts = f"127.0.0.1:{proxy.port}"
+        zk = KazooClient(hosts=hosts, timeout=10)
+        zk.start(timeout=15)
+        try:
+            scenario(zk, proxy, hosts)
+        finally:
+            zk.stop()
+            zk.close()
+
+    capture(args.out, comments, run)
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -18,8 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from capture_proxy import CaptureProxy  # noqa: E402
-from zk_server import ZkServer  # noqa: E402
+from capture_common import capture  # noqa: E402
 
 DEFAULT_OUT = os.path.join(os.path.dirname(__file__), "..", "zk-proto", "tests", "fixtures", "raw.txt")
 
@@ -320,22 +319,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=DEFAULT_OUT)
     args = ap.parse_args()
-    with ZkServer(extended_types=True) as server:
-        comments = [
+    def comments(server):
+        return [
             "raw.txt: hand-encoded requests (tools/capture_raw.py) and the real server's replies",
             f"server: {server.describe()}",
             f"produced: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}",
             "requests are our own encoding; the replies are the reference bytes",
         ]
-        with CaptureProxy(server.addr, args.out, comments) as proxy:
-            scenario(proxy.port, proxy.comment)
-            time.sleep(0.5)
-            proxy.comment("end of capture")
-            summary = proxy.summary()
-    for k in sorted(summary, key=str):
-        print(f"{k}: {summary[k]}")
-    return 0
 
+    capture(args.out, comments, lambda proxy: scenario(proxy.port, proxy.comment))
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main())

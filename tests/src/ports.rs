@@ -98,50 +98,41 @@ pub fn lock_dir() -> PathBuf {
 }
 
 fn try_claim(dir: &Path, port: u16) -> io::Result<Option<PortReservation>> {
-    let lock_path = dir.join(format!("{port}.lock"));
-    match OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&lock_path)
-    {
-        Ok(mut file) => {
-            // Written after creation; a reader that sees an empty file treats the lock as live.
-            let _ = write!(file, "{}", std::process::id());
-        }
+    match create_lock(dir, port) {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let lock_path = lock_path(dir, port);
             if !owner_is_gone(&lock_path) {
                 return Ok(None);
             }
-            // Another process may be taking over the same stale lock; only one rename wins below.
+            // Another process may be taking over the same stale lock; only one `create_new`
+            // wins, and the loser sees `AlreadyExists` again.
             let _ = fs::remove_file(&lock_path);
-            return try_claim_after_cleanup(dir, port);
+            match create_lock(dir, port) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+                claimed => claimed,
+            }
         }
-        Err(e) => return Err(e),
-    }
-    let reservation = PortReservation { port, lock_path };
-    if port_is_bindable(port) {
-        Ok(Some(reservation))
-    } else {
-        // Something outside our lock scheme holds it; the drop removes our lock.
-        Ok(None)
+        claimed => claimed,
     }
 }
 
-fn try_claim_after_cleanup(dir: &Path, port: u16) -> io::Result<Option<PortReservation>> {
-    let lock_path = dir.join(format!("{port}.lock"));
-    match OpenOptions::new()
+fn lock_path(dir: &Path, port: u16) -> PathBuf {
+    dir.join(format!("{port}.lock"))
+}
+
+/// Creates the port's lock file (failing with `AlreadyExists` if it is there) and keeps the
+/// reservation if the port can really be bound; otherwise dropping it removes the lock again
+/// (something outside our lock scheme holds the port).
+fn create_lock(dir: &Path, port: u16) -> io::Result<Option<PortReservation>> {
+    let lock_path = lock_path(dir, port);
+    let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .open(&lock_path)
-    {
-        Ok(mut file) => {
-            let _ = write!(file, "{}", std::process::id());
-            let reservation = PortReservation { port, lock_path };
-            Ok(port_is_bindable(port).then_some(reservation))
-        }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
-        Err(e) => Err(e),
-    }
+        .open(&lock_path)?;
+    // Written after creation; a reader that sees an empty file treats the lock as live.
+    let _ = write!(file, "{}", std::process::id());
+    let reservation = PortReservation { port, lock_path };
+    Ok(port_is_bindable(port).then_some(reservation))
 }
 
 /// A lock is stale when it names a pid that no longer exists.
