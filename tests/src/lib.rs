@@ -8,12 +8,15 @@
 //! - [`skip`]: the skip policy ([`require_real_zk!`], [`require!`]): skip with a `SKIP:` line
 //!   when the software is missing, fail instead under `CI=true` or `ZK_REQUIRE_REAL=1`.
 //! - [`clients`]: paths of the reference clients (kazoo, `zkCli.sh`, `cli_mt`).
+//! - [`java`]: Java programs under `tests/java/` compiled at test time against Curator 5.4 and
+//!   the ZooKeeper 3.8 client from Debian.
 //!
 //! Golden wire captures from these clients live in `zk-proto/tests/fixtures/`; the scripts that
 //! made them are in `tools/`.
 
 pub mod backend;
 pub mod clients;
+pub mod java;
 pub mod mini;
 pub mod ports;
 pub mod proxy;

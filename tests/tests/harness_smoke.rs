@@ -475,3 +475,31 @@ async fn proxy_set_upstream_redirects_new_connections() {
     })
     .await;
 }
+
+/// The Curator harness compiles a program against Debian's Curator 5.4 jars and runs it: it
+/// takes and releases an `InterProcessMutex` on zk-server-mini and reports one contender.
+#[tokio::test]
+async fn curator_program_compiles_and_takes_a_mutex() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    use zk_integration_tests::java::{JavaProgram, curator_classpath};
+    zk_integration_tests::require!("Curator 5.4 and javac", curator_classpath());
+    bounded(Duration::from_secs(120), async {
+        let (_dir, server) =
+            zk_integration_tests::mini::start_mini(zk_server_mini::MiniServer::builder()).await;
+        let program = JavaProgram::compile_curator(&["CuratorSmoke.java"]).expect("compile");
+        let mut child = program
+            .command("CuratorSmoke")
+            .arg(server.addr().to_string())
+            .arg("/smoke/mutex")
+            .spawn()
+            .expect("start java");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = lines.next_line().await.expect("read").expect("a line");
+        assert_eq!(line, "ACQUIRED 1");
+        let status = child.wait().await.expect("wait java");
+        assert!(status.success(), "java exited with {status}");
+        server.stop().await;
+    })
+    .await;
+}
