@@ -87,6 +87,9 @@ pub fn curator_classpath() -> Result<String, String> {
     Ok(parts.join(":"))
 }
 
+/// Programs compiled so far in this process, by their list of sources.
+type CompiledPrograms = Mutex<Vec<(Vec<String>, JavaProgram)>>;
+
 /// Compiled Java classes and the class path to run them with.
 #[derive(Debug, Clone)]
 pub struct JavaProgram {
@@ -101,7 +104,7 @@ impl JavaProgram {
     /// # Errors
     /// Missing software (see [`curator_classpath`]) or the compiler's output when it fails.
     pub fn compile_curator(sources: &[&str]) -> Result<JavaProgram, String> {
-        static COMPILED: OnceLock<Mutex<Vec<(Vec<String>, JavaProgram)>>> = OnceLock::new();
+        static COMPILED: OnceLock<CompiledPrograms> = OnceLock::new();
         let key: Vec<String> = sources.iter().map(|s| (*s).to_owned()).collect();
         let cache = COMPILED.get_or_init(|| Mutex::new(Vec::new()));
         let mut cache = cache
