@@ -66,8 +66,10 @@
 
 mod client;
 mod config;
-mod connection;
+mod core;
+mod driver;
 mod error;
+mod event_queue;
 mod lease;
 mod options;
 mod session;

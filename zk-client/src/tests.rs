@@ -15,7 +15,7 @@ use zk_proto::{
     ReplyHeader, Request, RequestHeader, Stat, WatcherEvent,
 };
 
-use crate::connection::{BoxTransport, Connector};
+use crate::driver::{BoxTransport, Connector};
 use crate::{Client, Error, SessionState};
 
 /// Hands each connection the client opens to the test.
