@@ -26,7 +26,7 @@ use zk_proto::jute::{Decode, JuteReader};
 use zk_proto::{ConnectRequest, ConnectResponse, ReplyHeader};
 
 use crate::config::Config;
-use crate::core::{Command, Core, Step};
+use crate::core::{Command, Core, Publisher, Step};
 use crate::lease::Lease;
 use crate::session::SessionEvent;
 
@@ -57,6 +57,7 @@ const REPLY_SLACK: usize = 64 * 1024;
 
 /// The task's shared outputs.
 pub(crate) struct Outputs {
+    /// The latest transition (handed to the core's [`Publisher`]).
     pub state: watch::Sender<SessionEvent>,
     pub events: broadcast::Sender<SessionEvent>,
     /// `host:port` of the server while connected.
@@ -98,8 +99,13 @@ impl SessionTask {
         rx: mpsc::UnboundedReceiver<Command>,
         out: Outputs,
     ) -> Self {
+        let mut core = Core::new(config.clone(), Instant::now(), Arc::clone(&out.lease));
+        core.publish_to(Publisher {
+            state: out.state.clone(),
+            events: out.events.clone(),
+        });
         Self {
-            core: Core::new(config.clone(), Instant::now(), Arc::clone(&out.lease)),
+            core,
             connector,
             rx,
             out,

@@ -140,6 +140,8 @@ pub(crate) struct Core {
     out: BytesMut,
     events: VecDeque<SessionEvent>,
     finished: bool,
+    /// Where transitions go the moment they happen (`None`: queued for [`Core::poll_event`]).
+    publisher: Option<Publisher>,
     /// Callers of `close` to answer once the `Closed` transition is published.
     close_waiters: Vec<oneshot::Sender<()>>,
     /// Callers of `close` while a close was already under way.
@@ -194,9 +196,17 @@ impl Core {
             events: VecDeque::new(),
             finished: false,
             close_waiters: Vec::new(),
+            publisher: None,
             later_close_waiters: Vec::new(),
             lease_cell,
         }
+    }
+
+    /// Publishes every transition at once, before the core goes on (so that a caller failed
+    /// with `ConnectionLoss` or `SessionExpired` already reads the new state), instead of
+    /// queueing it for [`poll_event`](Self::poll_event).
+    pub(crate) fn publish_to(&mut self, publisher: Publisher) {
+        self.publisher = Some(publisher);
     }
 
     /// The hosts, in the order tried (for the driver's read-only probe).
@@ -601,6 +611,11 @@ impl Core {
         };
         warn!(why, "connection lost");
         self.out.clear();
+        // Published before any caller hears ConnectionLoss: whoever reacts to the error reads
+        // Suspended from the client.
+        if self.state.is_connected() {
+            self.set_state(SessionState::Suspended);
+        }
         for p in c.pending {
             if let Some(reply) = p.reply {
                 let _ = reply.send(Err(Error::ConnectionLoss));
@@ -608,9 +623,6 @@ impl Core {
         }
         for w in c.auth_waiters.into_iter().flatten() {
             let _ = w.send(Err(Error::ConnectionLoss));
-        }
-        if self.state.is_connected() {
-            self.set_state(SessionState::Suspended);
         }
     }
 
@@ -621,11 +633,12 @@ impl Core {
             why, "session expired"
         );
         let new_session = self.config.expiry_policy == ExpiryPolicy::NewSession;
-        self.registry.end_session(KeeperState::Expired, new_session);
-        self.fail_all(&Error::SessionExpired);
-        // Nothing the server answered vouches for a session it expired.
+        // Nothing the server answered vouches for a session it expired. The transition is
+        // published before any caller or watcher hears of the expiry.
         self.last_answered_send = None;
         self.set_state(SessionState::Expired);
+        self.registry.end_session(KeeperState::Expired, new_session);
+        self.fail_all(&Error::SessionExpired);
         if !new_session {
             self.finish(Terminal::Expired);
             return;
@@ -716,7 +729,10 @@ impl Core {
             session_id = format_args!("{:#x}", self.session_id),
             "session state"
         );
-        self.events.push_back(event);
+        match &self.publisher {
+            Some(publisher) => publisher.publish(event),
+            None => self.events.push_back(event),
+        }
     }
 
     /// A request sent at `sent` was answered (and its zxid recorded): publish the lease before
@@ -744,6 +760,20 @@ impl Core {
             self.xid + 1
         };
         self.xid
+    }
+}
+
+/// The channels that carry session transitions to the handles.
+pub(crate) struct Publisher {
+    pub state: tokio::sync::watch::Sender<SessionEvent>,
+    pub events: tokio::sync::broadcast::Sender<SessionEvent>,
+}
+
+impl Publisher {
+    fn publish(&self, event: SessionEvent) {
+        // Latest value first: a subscriber woken by the stream reads a state at least as new.
+        self.state.send_replace(event);
+        let _ = self.events.send(event);
     }
 }
 
