@@ -2,7 +2,10 @@
 //!
 //! The connection task owns a [`Registry`] of every local watcher, keyed by server path. It
 //! delivers each notification synchronously into the watchers' channels before it looks at the
-//! next frame, so a watch event is always queued before the reply to any later request completes.
+//! next frame, so a watch event is queued (ready for the watcher's next poll) before the reply to
+//! any later request completes. The two sit on different channels: a task that awaits the reply
+//! and then polls the watch sees the event first, but the wake-ups of two different tasks are in
+//! no particular order.
 
 use std::collections::HashMap;
 use std::future::Future;
