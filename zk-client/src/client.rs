@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::Instrument;
 use zk_proto::acl::Acl;
 use zk_proto::codec::{FrameError, encode_frame};
@@ -18,6 +18,7 @@ use zk_proto::{
     SetAclRequest, SetDataRequest, Stat, SyncRequest, WatcherType,
 };
 
+use crate::budget::QueueBudget;
 use crate::config::{Config, ConnectString, ExpiryPolicy};
 use crate::core::{Command, Effect, Outgoing, Reply};
 use crate::driver::{Connector, Outputs, SessionTask, tcp_connector};
@@ -36,9 +37,9 @@ const SESSION_EVENT_BUFFER: usize = 128;
 /// How many bytes of requests may wait in the client, not yet written to a connection (while
 /// disconnected, or while the connection cannot keep up). A caller whose request does not fit
 /// waits (backpressure); one larger than the whole budget waits for all of it.
-const QUEUE_BUDGET: u32 = 8 << 20;
+const QUEUE_BUDGET: usize = 8 << 20;
 /// What a queued request costs at least, whatever its size (its bookkeeping).
-const QUEUE_MIN_COST: u32 = 256;
+const QUEUE_MIN_COST: usize = 256;
 
 /// The path of the ensemble configuration node (never under the chroot).
 pub const CONFIG_NODE: &str = "/zookeeper/config";
@@ -55,7 +56,7 @@ struct Shared {
     lease: Arc<std::sync::Mutex<Lease>>,
     persistent_watch_buffer: usize,
     /// The budget of bytes of requests queued and not yet written (see [`QUEUE_BUDGET`]).
-    queued: Arc<Semaphore>,
+    queued: Arc<QueueBudget>,
 }
 
 /// An asynchronous ZooKeeper client: a cheap, cloneable handle to one session.
@@ -286,7 +287,7 @@ fn start(config: Config, connector: Connector) -> Client {
         next_watch_id: AtomicU64::new(1),
         server: Arc::default(),
         lease: Arc::new(std::sync::Mutex::new(Lease::none())),
-        queued: Arc::new(Semaphore::new(QUEUE_BUDGET as usize)),
+        queued: QueueBudget::new(QUEUE_BUDGET),
         persistent_watch_buffer: config.persistent_watch_buffer,
     };
     let outputs = Outputs {
@@ -568,15 +569,10 @@ impl Client {
         let ticket = Arc::new(Ticket::default());
         // Dropping this future before the request is written withdraws it.
         let withdraw = WithdrawOnDrop(Arc::clone(&ticket));
-        let cost = u32::try_from(frame.len())
-            .unwrap_or(u32::MAX)
-            .clamp(QUEUE_MIN_COST, QUEUE_BUDGET);
+        let cost = frame.len().clamp(QUEUE_MIN_COST, QUEUE_BUDGET);
         let exchange = async {
             // Backpressure: wait for room in the queue budget.
-            let permit = Arc::clone(&self.shared.queued)
-                .acquire_many_owned(cost)
-                .await
-                .map_err(|_| self.gone())?;
+            let permit = self.shared.queued.acquire(cost).await;
             let outgoing = Outgoing {
                 op,
                 frame,

@@ -82,6 +82,7 @@
 //!   a read-write server.
 //! - **TLS**: the `tls` cargo feature adds [`ClientBuilder::tls`] (rustls).
 
+mod budget;
 mod client;
 mod config;
 mod core;

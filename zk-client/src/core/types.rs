@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use tokio::sync::oneshot;
 use zk_proto::{OpCode, Response, WatcherType};
 
+use crate::budget::BudgetPermit;
 use crate::error::Result;
 use crate::ticket::Ticket;
 use crate::watch::WatchRegistration;
@@ -73,7 +74,7 @@ pub(crate) struct Outgoing {
     /// This request's share of the client's budget of queued bytes; given back when the
     /// request is written (or dropped).
     #[allow(dead_code, reason = "held for its Drop, which gives the bytes back")]
-    pub permit: Option<OwnedSemaphorePermit>,
+    pub permit: Option<BudgetPermit>,
 }
 
 /// What a [`Client`](crate::Client) or a watch handle asks of the core.
