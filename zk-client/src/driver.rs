@@ -66,17 +66,6 @@ pub(crate) struct Outputs {
     pub lease: Arc<std::sync::Mutex<Lease>>,
 }
 
-impl Outputs {
-    fn set_server(&self, server: Option<String>) {
-        // Never held across an await; a poisoned lock still holds a plain value.
-        let mut slot = self
-            .server
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *slot = server;
-    }
-}
-
 /// The connection task.
 pub(crate) struct SessionTask {
     core: Core,
@@ -103,6 +92,7 @@ impl SessionTask {
         core.publish_to(Publisher {
             state: out.state.clone(),
             events: out.events.clone(),
+            server: Arc::clone(&out.server),
         });
         Self {
             core,
@@ -152,9 +142,7 @@ impl SessionTask {
                                     port,
                                     session_id = format_args!("{:#x}", response.session_id)
                                 );
-                                self.out.set_server(Some(format!("{host}:{port}")));
                                 self.serve(io, rbuf).instrument(span).await;
-                                self.out.set_server(None);
                             }
                         }
                     }

@@ -83,6 +83,7 @@
 //! - **TLS**: the `tls` cargo feature adds [`ClientBuilder::tls`] (rustls).
 
 mod budget;
+mod builder;
 mod client;
 mod config;
 mod core;
@@ -91,7 +92,9 @@ mod error;
 mod event_queue;
 mod lease;
 mod options;
+mod registry;
 mod session;
+mod session_api;
 mod ticket;
 #[cfg(feature = "tls")]
 mod tls;
@@ -101,8 +104,9 @@ mod watch;
 #[cfg(test)]
 mod tests;
 
+pub use builder::ClientBuilder;
 pub use bytes::Bytes;
-pub use client::{CONFIG_NODE, Client, ClientBuilder};
+pub use client::{CONFIG_NODE, Client};
 pub use config::{ConnectString, ExpiryPolicy};
 pub use error::{Error, Result};
 pub use lease::Lease;

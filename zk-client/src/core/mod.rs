@@ -118,6 +118,8 @@ pub(crate) struct Core {
     /// Whether the attempt in progress resumes the session (Java: only a session seen on a
     /// read-write server is resumed).
     attempt_resumes: bool,
+    /// `host:port` of the attempt in progress (or of the connection, once established).
+    attempt_host: Option<String>,
     session_id: i64,
     passwd: Bytes,
     last_zxid: i64,
@@ -177,6 +179,7 @@ impl Core {
             next_host: 0,
             tried_in_round: 0,
             attempt_resumes: false,
+            attempt_host: None,
             session_id: 0,
             passwd: Bytes::from_static(&[0; 16]),
             last_zxid: 0,
@@ -368,6 +371,7 @@ impl Core {
         // Java's rule: a session first opened on a read-only server is local to it.
         let resume = self.seen_rw;
         self.attempt_resumes = resume;
+        self.attempt_host = Some(format!("{host}:{port}"));
         let request = ConnectRequest {
             protocol_version: 0,
             last_zxid_seen: self.last_zxid,
@@ -730,7 +734,15 @@ impl Core {
             "session state"
         );
         match &self.publisher {
-            Some(publisher) => publisher.publish(event),
+            Some(publisher) => {
+                // The server is known (or forgotten) before the state that says so.
+                publisher.set_server(if state.is_connected() {
+                    self.attempt_host.clone()
+                } else {
+                    None
+                });
+                publisher.publish(event);
+            }
             None => self.events.push_back(event),
         }
     }
@@ -767,9 +779,20 @@ impl Core {
 pub(crate) struct Publisher {
     pub state: tokio::sync::watch::Sender<SessionEvent>,
     pub events: tokio::sync::broadcast::Sender<SessionEvent>,
+    /// `host:port` of the server while connected.
+    pub server: Arc<Mutex<Option<String>>>,
 }
 
 impl Publisher {
+    fn set_server(&self, server: Option<String>) {
+        // Never held across an await; a poisoned lock still holds a plain value.
+        let mut slot = self
+            .server
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *slot = server;
+    }
+
     fn publish(&self, event: SessionEvent) {
         // Latest value first: a subscriber woken by the stream reads a state at least as new.
         self.state.send_replace(event);
