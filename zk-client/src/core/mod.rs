@@ -597,19 +597,16 @@ impl Core {
 
     /// The connection failed (I/O error, EOF, or the driver left it for a read-write server).
     pub(crate) fn connection_lost(&mut self, why: &str) {
-        if self.conn.as_ref().is_some_and(|c| c.closing.is_some()) {
-            let done = self
-                .conn
-                .as_mut()
-                .and_then(|c| c.closing.take())
-                .and_then(|c| c.done);
-            self.finish(Terminal::Closed(done));
-            return;
-        }
         self.lose_connection(why);
     }
 
     fn lose_connection(&mut self, why: &str) {
+        if let Some(closing) = self.conn.as_mut().and_then(|c| c.closing.take()) {
+            // Closing anyway: the session is over for this client, not suspended.
+            debug!(why, "connection lost while closing");
+            self.finish(Terminal::Closed(closing.done));
+            return;
+        }
         let Some(c) = self.conn.take() else {
             return;
         };

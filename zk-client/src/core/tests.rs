@@ -483,3 +483,97 @@ fn set_watches_batches_stay_under_the_limit() {
     assert_eq!(out.iter().map(|b| b.recursive.len()).sum::<usize>(), 1);
     assert!(batches(lists, true).iter().all(|b| b.recursive.is_empty()));
 }
+
+#[test]
+fn close_without_an_answer_ends_at_its_deadline_and_pending_writes_are_outcome_unknown() {
+    let mut sim = Sim::new(ExpiryPolicy::Stay);
+    sim.connect(ms(0), 0x55);
+    let (mut pending, _) = sim.request(ms(10), get_data("/a"));
+    let (done, mut closed) = oneshot::channel();
+    sim.core
+        .handle_command(Command::Close { done: Some(done) }, sim.at(ms(20)));
+    let sent = sim.sent();
+    assert_eq!(sent.last().map(|(h, _)| h.op), Some(OpCode::CloseSession));
+    assert!(!sim.core.wants_commands(0), "closing: no more requests");
+    // No answer at all: the read timeout (2T/3 after the last frame heard) comes before the
+    // close deadline (min(T, 3 s) after the close) and ends the session as closed, not
+    // suspended.
+    sim.core.handle_timeout(sim.at(ms(1999)));
+    assert!(!sim.core.is_finished());
+    sim.core.handle_timeout(sim.at(ms(2000)));
+    assert!(sim.core.is_finished());
+    assert_eq!(answer(&mut pending).err(), Some(Error::OutcomeUnknown));
+    assert!(
+        closed.try_recv().is_err(),
+        "answered only once Closed is published"
+    );
+    assert_eq!(sim.core.take_close_waiters().len(), 1);
+    assert_eq!(
+        sim.states(),
+        vec![(SessionState::Connected, 0), (SessionState::Closed, 1)],
+        "closed, never suspended; leaving Connected counts as a disconnection"
+    );
+}
+
+#[test]
+fn close_ends_at_its_deadline_when_the_server_keeps_answering_pings_only() {
+    let mut sim = Sim::new(ExpiryPolicy::Stay);
+    sim.connect(ms(0), 0x55);
+    let (done, _closed) = oneshot::channel();
+    sim.core
+        .handle_command(Command::Close { done: Some(done) }, sim.at(ms(20)));
+    // Frames keep arriving (the read timeout never fires), the close is never answered.
+    sim.feed(ms(1500), zk_proto::xid::PING, 0, ErrorCode::Ok, &Empty);
+    sim.core.handle_timeout(sim.at(ms(3019)));
+    assert!(!sim.core.is_finished());
+    sim.core.handle_timeout(sim.at(ms(3020)));
+    assert!(sim.core.is_finished());
+}
+
+#[test]
+fn an_event_is_delivered_before_the_reply_that_follows_it_in_one_read() {
+    let mut sim = Sim::new(ExpiryPolicy::Stay);
+    sim.connect(ms(0), 0x55);
+    let (tx, mut fired) = oneshot::channel::<WatchedEvent>();
+    let registration = WatchRegistration::Oneshot {
+        id: 1,
+        path: "/e".into(),
+        kind: OneshotKind::Data,
+        tx,
+    };
+    let request = Request::GetData(GetDataRequest {
+        path: "/e".into(),
+        watch: true,
+    });
+    let (mut registered, _) = sim.request_with(ms(1), request, Some(registration), Effect::None);
+    let xid = sim.sent()[0].0.xid;
+    sim.feed(ms(2), xid, 5, ErrorCode::Ok, &data(b"0"));
+    assert!(answer(&mut registered).is_ok());
+    let (mut later, _) = sim.request(ms(3), get_data("/e"));
+    let xid = sim.sent()[0].0.xid;
+    // Notification and reply arrive in one read.
+    let mut buf = BytesMut::new();
+    let event = WatcherEvent {
+        event_type: EventType::NodeDataChanged,
+        state: KeeperState::SyncConnected,
+        path: "/e".into(),
+    };
+    let notification = ReplyHeader {
+        xid: zk_proto::xid::NOTIFICATION,
+        zxid: -1,
+        err: ErrorCode::Ok,
+    };
+    encode_frame(&(notification, &event), &mut buf, usize::MAX).unwrap_or_else(|e| panic!("{e}"));
+    let reply = ReplyHeader {
+        xid,
+        zxid: 6,
+        err: ErrorCode::Ok,
+    };
+    encode_frame(&(reply, &data(b"1")), &mut buf, usize::MAX).unwrap_or_else(|e| panic!("{e}"));
+    sim.core.handle_input(&mut buf, sim.at(ms(4)));
+    assert_eq!(answer(&mut later).map(|r| r.zxid), Ok(6));
+    let event = fired
+        .try_recv()
+        .unwrap_or_else(|e| panic!("event not queued: {e}"));
+    assert_eq!(event.event_type, EventType::NodeDataChanged);
+}
