@@ -91,7 +91,7 @@ async fn a_stalled_server_keeps_client_memory_flat(zk: &Backend) {
     let _serial = SERIAL.lock().await;
     let proxy = TcpProxy::start(zk.addr()).await.unwrap();
     let c = Client::builder(&proxy.connect_string())
-        .session_timeout(Duration::from_secs(30))
+        .session_timeout(Duration::from_secs(40))
         .request_timeout(Duration::from_millis(50))
         .connect()
         .await
