@@ -35,6 +35,15 @@ pub struct ServerConfig {
     pub container_check_interval_ms: u64,
     /// Largest request frame and node data (`jute.maxbuffer`).
     pub max_frame_len: usize,
+    /// Time a new connection has to finish its handshake (the whole ConnectRequest, or a
+    /// four-letter word), however its bytes are spread out.
+    pub handshake_timeout_ms: u64,
+    /// Request and reply bytes one connection may hold inside the server before its socket is
+    /// no longer read (it is read again as replies drain).
+    pub max_connection_bytes: usize,
+    /// Request and reply bytes all connections together may hold inside the server before no
+    /// socket is read.
+    pub max_server_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +63,9 @@ impl Default for ServerConfig {
             snap_count: 100_000,
             container_check_interval_ms: 60_000,
             max_frame_len: zk_proto::codec::DEFAULT_MAX_FRAME_LEN,
+            handshake_timeout_ms: 30_000,
+            max_connection_bytes: 8 << 20,
+            max_server_bytes: 256 << 20,
         }
     }
 }

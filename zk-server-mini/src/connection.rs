@@ -91,8 +91,11 @@ pub(crate) async fn run(
 ) {
     let _ = stream.set_nodelay(true);
     let mut buf = BytesMut::with_capacity(4096);
+    // One deadline for the whole handshake, not one per read: a client that drips its
+    // ConnectRequest a byte at a time must not hold a connection slot for longer.
+    let handshake_deadline = tokio::time::Instant::now() + settings.handshake_timeout;
     // The first four bytes: a four-letter word or the length of the ConnectRequest.
-    let first = tokio::time::timeout(settings.handshake_timeout, async {
+    let first = tokio::time::timeout_at(handshake_deadline, async {
         while buf.len() < 4 {
             match stream.read_buf(&mut buf).await {
                 Ok(0) | Err(_) => return false,
@@ -212,7 +215,7 @@ pub(crate) async fn run(
             }
         } else {
             tokio::select! {
-                r = tokio::time::timeout(settings.handshake_timeout, rd.read_buf(&mut buf)) => match r {
+                r = tokio::time::timeout_at(handshake_deadline, rd.read_buf(&mut buf)) => match r {
                     Ok(r) => r,
                     Err(_) => break 'read,
                 },

@@ -208,6 +208,29 @@ impl Builder {
         self
     }
 
+    /// Time a new connection has to send its whole handshake (default 30 s): a client that
+    /// drips its ConnectRequest byte by byte is cut off when it runs out, however often it
+    /// sends a byte.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.config.handshake_timeout_ms = timeout.as_millis().max(1) as u64;
+        self
+    }
+
+    /// Request and reply bytes one connection may hold inside the server (default 8 MiB, at
+    /// least one largest frame): past it the connection's socket is not read until replies
+    /// drain, so one client cannot grow the server's memory.
+    pub fn max_connection_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_connection_bytes = bytes;
+        self
+    }
+
+    /// Request and reply bytes all connections together may hold inside the server (default
+    /// 256 MiB): past it no socket is read until replies drain.
+    pub fn max_server_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_server_bytes = bytes;
+        self
+    }
+
     /// Fault injection: makes every log write take at least this long, as on a slow disk
     /// (default none). Not kept across [`RunningServer::restart`].
     pub fn log_sync_delay(mut self, delay: Duration) -> Self {
@@ -305,7 +328,7 @@ impl Builder {
             whitelist: Arc::new(config.four_letter_whitelist.clone()),
             outbound_capacity: 8192,
             max_in_flight: 1000,
-            handshake_timeout: Duration::from_secs(30),
+            handshake_timeout: Duration::from_millis(config.handshake_timeout_ms.max(1)),
         };
         let admin = core_tx.clone();
         let accept_handle = tokio::spawn(accept_loop(
