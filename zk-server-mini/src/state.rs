@@ -150,6 +150,17 @@ enum Origin {
     Internal,
 }
 
+impl Origin {
+    /// Whether a client's read may have to wait for this transaction (it came from a
+    /// client's request or handshake).
+    fn is_client_write(&self) -> bool {
+        matches!(
+            self,
+            Origin::Request { .. } | Origin::Connect { .. } | Origin::Undecodable { .. }
+        )
+    }
+}
+
 /// Per-connection counters, for the four-letter words.
 #[derive(Debug, Clone, Default)]
 pub struct ConnStats {
@@ -211,6 +222,10 @@ pub struct StateMachine {
     pub(crate) watches: WatchTable,
     pub(crate) conns: HashMap<ConnId, Conn>,
     session_conns: HashMap<i64, HashSet<ConnId>>,
+    /// Client writes proposed and not yet applied, per session: a session's reads wait
+    /// behind them whichever connection they came on (a reconnect must not let a read on the
+    /// new connection overtake a write still in flight from the old one).
+    session_writes: HashMap<i64, usize>,
     pub(crate) config: CoreConfig,
     last_assigned: i64,
     next_session: i64,
@@ -256,6 +271,7 @@ impl StateMachine {
             watches: WatchTable::default(),
             conns: HashMap::new(),
             session_conns: HashMap::new(),
+            session_writes: HashMap::new(),
             config,
             next_session: base.max(max_existing.saturating_add(1)),
             backlog: VecDeque::new(),
@@ -422,7 +438,10 @@ impl StateMachine {
                     // immediate and must not overtake the replies still due.
                     let live = c.session.is_some_and(|s| self.sessions.contains(s));
                     let write = is_write(op) && live;
-                    if !c.closing && !write && c.pending_writes > 0 {
+                    let session_busy = c
+                        .session
+                        .is_some_and(|s| self.session_writes.get(&s).is_some_and(|n| *n > 0));
+                    if !c.closing && !write && (c.pending_writes > 0 || session_busy) {
                         blocked.insert(conn);
                         self.backlog.push_back(Input::Request {
                             conn,
@@ -458,6 +477,9 @@ impl StateMachine {
 
     fn propose(&mut self, session_id: i64, cxid: i32, wall_ms: i64, txn: Txn, origin: Origin) {
         self.last_assigned += 1;
+        if origin.is_client_write() {
+            *self.session_writes.entry(session_id).or_default() += 1;
+        }
         let header = TxnHeader {
             session_id,
             cxid,
@@ -817,6 +839,14 @@ impl StateMachine {
             let Some(p) = self.in_flight.pop_front() else {
                 break;
             };
+            if p.origin.is_client_write()
+                && let Some(n) = self.session_writes.get_mut(&p.header.session_id)
+            {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.session_writes.remove(&p.header.session_id);
+                }
+            }
             let (result, changes) = apply(&mut self.tree, &p.header, &p.txn);
             self.fire(&changes);
             self.answer(p.header, result, p.origin);
@@ -1073,6 +1103,66 @@ mod tests {
         // Connection 1's read ran after its write.
         let later = sm.step(vec![], 0, 0);
         assert_eq!(replies(&later), vec![(2, 3, ErrorCode::Ok)]);
+    }
+
+    /// The reconnect race: a session's write is being logged when its client reconnects on a
+    /// new connection and reads. The read must see the write (ZooKeeper orders per session),
+    /// not overtake it because it came on another connection.
+    #[test]
+    fn a_read_after_a_reconnect_waits_for_the_sessions_write_from_the_old_connection() {
+        let mut sm = sm();
+        let sid = open(&mut sm, 1);
+        let passwd = sm
+            .tree()
+            .sessions
+            .get(&sid)
+            .map(|s| s.passwd.clone())
+            .unwrap_or_default();
+        assert!(
+            sm.step(vec![request(1, 1, create("/w", 0))], 0, 0)
+                .is_empty()
+        );
+        sm.seal_batch(); // being fsynced
+        let mut reconnect = ConnectRequest::new_session(10_000);
+        reconnect.session_id = sid;
+        reconnect.passwd = passwd;
+        reconnect.last_zxid_seen = 1;
+        let get = Request::GetData(GetDataRequest {
+            path: "/w".into(),
+            watch: false,
+        });
+        let now = sm.step(
+            vec![
+                Input::Open {
+                    conn: 2,
+                    addr: ADDR.into(),
+                },
+                Input::Connect {
+                    conn: 2,
+                    request: reconnect,
+                },
+                request(2, 1, get),
+            ],
+            0,
+            0,
+        );
+        // The handshake is answered and the old connection closed; the read is not answered.
+        assert!(now.contains(&Action::Close(1)), "{now:?}");
+        // (The ConnectResponse read as a reply header has xid 0.)
+        assert!(
+            replies(&now).iter().all(|r| r.0 != 1),
+            "the read overtook the write: {now:?}"
+        );
+        let committed = sm.commit_through(2);
+        // The write's reply went to the closed connection; nothing else is due yet.
+        assert!(committed.iter().all(|a| !matches!(a, Action::Send(2, _))));
+        let later = sm.step(vec![], 0, 0);
+        let answers: Vec<_> = later
+            .iter()
+            .filter(|a| matches!(a, Action::Send(2, _)))
+            .collect();
+        assert_eq!(answers.len(), 1, "{later:?}");
+        assert_eq!(replies(&later), vec![(1, 2, ErrorCode::Ok)]);
     }
 
     #[test]
