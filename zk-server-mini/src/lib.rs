@@ -33,6 +33,7 @@
 
 pub mod acl_check;
 pub mod apply;
+mod budget;
 pub mod config;
 mod connection;
 pub mod dir_lock;
@@ -298,6 +299,10 @@ impl Builder {
             max_data_len: config.max_frame_len,
             super_digest: config.super_digest.clone(),
             server_id: 1,
+            max_reply_len: config.max_frame_len.saturating_add(state::REPLY_SLACK),
+            max_unsent_per_connection: config.max_connection_bytes,
+            max_watches_per_connection: config.max_watches_per_connection,
+            max_watch_bytes_per_connection: config.max_watch_bytes_per_connection,
         };
         let sm = StateMachine::new(tree, core_config, 0, wall_ms());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -311,6 +316,8 @@ impl Builder {
             log_syncs: 0,
             logged_txns: 0,
         };
+        let core_wake = Arc::new(tokio::sync::Notify::new());
+        let global_budget = budget::ByteBudget::new(config.max_server_bytes.max(1));
         let core = CoreTask {
             sm,
             storage: Some(storage),
@@ -321,13 +328,22 @@ impl Builder {
             snapshot_write_delay: self.snapshot_write_delay,
             _locks: locks,
             reap_every: Duration::from_millis(config.container_check_interval_ms.max(1)),
+            core_wake: core_wake.clone(),
+            global_budget: global_budget.clone(),
+            // Notifications are the only replies not held back: room for the budget, two
+            // largest replies, and then some.
+            max_queued_bytes: config
+                .max_connection_bytes
+                .saturating_mul(4)
+                .saturating_add(config.max_frame_len.saturating_mul(2)),
         };
         let core_handle = tokio::spawn(core.run());
         let settings = ConnSettings {
             max_frame_len: config.max_frame_len,
             whitelist: Arc::new(config.four_letter_whitelist.clone()),
-            outbound_capacity: 8192,
-            max_in_flight: 1000,
+            max_connection_bytes: config.max_connection_bytes.max(1),
+            global_budget,
+            core_wake,
             handshake_timeout: Duration::from_millis(config.handshake_timeout_ms.max(1)),
         };
         let admin = core_tx.clone();

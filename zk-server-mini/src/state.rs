@@ -47,6 +47,17 @@ pub struct CoreConfig {
     pub super_digest: Option<String>,
     /// Server id (high byte of session ids).
     pub server_id: u8,
+    /// Largest reply frame (length prefix excluded). A read whose reply would be larger is
+    /// not built: its connection is closed instead (a client refuses such a frame anyway).
+    pub max_reply_len: usize,
+    /// Reply bytes a connection may have produced and not yet written to its socket before
+    /// its requests wait (they are not answered, so its replies cannot grow further). The
+    /// server-wide bound is the driver's: it cuts off the connection holding the most.
+    pub max_unsent_per_connection: usize,
+    /// Watched paths one connection may hold; a connection that asks for more is closed.
+    pub max_watches_per_connection: usize,
+    /// Bytes of watched paths one connection may hold; likewise.
+    pub max_watch_bytes_per_connection: usize,
 }
 
 impl Default for CoreConfig {
@@ -59,9 +70,21 @@ impl Default for CoreConfig {
             max_data_len: zk_proto::codec::DEFAULT_MAX_FRAME_LEN,
             super_digest: None,
             server_id: 1,
+            max_reply_len: zk_proto::codec::DEFAULT_MAX_FRAME_LEN + REPLY_SLACK,
+            max_unsent_per_connection: usize::MAX,
+            max_watches_per_connection: crate::watches::DEFAULT_MAX_WATCHES,
+            max_watch_bytes_per_connection: crate::watches::DEFAULT_MAX_WATCH_BYTES,
         }
     }
 }
+
+/// What a queued reply costs beyond its bytes (the queue slot and its handle): counted by
+/// the state machine and the driver alike, so many tiny replies are bounded too.
+pub const FRAME_OVERHEAD: usize = 64;
+
+/// Room a reply has beyond the largest node data: headers and the stat around it (the
+/// counterpart of ZooKeeper's `jute.maxbuffer.extrasize`).
+pub const REPLY_SLACK: usize = 1024;
 
 /// Something a connection sent.
 #[derive(Debug)]
@@ -99,7 +122,8 @@ pub enum Input {
 }
 
 impl Input {
-    fn conn(&self) -> ConnId {
+    /// The connection it came from.
+    pub fn conn(&self) -> ConnId {
         match self {
             Input::Open { conn, .. }
             | Input::Connect { conn, .. }
@@ -186,6 +210,8 @@ pub(crate) struct Conn {
     ids: Vec<Id>,
     pending_writes: usize,
     closing: bool,
+    /// Reply bytes produced for it and not yet reported written ([`StateMachine::sent`]).
+    unsent: usize,
     pub(crate) stats: ConnStats,
 }
 
@@ -226,6 +252,8 @@ pub struct StateMachine {
     /// behind them whichever connection they came on (a reconnect must not let a read on the
     /// new connection overtake a write still in flight from the old one).
     session_writes: HashMap<i64, usize>,
+    /// Connections whose unsent replies are over their limit: their requests wait.
+    congested: std::collections::BTreeSet<ConnId>,
     pub(crate) config: CoreConfig,
     last_assigned: i64,
     next_session: i64,
@@ -268,10 +296,14 @@ impl StateMachine {
             tree,
             pending: Pending::default(),
             sessions,
-            watches: WatchTable::default(),
+            watches: WatchTable::with_limits(
+                config.max_watches_per_connection,
+                config.max_watch_bytes_per_connection,
+            ),
             conns: HashMap::new(),
             session_conns: HashMap::new(),
             session_writes: HashMap::new(),
+            congested: std::collections::BTreeSet::new(),
             config,
             next_session: base.max(max_existing.saturating_add(1)),
             backlog: VecDeque::new(),
@@ -305,9 +337,9 @@ impl StateMachine {
         !self.backlog.is_empty()
     }
 
-    /// Requests taken out of the queue (answered, proposed or dropped) per connection since
-    /// the last call: the driver hands each connection that many credits back, which bounds
-    /// how much one client can have in flight.
+    /// Requests done (answered, dropped, or committed) per connection since the last call,
+    /// in each connection's arrival order: the driver gives their bytes back to the
+    /// connection's budget, which bounds how much one client can have inside the server.
     pub fn take_released(&mut self) -> HashMap<ConnId, u32> {
         std::mem::take(&mut self.released)
     }
@@ -328,8 +360,40 @@ impl StateMachine {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.stats.sent += 1;
             self.sent += 1;
+            c.unsent += bytes.len() + FRAME_OVERHEAD;
+            if c.unsent >= self.config.max_unsent_per_connection {
+                self.congested.insert(conn);
+            }
             self.actions.push(Action::Send(conn, bytes));
         }
+    }
+
+    /// The driver wrote `bytes` of `conn`'s replies to its socket: requests held back while
+    /// its (or the server's) unsent replies were over the limit may go on.
+    pub fn sent(&mut self, conn: ConnId, bytes: usize) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.unsent -= bytes.min(c.unsent);
+        if c.unsent < self.config.max_unsent_per_connection && self.congested.remove(&conn) {
+            self.backlog_dirty = true;
+        }
+    }
+
+    /// Whether deferred inputs may move now (something they waited for happened): the driver
+    /// then steps again without waiting for new input.
+    pub fn backlog_ready(&self) -> bool {
+        self.backlog_dirty && !self.backlog.is_empty()
+    }
+
+    /// Whether some requests wait for replies to be written ([`StateMachine::sent`]).
+    pub fn is_congested(&self) -> bool {
+        !self.congested.is_empty()
+    }
+
+    /// Whether `conn`'s requests must wait for its replies to drain.
+    fn holds_back(&self, conn: ConnId) -> bool {
+        self.congested.contains(&conn)
     }
 
     fn close(&mut self, conn: ConnId) {
@@ -343,15 +407,34 @@ impl StateMachine {
 
     fn reply(&mut self, conn: ConnId, xid: i32, zxid: i64, err: ErrorCode, body: &Response) {
         let header = ReplyHeader { xid, zxid, err };
-        let bytes = if err.is_ok() {
-            frame(&(header, body))
+        let mut out = BytesMut::new();
+        let encoded = if err.is_ok() {
+            encode_frame(&(header, body), &mut out, self.config.max_reply_len)
         } else {
-            frame(&header)
+            encode_frame(&header, &mut out, self.config.max_reply_len)
         };
+        if let Err(e) = encoded {
+            // Never an empty or truncated frame: the client would wait for it forever.
+            self.refuse_large_reply(conn, xid, &e.to_string());
+            return;
+        }
         if let Some(c) = self.conns.get_mut(&conn) {
             c.stats.last_zxid = zxid;
         }
-        self.send(conn, bytes);
+        self.send(conn, out.freeze());
+    }
+
+    /// A reply too large for any client to accept: the connection is closed instead (its
+    /// client sees a connection loss, as with ZooKeeper, whose clients drop a frame over their
+    /// `jute.maxbuffer`), after the replies already due.
+    fn refuse_large_reply(&mut self, conn: ConnId, xid: i32, why: &str) {
+        tracing::warn!(
+            conn,
+            xid,
+            limit = self.config.max_reply_len,
+            "reply too large ({why}); closing the connection"
+        );
+        self.close(conn);
     }
 
     fn notify(&mut self, conn: ConnId, event: EventType, path: &str) {
@@ -405,6 +488,7 @@ impl StateMachine {
                             ids: vec![Id::new("ip", ip)],
                             pending_writes: 0,
                             closing: false,
+                            unsent: 0,
                             stats: ConnStats {
                                 established_ms: now_ms,
                                 last_op: "NA",
@@ -441,7 +525,9 @@ impl StateMachine {
                     let session_busy = c
                         .session
                         .is_some_and(|s| self.session_writes.get(&s).is_some_and(|n| *n > 0));
-                    if !c.closing && !write && (c.pending_writes > 0 || session_busy) {
+                    let held_back = !c.closing && self.holds_back(conn);
+                    if held_back || (!c.closing && !write && (c.pending_writes > 0 || session_busy))
+                    {
                         blocked.insert(conn);
                         self.backlog.push_back(Input::Request {
                             conn,
@@ -451,11 +537,10 @@ impl StateMachine {
                         });
                         continue;
                     }
-                    *self.released.entry(conn).or_default() += 1;
-                    if c.closing {
-                        continue;
+                    if c.closing || !self.request(conn, xid, op, body, now_ms, wall_ms) {
+                        // Done (answered or dropped); a proposed write is done at its commit.
+                        self.release(conn);
                     }
-                    self.request(conn, xid, op, body, now_ms, wall_ms);
                 }
             }
         }
@@ -463,6 +548,9 @@ impl StateMachine {
     }
 
     fn forget(&mut self, conn: ConnId) {
+        if self.congested.remove(&conn) {
+            self.backlog_dirty = true;
+        }
         if let Some(c) = self.conns.remove(&conn)
             && let Some(sid) = c.session
             && let Some(set) = self.session_conns.get_mut(&sid)
@@ -630,10 +718,10 @@ impl StateMachine {
         body: Result<Request, DecodeError>,
         now_ms: u64,
         wall_ms: i64,
-    ) {
+    ) -> bool {
         self.received += 1;
         let Some(c) = self.conns.get_mut(&conn) else {
-            return;
+            return false;
         };
         c.stats.received += 1;
         c.stats.last_op = op.short_name();
@@ -641,13 +729,13 @@ impl StateMachine {
         let Some(sid) = c.session else {
             // A request on a connection whose handshake failed.
             self.close(conn);
-            return;
+            return false;
         };
         if !self.sessions.touch(sid, now_ms) {
             let zxid = self.tree.last_zxid;
             self.reply(conn, xid, zxid, ErrorCode::SessionExpired, &Response::Empty);
             self.close(conn);
-            return;
+            return false;
         }
         let request = match body {
             Ok(r) => r,
@@ -655,7 +743,7 @@ impl StateMachine {
                 // 3.8's UnimplementedRequestProcessor answers, then drops the connection.
                 self.reply(conn, xid, -1, ErrorCode::Unimplemented, &Response::Empty);
                 self.close(conn);
-                return;
+                return false;
             }
             Err(e) if is_write(op) => {
                 // 3.8 fails the request in prep: MarshallingError, and it uses a zxid.
@@ -670,7 +758,7 @@ impl StateMachine {
                     Txn::Error(ErrorCode::MarshallingError),
                     Origin::Undecodable { conn, xid },
                 );
-                return;
+                return true;
             }
             Err(e) => {
                 tracing::debug!(conn, xid, ?op, "undecodable request body: {e}");
@@ -682,7 +770,7 @@ impl StateMachine {
                     ErrorCode::MarshallingError,
                     &Response::Empty,
                 );
-                return;
+                return false;
             }
         };
         if is_write(op) {
@@ -707,9 +795,16 @@ impl StateMachine {
                 txn,
                 Origin::Request { conn, xid, request },
             );
+            true
         } else {
             self.read(conn, sid, xid, request);
+            false
         }
+    }
+
+    /// One request of `conn` is done: the driver gives its bytes back.
+    fn release(&mut self, conn: ConnId) {
+        *self.released.entry(conn).or_default() += 1;
     }
 
     /// Prep over the applied tree and the pending changes, which it tags with the zxid
@@ -905,6 +1000,7 @@ impl StateMachine {
         match origin {
             Origin::Internal => {}
             Origin::Undecodable { conn, xid } => {
+                self.release(conn);
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.pending_writes = c.pending_writes.saturating_sub(1);
                 }
@@ -934,6 +1030,7 @@ impl StateMachine {
                 self.accept_session(conn, header.session_id, timeout, read_only);
             }
             Origin::Request { conn, xid, request } => {
+                self.release(conn);
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.pending_writes = c.pending_writes.saturating_sub(1);
                 }
