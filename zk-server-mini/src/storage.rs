@@ -11,10 +11,12 @@
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::BytesMut;
 
 use crate::apply::apply;
+use crate::disk::{Disk, RealDisk};
 use crate::state::Proposal;
 use crate::tree::{DataTree, TreeCopy};
 use crate::wal::{Wal, encode_record};
@@ -28,6 +30,7 @@ pub const ZXID_LIMIT: i64 = i64::MAX - (1 << 48);
 /// The server's files: a log being appended to and the snapshot directory.
 #[derive(Debug)]
 pub struct Storage {
+    disk: Arc<dyn Disk>,
     snap_dir: PathBuf,
     log_dir: PathBuf,
     wal: Wal,
@@ -40,6 +43,7 @@ pub struct Storage {
 /// A snapshot to write off the state machine's thread (see [`Storage::begin_snapshot`]).
 #[derive(Debug)]
 pub struct SnapshotJob {
+    disk: Arc<dyn Disk>,
     snap_dir: PathBuf,
     log_dir: PathBuf,
     zxid: i64,
@@ -49,12 +53,33 @@ pub struct SnapshotJob {
 impl Storage {
     /// Recovers the state from `snap_dir`/`log_dir` (created if missing) and opens the log.
     pub fn recover(snap_dir: &Path, log_dir: &Path) -> io::Result<(DataTree, Self)> {
-        std::fs::create_dir_all(snap_dir)?;
-        std::fs::create_dir_all(log_dir)?;
-        let _ = std::fs::remove_file(snap_dir.join(crate::snapshot::TEMP_NAME));
-        let mut tree = crate::snapshot::load_newest(snap_dir)?;
+        Self::recover_on(Arc::new(RealDisk), snap_dir, log_dir)
+    }
+
+    /// [`Storage::recover`] on `disk` (for example a [`crate::sim_disk::SimDisk`]).
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use std::sync::Arc;
+    /// use zk_server_mini::sim_disk::SimDisk;
+    /// use zk_server_mini::storage::Storage;
+    ///
+    /// let disk = SimDisk::default();
+    /// let (tree, _storage) = Storage::recover_on(Arc::new(disk), Path::new("/d"), Path::new("/d"))?;
+    /// assert_eq!(tree.last_zxid, 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn recover_on(
+        disk: Arc<dyn Disk>,
+        snap_dir: &Path,
+        log_dir: &Path,
+    ) -> io::Result<(DataTree, Self)> {
+        disk.create_dir_all(snap_dir)?;
+        disk.create_dir_all(log_dir)?;
+        let _ = disk.remove(&snap_dir.join(crate::snapshot::TEMP_NAME));
+        let mut tree = crate::snapshot::load_newest_on(&*disk, snap_dir)?;
         let snap_zxid = tree.last_zxid;
-        let report = crate::wal::replay(log_dir, snap_zxid, |h, t| {
+        let report = crate::wal::replay_on(&*disk, log_dir, snap_zxid, |h, t| {
             let _ = apply(&mut tree, &h, &t);
         })?;
         tracing::info!(
@@ -75,10 +100,11 @@ impl Storage {
                 ),
             ));
         }
-        let wal = Wal::open(log_dir, tree.last_zxid + 1)?;
+        let wal = Wal::open_on(disk.clone(), log_dir, tree.last_zxid + 1)?;
         Ok((
             tree,
             Self {
+                disk,
                 snap_dir: snap_dir.to_owned(),
                 log_dir: log_dir.to_owned(),
                 wal,
@@ -133,6 +159,7 @@ impl Storage {
         self.roll_at = Some(zxid.saturating_add(1));
         self.since_snapshot = 0;
         SnapshotJob {
+            disk: self.disk.clone(),
             snap_dir: self.snap_dir.clone(),
             log_dir: self.log_dir.clone(),
             zxid,
@@ -175,8 +202,8 @@ impl SnapshotJob {
                 at, self.zxid
             )));
         }
-        crate::snapshot::write_with(&self.snap_dir, self.zxid, self.delay, fill)?;
-        crate::snapshot::prune(&self.snap_dir, &self.log_dir, SNAPSHOTS_KEPT)?;
+        crate::snapshot::write_with(&*self.disk, &self.snap_dir, self.zxid, self.delay, fill)?;
+        crate::snapshot::prune(&*self.disk, &self.snap_dir, &self.log_dir, SNAPSHOTS_KEPT)?;
         tracing::info!(zxid = format!("0x{:x}", self.zxid), "snapshot written");
         Ok(())
     }

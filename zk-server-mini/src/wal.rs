@@ -14,12 +14,13 @@
 //! by the end of the file) and no whole frame follows it anywhere. A damaged length field can
 //! no longer make replay cut off the acknowledged frames after it.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::disk::{Disk, DiskFile, RealDisk};
 use crate::txn::{Txn, TxnHeader, decode_entry, encode_entry};
 
 /// Largest record replay accepts; anything longer is corruption.
@@ -58,9 +59,10 @@ fn parse_head(head: &[u8; FRAME_HEAD]) -> Option<(usize, u32)> {
 /// An open log file being appended to.
 #[derive(Debug)]
 pub struct Wal {
+    disk: Arc<dyn Disk>,
     dir: PathBuf,
     path: PathBuf,
-    file: File,
+    file: Box<dyn DiskFile>,
 }
 
 /// The name of the log file whose first zxid is `zxid`.
@@ -70,15 +72,20 @@ pub fn log_name(zxid: i64) -> String {
 
 /// Log files in `dir` with their first zxid, oldest first.
 pub fn list_logs(dir: &Path) -> io::Result<Vec<(i64, PathBuf)>> {
+    list_logs_on(&RealDisk, dir)
+}
+
+/// [`list_logs`] on `disk`.
+pub fn list_logs_on(disk: &dyn Disk, dir: &Path) -> io::Result<Vec<(i64, PathBuf)>> {
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
+    for path in disk.list(dir)? {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
         if let Some(hex) = name.strip_prefix("log.")
             && let Ok(z) = i64::from_str_radix(hex, 16)
         {
-            out.push((z, entry.path()));
+            out.push((z, path.clone()));
         }
     }
     out.sort();
@@ -112,10 +119,17 @@ pub fn encode_record(header: &TxnHeader, txn: &Txn, out: &mut BytesMut) -> io::R
 impl Wal {
     /// Opens (creating or appending to) the log file for transactions from `first_zxid` on.
     pub fn open(dir: &Path, first_zxid: i64) -> io::Result<Self> {
+        Self::open_on(Arc::new(RealDisk), dir, first_zxid)
+    }
+
+    /// [`Wal::open`] on `disk`.
+    pub fn open_on(disk: Arc<dyn Disk>, dir: &Path, first_zxid: i64) -> io::Result<Self> {
         let path = dir.join(log_name(first_zxid));
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
-        sync_dir(dir)?;
+        let file = disk.open_append(&path)?;
+        // The new file's name must be durable before anything in it is acknowledged.
+        disk.sync_dir(dir)?;
         Ok(Self {
+            disk,
             dir: dir.to_owned(),
             path,
             file,
@@ -155,12 +169,12 @@ impl Wal {
         let head = frame_head(len, crc32fast::hash(body));
         self.file.write_all(&head)?;
         self.file.write_all(body)?;
-        self.file.sync_data()
+        self.file.sync()
     }
 
     /// Starts a new file for transactions from `first_zxid` on (after a snapshot).
     pub fn roll(&mut self, first_zxid: i64) -> io::Result<()> {
-        *self = Self::open(&self.dir, first_zxid)?;
+        *self = Self::open_on(self.disk.clone(), &self.dir, first_zxid)?;
         Ok(())
     }
 
@@ -173,9 +187,14 @@ impl Wal {
 /// The offset of the first whole frame (valid header and body checksums) that starts at or
 /// after `from` in `path`, if any. Streams the file; used only when a frame header is damaged,
 /// to tell a torn final write (nothing whole after it) from damage to acknowledged history.
-fn whole_frame_after(path: &Path, from: u64, file_len: u64) -> io::Result<Option<u64>> {
-    let mut rd = BufReader::new(File::open(path)?);
-    std::io::Seek::seek(&mut rd, io::SeekFrom::Start(from))?;
+fn whole_frame_after(
+    disk: &dyn Disk,
+    path: &Path,
+    from: u64,
+    file_len: u64,
+) -> io::Result<Option<u64>> {
+    let mut rd = BufReader::new(disk.open_read(path)?);
+    rd.seek(io::SeekFrom::Start(from))?;
     let mut window: Vec<u8> = Vec::new();
     let mut window_at = from;
     let mut chunk = vec![0u8; 1 << 20];
@@ -192,8 +211,8 @@ fn whole_frame_after(path: &Path, from: u64, file_len: u64) -> io::Result<Option
                 && len <= MAX_FRAME
                 && at + (FRAME_HEAD + len) as u64 <= file_len
             {
-                let mut body_rd = BufReader::new(File::open(path)?);
-                std::io::Seek::seek(&mut body_rd, io::SeekFrom::Start(at + FRAME_HEAD as u64))?;
+                let mut body_rd = BufReader::new(disk.open_read(path)?);
+                body_rd.seek(io::SeekFrom::Start(at + FRAME_HEAD as u64))?;
                 let mut body = Vec::new();
                 body_rd.take(len as u64).read_to_end(&mut body)?;
                 if body.len() == len && crc32fast::hash(&body) == crc {
@@ -250,7 +269,7 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 
 /// Fsyncs a directory so a created or renamed file's name is durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    RealDisk.sync_dir(dir)
 }
 
 /// What replay found.
@@ -280,9 +299,19 @@ pub struct ReplayReport {
 pub fn replay(
     dir: &Path,
     after_zxid: i64,
+    apply: impl FnMut(TxnHeader, Txn),
+) -> io::Result<ReplayReport> {
+    replay_on(&RealDisk, dir, after_zxid, apply)
+}
+
+/// [`replay`] on `disk`.
+pub fn replay_on(
+    disk: &dyn Disk,
+    dir: &Path,
+    after_zxid: i64,
     mut apply: impl FnMut(TxnHeader, Txn),
 ) -> io::Result<ReplayReport> {
-    let logs = list_logs(dir)?;
+    let logs = list_logs_on(disk, dir)?;
     let mut report = ReplayReport {
         last_zxid: after_zxid,
         ..ReplayReport::default()
@@ -309,8 +338,8 @@ pub fn replay(
             continue;
         }
         // Streamed frame by frame, not read whole: a log can be far larger than memory.
-        let file_len = std::fs::metadata(path)?.len();
-        let mut rd = BufReader::new(File::open(path)?);
+        let file_len = disk.len(path)?;
+        let mut rd = BufReader::new(disk.open_read(path)?);
         let mut off = 0usize;
         let mut bad: Option<String> = None;
         loop {
@@ -334,7 +363,7 @@ pub fn replay(
                         "frame header checksum mismatch (a damaged length field)".into(),
                     ));
                 }
-                if let Some(at) = whole_frame_after(path, (off + 1) as u64, file_len)? {
+                if let Some(at) = whole_frame_after(disk, path, (off + 1) as u64, file_len)? {
                     return Err(corrupt(
                         path,
                         off,
@@ -415,7 +444,7 @@ pub fn replay(
         if let Some(why) = bad {
             let later = &logs[i + 1..];
             for (_, l) in later {
-                if std::fs::metadata(l)?.len() > 0 {
+                if disk.len(l)? > 0 {
                     return Err(corrupt(
                         path,
                         off,
@@ -428,13 +457,11 @@ pub fn replay(
                 offset = off,
                 "log has a torn tail ({why}); truncating it there"
             );
-            let f = OpenOptions::new().write(true).open(path)?;
-            f.set_len(off as u64)?;
-            f.sync_all()?;
+            disk.truncate(path, off as u64)?;
             for (_, l) in later {
-                std::fs::remove_file(l)?;
+                disk.remove(l)?;
             }
-            sync_dir(dir)?;
+            disk.sync_dir(dir)?;
             report.truncated = true;
             break;
         }
@@ -445,6 +472,7 @@ pub fn replay(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
 
     fn h(zxid: i64) -> TxnHeader {
         TxnHeader {
