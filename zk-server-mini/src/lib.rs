@@ -305,6 +305,8 @@ impl Builder {
             max_unsent_per_connection: config.max_connection_bytes,
             max_watches_per_connection: config.max_watches_per_connection,
             max_watch_bytes_per_connection: config.max_watch_bytes_per_connection,
+            // The one random draw: the state machine itself is deterministic.
+            session_secret: rand::random(),
         };
         let sm = StateMachine::new(tree, core_config, 0, wall_ms());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);

@@ -6,11 +6,10 @@
 //! persist. A standalone server commits a batch as soon as its log write is synced; an
 //! ensemble would commit on quorum acknowledgement instead.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
-use rand::RngCore as _;
 use zk_proto::acl::Id;
 use zk_proto::codec::encode_frame;
 use zk_proto::jute::Encode;
@@ -58,6 +57,9 @@ pub struct CoreConfig {
     pub max_watches_per_connection: usize,
     /// Bytes of watched paths one connection may hold; likewise.
     pub max_watch_bytes_per_connection: usize,
+    /// The secret session passwords are derived from (with the session id). The state
+    /// machine draws no randomness of its own; the driver picks this at random at startup.
+    pub session_secret: [u8; 16],
 }
 
 impl Default for CoreConfig {
@@ -74,6 +76,7 @@ impl Default for CoreConfig {
             max_unsent_per_connection: usize::MAX,
             max_watches_per_connection: crate::watches::DEFAULT_MAX_WATCHES,
             max_watch_bytes_per_connection: crate::watches::DEFAULT_MAX_WATCH_BYTES,
+            session_secret: [0; 16],
         }
     }
 }
@@ -246,12 +249,12 @@ pub struct StateMachine {
     pending: Pending,
     pub(crate) sessions: SessionTracker,
     pub(crate) watches: WatchTable,
-    pub(crate) conns: HashMap<ConnId, Conn>,
-    session_conns: HashMap<i64, HashSet<ConnId>>,
+    pub(crate) conns: BTreeMap<ConnId, Conn>,
+    session_conns: BTreeMap<i64, BTreeSet<ConnId>>,
     /// Client writes proposed and not yet applied, per session: a session's reads wait
     /// behind them whichever connection they came on (a reconnect must not let a read on the
     /// new connection overtake a write still in flight from the old one).
-    session_writes: HashMap<i64, usize>,
+    session_writes: BTreeMap<i64, usize>,
     /// Connections whose unsent replies are over their limit: their requests wait.
     congested: std::collections::BTreeSet<ConnId>,
     pub(crate) config: CoreConfig,
@@ -264,7 +267,7 @@ pub struct StateMachine {
     /// Sealed batches: handed to the log, not yet committed, oldest first.
     in_flight: VecDeque<Proposal>,
     actions: Vec<Action>,
-    released: HashMap<ConnId, u32>,
+    released: BTreeMap<ConnId, u32>,
     pub(crate) received: u64,
     pub(crate) sent: u64,
 }
@@ -300,9 +303,9 @@ impl StateMachine {
                 config.max_watches_per_connection,
                 config.max_watch_bytes_per_connection,
             ),
-            conns: HashMap::new(),
-            session_conns: HashMap::new(),
-            session_writes: HashMap::new(),
+            conns: BTreeMap::new(),
+            session_conns: BTreeMap::new(),
+            session_writes: BTreeMap::new(),
             congested: std::collections::BTreeSet::new(),
             config,
             next_session: base.max(max_existing.saturating_add(1)),
@@ -311,7 +314,7 @@ impl StateMachine {
             proposals: Vec::new(),
             in_flight: VecDeque::new(),
             actions: Vec::new(),
-            released: HashMap::new(),
+            released: BTreeMap::new(),
             received: 0,
             sent: 0,
         }
@@ -340,7 +343,7 @@ impl StateMachine {
     /// Requests done (answered, dropped, or committed) per connection since the last call,
     /// in each connection's arrival order: the driver gives their bytes back to the
     /// connection's budget, which bounds how much one client can have inside the server.
-    pub fn take_released(&mut self) -> HashMap<ConnId, u32> {
+    pub fn take_released(&mut self) -> BTreeMap<ConnId, u32> {
         std::mem::take(&mut self.released)
     }
 
@@ -462,9 +465,9 @@ impl StateMachine {
         // blocked so later inputs queue behind them.
         let (mut queue, mut blocked) = if self.backlog_dirty {
             self.backlog_dirty = false;
-            (std::mem::take(&mut self.backlog), HashSet::new())
+            (std::mem::take(&mut self.backlog), BTreeSet::new())
         } else {
-            let blocked: HashSet<ConnId> = self.backlog.iter().map(Input::conn).collect();
+            let blocked: BTreeSet<ConnId> = self.backlog.iter().map(Input::conn).collect();
             (VecDeque::new(), blocked)
         };
         queue.extend(inputs);
@@ -617,8 +620,7 @@ impl StateMachine {
                 sid = sid.wrapping_add(1);
             }
             self.next_session = sid.wrapping_add(1);
-            let mut passwd = [0u8; 16];
-            rand::rng().fill_bytes(&mut passwd);
+            let passwd = session_password(&self.config.session_secret, sid);
             self.sessions.add(sid, timeout.max(0) as u64, now_ms);
             self.bind(conn, sid, timeout);
             if let Some(c) = self.conns.get_mut(&conn) {
@@ -1069,6 +1071,21 @@ impl StateMachine {
     pub fn is_open(&self, conn: ConnId) -> bool {
         self.conns.get(&conn).is_some_and(|c| !c.closing)
     }
+}
+
+/// A session's password: derived from the server's secret and the session id, as ZooKeeper
+/// derives it (there from a `Random` seeded with both), so the state machine needs no
+/// randomness. It is stored in the createSession transaction, so recovery and (later)
+/// followers never derive it again.
+fn session_password(secret: &[u8; 16], session_id: i64) -> [u8; 16] {
+    use sha1::Digest as _;
+    let mut h = sha1::Sha1::new();
+    h.update(secret);
+    h.update(session_id.to_be_bytes());
+    let digest = h.finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
 }
 
 fn single_result(result: TxnResult, op: OpCode) -> Response {
