@@ -165,12 +165,16 @@ impl CoreTask {
                     }
                 }
             }
-            if let Some((storage, result, last, count)) = finished {
-                self.storage = Some(storage);
+            if let Some((mut storage, result, last, count)) = finished {
                 if let Err(e) = result {
+                    self.storage = Some(storage);
                     tracing::error!("cannot write the transaction log ({e}); stopping the server");
                     break;
                 }
+                // Standalone: the quorum is this server, so logged is committed. An ensemble
+                // commits here on a quorum of acknowledgements instead.
+                storage.commit_through(last);
+                self.storage = Some(storage);
                 self.facts.log_syncs += 1;
                 self.facts.logged_txns += count as u64;
                 let actions = self.sm.commit_through(last);
@@ -269,7 +273,7 @@ impl CoreTask {
             }
         };
         Ok(tokio::task::spawn_blocking(move || {
-            let r = storage.append(&bytes, count);
+            let r = storage.append(&bytes, count, last);
             (storage, r, last, count)
         }))
     }
@@ -336,7 +340,13 @@ impl CoreTask {
             micros = copied.elapsed().as_micros() as u64,
             "tree copied for a snapshot"
         );
-        let job = storage.begin_snapshot(zxid, self.snapshot_write_delay);
+        let job = match storage.begin_snapshot(zxid, self.snapshot_write_delay) {
+            Ok(job) => job,
+            Err(e) => {
+                tracing::error!("{e}");
+                return None;
+            }
+        };
         Some(tokio::task::spawn_blocking(move || job.write_copy(&copy)))
     }
 }

@@ -14,7 +14,7 @@
 //! by the end of the file) and no whole frame follows it anywhere. A damaged length field can
 //! no longer make replay cut off the acknowledged frames after it.
 
-use std::io::{self, BufReader, Read, Seek, Write};
+use std::io::{self, BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -164,12 +164,7 @@ impl Wal {
     }
 
     fn write_frame(&mut self, body: &[u8]) -> io::Result<()> {
-        let len = u32::try_from(body.len())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
-        let head = frame_head(len, crc32fast::hash(body));
-        self.file.write_all(&head)?;
-        self.file.write_all(body)?;
-        self.file.sync()
+        write_frame(&mut *self.file, body)
     }
 
     /// Starts a new file for transactions from `first_zxid` on (after a snapshot).
@@ -270,6 +265,80 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 /// Fsyncs a directory so a created or renamed file's name is durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     RealDisk.sync_dir(dir)
+}
+
+/// Writes one frame holding `body` (whole records) and syncs it.
+fn write_frame(file: &mut dyn DiskFile, body: &[u8]) -> io::Result<()> {
+    let len = u32::try_from(body.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
+    let head = frame_head(len, crc32fast::hash(body));
+    file.write_all(&head)?;
+    file.write_all(body)?;
+    file.sync()
+}
+
+/// Removes every record with a zxid above `zxid` from the log in `dir`, durably: later files
+/// are removed, and the file holding the first such record is cut at that record's frame (the
+/// frame's earlier records are written back as a new frame). For a log that recovery has
+/// already checked; anything unexpected is an error, and nothing is guessed.
+///
+/// # Errors
+/// A storage failure, or a log that does not read back as whole frames.
+pub fn truncate_after(disk: &dyn Disk, dir: &Path, zxid: i64) -> io::Result<()> {
+    let logs = list_logs_on(disk, dir)?;
+    let bad = |path: &Path, off: u64, why: &str| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("cannot truncate {} at offset {off}: {why}", path.display()),
+        )
+    };
+    let (keep, later): (Vec<_>, Vec<_>) = logs.iter().partition(|(first, _)| *first <= zxid);
+    if let Some((_, path)) = keep.last() {
+        let mut rd = BufReader::new(disk.open_read(path)?);
+        let mut off = 0u64;
+        let mut cut: Option<(u64, Vec<u8>)> = None;
+        loop {
+            let mut head = [0u8; FRAME_HEAD];
+            match read_full(&mut rd, &mut head)? {
+                0 => break,
+                FRAME_HEAD => {}
+                _ => return Err(bad(path, off, "torn frame header")),
+            }
+            let (len, crc) = parse_head(&head).ok_or_else(|| bad(path, off, "bad header"))?;
+            if len > MAX_FRAME {
+                return Err(bad(path, off, "implausible frame length"));
+            }
+            let mut body = Vec::new();
+            (&mut rd).take(len as u64).read_to_end(&mut body)?;
+            if body.len() != len || crc32fast::hash(&body) != crc {
+                return Err(bad(path, off, "damaged frame"));
+            }
+            let recs = records(&body).map_err(|why| bad(path, off, &why))?;
+            for (at, payload) in recs {
+                let (header, _) = decode_entry(Bytes::copy_from_slice(payload))
+                    .map_err(|e| bad(path, off, &e.to_string()))?;
+                if header.zxid > zxid {
+                    cut = Some((off, body[..at].to_vec()));
+                    break;
+                }
+            }
+            if cut.is_some() {
+                break;
+            }
+            off += (FRAME_HEAD + len) as u64;
+        }
+        if let Some((at, kept)) = cut {
+            disk.truncate(path, at)?;
+            if !kept.is_empty() {
+                let mut f = disk.open_append(path)?;
+                write_frame(&mut *f, &kept)?;
+            }
+        }
+    }
+    for (_, path) in later {
+        disk.remove(path)?;
+    }
+    disk.sync_dir(dir)
 }
 
 /// What replay found.

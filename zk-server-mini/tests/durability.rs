@@ -69,12 +69,16 @@ fn workload(disk: &SimDisk, dir: &Path) -> Vec<DataTree> {
                 return acked;
             }
         }
-        if storage.append(&buf, PER_BATCH).is_err() {
+        if storage.append(&buf, PER_BATCH, live.last_zxid).is_err() {
             return acked;
         }
+        // Standalone: logged is committed.
+        storage.commit_through(live.last_zxid);
         acked.push(live.clone());
         if batch % SNAPSHOT_EVERY == SNAPSHOT_EVERY - 1 {
-            let job = storage.begin_snapshot(live.last_zxid, std::time::Duration::ZERO);
+            let Ok(job) = storage.begin_snapshot(live.last_zxid, std::time::Duration::ZERO) else {
+                return acked;
+            };
             if job.write(&live).is_err() {
                 return acked;
             }
