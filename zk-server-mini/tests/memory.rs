@@ -81,11 +81,8 @@ fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("no free port: {e}"))
 }
 
-async fn spawn(dir: &Path) -> Server {
-    spawn_with_log_delay(dir, 0).await
-}
-
-/// [`spawn`] with every log write taking at least `log_delay_ms` (a slow disk).
+/// Starts the binary with the small budgets above and every log write taking at least
+/// `log_delay_ms` (a slow disk; 0 for none).
 async fn spawn_with_log_delay(dir: &Path, log_delay_ms: u64) -> Server {
     let port = free_port();
     let cfg = dir.join("zoo.cfg");
