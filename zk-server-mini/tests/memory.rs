@@ -5,6 +5,7 @@
 //! - Slow readers: connections pipeline thousands of 1 MB reads and never read a reply.
 //! - An oversized multiRead: thousands of 1 MB getData in one small request.
 //! - A watch flood: one connection registers watches on long paths.
+//! - Large writes piling up in front of a slow log (every log write takes 200 ms).
 //!
 //! The bounds are generous (tens of MiB of slack for the allocator and the runtime) and never
 //! depend on timing; without the byte accounting each attack takes hundreds of MiB.
