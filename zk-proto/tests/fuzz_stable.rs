@@ -1,5 +1,5 @@
 //! A fuzzer that runs on the stable toolchain, as part of `cargo test`: random and mutated golden
-//! inputs (fixed seed, bounded in time) through the same oracle as the libFuzzer target
+//! inputs (fixed seed, a fixed amount of work that a time budget may extend) through the same oracle as the libFuzzer target
 //! (`zk-proto/fuzz/src/check.rs`): every decoder, for every opcode, must return `Ok` or `Err`
 //! without panicking, whatever decodes must survive an encode/decode round trip, and framing must
 //! not depend on how the stream is split.
@@ -171,17 +171,17 @@ fn seeds_are_whole_frames() {
     }
 }
 
-#[test]
-fn fuzz_every_decoder_with_random_and_mutated_golden_inputs() {
-    let secs: f64 = std::env::var("ZK_FUZZ_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3.0);
-    let seed: u64 = std::env::var("ZK_FUZZ_SEED")
-        .ok()
-        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
-        .unwrap_or(0x5eed);
-    let budget = Duration::from_secs_f64(secs);
+/// Random rounds (of 256 inputs each) that always run, whatever the time budget: the amount of
+/// work the test checks must not depend on how fast the machine is. The budget only adds
+/// rounds beyond these.
+const MIN_RANDOM_ROUNDS: u64 = 48;
+
+/// Inputs per random round.
+const ROUND: u64 = 256;
+
+/// Runs both phases: the exhaustive one, then at least [`MIN_RANDOM_ROUNDS`] random rounds,
+/// and more while `budget` lasts. Returns the totals and the number of exhaustive executions.
+fn fuzz(seed: u64, budget: Duration) -> (Totals, u64) {
     let start = Instant::now();
     let mut rng = Rng(seed);
     let mut totals = Totals::default();
@@ -214,9 +214,12 @@ fn fuzz_every_decoder_with_random_and_mutated_golden_inputs() {
     }
     let exhaustive = totals.execs;
 
-    // Phase 2, random until the time is up: pure noise and mutated corpus entries.
-    while start.elapsed() < budget {
-        for _ in 0..256 {
+    // Phase 2, random: a fixed number of rounds, then more until the time is up. Pure noise
+    // and mutated corpus entries.
+    let mut rounds = 0u64;
+    while rounds < MIN_RANDOM_ROUNDS || start.elapsed() < budget {
+        rounds += 1;
+        for _ in 0..ROUND {
             let input = if rng.chance(4) {
                 let len = if rng.chance(2) {
                     rng.below(32)
@@ -232,7 +235,21 @@ fn fuzz_every_decoder_with_random_and_mutated_golden_inputs() {
             totals.run(&input);
         }
     }
+    (totals, exhaustive)
+}
 
+#[test]
+fn fuzz_every_decoder_with_random_and_mutated_golden_inputs() {
+    let secs: f64 = std::env::var("ZK_FUZZ_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0);
+    let seed: u64 = std::env::var("ZK_FUZZ_SEED")
+        .ok()
+        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+        .unwrap_or(0x5eed);
+    let start = Instant::now();
+    let (totals, exhaustive) = fuzz(seed, Duration::from_secs_f64(secs));
     let elapsed = start.elapsed().as_secs_f64();
     println!(
         "fuzz_stable seed={seed:#x}: {} execs ({exhaustive} exhaustive + {} random) in {elapsed:.1}s \
@@ -244,8 +261,23 @@ fn fuzz_every_decoder_with_random_and_mutated_golden_inputs() {
         totals.ok,
         totals.frames,
     );
-    // Not vacuous: a large share of the inputs reached the decoders and produced values.
-    assert!(totals.execs > exhaustive);
+    // Not vacuous: the random phase ran its fixed share, and a large share of the inputs
+    // reached the decoders and produced values.
+    assert!(totals.execs >= exhaustive + MIN_RANDOM_ROUNDS * ROUND);
     assert!(totals.frames > 1000, "{} frames", totals.frames);
     assert!(totals.ok > totals.execs, "{} Ok decodes", totals.ok);
+}
+
+/// A budget already spent before the random phase starts (a slow, busy machine) still runs the
+/// fixed amount of work, and that work is the same on every run: the outcome of the test does
+/// not depend on the machine's speed.
+#[test]
+fn the_work_does_not_depend_on_the_time_budget() {
+    let (first, exhaustive) = fuzz(0x5eed, Duration::ZERO);
+    assert_eq!(first.execs, exhaustive + MIN_RANDOM_ROUNDS * ROUND);
+    let (second, _) = fuzz(0x5eed, Duration::ZERO);
+    assert_eq!(
+        (first.execs, first.decodes, first.ok, first.frames),
+        (second.execs, second.decodes, second.ok, second.frames)
+    );
 }

@@ -35,6 +35,19 @@ pub struct ServerConfig {
     pub container_check_interval_ms: u64,
     /// Largest request frame and node data (`jute.maxbuffer`).
     pub max_frame_len: usize,
+    /// Time a new connection has to finish its handshake (the whole ConnectRequest, or a
+    /// four-letter word), however its bytes are spread out.
+    pub handshake_timeout_ms: u64,
+    /// Request and reply bytes one connection may hold inside the server before its socket is
+    /// no longer read (it is read again as replies drain).
+    pub max_connection_bytes: usize,
+    /// Request and reply bytes all connections together may hold inside the server before no
+    /// socket is read.
+    pub max_server_bytes: usize,
+    /// Watched paths one connection may hold (a connection asking for more is closed).
+    pub max_watches_per_connection: usize,
+    /// Bytes of watched paths one connection may hold (likewise).
+    pub max_watch_bytes_per_connection: usize,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +67,11 @@ impl Default for ServerConfig {
             snap_count: 100_000,
             container_check_interval_ms: 60_000,
             max_frame_len: zk_proto::codec::DEFAULT_MAX_FRAME_LEN,
+            handshake_timeout_ms: 30_000,
+            max_connection_bytes: 8 << 20,
+            max_server_bytes: 256 << 20,
+            max_watches_per_connection: crate::watches::DEFAULT_MAX_WATCHES,
+            max_watch_bytes_per_connection: crate::watches::DEFAULT_MAX_WATCH_BYTES,
         }
     }
 }
@@ -171,6 +189,14 @@ impl ServerConfig {
                     c.container_check_interval_ms = parse(key, value)?;
                 }
                 "jute.maxbuffer" => c.max_frame_len = parse(key, value)?,
+                // zk-server-mini's own keys (ZooKeeper ignores them).
+                "mini.maxConnectionBytes" => c.max_connection_bytes = parse(key, value)?,
+                "mini.maxServerBytes" => c.max_server_bytes = parse(key, value)?,
+                "mini.handshakeTimeoutMs" => c.handshake_timeout_ms = parse(key, value)?,
+                "mini.maxWatchesPerConnection" => c.max_watches_per_connection = parse(key, value)?,
+                "mini.maxWatchBytesPerConnection" => {
+                    c.max_watch_bytes_per_connection = parse(key, value)?
+                }
                 k if k.starts_with("server.") => return Err(ConfigError::Ensemble(k.into())),
                 _ => tracing::info!(key, "ignoring unknown zoo.cfg key"),
             }

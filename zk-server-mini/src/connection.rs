@@ -4,18 +4,18 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::codec::Decoder;
 use zk_proto::codec::{FrameCodec, four_letter_word};
 use zk_proto::jute::{Decode, JuteReader};
 use zk_proto::{ConnectRequest, Request, RequestHeader};
 
+use crate::budget::{ByteBudget, ConnBudget};
 use crate::four_letter;
 use crate::state::Input;
 use crate::watches::ConnId;
@@ -35,12 +35,13 @@ pub(crate) enum CoreMsg {
     /// A new connection's outbound queue.
     Register {
         conn: ConnId,
-        tx: mpsc::Sender<Outbound>,
-        queued: Arc<AtomicUsize>,
-        credits: Arc<Semaphore>,
+        tx: mpsc::UnboundedSender<Outbound>,
+        budget: Arc<ConnBudget>,
     },
     /// An input for the state machine.
     Input(Input),
+    /// A request, charged to its connection's budget at `cost` bytes until it is done.
+    Request { input: Input, cost: usize },
     /// A four-letter word to answer.
     FourLetter {
         word: &'static str,
@@ -74,11 +75,20 @@ pub(crate) enum Admin {
 pub(crate) struct ConnSettings {
     pub(crate) max_frame_len: usize,
     pub(crate) whitelist: Arc<Vec<String>>,
-    pub(crate) outbound_capacity: usize,
-    /// Requests one connection may have inside the server (queued, deferred or being
-    /// prepared) before its socket is no longer read.
-    pub(crate) max_in_flight: usize,
+    /// Bytes one connection may hold inside the server (requests not done, replies not
+    /// written) before its socket is no longer read.
+    pub(crate) max_connection_bytes: usize,
+    /// The same for all connections together.
+    pub(crate) global_budget: Arc<ByteBudget>,
+    /// Wakes the core task when a connection's replies were written.
+    pub(crate) core_wake: Arc<Notify>,
     pub(crate) handshake_timeout: Duration,
+}
+
+/// What a request of `frame_len` bytes is charged: its decoded form (strings, vectors and
+/// their allocations) takes more room than its wire bytes.
+pub(crate) fn request_cost(frame_len: usize) -> usize {
+    frame_len.saturating_mul(2).saturating_add(256)
 }
 
 /// Runs a connection to the end.
@@ -91,8 +101,11 @@ pub(crate) async fn run(
 ) {
     let _ = stream.set_nodelay(true);
     let mut buf = BytesMut::with_capacity(4096);
+    // One deadline for the whole handshake, not one per read: a client that drips its
+    // ConnectRequest a byte at a time must not hold a connection slot for longer.
+    let handshake_deadline = tokio::time::Instant::now() + settings.handshake_timeout;
     // The first four bytes: a four-letter word or the length of the ConnectRequest.
-    let first = tokio::time::timeout(settings.handshake_timeout, async {
+    let first = tokio::time::timeout_at(handshake_deadline, async {
         while buf.len() < 4 {
             match stream.read_buf(&mut buf).await {
                 Ok(0) | Err(_) => return false,
@@ -132,15 +145,18 @@ pub(crate) async fn run(
         return;
     }
 
-    let (out_tx, out_rx) = mpsc::channel(settings.outbound_capacity);
-    let queued = Arc::new(AtomicUsize::new(0));
-    let credits = Arc::new(Semaphore::new(settings.max_in_flight));
+    // Unbounded in messages, bounded in bytes: every frame in it is charged to the budget.
+    let (out_tx, out_rx) = mpsc::unbounded_channel();
+    let budget = ConnBudget::new(
+        settings.max_connection_bytes,
+        settings.global_budget.clone(),
+        settings.core_wake.clone(),
+    );
     if core
         .send(CoreMsg::Register {
             conn,
             tx: out_tx,
-            queued: queued.clone(),
-            credits: credits.clone(),
+            budget: budget.clone(),
         })
         .await
         .is_err()
@@ -153,7 +169,7 @@ pub(crate) async fn run(
     }
     let (mut rd, wr) = stream.into_split();
     let closed = Arc::new(Notify::new());
-    let writer = tokio::spawn(write_loop(wr, out_rx, closed.clone(), queued));
+    let writer = tokio::spawn(write_loop(wr, out_rx, closed.clone(), budget.clone()));
     let mut codec = FrameCodec::new(settings.max_frame_len);
     let mut handshaken = false;
     'read: loop {
@@ -166,34 +182,35 @@ pub(crate) async fn run(
                     break 'read;
                 }
             };
-            let input = if handshaken {
-                // One credit per request; the state machine hands it back once the request
-                // has left its queue. Out of credits, we stop reading the socket.
+            let msg = if handshaken {
+                // Bytes, not counts: the request is charged until it is done, replies until
+                // they are written. Over this connection's or the server's budget, the socket
+                // is not read (this frame waits) until they drain.
                 tokio::select! {
-                    permit = credits.acquire() => match permit {
-                        Ok(p) => p.forget(),
-                        Err(_) => break 'read,
-                    },
+                    _ = budget.wait_for_room() => {}
                     _ = closed.notified() => break 'read,
                 }
+                let cost = request_cost(frame.len());
+                budget.charge(cost);
                 let mut r = JuteReader::new(frame);
                 let Ok(header) = RequestHeader::decode(&mut r) else {
                     tracing::info!(conn, %addr, "closing connection: truncated request header");
                     break 'read;
                 };
                 let body = Request::decode(header.op, &mut r);
-                Input::Request {
+                let input = Input::Request {
                     conn,
                     xid: header.xid,
                     op: header.op,
                     body,
-                }
+                };
+                CoreMsg::Request { input, cost }
             } else {
                 let mut r = JuteReader::new(frame);
                 match ConnectRequest::decode(&mut r) {
                     Ok(request) if r.is_empty() => {
                         handshaken = true;
-                        Input::Connect { conn, request }
+                        CoreMsg::Input(Input::Connect { conn, request })
                     }
                     _ => {
                         tracing::info!(conn, %addr, "closing connection: first frame is not a ConnectRequest");
@@ -201,7 +218,7 @@ pub(crate) async fn run(
                     }
                 }
             };
-            if core.send(CoreMsg::Input(input)).await.is_err() {
+            if core.send(msg).await.is_err() {
                 break 'read;
             }
         }
@@ -212,7 +229,7 @@ pub(crate) async fn run(
             }
         } else {
             tokio::select! {
-                r = tokio::time::timeout(settings.handshake_timeout, rd.read_buf(&mut buf)) => match r {
+                r = tokio::time::timeout_at(handshake_deadline, rd.read_buf(&mut buf)) => match r {
                     Ok(r) => r,
                     Err(_) => break 'read,
                 },
@@ -229,22 +246,29 @@ pub(crate) async fn run(
     writer.abort();
     let _ = writer.await;
     drop(rd);
+    // Whatever this connection still holds (replies never written, requests not done) goes
+    // back to the server's budget now.
+    budget.close();
     let _ = core.send(CoreMsg::Input(Input::Closed { conn })).await;
 }
 
 async fn write_loop(
     mut wr: tokio::net::tcp::OwnedWriteHalf,
-    mut rx: mpsc::Receiver<Outbound>,
+    mut rx: mpsc::UnboundedReceiver<Outbound>,
     closed: Arc<Notify>,
-    queued: Arc<AtomicUsize>,
+    budget: Arc<ConnBudget>,
 ) {
     let mut out = BytesMut::new();
     'outer: while let Some(first) = rx.recv().await {
         let mut close = false;
+        let mut frames = 0usize;
         let mut next = Some(first);
         while let Some(msg) = next.take() {
             match msg {
-                Outbound::Frame(b) => out.extend_from_slice(&b),
+                Outbound::Frame(b) => {
+                    out.extend_from_slice(&b);
+                    frames += 1;
+                }
                 Outbound::Close => {
                     close = true;
                     break;
@@ -255,10 +279,14 @@ async fn write_loop(
             }
         }
         if !out.is_empty() {
-            if wr.write_all(&out).await.is_err() {
+            let written = tokio::select! {
+                r = wr.write_all(&out) => r.is_ok(),
+                _ = budget.closed() => false,
+            };
+            if !written {
                 break 'outer;
             }
-            queued.fetch_sub(out.len(), Ordering::Relaxed);
+            budget.written(out.len(), frames);
             out.clear();
         }
         if close {

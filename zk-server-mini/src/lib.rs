@@ -33,13 +33,17 @@
 
 pub mod acl_check;
 pub mod apply;
+mod budget;
 pub mod config;
 mod connection;
 pub mod dir_lock;
+pub mod disk;
 pub mod four_letter;
 pub mod prep;
+pub mod replica;
 mod server;
 pub mod session;
+pub mod sim_disk;
 pub mod snapshot;
 pub mod state;
 pub mod storage;
@@ -48,6 +52,7 @@ pub mod tree;
 pub mod txn;
 pub mod wal;
 pub mod watches;
+pub mod zxid;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -208,6 +213,45 @@ impl Builder {
         self
     }
 
+    /// Time a new connection has to send its whole handshake (default 30 s): a client that
+    /// drips its ConnectRequest byte by byte is cut off when it runs out, however often it
+    /// sends a byte.
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), zk_server_mini::ServerError> {
+    /// use std::time::Duration;
+    /// use zk_server_mini::MiniServer;
+    ///
+    /// let server = MiniServer::builder()
+    ///     .data_dir("/tmp/zk-mini-limits")
+    ///     .handshake_timeout(Duration::from_secs(5))
+    ///     .max_connection_bytes(4 << 20)
+    ///     .max_server_bytes(64 << 20)
+    ///     .start()
+    ///     .await?;
+    /// server.stop().await;
+    /// # Ok(()) }
+    /// ```
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.config.handshake_timeout_ms = timeout.as_millis().max(1) as u64;
+        self
+    }
+
+    /// Request and reply bytes one connection may hold inside the server (default 8 MiB, at
+    /// least one largest frame): past it the connection's socket is not read until replies
+    /// drain, so one client cannot grow the server's memory.
+    pub fn max_connection_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_connection_bytes = bytes;
+        self
+    }
+
+    /// Request and reply bytes all connections together may hold inside the server (default
+    /// 256 MiB): past it no socket is read until replies drain.
+    pub fn max_server_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_server_bytes = bytes;
+        self
+    }
+
     /// Fault injection: makes every log write take at least this long, as on a slow disk
     /// (default none). Not kept across [`RunningServer::restart`].
     pub fn log_sync_delay(mut self, delay: Duration) -> Self {
@@ -275,6 +319,12 @@ impl Builder {
             max_data_len: config.max_frame_len,
             super_digest: config.super_digest.clone(),
             server_id: 1,
+            max_reply_len: config.max_frame_len.saturating_add(state::REPLY_SLACK),
+            max_unsent_per_connection: config.max_connection_bytes,
+            max_watches_per_connection: config.max_watches_per_connection,
+            max_watch_bytes_per_connection: config.max_watch_bytes_per_connection,
+            // The one random draw: the state machine itself is deterministic.
+            session_secret: rand::random(),
         };
         let sm = StateMachine::new(tree, core_config, 0, wall_ms());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -288,6 +338,8 @@ impl Builder {
             log_syncs: 0,
             logged_txns: 0,
         };
+        let core_wake = Arc::new(tokio::sync::Notify::new());
+        let global_budget = budget::ByteBudget::new(config.max_server_bytes.max(1));
         let core = CoreTask {
             sm,
             storage: Some(storage),
@@ -298,14 +350,23 @@ impl Builder {
             snapshot_write_delay: self.snapshot_write_delay,
             _locks: locks,
             reap_every: Duration::from_millis(config.container_check_interval_ms.max(1)),
+            core_wake: core_wake.clone(),
+            global_budget: global_budget.clone(),
+            // Notifications are the only replies not held back: room for the budget, two
+            // largest replies, and then some.
+            max_queued_bytes: config
+                .max_connection_bytes
+                .saturating_mul(4)
+                .saturating_add(config.max_frame_len.saturating_mul(2)),
         };
         let core_handle = tokio::spawn(core.run());
         let settings = ConnSettings {
             max_frame_len: config.max_frame_len,
             whitelist: Arc::new(config.four_letter_whitelist.clone()),
-            outbound_capacity: 8192,
-            max_in_flight: 1000,
-            handshake_timeout: Duration::from_secs(30),
+            max_connection_bytes: config.max_connection_bytes.max(1),
+            global_budget,
+            core_wake,
+            handshake_timeout: Duration::from_millis(config.handshake_timeout_ms.max(1)),
         };
         let admin = core_tx.clone();
         let accept_handle = tokio::spawn(accept_loop(

@@ -2,16 +2,16 @@
 //! state-machine task that owns the tree, sessions and watches and runs the write pipeline:
 //! prep → log (group commit, one fsync per batch) → commit → apply → notify → reply.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 
+use crate::budget::{ByteBudget, ConnBudget};
 use crate::connection::{self, Admin, ConnSettings, CoreMsg, Outbound};
 use crate::dir_lock::DirLock;
 use crate::four_letter::ServerFacts;
@@ -28,11 +28,27 @@ const MAX_NEXT_BATCH: usize = 4096;
 /// Deferred inputs above which no new input is taken.
 const MAX_BACKLOG: usize = 1 << 20;
 
-/// Most reply bytes queued for one connection; a client that lets more pile up is cut off.
-const MAX_QUEUED_BYTES: usize = 64 << 20;
+/// A connection as the core task sees it: its outbound queue, its byte budget, and the cost
+/// of each of its requests not yet done, oldest first (they are done in arrival order).
+#[derive(Debug)]
+struct Out {
+    tx: mpsc::UnboundedSender<Outbound>,
+    budget: Arc<ConnBudget>,
+    costs: VecDeque<usize>,
+}
 
-/// A connection's outbound queue, the bytes waiting in it, and its request credits.
-type Outs = HashMap<ConnId, (mpsc::Sender<Outbound>, Arc<AtomicUsize>, Arc<Semaphore>)>;
+impl Out {
+    /// `n` more requests are done: their bytes go back.
+    fn done(&mut self, n: u32) {
+        let mut total = 0usize;
+        for _ in 0..n {
+            total += self.costs.pop_front().unwrap_or(0);
+        }
+        self.budget.release(total);
+    }
+}
+
+type Outs = HashMap<ConnId, Out>;
 
 pub(crate) fn wall_ms() -> i64 {
     SystemTime::now()
@@ -52,6 +68,13 @@ pub(crate) struct CoreTask {
     /// The data directories' locks, released when this task ends (after its last write).
     pub(crate) _locks: Vec<DirLock>,
     pub(crate) reap_every: Duration,
+    /// Woken when a connection's replies were written (requests may be waiting for that).
+    pub(crate) core_wake: Arc<Notify>,
+    /// Reply bytes queued for one connection past which it is cut off: only notifications,
+    /// which are not held back, can get there.
+    pub(crate) max_queued_bytes: usize,
+    /// What all connections hold together.
+    pub(crate) global_budget: Arc<ByteBudget>,
 }
 
 /// What a finished log write hands back: the storage, the outcome, the last zxid of the
@@ -100,9 +123,11 @@ impl CoreTask {
             // Deferred reads wait for a commit, which is followed by a step in the same pass,
             // so an idle pass can always wait here.
             let log_full = writing.is_some() && self.sm.proposals().len() >= MAX_NEXT_BATCH;
-            if inputs.is_empty() {
+            let congested = self.sm.is_congested() || self.global_budget.is_full();
+            if inputs.is_empty() && !self.sm.backlog_ready() {
                 tokio::select! {
                     _ = self.shutdown.changed() => break,
+                    _ = self.core_wake.notified(), if congested => {}
                     m = self.rx.recv(), if !log_full => match m {
                         Some(m) => self.take(m, &mut inputs, &mut outs),
                         None => break,
@@ -140,16 +165,20 @@ impl CoreTask {
                     }
                 }
             }
-            if let Some((storage, result, last, count)) = finished {
-                self.storage = Some(storage);
+            if let Some((mut storage, result, last, count)) = finished {
                 if let Err(e) = result {
+                    self.storage = Some(storage);
                     tracing::error!("cannot write the transaction log ({e}); stopping the server");
                     break;
                 }
+                // Standalone: the quorum is this server, so logged is committed. An ensemble
+                // commits here on a quorum of acknowledgements instead.
+                storage.commit_through(last);
+                self.storage = Some(storage);
                 self.facts.log_syncs += 1;
                 self.facts.logged_txns += count as u64;
                 let actions = self.sm.commit_through(last);
-                deliver(actions, &mut outs, &mut dropped);
+                deliver(actions, &mut outs, &mut dropped, self.max_queued_bytes);
                 // Here, between two log writes, the tree holds exactly what is logged: the one
                 // point where a snapshot and a new log file agree on their zxid boundary.
                 let since = self.storage.as_ref().map_or(0, Storage::since_snapshot);
@@ -178,10 +207,23 @@ impl CoreTask {
                 }
             }
             let actions = self.sm.step(inputs, now_ms(), wall_ms());
-            deliver(actions, &mut outs, &mut dropped);
+            deliver(actions, &mut outs, &mut dropped, self.max_queued_bytes);
             for (conn, n) in self.sm.take_released() {
-                if let Some((_, _, credits)) = outs.get(&conn) {
-                    credits.add_permits(n as usize);
+                if let Some(out) = outs.get_mut(&conn) {
+                    out.done(n);
+                }
+            }
+            if self.global_budget.is_full() {
+                shed_largest(&mut outs, &mut dropped);
+            }
+            // Requests held back behind unwritten replies: tell the state machine what the
+            // writers have written since (the next pass then serves them).
+            if self.sm.is_congested() {
+                for (conn, out) in &outs {
+                    let written = out.budget.take_written();
+                    if written > 0 {
+                        self.sm.sent(*conn, written);
+                    }
                 }
             }
             if ticked {
@@ -231,26 +273,36 @@ impl CoreTask {
             }
         };
         Ok(tokio::task::spawn_blocking(move || {
-            let r = storage.append(&bytes, count);
+            let r = storage.append(&bytes, count, last);
             (storage, r, last, count)
         }))
     }
 
     fn take(&mut self, m: CoreMsg, inputs: &mut Vec<Input>, outs: &mut Outs) {
         match m {
-            CoreMsg::Register {
-                conn,
-                tx,
-                queued,
-                credits,
-            } => {
-                outs.insert(conn, (tx, queued, credits));
+            CoreMsg::Register { conn, tx, budget } => {
+                outs.insert(
+                    conn,
+                    Out {
+                        tx,
+                        budget,
+                        costs: VecDeque::new(),
+                    },
+                );
             }
             CoreMsg::Input(i) => {
-                if let Input::Closed { conn } = i {
-                    outs.remove(&conn);
+                if let Input::Closed { conn } = i
+                    && let Some(out) = outs.remove(&conn)
+                {
+                    out.budget.close();
                 }
                 inputs.push(i);
+            }
+            CoreMsg::Request { input, cost } => {
+                if let Some(out) = outs.get_mut(&input.conn()) {
+                    out.costs.push_back(cost);
+                }
+                inputs.push(input);
             }
             CoreMsg::FourLetter { word, reply } => {
                 let _ = reply.send(self.sm.four_letter(word, &self.facts));
@@ -288,7 +340,13 @@ impl CoreTask {
             micros = copied.elapsed().as_micros() as u64,
             "tree copied for a snapshot"
         );
-        let job = storage.begin_snapshot(zxid, self.snapshot_write_delay);
+        let job = match storage.begin_snapshot(zxid, self.snapshot_write_delay) {
+            Ok(job) => job,
+            Err(e) => {
+                tracing::error!("{e}");
+                return None;
+            }
+        };
         Some(tokio::task::spawn_blocking(move || job.write_copy(&copy)))
     }
 }
@@ -308,29 +366,55 @@ fn snapshot_done(
     *retry_at = Some(Instant::now() + Duration::from_secs(10));
 }
 
-fn deliver(actions: Vec<Action>, outs: &mut Outs, dropped: &mut Vec<ConnId>) {
+fn deliver(actions: Vec<Action>, outs: &mut Outs, dropped: &mut Vec<ConnId>, max_queued: usize) {
     for action in actions {
         match action {
             Action::Send(conn, bytes) => {
-                let Some((tx, queued, _)) = outs.get(&conn) else {
+                let Some(out) = outs.get(&conn) else {
                     continue;
                 };
-                let len = bytes.len();
-                let over = queued.fetch_add(len, Ordering::Relaxed) + len > MAX_QUEUED_BYTES;
-                if over || tx.try_send(Outbound::Frame(bytes)).is_err() {
-                    // A client that does not read its replies is cut off rather than
-                    // buffered without bound.
+                out.budget
+                    .charge(bytes.len() + crate::state::FRAME_OVERHEAD);
+                let over = out.budget.used() > max_queued;
+                if over || out.tx.send(Outbound::Frame(bytes)).is_err() {
+                    // A client that does not read its notifications is cut off rather than
+                    // buffered without bound (its requests are already held back).
                     tracing::warn!(conn, "client is not reading its replies; closing it");
-                    outs.remove(&conn);
+                    if let Some(out) = outs.remove(&conn) {
+                        out.budget.close();
+                    }
                     dropped.push(conn);
                 }
             }
             Action::Close(conn) => {
-                if let Some((tx, _, _)) = outs.remove(&conn) {
-                    let _ = tx.try_send(Outbound::Close);
+                if let Some(out) = outs.remove(&conn) {
+                    let _ = out.tx.send(Outbound::Close);
                 }
             }
         }
+    }
+}
+
+/// The server's byte budget is used up: every socket has stopped being read. Connections
+/// that do not read their replies could keep it that way for good, so the one holding the
+/// most is cut off (its client reconnects; its session lives on).
+fn shed_largest(outs: &mut Outs, dropped: &mut Vec<ConnId>) {
+    let largest = outs
+        .iter()
+        .map(|(conn, out)| (out.budget.used(), *conn))
+        .max();
+    if let Some((used, conn)) = largest
+        && used > 0
+        && let Some(out) = outs.remove(&conn)
+    {
+        tracing::warn!(
+            conn,
+            used,
+            "the server's memory budget is used up; closing the connection holding the most"
+        );
+        out.budget.close();
+        let _ = out.tx.send(Outbound::Close);
+        dropped.push(conn);
     }
 }
 

@@ -11,8 +11,8 @@ use zk_proto::DecodeError;
 use zk_proto::acl::Acl;
 use zk_proto::jute::{Encode, JuteReader, write_ustring, write_vec};
 
+use crate::disk::{Disk, RealDisk};
 use crate::tree::{DataTree, Node, SessionInfo, TreeCopy, child_path};
-use crate::wal::sync_dir;
 
 const MAGIC: &[u8; 8] = b"ZKMSNAP1";
 
@@ -22,15 +22,20 @@ pub const TEMP_NAME: &str = "snapshot.tmp";
 
 /// Snapshot files in `dir` with their zxid, oldest first.
 pub fn list_snapshots(dir: &Path) -> io::Result<Vec<(i64, PathBuf)>> {
+    list_snapshots_on(&RealDisk, dir)
+}
+
+/// [`list_snapshots`] on `disk`.
+pub fn list_snapshots_on(disk: &dyn Disk, dir: &Path) -> io::Result<Vec<(i64, PathBuf)>> {
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
+    for path in disk.list(dir)? {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
         if let Some(hex) = name.strip_prefix("snapshot.")
             && let Ok(z) = i64::from_str_radix(hex, 16)
         {
-            out.push((z, entry.path()));
+            out.push((z, path.clone()));
         }
     }
     out.sort();
@@ -198,11 +203,13 @@ pub fn write_slowly(
     bytes: &[u8],
     delay: std::time::Duration,
 ) -> io::Result<PathBuf> {
-    write_with(dir, zxid, delay, |f| f.write_all(bytes))
+    write_with(&RealDisk, dir, zxid, delay, |f| f.write_all(bytes))
 }
 
 /// [`write_slowly`] with the contents produced by `fill`, straight into the temporary file.
+/// Buffered: the snapshot is serialized in many small writes.
 pub fn write_with(
+    disk: &dyn Disk,
     dir: &Path,
     zxid: i64,
     delay: std::time::Duration,
@@ -211,22 +218,28 @@ pub fn write_with(
     let tmp = dir.join(TEMP_NAME);
     let path = dir.join(format!("snapshot.{zxid:016x}"));
     {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = io::BufWriter::with_capacity(1 << 20, disk.create(&tmp)?);
         fill(&mut f)?;
-        f.sync_all()?;
+        let mut f = f.into_inner().map_err(|e| e.into_error())?;
+        f.sync()?;
     }
     if !delay.is_zero() {
         std::thread::sleep(delay);
     }
-    std::fs::rename(&tmp, &path)?;
-    sync_dir(dir)?;
+    disk.rename(&tmp, &path)?;
+    disk.sync_dir(dir)?;
     Ok(path)
 }
 
 /// The newest snapshot that loads, or a fresh tree. Damaged snapshots are logged and skipped.
 pub fn load_newest(dir: &Path) -> io::Result<DataTree> {
-    for (zxid, path) in list_snapshots(dir)?.into_iter().rev() {
-        let bytes = std::fs::read(&path)?;
+    load_newest_on(&RealDisk, dir)
+}
+
+/// [`load_newest`] on `disk`.
+pub fn load_newest_on(disk: &dyn Disk, dir: &Path) -> io::Result<DataTree> {
+    for (zxid, path) in list_snapshots_on(disk, dir)?.into_iter().rev() {
+        let bytes = disk.read(&path)?;
         match deserialize(&bytes) {
             Ok(tree) if tree.last_zxid == zxid => return Ok(tree),
             Ok(_) => {
@@ -239,23 +252,24 @@ pub fn load_newest(dir: &Path) -> io::Result<DataTree> {
 }
 
 /// Keeps the newest `keep` snapshots and the logs they need; removes the rest.
-pub fn prune(dir: &Path, log_dir: &Path, keep: usize) -> io::Result<()> {
-    let snaps = list_snapshots(dir)?;
+pub fn prune(disk: &dyn Disk, dir: &Path, log_dir: &Path, keep: usize) -> io::Result<()> {
+    let snaps = list_snapshots_on(disk, dir)?;
     if snaps.len() <= keep {
         return Ok(());
     }
     let cut = snaps.len() - keep;
     for (_, p) in &snaps[..cut] {
-        std::fs::remove_file(p)?;
+        disk.remove(p)?;
     }
     let oldest_kept = snaps[cut].0;
-    let logs = crate::wal::list_logs(log_dir)?;
+    let logs = crate::wal::list_logs_on(disk, log_dir)?;
     for w in logs.windows(2) {
         // A log is unneeded when the next one starts at or below the oldest kept snapshot.
         if w[1].0 <= oldest_kept.saturating_add(1) {
-            std::fs::remove_file(&w[0].1)?;
+            disk.remove(&w[0].1)?;
         }
     }
+    // Removals need no directory sync: a file that comes back after a crash is pruned again.
     Ok(())
 }
 
@@ -352,6 +366,7 @@ mod tests {
         );
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = write_with(
+            &RealDisk,
             dir.path(),
             copy.last_zxid,
             std::time::Duration::ZERO,

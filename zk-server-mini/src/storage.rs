@@ -11,10 +11,12 @@
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::BytesMut;
 
 use crate::apply::apply;
+use crate::disk::{Disk, RealDisk};
 use crate::state::Proposal;
 use crate::tree::{DataTree, TreeCopy};
 use crate::wal::{Wal, encode_record};
@@ -28,6 +30,7 @@ pub const ZXID_LIMIT: i64 = i64::MAX - (1 << 48);
 /// The server's files: a log being appended to and the snapshot directory.
 #[derive(Debug)]
 pub struct Storage {
+    disk: Arc<dyn Disk>,
     snap_dir: PathBuf,
     log_dir: PathBuf,
     wal: Wal,
@@ -35,11 +38,18 @@ pub struct Storage {
     sync_delay: std::time::Duration,
     /// The first zxid of the log file the next append must start (set by a snapshot).
     roll_at: Option<i64>,
+    /// The last zxid made durable in the log.
+    logged: i64,
+    /// The last zxid the consensus layer declared committed (a standalone server: every
+    /// logged one, as its quorum is itself). Logged is not committed: nothing above this may
+    /// reach a snapshot.
+    committed: i64,
 }
 
 /// A snapshot to write off the state machine's thread (see [`Storage::begin_snapshot`]).
 #[derive(Debug)]
 pub struct SnapshotJob {
+    disk: Arc<dyn Disk>,
     snap_dir: PathBuf,
     log_dir: PathBuf,
     zxid: i64,
@@ -49,12 +59,33 @@ pub struct SnapshotJob {
 impl Storage {
     /// Recovers the state from `snap_dir`/`log_dir` (created if missing) and opens the log.
     pub fn recover(snap_dir: &Path, log_dir: &Path) -> io::Result<(DataTree, Self)> {
-        std::fs::create_dir_all(snap_dir)?;
-        std::fs::create_dir_all(log_dir)?;
-        let _ = std::fs::remove_file(snap_dir.join(crate::snapshot::TEMP_NAME));
-        let mut tree = crate::snapshot::load_newest(snap_dir)?;
+        Self::recover_on(Arc::new(RealDisk), snap_dir, log_dir)
+    }
+
+    /// [`Storage::recover`] on `disk` (for example a [`crate::sim_disk::SimDisk`]).
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use std::sync::Arc;
+    /// use zk_server_mini::sim_disk::SimDisk;
+    /// use zk_server_mini::storage::Storage;
+    ///
+    /// let disk = SimDisk::default();
+    /// let (tree, _storage) = Storage::recover_on(Arc::new(disk), Path::new("/d"), Path::new("/d"))?;
+    /// assert_eq!(tree.last_zxid, 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn recover_on(
+        disk: Arc<dyn Disk>,
+        snap_dir: &Path,
+        log_dir: &Path,
+    ) -> io::Result<(DataTree, Self)> {
+        disk.create_dir_all(snap_dir)?;
+        disk.create_dir_all(log_dir)?;
+        let _ = disk.remove(&snap_dir.join(crate::snapshot::TEMP_NAME));
+        let mut tree = crate::snapshot::load_newest_on(&*disk, snap_dir)?;
         let snap_zxid = tree.last_zxid;
-        let report = crate::wal::replay(log_dir, snap_zxid, |h, t| {
+        let report = crate::wal::replay_on(&*disk, log_dir, snap_zxid, |h, t| {
             let _ = apply(&mut tree, &h, &t);
         })?;
         tracing::info!(
@@ -75,16 +106,24 @@ impl Storage {
                 ),
             ));
         }
-        let wal = Wal::open(log_dir, tree.last_zxid + 1)?;
+        let wal = Wal::open_on(disk.clone(), log_dir, tree.last_zxid + 1)?;
+        // What recovery replays is what this server logged; a standalone server (a quorum of
+        // one) acknowledged each of those records, so they are committed. A member of an
+        // ensemble must have the consensus layer confirm the tail (or `truncate_to` below it
+        // and recover again) before it serves.
+        let last_zxid = tree.last_zxid;
         Ok((
             tree,
             Self {
+                disk,
                 snap_dir: snap_dir.to_owned(),
                 log_dir: log_dir.to_owned(),
                 wal,
                 since_snapshot: report.applied as u64,
                 sync_delay: std::time::Duration::ZERO,
                 roll_at: None,
+                logged: last_zxid,
+                committed: last_zxid,
             },
         ))
     }
@@ -106,9 +145,11 @@ impl Storage {
         self.sync_delay = delay;
     }
 
-    /// Appends an encoded batch and fsyncs it (one sync per batch: group commit), first
-    /// starting the new log file a snapshot asked for. Blocks: call it from a blocking thread.
-    pub fn append(&mut self, batch: &[u8], count: usize) -> io::Result<()> {
+    /// Appends an encoded batch whose last record is `last_zxid` and fsyncs it (one sync per
+    /// batch: group commit), first starting the new log file a snapshot asked for. When this
+    /// returns `Ok` the batch is *logged*, not yet committed (see [`Storage::commit_through`]).
+    /// Blocks: call it from a blocking thread.
+    pub fn append(&mut self, batch: &[u8], count: usize, last_zxid: i64) -> io::Result<()> {
         if !self.sync_delay.is_zero() {
             std::thread::sleep(self.sync_delay);
         }
@@ -118,6 +159,69 @@ impl Storage {
         }
         self.wal.append(batch)?;
         self.since_snapshot += count as u64;
+        self.logged = self.logged.max(last_zxid);
+        Ok(())
+    }
+
+    /// The consensus layer declared everything through `zxid` committed (at most what is
+    /// logged). A standalone server calls it as soon as a batch is logged.
+    pub fn commit_through(&mut self, zxid: i64) {
+        self.committed = self.committed.max(zxid.min(self.logged));
+    }
+
+    /// The last zxid made durable in the log.
+    pub fn last_logged(&self) -> i64 {
+        self.logged
+    }
+
+    /// The last zxid declared committed.
+    pub fn last_committed(&self) -> i64 {
+        self.committed
+    }
+
+    /// Removes every logged record above `zxid` (a replica whose uncommitted tail the new
+    /// leader does not have: Zab's TRUNC), durably. Committed records cannot be removed. The
+    /// in-memory tree is not touched: recover again to rebuild it; no snapshot holds a record
+    /// above the committed zxid, so none can bring a truncated one back.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use std::sync::Arc;
+    /// use bytes::BytesMut;
+    /// use zk_server_mini::{sim_disk::SimDisk, storage::Storage, wal::encode_record};
+    /// use zk_server_mini::txn::{Txn, TxnHeader};
+    ///
+    /// let dir = Path::new("/zk");
+    /// let (_, mut storage) = Storage::recover_on(Arc::new(SimDisk::default()), dir, dir)?;
+    /// let mut batch = BytesMut::new();
+    /// for zxid in 1..=3 {
+    ///     let header = TxnHeader { session_id: 1, cxid: 0, zxid, time: 0 };
+    ///     encode_record(&header, &Txn::Delete { path: format!("/n{zxid}") }, &mut batch)?;
+    /// }
+    /// storage.append(&batch, 3, 3)?; // logged, not committed
+    /// storage.commit_through(1);
+    /// assert!(storage.truncate_to(0).is_err()); // 1 is committed
+    /// storage.truncate_to(1)?;
+    /// assert_eq!((storage.last_logged(), storage.last_committed()), (1, 1));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `zxid` below the committed zxid, or a storage failure.
+    pub fn truncate_to(&mut self, zxid: i64) -> io::Result<()> {
+        if zxid < self.committed {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "cannot truncate the log to {zxid:#x}: {:#x} is committed",
+                    self.committed
+                ),
+            ));
+        }
+        crate::wal::truncate_after(&*self.disk, &self.log_dir, zxid)?;
+        self.logged = self.logged.min(zxid);
+        // The next append goes to a new file that starts right after the truncation point.
+        self.roll_at = Some(zxid.saturating_add(1));
         Ok(())
     }
 
@@ -129,15 +233,33 @@ impl Storage {
     /// Starts a snapshot of the state at `zxid`, which must be the last zxid appended (so
     /// call it between appends, with the tree applied through `zxid`): the next append starts
     /// a new log file at `zxid + 1`, and the returned job writes the tree.
-    pub fn begin_snapshot(&mut self, zxid: i64, delay: std::time::Duration) -> SnapshotJob {
+    ///
+    /// # Errors
+    /// `zxid` above the committed zxid: a snapshot must never hold an uncommitted transaction
+    /// (ZOOKEEPER-1549), since truncating the log would not remove it from there.
+    pub fn begin_snapshot(
+        &mut self,
+        zxid: i64,
+        delay: std::time::Duration,
+    ) -> io::Result<SnapshotJob> {
+        if zxid > self.committed {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "snapshot at {zxid:#x} refused: only {:#x} is committed",
+                    self.committed
+                ),
+            ));
+        }
         self.roll_at = Some(zxid.saturating_add(1));
         self.since_snapshot = 0;
-        SnapshotJob {
+        Ok(SnapshotJob {
+            disk: self.disk.clone(),
             snap_dir: self.snap_dir.clone(),
             log_dir: self.log_dir.clone(),
             zxid,
             delay,
-        }
+        })
     }
 }
 
@@ -175,8 +297,8 @@ impl SnapshotJob {
                 at, self.zxid
             )));
         }
-        crate::snapshot::write_with(&self.snap_dir, self.zxid, self.delay, fill)?;
-        crate::snapshot::prune(&self.snap_dir, &self.log_dir, SNAPSHOTS_KEPT)?;
+        crate::snapshot::write_with(&*self.disk, &self.snap_dir, self.zxid, self.delay, fill)?;
+        crate::snapshot::prune(&*self.disk, &self.snap_dir, &self.log_dir, SNAPSHOTS_KEPT)?;
         tracing::info!(zxid = format!("0x{:x}", self.zxid), "snapshot written");
         Ok(())
     }
@@ -226,7 +348,10 @@ mod tests {
                 let _ = apply(live, &header, &txn);
                 encode_record(&header, &txn, &mut buf).unwrap_or_else(|e| panic!("{e}"));
             }
-            storage.append(&buf, 5).unwrap_or_else(|e| panic!("{e}"));
+            storage
+                .append(&buf, 5, live.last_zxid)
+                .unwrap_or_else(|e| panic!("{e}"));
+            storage.commit_through(live.last_zxid);
         }
     }
 
@@ -254,7 +379,9 @@ mod tests {
             Storage::recover(dir.path(), dir.path()).unwrap_or_else(|e| panic!("{e}"));
         log(&mut storage, &mut live, 4);
         for round in 0..5 {
-            let job = storage.begin_snapshot(live.last_zxid, std::time::Duration::ZERO);
+            let job = storage
+                .begin_snapshot(live.last_zxid, std::time::Duration::ZERO)
+                .unwrap_or_else(|e| panic!("{e}"));
             let copy = live.clone();
             log(&mut storage, &mut live, 3);
             if round == 2 {
@@ -280,7 +407,68 @@ mod tests {
             assert_eq!(recover(dir.path()), live);
         }
         // A snapshot for the wrong tree is refused rather than written under a wrong name.
-        let job = storage.begin_snapshot(live.last_zxid + 1, std::time::Duration::ZERO);
+        let job = storage
+            .begin_snapshot(live.last_zxid - 1, std::time::Duration::ZERO)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(job.write(&live).is_err());
+        // And one above what is committed is not even started.
+        assert!(
+            storage
+                .begin_snapshot(live.last_zxid + 1, std::time::Duration::ZERO)
+                .is_err()
+        );
+    }
+
+    /// Logged is not committed: a logged tail can be truncated (Zab's TRUNC) down to, but not
+    /// below, the committed zxid; a snapshot above the committed zxid is refused; after the
+    /// truncation, recovery rebuilds exactly the tree at the truncation point, and appending
+    /// goes on from there.
+    #[test]
+    fn a_logged_tail_is_truncated_to_a_zxid_and_never_reaches_a_snapshot() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (mut live, mut storage) =
+            Storage::recover(dir.path(), dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        log(&mut storage, &mut live, 3); // zxids 1..=15, committed
+        let at_15 = live.clone();
+        let job = storage
+            .begin_snapshot(15, std::time::Duration::ZERO)
+            .unwrap_or_else(|e| panic!("{e}"));
+        job.write(&at_15).unwrap_or_else(|e| panic!("{e}"));
+        let mut states = vec![at_15.clone()];
+        // Logged but not committed: 16..=30, in three batches (frames).
+        for _ in 0..3 {
+            let mut buf = BytesMut::new();
+            for _ in 0..5 {
+                let header = TxnHeader {
+                    session_id: 1,
+                    cxid: 1,
+                    zxid: live.last_zxid + 1,
+                    time: 0,
+                };
+                let txn = next_txn(&live, header.zxid);
+                let _ = apply(&mut live, &header, &txn);
+                states.push(live.clone());
+                encode_record(&header, &txn, &mut buf).unwrap_or_else(|e| panic!("{e}"));
+            }
+            storage
+                .append(&buf, 5, live.last_zxid)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert_eq!((storage.last_logged(), storage.last_committed()), (30, 15));
+        assert!(
+            storage
+                .begin_snapshot(16, std::time::Duration::ZERO)
+                .is_err()
+        );
+        assert!(storage.truncate_to(14).is_err(), "15 is committed");
+        // Into the middle of a batch: 16..=22 stay.
+        storage.truncate_to(22).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(storage.last_logged(), 22);
+        assert_eq!(recover(dir.path()), states[22 - 15]);
+        // Appends go on from 23.
+        let mut live = states[22 - 15].clone();
+        log(&mut storage, &mut live, 1);
+        assert_eq!(live.last_zxid, 27);
+        assert_eq!(recover(dir.path()), live);
     }
 }

@@ -1,19 +1,26 @@
 //! The write-ahead log: one file per run of zxids (`log.<first zxid in hex>`).
 //!
-//! A file is a sequence of frames, `[u32 length][u32 crc32][body]`, one per fsync (group
-//! commit): the body holds the batch's records, each `[u32 length][u32 crc32][payload]`.
-//! Frames are written strictly one after another, each made durable before the next is
-//! written, so after a power failure only the *last* frame can be torn (even with holes in
-//! the middle, since pages reach the disk in any order). Replay therefore cuts a damaged
-//! last frame off, but refuses to start when a damaged frame is followed by a whole one:
-//! that is damage to acknowledged history, not a torn write.
+//! A file is a sequence of frames, `[u32 length][u32 body crc32][u32 header crc32][body]`,
+//! one per fsync (group commit): the body holds the batch's records, each
+//! `[u32 length][u32 crc32][payload]`. Frames are written strictly one after another, each
+//! made durable before the next is written, so after a power failure only the *last* frame can
+//! be torn (even with holes in the middle, since pages reach the disk in any order).
+//!
+//! Replay truncates only what can be a torn final write, and refuses to start on anything
+//! else, naming the file and the offset. The header's own checksum is what makes the
+//! difference decidable: a length that checks out says exactly where the frame ends, so a
+//! frame with a valid header is torn only if it reaches the end of the file; a header that
+//! does not check out is a torn write only if it was never written at all (zeros, or cut off
+//! by the end of the file) and no whole frame follows it anywhere. A damaged length field can
+//! no longer make replay cut off the acknowledged frames after it.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::disk::{Disk, DiskFile, RealDisk};
 use crate::txn::{Txn, TxnHeader, decode_entry, encode_entry};
 
 /// Largest record replay accepts; anything longer is corruption.
@@ -25,12 +32,37 @@ const FRAME_TARGET: usize = 64 << 20;
 /// Largest frame replay accepts: one record of the largest size.
 const MAX_FRAME: usize = MAX_RECORD + 8;
 
+/// Bytes of a frame header: length, body checksum, header checksum.
+const FRAME_HEAD: usize = 12;
+
+/// The header of a frame with a body of `len` bytes whose checksum is `crc`.
+fn frame_head(len: u32, crc: u32) -> [u8; FRAME_HEAD] {
+    let mut head = [0u8; FRAME_HEAD];
+    head[..4].copy_from_slice(&len.to_be_bytes());
+    head[4..8].copy_from_slice(&crc.to_be_bytes());
+    let own = crc32fast::hash(&head[..8]);
+    head[8..].copy_from_slice(&own.to_be_bytes());
+    head
+}
+
+/// `(length, body checksum)` of a frame header whose own checksum matches.
+fn parse_head(head: &[u8; FRAME_HEAD]) -> Option<(usize, u32)> {
+    let own = u32::from_be_bytes([head[8], head[9], head[10], head[11]]);
+    if crc32fast::hash(&head[..8]) != own {
+        return None;
+    }
+    let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    let crc = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+    Some((len, crc))
+}
+
 /// An open log file being appended to.
 #[derive(Debug)]
 pub struct Wal {
+    disk: Arc<dyn Disk>,
     dir: PathBuf,
     path: PathBuf,
-    file: File,
+    file: Box<dyn DiskFile>,
 }
 
 /// The name of the log file whose first zxid is `zxid`.
@@ -40,15 +72,20 @@ pub fn log_name(zxid: i64) -> String {
 
 /// Log files in `dir` with their first zxid, oldest first.
 pub fn list_logs(dir: &Path) -> io::Result<Vec<(i64, PathBuf)>> {
+    list_logs_on(&RealDisk, dir)
+}
+
+/// [`list_logs`] on `disk`.
+pub fn list_logs_on(disk: &dyn Disk, dir: &Path) -> io::Result<Vec<(i64, PathBuf)>> {
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
+    for path in disk.list(dir)? {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
         if let Some(hex) = name.strip_prefix("log.")
             && let Ok(z) = i64::from_str_radix(hex, 16)
         {
-            out.push((z, entry.path()));
+            out.push((z, path.clone()));
         }
     }
     out.sort();
@@ -82,10 +119,17 @@ pub fn encode_record(header: &TxnHeader, txn: &Txn, out: &mut BytesMut) -> io::R
 impl Wal {
     /// Opens (creating or appending to) the log file for transactions from `first_zxid` on.
     pub fn open(dir: &Path, first_zxid: i64) -> io::Result<Self> {
+        Self::open_on(Arc::new(RealDisk), dir, first_zxid)
+    }
+
+    /// [`Wal::open`] on `disk`.
+    pub fn open_on(disk: Arc<dyn Disk>, dir: &Path, first_zxid: i64) -> io::Result<Self> {
         let path = dir.join(log_name(first_zxid));
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
-        sync_dir(dir)?;
+        let file = disk.open_append(&path)?;
+        // The new file's name must be durable before anything in it is acknowledged.
+        disk.sync_dir(dir)?;
         Ok(Self {
+            disk,
             dir: dir.to_owned(),
             path,
             file,
@@ -120,19 +164,12 @@ impl Wal {
     }
 
     fn write_frame(&mut self, body: &[u8]) -> io::Result<()> {
-        let len = u32::try_from(body.len())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
-        let mut head = [0u8; 8];
-        head[..4].copy_from_slice(&len.to_be_bytes());
-        head[4..].copy_from_slice(&crc32fast::hash(body).to_be_bytes());
-        self.file.write_all(&head)?;
-        self.file.write_all(body)?;
-        self.file.sync_data()
+        write_frame(&mut *self.file, body)
     }
 
     /// Starts a new file for transactions from `first_zxid` on (after a snapshot).
     pub fn roll(&mut self, first_zxid: i64) -> io::Result<()> {
-        *self = Self::open(&self.dir, first_zxid)?;
+        *self = Self::open_on(self.disk.clone(), &self.dir, first_zxid)?;
         Ok(())
     }
 
@@ -142,20 +179,51 @@ impl Wal {
     }
 }
 
-/// Whether the reader is at a whole frame with a matching checksum.
-fn valid_frame_follows(r: &mut impl Read) -> io::Result<bool> {
-    let mut head = [0u8; 8];
-    if read_full(r, &mut head)? < 8 {
-        return Ok(false);
+/// The offset of the first whole frame (valid header and body checksums) that starts at or
+/// after `from` in `path`, if any. Streams the file; used only when a frame header is damaged,
+/// to tell a torn final write (nothing whole after it) from damage to acknowledged history.
+fn whole_frame_after(
+    disk: &dyn Disk,
+    path: &Path,
+    from: u64,
+    file_len: u64,
+) -> io::Result<Option<u64>> {
+    let mut rd = BufReader::new(disk.open_read(path)?);
+    rd.seek(io::SeekFrom::Start(from))?;
+    let mut window: Vec<u8> = Vec::new();
+    let mut window_at = from;
+    let mut chunk = vec![0u8; 1 << 20];
+    loop {
+        let n = read_full(&mut rd, &mut chunk)?;
+        window.extend_from_slice(&chunk[..n]);
+        let mut i = 0;
+        while i + FRAME_HEAD <= window.len() {
+            let mut head = [0u8; FRAME_HEAD];
+            head.copy_from_slice(&window[i..i + FRAME_HEAD]);
+            let at = window_at + i as u64;
+            if let Some((len, crc)) = parse_head(&head)
+                && len > 0
+                && len <= MAX_FRAME
+                && at + (FRAME_HEAD + len) as u64 <= file_len
+            {
+                let mut body_rd = BufReader::new(disk.open_read(path)?);
+                body_rd.seek(io::SeekFrom::Start(at + FRAME_HEAD as u64))?;
+                let mut body = Vec::new();
+                body_rd.take(len as u64).read_to_end(&mut body)?;
+                if body.len() == len && crc32fast::hash(&body) == crc {
+                    return Ok(Some(at));
+                }
+            }
+            i += 1;
+        }
+        if n == 0 {
+            return Ok(None);
+        }
+        // Keep the last bytes that could start a header completed by the next chunk.
+        let keep = window.len().min(FRAME_HEAD - 1);
+        window_at += (window.len() - keep) as u64;
+        window.drain(..window.len() - keep);
     }
-    let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
-    let crc = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
-    if len == 0 || len > MAX_FRAME {
-        return Ok(false);
-    }
-    let mut body = Vec::new();
-    r.take(len as u64).read_to_end(&mut body)?;
-    Ok(body.len() == len && crc32fast::hash(&body) == crc)
 }
 
 /// Splits a frame body into its records: `(offset in the body, payload)`.
@@ -196,7 +264,81 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 
 /// Fsyncs a directory so a created or renamed file's name is durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    RealDisk.sync_dir(dir)
+}
+
+/// Writes one frame holding `body` (whole records) and syncs it.
+fn write_frame(file: &mut dyn DiskFile, body: &[u8]) -> io::Result<()> {
+    let len = u32::try_from(body.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
+    let head = frame_head(len, crc32fast::hash(body));
+    file.write_all(&head)?;
+    file.write_all(body)?;
+    file.sync()
+}
+
+/// Removes every record with a zxid above `zxid` from the log in `dir`, durably: later files
+/// are removed, and the file holding the first such record is cut at that record's frame (the
+/// frame's earlier records are written back as a new frame). For a log that recovery has
+/// already checked; anything unexpected is an error, and nothing is guessed.
+///
+/// # Errors
+/// A storage failure, or a log that does not read back as whole frames.
+pub fn truncate_after(disk: &dyn Disk, dir: &Path, zxid: i64) -> io::Result<()> {
+    let logs = list_logs_on(disk, dir)?;
+    let bad = |path: &Path, off: u64, why: &str| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("cannot truncate {} at offset {off}: {why}", path.display()),
+        )
+    };
+    let (keep, later): (Vec<_>, Vec<_>) = logs.iter().partition(|(first, _)| *first <= zxid);
+    if let Some((_, path)) = keep.last() {
+        let mut rd = BufReader::new(disk.open_read(path)?);
+        let mut off = 0u64;
+        let mut cut: Option<(u64, Vec<u8>)> = None;
+        loop {
+            let mut head = [0u8; FRAME_HEAD];
+            match read_full(&mut rd, &mut head)? {
+                0 => break,
+                FRAME_HEAD => {}
+                _ => return Err(bad(path, off, "torn frame header")),
+            }
+            let (len, crc) = parse_head(&head).ok_or_else(|| bad(path, off, "bad header"))?;
+            if len > MAX_FRAME {
+                return Err(bad(path, off, "implausible frame length"));
+            }
+            let mut body = Vec::new();
+            (&mut rd).take(len as u64).read_to_end(&mut body)?;
+            if body.len() != len || crc32fast::hash(&body) != crc {
+                return Err(bad(path, off, "damaged frame"));
+            }
+            let recs = records(&body).map_err(|why| bad(path, off, &why))?;
+            for (at, payload) in recs {
+                let (header, _) = decode_entry(Bytes::copy_from_slice(payload))
+                    .map_err(|e| bad(path, off, &e.to_string()))?;
+                if header.zxid > zxid {
+                    cut = Some((off, body[..at].to_vec()));
+                    break;
+                }
+            }
+            if cut.is_some() {
+                break;
+            }
+            off += (FRAME_HEAD + len) as u64;
+        }
+        if let Some((at, kept)) = cut {
+            disk.truncate(path, at)?;
+            if !kept.is_empty() {
+                let mut f = disk.open_append(path)?;
+                write_frame(&mut *f, &kept)?;
+            }
+        }
+    }
+    for (_, path) in later {
+        disk.remove(path)?;
+    }
+    disk.sync_dir(dir)
 }
 
 /// What replay found.
@@ -212,19 +354,33 @@ pub struct ReplayReport {
 
 /// Replays every valid record with a zxid above `after_zxid`, oldest first, calling `apply`.
 ///
-/// Files wholly covered by the snapshot are not read. A torn or corrupt record in the last
-/// non-empty file is a torn tail: the file is truncated there (and any empty later files are
-/// removed), so new records never follow garbage. Anything else is corruption that would lose
-/// or reorder acknowledged writes, and fails with [`io::ErrorKind::InvalidData`] instead of
-/// being "repaired": a bad record followed by later non-empty files, a record whose checksum
+/// Files wholly covered by the snapshot are not read. Only a torn final write of the last
+/// non-empty file is cut off (and any empty later files removed), so new records never follow
+/// garbage: the file ends inside a frame header; a frame header that was never written (zeros)
+/// with no whole frame anywhere after it; a frame whose checked header says it reaches past
+/// the end of the file; or the file's last frame, of its full length, with a body checksum
+/// mismatch. Anything else would lose or reorder acknowledged writes and fails with
+/// [`io::ErrorKind::InvalidData`], naming the file and the offset, instead of being
+/// "repaired": a damaged frame header (a corrupted length field included), a damaged frame
+/// with bytes after it, damage followed by later non-empty files, a record whose checksum
 /// matches but which does not decode, and a zxid that is not exactly one above the previous
 /// record's (a gap or a duplicate), or above the snapshot's (a missing log file).
 pub fn replay(
     dir: &Path,
     after_zxid: i64,
+    apply: impl FnMut(TxnHeader, Txn),
+) -> io::Result<ReplayReport> {
+    replay_on(&RealDisk, dir, after_zxid, apply)
+}
+
+/// [`replay`] on `disk`.
+pub fn replay_on(
+    disk: &dyn Disk,
+    dir: &Path,
+    after_zxid: i64,
     mut apply: impl FnMut(TxnHeader, Txn),
 ) -> io::Result<ReplayReport> {
-    let logs = list_logs(dir)?;
+    let logs = list_logs_on(disk, dir)?;
     let mut report = ReplayReport {
         last_zxid: after_zxid,
         ..ReplayReport::default()
@@ -251,47 +407,78 @@ pub fn replay(
             continue;
         }
         // Streamed frame by frame, not read whole: a log can be far larger than memory.
-        let mut rd = BufReader::new(File::open(path)?);
+        let file_len = disk.len(path)?;
+        let mut rd = BufReader::new(disk.open_read(path)?);
         let mut off = 0usize;
         let mut bad: Option<String> = None;
         loop {
-            let mut head = [0u8; 8];
+            let mut head = [0u8; FRAME_HEAD];
             match read_full(&mut rd, &mut head)? {
                 0 => break,
-                8 => {}
+                FRAME_HEAD => {}
                 _ => {
+                    // The file ends inside a header: only the last write can do that.
                     bad = Some("torn frame header".into());
                     break;
                 }
             }
-            let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
-            let crc = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
-            if len == 0 || len > MAX_FRAME {
-                bad = Some(format!("frame length {len} is implausible"));
+            let Some((len, crc)) = parse_head(&head) else {
+                // A header that was never written reads as zeros; anything else in it is
+                // damage (a flipped length would otherwise decide where replay stops).
+                if head.iter().any(|b| *b != 0) {
+                    return Err(corrupt(
+                        path,
+                        off,
+                        "frame header checksum mismatch (a damaged length field)".into(),
+                    ));
+                }
+                if let Some(at) = whole_frame_after(disk, path, (off + 1) as u64, file_len)? {
+                    return Err(corrupt(
+                        path,
+                        off,
+                        format!("unwritten frame header, and a whole frame follows at {at}"),
+                    ));
+                }
+                bad = Some("unwritten frame header".into());
                 break;
+            };
+            if len == 0 || len > MAX_FRAME {
+                return Err(corrupt(
+                    path,
+                    off,
+                    format!("frame length {len} is implausible"),
+                ));
             }
             // Grows only as far as the bytes really are there.
             let mut body = Vec::new();
             (&mut rd).take(len as u64).read_to_end(&mut body)?;
             if body.len() < len {
+                // The header is trustworthy, so the frame reaches past the end of the file:
+                // the last write, cut short.
                 bad = Some("torn frame".into());
                 break;
             }
             if crc32fast::hash(&body) != crc {
-                if valid_frame_follows(&mut rd)? {
+                let end = (off + FRAME_HEAD + len) as u64;
+                if end < file_len {
                     return Err(corrupt(
                         path,
                         off,
-                        "frame checksum mismatch, and a whole frame follows it".into(),
+                        format!(
+                            "frame checksum mismatch, and {} more bytes follow it",
+                            file_len - end
+                        ),
                     ));
                 }
+                // The last frame, of its full length, with damage inside: a write whose
+                // pages did not all reach the disk.
                 bad = Some("frame checksum mismatch".into());
                 break;
             }
             // The frame is whole: anything wrong inside it is not a torn write.
             let recs = records(&body).map_err(|why| corrupt(path, off, why))?;
             for (at, payload) in recs {
-                let here = off + 8 + at;
+                let here = off + FRAME_HEAD + at;
                 let (header, txn) = decode_entry(Bytes::copy_from_slice(payload))
                     .map_err(|e| corrupt(path, here, format!("undecodable record: {e}")))?;
                 if let Some(prev) = prev_zxid
@@ -321,12 +508,12 @@ pub fn replay(
                     apply(header, txn);
                 }
             }
-            off += 8 + len;
+            off += FRAME_HEAD + len;
         }
         if let Some(why) = bad {
             let later = &logs[i + 1..];
             for (_, l) in later {
-                if std::fs::metadata(l)?.len() > 0 {
+                if disk.len(l)? > 0 {
                     return Err(corrupt(
                         path,
                         off,
@@ -339,13 +526,11 @@ pub fn replay(
                 offset = off,
                 "log has a torn tail ({why}); truncating it there"
             );
-            let f = OpenOptions::new().write(true).open(path)?;
-            f.set_len(off as u64)?;
-            f.sync_all()?;
+            disk.truncate(path, off as u64)?;
             for (_, l) in later {
-                std::fs::remove_file(l)?;
+                disk.remove(l)?;
             }
-            sync_dir(dir)?;
+            disk.sync_dir(dir)?;
             report.truncated = true;
             break;
         }
@@ -356,6 +541,7 @@ pub fn replay(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
 
     fn h(zxid: i64) -> TxnHeader {
         TxnHeader {
@@ -494,8 +680,8 @@ mod tests {
         }
         wal.append(&buf).unwrap_or_else(|e| panic!("{e}"));
         let size = std::fs::metadata(wal.path()).map(|m| m.len()).unwrap_or(0);
-        // Two frames (records 1 and 2 fit one, record 3 does not), each with an 8-byte header.
-        assert_eq!(size as usize, buf.len() + 16);
+        // Two frames (records 1 and 2 fit one, record 3 does not), each with its header.
+        assert_eq!(size as usize, buf.len() + 2 * FRAME_HEAD);
         let (seen, r) = zxids(dir.path(), 0);
         assert_eq!(seen, vec![1, 2, 3]);
         assert!(!r.truncated);
@@ -562,20 +748,27 @@ mod tests {
             bytes[pos] ^= 0x10;
             std::fs::write(dir.path().join(log_name(1)), &bytes).unwrap_or_else(|e| panic!("{e}"));
             let damaged = (pos / record_len) as i64;
-            let in_length_field = pos % record_len < 4;
+            let in_header = pos % record_len < FRAME_HEAD;
             let mut seen = Vec::new();
             match replay(dir.path(), 0, |h, _| seen.push(h.zxid)) {
-                // Damage in the last record, or a length that hides where the next record
-                // starts: indistinguishable from a torn tail, cut off.
+                // Damage inside the last frame's body: indistinguishable from a write whose
+                // pages did not all reach the disk, cut off.
                 Ok(report) => {
-                    assert!(damaged == 5 || in_length_field, "flip at {pos} was cut off");
+                    assert!(damaged == 5 && !in_header, "flip at {pos} was cut off");
                     assert_eq!(seen, (1..=damaged).collect::<Vec<_>>(), "flip at {pos}");
                     assert!(report.truncated);
                 }
-                // Damage with valid records after it: refused, file left as it was.
+                // Damage with data after it, or in any header (a length field included):
+                // refused, naming the file and the frame's offset; the file left as it was.
                 Err(e) => {
                     assert_eq!(e.kind(), io::ErrorKind::InvalidData, "flip at {pos}");
-                    assert!(damaged < 5, "flip at {pos}");
+                    assert!(damaged < 5 || in_header, "flip at {pos}");
+                    let frame_at = damaged as usize * record_len;
+                    let msg = e.to_string();
+                    assert!(
+                        msg.contains(&log_name(1)) && msg.contains(&format!("offset {frame_at}:")),
+                        "flip at {pos}: {msg}"
+                    );
                     assert_eq!(
                         std::fs::read(dir.path().join(log_name(1))).ok(),
                         Some(bytes)
@@ -583,5 +776,74 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A corrupted length field of an acknowledged frame in the last log file: the old check
+    /// took it for a torn tail and cut off that frame and every later one. Now replay refuses
+    /// to start, naming the file and the offset, and leaves the file alone, whether the length
+    /// grew past the end of the file, shrank, or became implausible.
+    #[test]
+    fn a_corrupted_length_field_is_refused_not_taken_for_a_torn_tail() {
+        let src = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = write_batches(src.path(), 1, 9, 3);
+        let original = std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"));
+        let frame_len = original.len() / 3;
+        for frame in 0..3 {
+            let at = frame * frame_len;
+            let real = u32::from_be_bytes([
+                original[at],
+                original[at + 1],
+                original[at + 2],
+                original[at + 3],
+            ]);
+            for lie in [real + 1, real - 1, real * 1000, u32::MAX, 0] {
+                let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+                let mut bytes = original.clone();
+                bytes[at..at + 4].copy_from_slice(&lie.to_be_bytes());
+                let file = dir.path().join(log_name(1));
+                std::fs::write(&file, &bytes).unwrap_or_else(|e| panic!("{e}"));
+                let mut seen = Vec::new();
+                let err = replay(dir.path(), 0, |h, _| seen.push(h.zxid))
+                    .err()
+                    .unwrap_or_else(|| panic!("frame {frame} length {lie}: accepted"));
+                assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+                let msg = err.to_string();
+                assert!(
+                    msg.contains(&file.display().to_string())
+                        && msg.contains(&format!("offset {at}:")),
+                    "{msg}"
+                );
+                assert_eq!(std::fs::read(&file).ok(), Some(bytes));
+            }
+        }
+    }
+
+    /// A final write that never reached the disk at all reads as zeros: that is a torn write
+    /// and is cut off. The same zeros with a whole frame after them are lost history.
+    #[test]
+    fn an_unwritten_last_frame_is_torn_but_a_zeroed_middle_frame_is_refused() {
+        let src = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = write_batches(src.path(), 1, 9, 3);
+        let original = std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"));
+        let frame_len = original.len() / 3;
+
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut bytes = original.clone();
+        for b in &mut bytes[2 * frame_len..] {
+            *b = 0;
+        }
+        std::fs::write(dir.path().join(log_name(1)), &bytes).unwrap_or_else(|e| panic!("{e}"));
+        let (seen, report) = zxids(dir.path(), 0);
+        assert_eq!(seen, (1..=6).collect::<Vec<_>>());
+        assert!(report.truncated);
+
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut bytes = original.clone();
+        for b in &mut bytes[frame_len..frame_len + FRAME_HEAD] {
+            *b = 0;
+        }
+        std::fs::write(dir.path().join(log_name(1)), &bytes).unwrap_or_else(|e| panic!("{e}"));
+        let err = replay(dir.path(), 0, |_, _| {}).err();
+        assert_eq!(err.map(|e| e.kind()), Some(io::ErrorKind::InvalidData));
     }
 }

@@ -1,7 +1,8 @@
 //! The server's watch table (PROTOCOL.md §6): one-shot data and child watches, persistent and
 //! persistent-recursive watches, per-connection deduplication, and the SetWatches rules.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use zk_proto::{EventType, WatcherType};
 
@@ -12,6 +13,12 @@ const STANDARD: u8 = 1;
 const PERSISTENT: u8 = 2;
 const RECURSIVE: u8 = 4;
 
+/// Watched paths one connection may hold by default (both tables, each path once).
+pub const DEFAULT_MAX_WATCHES: usize = 1 << 20;
+
+/// Bytes of watched paths one connection may hold by default.
+pub const DEFAULT_MAX_WATCH_BYTES: usize = 16 << 20;
+
 /// Which table a watch lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Table {
@@ -21,6 +28,36 @@ pub enum Table {
     Child,
 }
 
+impl Table {
+    fn bit(self) -> u8 {
+        match self {
+            Table::Data => 1,
+            Table::Child => 2,
+        }
+    }
+}
+
+/// A connection tried to hold more watches than its limit allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("connection {conn} holds {count} watched paths ({bytes} bytes): over its watch limit")]
+pub struct WatchLimit {
+    /// The connection.
+    pub conn: ConnId,
+    /// Paths it watches.
+    pub count: usize,
+    /// Bytes of those paths.
+    pub bytes: usize,
+}
+
+/// One connection's watched paths: which tables each is in, and their total size. Lets a
+/// closing connection drop its watches without scanning anyone else's, and bounds what one
+/// connection can make the server keep.
+#[derive(Debug, Default)]
+struct ConnWatches {
+    paths: HashMap<Arc<str>, u8>,
+    bytes: usize,
+}
+
 /// The watch table.
 ///
 /// ```
@@ -28,30 +65,115 @@ pub enum Table {
 /// use zk_server_mini::watches::{Table, WatchTable};
 ///
 /// let mut w = WatchTable::default();
-/// w.add_one_shot(Table::Data, "/a", 1);
+/// w.add_one_shot(Table::Data, "/a", 1)?;
 /// assert_eq!(w.trigger_data("/a", EventType::NodeDataChanged), vec![1]);
 /// // One-shot: it is gone now.
 /// assert!(w.trigger_data("/a", EventType::NodeDataChanged).is_empty());
+/// # Ok::<(), zk_server_mini::watches::WatchLimit>(())
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct WatchTable {
-    data: HashMap<String, BTreeMap<ConnId, u8>>,
-    child: HashMap<String, BTreeMap<ConnId, u8>>,
+    data: HashMap<Arc<str>, BTreeMap<ConnId, u8>>,
+    child: HashMap<Arc<str>, BTreeMap<ConnId, u8>>,
+    by_conn: HashMap<ConnId, ConnWatches>,
     recursive_count: usize,
+    max_watches: usize,
+    max_watch_bytes: usize,
+}
+
+impl Default for WatchTable {
+    fn default() -> Self {
+        Self::with_limits(DEFAULT_MAX_WATCHES, DEFAULT_MAX_WATCH_BYTES)
+    }
 }
 
 impl WatchTable {
-    fn table(&mut self, t: Table) -> &mut HashMap<String, BTreeMap<ConnId, u8>> {
+    /// An empty table where one connection may watch at most `max_watches` paths holding at
+    /// most `max_watch_bytes` bytes of path.
+    ///
+    /// ```
+    /// use zk_server_mini::watches::{Table, WatchTable};
+    ///
+    /// let mut w = WatchTable::with_limits(1, 1024);
+    /// assert!(w.add_one_shot(Table::Data, "/a", 1).is_ok());
+    /// assert!(w.add_one_shot(Table::Child, "/a", 1).is_ok()); // the same path
+    /// assert!(w.add_one_shot(Table::Data, "/b", 1).is_err());
+    /// assert!(w.add_one_shot(Table::Data, "/b", 2).is_ok()); // another connection
+    /// ```
+    pub fn with_limits(max_watches: usize, max_watch_bytes: usize) -> Self {
+        Self {
+            data: HashMap::new(),
+            child: HashMap::new(),
+            by_conn: HashMap::new(),
+            recursive_count: 0,
+            max_watches,
+            max_watch_bytes,
+        }
+    }
+
+    fn table(&mut self, t: Table) -> &mut HashMap<Arc<str>, BTreeMap<ConnId, u8>> {
         match t {
             Table::Data => &mut self.data,
             Table::Child => &mut self.child,
         }
     }
 
-    fn add(&mut self, t: Table, path: &str, conn: ConnId, flag: u8) {
+    /// Records in `conn`'s index that it watches `path` in `t`; refuses a new path over the
+    /// connection's limits. Returns the shared path.
+    fn index(&mut self, t: Table, path: &str, conn: ConnId) -> Result<Arc<str>, WatchLimit> {
+        let (max_watches, max_bytes) = (self.max_watches, self.max_watch_bytes);
+        let mine = self.by_conn.entry(conn).or_default();
+        if let Some((key, tables)) = mine.paths.get_key_value(path) {
+            let key = key.clone();
+            let bit = *tables | t.bit();
+            mine.paths.insert(key.clone(), bit);
+            return Ok(key);
+        }
+        if mine.paths.len() >= max_watches || mine.bytes + path.len() > max_bytes {
+            let err = WatchLimit {
+                conn,
+                count: mine.paths.len(),
+                bytes: mine.bytes,
+            };
+            if mine.paths.is_empty() {
+                self.by_conn.remove(&conn);
+            }
+            return Err(err);
+        }
+        // Share the key the table already holds for this path, if any.
+        let key = self
+            .table(t)
+            .get_key_value(path)
+            .map(|(k, _)| k.clone())
+            .unwrap_or_else(|| Arc::from(path));
+        let mine = self.by_conn.entry(conn).or_default();
+        mine.bytes += key.len();
+        mine.paths.insert(key.clone(), t.bit());
+        Ok(key)
+    }
+
+    /// Removes `path` in `t` from `conn`'s index.
+    fn unindex(by_conn: &mut HashMap<ConnId, ConnWatches>, t: Table, path: &str, conn: ConnId) {
+        let Some(mine) = by_conn.get_mut(&conn) else {
+            return;
+        };
+        if let Some(tables) = mine.paths.get_mut(path) {
+            *tables &= !t.bit();
+            if *tables == 0 {
+                mine.paths.remove(path);
+                mine.bytes = mine.bytes.saturating_sub(path.len());
+            }
+        }
+        if mine.paths.is_empty() {
+            by_conn.remove(&conn);
+        }
+    }
+
+    fn add(&mut self, t: Table, path: &str, conn: ConnId, flag: u8) -> Result<(), WatchLimit> {
+        let key = self.index(t, path, conn)?;
         let entry = self
             .table(t)
-            .entry(path.to_owned())
+            .entry(key)
             .or_default()
             .entry(conn)
             .or_insert(0);
@@ -60,20 +182,34 @@ impl WatchTable {
         if added_recursive {
             self.recursive_count += 1;
         }
+        Ok(())
     }
 
     /// Registers a one-shot watch.
-    pub fn add_one_shot(&mut self, t: Table, path: &str, conn: ConnId) {
-        self.add(t, path, conn, STANDARD);
+    ///
+    /// # Errors
+    /// [`WatchLimit`] when `path` is new for `conn` and would take it over its limits.
+    pub fn add_one_shot(&mut self, t: Table, path: &str, conn: ConnId) -> Result<(), WatchLimit> {
+        self.add(t, path, conn, STANDARD)
     }
 
     /// Registers a persistent (or persistent-recursive) watch: it goes in both tables.
-    pub fn add_persistent(&mut self, path: &str, conn: ConnId, recursive: bool) {
+    ///
+    /// # Errors
+    /// [`WatchLimit`] as [`WatchTable::add_one_shot`].
+    pub fn add_persistent(
+        &mut self,
+        path: &str,
+        conn: ConnId,
+        recursive: bool,
+    ) -> Result<(), WatchLimit> {
         let flag = if recursive { RECURSIVE } else { PERSISTENT };
-        self.add(Table::Data, path, conn, flag);
-        self.add(Table::Child, path, conn, flag);
+        self.add(Table::Data, path, conn, flag)?;
+        self.add(Table::Child, path, conn, flag)
     }
 
+    /// The connections to notify, each once, in id order (a set, not a scan of a list: a path
+    /// watched by many connections costs O(n log n), not O(n²)).
     fn trigger(
         &mut self,
         t: Table,
@@ -81,24 +217,23 @@ impl WatchTable {
         event: EventType,
         suppress: &[ConnId],
     ) -> Vec<ConnId> {
-        let mut fired: Vec<ConnId> = Vec::new();
-        let push = |c: ConnId, fired: &mut Vec<ConnId>| {
-            if !suppress.contains(&c) && !fired.contains(&c) {
-                fired.push(c);
-            }
-        };
-        let table = match t {
-            Table::Data => &mut self.data,
-            Table::Child => &mut self.child,
+        let mut fired: BTreeSet<ConnId> = BTreeSet::new();
+        let suppressed = |c: &ConnId| suppress.binary_search(c).is_ok();
+        let (table, by_conn) = match t {
+            Table::Data => (&mut self.data, &mut self.by_conn),
+            Table::Child => (&mut self.child, &mut self.by_conn),
         };
         if let Some(watchers) = table.get_mut(path) {
             watchers.retain(|conn, flags| {
                 let hit = *flags & (STANDARD | PERSISTENT) != 0
                     || (*flags & RECURSIVE != 0 && event != EventType::NodeChildrenChanged);
-                if hit {
-                    push(*conn, &mut fired);
+                if hit && !suppressed(conn) {
+                    fired.insert(*conn);
                 }
                 *flags &= !STANDARD;
+                if *flags == 0 {
+                    Self::unindex(by_conn, t, path, *conn);
+                }
                 *flags != 0
             });
             if watchers.is_empty() {
@@ -110,24 +245,25 @@ impl WatchTable {
             while let Some((parent, _)) = crate::tree::split_parent(p) {
                 if let Some(watchers) = table.get(parent) {
                     for (conn, flags) in watchers {
-                        if flags & RECURSIVE != 0 {
-                            push(*conn, &mut fired);
+                        if flags & RECURSIVE != 0 && !suppressed(conn) {
+                            fired.insert(*conn);
                         }
                     }
                 }
                 p = parent;
             }
         }
-        fired
+        fired.into_iter().collect()
     }
 
-    /// Fires the data table for `path`; returns the connections to notify.
+    /// Fires the data table for `path`; returns the connections to notify, in id order.
     pub fn trigger_data(&mut self, path: &str, event: EventType) -> Vec<ConnId> {
         self.trigger(Table::Data, path, event, &[])
     }
 
     /// Fires the child table for `path`, skipping `suppress` (connections already notified of
-    /// the same change from the data table).
+    /// the same change from the data table; sorted, as [`WatchTable::trigger_data`] returns
+    /// them).
     pub fn trigger_child(
         &mut self,
         path: &str,
@@ -162,31 +298,42 @@ impl WatchTable {
                 found = true;
                 if remove {
                     w.remove(&conn);
+                    if w.is_empty() {
+                        table.remove(path);
+                    }
                     if flags & RECURSIVE != 0 {
                         self.recursive_count = self.recursive_count.saturating_sub(1);
                     }
-                    let table = self.table(*t);
-                    if table.get(path).is_some_and(BTreeMap::is_empty) {
-                        table.remove(path);
-                    }
+                    Self::unindex(&mut self.by_conn, *t, path, conn);
                 }
             }
         }
         Ok(found)
     }
 
-    /// Drops every watch of a closed connection.
+    /// Drops every watch of a closed connection: only its own watches are visited.
     pub fn remove_connection(&mut self, conn: ConnId) {
+        let Some(mine) = self.by_conn.remove(&conn) else {
+            return;
+        };
         let mut lost = 0;
-        for table in [&mut self.data, &mut self.child] {
-            table.retain(|_, w| {
-                if let Some(flags) = w.remove(&conn)
-                    && flags & RECURSIVE != 0
-                {
-                    lost += 1;
+        for (path, tables) in mine.paths {
+            for t in [Table::Data, Table::Child] {
+                if tables & t.bit() == 0 {
+                    continue;
                 }
-                !w.is_empty()
-            });
+                let table = self.table(t);
+                if let Some(w) = table.get_mut(&*path) {
+                    if let Some(flags) = w.remove(&conn)
+                        && flags & RECURSIVE != 0
+                    {
+                        lost += 1;
+                    }
+                    if w.is_empty() {
+                        table.remove(&*path);
+                    }
+                }
+            }
         }
         self.recursive_count = self.recursive_count.saturating_sub(lost);
     }
@@ -197,20 +344,26 @@ impl WatchTable {
             + self.child.values().map(BTreeMap::len).sum::<usize>()
     }
 
+    /// Paths `conn` watches (in either table) and their total bytes.
+    pub fn connection_usage(&self, conn: ConnId) -> (usize, usize) {
+        self.by_conn
+            .get(&conn)
+            .map_or((0, 0), |m| (m.paths.len(), m.bytes))
+    }
+
     /// Every watched path with the connections watching it (both tables merged).
     pub fn by_path(&self) -> BTreeMap<String, Vec<ConnId>> {
-        let mut out: BTreeMap<String, Vec<ConnId>> = BTreeMap::new();
+        let mut out: BTreeMap<String, BTreeSet<ConnId>> = BTreeMap::new();
         for table in [&self.data, &self.child] {
             for (path, w) in table {
-                let v = out.entry(path.clone()).or_default();
-                for c in w.keys() {
-                    if !v.contains(c) {
-                        v.push(*c);
-                    }
-                }
+                out.entry(path.to_string())
+                    .or_default()
+                    .extend(w.keys().copied());
             }
         }
-        out
+        out.into_iter()
+            .map(|(p, set)| (p, set.into_iter().collect()))
+            .collect()
     }
 }
 
@@ -222,8 +375,10 @@ mod tests {
     #[test]
     fn persistent_and_recursive_on_the_same_path_fire_once() {
         let mut w = WatchTable::default();
-        w.add_persistent("/s", 1, false);
-        w.add_persistent("/s", 1, true);
+        w.add_persistent("/s", 1, false)
+            .unwrap_or_else(|e| panic!("{e}"));
+        w.add_persistent("/s", 1, true)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(w.trigger_data("/s", NodeDataChanged), vec![1]);
         assert_eq!(w.trigger_data("/s", NodeDataChanged), vec![1]);
     }
@@ -231,7 +386,8 @@ mod tests {
     #[test]
     fn recursive_fires_for_descendants_but_never_children_changed() {
         let mut w = WatchTable::default();
-        w.add_persistent("/r", 7, true);
+        w.add_persistent("/r", 7, true)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(w.trigger_data("/r/a/b", NodeCreated), vec![7]);
         assert!(w.trigger_child("/r", NodeChildrenChanged, &[]).is_empty());
         assert!(w.trigger_data("/rx", NodeCreated).is_empty());
@@ -240,7 +396,8 @@ mod tests {
     #[test]
     fn persistent_fires_children_changed_not_grandchildren() {
         let mut w = WatchTable::default();
-        w.add_persistent("/p", 2, false);
+        w.add_persistent("/p", 2, false)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(w.trigger_child("/p", NodeChildrenChanged, &[]), vec![2]);
         assert!(w.trigger_data("/p/a", NodeCreated).is_empty());
     }
@@ -248,19 +405,63 @@ mod tests {
     #[test]
     fn delete_dedups_between_tables() {
         let mut w = WatchTable::default();
-        w.add_one_shot(Table::Data, "/d", 1);
-        w.add_one_shot(Table::Child, "/d", 1);
-        w.add_one_shot(Table::Child, "/d", 2);
+        w.add_one_shot(Table::Data, "/d", 1)
+            .unwrap_or_else(|e| panic!("{e}"));
+        w.add_one_shot(Table::Child, "/d", 1)
+            .unwrap_or_else(|e| panic!("{e}"));
+        w.add_one_shot(Table::Child, "/d", 2)
+            .unwrap_or_else(|e| panic!("{e}"));
         let first = w.trigger_data("/d", NodeDeleted);
         assert_eq!(first, vec![1]);
         assert_eq!(w.trigger_child("/d", NodeDeleted, &first), vec![2]);
         assert_eq!(w.watch_count(), 0);
     }
 
+    /// A connection's watches are bounded; closing it removes exactly its own, and a path
+    /// watched by many connections fires each once.
+    #[test]
+    fn per_connection_limits_index_and_many_watchers() {
+        let mut w = WatchTable::with_limits(3, 1 << 20);
+        for p in ["/a", "/b", "/c"] {
+            w.add_one_shot(Table::Data, p, 9)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let err = w.add_one_shot(Table::Child, "/d", 9).err();
+        assert_eq!(err.map(|e| e.count), Some(3));
+        // A path already watched is not new.
+        assert!(w.add_persistent("/a", 9, true).is_ok());
+        assert_eq!(w.connection_usage(9), (3, 6));
+        // Bytes: a long path over the byte limit is refused even under the count limit.
+        let mut small = WatchTable::with_limits(10, 8);
+        assert!(small.add_one_shot(Table::Data, "/12345678", 1).is_err());
+        // Many connections on one path: each fires once, in id order.
+        for c in (100..3100).rev() {
+            w.add_one_shot(Table::Data, "/hot", c)
+                .unwrap_or_else(|e| panic!("{e}"));
+            w.add_persistent("/", c, true)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let fired = w.trigger_data("/hot", EventType::NodeDataChanged);
+        assert_eq!(fired, (100..3100).collect::<Vec<_>>());
+        // Closing connection 9 leaves everyone else's watches.
+        let before = w.watch_count();
+        w.remove_connection(9);
+        assert_eq!(w.watch_count(), before - 4);
+        assert_eq!(w.connection_usage(9), (0, 0));
+        assert_eq!(w.connection_usage(100), (1, 1));
+        for c in 100..3100 {
+            w.remove_connection(c);
+        }
+        assert_eq!(w.watch_count(), 0);
+        assert_eq!(w.recursive_count, 0);
+        assert!(w.by_conn.is_empty());
+    }
+
     #[test]
     fn remove_and_check() {
         let mut w = WatchTable::default();
-        w.add_one_shot(Table::Data, "/a", 1);
+        w.add_one_shot(Table::Data, "/a", 1)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             w.check_or_remove("/a", WatcherType::Children, 1, false),
             Ok(false)

@@ -7,7 +7,7 @@ use zk_proto::acl::Acl;
 use zk_proto::multi::{MultiOp, MultiRequest};
 use zk_proto::*;
 use zk_server_mini::apply::apply;
-use zk_server_mini::state::{CoreConfig, Input, StateMachine};
+use zk_server_mini::state::{Action, CoreConfig, Input, StateMachine};
 use zk_server_mini::tree::{DataTree, child_path};
 use zk_server_mini::txn::{Txn, TxnHeader, decode_entry, encode_entry};
 
@@ -213,5 +213,152 @@ fn replaying_the_log_rebuilds_the_live_tree() {
         for (i, (h, _)) in log.iter().enumerate() {
             assert_eq!(h.zxid, i as i64 + 1);
         }
+    }
+}
+
+/// Everything the state machine produced, as bytes: each action (the connection, then the
+/// frame, or a close marker) and each proposal through the log encoding.
+fn record(out: &mut Vec<u8>, actions: Vec<Action>) {
+    for a in actions {
+        match a {
+            Action::Send(conn, bytes) => {
+                out.extend_from_slice(&conn.to_be_bytes());
+                out.extend_from_slice(&bytes);
+            }
+            Action::Close(conn) => {
+                out.extend_from_slice(b"close");
+                out.extend_from_slice(&conn.to_be_bytes());
+            }
+        }
+    }
+}
+
+/// One seeded run of many connections and sessions: requests with watches, ephemerals,
+/// reconnects that steal a session's connection, dropped connections, expiries and closes.
+fn run(seed: u64) -> Vec<u8> {
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let config = CoreConfig {
+        session_secret: [7; 16],
+        ..CoreConfig::default()
+    };
+    let mut sm = StateMachine::new(DataTree::new(), config, 0, 5_000);
+    let mut out = Vec::new();
+    let mut now = 0u64;
+    let mut next_conn = 1u64;
+    let mut live: Vec<u64> = Vec::new();
+    let open = |sm: &mut StateMachine, conn: u64, request: ConnectRequest, now: u64| {
+        sm.step(
+            vec![
+                Input::Open {
+                    conn,
+                    addr: ([127, 0, 0, 1], 2000 + conn as u16).into(),
+                },
+                Input::Connect { conn, request },
+            ],
+            now,
+            5_000 + now as i64,
+        )
+    };
+    for _ in 0..24 {
+        let actions = open(&mut sm, next_conn, ConnectRequest::new_session(4_000), now);
+        record(&mut out, actions);
+        live.push(next_conn);
+        next_conn += 1;
+    }
+    let mut xid = 0;
+    for round in 0..300 {
+        now += 40;
+        let mut inputs = Vec::new();
+        for _ in 0..rng.below(10) {
+            xid += 1;
+            let mut req = random_request(&mut rng);
+            if let Request::Create(c) = &mut req {
+                c.flags = if rng.below(2) == 0 { 1 } else { 0 };
+            }
+            let conn = live[rng.below(live.len() as u64) as usize];
+            inputs.push(Input::Request {
+                conn,
+                xid,
+                op: req.op_code(),
+                body: Ok(req),
+            });
+        }
+        // Everyone watches the same few paths: many connections fire at once.
+        for &conn in live.iter().take(12) {
+            if rng.below(3) == 0 {
+                xid += 1;
+                let req = Request::Exists(ExistsRequest {
+                    path: PATHS[rng.below(3) as usize].into(),
+                    watch: true,
+                });
+                inputs.push(Input::Request {
+                    conn,
+                    xid,
+                    op: req.op_code(),
+                    body: Ok(req),
+                });
+            }
+        }
+        record(&mut out, sm.step(inputs, now, 5_000 + now as i64));
+        if round % 25 == 24 {
+            // A client comes back on a new connection with a live session.
+            let sessions: Vec<(i64, Bytes)> = sm
+                .tree()
+                .sessions
+                .iter()
+                .map(|(id, s)| (*id, s.passwd.clone()))
+                .collect();
+            if !sessions.is_empty() {
+                let (id, passwd) = sessions[rng.below(sessions.len() as u64) as usize].clone();
+                let mut again = ConnectRequest::new_session(4_000);
+                again.session_id = id;
+                again.passwd = passwd;
+                let actions = open(&mut sm, next_conn, again, now);
+                record(&mut out, actions);
+                live.push(next_conn);
+                next_conn += 1;
+            }
+        }
+        if round == 150 {
+            out.extend_from_slice(&(sm.drop_connections(None) as u64).to_be_bytes());
+        }
+        // Sessions stay alive only through the pings of connections still listed.
+        if round % 5 == 0 {
+            let pings = live
+                .iter()
+                .filter(|_| rng.below(4) != 0)
+                .map(|&conn| Input::Request {
+                    conn,
+                    xid: -2,
+                    op: OpCode::Ping,
+                    body: Ok(Request::Ping),
+                })
+                .collect();
+            record(&mut out, sm.step(pings, now, 5_000 + now as i64));
+        }
+        sm.tick(now, 5_000 + now as i64, round % 10 == 0);
+        for p in sm.proposals() {
+            out.extend_from_slice(&encode_entry(&p.header, &p.txn));
+        }
+        record(&mut out, sm.commit());
+    }
+    out.extend_from_slice(&zk_server_mini::snapshot::serialize(sm.tree()));
+    out
+}
+
+/// The state machine is deterministic: the same inputs (time included) give the same output,
+/// byte for byte, however the process hashes (two runs in one process use different hash
+/// seeds) and however often it runs.
+#[test]
+fn the_same_inputs_give_the_same_output_bytes() {
+    for seed in [3u64, 11, 2024] {
+        let first = run(seed);
+        let second = run(seed);
+        assert!(
+            first.len() > 100_000,
+            "seed {seed}: only {} bytes",
+            first.len()
+        );
+        assert!(first == second, "seed {seed}: the two runs differ");
     }
 }

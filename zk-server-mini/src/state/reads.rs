@@ -10,33 +10,44 @@ use zk_proto::{AddWatchMode, ErrorCode, EventType, Request, Response};
 use super::StateMachine;
 use crate::acl_check::{allowed, mask_digests};
 use crate::tree::Node;
-use crate::watches::{ConnId, Table};
+use crate::watches::{ConnId, Table, WatchLimit, WatchTable};
 
 /// Most identities one connection may hold (its `ip` one included).
 pub(super) const MAX_IDENTITIES: usize = 64;
 
 impl StateMachine {
     fn lookup(&self, path: &str) -> Option<&Node> {
-        self.tree.get(if path.is_empty() { "/" } else { path })
+        self.replica
+            .tree
+            .get(if path.is_empty() { "/" } else { path })
     }
 
     fn child_names(&self, path: &str) -> Vec<String> {
         let path = if path.is_empty() { "/" } else { path };
-        self.tree.children(path).cloned().collect()
+        self.replica.tree.children(path).cloned().collect()
     }
 
     fn readable(&self, node: &Node, ids: &[Id]) -> bool {
         allowed(&node.acl, ids, Perms::READ)
     }
 
+    /// Registers a watch for `conn`; a connection over its watch limit is closed (the server
+    /// must not keep without bound what one client asks it to remember).
+    fn watch(&mut self, conn: ConnId, add: impl FnOnce(&mut WatchTable) -> Result<(), WatchLimit>) {
+        if let Err(e) = add(&mut self.watches) {
+            tracing::warn!(conn, "{e}; closing the connection");
+            self.close(conn);
+        }
+    }
+
     pub(super) fn read(&mut self, conn: ConnId, sid: i64, xid: i32, request: Request) {
-        let zxid = self.tree.last_zxid;
+        let zxid = self.replica.tree.last_zxid;
         let ids = self.caller_ids(conn);
         let result: Result<Response, ErrorCode> = match request {
             Request::Ping => Ok(Response::Empty),
             Request::Exists(r) => {
                 if r.watch {
-                    self.watches.add_one_shot(Table::Data, &r.path, conn);
+                    self.watch(conn, |w| w.add_one_shot(Table::Data, &r.path, conn));
                 }
                 self.lookup(&r.path)
                     .map(|n| Response::Stat(n.stat()))
@@ -51,11 +62,16 @@ impl StateMachine {
                         stat: n.stat(),
                     });
                     if r.watch {
-                        self.watches.add_one_shot(Table::Data, &r.path, conn);
+                        self.watch(conn, |w| w.add_one_shot(Table::Data, &r.path, conn));
                     }
                     Ok(resp)
                 }
             },
+            Request::GetChildren(r) | Request::GetChildren2(r)
+                if self.too_many_children(&r.path) =>
+            {
+                return self.refuse_large_reply(conn, xid, "children");
+            }
             Request::GetChildren(r) => self.children(conn, &r, &ids, false),
             Request::GetChildren2(r) => self.children(conn, &r, &ids, true),
             Request::GetAcl(r) => match self.lookup(&r.path) {
@@ -88,6 +104,7 @@ impl StateMachine {
                 let prefix = r.prefix_path;
                 let all = prefix.is_empty() || prefix == "/";
                 let ephemerals = self
+                    .replica
                     .tree
                     .ephemerals_of(sid)
                     .filter(|p| all || p.starts_with(&prefix))
@@ -102,7 +119,7 @@ impl StateMachine {
                 Some(n) if !self.readable(n, &ids) => Err(ErrorCode::NoAuth),
                 Some(_) => {
                     let path = if r.path.is_empty() { "/" } else { &r.path };
-                    let total = self.tree.descendant_count(path);
+                    let total = self.replica.tree.descendant_count(path);
                     Ok(Response::GetAllChildrenNumber(
                         GetAllChildrenNumberResponse {
                             total_number: i32::try_from(total).unwrap_or(i32::MAX),
@@ -113,11 +130,8 @@ impl StateMachine {
             Request::AddWatch(r) => match AddWatchMode::try_from(r.mode) {
                 Err(_) => Err(ErrorCode::BadArguments),
                 Ok(mode) => {
-                    self.watches.add_persistent(
-                        &r.path,
-                        conn,
-                        mode == AddWatchMode::PersistentRecursive,
-                    );
+                    let recursive = mode == AddWatchMode::PersistentRecursive;
+                    self.watch(conn, |w| w.add_persistent(&r.path, conn, recursive));
                     Ok(Response::AddWatch(ErrorResponse { err: ErrorCode::Ok }))
                 }
             },
@@ -140,7 +154,10 @@ impl StateMachine {
                 Ok(Response::WhoAmI(WhoAmIResponse { client_info }))
             }
             Request::Sasl(_) => Ok(Response::Sasl(SetSaslResponse { token: None })),
-            Request::MultiRead(m) => Ok(self.multi_read(&m.ops, &ids)),
+            Request::MultiRead(m) => match self.multi_read(&m.ops, &ids) {
+                Some(r) => Ok(r),
+                None => return self.refuse_large_reply(conn, xid, "multiRead"),
+            },
             Request::Auth(a) => {
                 self.auth(conn, xid, a);
                 return;
@@ -198,7 +215,7 @@ impl StateMachine {
         let stat = node.stat();
         let children = self.child_names(&r.path);
         if r.watch {
-            self.watches.add_one_shot(Table::Child, &r.path, conn);
+            self.watch(conn, |w| w.add_one_shot(Table::Child, &r.path, conn));
         }
         Ok(if with_stat {
             Response::GetChildren2(GetChildren2Response { children, stat })
@@ -207,29 +224,63 @@ impl StateMachine {
         })
     }
 
-    fn multi_read(&self, ops: &[MultiOp], ids: &[Id]) -> Response {
-        let results = ops
-            .iter()
-            .map(|op| match op {
+    /// Whether the names of `path`'s children alone exceed the largest reply (counted
+    /// without building the list).
+    fn too_many_children(&self, path: &str) -> bool {
+        let path = if path.is_empty() { "/" } else { path };
+        let limit = self.config.max_reply_len;
+        let mut size = 0usize;
+        for name in self.replica.tree.children(path) {
+            size += 4 + name.len();
+            if size > limit {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The multiRead's results, or `None` when the reply would exceed the largest reply: the
+    /// size is counted as the results are gathered (node data is shared, not copied), so an
+    /// oversized reply is never built.
+    fn multi_read(&self, ops: &[MultiOp], ids: &[Id]) -> Option<Response> {
+        let limit = self.config.max_reply_len;
+        // Per result: its header (type, done, error) and, for data, the stat.
+        const RESULT_HEAD: usize = 4 + 1 + 4;
+        const STAT: usize = 68;
+        let mut size = 16usize;
+        let mut results = Vec::new();
+        for op in ops {
+            let result = match op {
                 MultiOp::GetData(r) => match self.lookup(&r.path) {
                     None => OpResult::Error(ErrorCode::NoNode),
                     Some(n) if !self.readable(n, ids) => OpResult::Error(ErrorCode::NoAuth),
-                    Some(n) => OpResult::GetData(GetDataResponse {
-                        data: n.data.clone(),
-                        stat: n.stat(),
-                    }),
+                    Some(n) => {
+                        size += 4 + n.data.as_ref().map_or(0, |d| d.len()) + STAT;
+                        OpResult::GetData(GetDataResponse {
+                            data: n.data.clone(),
+                            stat: n.stat(),
+                        })
+                    }
                 },
                 MultiOp::GetChildren(r) => match self.lookup(&r.path) {
                     None => OpResult::Error(ErrorCode::NoNode),
                     Some(n) if !self.readable(n, ids) => OpResult::Error(ErrorCode::NoAuth),
-                    Some(_) => OpResult::GetChildren(GetChildrenResponse {
-                        children: self.child_names(&r.path),
-                    }),
+                    Some(_) if self.too_many_children(&r.path) => return None,
+                    Some(_) => {
+                        let children = self.child_names(&r.path);
+                        size += 4 + children.iter().map(|c| 4 + c.len()).sum::<usize>();
+                        OpResult::GetChildren(GetChildrenResponse { children })
+                    }
                 },
                 _ => OpResult::Error(ErrorCode::MarshallingError),
-            })
-            .collect();
-        Response::Multi(MultiResponse { results })
+            };
+            size += RESULT_HEAD;
+            if size > limit {
+                return None;
+            }
+            results.push(result);
+        }
+        Some(Response::Multi(MultiResponse { results }))
     }
 
     fn auth(&mut self, conn: ConnId, xid: i32, a: AuthPacket) {
@@ -292,19 +343,19 @@ impl StateMachine {
         let event = EventType::NodeDataChanged;
         self.rearm_one_shot(conn, rel, data, Table::Data, |n| n.mzxid, event);
         for p in exist {
-            if self.tree.get(p).is_some() {
+            if self.replica.tree.get(p).is_some() {
                 self.notify(conn, EventType::NodeCreated, p);
             } else {
-                self.watches.add_one_shot(Table::Data, p, conn);
+                self.watch(conn, |w| w.add_one_shot(Table::Data, p, conn));
             }
         }
         let event = EventType::NodeChildrenChanged;
         self.rearm_one_shot(conn, rel, child, Table::Child, |n| n.pzxid, event);
         for p in persistent {
-            self.watches.add_persistent(p, conn, false);
+            self.watch(conn, |w| w.add_persistent(p, conn, false));
         }
         for p in recursive {
-            self.watches.add_persistent(p, conn, true);
+            self.watch(conn, |w| w.add_persistent(p, conn, true));
         }
     }
 
@@ -322,10 +373,10 @@ impl StateMachine {
         changed: EventType,
     ) {
         for p in paths {
-            match self.tree.get(p).map(zxid_of) {
+            match self.replica.tree.get(p).map(zxid_of) {
                 None => self.notify(conn, EventType::NodeDeleted, p),
                 Some(z) if z > rel => self.notify(conn, changed, p),
-                Some(_) => self.watches.add_one_shot(table, p, conn),
+                Some(_) => self.watch(conn, |w| w.add_one_shot(table, p, conn)),
             }
         }
     }
