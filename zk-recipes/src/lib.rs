@@ -42,6 +42,7 @@
 mod contend;
 mod error;
 mod flavor;
+mod leader_latch;
 mod monitor;
 mod mutex;
 pub mod names;
@@ -51,5 +52,6 @@ pub mod paths;
 
 pub use error::{RecipeError, Result};
 pub use flavor::{ErrorPolicy, Flavor};
+pub use leader_latch::{CloseMode, LeaderLatch, LeaderLatchOptions, LeadershipEvent};
 pub use mutex::{Contender, Mutex, MutexGuard, MutexOptions};
 pub use ownership::{LossReason, OwnershipGuard, OwnershipWatch};

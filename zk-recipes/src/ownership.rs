@@ -216,6 +216,19 @@ impl OwnershipWatch {
     pub fn loss(&self) -> Option<LossReason> {
         self.shared.check()
     }
+
+    /// The lease deadline (see [`OwnershipGuard::valid_until`]); `None` once lost.
+    pub fn valid_until(&self) -> Option<Instant> {
+        match self.shared.check() {
+            Some(_) => None,
+            None => Some(self.shared.tx.borrow().valid_until),
+        }
+    }
+
+    /// The full path of the node.
+    pub fn node(&self) -> &str {
+        &self.shared.node
+    }
 }
 
 impl OwnershipGuard {
