@@ -225,13 +225,18 @@ async fn prove(
     let client = spec.client;
     // Subscribe before the proof, so no session event after it can be missed.
     let events = client.session_events();
+    // Read before the proof: a disconnect during or after it counts as a loss.
+    let event = *client.state_watcher().borrow();
     let sent = Instant::now();
     let stat = match node::retry_read(client, deadline, || client.get_data(&own.path)).await {
         Ok((_, stat)) => stat,
         Err(RecipeError::Client(Error::NoNode)) => return Ok(None),
         Err(e) => return Err(e),
     };
-    if stat.ephemeral_owner != own.session_id || client.session_id() != own.session_id {
+    if stat.ephemeral_owner != own.session_id
+        || event.session_id != own.session_id
+        || client.session_id() != own.session_id
+    {
         return Ok(None);
     }
     let timeout = client.session_timeout();
@@ -246,6 +251,7 @@ async fn prove(
         token: stat.czxid,
         session_id: own.session_id,
         policy: spec.policy,
+        disconnects: event.disconnects,
         tx,
     };
     Ok(Some(OwnershipGuard::start(shared, events)))

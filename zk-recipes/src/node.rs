@@ -29,7 +29,7 @@ pub(crate) async fn wait_connected(client: &Client, deadline: Option<Instant>) -
 
 /// True for the errors after which an idempotent request may simply be sent again.
 pub(crate) fn is_retryable(e: &Error) -> bool {
-    e.is_connection_loss() || matches!(e, Error::Timeout)
+    e.is_outcome_unknown() || matches!(e, Error::Timeout)
 }
 
 /// Runs an idempotent request, retrying after connection loss once reconnected.
