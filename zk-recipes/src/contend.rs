@@ -22,6 +22,9 @@ pub(crate) enum Decision {
     Acquire,
     /// Wait for this child (a name) to go away, then look again.
     WaitFor(String),
+    /// Wait for any change of the children (only for recipes where a lock already keeps
+    /// other waiters out, so there is no herd).
+    WaitChildren,
 }
 
 /// The recipe-specific parts of one acquisition.
@@ -56,7 +59,7 @@ pub(crate) struct Wait {
 }
 
 impl Wait {
-    fn elapsed_error(&self, started: Instant) -> RecipeError {
+    pub(crate) fn elapsed_error(&self, started: Instant) -> RecipeError {
         RecipeError::Deadline(Instant::now().saturating_duration_since(started))
     }
 }
@@ -162,9 +165,23 @@ pub(crate) async fn acquire(spec: &Spec<'_>, wait: &Wait) -> Result<OwnershipGua
                     }
                     cleanup.node = None;
                 }
-                Decision::WaitFor(_) if wait.try_once => {
+                Decision::WaitFor(_) | Decision::WaitChildren if wait.try_once => {
                     return Err(wait.elapsed_error(started));
                 }
+                Decision::WaitChildren => match client.get_children_watch(spec.path).await {
+                    Ok((now, _, watch)) => {
+                        if now != children {
+                            continue;
+                        }
+                        wait_until(watch, deadline)
+                            .await
+                            .map_err(|()| wait.elapsed_error(started))?;
+                    }
+                    Err(e) if node::is_retryable(&e) => {
+                        node::wait_connected(client, deadline).await?;
+                    }
+                    Err(e) => return Err(e.into()),
+                },
                 Decision::WaitFor(name) => {
                     let pred = paths::join(spec.path, &name);
                     match client.get_data_watch(&pred).await {
@@ -194,8 +211,25 @@ pub(crate) async fn acquire(spec: &Spec<'_>, wait: &Wait) -> Result<OwnershipGua
     .await
 }
 
+/// Waits for a watch to fire, or `Err` at the deadline.
+pub(crate) async fn wait_until(
+    watch: zk_client::OneshotWatch,
+    deadline: Option<Instant>,
+) -> Result<(), ()> {
+    match deadline {
+        Some(d) => tokio::time::timeout_at(d, watch)
+            .await
+            .map(|_| ())
+            .map_err(|_| ()),
+        None => {
+            let _ = watch.await;
+            Ok(())
+        }
+    }
+}
+
 /// Races `fut` against the wait's cancellation token.
-async fn with_cancel<T>(
+pub(crate) async fn with_cancel<T>(
     wait: &Wait,
     started: Instant,
     fut: impl std::future::Future<Output = Result<T>>,
@@ -222,7 +256,16 @@ async fn prove(
     own: &OwnNode,
     deadline: Option<Instant>,
 ) -> Result<Option<OwnershipGuard>> {
-    let client = spec.client;
+    prove_node(spec.client, own, spec.policy, deadline).await
+}
+
+/// Proves `own` ours (exists, owned by the current session) and builds its guard.
+pub(crate) async fn prove_node(
+    client: &Client,
+    own: &OwnNode,
+    policy: ErrorPolicy,
+    deadline: Option<Instant>,
+) -> Result<Option<OwnershipGuard>> {
     // Subscribe before the proof, so no session event after it can be missed.
     let events = client.session_events();
     // Read before the proof: a disconnect during or after it counts as a loss.
@@ -250,7 +293,7 @@ async fn prove(
         node: own.path.clone(),
         token: stat.czxid,
         session_id: own.session_id,
-        policy: spec.policy,
+        policy,
         disconnects: event.disconnects,
         tx,
     };

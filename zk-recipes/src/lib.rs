@@ -39,19 +39,29 @@
 //! # Ok(()) }
 //! ```
 
+mod barrier;
 mod contend;
 mod error;
 mod flavor;
 mod leader_latch;
+mod leader_selector;
 mod monitor;
+mod multi_lock;
 mod mutex;
 pub mod names;
 mod node;
 mod ownership;
 pub mod paths;
+mod rwlock;
+mod semaphore;
 
+pub use barrier::{Barrier, DoubleBarrier};
 pub use error::{RecipeError, Result};
 pub use flavor::{ErrorPolicy, Flavor};
 pub use leader_latch::{CloseMode, LeaderLatch, LeaderLatchOptions, LeadershipEvent};
+pub use leader_selector::{LeaderSelector, LeaderSelectorOptions, Leadership, LeadershipEnd};
+pub use multi_lock::{MultiGuard, MultiLock};
 pub use mutex::{Contender, Mutex, MutexGuard, MutexOptions};
 pub use ownership::{LossReason, OwnershipGuard, OwnershipWatch};
+pub use rwlock::ReadWriteLock;
+pub use semaphore::Semaphore;
