@@ -103,9 +103,10 @@ impl MultiGuard {
     /// Resolves when the first part is lost.
     pub async fn lost(&self) -> LossReason {
         let all = self.guards.iter().map(|g| Box::pin(g.lost()));
-        match self.guards.is_empty() {
-            true => std::future::pending().await,
-            false => futures::future::select_all(all).await.0,
+        if self.guards.is_empty() {
+            std::future::pending().await
+        } else {
+            futures::future::select_all(all).await.0
         }
     }
 
@@ -116,10 +117,10 @@ impl MultiGuard {
     pub async fn release(self) -> Result<()> {
         let mut first = Ok(());
         for g in self.guards {
-            if let Err(e) = g.release().await {
-                if first.is_ok() {
-                    first = Err(e);
-                }
+            if let Err(e) = g.release().await
+                && first.is_ok()
+            {
+                first = Err(e);
             }
         }
         first
