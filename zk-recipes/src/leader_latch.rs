@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::Stream;
+use futures::stream::BoxStream;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -213,7 +213,7 @@ impl LeaderLatch {
 
     /// Leadership transitions from now on (`Gained`, `Lost`), in order. If the leadership is
     /// already held when called, the stream starts with its `Gained`.
-    pub fn events(&self) -> impl Stream<Item = LeadershipEvent> + Send + 'static {
+    pub fn events(&self) -> BoxStream<'static, LeadershipEvent> {
         let rx = self.inner.events.subscribe();
         let first = self
             .leadership()
@@ -227,7 +227,10 @@ impl LeaderLatch {
                 }
             }
         });
-        futures::StreamExt::chain(futures::stream::iter(first), rest)
+        futures::StreamExt::boxed(futures::StreamExt::chain(
+            futures::stream::iter(first),
+            rest,
+        ))
     }
 
     /// The participants in queue order (the first leads), with their ids.
