@@ -220,3 +220,54 @@ async fn expired_holder_reports_loss_first() {
     })
     .await;
 }
+
+/// The checker is not vacuous: a Curator `InterProcessMutex` holder paused (SIGSTOP) past its
+/// session keeps claiming the lock on resume (`isAcquiredInThisProcess()` stays true) while a
+/// Rust process held it meanwhile — the hole RECIPES.md Part 1 describes. The checker must
+/// flag the overlap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checker_catches_a_curator_holder_that_outlived_its_session() {
+    use zk_integration_tests::java::{JavaProgram, curator_classpath};
+    zk_integration_tests::require_real_zk!();
+    zk_integration_tests::require!("Curator 5.4 and javac", curator_classpath());
+    zk_integration_tests::backend::bounded(Duration::from_secs(120), async {
+        let backend = Backend::start(
+            zk_integration_tests::backend::BackendKind::Real,
+            zk_options(),
+        )
+        .await
+        .expect("server");
+        let program = JavaProgram::compile_curator(&["RecipeLockWorker.java"]).expect("javac");
+        let path = "/recipes/faults/curator-pause";
+        let mut c = program.command("RecipeLockWorker");
+        // Holds for 30 s (in its own clock), session 4 s.
+        c.args([&backend.connect_string(), path, "curator", "30000", "1"]);
+        let mut holder = Worker::spawn("curator", c);
+        let first = holder
+            .wait_for(Duration::from_secs(30), |l| l.kind == "ACQUIRED")
+            .await;
+        holder
+            .wait_for(Duration::from_secs(10), |l| l.kind == "WORK")
+            .await;
+        holder.signal(Signal::SIGSTOP);
+        let mut other = lock_at(&backend.connect_string(), path, "rust", 100, 1);
+        other.finish(Duration::from_secs(40)).await;
+        let resumed_at = unix_ns_now();
+        holder.signal(Signal::SIGCONT);
+        let after = holder
+            .wait_for(Duration::from_secs(10), |l| {
+                l.kind == "WORK" && l.ns > resumed_at
+            })
+            .await;
+        assert_eq!(after.token, first.token, "the same, long gone, lock");
+        holder.kill().await;
+        let lines = all_events(&[&holder, &other]);
+        let verdict = std::panic::catch_unwind(|| check_exclusive(&lines, CLAIMS));
+        assert!(
+            verdict.is_err(),
+            "the checker missed Curator's overlapping claims"
+        );
+        backend.stop().await;
+    })
+    .await;
+}

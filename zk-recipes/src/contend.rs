@@ -119,26 +119,19 @@ pub(crate) async fn acquire(spec: &Spec<'_>, wait: &Wait) -> Result<OwnershipGua
     paths::validate(spec.path)?;
     let deadline = wait.deadline;
     with_cancel(wait, started, async {
-        node::retry_read(client, deadline, || async {
-            match paths::ensure_containers(client, spec.path).await {
-                Ok(()) => Ok(()),
-                Err(RecipeError::Client(e)) => Err(e),
-                Err(RecipeError::Closed) => Err(Error::Closed),
-                Err(RecipeError::SessionExpired) => Err(Error::SessionExpired),
-                Err(_) => Err(Error::NoNode),
-            }
-        })
-        .await?;
         let mut cleanup = CleanupOnDrop {
             client: client.clone(),
             node: None,
         };
+        // A data watch on our own node, set once per node and handed to the guard's monitor.
+        let mut own_watch: Option<zk_client::OneshotWatch> = None;
         loop {
             check_client(client)?;
             node::check_deadline(deadline).map_err(|_| wait.elapsed_error(started))?;
             let own = match &cleanup.node {
                 Some(n) if n.session_id == client.session_id() => n.clone(),
                 _ => {
+                    own_watch = None;
                     node::wait_connected(client, deadline).await?;
                     let fresh = || fresh_name(spec.flavor, spec.curator_marker, spec.kazoo_marker);
                     let created =
@@ -148,8 +141,32 @@ pub(crate) async fn acquire(spec: &Spec<'_>, wait: &Wait) -> Result<OwnershipGua
                     created
                 }
             };
-            let children =
-                node::retry_read(client, deadline, || client.get_children(spec.path)).await?;
+            // Snapshots before the read that proves the order: a session change or disconnect
+            // after them is seen by the guard.
+            let events = client.session_events();
+            let before = *client.state_watcher().borrow();
+            let sent = Instant::now();
+            let children = if own_watch.is_none() {
+                // One round trip for both: the order, and the watch on our node.
+                let (children, data) = tokio::join!(
+                    node::retry_read(client, deadline, || client.get_children(spec.path)),
+                    client.get_data_watch(&own.path)
+                );
+                match data {
+                    Ok((_, stat, watch)) if stat.ephemeral_owner == own.session_id => {
+                        own_watch = Some(watch);
+                    }
+                    Ok(_) | Err(Error::NoNode) => {
+                        cleanup.node = None;
+                        continue;
+                    }
+                    Err(e) if node::is_retryable(&e) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                children?
+            } else {
+                node::retry_read(client, deadline, || client.get_children(spec.path)).await?
+            };
             let sorted = contenders(spec, &children)?;
             let own_name = paths::name_of(&own.path);
             let Some(index) = sorted.iter().position(|c| c.name == own_name) else {
@@ -159,11 +176,42 @@ pub(crate) async fn acquire(spec: &Spec<'_>, wait: &Wait) -> Result<OwnershipGua
             };
             match (spec.decide)(&sorted, index) {
                 Decision::Acquire => {
-                    if let Some(guard) = prove(spec, &own, deadline).await? {
-                        cleanup.disarm();
-                        return Ok(guard);
+                    let after = *client.state_watcher().borrow();
+                    let steady = before.session_id == own.session_id
+                        && after.session_id == own.session_id
+                        && after.disconnects == before.disconnects
+                        && before.state.is_connected();
+                    if !steady || own_watch.is_none() {
+                        // Disconnected meanwhile: look again rather than hand out a guard
+                        // that is already lost.
+                        node::wait_connected(client, deadline).await?;
+                        continue;
                     }
-                    cleanup.node = None;
+                    let token = match own.czxid {
+                        0 => match prove_node(client, &own, spec.policy, deadline).await? {
+                            Some(guard) => {
+                                cleanup.disarm();
+                                return Ok(guard);
+                            }
+                            None => {
+                                cleanup.node = None;
+                                continue;
+                            }
+                        },
+                        czxid => czxid,
+                    };
+                    let guard = build_guard(
+                        client,
+                        &own,
+                        token,
+                        spec.policy,
+                        before,
+                        sent,
+                        events,
+                        own_watch.take(),
+                    );
+                    cleanup.disarm();
+                    return Ok(guard);
                 }
                 Decision::WaitFor(_) | Decision::WaitChildren if wait.try_once => {
                     return Err(wait.elapsed_error(started));
@@ -173,7 +221,7 @@ pub(crate) async fn acquire(spec: &Spec<'_>, wait: &Wait) -> Result<OwnershipGua
                         if now != children {
                             continue;
                         }
-                        wait_until(watch, deadline)
+                        wait_either(watch, &mut own_watch, &mut cleanup, deadline)
                             .await
                             .map_err(|()| wait.elapsed_error(started))?;
                     }
@@ -186,17 +234,9 @@ pub(crate) async fn acquire(spec: &Spec<'_>, wait: &Wait) -> Result<OwnershipGua
                     let pred = paths::join(spec.path, &name);
                     match client.get_data_watch(&pred).await {
                         Ok((_, _, watch)) => {
-                            let woke = async {
-                                let _ = watch.await;
-                            };
-                            match deadline {
-                                Some(d) => {
-                                    if tokio::time::timeout_at(d, woke).await.is_err() {
-                                        return Err(wait.elapsed_error(started));
-                                    }
-                                }
-                                None => woke.await,
-                            }
+                            wait_either(watch, &mut own_watch, &mut cleanup, deadline)
+                                .await
+                                .map_err(|()| wait.elapsed_error(started))?;
                         }
                         Err(Error::NoNode) => {}
                         Err(e) if node::is_retryable(&e) => {
@@ -209,6 +249,70 @@ pub(crate) async fn acquire(spec: &Spec<'_>, wait: &Wait) -> Result<OwnershipGua
         }
     })
     .await
+}
+
+/// Waits for `watch` (the thing we wait for) or our own node's watch, whichever fires first;
+/// `Err` at the deadline. If our node was deleted, forgets it (the caller re-creates it).
+async fn wait_either(
+    watch: zk_client::OneshotWatch,
+    own_watch: &mut Option<zk_client::OneshotWatch>,
+    cleanup: &mut CleanupOnDrop,
+    deadline: Option<Instant>,
+) -> Result<(), ()> {
+    let own = async {
+        match own_watch.as_mut() {
+            Some(w) => w.await,
+            None => std::future::pending().await,
+        }
+    };
+    let either = async {
+        tokio::select! {
+            _ = watch => None,
+            event = own => Some(event),
+        }
+    };
+    let fired = match deadline {
+        Some(d) => tokio::time::timeout_at(d, either).await.map_err(|_| ())?,
+        None => either.await,
+    };
+    if let Some(event) = fired {
+        *own_watch = None;
+        if event.event_type == zk_client::EventType::NodeDeleted {
+            cleanup.node = None;
+        }
+    }
+    Ok(())
+}
+
+/// The guard of a node proven first by a read sent at `sent`, with `before` the session state
+/// just before that read.
+#[allow(clippy::too_many_arguments)]
+fn build_guard(
+    client: &Client,
+    own: &OwnNode,
+    token: i64,
+    policy: ErrorPolicy,
+    before: zk_client::SessionEvent,
+    sent: Instant,
+    events: futures::stream::BoxStream<'static, zk_client::SessionUpdate>,
+    own_watch: Option<zk_client::OneshotWatch>,
+) -> OwnershipGuard {
+    let timeout = client.session_timeout();
+    let valid_until = sent + lease_len(timeout.max(Duration::from_millis(1)));
+    let (tx, _) = tokio::sync::watch::channel(HoldState {
+        lost: None,
+        valid_until,
+    });
+    let shared = HoldShared {
+        client: client.clone(),
+        node: own.path.clone(),
+        token,
+        session_id: own.session_id,
+        policy,
+        disconnects: before.disconnects,
+        tx,
+    };
+    OwnershipGuard::start(shared, events, own_watch)
 }
 
 /// Waits for a watch to fire, or `Err` at the deadline.
@@ -249,16 +353,6 @@ pub(crate) async fn with_cancel<T>(
     })
 }
 
-/// Proves the node ours (exists, `ephemeralOwner` is the current session) and builds the
-/// guard; `None` when the proof fails (the caller starts over).
-async fn prove(
-    spec: &Spec<'_>,
-    own: &OwnNode,
-    deadline: Option<Instant>,
-) -> Result<Option<OwnershipGuard>> {
-    prove_node(spec.client, own, spec.policy, deadline).await
-}
-
 /// Proves `own` ours (exists, owned by the current session) and builds its guard.
 pub(crate) async fn prove_node(
     client: &Client,
@@ -297,7 +391,7 @@ pub(crate) async fn prove_node(
         disconnects: event.disconnects,
         tx,
     };
-    Ok(Some(OwnershipGuard::start(shared, events)))
+    Ok(Some(OwnershipGuard::start(shared, events, None)))
 }
 
 /// The mutex rule: among the first `max` we hold; else wait for the one just before us.

@@ -18,6 +18,24 @@
 //!   cancellation on every wait, herd-free waiting on one predecessor, CONTAINER parents and
 //!   strict child filtering ([`RecipeError::ForeignChildren`]).
 //!
+//! # Leader election in 10 lines
+//!
+//! ```no_run
+//! use zk_recipes::{LeaderLatch, LeaderLatchOptions};
+//!
+//! async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//!     let client = zk_client::Client::connect("zk1:2181,zk2:2181,zk3:2181").await?;
+//!     let latch = LeaderLatch::start(client, "/myapp/leader", LeaderLatchOptions::default().id("node-a"))?;
+//!     loop {
+//!         let leadership = latch.await_leadership(None).await?; // proven: our node, our session, first
+//!         while leadership.is_held() {                            // false at once after a pause past the session
+//!             do_leader_work(leadership.token()).await;           // pass the fencing token downstream
+//!         }
+//!     }
+//! }
+//! async fn do_leader_work(_token: i64) { /* yours */ }
+//! ```
+//!
 //! # Flavours
 //!
 //! [`Flavor::Curator`] uses Curator 5's node names and excludes Curator processes on the same

@@ -16,13 +16,18 @@ use crate::ownership::{HoldShared, LossReason, lease_len};
 pub(crate) async fn run(
     hold: Arc<HoldShared>,
     mut events: BoxStream<'static, SessionUpdate>,
+    own_watch: Option<zk_client::OneshotWatch>,
     stop: CancellationToken,
 ) {
     let timeout = hold.client.session_timeout();
     let lease = lease_len(timeout);
-    let mut probe = tokio::time::interval((timeout / 3).max(std::time::Duration::from_millis(50)));
+    let period = (timeout / 3).max(std::time::Duration::from_millis(50));
+    let mut probe = tokio::time::interval_at(Instant::now() + period, period);
     probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut node_watch = arm(&hold).await;
+    let mut node_watch = match own_watch {
+        Some(w) => Some(w),
+        None => arm(&hold).await,
+    };
     loop {
         if hold.check().is_some() {
             return;

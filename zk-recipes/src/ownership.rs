@@ -260,10 +260,16 @@ impl OwnershipGuard {
     pub(crate) fn start(
         shared: HoldShared,
         events: futures::stream::BoxStream<'static, zk_client::SessionUpdate>,
+        own_watch: Option<zk_client::OneshotWatch>,
     ) -> Self {
         let shared = Arc::new(shared);
         let stop = CancellationToken::new();
-        tokio::spawn(monitor::run(shared.clone(), events, stop.clone()));
+        tokio::spawn(monitor::run(
+            shared.clone(),
+            events,
+            own_watch,
+            stop.clone(),
+        ));
         Self {
             shared,
             stop,

@@ -269,6 +269,7 @@ impl Semaphore {
             let own = OwnNode {
                 path: path.clone(),
                 session_id,
+                czxid: 0,
             };
             cleanup.node = Some(own.clone());
             if let Some(guard) =
