@@ -235,10 +235,13 @@ impl LeaderLatch {
         let first = self
             .leadership()
             .map(|w| LeadershipEvent::Gained { token: w.token() });
-        let rest = futures::stream::unfold(rx, |mut rx| async move {
+        // The task publishes the leadership before it broadcasts `Gained`, so the broadcast
+        // may still carry the `Gained` reported above: skip that one duplicate.
+        let rest = futures::stream::unfold((rx, first), |(mut rx, mut skip)| async move {
             loop {
                 match rx.recv().await {
-                    Ok(e) => return Some((e, rx)),
+                    Ok(e) if Some(e) == skip.take() => continue,
+                    Ok(e) => return Some((e, (rx, skip))),
                     Err(broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(broadcast::error::RecvError::Closed) => return None,
                 }
