@@ -188,8 +188,43 @@ async fn policies_decide_what_a_disconnect_means(backend: &Backend) {
     client.close().await;
 }
 
+/// A create whose reply is lost (ConnectionLoss after the server applied it) is not retried
+/// blindly: after reconnecting, the recipe finds its node by the protection prefix and uses
+/// it, so the lock path holds exactly one node of ours, and the guard is proven.
+async fn lost_create_reply_leaves_no_orphan(backend: &Backend) {
+    use zk_integration_tests::proxy::Direction;
+    let proxy = TcpProxy::start(backend.addr()).await.expect("proxy");
+    let client = connect(&proxy.connect_string()).await;
+    let observer = connect(&backend.connect_string()).await;
+    let path = "/api/lost-reply";
+    zk_recipes::paths::ensure_containers(&observer, path)
+        .await
+        .expect("path");
+    let mutex = Mutex::new(client.clone(), path, MutexOptions::default()).expect("mutex");
+    proxy.pause_direction(Direction::ServerToClient).await;
+    let acquiring =
+        tokio::spawn(async move { mutex.acquire_timeout(Duration::from_secs(20)).await });
+    // The create reached the server (its reply is held by the proxy).
+    wait_children(&observer, path, 1).await;
+    proxy.drop_connections().await;
+    proxy.resume_direction(Direction::ServerToClient);
+    let guard = acquiring
+        .await
+        .expect("join")
+        .expect("acquired after the lost reply");
+    assert!(guard.is_held());
+    let names = children(&observer, path).await;
+    assert_eq!(names.len(), 1, "no orphan and no second node: {names:?}");
+    assert_eq!(format!("{path}/{}", names[0]), guard.node());
+    guard.release().await.expect("release");
+    wait_children(&observer, path, 0).await;
+    client.close().await;
+    observer.close().await;
+}
+
 zk_integration_tests::on_each_backend! {
     within: Duration::from_secs(60);
+    lost_create_reply_leaves_no_orphan(zk_options()),
     bad_input_gets_typed_errors(zk_options()),
     waits_end_cleanly(zk_options()),
     policies_decide_what_a_disconnect_means(zk_options()),

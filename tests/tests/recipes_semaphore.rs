@@ -153,6 +153,13 @@ async fn rwlock_rules(flavor: Flavor, backend: &Backend) {
         .await
         .expect_err("writer waits for readers");
     assert!(matches!(e, RecipeError::Deadline(_)));
+    assert!(lb.try_write().await.expect("try").is_none());
+    let r4 = lb
+        .try_read()
+        .await
+        .expect("try")
+        .expect("a third reader shares");
+    r4.release().await.expect("release");
     r1.release().await.expect("release");
     r2.release().await.expect("release");
     let w = la.write().await.expect("write");

@@ -147,6 +147,42 @@ impl ReadWriteLock {
         self.lock(true, None, deadline(timeout)).await
     }
 
+    /// The read lock if no writer holds or waits before us; `Ok(None)` otherwise.
+    ///
+    /// # Errors
+    /// As [`read`](Self::read).
+    pub async fn try_read(&self) -> Result<Option<OwnershipGuard>> {
+        try_once(
+            self.lock(
+                false,
+                None,
+                Wait {
+                    try_once: true,
+                    ..Wait::default()
+                },
+            )
+            .await,
+        )
+    }
+
+    /// The write lock if nobody holds or waits before us; `Ok(None)` otherwise.
+    ///
+    /// # Errors
+    /// As [`read`](Self::read).
+    pub async fn try_write(&self) -> Result<Option<OwnershipGuard>> {
+        try_once(
+            self.lock(
+                true,
+                None,
+                Wait {
+                    try_once: true,
+                    ..Wait::default()
+                },
+            )
+            .await,
+        )
+    }
+
     /// Takes the read lock while holding `write` (a downgrade path: release the write guard
     /// afterwards and keep reading). Readers queued after the writer stay blocked by the
     /// writer, not by this read node.
@@ -172,6 +208,14 @@ impl ReadWriteLock {
     pub async fn contenders(&self) -> Result<Vec<Contender>> {
         let decide = contend::first_n(1);
         crate::mutex::list_contenders(&self.spec(true, &decide)).await
+    }
+}
+
+fn try_once(result: Result<OwnershipGuard>) -> Result<Option<OwnershipGuard>> {
+    match result {
+        Ok(g) => Ok(Some(g)),
+        Err(crate::RecipeError::Deadline(_)) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
