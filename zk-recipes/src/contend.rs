@@ -322,6 +322,7 @@ fn build_guard(
         session_id: own.session_id,
         policy,
         disconnects: before.disconnects,
+        verified_disconnects: std::sync::atomic::AtomicU64::new(before.disconnects),
         tx,
     };
     OwnershipGuard::start(shared, events, own_watch)
@@ -401,6 +402,7 @@ pub(crate) async fn prove_node(
         session_id: own.session_id,
         policy,
         disconnects: event.disconnects,
+        verified_disconnects: std::sync::atomic::AtomicU64::new(event.disconnects),
         tx,
     };
     Ok(Some(OwnershipGuard::start(shared, events, None)))

@@ -46,6 +46,9 @@ pub(crate) async fn run(
                     if event.state.is_connected() && node_watch.is_none() {
                         node_watch = arm(&hold).await;
                     }
+                    if event.state.is_connected() && hold.policy == ErrorPolicy::Session && !probe_node(&hold, lease).await {
+                        return;
+                    }
                 }
             },
             event = wait_watch(&mut node_watch) => match event {
@@ -53,17 +56,33 @@ pub(crate) async fn run(
                 EventType::None => node_watch = None,
                 _ => node_watch = arm(&hold).await,
             },
-            _ = probe.tick() => {
-                let sent = Instant::now();
-                match hold.client.exists(&hold.node).await {
-                    Ok(Some(stat)) if stat.ephemeral_owner == hold.session_id => hold.extend(sent + lease),
-                    Ok(Some(_)) => { hold.mark_lost(LossReason::OwnerChanged); return; }
-                    Ok(None) => { hold.mark_lost(LossReason::NodeDeleted); return; }
-                    Err(_) => {}
-                }
-            }
+            _ = probe.tick() => if !probe_node(&hold, lease).await { return },
             () = tokio::time::sleep_until(until) => { hold.mark_lost(LossReason::LeaseExpired); return; }
         }
+    }
+}
+
+/// Proves our node again (exists, our session): extends the lease and records the disconnect
+/// count it was proven at. `false` when the hold is lost.
+async fn probe_node(hold: &HoldShared, lease: std::time::Duration) -> bool {
+    let disconnects = hold.client.state_watcher().borrow().disconnects;
+    let sent = Instant::now();
+    match hold.client.exists(&hold.node).await {
+        Ok(Some(stat)) if stat.ephemeral_owner == hold.session_id => {
+            hold.extend(sent + lease);
+            hold.verified_disconnects
+                .store(disconnects, std::sync::atomic::Ordering::SeqCst);
+            true
+        }
+        Ok(Some(_)) => {
+            hold.mark_lost(LossReason::OwnerChanged);
+            false
+        }
+        Ok(None) => {
+            hold.mark_lost(LossReason::NodeDeleted);
+            false
+        }
+        Err(_) => true,
     }
 }
 

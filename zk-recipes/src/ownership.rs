@@ -77,6 +77,9 @@ pub(crate) struct HoldShared {
     /// The client's disconnect counter when the hold was proven: any later disconnect means
     /// Suspended happened, even if the state is Connected again by now.
     pub(crate) disconnects: u64,
+    /// [`ErrorPolicy::Session`]: the disconnect count at the last proof of our node; after a
+    /// reconnect the hold reads as not held until the monitor has proven the node again.
+    pub(crate) verified_disconnects: std::sync::atomic::AtomicU64,
     pub(crate) tx: watch::Sender<HoldState>,
 }
 
@@ -153,6 +156,19 @@ impl HoldShared {
         }
     }
 
+    /// Held right now: not lost, and (under [`ErrorPolicy::Session`]) proven again since the
+    /// last reconnect.
+    pub(crate) fn held(&self) -> bool {
+        if self.check().is_some() {
+            return false;
+        }
+        self.policy == ErrorPolicy::Standard
+            || self.client.state_watcher().borrow().disconnects
+                == self
+                    .verified_disconnects
+                    .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Resolves at the first loss.
     pub(crate) async fn lost(&self) -> LossReason {
         let mut rx = self.tx.subscribe();
@@ -226,7 +242,7 @@ impl OwnershipWatch {
 
     /// Whether the guard is held right now (see [`OwnershipGuard::is_held`]).
     pub fn is_held(&self) -> bool {
-        self.shared.check().is_none()
+        self.shared.held()
     }
 
     /// Resolves at the first loss.
@@ -293,9 +309,11 @@ impl OwnershipGuard {
     }
 
     /// Whether we hold it at this instant. Checks the clock and the client's state itself, so
-    /// the answer is right even if this task was paused and nothing else ran since.
+    /// the answer is right even if this task was paused and nothing else ran since. Under
+    /// [`ErrorPolicy::Session`] it is also false between a reconnect and the re-verification
+    /// of our node (which follows at once).
     pub fn is_held(&self) -> bool {
-        self.shared.check().is_none()
+        self.shared.held()
     }
 
     /// The loss, if it happened.
