@@ -1,0 +1,420 @@
+//! The acquisition loop shared by every sequential-node recipe (mutex, read-write lock,
+//! semaphore leases, leader latch): protected create, strict child filtering, herd-free wait
+//! on one predecessor, proof of ownership, deadline and cancellation.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use zk_client::{Client, Error};
+
+use crate::error::{RecipeError, Result};
+use crate::flavor::{ErrorPolicy, Flavor};
+use crate::names::{self, NamePattern, SequencedChild};
+use crate::node::{self, CleanupOnDrop, OwnNode};
+use crate::ownership::{HoldShared, HoldState, OwnershipGuard, lease_len};
+use crate::paths;
+
+/// What the recipe decides from the sorted contenders and our index among them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// We hold it.
+    Acquire,
+    /// Wait for this child (a name) to go away, then look again.
+    WaitFor(String),
+    /// Wait for any change of the children (only for recipes where a lock already keeps
+    /// other waiters out, so there is no herd).
+    WaitChildren,
+}
+
+/// The recipe-specific parts of one acquisition.
+pub(crate) struct Spec<'a> {
+    pub(crate) client: &'a Client,
+    /// The recipe path (the parent of the contenders).
+    pub(crate) path: &'a str,
+    pub(crate) flavor: Flavor,
+    /// Which children count (and which are foreign).
+    pub(crate) pattern: &'a NamePattern,
+    /// Children that are neither contenders nor foreign.
+    pub(crate) ignore: &'a [&'a str],
+    /// Curator marker (e.g. `lock-`) and kazoo marker (e.g. `__lock__`) of the node we create.
+    pub(crate) curator_marker: &'a str,
+    pub(crate) kazoo_marker: &'a str,
+    pub(crate) data: &'a [u8],
+    pub(crate) policy: ErrorPolicy,
+    /// The decision rule.
+    pub(crate) decide: &'a DecideFn,
+}
+
+/// A decision rule: sorted contenders and our index in, decision out.
+pub(crate) type DecideFn = dyn Fn(&[SequencedChild], usize) -> Decision + Send + Sync;
+
+/// When to give up waiting.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Wait {
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) cancel: Option<CancellationToken>,
+    /// Try once: if not acquired at the first look, give up.
+    pub(crate) try_once: bool,
+}
+
+impl Wait {
+    pub(crate) fn elapsed_error(&self, started: Instant) -> RecipeError {
+        RecipeError::Deadline(Instant::now().saturating_duration_since(started))
+    }
+}
+
+/// A fresh protected name for `flavor`: (search prefix, name to create).
+pub(crate) fn fresh_name(
+    flavor: Flavor,
+    curator_marker: &str,
+    kazoo_marker: &str,
+) -> (String, String) {
+    let id = uuid::Uuid::new_v4();
+    match flavor {
+        Flavor::Curator => {
+            let prefix = names::curator_protection_prefix(&id);
+            let name = format!("{prefix}{curator_marker}");
+            (prefix, name)
+        }
+        Flavor::Kazoo => {
+            let prefix = names::kazoo_protection_prefix(&id);
+            let name = format!("{prefix}{kazoo_marker}");
+            (prefix, name)
+        }
+    }
+}
+
+/// Fails fast on a client that is closed or whose session is gone for good.
+pub(crate) fn check_client(client: &Client) -> Result<()> {
+    match client.state() {
+        zk_client::SessionState::Closed | zk_client::SessionState::AuthFailed => {
+            Err(RecipeError::Closed)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Sorts `path`'s children; foreign children are an error.
+pub(crate) fn contenders(spec: &Spec<'_>, children: &[String]) -> Result<Vec<SequencedChild>> {
+    let sorted = names::sort_children(spec.pattern, children, spec.ignore);
+    if !sorted.foreign.is_empty() {
+        let mut names = sorted.foreign;
+        names.truncate(8);
+        return Err(RecipeError::ForeignChildren {
+            path: spec.path.to_owned(),
+            names,
+        });
+    }
+    Ok(sorted.contenders)
+}
+
+/// Acquires: returns a guard only once our node is proven ours and first by `spec.decide`.
+/// Whatever happens before that (error, deadline, cancellation, the future dropped), the node
+/// it created is removed.
+pub(crate) async fn acquire(spec: &Spec<'_>, wait: &Wait) -> Result<OwnershipGuard> {
+    let started = Instant::now();
+    let client = spec.client;
+    check_client(client)?;
+    paths::validate(spec.path)?;
+    let deadline = wait.deadline;
+    with_cancel(wait, started, async {
+        let mut cleanup = CleanupOnDrop {
+            client: client.clone(),
+            node: None,
+        };
+        // A data watch on our own node, set once per node and handed to the guard's monitor.
+        let mut own_watch: Option<zk_client::OneshotWatch> = None;
+        loop {
+            check_client(client)?;
+            node::check_deadline(deadline).map_err(|_| wait.elapsed_error(started))?;
+            let own = match &cleanup.node {
+                Some(n) if n.session_id == client.session_id() => n.clone(),
+                _ => {
+                    own_watch = None;
+                    node::wait_connected(client, deadline).await?;
+                    let fresh = || fresh_name(spec.flavor, spec.curator_marker, spec.kazoo_marker);
+                    let created =
+                        node::protected_create(client, spec.path, fresh, spec.data, deadline)
+                            .await?;
+                    cleanup.node = Some(created.clone());
+                    created
+                }
+            };
+            // Snapshots before the read that proves the order: a session change or disconnect
+            // after them is seen by the guard.
+            let events = client.session_events();
+            let before = *client.state_watcher().borrow();
+            let sent = Instant::now();
+            let children =
+                node::retry_read(client, deadline, || client.get_children(spec.path)).await?;
+            let sorted = contenders(spec, &children)?;
+            let own_name = paths::name_of(&own.path);
+            let Some(index) = sorted.iter().position(|c| c.name == own_name) else {
+                // Our node is gone (session ended, or someone deleted it): start over.
+                cleanup.node = None;
+                continue;
+            };
+            match (spec.decide)(&sorted, index) {
+                Decision::Acquire => {
+                    let after = *client.state_watcher().borrow();
+                    let steady = before.session_id == own.session_id
+                        && after.session_id == own.session_id
+                        && after.disconnects == before.disconnects
+                        && before.state.is_connected();
+                    if !steady {
+                        // Disconnected meanwhile: look again rather than hand out a guard
+                        // that is already lost.
+                        node::wait_connected(client, deadline).await?;
+                        continue;
+                    }
+                    let token = match own.czxid {
+                        0 => match prove_node(client, &own, spec.policy, deadline).await? {
+                            Some(guard) => {
+                                cleanup.disarm();
+                                return Ok(guard);
+                            }
+                            None => {
+                                cleanup.node = None;
+                                continue;
+                            }
+                        },
+                        czxid => czxid,
+                    };
+                    let guard = build_guard(
+                        client,
+                        &own,
+                        token,
+                        spec.policy,
+                        before,
+                        sent,
+                        events,
+                        own_watch.take(),
+                    );
+                    cleanup.disarm();
+                    return Ok(guard);
+                }
+                Decision::WaitFor(_) | Decision::WaitChildren if wait.try_once => {
+                    return Err(wait.elapsed_error(started));
+                }
+                Decision::WaitChildren => match client.get_children_watch(spec.path).await {
+                    Ok((now, _, watch)) => {
+                        if now != children {
+                            continue;
+                        }
+                        wait_either(watch, &mut own_watch, &mut cleanup, deadline)
+                            .await
+                            .map_err(|()| wait.elapsed_error(started))?;
+                    }
+                    Err(e) if node::is_retryable(&e) => {
+                        node::wait_connected(client, deadline).await?;
+                    }
+                    Err(e) => return Err(e.into()),
+                },
+                Decision::WaitFor(name) => {
+                    let pred = paths::join(spec.path, &name);
+                    if own_watch.is_none() {
+                        // Also watch our own node while waiting (one round trip for both).
+                        let (pred_result, own_result) = tokio::join!(
+                            client.get_data_watch(&pred),
+                            client.get_data_watch(&own.path)
+                        );
+                        match own_result {
+                            Ok((_, stat, w)) if stat.ephemeral_owner == own.session_id => {
+                                own_watch = Some(w);
+                            }
+                            Ok(_) | Err(Error::NoNode) => {
+                                cleanup.node = None;
+                                continue;
+                            }
+                            Err(e) if node::is_retryable(&e) => {}
+                            Err(e) => return Err(e.into()),
+                        }
+                        match pred_result {
+                            Ok((_, _, watch)) => {
+                                wait_either(watch, &mut own_watch, &mut cleanup, deadline)
+                                    .await
+                                    .map_err(|()| wait.elapsed_error(started))?;
+                            }
+                            Err(Error::NoNode) => {}
+                            Err(e) if node::is_retryable(&e) => {
+                                node::wait_connected(client, deadline).await?;
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                        continue;
+                    }
+                    match client.get_data_watch(&pred).await {
+                        Ok((_, _, watch)) => {
+                            wait_either(watch, &mut own_watch, &mut cleanup, deadline)
+                                .await
+                                .map_err(|()| wait.elapsed_error(started))?;
+                        }
+                        Err(Error::NoNode) => {}
+                        Err(e) if node::is_retryable(&e) => {
+                            node::wait_connected(client, deadline).await?;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+        }
+    })
+    .await
+}
+
+/// Waits for `watch` (the thing we wait for) or our own node's watch, whichever fires first;
+/// `Err` at the deadline. If our node was deleted, forgets it (the caller re-creates it).
+async fn wait_either(
+    watch: zk_client::OneshotWatch,
+    own_watch: &mut Option<zk_client::OneshotWatch>,
+    cleanup: &mut CleanupOnDrop,
+    deadline: Option<Instant>,
+) -> Result<(), ()> {
+    let own = async {
+        match own_watch.as_mut() {
+            Some(w) => w.await,
+            None => std::future::pending().await,
+        }
+    };
+    let either = async {
+        tokio::select! {
+            _ = watch => None,
+            event = own => Some(event),
+        }
+    };
+    let fired = match deadline {
+        Some(d) => tokio::time::timeout_at(d, either).await.map_err(|_| ())?,
+        None => either.await,
+    };
+    if let Some(event) = fired {
+        *own_watch = None;
+        if event.event_type == zk_client::EventType::NodeDeleted {
+            cleanup.node = None;
+        }
+    }
+    Ok(())
+}
+
+/// The guard of a node proven first by a read sent at `sent`, with `before` the session state
+/// just before that read.
+#[allow(clippy::too_many_arguments)]
+fn build_guard(
+    client: &Client,
+    own: &OwnNode,
+    token: i64,
+    policy: ErrorPolicy,
+    before: zk_client::SessionEvent,
+    sent: Instant,
+    events: futures::stream::BoxStream<'static, zk_client::SessionUpdate>,
+    own_watch: Option<zk_client::OneshotWatch>,
+) -> OwnershipGuard {
+    let timeout = client.session_timeout();
+    let valid_until = sent + lease_len(timeout.max(Duration::from_millis(1)));
+    let (tx, _) = tokio::sync::watch::channel(HoldState {
+        lost: None,
+        valid_until,
+    });
+    let shared = HoldShared {
+        client: client.clone(),
+        node: own.path.clone(),
+        token,
+        session_id: own.session_id,
+        policy,
+        disconnects: before.disconnects,
+        verified_disconnects: std::sync::atomic::AtomicU64::new(before.disconnects),
+        tx,
+    };
+    OwnershipGuard::start(shared, events, own_watch)
+}
+
+/// Waits for a watch to fire, or `Err` at the deadline.
+pub(crate) async fn wait_until(
+    watch: zk_client::OneshotWatch,
+    deadline: Option<Instant>,
+) -> Result<(), ()> {
+    match deadline {
+        Some(d) => tokio::time::timeout_at(d, watch)
+            .await
+            .map(|_| ())
+            .map_err(|_| ()),
+        None => {
+            let _ = watch.await;
+            Ok(())
+        }
+    }
+}
+
+/// Races `fut` against the wait's cancellation token.
+pub(crate) async fn with_cancel<T>(
+    wait: &Wait,
+    started: Instant,
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let out = match &wait.cancel {
+        Some(token) => tokio::select! {
+            out = fut => out,
+            () = token.cancelled() => Err(RecipeError::Cancelled),
+        },
+        None => fut.await,
+    };
+    out.map_err(|e| match e {
+        RecipeError::Deadline(_) => {
+            RecipeError::Deadline(Instant::now().saturating_duration_since(started))
+        }
+        e => e,
+    })
+}
+
+/// Proves `own` ours (exists, owned by the current session) and builds its guard.
+pub(crate) async fn prove_node(
+    client: &Client,
+    own: &OwnNode,
+    policy: ErrorPolicy,
+    deadline: Option<Instant>,
+) -> Result<Option<OwnershipGuard>> {
+    // Subscribe before the proof, so no session event after it can be missed.
+    let events = client.session_events();
+    // Read before the proof: a disconnect during or after it counts as a loss.
+    let event = *client.state_watcher().borrow();
+    let sent = Instant::now();
+    let stat = match node::retry_read(client, deadline, || client.get_data(&own.path)).await {
+        Ok((_, stat)) => stat,
+        Err(RecipeError::Client(Error::NoNode)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if stat.ephemeral_owner != own.session_id
+        || event.session_id != own.session_id
+        || client.session_id() != own.session_id
+    {
+        return Ok(None);
+    }
+    let timeout = client.session_timeout();
+    let valid_until = sent + lease_len(timeout.max(Duration::from_millis(1)));
+    let (tx, _) = tokio::sync::watch::channel(HoldState {
+        lost: None,
+        valid_until,
+    });
+    let shared = HoldShared {
+        client: client.clone(),
+        node: own.path.clone(),
+        token: stat.czxid,
+        session_id: own.session_id,
+        policy,
+        disconnects: event.disconnects,
+        verified_disconnects: std::sync::atomic::AtomicU64::new(event.disconnects),
+        tx,
+    };
+    Ok(Some(OwnershipGuard::start(shared, events, None)))
+}
+
+/// The mutex rule: among the first `max` we hold; else wait for the one just before us.
+pub(crate) fn first_n(max: usize) -> impl Fn(&[SequencedChild], usize) -> Decision + Send + Sync {
+    move |sorted, index| {
+        if index < max {
+            Decision::Acquire
+        } else {
+            Decision::WaitFor(sorted[index - 1].name.clone())
+        }
+    }
+}
