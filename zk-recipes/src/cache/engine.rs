@@ -100,6 +100,15 @@ pub(crate) async fn start(
     Ok((shared, tokio::spawn(task.run())))
 }
 
+/// The parent of an absolute path (`None` for the root).
+fn parent_of(path: &str) -> Option<&str> {
+    match path.rfind('/') {
+        Some(0) if path.len() > 1 => Some("/"),
+        Some(0) | None => None,
+        Some(i) => Some(&path[..i]),
+    }
+}
+
 struct CacheTask {
     client: Client,
     scope: Scope,
@@ -156,19 +165,40 @@ impl CacheTask {
     fn take(&mut self, event: PersistentEvent) -> Next {
         match event {
             PersistentEvent::Node(e) => {
-                let relevant = matches!(
-                    e.event_type,
-                    EventType::NodeCreated | EventType::NodeDeleted | EventType::NodeDataChanged
-                ) && match self.scope {
-                    Scope::Tree => is_within(&self.shared.root, &e.path),
-                    Scope::Node => e.path == self.shared.root,
-                };
-                if relevant && self.pending_set.insert(e.path.clone()) {
-                    self.pending.push(e.path);
+                let root = &self.shared.root;
+                match (self.scope, e.event_type) {
+                    (Scope::Tree, EventType::NodeCreated | EventType::NodeDeleted)
+                        if is_within(root, &e.path) =>
+                    {
+                        // The parent's stat (pzxid, cversion, numChildren) changed too, and a
+                        // recursive watch sends no event for it.
+                        if let Some(parent) = parent_of(&e.path).filter(|p| is_within(root, p)) {
+                            let parent = parent.to_owned();
+                            self.want(parent);
+                        }
+                        self.want(e.path);
+                    }
+                    (Scope::Tree, EventType::NodeDataChanged) if is_within(root, &e.path) => {
+                        self.want(e.path);
+                    }
+                    (
+                        Scope::Node,
+                        EventType::NodeCreated
+                        | EventType::NodeDeleted
+                        | EventType::NodeDataChanged
+                        | EventType::NodeChildrenChanged,
+                    ) if e.path == *root => self.want(e.path),
+                    _ => {}
                 }
                 Next::Continue
             }
             PersistentEvent::Reconnected { .. } => Next::Resync,
+        }
+    }
+
+    fn want(&mut self, path: String) {
+        if self.pending_set.insert(path.clone()) {
+            self.pending.push(path);
         }
     }
 

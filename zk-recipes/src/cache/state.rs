@@ -35,7 +35,8 @@ fn descendants(nodes: &BTreeMap<String, CachedNode>, path: &str) -> Vec<String> 
 /// - absent before, present now: `Created`;
 /// - present with another `czxid`: the node was deleted and re-created: `Deleted` then `Created`;
 /// - same `czxid`, higher `mzxid`: `Changed`;
-/// - same or older `mzxid`: nothing (an event already reported by an earlier read);
+/// - same `mzxid`, higher `pzxid` (children came or went): the stat is updated, no event;
+/// - otherwise nothing (an event already reported by an earlier read);
 /// - present before, absent now: `Deleted` for the node and anything cached below it.
 pub(crate) fn reconcile(
     nodes: &mut BTreeMap<String, CachedNode>,
@@ -85,6 +86,10 @@ pub(crate) fn reconcile(
                     path: path.to_owned(),
                     node: new,
                 });
+            }
+            // Same data, but children came or went: keep the newer stat, report nothing.
+            Some(old) if new.stat.mzxid == old.stat.mzxid && new.stat.pzxid > old.stat.pzxid => {
+                nodes.insert(path.to_owned(), new);
             }
             Some(_) => {}
         },
@@ -169,6 +174,11 @@ mod tests {
         assert!(reconcile(&mut nodes, "/a", Some(node(5, 7, b"2"))).is_empty());
         assert!(reconcile(&mut nodes, "/a", Some(node(5, 6, b"x"))).is_empty());
         assert_eq!(nodes["/a"].data.as_ref(), b"2");
+        // A child's create moves the parent's pzxid: kept, not reported.
+        let mut with_child = node(5, 7, b"2");
+        with_child.stat.pzxid = 30;
+        assert!(reconcile(&mut nodes, "/a", Some(with_child)).is_empty());
+        assert_eq!(nodes["/a"].stat.pzxid, 30);
         reconcile(&mut nodes, "/a/b", Some(node(8, 8, b"")));
         reconcile(&mut nodes, "/a/b/c", Some(node(9, 9, b"")));
         reconcile(&mut nodes, "/ab", Some(node(10, 10, b"")));

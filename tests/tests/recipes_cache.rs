@@ -1,0 +1,348 @@
+//! `zk_recipes::cache` against the real ZooKeeper 3.8.0 and `zk-server-mini` (each scenario on
+//! both, through `on_each_backend!`): initial snapshot, events with stats, a delete-and-recreate
+//! and other changes during a dropped connection (CURATOR-391), a session expiry with the
+//! new-session policy, and nodes written by kazoo.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test scenarios: a failed unwrap is a failed test"
+)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use tokio::time::timeout;
+use zk_client::{Client, CreateOptions, Error, ExpiryPolicy, SessionState};
+use zk_integration_tests::backend::Backend;
+use zk_integration_tests::{TcpProxy, ZkOptions, clients};
+use zk_recipes::cache::{CacheEvent, CachedNode, NodeCache, TreeCache};
+
+zk_integration_tests::on_each_backend! {
+    within: Duration::from_secs(120);
+    initial_snapshot_then_events_with_stats(ZkOptions::default()),
+    changes_during_a_dropped_connection_are_reported_by_the_resync(ZkOptions::default()),
+    a_new_session_after_expiry_resyncs(ZkOptions::default().tick_time(500)),
+    node_cache_follows_one_node(ZkOptions::default()),
+    nodes_written_by_kazoo_are_seen(ZkOptions::default()),
+}
+
+/// Every node under `root` as the server has it, read through `client`.
+async fn server_view(client: &Client, root: &str) -> BTreeMap<String, CachedNode> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![root.to_owned()];
+    while let Some(path) = todo.pop() {
+        let (data, stat) = match client.get_data(&path).await {
+            Ok(found) => found,
+            Err(Error::NoNode) => continue,
+            Err(e) => panic!("read {path}: {e}"),
+        };
+        for name in client.get_children(&path).await.unwrap_or_default() {
+            todo.push(if path == "/" {
+                format!("/{name}")
+            } else {
+                format!("{path}/{name}")
+            });
+        }
+        out.insert(path, CachedNode { data, stat });
+    }
+    out
+}
+
+/// The next event that is not `Lagged`, within 20 s.
+async fn next(events: &mut BoxStream<'static, CacheEvent>) -> CacheEvent {
+    timeout(Duration::from_secs(20), events.next())
+        .await
+        .expect("a cache event within 20 s")
+        .expect("event stream open")
+}
+
+/// Collects events up to and including the first one that satisfies `stop`.
+async fn events_until(
+    events: &mut BoxStream<'static, CacheEvent>,
+    stop: impl Fn(&CacheEvent) -> bool,
+) -> Vec<CacheEvent> {
+    let mut seen = Vec::new();
+    loop {
+        let e = next(events).await;
+        let done = stop(&e);
+        seen.push(e);
+        if done {
+            return seen;
+        }
+    }
+}
+
+/// `KIND path` lines, for readable assertions.
+fn lines(events: &[CacheEvent]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| match e {
+            CacheEvent::Created { path, .. } => format!("CREATED {path}"),
+            CacheEvent::Changed { path, .. } => format!("CHANGED {path}"),
+            CacheEvent::Deleted { path, .. } => format!("DELETED {path}"),
+            CacheEvent::Initialized { count } => format!("INITIALIZED {count}"),
+            CacheEvent::Resynced { count } => format!("RESYNCED {count}"),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+async fn create(client: &Client, path: &str, data: &[u8]) -> zk_client::Stat {
+    client
+        .create(path, data, &CreateOptions::persistent())
+        .await
+        .unwrap_or_else(|e| panic!("create {path}: {e}"))
+        .1
+}
+
+async fn initial_snapshot_then_events_with_stats(zk: &Backend) {
+    let writer = Client::connect(&zk.connect_string()).await.unwrap();
+    create(&writer, "/app", b"root").await;
+    for i in 0..20 {
+        create(&writer, &format!("/app/n{i:02}"), format!("v{i}").as_bytes()).await;
+    }
+    create(&writer, "/app/n00/deep", b"d").await;
+    create(&writer, "/other", b"outside").await;
+
+    let reader = Client::connect(&zk.connect_string()).await.unwrap();
+    let cache = TreeCache::start(&reader, "/app").await.unwrap();
+    let mut events = cache.events();
+    assert_eq!(next(&mut events).await, CacheEvent::Initialized { count: 22 });
+    assert_eq!(cache.snapshot(), server_view(&writer, "/app").await);
+    assert!(cache.get("/other").is_none());
+    assert_eq!(cache.children("/app").len(), 20);
+    assert_eq!(cache.children("/app/n00")[0].0, "deep");
+
+    let created = create(&writer, "/app/n05/x", b"new").await;
+    let changed = writer.set_data("/app/n07", b"v7b", Some(0)).await.unwrap();
+    writer.delete("/app/n00/deep", None).await.unwrap();
+    create(&writer, "/other/ignored", b"").await;
+    let seen = events_until(&mut events, |e| matches!(e, CacheEvent::Deleted { .. })).await;
+    assert_eq!(
+        lines(&seen),
+        [
+            "CREATED /app/n05/x",
+            "CHANGED /app/n07",
+            "DELETED /app/n00/deep"
+        ]
+    );
+    match &seen[0] {
+        CacheEvent::Created { node, .. } => {
+            assert_eq!(node.stat, created);
+            assert_eq!(node.data.as_ref(), b"new");
+        }
+        other => panic!("{other:?}"),
+    }
+    match &seen[1] {
+        CacheEvent::Changed { node, .. } => {
+            assert_eq!(node.stat.mzxid, changed.mzxid);
+            assert_eq!(node.data.as_ref(), b"v7b");
+        }
+        other => panic!("{other:?}"),
+    }
+    match &seen[2] {
+        CacheEvent::Deleted { node, .. } => assert_eq!(node.data.as_ref(), b"d"),
+        other => panic!("{other:?}"),
+    }
+    // Deleting the whole subtree reports children before parents.
+    for i in 0..20 {
+        let p = format!("/app/n{i:02}");
+        for c in writer.get_children(&p).await.unwrap() {
+            writer.delete(&format!("{p}/{c}"), None).await.unwrap();
+        }
+        writer.delete(&p, None).await.unwrap();
+    }
+    writer.delete("/app", None).await.unwrap();
+    let seen = events_until(&mut events, |e| {
+        matches!(e, CacheEvent::Deleted { path, .. } if path == "/app")
+    })
+    .await;
+    assert_eq!(seen.len(), 22, "{:?}", lines(&seen));
+    assert!(cache.is_empty());
+    reader.close().await;
+    writer.close().await;
+}
+
+async fn changes_during_a_dropped_connection_are_reported_by_the_resync(zk: &Backend) {
+    let writer = Client::connect(&zk.connect_string()).await.unwrap();
+    create(&writer, "/r", b"").await;
+    let old_x = create(&writer, "/r/x", b"same").await;
+    create(&writer, "/r/gone", b"").await;
+    create(&writer, "/r/chg", b"1").await;
+    let proxy = TcpProxy::start(zk.addr()).await.unwrap();
+    let reader = Client::builder(&proxy.connect_string())
+        .session_timeout(Duration::from_secs(20))
+        .connect()
+        .await
+        .unwrap();
+    let cache = TreeCache::start(&reader, "/r").await.unwrap();
+    let mut events = cache.events();
+    assert_eq!(next(&mut events).await, CacheEvent::Initialized { count: 4 });
+
+    proxy.block_new();
+    proxy.drop_connections().await;
+    reader
+        .wait_for_state(|s| s == SessionState::Suspended)
+        .await;
+    // Delete and re-create with the same data: the version is 0 again, only czxid differs.
+    writer.delete("/r/x", None).await.unwrap();
+    let new_x = create(&writer, "/r/x", b"same").await;
+    assert_eq!(new_x.version, old_x.version);
+    writer.delete("/r/gone", None).await.unwrap();
+    writer.set_data("/r/chg", b"2", None).await.unwrap();
+    create(&writer, "/r/new", b"").await;
+    proxy.unblock();
+
+    let seen = events_until(&mut events, |e| matches!(e, CacheEvent::Resynced { .. })).await;
+    assert_eq!(
+        lines(&seen),
+        [
+            "DELETED /r/gone",
+            "CHANGED /r/chg",
+            "CREATED /r/new",
+            "DELETED /r/x",
+            "CREATED /r/x",
+            "RESYNCED 4"
+        ]
+    );
+    let deleted_x = seen
+        .iter()
+        .find_map(|e| match e {
+            CacheEvent::Deleted { path, node } if path == "/r/x" => Some(node.stat.czxid),
+            _ => None,
+        })
+        .unwrap();
+    let created_x = seen
+        .iter()
+        .find_map(|e| match e {
+            CacheEvent::Created { path, node } if path == "/r/x" => Some(node.stat.czxid),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!((deleted_x, created_x), (old_x.czxid, new_x.czxid));
+    assert_eq!(cache.snapshot(), server_view(&writer, "/r").await);
+
+    // Events flow again after the resync.
+    writer.set_data("/r/new", b"after", None).await.unwrap();
+    assert_eq!(
+        lines(&[next(&mut events).await]),
+        ["CHANGED /r/new"]
+    );
+    reader.close().await;
+    writer.close().await;
+}
+
+async fn a_new_session_after_expiry_resyncs(zk: &Backend) {
+    let writer = Client::connect(&zk.connect_string()).await.unwrap();
+    create(&writer, "/s", b"").await;
+    create(&writer, "/s/a", b"1").await;
+    let proxy = TcpProxy::start(zk.addr()).await.unwrap();
+    let reader = Client::builder(&proxy.connect_string())
+        .session_timeout(Duration::from_secs(2))
+        .expiry_policy(ExpiryPolicy::NewSession)
+        .connect()
+        .await
+        .unwrap();
+    let first_session = reader.session_id();
+    let cache = TreeCache::start(&reader, "/s").await.unwrap();
+    let mut events = cache.events();
+    assert_eq!(next(&mut events).await, CacheEvent::Initialized { count: 2 });
+
+    proxy.pause().await;
+    reader.wait_for_state(|s| s == SessionState::Expired).await;
+    writer.delete("/s/a", None).await.unwrap();
+    create(&writer, "/s/a", b"1").await;
+    create(&writer, "/s/b", b"").await;
+    proxy.resume();
+    let seen = events_until(&mut events, |e| matches!(e, CacheEvent::Resynced { .. })).await;
+    assert_eq!(
+        lines(&seen),
+        ["DELETED /s/a", "CREATED /s/a", "CREATED /s/b", "RESYNCED 3"]
+    );
+    assert_ne!(reader.session_id(), first_session);
+    assert_eq!(cache.snapshot(), server_view(&writer, "/s").await);
+    writer.delete("/s/b", None).await.unwrap();
+    assert_eq!(lines(&[next(&mut events).await]), ["DELETED /s/b"]);
+    reader.close().await;
+    writer.close().await;
+}
+
+async fn node_cache_follows_one_node(zk: &Backend) {
+    let writer = Client::connect(&zk.connect_string()).await.unwrap();
+    let reader = Client::connect(&zk.connect_string()).await.unwrap();
+    let cache = NodeCache::start(&reader, "/flag").await.unwrap();
+    let mut events = cache.events();
+    assert_eq!(next(&mut events).await, CacheEvent::Initialized { count: 0 });
+    assert!(cache.get().is_none());
+    let stat = create(&writer, "/flag", b"on").await;
+    assert_eq!(lines(&[next(&mut events).await]), ["CREATED /flag"]);
+    assert_eq!(cache.get().unwrap().stat, stat);
+    // Children are not part of a node cache.
+    create(&writer, "/flag/child", b"").await;
+    writer.set_data("/flag", b"off", None).await.unwrap();
+    let e = next(&mut events).await;
+    assert_eq!(lines(std::slice::from_ref(&e)), ["CHANGED /flag"]);
+    assert_eq!(cache.get().unwrap().data.as_ref(), b"off");
+    reader.close().await;
+    assert!(matches!(
+        next(&mut events).await,
+        CacheEvent::Stopped { .. }
+    ));
+    writer.close().await;
+}
+
+/// kazoo creates, changes and deletes nodes (with `makepath`); the cache ends equal to the
+/// server and reported each final node.
+async fn nodes_written_by_kazoo_are_seen(zk: &Backend) {
+    zk_integration_tests::require!("kazoo", clients::kazoo());
+    let python = clients::kazoo().unwrap();
+    let reader = Client::connect(&zk.connect_string()).await.unwrap();
+    let cache = TreeCache::start(&reader, "/kz").await.unwrap();
+    let mut events = cache.events();
+    assert_eq!(next(&mut events).await, CacheEvent::Initialized { count: 0 });
+    let script = r#"
+import sys
+from kazoo.client import KazooClient
+zk = KazooClient(hosts=sys.argv[1]); zk.start(timeout=15)
+zk.create("/kz/a/b", b"1", makepath=True)
+zk.create("/kz/c", b"x")
+zk.set("/kz/a/b", b"2")
+zk.delete("/kz/c")
+zk.create("/kz/done", b"")
+zk.stop(); zk.close()
+print("DONE")
+"#;
+    let out = timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(python)
+            .arg("-c")
+            .arg(script)
+            .arg(zk.connect_string())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("kazoo within 60 s")
+    .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("DONE"),
+        "kazoo: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen = events_until(&mut events, |e| {
+        matches!(e, CacheEvent::Created { path, .. } if path == "/kz/done")
+    })
+    .await;
+    let seen = lines(&seen);
+    // Coalescing may merge the two writes of /kz/a/b, and /kz/c may be gone before it is read;
+    // the parents are always reported before their children.
+    let pos = |l: &str| seen.iter().position(|s| s == l);
+    assert!(pos("CREATED /kz").unwrap() < pos("CREATED /kz/a").unwrap(), "{seen:?}");
+    assert!(pos("CREATED /kz/a").unwrap() < pos("CREATED /kz/a/b").unwrap(), "{seen:?}");
+    assert_eq!(cache.get("/kz/a/b").unwrap().data.as_ref(), b"2");
+    assert!(cache.get("/kz/c").is_none());
+    assert_eq!(cache.snapshot(), server_view(&reader, "/kz").await);
+    reader.close().await;
+}
