@@ -1,26 +1,10 @@
-//! Creating a node whose parents may be missing: the parents are created as CONTAINER nodes
-//! (the server removes them once empty), the way Curator's `creatingParentContainersIfNeeded`
-//! does.
+//! Creating a node whose parents may be missing, with the shared [`crate::paths`] helper
+//! creating the parents as CONTAINER nodes (Curator's `creatingParentContainersIfNeeded`).
 
 use zk_client::{Client, CreateOptions, Error, Result, Stat};
 
-/// Creates the ancestors of `path` that are missing, as containers.
-pub(crate) async fn create_parents(client: &Client, path: &str) -> Result<()> {
-    let mut at = 0;
-    while let Some(next) = path[at + 1..].find('/') {
-        let end = at + 1 + next;
-        let ancestor = &path[..end];
-        match client
-            .create(ancestor, b"", &CreateOptions::container())
-            .await
-        {
-            Ok(_) | Err(Error::NodeExists) => {}
-            Err(e) => return Err(e),
-        }
-        at = end;
-    }
-    Ok(())
-}
+use crate::RecipeError;
+use crate::paths::{ensure_containers, parent_of};
 
 /// Creates `path`, creating missing parents first when the server says there is no parent.
 /// Returns the created path (with any sequence suffix) and its stat.
@@ -34,9 +18,25 @@ pub(crate) async fn create_with_parents(
 ) -> Result<(String, Stat)> {
     match client.create(path, data, options).await {
         Err(Error::NoNode) => {
-            create_parents(client, path).await?;
+            let parent = parent_of(path);
+            if parent != "/" {
+                ensure_containers(client, parent)
+                    .await
+                    .map_err(client_error)?;
+            }
             client.create(path, data, options).await
         }
         other => other,
+    }
+}
+
+/// The client error inside a recipe error (other recipe errors cannot come from
+/// `ensure_containers` on a valid path; they are reported as invalid arguments).
+fn client_error(e: RecipeError) -> Error {
+    match e {
+        RecipeError::Client(e) => e,
+        RecipeError::Closed => Error::Closed,
+        RecipeError::SessionExpired => Error::SessionExpired,
+        other => Error::InvalidArgument(other.to_string()),
     }
 }

@@ -42,7 +42,9 @@
 pub mod cache;
 mod contend;
 pub mod counter;
+pub mod group;
 mod ensure;
+pub mod persistent_node;
 mod error;
 mod flavor;
 mod monitor;
