@@ -41,6 +41,7 @@
 
 pub mod cache;
 mod contend;
+pub mod discovery;
 pub mod counter;
 pub mod group;
 mod ensure;
