@@ -8,6 +8,8 @@
     reason = "test scenarios: a failed unwrap is a failed test"
 )]
 
+mod recipes_common;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -26,6 +28,7 @@ zk_integration_tests::on_each_backend! {
     a_new_session_after_expiry_resyncs(ZkOptions::default().tick_time(500)),
     node_cache_follows_one_node(ZkOptions::default()),
     nodes_written_by_kazoo_are_seen(ZkOptions::default()),
+    the_example_prints_events_resyncs_and_its_view(ZkOptions::default()),
 }
 
 /// Every node under `root` as the server has it, read through `client`.
@@ -345,4 +348,61 @@ print("DONE")
     assert!(cache.get("/kz/c").is_none());
     assert_eq!(cache.snapshot(), server_view(&reader, "/kz").await);
     reader.close().await;
+}
+
+/// Waits until the worker printed a line satisfying `pred`.
+async fn wait_line(worker: &recipes_common::Worker, pred: impl Fn(&str) -> bool) {
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if worker.lines.lock().unwrap().iter().any(|l| pred(l)) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "no matching line; got {:?}",
+            worker.lines.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The `tree_cache` example: its lines, a resync after a dropped connection, and on SIGTERM its
+/// whole view, which must equal the server's.
+async fn the_example_prints_events_resyncs_and_its_view(zk: &Backend) {
+    let writer = Client::connect(&zk.connect_string()).await.unwrap();
+    create(&writer, "/ex", b"").await;
+    create(&writer, "/ex/a", b"").await;
+    let proxy = TcpProxy::start(zk.addr()).await.unwrap();
+    let mut command = recipes_common::example("tree_cache");
+    command.args(["--server", &proxy.connect_string(), "--path", "/ex"]);
+    let mut worker = recipes_common::Worker::spawn("tree_cache", command);
+    wait_line(&worker, |l| l == "INITIALIZED 2").await;
+    let b = create(&writer, "/ex/b", b"").await;
+    wait_line(&worker, |l| *l == format!("CREATED /ex/b {}", b.mzxid)).await;
+    let a = writer.set_data("/ex/a", b"x", None).await.unwrap();
+    wait_line(&worker, |l| *l == format!("CHANGED /ex/a {}", a.mzxid)).await;
+    proxy.block_new();
+    proxy.drop_connections().await;
+    writer.delete("/ex/b", None).await.unwrap();
+    proxy.unblock();
+    wait_line(&worker, |l| l == "RESYNCED").await;
+    wait_line(&worker, |l| *l == format!("DELETED /ex/b {}", b.mzxid)).await;
+    worker.signal(nix::sys::signal::Signal::SIGTERM);
+    worker.finish(Duration::from_secs(30)).await;
+    let view: Vec<String> = server_view(&writer, "/ex")
+        .await
+        .iter()
+        .map(|(p, n)| format!("NODE {p} {}", n.stat.mzxid))
+        .collect();
+    let printed: Vec<String> = worker
+        .lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.starts_with("NODE "))
+        .cloned()
+        .collect();
+    assert_eq!(printed, view);
+    assert_eq!(view.len(), 2);
+    writer.close().await;
 }
