@@ -46,6 +46,7 @@ pub mod counter;
 pub mod group;
 mod ensure;
 pub mod persistent_node;
+pub mod queue;
 mod error;
 mod flavor;
 mod monitor;
