@@ -135,8 +135,13 @@ fn command(name: &str, programs: &Programs, hosts: &str) -> Result<Command, Stri
         }
         "Curator" => {
             let mut c = Command::new("java");
-            c.args(["-Xmx256m", "-XX:+UseSerialGC", "-cp", programs.java.classpath()])
-                .args(["CacheCurator", hosts, ROOT]);
+            c.args([
+                "-Xmx256m",
+                "-XX:+UseSerialGC",
+                "-cp",
+                programs.java.classpath(),
+            ])
+            .args(["CacheCurator", hosts, ROOT]);
             c
         }
         _ => {
@@ -155,9 +160,10 @@ async fn populate(client: &Client, nodes: usize) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let parents = nodes.div_ceil(100);
     let mut paths: Vec<String> = (0..parents).map(|p| format!("{ROOT}/p{p:03}")).collect();
-    paths.extend((0..nodes.saturating_sub(parents + 1)).map(|i| {
-        format!("{ROOT}/p{:03}/c{:05}", i % parents, i)
-    }));
+    paths.extend(
+        (0..nodes.saturating_sub(parents + 1))
+            .map(|i| format!("{ROOT}/p{:03}/c{:05}", i % parents, i)),
+    );
     // Parents first, then children, pipelined.
     let (first, rest) = paths.split_at(parents);
     let options = CreateOptions::persistent();
@@ -196,14 +202,21 @@ async fn run(args: Args) -> Result<(), String> {
         let mut v = vec![ROOT.to_owned()];
         for p in client.get_children(ROOT).await.map_err(|e| e.to_string())? {
             let parent = format!("{ROOT}/{p}");
-            for c in client.get_children(&parent).await.map_err(|e| e.to_string())? {
+            for c in client
+                .get_children(&parent)
+                .await
+                .map_err(|e| e.to_string())?
+            {
                 v.push(format!("{parent}/{c}"));
             }
             v.push(parent);
         }
         v
     };
-    println!("tree_cache: {} nodes under {ROOT} on ZooKeeper 3.8.0, {rounds} round(s)", all.len());
+    println!(
+        "tree_cache: {} nodes under {ROOT} on ZooKeeper 3.8.0, {rounds} round(s)",
+        all.len()
+    );
 
     let mut init_ms: HashMap<&str, Vec<f64>> = HashMap::new();
     let mut latency: HashMap<&str, Vec<Duration>> = HashMap::new();
@@ -214,10 +227,19 @@ async fn run(args: Args) -> Result<(), String> {
             let mut p = CacheProcess::spawn(name, command(name, &programs, &hosts)?)?;
             let line = p.expect("INIT_MS ", Duration::from_secs(300)).await?;
             let fields: Vec<&str> = line.split(' ').collect();
-            let ms: f64 = fields.get(1).and_then(|v| v.parse().ok()).ok_or("bad INIT_MS")?;
-            let count: usize = fields.get(2).and_then(|v| v.parse().ok()).ok_or("bad INIT_MS")?;
+            let ms: f64 = fields
+                .get(1)
+                .and_then(|v| v.parse().ok())
+                .ok_or("bad INIT_MS")?;
+            let count: usize = fields
+                .get(2)
+                .and_then(|v| v.parse().ok())
+                .ok_or("bad INIT_MS")?;
             if count != all.len() {
-                return Err(format!("{name} cached {count} nodes, the server has {}", all.len()));
+                return Err(format!(
+                    "{name} cached {count} nodes, the server has {}",
+                    all.len()
+                ));
             }
             println!("round {round}: {name:<10} initial snapshot {ms:>7.0} ms");
             init_ms.entry(name).or_default().push(ms);
@@ -236,7 +258,10 @@ async fn run(args: Args) -> Result<(), String> {
                 let at: u128 = line[want.len()..].parse().map_err(|_| "bad EVENT line")?;
                 if i >= warmup {
                     let ns = u64::try_from(at.saturating_sub(sent)).unwrap_or(u64::MAX);
-                    latency.entry(p.name).or_default().push(Duration::from_nanos(ns));
+                    latency
+                        .entry(p.name)
+                        .or_default()
+                        .push(Duration::from_nanos(ns));
                 }
             }
         }
@@ -248,7 +273,10 @@ async fn run(args: Args) -> Result<(), String> {
     drop(zk);
 
     println!();
-    println!("{:<11} {:>12} {:>14} {:>14} {:>14}", "cache", "snapshot ms", "event p50 us", "event p99 us", "vs zk-recipes");
+    println!(
+        "{:<11} {:>12} {:>14} {:>14} {:>14}",
+        "cache", "snapshot ms", "event p50 us", "event p99 us", "vs zk-recipes"
+    );
     let base_init = median(&init_ms["zk-recipes"]);
     let base_p50 = percentile(latency.get_mut("zk-recipes").ok_or("no samples")?, 50.0);
     for name in IMPLS {

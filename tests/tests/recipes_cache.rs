@@ -104,7 +104,12 @@ async fn initial_snapshot_then_events_with_stats(zk: &Backend) {
     let writer = Client::connect(&zk.connect_string()).await.unwrap();
     create(&writer, "/app", b"root").await;
     for i in 0..20 {
-        create(&writer, &format!("/app/n{i:02}"), format!("v{i}").as_bytes()).await;
+        create(
+            &writer,
+            &format!("/app/n{i:02}"),
+            format!("v{i}").as_bytes(),
+        )
+        .await;
     }
     create(&writer, "/app/n00/deep", b"d").await;
     create(&writer, "/other", b"outside").await;
@@ -112,7 +117,10 @@ async fn initial_snapshot_then_events_with_stats(zk: &Backend) {
     let reader = Client::connect(&zk.connect_string()).await.unwrap();
     let cache = TreeCache::start(&reader, "/app").await.unwrap();
     let mut events = cache.events();
-    assert_eq!(next(&mut events).await, CacheEvent::Initialized { count: 22 });
+    assert_eq!(
+        next(&mut events).await,
+        CacheEvent::Initialized { count: 22 }
+    );
     assert_eq!(cache.snapshot(), server_view(&writer, "/app").await);
     assert!(cache.get("/other").is_none());
     assert_eq!(cache.children("/app").len(), 20);
@@ -158,9 +166,10 @@ async fn initial_snapshot_then_events_with_stats(zk: &Backend) {
         writer.delete(&p, None).await.unwrap();
     }
     writer.delete("/app", None).await.unwrap();
-    let seen = events_until(&mut events, |e| {
-        matches!(e, CacheEvent::Deleted { path, .. } if path == "/app")
-    })
+    let seen = events_until(
+        &mut events,
+        |e| matches!(e, CacheEvent::Deleted { path, .. } if path == "/app"),
+    )
     .await;
     assert_eq!(seen.len(), 22, "{:?}", lines(&seen));
     assert!(cache.is_empty());
@@ -182,7 +191,10 @@ async fn changes_during_a_dropped_connection_are_reported_by_the_resync(zk: &Bac
         .unwrap();
     let cache = TreeCache::start(&reader, "/r").await.unwrap();
     let mut events = cache.events();
-    assert_eq!(next(&mut events).await, CacheEvent::Initialized { count: 4 });
+    assert_eq!(
+        next(&mut events).await,
+        CacheEvent::Initialized { count: 4 }
+    );
 
     proxy.block_new();
     proxy.drop_connections().await;
@@ -229,10 +241,7 @@ async fn changes_during_a_dropped_connection_are_reported_by_the_resync(zk: &Bac
 
     // Events flow again after the resync.
     writer.set_data("/r/new", b"after", None).await.unwrap();
-    assert_eq!(
-        lines(&[next(&mut events).await]),
-        ["CHANGED /r/new"]
-    );
+    assert_eq!(lines(&[next(&mut events).await]), ["CHANGED /r/new"]);
     reader.close().await;
     writer.close().await;
 }
@@ -251,7 +260,10 @@ async fn a_new_session_after_expiry_resyncs(zk: &Backend) {
     let first_session = reader.session_id();
     let cache = TreeCache::start(&reader, "/s").await.unwrap();
     let mut events = cache.events();
-    assert_eq!(next(&mut events).await, CacheEvent::Initialized { count: 2 });
+    assert_eq!(
+        next(&mut events).await,
+        CacheEvent::Initialized { count: 2 }
+    );
 
     proxy.pause().await;
     reader.wait_for_state(|s| s == SessionState::Expired).await;
@@ -277,7 +289,10 @@ async fn node_cache_follows_one_node(zk: &Backend) {
     let reader = Client::connect(&zk.connect_string()).await.unwrap();
     let cache = NodeCache::start(&reader, "/flag").await.unwrap();
     let mut events = cache.events();
-    assert_eq!(next(&mut events).await, CacheEvent::Initialized { count: 0 });
+    assert_eq!(
+        next(&mut events).await,
+        CacheEvent::Initialized { count: 0 }
+    );
     assert!(cache.get().is_none());
     let stat = create(&writer, "/flag", b"on").await;
     assert_eq!(lines(&[next(&mut events).await]), ["CREATED /flag"]);
@@ -304,7 +319,10 @@ async fn nodes_written_by_kazoo_are_seen(zk: &Backend) {
     let reader = Client::connect(&zk.connect_string()).await.unwrap();
     let cache = TreeCache::start(&reader, "/kz").await.unwrap();
     let mut events = cache.events();
-    assert_eq!(next(&mut events).await, CacheEvent::Initialized { count: 0 });
+    assert_eq!(
+        next(&mut events).await,
+        CacheEvent::Initialized { count: 0 }
+    );
     let script = r#"
 import sys
 from kazoo.client import KazooClient
@@ -334,16 +352,23 @@ print("DONE")
         "kazoo: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let seen = events_until(&mut events, |e| {
-        matches!(e, CacheEvent::Created { path, .. } if path == "/kz/done")
-    })
+    let seen = events_until(
+        &mut events,
+        |e| matches!(e, CacheEvent::Created { path, .. } if path == "/kz/done"),
+    )
     .await;
     let seen = lines(&seen);
     // Coalescing may merge the two writes of /kz/a/b, and /kz/c may be gone before it is read;
     // the parents are always reported before their children.
     let pos = |l: &str| seen.iter().position(|s| s == l);
-    assert!(pos("CREATED /kz").unwrap() < pos("CREATED /kz/a").unwrap(), "{seen:?}");
-    assert!(pos("CREATED /kz/a").unwrap() < pos("CREATED /kz/a/b").unwrap(), "{seen:?}");
+    assert!(
+        pos("CREATED /kz").unwrap() < pos("CREATED /kz/a").unwrap(),
+        "{seen:?}"
+    );
+    assert!(
+        pos("CREATED /kz/a").unwrap() < pos("CREATED /kz/a/b").unwrap(),
+        "{seen:?}"
+    );
     assert_eq!(cache.get("/kz/a/b").unwrap().data.as_ref(), b"2");
     assert!(cache.get("/kz/c").is_none());
     assert_eq!(cache.snapshot(), server_view(&reader, "/kz").await);

@@ -106,18 +106,29 @@ async fn shared_count_with_curator_and_kazoo(zk: &Backend) {
     let mut others = Vec::new();
     if let Some(java) = curator() {
         let mut c = java.command("CounterCurator");
-        c.args(["shared", &zk.connect_string(), "/cnt/shared", &PER_WORKER.to_string()]);
+        c.args([
+            "shared",
+            &zk.connect_string(),
+            "/cnt/shared",
+            &PER_WORKER.to_string(),
+        ]);
         others.push(run_done(c, "Curator SharedCount"));
         expected += PER_WORKER;
     }
     if let Some(python) = kazoo() {
-        others.push(run_done(kazoo_counter(&python, zk, "/cnt/shared", true), "kazoo Counter(support_curator=True)"));
+        others.push(run_done(
+            kazoo_counter(&python, zk, "/cnt/shared", true),
+            "kazoo Counter(support_curator=True)",
+        ));
         expected += PER_WORKER;
     }
     futures::join!(futures::future::join_all(others), rust_adds(&counter, 2));
     assert_eq!(counter.get().await.unwrap().value, expected);
     let (data, _) = client.get_data("/cnt/shared").await.unwrap();
-    assert_eq!(data.as_ref(), i32::try_from(expected).unwrap().to_be_bytes());
+    assert_eq!(
+        data.as_ref(),
+        i32::try_from(expected).unwrap().to_be_bytes()
+    );
     client.close().await;
 }
 
@@ -129,7 +140,12 @@ async fn atomic_long_with_curator(zk: &Backend) {
     let mut others = Vec::new();
     if let Some(java) = curator() {
         let mut c = java.command("CounterCurator");
-        c.args(["long", &zk.connect_string(), "/cnt/long", &PER_WORKER.to_string()]);
+        c.args([
+            "long",
+            &zk.connect_string(),
+            "/cnt/long",
+            &PER_WORKER.to_string(),
+        ]);
         others.push(run_done(c, "Curator DistributedAtomicLong"));
         expected += PER_WORKER;
     }
@@ -146,7 +162,10 @@ async fn ascii_counter_with_kazoo(zk: &Backend) {
     let mut expected = 2 * PER_WORKER;
     let mut others = Vec::new();
     if let Some(python) = kazoo() {
-        others.push(run_done(kazoo_counter(&python, zk, "/cnt/ascii", false), "kazoo Counter"));
+        others.push(run_done(
+            kazoo_counter(&python, zk, "/cnt/ascii", false),
+            "kazoo Counter",
+        ));
         expected += PER_WORKER;
     }
     futures::join!(futures::future::join_all(others), rust_adds(&counter, 2));
@@ -161,15 +180,36 @@ async fn compare_and_set_errors_and_changes(zk: &Backend) {
     let other = Client::connect(&zk.connect_string()).await.unwrap();
     let counter = Counter::shared_count(&client, "/cas/c");
     let absent = counter.get().await.unwrap();
-    assert_eq!(absent, Versioned { value: 0, version: None });
+    assert_eq!(
+        absent,
+        Versioned {
+            value: 0,
+            version: None
+        }
+    );
     let mut changes = counter.changes().await.unwrap();
     assert_eq!(changes.next().await.unwrap().unwrap(), absent);
-    assert!(counter.try_set(5, absent).await.unwrap(), "creates the node");
-    assert!(!counter.try_set(6, absent).await.unwrap(), "already created");
+    assert!(
+        counter.try_set(5, absent).await.unwrap(),
+        "creates the node"
+    );
+    assert!(
+        !counter.try_set(6, absent).await.unwrap(),
+        "already created"
+    );
     let five = counter.get().await.unwrap();
-    assert_eq!(five, Versioned { value: 5, version: Some(0) });
+    assert_eq!(
+        five,
+        Versioned {
+            value: 5,
+            version: Some(0)
+        }
+    );
     // Someone else writes: our stale version loses.
-    Counter::shared_count(&other, "/cas/c").set(9).await.unwrap();
+    Counter::shared_count(&other, "/cas/c")
+        .set(9)
+        .await
+        .unwrap();
     assert!(!counter.try_set(7, five).await.unwrap());
     // The stream reads after each event: it may coalesce 5 and 9, never goes back, ends at 9.
     let mut values = Vec::new();
@@ -190,7 +230,11 @@ async fn compare_and_set_errors_and_changes(zk: &Backend) {
 
     // Bytes of the wrong length and text that is no number: typed errors.
     other
-        .create("/cas/five", b"\x00\x00\x00\x00\x05", &CreateOptions::persistent())
+        .create(
+            "/cas/five",
+            b"\x00\x00\x00\x00\x05",
+            &CreateOptions::persistent(),
+        )
         .await
         .unwrap();
     for format in [CounterFormat::Int32, CounterFormat::Int64] {
@@ -214,7 +258,10 @@ async fn compare_and_set_errors_and_changes(zk: &Backend) {
     let contended = Counter::atomic_long(&client, "/cas/hot").with_max_attempts(1);
     contended.set(0).await.unwrap();
     let seen = contended.get().await.unwrap();
-    Counter::atomic_long(&other, "/cas/hot").add(1).await.unwrap();
+    Counter::atomic_long(&other, "/cas/hot")
+        .add(1)
+        .await
+        .unwrap();
     assert!(!contended.try_set(100, seen).await.unwrap());
     client.close().await;
     // The change stream ends with the session.
@@ -261,7 +308,11 @@ async fn increments_across_dropped_connections_are_never_doubled(zk: &Backend) {
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let (ok, unknown) = timeout(WAIT, adder).await.unwrap().unwrap();
     let direct = Client::connect(&zk.connect_string()).await.unwrap();
-    let value = Counter::atomic_long(&direct, "/drop/c").get().await.unwrap().value;
+    let value = Counter::atomic_long(&direct, "/drop/c")
+        .get()
+        .await
+        .unwrap()
+        .value;
     assert!(
         value >= ok && value <= ok + unknown,
         "value {value}, {ok} acknowledged, {unknown} with unknown outcome"

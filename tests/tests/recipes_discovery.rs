@@ -57,14 +57,23 @@ fn curator() -> Option<JavaProgram> {
 }
 
 /// Curator's `list`: the INSTANCE lines once `want` is listed.
-async fn curator_list(java: &JavaProgram, zk: &Backend, base: &str, service: &str, want: &str) -> Vec<String> {
+async fn curator_list(
+    java: &JavaProgram,
+    zk: &Backend,
+    base: &str,
+    service: &str,
+    want: &str,
+) -> Vec<String> {
     let mut list = java.command("DiscoveryCurator");
     list.args(["list", &zk.connect_string(), base, service, want]);
     let mut worker = Worker::spawn("curator-list", list);
     wait_line(&worker, |l| l == "END").await;
     worker.finish(WAIT).await;
     let lines = worker.lines.lock().unwrap().clone();
-    lines.into_iter().filter(|l| l.starts_with("INSTANCE ")).collect()
+    lines
+        .into_iter()
+        .filter(|l| l.starts_with("INSTANCE "))
+        .collect()
 }
 
 async fn rust_and_curator_see_each_others_instances(zk: &Backend) {
@@ -81,7 +90,15 @@ async fn rust_and_curator_see_each_others_instances(zk: &Backend) {
 
     // We read Curator's.
     let mut register = java.command("DiscoveryCurator");
-    register.args(["register", &zk.connect_string(), "/disc", "web", "java-1", "10.1.1.1", "9090"]);
+    register.args([
+        "register",
+        &zk.connect_string(),
+        "/disc",
+        "web",
+        "java-1",
+        "10.1.1.1",
+        "9090",
+    ]);
     let mut curator_registered = Worker::spawn("curator-register", register);
     wait_line(&curator_registered, |l| l == "REGISTERED web java-1").await;
     let cache = discovery.service_cache("web").await.unwrap();
@@ -95,7 +112,10 @@ async fn rust_and_curator_see_each_others_instances(zk: &Backend) {
     assert_eq!(theirs.service_type, ServiceType::Dynamic);
     assert!(theirs.enabled && theirs.registration_time_utc > 0);
     let stat = client.exists("/disc/web/java-1").await.unwrap().unwrap();
-    assert_ne!(stat.ephemeral_owner, 0, "Curator registers DYNAMIC as ephemeral");
+    assert_ne!(
+        stat.ephemeral_owner, 0,
+        "Curator registers DYNAMIC as ephemeral"
+    );
     assert_eq!(cache.instances().len(), 2);
     assert_eq!(discovery.query_for_names().await.unwrap(), ["web"]);
     curator_registered.kill().await;
@@ -116,7 +136,11 @@ async fn invalid_nodes_are_skipped_and_providers_pick(zk: &Backend) {
     let mut off = ServiceInstance::new("api", "d-off", "127.0.0.1", 1000);
     off.enabled = false;
     discovery.register(off).await.unwrap();
-    for (id, data) in [("bad", &b"not json"[..]), ("empty", b"{}"), ("bin", b"\xff\x00")] {
+    for (id, data) in [
+        ("bad", &b"not json"[..]),
+        ("empty", b"{}"),
+        ("bin", b"\xff\x00"),
+    ] {
         client
             .create(&format!("/d2/api/{id}"), data, &CreateOptions::persistent())
             .await
@@ -127,27 +151,47 @@ async fn invalid_nodes_are_skipped_and_providers_pick(zk: &Backend) {
         ids(discovery.query_for_instances("api").await.unwrap()),
         ["a", "b", "c", "d-off"]
     );
-    assert_eq!(discovery.query_for_instance("api", "bad").await.unwrap(), None);
+    assert_eq!(
+        discovery.query_for_instance("api", "bad").await.unwrap(),
+        None
+    );
 
-    let round_robin = discovery.provider("api", ProviderStrategy::RoundRobin).await.unwrap();
+    let round_robin = discovery
+        .provider("api", ProviderStrategy::RoundRobin)
+        .await
+        .unwrap();
     assert_eq!(ids(round_robin.get_all_instances()), ["a", "b", "c"]);
     let picks: Vec<String> = (0..6)
         .map(|_| round_robin.get_instance().unwrap().id)
         .collect();
     assert_eq!(picks, ["a", "b", "c", "a", "b", "c"]);
-    let random = discovery.provider("api", ProviderStrategy::Random).await.unwrap();
-    let picked: BTreeSet<String> = (0..200).map(|_| random.get_instance().unwrap().id).collect();
-    assert!(picked.iter().all(|p| ["a", "b", "c"].contains(&p.as_str())), "{picked:?}");
+    let random = discovery
+        .provider("api", ProviderStrategy::Random)
+        .await
+        .unwrap();
+    let picked: BTreeSet<String> = (0..200)
+        .map(|_| random.get_instance().unwrap().id)
+        .collect();
+    assert!(
+        picked.iter().all(|p| ["a", "b", "c"].contains(&p.as_str())),
+        "{picked:?}"
+    );
     assert!(picked.len() > 1, "random picks vary: {picked:?}");
 
     // The provider follows the service: an unregistered instance is no longer picked.
     discovery.unregister("api", "b").await.unwrap();
     let until = tokio::time::Instant::now() + WAIT;
     while ids(round_robin.get_all_instances()) != ["a", "c"] {
-        assert!(tokio::time::Instant::now() < until, "provider never dropped b");
+        assert!(
+            tokio::time::Instant::now() < until,
+            "provider never dropped b"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let empty = discovery.provider("none", ProviderStrategy::Random).await.unwrap();
+    let empty = discovery
+        .provider("none", ProviderStrategy::Random)
+        .await
+        .unwrap();
     assert!(empty.get_instance().is_none());
     discovery.close().await.unwrap();
     client.close().await;
@@ -176,13 +220,19 @@ async fn an_instance_is_registered_again_after_session_expiry(zk: &Backend) {
     client.wait_for_state(|s| s == SessionState::Expired).await;
     let until = tokio::time::Instant::now() + WAIT;
     while !cache.instances().is_empty() {
-        assert!(tokio::time::Instant::now() < until, "the server never expired the session");
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the server never expired the session"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     proxy.resume();
     let until = tokio::time::Instant::now() + WAIT;
     while cache.instances().is_empty() {
-        assert!(tokio::time::Instant::now() < until, "never registered again");
+        assert!(
+            tokio::time::Instant::now() < until,
+            "never registered again"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let again = direct.exists("/d3/svc/one").await.unwrap().unwrap();
@@ -197,7 +247,17 @@ async fn an_instance_is_registered_again_after_session_expiry(zk: &Backend) {
 async fn the_example_registers_and_lists(zk: &Backend) {
     let server = zk.connect_string();
     let mut register = example("discovery");
-    register.args(["--server", &server, "--base", "/d4", "register", "web", "ex-1", "127.0.0.1", "7000"]);
+    register.args([
+        "--server",
+        &server,
+        "--base",
+        "/d4",
+        "register",
+        "web",
+        "ex-1",
+        "127.0.0.1",
+        "7000",
+    ]);
     let mut registered = Worker::spawn("register", register);
     wait_line(&registered, |l| l == "REGISTERED web ex-1").await;
 

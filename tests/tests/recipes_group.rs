@@ -82,7 +82,10 @@ async fn a_sequential_node_is_protected_and_comes_back(zk: &Backend) {
     let first = node.wait_for_initial_create(WAIT).await.unwrap();
     let name = first.strip_prefix("/seq/").unwrap();
     // Curator's protected form: _c_<36-char uuid>-job-<10 digits>.
-    assert!(name.starts_with("_c_") && name.len() == 3 + 36 + 1 + 4 + 10, "{name}");
+    assert!(
+        name.starts_with("_c_") && name.len() == 3 + 36 + 1 + 4 + 10,
+        "{name}"
+    );
     assert_eq!(&name[39..44], "-job-");
     let stat = other.exists(&first).await.unwrap().unwrap();
     assert_eq!(stat.ephemeral_owner, client.session_id());
@@ -100,7 +103,13 @@ async fn a_sequential_node_is_protected_and_comes_back(zk: &Backend) {
     assert_eq!(other.get_children("/seq").await.unwrap().len(), 1);
     assert!(other.exists(&second).await.unwrap().is_some());
     node.close().await.unwrap();
-    assert!(other.get_children("/seq").await.unwrap_or_default().is_empty());
+    assert!(
+        other
+            .get_children("/seq")
+            .await
+            .unwrap_or_default()
+            .is_empty()
+    );
     client.close().await;
     other.close().await;
 }
@@ -127,9 +136,7 @@ async fn an_ephemeral_member_comes_back_after_session_expiry(zk: &Backend) {
     next_view(&mut views, |v| has_m1(v) && v.contains_key("observer")).await;
 
     proxy.pause().await;
-    client
-        .wait_for_state(|s| s == SessionState::Expired)
-        .await;
+    client.wait_for_state(|s| s == SessionState::Expired).await;
     // The server expires the silent session too, and its ephemeral goes.
     next_view(&mut views, |v| !has_m1(v)).await;
     proxy.resume();
@@ -172,7 +179,10 @@ async fn the_group_view_follows_joins_and_leaves(zk: &Backend) {
     let both = next_view(&mut views, |v| v.len() == 2).await;
     assert_eq!(both["bob"].as_ref(), b"2");
     mb.set_data("3").await.unwrap();
-    next_view(&mut views, |v| v.get("bob").is_some_and(|d| d.as_ref() == b"3")).await;
+    next_view(&mut views, |v| {
+        v.get("bob").is_some_and(|d| d.as_ref() == b"3")
+    })
+    .await;
     assert_eq!(mb.members().len(), 2);
     // A member whose session closes disappears from the others' view.
     b.close().await;

@@ -61,7 +61,11 @@ async fn simple_queue_order_foreign_items_and_competing_consumers(zk: &Backend) 
             format!("a{i}").as_bytes()
         );
     }
-    assert_eq!(q.poll().await.unwrap(), None, "foreign children are never taken");
+    assert_eq!(
+        q.poll().await.unwrap(),
+        None,
+        "foreign children are never taken"
+    );
     assert!(client.exists("/sq/not-an-item").await.unwrap().is_some());
 
     // A waiting take gets an item put later.
@@ -187,7 +191,13 @@ async fn priority_and_locking_queues_with_kazoo(zk: &Backend) {
     assert_eq!(first.data().as_ref(), b"k0");
     let second = klq.take(WAIT).await.unwrap().unwrap();
     assert_eq!(second.data().as_ref(), b"k1");
-    assert!(klq.take(Duration::from_millis(200)).await.unwrap().is_none(), "both taken");
+    assert!(
+        klq.take(Duration::from_millis(200))
+            .await
+            .unwrap()
+            .is_none(),
+        "both taken"
+    );
     second.release().await.unwrap();
     first.consume().await.unwrap();
     let again = klq.take(WAIT).await.unwrap().unwrap();
@@ -223,7 +233,10 @@ async fn delay_queue_hands_out_items_when_due(zk: &Backend) {
     assert_eq!(q.poll().await.unwrap().unwrap().as_ref(), b"now");
     let item = q.take(WAIT).await.unwrap().unwrap();
     assert_eq!(item.as_ref(), b"later");
-    assert!(SystemTime::now() >= later, "never handed out before its time");
+    assert!(
+        SystemTime::now() >= later,
+        "never handed out before its time"
+    );
     assert_eq!(q.take(Duration::from_millis(100)).await.unwrap(), None);
     client.close().await;
 }
@@ -266,13 +279,19 @@ async fn queue_consumer_process() {
 
 fn consumer(zk: &Backend, n: usize) -> Worker {
     let mut c = tokio::process::Command::new(std::env::current_exe().unwrap());
-    c.args(["queue_consumer_process", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-        .env("QUEUE_SERVER", zk.connect_string())
-        .env("QUEUE_PATH", "/lq")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true);
+    c.args([
+        "queue_consumer_process",
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env("QUEUE_SERVER", zk.connect_string())
+    .env("QUEUE_PATH", "/lq")
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .kill_on_drop(true);
     Worker::spawn(&format!("consumer{n}"), c)
 }
 
@@ -313,7 +332,10 @@ async fn locking_queue_survives_killed_consumer_processes(zk: &Backend) {
             if queue.is_empty().await.unwrap() {
                 break 0;
             }
-            assert!(tokio::time::Instant::now() < until, "no consumer ever took an item");
+            assert!(
+                tokio::time::Instant::now() < until,
+                "no consumer ever took an item"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         };
         let mut w = running.remove(victim);
@@ -332,7 +354,12 @@ async fn locking_queue_survives_killed_consumer_processes(zk: &Backend) {
     }
     let all: Vec<&Worker> = running.iter().chain(killed.iter()).collect();
     for w in &all {
-        assert!(lines_of(w, "ERROR ").is_empty(), "{}: {:?}", w.name, w.lines);
+        assert!(
+            lines_of(w, "ERROR ").is_empty(),
+            "{}: {:?}",
+            w.name,
+            w.lines
+        );
     }
     // Nothing lost: every item has its marker, created in the consume transaction.
     let mut done = client.get_children("/qdone").await.unwrap();
@@ -370,7 +397,7 @@ async fn locking_queue_survives_killed_consumer_processes(zk: &Backend) {
             .filter(|w| lines_of(w, "TAKEN ").contains(item))
             .count();
         assert!(
-            retaken >= 2 || consumed.get(item).is_none(),
+            retaken >= 2 || !consumed.contains_key(item),
             "{item} held by a killed consumer was not delivered again"
         );
     }

@@ -74,7 +74,8 @@ impl GroupMember {
             )));
         }
         let cache = Arc::new(TreeCache::start(client, group).await?);
-        let node = PersistentNode::start(client, &join(group, id), CreateOptions::ephemeral(), data);
+        let node =
+            PersistentNode::start(client, &join(group, id), CreateOptions::ephemeral(), data);
         Ok(GroupMember {
             group: group.to_owned(),
             id: id.to_owned(),

@@ -41,20 +41,20 @@
 
 pub mod cache;
 mod contend;
-pub mod discovery;
 pub mod counter;
-pub mod group;
+pub mod discovery;
 mod ensure;
-pub mod persistent_node;
-pub mod queue;
 mod error;
 mod flavor;
+pub mod group;
 mod monitor;
 mod mutex;
 pub mod names;
 mod node;
 mod ownership;
 pub mod paths;
+pub mod persistent_node;
+pub mod queue;
 
 pub use error::{RecipeError, Result};
 pub use flavor::{ErrorPolicy, Flavor};

@@ -329,18 +329,17 @@ impl NodeTask {
         let parent = parent_of(&self.requested).to_owned();
         let prefix = format!("_c_{}-", random_uuid());
         let protected = join(&parent, &format!("{prefix}{}", name_of(&self.requested)));
-        let created = match create_with_parents(&self.client, &protected, &self.data, &self.options)
-            .await
-        {
-            Ok((path, _)) => path,
-            Err(Error::ConnectionLoss) => {
-                self.client
-                    .wait_for_state(|s| s.is_connected() || s.is_terminal())
-                    .await;
-                self.find_protected(&parent, &prefix).await?
-            }
-            Err(e) => return Err(e),
-        };
+        let created =
+            match create_with_parents(&self.client, &protected, &self.data, &self.options).await {
+                Ok((path, _)) => path,
+                Err(Error::ConnectionLoss) => {
+                    self.client
+                        .wait_for_state(|s| s.is_connected() || s.is_terminal())
+                        .await;
+                    self.find_protected(&parent, &prefix).await?
+                }
+                Err(e) => return Err(e),
+            };
         self.actual = Some(created.clone());
         let (stat, watch) = self.client.exists_watch(&created).await?;
         match stat {
@@ -419,14 +418,15 @@ impl PersistentTtlNode {
             let client = client.clone();
             let touch = touch.clone();
             async move {
-            let mut tick = tokio::time::interval(period);
-            loop {
-                tick.tick().await;
-                if let Err(e) = touch_once(&client, &touch, ttl).await {
-                    tracing::debug!(path = %touch, error = %e, "ttl node: touch failed");
+                let mut tick = tokio::time::interval(period);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = touch_once(&client, &touch, ttl).await {
+                        tracing::debug!(path = %touch, error = %e, "ttl node: touch failed");
+                    }
                 }
             }
-        }});
+        });
         let toucher = AbortOnDrop(toucher);
         PersistentTtlNode {
             node,

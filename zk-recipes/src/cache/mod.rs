@@ -335,7 +335,8 @@ impl NodeCache {
     /// # }
     /// ```
     pub fn get(&self) -> Option<CachedNode> {
-        self.shared.read(|nodes| nodes.get(&self.shared.root).cloned())
+        self.shared
+            .read(|nodes| nodes.get(&self.shared.root).cloned())
     }
 
     /// The events from now on (the first call gets them from `Initialized` on).

@@ -206,7 +206,13 @@ mod tests {
     #[test]
     fn a_fresh_walk_yields_the_differences_in_a_safe_order() {
         let mut nodes = BTreeMap::new();
-        for (p, z) in [("/r", 1), ("/r/a", 2), ("/r/a/x", 3), ("/r/b", 4), ("/r/c", 5)] {
+        for (p, z) in [
+            ("/r", 1),
+            ("/r/a", 2),
+            ("/r/a/x", 3),
+            ("/r/b", 4),
+            ("/r/c", 5),
+        ] {
             reconcile(&mut nodes, p, Some(node(z, z, b"")));
         }
         let fresh = BTreeMap::from([
@@ -219,7 +225,9 @@ mod tests {
         let events = replace_all(&mut nodes, fresh.clone());
         assert_eq!(
             kinds(&events),
-            ["D /r/a/x", "D /r/a", "M /r/b", "D /r/c", "C /r/c", "C /r/d", "C /r/d/e"]
+            [
+                "D /r/a/x", "D /r/a", "M /r/b", "D /r/c", "C /r/c", "C /r/d", "C /r/d/e"
+            ]
         );
         assert_eq!(nodes, fresh);
         assert!(replace_all(&mut nodes, fresh).is_empty());

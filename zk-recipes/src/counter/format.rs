@@ -86,7 +86,11 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        for format in [CounterFormat::Int32, CounterFormat::Int64, CounterFormat::Ascii] {
+        for format in [
+            CounterFormat::Int32,
+            CounterFormat::Int64,
+            CounterFormat::Ascii,
+        ] {
             for v in [0, 1, -1, 1 << 20, i64::from(i32::MIN), i64::from(i32::MAX)] {
                 let bytes = format.encode("/c", v).unwrap();
                 assert_eq!(format.decode("/c", &bytes).unwrap(), v, "{format:?} {v}");

@@ -265,9 +265,14 @@ impl Counter {
                 .set_data(&self.path, &data, Some(version))
                 .await
                 .map(drop),
-            None => create_with_parents(&self.client, &self.path, &data, &CreateOptions::persistent())
-                .await
-                .map(drop),
+            None => create_with_parents(
+                &self.client,
+                &self.path,
+                &data,
+                &CreateOptions::persistent(),
+            )
+            .await
+            .map(drop),
         };
         match result {
             Ok(()) => Ok(true),

@@ -248,7 +248,11 @@ impl ServiceDiscovery {
     ///
     /// # Errors
     /// The connection errors.
-    pub async fn query_for_instance(&self, name: &str, id: &str) -> Result<Option<ServiceInstance>> {
+    pub async fn query_for_instance(
+        &self,
+        name: &str,
+        id: &str,
+    ) -> Result<Option<ServiceInstance>> {
         let path = join(&self.service_path(name), id);
         match self.client.get_data(&path).await {
             Ok((data, _)) => Ok(parse_instance(&path, &data)),
@@ -293,7 +297,10 @@ impl ServiceDiscovery {
         name: &str,
         strategy: ProviderStrategy,
     ) -> Result<ServiceProvider> {
-        Ok(ServiceProvider::new(self.service_cache(name).await?, strategy))
+        Ok(ServiceProvider::new(
+            self.service_cache(name).await?,
+            strategy,
+        ))
     }
 
     /// Unregisters every instance this `ServiceDiscovery` registered.

@@ -62,7 +62,14 @@ impl DelayQueue {
     /// # Errors
     /// Connection errors.
     pub async fn put(&self, data: impl AsRef<[u8]>, at: SystemTime) -> Result<String, QueueError> {
-        put_ranked(&self.client, &self.path, Layout::Delay, data.as_ref(), epoch_ms(at)).await
+        put_ranked(
+            &self.client,
+            &self.path,
+            Layout::Delay,
+            data.as_ref(),
+            epoch_ms(at),
+        )
+        .await
     }
 
     /// Takes the earliest item whose time has come, if any.

@@ -102,8 +102,10 @@ mod tests {
         assert_eq!(Layout::Simple.parse(p, "qn-0000000007").unwrap().seq, 7);
         let k = Layout::Priority.parse(p, "entry-005-0000000012").unwrap();
         assert_eq!((k.rank, k.seq), (5, 12));
-        let k = Layout::Delay.parse(p, "queue-|18C2A3B4F00|0000000001").unwrap();
-        assert_eq!(k.rank, 0x18C2_A3B4_F00);
+        let k = Layout::Delay
+            .parse(p, "queue-|18C2A3B4F00|0000000001")
+            .unwrap();
+        assert_eq!(k.rank, 0x018C_2A3B_4F00);
         assert_eq!(Layout::Priority.prefix(7), "entry-007-");
         assert_eq!(Layout::Delay.prefix(255), "queue-|000000FF|");
         for (layout, name) in [
@@ -124,7 +126,12 @@ mod tests {
 
     #[test]
     fn order_is_rank_then_sequence_as_numbers() {
-        let names = ["entry-100-0000000003", "entry-001-0000000009", "entry-100-0000000001", "junk"];
+        let names = [
+            "entry-100-0000000003",
+            "entry-001-0000000009",
+            "entry-100-0000000001",
+            "junk",
+        ];
         let sorted: Vec<String> = Layout::Priority
             .sorted("/q", names.iter().map(|s| (*s).to_owned()).collect())
             .into_iter()
@@ -132,7 +139,11 @@ mod tests {
             .collect();
         assert_eq!(
             sorted,
-            ["entry-001-0000000009", "entry-100-0000000001", "entry-100-0000000003"]
+            [
+                "entry-001-0000000009",
+                "entry-100-0000000001",
+                "entry-100-0000000003"
+            ]
         );
     }
 }

@@ -65,7 +65,14 @@ impl LockingQueue {
     /// # Errors
     /// [`QueueError::InvalidPriority`], connection errors.
     pub async fn put(&self, data: impl AsRef<[u8]>, priority: u16) -> Result<String, QueueError> {
-        put_item(&self.client, &self.entries, Layout::Priority, data.as_ref(), priority).await
+        put_item(
+            &self.client,
+            &self.entries,
+            Layout::Priority,
+            data.as_ref(),
+            priority,
+        )
+        .await
     }
 
     /// Takes the first item nobody holds, waiting at most `timeout` for one.
@@ -106,8 +113,13 @@ impl LockingQueue {
     async fn try_take(&self, name: &str) -> Result<Option<TakenItem>, QueueError> {
         let lock = join(&self.taken, name);
         let session = self.client.session_id();
-        match create_with_parents(&self.client, &lock, self.id.as_bytes(), &CreateOptions::ephemeral())
-            .await
+        match create_with_parents(
+            &self.client,
+            &lock,
+            self.id.as_bytes(),
+            &CreateOptions::ephemeral(),
+        )
+        .await
         {
             Ok(_) => {}
             Err(Error::NodeExists) => return Ok(None),

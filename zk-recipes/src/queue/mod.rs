@@ -145,7 +145,14 @@ impl Queue {
         data: impl AsRef<[u8]>,
         priority: u16,
     ) -> Result<String, QueueError> {
-        put_item(&self.client, &self.path, self.layout, data.as_ref(), priority).await
+        put_item(
+            &self.client,
+            &self.path,
+            self.layout,
+            data.as_ref(),
+            priority,
+        )
+        .await
     }
 
     /// Takes the first item, if there is one.
