@@ -294,7 +294,7 @@ async fn increments_across_dropped_connections_are_never_doubled(zk: &Backend) {
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 match counter.add(1).await {
                     Ok(_) => ok += 1,
-                    Err(CounterError::Zk(Error::ConnectionLoss)) => unknown += 1,
+                    Err(CounterError::Zk(e)) if e.is_outcome_unknown() => unknown += 1,
                     Err(e) => panic!("unexpected {e}"),
                 }
             }

@@ -14,9 +14,23 @@ const CLAIMS: &[&str] = &["ACQUIRED", "WORK"];
 
 fn rust_lock(backend: &Backend, path: &str, id: &str, flavor: &str, rounds: u32) -> Worker {
     let mut c = example("lock");
-    c.args(["--server", &backend.connect_string(), "--path", path, "--id", id])
-        .args(["--flavor", flavor, "--hold-ms", "150", "--rounds", &rounds.to_string()])
-        .args(["--session-timeout-ms", "2000"]);
+    c.args([
+        "--server",
+        &backend.connect_string(),
+        "--path",
+        path,
+        "--id",
+        id,
+    ])
+    .args([
+        "--flavor",
+        flavor,
+        "--hold-ms",
+        "150",
+        "--rounds",
+        &rounds.to_string(),
+    ])
+    .args(["--session-timeout-ms", "2000"]);
     Worker::spawn(id, c)
 }
 
@@ -29,14 +43,30 @@ async fn finish_all(workers: &mut [Worker]) {
 /// Three Rust processes, three rounds each, Curator flavour.
 async fn rust_processes_exclude_each_other(backend: &Backend) {
     let mut workers: Vec<Worker> = (0..3)
-        .map(|i| rust_lock(backend, "/recipes/lock/rust", &format!("rust{i}"), "curator", 3))
+        .map(|i| {
+            rust_lock(
+                backend,
+                "/recipes/lock/rust",
+                &format!("rust{i}"),
+                "curator",
+                3,
+            )
+        })
         .collect();
     finish_all(&mut workers).await;
     let refs: Vec<&Worker> = workers.iter().collect();
     let tenures = check_exclusive(&all_events(&refs), CLAIMS);
-    assert_eq!(tenures.len(), 9, "every round of every process held the lock once");
+    assert_eq!(
+        tenures.len(),
+        9,
+        "every round of every process held the lock once"
+    );
     for w in &workers {
-        assert!(w.events().iter().any(|l| l.kind == "DONE"), "{} finished", w.name);
+        assert!(
+            w.events().iter().any(|l| l.kind == "DONE"),
+            "{} finished",
+            w.name
+        );
     }
 }
 
@@ -61,7 +91,8 @@ async fn rust_and_curator_exclude_each_other(backend: &Backend) {
         workers.push(Worker::spawn(&id, c));
     }
     for w in &workers {
-        w.wait_for(Duration::from_secs(30), |l| l.kind == "READY").await;
+        w.wait_for(Duration::from_secs(30), |l| l.kind == "READY")
+            .await;
     }
     for i in 0..2 {
         workers.push(rust_lock(backend, path, &format!("rust{i}"), "curator", 2));
@@ -96,7 +127,8 @@ async fn rust_and_kazoo_exclude_each_other(backend: &Backend) {
         workers.push(Worker::spawn(&id, c));
     }
     for w in &workers {
-        w.wait_for(Duration::from_secs(30), |l| l.kind == "READY").await;
+        w.wait_for(Duration::from_secs(30), |l| l.kind == "READY")
+            .await;
     }
     for i in 0..2 {
         workers.push(rust_lock(backend, path, &format!("rust{i}"), "kazoo", 2));

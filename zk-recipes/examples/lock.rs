@@ -42,12 +42,22 @@ The process survives connection loss and session expiry (it opens a new session)
 async fn main() {
     let args = Args::parse(
         HELP,
-        &["server", "path", "flavor", "id", "hold-ms", "rounds", "session-timeout-ms"],
+        &[
+            "server",
+            "path",
+            "flavor",
+            "id",
+            "hold-ms",
+            "rounds",
+            "session-timeout-ms",
+        ],
     );
     let server = args.required("server", HELP);
     let path = args.required("path", HELP);
     let flavor: Flavor = args.parsed("flavor", Flavor::Curator);
-    let id = args.get("id").unwrap_or_else(|| std::process::id().to_string());
+    let id = args
+        .get("id")
+        .unwrap_or_else(|| std::process::id().to_string());
     let hold = Duration::from_millis(args.parsed("hold-ms", 200));
     let rounds: u32 = args.parsed("rounds", 3);
     let timeout = Duration::from_millis(args.parsed("session-timeout-ms", 4000));

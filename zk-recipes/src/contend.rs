@@ -22,6 +22,9 @@ pub(crate) enum Decision {
     Acquire,
     /// Wait for this child (a name) to go away, then look again.
     WaitFor(String),
+    /// Wait for any change of the children (only for recipes where a lock already keeps
+    /// other waiters out, so there is no herd).
+    WaitChildren,
 }
 
 /// The recipe-specific parts of one acquisition.
@@ -56,7 +59,7 @@ pub(crate) struct Wait {
 }
 
 impl Wait {
-    fn elapsed_error(&self, started: Instant) -> RecipeError {
+    pub(crate) fn elapsed_error(&self, started: Instant) -> RecipeError {
         RecipeError::Deadline(Instant::now().saturating_duration_since(started))
     }
 }
@@ -116,26 +119,19 @@ pub(crate) async fn acquire(spec: &Spec<'_>, wait: &Wait) -> Result<OwnershipGua
     paths::validate(spec.path)?;
     let deadline = wait.deadline;
     with_cancel(wait, started, async {
-        node::retry_read(client, deadline, || async {
-            match paths::ensure_containers(client, spec.path).await {
-                Ok(()) => Ok(()),
-                Err(RecipeError::Client(e)) => Err(e),
-                Err(RecipeError::Closed) => Err(Error::Closed),
-                Err(RecipeError::SessionExpired) => Err(Error::SessionExpired),
-                Err(_) => Err(Error::NoNode),
-            }
-        })
-        .await?;
         let mut cleanup = CleanupOnDrop {
             client: client.clone(),
             node: None,
         };
+        // A data watch on our own node, set once per node and handed to the guard's monitor.
+        let mut own_watch: Option<zk_client::OneshotWatch> = None;
         loop {
             check_client(client)?;
             node::check_deadline(deadline).map_err(|_| wait.elapsed_error(started))?;
             let own = match &cleanup.node {
                 Some(n) if n.session_id == client.session_id() => n.clone(),
                 _ => {
+                    own_watch = None;
                     node::wait_connected(client, deadline).await?;
                     let fresh = || fresh_name(spec.flavor, spec.curator_marker, spec.kazoo_marker);
                     let created =
@@ -145,8 +141,32 @@ pub(crate) async fn acquire(spec: &Spec<'_>, wait: &Wait) -> Result<OwnershipGua
                     created
                 }
             };
-            let children =
-                node::retry_read(client, deadline, || client.get_children(spec.path)).await?;
+            // Snapshots before the read that proves the order: a session change or disconnect
+            // after them is seen by the guard.
+            let events = client.session_events();
+            let before = *client.state_watcher().borrow();
+            let sent = Instant::now();
+            let children = if own_watch.is_none() {
+                // One round trip for both: the order, and the watch on our node.
+                let (children, data) = tokio::join!(
+                    node::retry_read(client, deadline, || client.get_children(spec.path)),
+                    client.get_data_watch(&own.path)
+                );
+                match data {
+                    Ok((_, stat, watch)) if stat.ephemeral_owner == own.session_id => {
+                        own_watch = Some(watch);
+                    }
+                    Ok(_) | Err(Error::NoNode) => {
+                        cleanup.node = None;
+                        continue;
+                    }
+                    Err(e) if node::is_retryable(&e) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                children?
+            } else {
+                node::retry_read(client, deadline, || client.get_children(spec.path)).await?
+            };
             let sorted = contenders(spec, &children)?;
             let own_name = paths::name_of(&own.path);
             let Some(index) = sorted.iter().position(|c| c.name == own_name) else {
@@ -156,30 +176,67 @@ pub(crate) async fn acquire(spec: &Spec<'_>, wait: &Wait) -> Result<OwnershipGua
             };
             match (spec.decide)(&sorted, index) {
                 Decision::Acquire => {
-                    if let Some(guard) = prove(spec, &own, deadline).await? {
-                        cleanup.disarm();
-                        return Ok(guard);
+                    let after = *client.state_watcher().borrow();
+                    let steady = before.session_id == own.session_id
+                        && after.session_id == own.session_id
+                        && after.disconnects == before.disconnects
+                        && before.state.is_connected();
+                    if !steady || own_watch.is_none() {
+                        // Disconnected meanwhile: look again rather than hand out a guard
+                        // that is already lost.
+                        node::wait_connected(client, deadline).await?;
+                        continue;
                     }
-                    cleanup.node = None;
+                    let token = match own.czxid {
+                        0 => match prove_node(client, &own, spec.policy, deadline).await? {
+                            Some(guard) => {
+                                cleanup.disarm();
+                                return Ok(guard);
+                            }
+                            None => {
+                                cleanup.node = None;
+                                continue;
+                            }
+                        },
+                        czxid => czxid,
+                    };
+                    let guard = build_guard(
+                        client,
+                        &own,
+                        token,
+                        spec.policy,
+                        before,
+                        sent,
+                        events,
+                        own_watch.take(),
+                    );
+                    cleanup.disarm();
+                    return Ok(guard);
                 }
-                Decision::WaitFor(_) if wait.try_once => {
+                Decision::WaitFor(_) | Decision::WaitChildren if wait.try_once => {
                     return Err(wait.elapsed_error(started));
                 }
+                Decision::WaitChildren => match client.get_children_watch(spec.path).await {
+                    Ok((now, _, watch)) => {
+                        if now != children {
+                            continue;
+                        }
+                        wait_either(watch, &mut own_watch, &mut cleanup, deadline)
+                            .await
+                            .map_err(|()| wait.elapsed_error(started))?;
+                    }
+                    Err(e) if node::is_retryable(&e) => {
+                        node::wait_connected(client, deadline).await?;
+                    }
+                    Err(e) => return Err(e.into()),
+                },
                 Decision::WaitFor(name) => {
                     let pred = paths::join(spec.path, &name);
                     match client.get_data_watch(&pred).await {
                         Ok((_, _, watch)) => {
-                            let woke = async {
-                                let _ = watch.await;
-                            };
-                            match deadline {
-                                Some(d) => {
-                                    if tokio::time::timeout_at(d, woke).await.is_err() {
-                                        return Err(wait.elapsed_error(started));
-                                    }
-                                }
-                                None => woke.await,
-                            }
+                            wait_either(watch, &mut own_watch, &mut cleanup, deadline)
+                                .await
+                                .map_err(|()| wait.elapsed_error(started))?;
                         }
                         Err(Error::NoNode) => {}
                         Err(e) if node::is_retryable(&e) => {
@@ -194,8 +251,89 @@ pub(crate) async fn acquire(spec: &Spec<'_>, wait: &Wait) -> Result<OwnershipGua
     .await
 }
 
+/// Waits for `watch` (the thing we wait for) or our own node's watch, whichever fires first;
+/// `Err` at the deadline. If our node was deleted, forgets it (the caller re-creates it).
+async fn wait_either(
+    watch: zk_client::OneshotWatch,
+    own_watch: &mut Option<zk_client::OneshotWatch>,
+    cleanup: &mut CleanupOnDrop,
+    deadline: Option<Instant>,
+) -> Result<(), ()> {
+    let own = async {
+        match own_watch.as_mut() {
+            Some(w) => w.await,
+            None => std::future::pending().await,
+        }
+    };
+    let either = async {
+        tokio::select! {
+            _ = watch => None,
+            event = own => Some(event),
+        }
+    };
+    let fired = match deadline {
+        Some(d) => tokio::time::timeout_at(d, either).await.map_err(|_| ())?,
+        None => either.await,
+    };
+    if let Some(event) = fired {
+        *own_watch = None;
+        if event.event_type == zk_client::EventType::NodeDeleted {
+            cleanup.node = None;
+        }
+    }
+    Ok(())
+}
+
+/// The guard of a node proven first by a read sent at `sent`, with `before` the session state
+/// just before that read.
+#[allow(clippy::too_many_arguments)]
+fn build_guard(
+    client: &Client,
+    own: &OwnNode,
+    token: i64,
+    policy: ErrorPolicy,
+    before: zk_client::SessionEvent,
+    sent: Instant,
+    events: futures::stream::BoxStream<'static, zk_client::SessionUpdate>,
+    own_watch: Option<zk_client::OneshotWatch>,
+) -> OwnershipGuard {
+    let timeout = client.session_timeout();
+    let valid_until = sent + lease_len(timeout.max(Duration::from_millis(1)));
+    let (tx, _) = tokio::sync::watch::channel(HoldState {
+        lost: None,
+        valid_until,
+    });
+    let shared = HoldShared {
+        client: client.clone(),
+        node: own.path.clone(),
+        token,
+        session_id: own.session_id,
+        policy,
+        disconnects: before.disconnects,
+        tx,
+    };
+    OwnershipGuard::start(shared, events, own_watch)
+}
+
+/// Waits for a watch to fire, or `Err` at the deadline.
+pub(crate) async fn wait_until(
+    watch: zk_client::OneshotWatch,
+    deadline: Option<Instant>,
+) -> Result<(), ()> {
+    match deadline {
+        Some(d) => tokio::time::timeout_at(d, watch)
+            .await
+            .map(|_| ())
+            .map_err(|_| ()),
+        None => {
+            let _ = watch.await;
+            Ok(())
+        }
+    }
+}
+
 /// Races `fut` against the wait's cancellation token.
-async fn with_cancel<T>(
+pub(crate) async fn with_cancel<T>(
     wait: &Wait,
     started: Instant,
     fut: impl std::future::Future<Output = Result<T>>,
@@ -215,23 +353,27 @@ async fn with_cancel<T>(
     })
 }
 
-/// Proves the node ours (exists, `ephemeralOwner` is the current session) and builds the
-/// guard; `None` when the proof fails (the caller starts over).
-async fn prove(
-    spec: &Spec<'_>,
+/// Proves `own` ours (exists, owned by the current session) and builds its guard.
+pub(crate) async fn prove_node(
+    client: &Client,
     own: &OwnNode,
+    policy: ErrorPolicy,
     deadline: Option<Instant>,
 ) -> Result<Option<OwnershipGuard>> {
-    let client = spec.client;
     // Subscribe before the proof, so no session event after it can be missed.
     let events = client.session_events();
+    // Read before the proof: a disconnect during or after it counts as a loss.
+    let event = *client.state_watcher().borrow();
     let sent = Instant::now();
     let stat = match node::retry_read(client, deadline, || client.get_data(&own.path)).await {
         Ok((_, stat)) => stat,
         Err(RecipeError::Client(Error::NoNode)) => return Ok(None),
         Err(e) => return Err(e),
     };
-    if stat.ephemeral_owner != own.session_id || client.session_id() != own.session_id {
+    if stat.ephemeral_owner != own.session_id
+        || event.session_id != own.session_id
+        || client.session_id() != own.session_id
+    {
         return Ok(None);
     }
     let timeout = client.session_timeout();
@@ -245,10 +387,11 @@ async fn prove(
         node: own.path.clone(),
         token: stat.czxid,
         session_id: own.session_id,
-        policy: spec.policy,
+        policy,
+        disconnects: event.disconnects,
         tx,
     };
-    Ok(Some(OwnershipGuard::start(shared, events)))
+    Ok(Some(OwnershipGuard::start(shared, events, None)))
 }
 
 /// The mutex rule: among the first `max` we hold; else wait for the one just before us.

@@ -18,6 +18,24 @@
 //!   cancellation on every wait, herd-free waiting on one predecessor, CONTAINER parents and
 //!   strict child filtering ([`RecipeError::ForeignChildren`]).
 //!
+//! # Leader election in 10 lines
+//!
+//! ```no_run
+//! use zk_recipes::{LeaderLatch, LeaderLatchOptions};
+//!
+//! async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//!     let client = zk_client::Client::connect("zk1:2181,zk2:2181,zk3:2181").await?;
+//!     let latch = LeaderLatch::start(client, "/myapp/leader", LeaderLatchOptions::default().id("node-a"))?;
+//!     loop {
+//!         let leadership = latch.await_leadership(None).await?; // proven: our node, our session, first
+//!         while leadership.is_held() {                            // false at once after a pause past the session
+//!             do_leader_work(leadership.token()).await;           // pass the fencing token downstream
+//!         }
+//!     }
+//! }
+//! async fn do_leader_work(_token: i64) { /* yours */ }
+//! ```
+//!
 //! # Flavours
 //!
 //! [`Flavor::Curator`] uses Curator 5's node names and excludes Curator processes on the same
@@ -40,6 +58,7 @@
 //! ```
 
 pub mod cache;
+mod barrier;
 mod contend;
 pub mod counter;
 pub mod discovery;
@@ -47,7 +66,10 @@ mod ensure;
 mod error;
 mod flavor;
 pub mod group;
+mod leader_latch;
+mod leader_selector;
 mod monitor;
+mod multi_lock;
 mod mutex;
 pub mod names;
 mod node;
@@ -55,8 +77,16 @@ mod ownership;
 pub mod paths;
 pub mod persistent_node;
 pub mod queue;
+mod rwlock;
+mod semaphore;
 
+pub use barrier::{Barrier, DoubleBarrier};
 pub use error::{RecipeError, Result};
 pub use flavor::{ErrorPolicy, Flavor};
+pub use leader_latch::{CloseMode, LeaderLatch, LeaderLatchOptions, LeadershipEvent};
+pub use leader_selector::{LeaderSelector, LeaderSelectorOptions, Leadership, LeadershipEnd};
+pub use multi_lock::{MultiGuard, MultiLock};
 pub use mutex::{Contender, Mutex, MutexGuard, MutexOptions};
 pub use ownership::{LossReason, OwnershipGuard, OwnershipWatch};
+pub use rwlock::ReadWriteLock;
+pub use semaphore::Semaphore;

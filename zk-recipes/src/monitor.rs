@@ -7,7 +7,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use zk_client::{EventType, SessionEvent, SessionState};
+use zk_client::{EventType, SessionEvent, SessionState, SessionUpdate};
 
 use crate::flavor::ErrorPolicy;
 use crate::ownership::{HoldShared, LossReason, lease_len};
@@ -15,24 +15,30 @@ use crate::ownership::{HoldShared, LossReason, lease_len};
 /// Runs until the hold is lost or `stop` fires.
 pub(crate) async fn run(
     hold: Arc<HoldShared>,
-    mut events: BoxStream<'static, SessionEvent>,
+    mut events: BoxStream<'static, SessionUpdate>,
+    own_watch: Option<zk_client::OneshotWatch>,
     stop: CancellationToken,
 ) {
     let timeout = hold.client.session_timeout();
     let lease = lease_len(timeout);
-    let mut probe = tokio::time::interval((timeout / 3).max(std::time::Duration::from_millis(50)));
+    let period = (timeout / 3).max(std::time::Duration::from_millis(50));
+    let mut probe = tokio::time::interval_at(Instant::now() + period, period);
     probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut node_watch = arm(&hold).await;
+    let mut node_watch = match own_watch {
+        Some(w) => Some(w),
+        None => arm(&hold).await,
+    };
     loop {
         if hold.check().is_some() {
             return;
         }
-        let until = hold.tx.borrow().valid_until;
+        let until = hold.valid_until_now(hold.tx.borrow().valid_until);
         tokio::select! {
             () = stop.cancelled() => return,
             event = events.next() => match event {
                 None => { hold.mark_lost(LossReason::Closed); return; }
-                Some(event) => {
+                Some(update) => {
+                    let event = update.event();
                     if let Some(reason) = loss_of(&hold, event) {
                         hold.mark_lost(reason);
                         return;
@@ -68,6 +74,9 @@ fn loss_of(hold: &HoldShared, event: SessionEvent) -> Option<LossReason> {
         SessionState::Closed | SessionState::AuthFailed => Some(LossReason::Closed),
         _ if event.session_id != hold.session_id && event.session_id != 0 => {
             Some(LossReason::Expired)
+        }
+        _ if hold.policy == ErrorPolicy::Standard && event.disconnects != hold.disconnects => {
+            Some(LossReason::Suspended)
         }
         SessionState::Suspended | SessionState::Connecting => {
             (hold.policy == ErrorPolicy::Standard).then_some(LossReason::Suspended)

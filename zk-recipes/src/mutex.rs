@@ -193,7 +193,7 @@ impl Mutex {
         }
     }
 
-    async fn acquire_with(&self, wait: Wait) -> Result<MutexGuard> {
+    pub(crate) async fn acquire_with(&self, wait: Wait) -> Result<MutexGuard> {
         let decide = contend::first_n(1);
         contend::acquire(&self.spec(&decide), &wait).await
     }

@@ -29,7 +29,7 @@ pub(crate) async fn wait_connected(client: &Client, deadline: Option<Instant>) -
 
 /// True for the errors after which an idempotent request may simply be sent again.
 pub(crate) fn is_retryable(e: &Error) -> bool {
-    e.is_connection_loss() || matches!(e, Error::Timeout)
+    e.is_outcome_unknown() || matches!(e, Error::Timeout)
 }
 
 /// Runs an idempotent request, retrying after connection loss once reconnected.
@@ -59,6 +59,8 @@ where
 pub(crate) struct OwnNode {
     pub(crate) path: String,
     pub(crate) session_id: i64,
+    /// The node's czxid (0 when unknown: a server without create2 stats).
+    pub(crate) czxid: i64,
 }
 
 /// Creates `parent/<name_prefix><seq>` EPHEMERAL_SEQUENTIAL with protection: `search_prefix`
@@ -86,7 +88,11 @@ pub(crate) async fn protected_create(
             Ok((path, stat)) => {
                 // A create stat of 0 means an old server without create2; trust the session.
                 if stat.ephemeral_owner == 0 || stat.ephemeral_owner == session_id {
-                    return Ok(OwnNode { path, session_id });
+                    return Ok(OwnNode {
+                        path,
+                        session_id,
+                        czxid: stat.czxid,
+                    });
                 }
                 let owner = stat.ephemeral_owner;
                 delete_in_background(client.clone(), path, owner);
@@ -139,6 +145,7 @@ async fn find_protected(
             return Ok(Some(OwnNode {
                 path,
                 session_id: stat.ephemeral_owner,
+                czxid: stat.czxid,
             }));
         }
         delete_in_background(client.clone(), path, stat.ephemeral_owner);

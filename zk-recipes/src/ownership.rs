@@ -74,6 +74,9 @@ pub(crate) struct HoldShared {
     pub(crate) token: i64,
     pub(crate) session_id: i64,
     pub(crate) policy: ErrorPolicy,
+    /// The client's disconnect counter when the hold was proven: any later disconnect means
+    /// Suspended happened, even if the state is Connected again by now.
+    pub(crate) disconnects: u64,
     pub(crate) tx: watch::Sender<HoldState>,
 }
 
@@ -113,9 +116,6 @@ impl HoldShared {
         if let Some(r) = state.lost {
             return Some(r);
         }
-        if Instant::now() >= state.valid_until {
-            return Some(self.mark_lost(LossReason::LeaseExpired));
-        }
         let event = *self.client.state_watcher().borrow();
         let reason = match event.state {
             SessionState::Expired => Some(LossReason::Expired),
@@ -126,9 +126,31 @@ impl HoldShared {
             {
                 Some(LossReason::Suspended)
             }
+            _ if self.policy == ErrorPolicy::Standard && event.disconnects != self.disconnects => {
+                Some(LossReason::Suspended)
+            }
             _ => None,
         };
-        reason.map(|r| self.mark_lost(r))
+        if let Some(r) = reason {
+            return Some(self.mark_lost(r));
+        }
+        if Instant::now() >= self.valid_until_now(state.valid_until) {
+            return Some(self.mark_lost(LossReason::LeaseExpired));
+        }
+        None
+    }
+
+    /// The lease deadline: the later of our own probes' and the client's (pings included),
+    /// each with the margin of [`lease_len`].
+    pub(crate) fn valid_until_now(&self, probed: Instant) -> Instant {
+        let lease = self.client.lease();
+        if lease.session_id != self.session_id {
+            return probed;
+        }
+        match lease.last_answered_send {
+            Some(sent) => probed.max(sent + lease_len(lease.timeout)),
+            None => probed,
+        }
     }
 
     /// Resolves at the first loss.
@@ -139,7 +161,7 @@ impl HoldShared {
             if let Some(r) = self.check() {
                 return r;
             }
-            let until = rx.borrow_and_update().valid_until;
+            let until = self.valid_until_now(rx.borrow_and_update().valid_until);
             tokio::select! {
                 changed = rx.changed() => if changed.is_err() { return self.mark_lost(LossReason::Closed) },
                 changed = states.changed() => if changed.is_err() { return self.mark_lost(LossReason::Closed) },
@@ -216,16 +238,38 @@ impl OwnershipWatch {
     pub fn loss(&self) -> Option<LossReason> {
         self.shared.check()
     }
+
+    /// The lease deadline (see [`OwnershipGuard::valid_until`]); `None` once lost.
+    pub fn valid_until(&self) -> Option<Instant> {
+        match self.shared.check() {
+            Some(_) => None,
+            None => Some(
+                self.shared
+                    .valid_until_now(self.shared.tx.borrow().valid_until),
+            ),
+        }
+    }
+
+    /// The full path of the node.
+    pub fn node(&self) -> &str {
+        &self.shared.node
+    }
 }
 
 impl OwnershipGuard {
     pub(crate) fn start(
         shared: HoldShared,
-        events: futures::stream::BoxStream<'static, zk_client::SessionEvent>,
+        events: futures::stream::BoxStream<'static, zk_client::SessionUpdate>,
+        own_watch: Option<zk_client::OneshotWatch>,
     ) -> Self {
         let shared = Arc::new(shared);
         let stop = CancellationToken::new();
-        tokio::spawn(monitor::run(shared.clone(), events, stop.clone()));
+        tokio::spawn(monitor::run(
+            shared.clone(),
+            events,
+            own_watch,
+            stop.clone(),
+        ));
         Self {
             shared,
             stop,
@@ -264,7 +308,10 @@ impl OwnershipGuard {
     pub fn valid_until(&self) -> Option<Instant> {
         match self.shared.check() {
             Some(_) => None,
-            None => Some(self.shared.tx.borrow().valid_until),
+            None => Some(
+                self.shared
+                    .valid_until_now(self.shared.tx.borrow().valid_until),
+            ),
         }
     }
 

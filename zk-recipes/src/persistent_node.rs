@@ -297,7 +297,8 @@ impl NodeTask {
         let path = self.requested.clone();
         match create_with_parents(&self.client, &path, &self.data, &self.options).await {
             // A ConnectionLoss may have created it: the check below tells.
-            Ok(_) | Err(Error::NodeExists | Error::ConnectionLoss) => {}
+            Ok(_) | Err(Error::NodeExists) => {}
+            Err(e) if e.is_outcome_unknown() => {}
             Err(e) => return Err(e),
         }
         let (stat, watch) = self.client.exists_watch(&path).await?;
@@ -332,7 +333,7 @@ impl NodeTask {
         let created =
             match create_with_parents(&self.client, &protected, &self.data, &self.options).await {
                 Ok((path, _)) => path,
-                Err(Error::ConnectionLoss) => {
+                Err(e) if e.is_outcome_unknown() => {
                     self.client
                         .wait_for_state(|s| s.is_connected() || s.is_terminal())
                         .await;

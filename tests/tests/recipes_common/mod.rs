@@ -218,7 +218,10 @@ pub struct Tenure {
 /// Groups claim lines into tenures (one per id and token).
 pub fn tenures(lines: &[Line], claim_kinds: &[&str]) -> Vec<Tenure> {
     let mut out: Vec<Tenure> = Vec::new();
-    for l in lines.iter().filter(|l| claim_kinds.contains(&l.kind.as_str())) {
+    for l in lines
+        .iter()
+        .filter(|l| claim_kinds.contains(&l.kind.as_str()))
+    {
         match out.iter_mut().find(|t| t.id == l.id && t.token == l.token) {
             Some(t) => {
                 t.first_ns = t.first_ns.min(l.ns);
@@ -281,9 +284,17 @@ fn checker_rejects_overlap_and_token_regressions() {
         rest: String::new(),
         raw: String::new(),
     };
-    let ok = vec![l("ACQUIRED", "a", 1, 10), l("WORK", "a", 1, 20), l("ACQUIRED", "b", 2, 21)];
+    let ok = vec![
+        l("ACQUIRED", "a", 1, 10),
+        l("WORK", "a", 1, 20),
+        l("ACQUIRED", "b", 2, 21),
+    ];
     assert_eq!(check_exclusive(&ok, &["ACQUIRED", "WORK"]).len(), 2);
-    let overlap = vec![l("ACQUIRED", "a", 1, 10), l("WORK", "a", 1, 30), l("ACQUIRED", "b", 2, 21)];
+    let overlap = vec![
+        l("ACQUIRED", "a", 1, 10),
+        l("WORK", "a", 1, 30),
+        l("ACQUIRED", "b", 2, 21),
+    ];
     assert!(std::panic::catch_unwind(|| check_exclusive(&overlap, &["ACQUIRED", "WORK"])).is_err());
     let regress = vec![l("ACQUIRED", "a", 5, 10), l("ACQUIRED", "b", 2, 21)];
     assert!(std::panic::catch_unwind(|| check_exclusive(&regress, &["ACQUIRED", "WORK"])).is_err());

@@ -19,7 +19,7 @@
 //!
 //! # What is not
 //!
-//! - A write that fails with `ConnectionLoss` may or may not have been applied; the error is
+//! - A write that fails with `ConnectionLoss`/`OutcomeUnknown` may or may not have been applied; the error is
 //!   returned, never retried (a retried `add` could count twice).
 //! - [`Counter::changes`] reports the value after each change it is told about; quick changes
 //!   may be coalesced into one item, and changes during a disconnect show up as one re-read.
@@ -66,7 +66,7 @@ pub enum CounterError {
         /// Attempts made.
         attempts: u32,
     },
-    /// A ZooKeeper error (a `ConnectionLoss` on a write means the outcome is unknown).
+    /// A ZooKeeper error (a `ConnectionLoss`/`OutcomeUnknown` on a write means the outcome is unknown).
     #[error(transparent)]
     Zk(#[from] Error),
 }
@@ -256,7 +256,7 @@ impl Counter {
     /// ```
     ///
     /// # Errors
-    /// [`CounterError::OutOfRange`], connection errors (`ConnectionLoss`: outcome unknown).
+    /// [`CounterError::OutOfRange`], connection errors (`ConnectionLoss`/`OutcomeUnknown`: outcome unknown).
     pub async fn try_set(&self, value: i64, expected: Versioned) -> Result<bool, CounterError> {
         let data = self.format.encode(&self.path, value)?;
         let result = match expected.version {

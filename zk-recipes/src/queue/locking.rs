@@ -123,7 +123,7 @@ impl LockingQueue {
         {
             Ok(_) => {}
             Err(Error::NodeExists) => return Ok(None),
-            Err(Error::ConnectionLoss) => {
+            Err(e) if e.is_outcome_unknown() => {
                 // Maybe created: ours only if its owner is this session.
                 self.client
                     .wait_for_state(|s| s.is_connected() || s.is_terminal())
@@ -252,7 +252,7 @@ impl TakenItem {
     /// ([`Error::Transaction`] inside [`QueueError::Zk`]) and the item stays taken.
     pub async fn consume_with(
         mut self,
-        extra: impl for<'a> FnOnce(Transaction<'a>) -> Transaction<'a>,
+        extra: impl FnOnce(Transaction) -> Transaction,
     ) -> Result<(), QueueError> {
         let version = self.held_version().await?;
         let tx = self

@@ -57,7 +57,7 @@ pub enum QueueError {
     /// now): it was not consumed and will be delivered again.
     #[error("queue item {0} is no longer held by this session")]
     ItemLost(String),
-    /// A ZooKeeper error (`ConnectionLoss` on a take or consume: outcome unknown).
+    /// A ZooKeeper error (`ConnectionLoss`/`OutcomeUnknown` on a take or consume: outcome unknown).
     #[error(transparent)]
     Zk(#[from] Error),
 }
@@ -125,7 +125,7 @@ impl Queue {
     /// ```
     ///
     /// # Errors
-    /// Connection errors (`ConnectionLoss`: the item may have been added).
+    /// Connection errors (`ConnectionLoss`/`OutcomeUnknown`: the item may have been added).
     pub async fn put(&self, data: impl AsRef<[u8]>) -> Result<String, QueueError> {
         self.put_with_priority(data, DEFAULT_PRIORITY).await
     }
@@ -166,7 +166,7 @@ impl Queue {
     /// ```
     ///
     /// # Errors
-    /// Connection errors (`ConnectionLoss` during the take: the item may be lost).
+    /// Connection errors (`ConnectionLoss`/`OutcomeUnknown` during the take: the item may be lost).
     pub async fn poll(&self) -> Result<Option<Bytes>, QueueError> {
         Ok(self.poll_seen().await?.0)
     }
