@@ -18,10 +18,10 @@ use zk_proto::{
     SetAclRequest, SetDataRequest, Stat, SyncRequest, WatcherType,
 };
 
+use crate::budget::QueueBudget;
 use crate::config::{Config, ConnectString, ExpiryPolicy};
-use crate::connection::{
-    Command, Connector, Effect, Outgoing, Outputs, Reply, SessionTask, tcp_connector,
-};
+use crate::core::{Command, Effect, Outgoing, Reply};
+use crate::driver::{Connector, Outputs, SessionTask, tcp_connector};
 use crate::error::{Error, Result};
 use crate::lease::Lease;
 use crate::options::CreateOptions;
@@ -33,6 +33,13 @@ use crate::watch::{OneshotKind, OneshotWatch, PersistentWatch, WatchRegistration
 /// How many session transitions a [`Client::session_events`] subscriber may fall behind before
 /// it gets a [`SessionUpdate::Missed`].
 const SESSION_EVENT_BUFFER: usize = 128;
+
+/// How many bytes of requests may wait in the client, not yet written to a connection (while
+/// disconnected, or while the connection cannot keep up). A caller whose request does not fit
+/// waits (backpressure); one larger than the whole budget waits for all of it.
+const QUEUE_BUDGET: usize = 8 << 20;
+/// What a queued request costs at least, whatever its size (its bookkeeping).
+const QUEUE_MIN_COST: usize = 256;
 
 /// The path of the ensemble configuration node (never under the chroot).
 pub const CONFIG_NODE: &str = "/zookeeper/config";
@@ -47,6 +54,9 @@ struct Shared {
     next_watch_id: AtomicU64,
     server: Arc<std::sync::Mutex<Option<String>>>,
     lease: Arc<std::sync::Mutex<Lease>>,
+    persistent_watch_buffer: usize,
+    /// The budget of bytes of requests queued and not yet written (see [`QUEUE_BUDGET`]).
+    queued: Arc<QueueBudget>,
 }
 
 /// An asynchronous ZooKeeper client: a cheap, cloneable handle to one session.
@@ -185,6 +195,23 @@ impl ClientBuilder {
         })
     }
 
+    /// How many events a [`PersistentWatch`] holds for a consumer that does not keep up
+    /// (default 4096). Past that, events are dropped and the stream yields one
+    /// [`PersistentEvent::Overflow`](crate::PersistentEvent::Overflow) with their count: memory
+    /// stays bounded whatever the consumer does.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> zk_client::Result<()> {
+    /// let client = zk_client::Client::builder("127.0.0.1:2181")
+    ///     .persistent_watch_buffer(100)
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn persistent_watch_buffer(self, events: usize) -> Self {
+        self.update(|c| c.persistent_watch_buffer = events.max(1))
+    }
+
     /// Try hosts in the order given instead of a random order.
     pub fn no_shuffle(self) -> Self {
         self.update(|c| c.shuffle_hosts = false)
@@ -260,6 +287,8 @@ fn start(config: Config, connector: Connector) -> Client {
         next_watch_id: AtomicU64::new(1),
         server: Arc::default(),
         lease: Arc::new(std::sync::Mutex::new(Lease::none())),
+        queued: QueueBudget::new(QUEUE_BUDGET),
+        persistent_watch_buffer: config.persistent_watch_buffer,
     };
     let outputs = Outputs {
         state: state_tx,
@@ -540,15 +569,19 @@ impl Client {
         let ticket = Arc::new(Ticket::default());
         // Dropping this future before the request is written withdraws it.
         let withdraw = WithdrawOnDrop(Arc::clone(&ticket));
-        let outgoing = Outgoing {
-            op,
-            frame,
-            reply: Some(reply),
-            watch,
-            effect,
-            ticket,
-        };
+        let cost = frame.len().clamp(QUEUE_MIN_COST, QUEUE_BUDGET);
         let exchange = async {
+            // Backpressure: wait for room in the queue budget.
+            let permit = self.shared.queued.acquire(cost).await;
+            let outgoing = Outgoing {
+                op,
+                frame,
+                reply: Some(reply),
+                watch,
+                effect,
+                ticket,
+                permit: Some(permit),
+            };
             if self
                 .shared
                 .commands
@@ -963,7 +996,7 @@ impl Client {
     pub async fn add_watch(&self, path: &str, mode: AddWatchMode) -> Result<PersistentWatch> {
         let server_path = self.server_path(path)?;
         let id = self.watch_id();
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = crate::event_queue::event_queue(self.shared.persistent_watch_buffer);
         let watch = PersistentWatch::new(
             id,
             server_path.clone(),

@@ -2,7 +2,10 @@
 //!
 //! The connection task owns a [`Registry`] of every local watcher, keyed by server path. It
 //! delivers each notification synchronously into the watchers' channels before it looks at the
-//! next frame, so a watch event is always queued before the reply to any later request completes.
+//! next frame, so a watch event is queued (ready for the watcher's next poll) before the reply to
+//! any later request completes. The two sit on different channels: a task that awaits the reply
+//! and then polls the watch sees the event first, but the wake-ups of two different tasks are in
+//! no particular order.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -13,7 +16,8 @@ use futures::Stream;
 use tokio::sync::{mpsc, oneshot};
 use zk_proto::{AddWatchMode, EventType, KeeperState, WatcherType};
 
-use crate::connection::Command;
+use crate::core::Command;
+use crate::event_queue::{EventReceiver, EventSender};
 
 /// A watch notification, or a session-level event delivered to a watcher.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +67,15 @@ pub enum PersistentEvent {
         /// Whether the session changed.
         new_session: bool,
     },
+    /// The consumer fell behind: the stream's buffer
+    /// ([`ClientBuilder::persistent_watch_buffer`](crate::ClientBuilder::persistent_watch_buffer))
+    /// was full and `dropped` events (node events, or reconnect markers) were discarded. Like
+    /// after a reconnect, re-read whatever state you derive from the events. Events after this
+    /// one are delivered again.
+    Overflow {
+        /// How many events were discarded.
+        dropped: u64,
+    },
 }
 
 /// The kind of a one-shot watch, as the server tables it.
@@ -89,7 +102,7 @@ pub(crate) enum WatchRegistration {
         id: u64,
         path: String,
         mode: AddWatchMode,
-        tx: mpsc::UnboundedSender<PersistentEvent>,
+        tx: EventSender,
     },
 }
 
@@ -185,7 +198,7 @@ impl Drop for OneshotWatch {
 #[must_use = "a watch does nothing unless polled; dropping it removes the watch"]
 #[derive(Debug)]
 pub struct PersistentWatch {
-    rx: mpsc::UnboundedReceiver<PersistentEvent>,
+    rx: EventReceiver,
     id: u64,
     server_path: String,
     client_path: String,
@@ -199,7 +212,7 @@ impl PersistentWatch {
         server_path: String,
         client_path: String,
         mode: AddWatchMode,
-        rx: mpsc::UnboundedReceiver<PersistentEvent>,
+        rx: EventReceiver,
         commands: mpsc::WeakUnboundedSender<Command>,
     ) -> Self {
         Self {
@@ -264,7 +277,7 @@ struct OneshotEntry {
 
 struct PersistentEntry {
     id: u64,
-    tx: mpsc::UnboundedSender<PersistentEvent>,
+    tx: EventSender,
 }
 
 #[derive(Default)]
@@ -733,7 +746,7 @@ mod tests {
         let mut reg = Registry::new(Some("/app".into()));
         let (r1, mut rx1) = oneshot_reg(1, "/app/a", OneshotKind::Data);
         reg.add(r1, false);
-        let (tx, mut prx) = mpsc::unbounded_channel();
+        let (tx, mut prx) = crate::event_queue::event_queue(64);
         reg.add(
             WatchRegistration::Persistent {
                 id: 2,
@@ -779,8 +792,8 @@ mod tests {
         id: u64,
         path: &str,
         mode: AddWatchMode,
-    ) -> (WatchRegistration, mpsc::UnboundedReceiver<PersistentEvent>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    ) -> (WatchRegistration, EventReceiver) {
+        let (tx, rx) = crate::event_queue::event_queue(64);
         (
             WatchRegistration::Persistent {
                 id,
