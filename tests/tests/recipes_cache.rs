@@ -18,7 +18,7 @@ use futures::stream::BoxStream;
 use tokio::time::timeout;
 use zk_client::{Client, CreateOptions, Error, ExpiryPolicy, SessionState};
 use zk_integration_tests::backend::Backend;
-use zk_integration_tests::{TcpProxy, ZkOptions, clients};
+use zk_integration_tests::{Direction, TcpProxy, ZkOptions, clients};
 use zk_recipes::cache::{CacheEvent, CachedNode, NodeCache, TreeCache};
 
 zk_integration_tests::on_each_backend! {
@@ -29,6 +29,7 @@ zk_integration_tests::on_each_backend! {
     node_cache_follows_one_node(ZkOptions::default()),
     nodes_written_by_kazoo_are_seen(ZkOptions::default()),
     the_example_prints_events_resyncs_and_its_view(ZkOptions::default()),
+    a_watch_buffer_overflow_still_converges(ZkOptions::default()),
 }
 
 /// Every node under `root` as the server has it, read through `client`.
@@ -429,5 +430,62 @@ async fn the_example_prints_events_resyncs_and_its_view(zk: &Backend) {
         .collect();
     assert_eq!(printed, view);
     assert_eq!(view.len(), 2);
+    writer.close().await;
+}
+
+/// Forces a persistent-watch overflow: the client's buffer holds 2 events, and the cache task
+/// is stuck on a read that cannot reach the server (client-to-server bytes paused at the proxy)
+/// while 300 notifications arrive. A one-shot watch on a sentinel created after the burst tells
+/// when they have all arrived. The cache must then resync and end equal to the server.
+async fn a_watch_buffer_overflow_still_converges(zk: &Backend) {
+    let writer = Client::connect(&zk.connect_string()).await.unwrap();
+    create(&writer, "/burst", b"").await;
+    let proxy = TcpProxy::start(zk.addr()).await.unwrap();
+    let reader = Client::builder(&proxy.connect_string())
+        .session_timeout(Duration::from_secs(20))
+        .persistent_watch_buffer(2)
+        .connect()
+        .await
+        .unwrap();
+    let cache = TreeCache::start(&reader, "/burst").await.unwrap();
+    let mut events = cache.events();
+    assert_eq!(
+        next(&mut events).await,
+        CacheEvent::Initialized { count: 1 }
+    );
+    let (_, sentinel) = reader.exists_watch("/sentinel").await.unwrap();
+    proxy.pause_direction(Direction::ClientToServer).await;
+    let options = CreateOptions::persistent();
+    let creates = (0..150).map(|i| {
+        let path = format!("/burst/n{i:03}");
+        let (writer, options) = (&writer, &options);
+        async move { writer.create(&path, b"x", options).await.map(drop) }
+    });
+    for r in futures::future::join_all(creates).await {
+        r.unwrap();
+    }
+    let sets = (0..150).map(|i| {
+        let path = format!("/burst/n{i:03}");
+        let writer = &writer;
+        async move { writer.set_data(&path, b"y", None).await.map(drop) }
+    });
+    for r in futures::future::join_all(sets).await {
+        r.unwrap();
+    }
+    create(&writer, "/sentinel", b"").await;
+    // Notifications reach a session in commit order: once this fires, the 300 before it were
+    // delivered to the cache's watch, which could hold 2 of them.
+    timeout(Duration::from_secs(30), sentinel)
+        .await
+        .expect("the sentinel's event within 30 s");
+    proxy.resume_direction(Direction::ClientToServer);
+    let seen = events_until(&mut events, |e| matches!(e, CacheEvent::Resynced { .. })).await;
+    assert!(
+        matches!(seen.last(), Some(CacheEvent::Resynced { count: 151 })),
+        "{:?}",
+        seen.last()
+    );
+    assert_eq!(cache.snapshot(), server_view(&writer, "/burst").await);
+    reader.close().await;
     writer.close().await;
 }

@@ -192,7 +192,8 @@ impl CacheTask {
                 }
                 Next::Continue
             }
-            PersistentEvent::Reconnected { .. } => Next::Resync,
+            // Events were lost (a disconnect, or this task fell behind the watch's buffer).
+            PersistentEvent::Reconnected { .. } | PersistentEvent::Overflow { .. } => Next::Resync,
         }
     }
 

@@ -10,8 +10,10 @@
 //! version are the same: CURATOR-391), a higher `mzxid` means it changed, anything else was
 //! already reported. After every reconnect (the client's
 //! [`PersistentEvent::Reconnected`](zk_client::PersistentEvent::Reconnected), on the same or a
-//! new session) the cache reads the whole subtree again, publishes the differences and then
-//! [`CacheEvent::Resynced`].
+//! new session) and after every watch overflow
+//! ([`PersistentEvent::Overflow`](zk_client::PersistentEvent::Overflow): the cache fell behind
+//! the client's bounded watch buffer) the cache reads the whole subtree again, publishes the
+//! differences and then [`CacheEvent::Resynced`].
 //!
 //! # What is guaranteed
 //!

@@ -341,7 +341,8 @@ impl Counter {
     }
 
     /// The counter's values from now on: the current value first, then the value after each
-    /// change (a persistent watch on the node; re-read after every reconnect). The stream ends
+    /// change (a persistent watch on the node; re-read after every reconnect and after the
+    /// watch's buffer overflowed). The stream ends
     /// when the session ends for good.
     ///
     /// ```no_run
@@ -382,7 +383,9 @@ impl Counter {
                                 | EventType::NodeDataChanged
                                 | EventType::NodeDeleted
                         ),
-                        PersistentEvent::Reconnected { .. } => true,
+                        PersistentEvent::Reconnected { .. } | PersistentEvent::Overflow { .. } => {
+                            true
+                        }
                     };
                 }
             })
