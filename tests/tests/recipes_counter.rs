@@ -14,7 +14,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::process::Command;
 use tokio::time::timeout;
-use zk_client::{Client, CreateOptions, Error};
+use zk_client::{Client, CreateOptions};
 use zk_integration_tests::backend::Backend;
 use zk_integration_tests::java::{JavaProgram, curator_classpath};
 use zk_integration_tests::{TcpProxy, ZkOptions, clients};

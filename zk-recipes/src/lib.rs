@@ -57,8 +57,8 @@
 //! # Ok(()) }
 //! ```
 
-pub mod cache;
 mod barrier;
+pub mod cache;
 mod contend;
 pub mod counter;
 pub mod discovery;
