@@ -30,6 +30,7 @@ zk_integration_tests::on_each_backend! {
     nodes_written_by_kazoo_are_seen(ZkOptions::default()),
     the_example_prints_events_resyncs_and_its_view(ZkOptions::default()),
     a_watch_buffer_overflow_still_converges(ZkOptions::default()),
+    curator_cache_and_ours_see_the_same_tree(ZkOptions::default()),
 }
 
 /// Every node under `root` as the server has it, read through `client`.
@@ -487,5 +488,46 @@ async fn a_watch_buffer_overflow_still_converges(zk: &Backend) {
     );
     assert_eq!(cache.snapshot(), server_view(&writer, "/burst").await);
     reader.close().await;
+    writer.close().await;
+}
+
+/// Curator's `CuratorCache` (a Java process) and our cache on the same tree: the same node count
+/// after the initial load, and both report each later create, change and delete.
+async fn curator_cache_and_ours_see_the_same_tree(zk: &Backend) {
+    use zk_integration_tests::java::{JavaProgram, curator_classpath};
+    zk_integration_tests::require!("Curator 5.4 and javac", curator_classpath());
+    let java = JavaProgram::compile_curator(&["CacheCurator.java"]).unwrap();
+    let writer = Client::connect(&zk.connect_string()).await.unwrap();
+    create(&writer, "/cc", b"").await;
+    for i in 0..30 {
+        create(&writer, &format!("/cc/n{i:02}"), b"v").await;
+    }
+    let mut command = java.command("CacheCurator");
+    command.args([zk.connect_string().as_str(), "/cc"]);
+    let curator = recipes_common::Worker::spawn("CuratorCache", command);
+    wait_line(&curator, |l| {
+        l.starts_with("INIT_MS ") && l.ends_with(" 31")
+    })
+    .await;
+    let cache = TreeCache::start(&writer, "/cc").await.unwrap();
+    let mut events = cache.events();
+    assert_eq!(
+        next(&mut events).await,
+        CacheEvent::Initialized { count: 31 }
+    );
+
+    create(&writer, "/cc/new", b"").await;
+    writer.set_data("/cc/n05", b"w", None).await.unwrap();
+    writer.delete("/cc/n07", None).await.unwrap();
+    let ours = lines(&events_until(&mut events, |e| matches!(e, CacheEvent::Deleted { .. })).await);
+    assert_eq!(
+        ours,
+        ["CREATED /cc/new", "CHANGED /cc/n05", "DELETED /cc/n07"]
+    );
+    for expected in ours {
+        wait_line(&curator, |l| l.starts_with(&format!("EVENT {expected} "))).await;
+    }
+    let mut curator = curator;
+    curator.kill().await;
     writer.close().await;
 }

@@ -19,9 +19,13 @@
 //!
 //! - **Convergence**: once the server's state stops changing and the client is connected, the
 //!   cache holds exactly the server's nodes, data and stats.
-//! - **Order**: events are published in the order the server committed the changes they report;
-//!   for one path the `mzxid` of successive `Created`/`Changed` events only grows. Between two
-//!   resyncs every change is reflected by an event.
+//! - **Order**: for one path, events follow the server's commit order (the `mzxid` of
+//!   successive `Created`/`Changed` events only grows, and a `Deleted` of an incarnation comes
+//!   before the `Created` of the next). Across paths, events follow the order of the
+//!   notifications that caused them (ZooKeeper's commit order); an event may carry a state
+//!   newer than its notification. Between two resyncs every change is reflected by an event
+//!   (possibly one event for several quick changes, see below); a parent is created before its
+//!   children and deleted after them.
 //! - A node deleted and re-created is never mistaken for a change, whether it happened while
 //!   connected or during a disconnect.
 //!
