@@ -31,6 +31,7 @@ zk_integration_tests::on_each_backend! {
     the_example_prints_events_resyncs_and_its_view(ZkOptions::default()),
     a_watch_buffer_overflow_still_converges(ZkOptions::default()),
     curator_cache_and_ours_see_the_same_tree(ZkOptions::default()),
+    unreadable_nodes_are_left_out(ZkOptions::default()),
 }
 
 /// Every node under `root` as the server has it, read through `client`.
@@ -530,4 +531,29 @@ async fn curator_cache_and_ours_see_the_same_tree(zk: &Backend) {
     let mut curator = curator;
     curator.kill().await;
     writer.close().await;
+}
+
+/// A node this client may not read (a digest ACL) is left out of the view, with its subtree;
+/// the rest is cached and followed.
+async fn unreadable_nodes_are_left_out(zk: &Backend) {
+    use zk_client::{Acl, Id, Perms};
+    let owner = Client::connect(&zk.connect_string()).await.unwrap();
+    owner.add_auth("digest", b"alice:secret").await.unwrap();
+    create(&owner, "/acl", b"").await;
+    create(&owner, "/acl/open", b"o").await;
+    let private = vec![Acl::new(Perms::ALL, Id::digest("alice", "secret"))];
+    owner
+        .create("/acl/private", b"p", &CreateOptions::persistent().with_acl(private))
+        .await
+        .unwrap();
+    let reader = Client::connect(&zk.connect_string()).await.unwrap();
+    let cache = TreeCache::start(&reader, "/acl").await.unwrap();
+    let mut events = cache.events();
+    assert_eq!(next(&mut events).await, CacheEvent::Initialized { count: 2 });
+    assert!(cache.get("/acl/private").is_none());
+    owner.set_data("/acl/private", b"p2", None).await.unwrap();
+    owner.set_data("/acl/open", b"o2", None).await.unwrap();
+    assert_eq!(lines(&[next(&mut events).await]), ["CHANGED /acl/open"]);
+    reader.close().await;
+    owner.close().await;
 }

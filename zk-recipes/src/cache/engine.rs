@@ -218,6 +218,8 @@ impl CacheTask {
                 let found = match read {
                     Ok((data, stat)) => Some(CachedNode { data, stat }),
                     Err(Error::NoNode) => None,
+                    // Unreadable: left out, as the walk leaves it out.
+                    Err(Error::NoAuth) => continue,
                     Err(e) => {
                         // The resync that follows reads everything again.
                         failure = Err(e);

@@ -21,12 +21,17 @@ async fn fetch(client: Client, path: String, scope: Scope) -> Result<Fetched> {
         Ok(found) => found,
         // Deleted since its parent was listed: the recursive watch reports it.
         Err(Error::NoNode) => return Ok(None),
+        // Not readable by this client: not cached (and its subtree not walked).
+        Err(Error::NoAuth) => {
+            tracing::warn!(%path, "cache: no permission to read this node; it is not cached");
+            return Ok(None);
+        }
         Err(e) => return Err(e),
     };
     let children = if scope == Scope::Tree && stat.num_children > 0 {
         match client.get_children(&path).await {
             Ok(names) => names.iter().map(|n| child_path(&path, n)).collect(),
-            Err(Error::NoNode) => Vec::new(),
+            Err(Error::NoNode | Error::NoAuth) => Vec::new(),
             Err(e) => return Err(e),
         }
     } else {

@@ -1,13 +1,13 @@
 //! One service's instances, kept up to date, and providers that pick one.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
-use super::{ServiceInstance, parse_instance};
+use super::ServiceInstance;
 use crate::cache::{CacheEvent, TreeCache};
 use crate::paths::parent_of;
 
@@ -28,6 +28,8 @@ use crate::paths::parent_of;
 pub struct ServiceCache {
     tree: Arc<TreeCache>,
     service: String,
+    /// Invalid nodes already warned about, by path and mzxid (one warning per version).
+    warned: Arc<Mutex<HashSet<(String, i64)>>>,
 }
 
 impl ServiceCache {
@@ -35,6 +37,7 @@ impl ServiceCache {
         ServiceCache {
             tree: Arc::new(tree),
             service,
+            warned: Arc::default(),
         }
     }
 
@@ -48,7 +51,7 @@ impl ServiceCache {
     /// # }
     /// ```
     pub fn instances(&self) -> Vec<ServiceInstance> {
-        instances_of(&self.tree, &self.service)
+        instances_of(&self.tree, &self.service, &self.warned)
     }
 
     /// The instances after every change (the first item is the list at the time of the call).
@@ -62,7 +65,8 @@ impl ServiceCache {
     pub fn changes(&self) -> BoxStream<'static, Vec<ServiceInstance>> {
         let tree = Arc::clone(&self.tree);
         let service = self.service.clone();
-        let first = futures::stream::iter([instances_of(&tree, &service)]);
+        let warned = Arc::clone(&self.warned);
+        let first = futures::stream::iter([instances_of(&tree, &service, &warned)]);
         let later = self.tree.events().filter_map(move |event| {
             let relevant = match &event {
                 CacheEvent::Created { path, .. }
@@ -71,17 +75,37 @@ impl ServiceCache {
                 CacheEvent::Resynced { .. } | CacheEvent::Lagged { .. } => true,
                 CacheEvent::Initialized { .. } | CacheEvent::Stopped { .. } => false,
             };
-            futures::future::ready(relevant.then(|| instances_of(&tree, &service)))
+            futures::future::ready(relevant.then(|| instances_of(&tree, &service, &warned)))
         });
         first.chain(later).boxed()
     }
 }
 
-fn instances_of(tree: &TreeCache, service: &str) -> Vec<ServiceInstance> {
-    let children: BTreeMap<_, _> = tree.children(service).into_iter().collect();
-    children
-        .iter()
-        .filter_map(|(id, node)| parse_instance(&format!("{service}/{id}"), &node.data))
+fn instances_of(
+    tree: &TreeCache,
+    service: &str,
+    warned: &Mutex<HashSet<(String, i64)>>,
+) -> Vec<ServiceInstance> {
+    tree.children(service)
+        .into_iter()
+        .filter_map(|(id, node)| match ServiceInstance::from_json(&node.data) {
+            Ok(instance) => Some(instance),
+            Err(e) => {
+                let path = format!("{service}/{id}");
+                let first = {
+                    let mut warned = warned.lock().unwrap_or_else(PoisonError::into_inner);
+                    // Bounded: forget past warnings rather than grow without limit.
+                    if warned.len() >= 10_000 {
+                        warned.clear();
+                    }
+                    warned.insert((path.clone(), node.stat.mzxid))
+                };
+                if first {
+                    tracing::warn!(%path, error = %e, "skipping a discovery node that is not a valid ServiceInstance");
+                }
+                None
+            }
+        })
         .collect()
 }
 
