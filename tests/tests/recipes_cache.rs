@@ -543,13 +543,20 @@ async fn unreadable_nodes_are_left_out(zk: &Backend) {
     create(&owner, "/acl/open", b"o").await;
     let private = vec![Acl::new(Perms::ALL, Id::digest("alice", "secret"))];
     owner
-        .create("/acl/private", b"p", &CreateOptions::persistent().with_acl(private))
+        .create(
+            "/acl/private",
+            b"p",
+            &CreateOptions::persistent().with_acl(private),
+        )
         .await
         .unwrap();
     let reader = Client::connect(&zk.connect_string()).await.unwrap();
     let cache = TreeCache::start(&reader, "/acl").await.unwrap();
     let mut events = cache.events();
-    assert_eq!(next(&mut events).await, CacheEvent::Initialized { count: 2 });
+    assert_eq!(
+        next(&mut events).await,
+        CacheEvent::Initialized { count: 2 }
+    );
     assert!(cache.get("/acl/private").is_none());
     owner.set_data("/acl/private", b"p2", None).await.unwrap();
     owner.set_data("/acl/open", b"o2", None).await.unwrap();

@@ -8,6 +8,8 @@
     reason = "test scenarios: a failed unwrap is a failed test"
 )]
 
+mod recipes_common;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -29,6 +31,7 @@ zk_integration_tests::on_each_backend! {
     an_ephemeral_member_comes_back_after_session_expiry(ZkOptions::default().tick_time(500)),
     the_group_view_follows_joins_and_leaves(ZkOptions::default()),
     a_ttl_node_is_a_container_with_a_touched_ttl_child(ZkOptions::default().extended_types(true)),
+    curator_group_members_and_ours_see_each_other(ZkOptions::default()),
 }
 
 /// Waits until `path` holds `data` on the server (polling, bounded by `WAIT`).
@@ -217,4 +220,51 @@ async fn a_ttl_node_is_a_container_with_a_touched_ttl_child(zk: &Backend) {
     assert!(other.exists("/ttl/me").await.unwrap().is_none());
     client.close().await;
     other.close().await;
+}
+
+/// Curator's `GroupMember` and ours in one group (`group/<id>` ephemeral nodes): each sees the
+/// other with its data.
+async fn curator_group_members_and_ours_see_each_other(zk: &Backend) {
+    use zk_integration_tests::java::{JavaProgram, curator_classpath};
+    zk_integration_tests::require!("Curator 5.4 and javac", curator_classpath());
+    let java = JavaProgram::compile_curator(&["GroupCurator.java"]).unwrap();
+    let client = Client::connect(&zk.connect_string()).await.unwrap();
+    let ours = GroupMember::start(&client, "/cg", "rust", "r-data")
+        .await
+        .unwrap();
+    assert!(ours.wait_joined(WAIT).await);
+    let mut command = java.command("GroupCurator");
+    command.args([
+        zk.connect_string().as_str(),
+        "/cg",
+        "java",
+        "j-data",
+        "rust",
+    ]);
+    let mut curator = recipes_common::Worker::spawn("curator-group", command);
+    let mut views = ours.views();
+    let both = next_view(&mut views, |v| v.len() == 2).await;
+    assert_eq!(both["java"].as_ref(), b"j-data");
+    let until = tokio::time::Instant::now() + WAIT;
+    let line = loop {
+        let found = curator
+            .lines
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|l| l.starts_with("MEMBERS"))
+            .cloned();
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "Curator never listed the members"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(line, "MEMBERS java=j-data rust=r-data");
+    curator.kill().await;
+    ours.leave().await.unwrap();
+    client.close().await;
 }

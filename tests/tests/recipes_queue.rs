@@ -28,6 +28,7 @@ zk_integration_tests::on_each_backend! {
     priority_and_locking_queues_with_kazoo(ZkOptions::default()),
     delay_queue_hands_out_items_when_due(ZkOptions::default()),
     locking_queue_survives_killed_consumer_processes(recipes_common::zk_options()),
+    simple_queue_with_curator(ZkOptions::default()),
 }
 
 fn kazoo() -> Option<std::path::PathBuf> {
@@ -402,5 +403,35 @@ async fn locking_queue_survives_killed_consumer_processes(zk: &Backend) {
         );
     }
     assert!(client.get_children("/lq/taken").await.unwrap().is_empty());
+    client.close().await;
+}
+
+/// Curator's `SimpleDistributedQueue` and ours on one path (`qn-` items, raw bytes), both ways.
+async fn simple_queue_with_curator(zk: &Backend) {
+    use zk_integration_tests::java::{JavaProgram, curator_classpath};
+    zk_integration_tests::require!("Curator 5.4 and javac", curator_classpath());
+    let java = JavaProgram::compile_curator(&["QueueCurator.java"]).unwrap();
+    let client = Client::connect(&zk.connect_string()).await.unwrap();
+    let q = Queue::simple(&client, "/cq");
+    for item in ["r1", "r2", "r3"] {
+        q.put(item).await.unwrap();
+    }
+    let mut take = java.command("QueueCurator");
+    take.args(["take", &zk.connect_string(), "/cq", "3"]);
+    let mut taker = Worker::spawn("curator-take", take);
+    taker.finish(WAIT).await;
+    assert_eq!(
+        *taker.lines.lock().unwrap(),
+        ["TOOK r1", "TOOK r2", "TOOK r3", "END"]
+    );
+    let mut offer = java.command("QueueCurator");
+    offer.args(["offer", &zk.connect_string(), "/cq", "j1", "j2", "j3"]);
+    let mut offerer = Worker::spawn("curator-offer", offer);
+    offerer.finish(WAIT).await;
+    let mut got = Vec::new();
+    while let Some(item) = q.poll().await.unwrap() {
+        got.push(String::from_utf8(item.to_vec()).unwrap());
+    }
+    assert_eq!(got, ["j1", "j2", "j3"]);
     client.close().await;
 }

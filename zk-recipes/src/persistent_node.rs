@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use zk_client::{Bytes, Client, CreateMode, CreateOptions, Error, OneshotWatch, Result};
 
 use crate::ensure::create_with_parents;
+use crate::names::curator_protection_prefix;
 use crate::paths::{join, name_of, parent_of};
 
 enum Command {
@@ -328,7 +329,7 @@ impl NodeTask {
             self.actual = None;
         }
         let parent = parent_of(&self.requested).to_owned();
-        let prefix = format!("_c_{}-", random_uuid());
+        let prefix = curator_protection_prefix(&uuid::Uuid::new_v4());
         let protected = join(&parent, &format!("{prefix}{}", name_of(&self.requested)));
         let created =
             match create_with_parents(&self.client, &protected, &self.data, &self.options).await {
@@ -358,22 +359,6 @@ impl NodeTask {
             .ok_or(Error::ConnectionLoss)?;
         Ok(join(parent, &name))
     }
-}
-
-/// A version-4 UUID from the thread's random generator, in canonical text form.
-pub(crate) fn random_uuid() -> String {
-    let mut b: [u8; 16] = rand::random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
 }
 
 /// A node that lives while this process touches it, as Curator's `PersistentTtlNode` lays it

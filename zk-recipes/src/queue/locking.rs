@@ -9,8 +9,8 @@ use zk_client::{Bytes, Client, CreateOptions, Error, Transaction};
 use super::item::Layout;
 use super::{QueueError, children_or_empty, put_item, wait_for_children};
 use crate::ensure::create_with_parents;
+use crate::names::kazoo_protection_prefix;
 use crate::paths::join;
-use crate::persistent_node::random_uuid;
 
 /// A queue whose consumers take an item, then consume it or release it; a consumer that dies
 /// releases its items with its session. Same nodes as kazoo's `LockingQueue`.
@@ -50,7 +50,7 @@ impl LockingQueue {
             client: client.clone(),
             entries: join(path, "entries"),
             taken: join(path, "taken"),
-            id: random_uuid().replace('-', ""),
+            id: kazoo_protection_prefix(&uuid::Uuid::new_v4()),
         }
     }
 
