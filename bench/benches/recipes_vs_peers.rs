@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::time::Instant;
 use zk_bench::args::{Args, main_with};
-use zk_bench::stats::percentile;
+use zk_bench::stats::{median, percentile};
 use zk_client::{Client, CreateOptions};
 use zk_integration_tests::java::JavaProgram;
 use zk_integration_tests::{RealZk, ZkOptions};
@@ -42,49 +42,73 @@ async fn run(args: Args) -> Result<(), String> {
         "server: read round trip p50 {read_rtt:.0} us, create (write + fsync) p50 {write_lat:.0} us"
     );
 
-    let mut rows = Vec::new();
-    rows.push(Row {
-        library: "zk-recipes",
-        ops_per_sec: rust_uncontended(&server, ops).await?,
-        handoff: rust_handoff(&server, handoffs).await?,
-        failover: rust_failover(&server, failovers).await?,
-    });
-    if args.has("rust-only") {
-        let r = &rows[0];
-        println!(
-            "zk-recipes: {:.0} acquire+release/s, handoff p50/p99 {:.0}/{:.0} us, failover p50/p99 {:.0}/{:.0} us",
-            r.ops_per_sec, r.handoff.0, r.handoff.1, r.failover.0, r.failover.1
-        );
-        return Ok(());
-    }
-    let java = JavaProgram::compile_curator(&["RecipeBench.java"])?;
-    let curator = |mode: &'static str, path: &'static str, n: usize| {
-        let mut c = java.command("RecipeBench");
-        c.args([server.as_str(), mode, path, &n.to_string()]);
-        c
+    let rounds: usize = args.get("rounds", 3)?;
+    let peers = !args.has("rust-only");
+    let java = if peers {
+        Some(JavaProgram::compile_curator(&["RecipeBench.java"])?)
+    } else {
+        None
     };
-    rows.push(Row {
-        library: "Curator 5.4",
-        ops_per_sec: peer(curator("uncontended", "/bench/curator/u", ops)).await?[0],
-        handoff: pair(peer(curator("handoff", "/bench/curator/h", handoffs)).await?),
-        failover: pair(peer(curator("failover", "/bench/curator/f", failovers)).await?),
-    });
-    let python = zk_integration_tests::clients::kazoo()?;
+    let python = if peers {
+        Some(zk_integration_tests::clients::kazoo()?)
+    } else {
+        None
+    };
     let script =
         zk_integration_tests::clients::workspace_root().join("tests/python/recipe_bench.py");
-    let kazoo = |mode: &'static str, path: &'static str, n: usize| {
-        let mut c = tokio::process::Command::new(&python);
-        c.arg(&script)
-            .args([server.as_str(), mode, path, &n.to_string()]);
-        c
-    };
-    rows.push(Row {
-        library: "kazoo",
-        ops_per_sec: peer(kazoo("uncontended", "/bench/kazoo/u", ops)).await?[0],
-        handoff: pair(peer(kazoo("handoff", "/bench/kazoo/h", handoffs)).await?),
-        failover: pair(peer(kazoo("failover", "/bench/kazoo/f", failovers)).await?),
-    });
-
+    // Rounds interleave the libraries, so that a change of machine load hits all of them;
+    // each figure is the median over the rounds.
+    let mut samples: Vec<Vec<Row>> = vec![Vec::new(), Vec::new(), Vec::new()];
+    for round in 0..rounds {
+        let tag = |lib: &str, what: &str| format!("/bench/{lib}/{what}{round}");
+        samples[0].push(Row {
+            library: "zk-recipes",
+            ops_per_sec: rust_uncontended(&server, &tag("rust", "u"), ops).await?,
+            handoff: rust_handoff(&server, &tag("rust", "h"), handoffs).await?,
+            failover: rust_failover(&server, &tag("rust", "f"), failovers).await?,
+        });
+        if let Some(java) = &java {
+            let curator = |mode: &str, path: String, n: usize| {
+                let mut c = java.command("RecipeBench");
+                c.args([server.as_str(), mode, &path, &n.to_string()]);
+                c
+            };
+            samples[1].push(Row {
+                library: "Curator 5.4",
+                ops_per_sec: peer(curator("uncontended", tag("curator", "u"), ops)).await?[0],
+                handoff: pair(peer(curator("handoff", tag("curator", "h"), handoffs)).await?),
+                failover: pair(peer(curator("failover", tag("curator", "f"), failovers)).await?),
+            });
+        }
+        if let Some(python) = &python {
+            let kazoo = |mode: &str, path: String, n: usize| {
+                let mut c = tokio::process::Command::new(python);
+                c.arg(&script)
+                    .args([server.as_str(), mode, &path, &n.to_string()]);
+                c
+            };
+            samples[2].push(Row {
+                library: "kazoo",
+                ops_per_sec: peer(kazoo("uncontended", tag("kazoo", "u"), ops)).await?[0],
+                handoff: pair(peer(kazoo("handoff", tag("kazoo", "h"), handoffs)).await?),
+                failover: pair(peer(kazoo("failover", tag("kazoo", "f"), failovers)).await?),
+            });
+        }
+    }
+    let rows: Vec<Row> = samples
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let m = |f: &dyn Fn(&Row) -> f64| median(&s.iter().map(f).collect::<Vec<_>>());
+            Row {
+                library: s[0].library,
+                ops_per_sec: m(&|r| r.ops_per_sec),
+                handoff: (m(&|r| r.handoff.0), m(&|r| r.handoff.1)),
+                failover: (m(&|r| r.failover.0), m(&|r| r.failover.1)),
+            }
+        })
+        .collect();
+    println!("medians over {rounds} interleaved rounds");
     println!();
     println!(
         "| library | uncontended acquire+release /s | handoff p50 / p99 (us) | failover p50 / p99 (us) |"
@@ -98,7 +122,7 @@ async fn run(args: Args) -> Result<(), String> {
     }
     let ours = &rows[0];
     println!();
-    for r in &rows[1..] {
+    for r in rows.iter().skip(1) {
         println!(
             "zk-recipes / {}: throughput x{:.2}, handoff p50 x{:.2}, failover p50 x{:.2} (latency ratios < 1 mean faster)",
             r.library,
@@ -197,10 +221,10 @@ async fn yardstick(server: &str) -> Result<(f64, f64), String> {
     ))
 }
 
-async fn rust_uncontended(server: &str, n: usize) -> Result<f64, String> {
+async fn rust_uncontended(server: &str, path: &str, n: usize) -> Result<f64, String> {
     let client = connect(server).await?;
-    let mutex = Mutex::new(client.clone(), "/bench/rust/u", MutexOptions::default())
-        .map_err(|e| e.to_string())?;
+    let mutex =
+        Mutex::new(client.clone(), path, MutexOptions::default()).map_err(|e| e.to_string())?;
     for _ in 0..50 {
         mutex
             .acquire()
@@ -227,7 +251,7 @@ async fn rust_uncontended(server: &str, n: usize) -> Result<f64, String> {
 
 /// 11 sessions take one mutex `n` times in total; gaps from a release's start to the next
 /// acquire's return.
-async fn rust_handoff(server: &str, n: usize) -> Result<(f64, f64), String> {
+async fn rust_handoff(server: &str, path: &str, n: usize) -> Result<(f64, f64), String> {
     let contenders = 11;
     let per = (n / contenders).max(1);
     let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(Instant, bool)>::new()));
@@ -235,8 +259,8 @@ async fn rust_handoff(server: &str, n: usize) -> Result<(f64, f64), String> {
     let mut tasks = Vec::new();
     for _ in 0..contenders {
         let client = connect(server).await?;
-        let mutex = Mutex::new(client.clone(), "/bench/rust/h", MutexOptions::default())
-            .map_err(|e| e.to_string())?;
+        let mutex =
+            Mutex::new(client.clone(), path, MutexOptions::default()).map_err(|e| e.to_string())?;
         clients.push(client);
         let events = events.clone();
         tasks.push(tokio::spawn(async move {
@@ -271,10 +295,9 @@ async fn rust_handoff(server: &str, n: usize) -> Result<(f64, f64), String> {
 }
 
 /// `n` times: the leader closes its latch; the queued one takes over.
-async fn rust_failover(server: &str, n: usize) -> Result<(f64, f64), String> {
+async fn rust_failover(server: &str, path: &str, n: usize) -> Result<(f64, f64), String> {
     let a = connect(server).await?;
     let b = connect(server).await?;
-    let path = "/bench/rust/f";
     let mut gaps = Vec::new();
     for _ in 0..n {
         let first = LeaderLatch::start(a.clone(), path, LeaderLatchOptions::default().id("a"))

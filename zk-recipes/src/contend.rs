@@ -146,27 +146,8 @@ pub(crate) async fn acquire(spec: &Spec<'_>, wait: &Wait) -> Result<OwnershipGua
             let events = client.session_events();
             let before = *client.state_watcher().borrow();
             let sent = Instant::now();
-            let children = if own_watch.is_none() {
-                // One round trip for both: the order, and the watch on our node.
-                let (children, data) = tokio::join!(
-                    node::retry_read(client, deadline, || client.get_children(spec.path)),
-                    client.get_data_watch(&own.path)
-                );
-                match data {
-                    Ok((_, stat, watch)) if stat.ephemeral_owner == own.session_id => {
-                        own_watch = Some(watch);
-                    }
-                    Ok(_) | Err(Error::NoNode) => {
-                        cleanup.node = None;
-                        continue;
-                    }
-                    Err(e) if node::is_retryable(&e) => {}
-                    Err(e) => return Err(e.into()),
-                }
-                children?
-            } else {
-                node::retry_read(client, deadline, || client.get_children(spec.path)).await?
-            };
+            let children =
+                node::retry_read(client, deadline, || client.get_children(spec.path)).await?;
             let sorted = contenders(spec, &children)?;
             let own_name = paths::name_of(&own.path);
             let Some(index) = sorted.iter().position(|c| c.name == own_name) else {
@@ -181,7 +162,7 @@ pub(crate) async fn acquire(spec: &Spec<'_>, wait: &Wait) -> Result<OwnershipGua
                         && after.session_id == own.session_id
                         && after.disconnects == before.disconnects
                         && before.state.is_connected();
-                    if !steady || own_watch.is_none() {
+                    if !steady {
                         // Disconnected meanwhile: look again rather than hand out a guard
                         // that is already lost.
                         node::wait_connected(client, deadline).await?;
@@ -232,6 +213,37 @@ pub(crate) async fn acquire(spec: &Spec<'_>, wait: &Wait) -> Result<OwnershipGua
                 },
                 Decision::WaitFor(name) => {
                     let pred = paths::join(spec.path, &name);
+                    if own_watch.is_none() {
+                        // Also watch our own node while waiting (one round trip for both).
+                        let (pred_result, own_result) = tokio::join!(
+                            client.get_data_watch(&pred),
+                            client.get_data_watch(&own.path)
+                        );
+                        match own_result {
+                            Ok((_, stat, w)) if stat.ephemeral_owner == own.session_id => {
+                                own_watch = Some(w);
+                            }
+                            Ok(_) | Err(Error::NoNode) => {
+                                cleanup.node = None;
+                                continue;
+                            }
+                            Err(e) if node::is_retryable(&e) => {}
+                            Err(e) => return Err(e.into()),
+                        }
+                        match pred_result {
+                            Ok((_, _, watch)) => {
+                                wait_either(watch, &mut own_watch, &mut cleanup, deadline)
+                                    .await
+                                    .map_err(|()| wait.elapsed_error(started))?;
+                            }
+                            Err(Error::NoNode) => {}
+                            Err(e) if node::is_retryable(&e) => {
+                                node::wait_connected(client, deadline).await?;
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                        continue;
+                    }
                     match client.get_data_watch(&pred).await {
                         Ok((_, _, watch)) => {
                             wait_either(watch, &mut own_watch, &mut cleanup, deadline)

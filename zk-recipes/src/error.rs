@@ -78,4 +78,11 @@ impl From<zk_client::Error> for RecipeError {
 }
 
 /// A `Result` with [`RecipeError`].
+///
+/// ```
+/// fn check() -> zk_recipes::Result<()> {
+///     zk_recipes::paths::validate("/app/lock")
+/// }
+/// assert!(check().is_ok());
+/// ```
 pub type Result<T, E = RecipeError> = std::result::Result<T, E>;

@@ -60,6 +60,17 @@ impl LeaderLatchOptions {
 }
 
 /// A leadership transition, in order.
+///
+/// ```no_run
+/// use futures::StreamExt;
+/// use zk_recipes::LeadershipEvent;
+/// # async fn demo(latch: zk_recipes::LeaderLatch) {
+/// let mut events = latch.events();
+/// if let Some(LeadershipEvent::Gained { token }) = events.next().await {
+///     println!("leading with token {token}");
+/// }
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LeadershipEvent {
     /// This participant became leader; `token` is its fencing token.
@@ -77,6 +88,12 @@ pub enum LeadershipEvent {
 }
 
 /// What [`LeaderLatch::close`] tells the listeners.
+///
+/// ```no_run
+/// # async fn demo(latch: zk_recipes::LeaderLatch) {
+/// latch.close(zk_recipes::CloseMode::NotifyLeader).await;
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CloseMode {
     /// Close without a `Lost` event.

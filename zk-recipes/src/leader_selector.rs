@@ -61,6 +61,16 @@ impl LeaderSelectorOptions {
 
 /// What the leader task gets: its fencing token, a token that fires when leadership is lost
 /// (the task's future is also dropped right after), and an observer of the leadership.
+///
+/// ```no_run
+/// use zk_recipes::Leadership;
+/// async fn lead(leadership: Leadership) {
+///     tokio::select! {
+///         () = leadership.cancel.cancelled() => {}
+///         () = async { /* leader work, fenced with leadership.token */ } => {}
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Leadership {
     /// The fencing token.
@@ -72,6 +82,14 @@ pub struct Leadership {
 }
 
 /// How one leadership ended.
+///
+/// ```no_run
+/// # fn demo(selector: zk_recipes::LeaderSelector) {
+/// if let Some((token, zk_recipes::LeadershipEnd::Lost(reason))) = selector.last_end() {
+///     eprintln!("leadership {token} lost: {reason}");
+/// }
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LeadershipEnd {
     /// The task returned; leadership was given up.

@@ -33,6 +33,15 @@ pub struct MultiLock {
 }
 
 /// The guard of a [`MultiLock`]: held while every part is held.
+///
+/// ```no_run
+/// # async fn demo(guard: zk_recipes::MultiGuard) -> zk_recipes::Result<()> {
+/// println!("tokens {:?}", guard.tokens());
+/// let reason = guard.lost().await;
+/// eprintln!("one part lost: {reason}");
+/// guard.release().await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 #[must_use = "dropping the guard releases every lock"]
 pub struct MultiGuard {

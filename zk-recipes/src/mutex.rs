@@ -14,7 +14,14 @@ use crate::node;
 use crate::ownership::OwnershipGuard;
 use crate::paths;
 
-/// The guard of a [`Mutex`].
+/// The guard of a [`Mutex`] (an [`OwnershipGuard`]).
+///
+/// ```no_run
+/// # async fn demo(mutex: zk_recipes::Mutex) -> zk_recipes::Result<()> {
+/// let guard: zk_recipes::MutexGuard = mutex.acquire().await?;
+/// guard.release().await?;
+/// # Ok(()) }
+/// ```
 pub type MutexGuard = OwnershipGuard;
 
 /// Options of a [`Mutex`].
@@ -84,6 +91,14 @@ pub struct Mutex {
 }
 
 /// One contender of a lock, in queue order.
+///
+/// ```no_run
+/// # async fn demo(mutex: zk_recipes::Mutex) -> zk_recipes::Result<()> {
+/// for c in mutex.contenders().await? {
+///     println!("{} {} {}", c.sequence, c.name, c.id);
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contender {
     /// The node name.

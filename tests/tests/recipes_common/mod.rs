@@ -172,6 +172,24 @@ impl Worker {
         }
     }
 
+    /// Waits (at most `limit`) until a raw output line equals `text`.
+    pub async fn wait_raw(&self, limit: Duration, text: &str) {
+        let until = Instant::now() + limit;
+        loop {
+            if self.lines.lock().expect("lines").iter().any(|l| l == text) {
+                return;
+            }
+            if Instant::now() >= until {
+                panic!(
+                    "{}: no line {text:?} within {limit:?}; got:\n{}",
+                    self.name,
+                    self.lines.lock().expect("lines").join("\n")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits for the process to exit (at most `limit`, else kills it and panics).
     pub async fn finish(&mut self, limit: Duration) {
         match tokio::time::timeout(limit, self.child.wait()).await {
