@@ -32,6 +32,7 @@ zk_integration_tests::on_each_backend! {
     a_watch_buffer_overflow_still_converges(ZkOptions::default()),
     curator_cache_and_ours_see_the_same_tree(ZkOptions::default()),
     unreadable_nodes_are_left_out(ZkOptions::default()),
+    node_cache_sees_a_recreate_during_a_disconnect(ZkOptions::default()),
 }
 
 /// Every node under `root` as the server has it, read through `client`.
@@ -563,4 +564,34 @@ async fn unreadable_nodes_are_left_out(zk: &Backend) {
     assert_eq!(lines(&[next(&mut events).await]), ["CHANGED /acl/open"]);
     reader.close().await;
     owner.close().await;
+}
+
+/// CURATOR-391 for a single node: deleted and re-created with the same data (same version)
+/// while the cache's connection is down.
+async fn node_cache_sees_a_recreate_during_a_disconnect(zk: &Backend) {
+    let writer = Client::connect(&zk.connect_string()).await.unwrap();
+    let old = create(&writer, "/one", b"same").await;
+    let proxy = TcpProxy::start(zk.addr()).await.unwrap();
+    let reader = Client::builder(&proxy.connect_string())
+        .session_timeout(Duration::from_secs(20))
+        .connect()
+        .await
+        .unwrap();
+    let cache = NodeCache::start(&reader, "/one").await.unwrap();
+    let mut events = cache.events();
+    assert_eq!(
+        next(&mut events).await,
+        CacheEvent::Initialized { count: 1 }
+    );
+    proxy.block_new();
+    proxy.drop_connections().await;
+    writer.delete("/one", None).await.unwrap();
+    let new = create(&writer, "/one", b"same").await;
+    proxy.unblock();
+    let seen = events_until(&mut events, |e| matches!(e, CacheEvent::Resynced { .. })).await;
+    assert_eq!(lines(&seen), ["DELETED /one", "CREATED /one", "RESYNCED 1"]);
+    assert_eq!(cache.get().unwrap().stat.czxid, new.czxid);
+    assert_ne!(new.czxid, old.czxid);
+    reader.close().await;
+    writer.close().await;
 }

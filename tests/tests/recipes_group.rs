@@ -18,7 +18,7 @@ use futures::stream::BoxStream;
 use tokio::time::timeout;
 use zk_client::{Bytes, Client, CreateOptions, ExpiryPolicy, SessionState};
 use zk_integration_tests::backend::Backend;
-use zk_integration_tests::{TcpProxy, ZkOptions};
+use zk_integration_tests::{Direction, TcpProxy, ZkOptions};
 use zk_recipes::group::GroupMember;
 use zk_recipes::persistent_node::{PersistentNode, PersistentTtlNode};
 
@@ -32,6 +32,8 @@ zk_integration_tests::on_each_backend! {
     the_group_view_follows_joins_and_leaves(ZkOptions::default()),
     a_ttl_node_is_a_container_with_a_touched_ttl_child(ZkOptions::default().extended_types(true)),
     curator_group_members_and_ours_see_each_other(ZkOptions::default()),
+    a_protected_create_whose_reply_is_lost_is_found_not_repeated(ZkOptions::default()),
+    an_ephemeral_held_by_another_session_is_never_taken_over(ZkOptions::default()),
 }
 
 /// Waits until `path` holds `data` on the server (polling, bounded by `WAIT`).
@@ -267,4 +269,88 @@ async fn curator_group_members_and_ours_see_each_other(zk: &Backend) {
     curator.kill().await;
     ours.leave().await.unwrap();
     client.close().await;
+}
+
+/// The reply to the sequential create is held at the proxy and the connection dropped: the
+/// create happened but the client cannot know. The node is found again by its protected
+/// prefix (and its owner), not created a second time.
+async fn a_protected_create_whose_reply_is_lost_is_found_not_repeated(zk: &Backend) {
+    let direct = Client::connect(&zk.connect_string()).await.unwrap();
+    direct
+        .create("/lost", b"", &CreateOptions::persistent())
+        .await
+        .unwrap();
+    let proxy = TcpProxy::start(zk.addr()).await.unwrap();
+    let client = Client::builder(&proxy.connect_string())
+        .session_timeout(Duration::from_secs(20))
+        .connect()
+        .await
+        .unwrap();
+    proxy.pause_direction(Direction::ServerToClient).await;
+    let node = PersistentNode::start(
+        &client,
+        "/lost/item-",
+        CreateOptions::ephemeral_sequential(),
+        "x",
+    );
+    let until = tokio::time::Instant::now() + WAIT;
+    let created = loop {
+        let children = direct.get_children("/lost").await.unwrap();
+        if let Some(c) = children.first() {
+            break format!("/lost/{c}");
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the create never reached the server"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    proxy.drop_connections().await;
+    proxy.resume_direction(Direction::ServerToClient);
+    assert_eq!(
+        node.wait_for_initial_create(WAIT).await.as_deref(),
+        Some(created.as_str())
+    );
+    assert_eq!(direct.get_children("/lost").await.unwrap().len(), 1);
+    let stat = direct.exists(&created).await.unwrap().unwrap();
+    assert_eq!(stat.ephemeral_owner, client.session_id());
+    node.close().await.unwrap();
+    assert!(direct.get_children("/lost").await.unwrap().is_empty());
+    client.close().await;
+    direct.close().await;
+}
+
+/// Two processes keep the same ephemeral path: the second never claims or deletes the first's
+/// node, and takes the name once the first lets go.
+async fn an_ephemeral_held_by_another_session_is_never_taken_over(zk: &Backend) {
+    let a = Client::connect(&zk.connect_string()).await.unwrap();
+    let b = Client::connect(&zk.connect_string()).await.unwrap();
+    let first = PersistentNode::start(&a, "/one/name", CreateOptions::ephemeral(), "a");
+    assert!(first.wait_for_initial_create(WAIT).await.is_some());
+    let second = PersistentNode::start(&b, "/one/name", CreateOptions::ephemeral(), "b");
+    // Give the second every chance to misbehave: it must not report the node as its own.
+    assert_eq!(
+        second
+            .wait_for_initial_create(Duration::from_millis(500))
+            .await,
+        None
+    );
+    let (data, stat) = b.get_data("/one/name").await.unwrap();
+    assert_eq!(
+        (data.as_ref(), stat.ephemeral_owner),
+        (&b"a"[..], a.session_id())
+    );
+    first.close().await.unwrap();
+    assert_eq!(
+        second.wait_for_initial_create(WAIT).await.as_deref(),
+        Some("/one/name")
+    );
+    let (data, stat) = a.get_data("/one/name").await.unwrap();
+    assert_eq!(
+        (data.as_ref(), stat.ephemeral_owner),
+        (&b"b"[..], b.session_id())
+    );
+    second.close().await.unwrap();
+    a.close().await;
+    b.close().await;
 }
