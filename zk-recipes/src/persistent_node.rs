@@ -106,7 +106,9 @@ impl PersistentNode {
         self.path.borrow().clone()
     }
 
-    /// A receiver of the node's actual path (`None` while it is missing).
+    /// A receiver of the node's actual path (`None` while it is missing or held by another
+    /// session; unchanged during a disconnect until the session is known to be lost). It
+    /// changes only when the path does.
     ///
     /// ```no_run
     /// # async fn demo(node: zk_recipes::persistent_node::PersistentNode) {
@@ -210,38 +212,52 @@ impl NodeTask {
                 state,
                 zk_client::SessionState::Closed | zk_client::SessionState::AuthFailed
             ) {
-                self.path.send_replace(None);
+                self.publish(None);
                 return;
             }
             let found = if state.is_connected() {
                 self.ensure().await
             } else {
+                // Disconnected: the node is as it was until the session says otherwise (an
+                // ephemeral node goes with an expired session).
+                if state == zk_client::SessionState::Expired {
+                    self.publish(None);
+                }
                 Err(Error::ConnectionLoss)
             };
             let watch = match found {
                 Ok(Found::Ours(path, watch)) => {
-                    self.path.send_replace(Some(path));
+                    self.publish(Some(path));
                     backoff = Duration::from_millis(50);
                     Some(watch)
                 }
                 Ok(Found::Blocked(watch)) => {
-                    self.path.send_replace(None);
+                    self.publish(None);
                     Some(watch)
+                }
+                Err(e) if !state.is_connected() => {
+                    tracing::debug!(path = %self.requested, error = %e, "persistent node: waiting for a connection");
+                    None
                 }
                 Err(e) => {
                     tracing::debug!(path = %self.requested, error = %e, "persistent node: not present yet");
-                    self.path.send_replace(None);
+                    self.publish(None);
                     None
                 }
             };
             let retry_after = backoff;
             tokio::select! {
-                () = async {
+                deleted = async {
                     match watch {
-                        Some(w) => { w.await; }
-                        None => tokio::time::sleep(retry_after).await,
+                        Some(w) => w.await.event_type == zk_client::EventType::NodeDeleted,
+                        None => {
+                            tokio::time::sleep(retry_after).await;
+                            false
+                        }
                     }
-                } => {}
+                } => if deleted {
+                    self.publish(None);
+                },
                 changed = session.changed() => if changed.is_err() {
                     return;
                 },
@@ -267,8 +283,17 @@ impl NodeTask {
         }
     }
 
+    /// Publishes the node's path, notifying receivers only when it changed.
+    fn publish(&self, path: Option<String>) {
+        self.path.send_if_modified(|current| {
+            let changed = *current != path;
+            *current = path;
+            changed
+        });
+    }
+
     async fn delete(&mut self) -> Result<()> {
-        self.path.send_replace(None);
+        self.publish(None);
         let Some(path) = self.actual.take() else {
             return Ok(());
         };
