@@ -58,6 +58,14 @@ use zk_client::{Bytes, Client, Result, SessionState, Stat};
 pub const DEFAULT_EVENT_CAPACITY: usize = 4096;
 
 /// One cached node: its data and its stat, as read from the server.
+///
+/// ```no_run
+/// # fn demo(cache: zk_recipes::cache::TreeCache) {
+/// if let Some(node) = cache.get("/config/a") {
+///     println!("{} bytes, czxid {}", node.data.len(), node.stat.czxid);
+/// }
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedNode {
     /// The node's data.
@@ -67,6 +75,20 @@ pub struct CachedNode {
 }
 
 /// What a cache reports.
+///
+/// ```no_run
+/// use futures::StreamExt;
+/// use zk_recipes::cache::CacheEvent;
+/// # async fn demo(cache: zk_recipes::cache::TreeCache) {
+/// let mut events = cache.events();
+/// while let Some(event) = events.next().await {
+///     if let CacheEvent::Lagged { .. } = event {
+///         let view = cache.snapshot(); // start over from the current view
+///         # let _ = view;
+///     }
+/// }
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CacheEvent {
     /// The initial read finished; the view holds `count` nodes.

@@ -3,6 +3,11 @@
 use super::CounterError;
 
 /// The byte format of a counter node, fixed by the library that shares the path.
+///
+/// ```
+/// use zk_recipes::counter::CounterFormat;
+/// assert_eq!(CounterFormat::Int64.encode("/c", 1).unwrap().len(), 8);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CounterFormat {
     /// 4-byte big-endian two's complement: Curator's `SharedCount` and kazoo's

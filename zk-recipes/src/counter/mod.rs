@@ -38,6 +38,17 @@ use crate::ensure::create_with_parents;
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 100;
 
 /// What can go wrong with a counter.
+///
+/// ```no_run
+/// use zk_recipes::counter::{Counter, CounterError};
+/// # async fn demo(client: zk_client::Client) {
+/// match Counter::shared_count(&client, "/c").add(1).await {
+///     Ok(outcome) => println!("now {}", outcome.post),
+///     Err(CounterError::BadFormat { detail, .. }) => eprintln!("not a counter: {detail}"),
+///     Err(e) => eprintln!("{e}"),
+/// }
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CounterError {
     /// The node's bytes are not a value of the counter's format.
@@ -73,6 +84,13 @@ pub enum CounterError {
 
 /// A counter value with the node version it was read at (`None`: the node does not exist,
 /// and the value is 0).
+///
+/// ```no_run
+/// # async fn demo(c: zk_recipes::counter::Counter) -> Result<(), zk_recipes::counter::CounterError> {
+/// let seen = c.get().await?;
+/// let exists = seen.version.is_some();
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Versioned {
     /// The value.
@@ -82,6 +100,13 @@ pub struct Versioned {
 }
 
 /// The result of [`Counter::add`].
+///
+/// ```no_run
+/// # async fn demo(c: zk_recipes::counter::Counter) -> Result<(), zk_recipes::counter::CounterError> {
+/// let outcome = c.add(5).await?;
+/// assert_eq!(outcome.post, outcome.pre + 5);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AddOutcome {
     /// The value before the change.

@@ -110,6 +110,13 @@ fn instances_of(
 }
 
 /// How a [`ServiceProvider`] picks an instance.
+///
+/// ```no_run
+/// use zk_recipes::discovery::ProviderStrategy;
+/// # async fn demo(d: zk_recipes::discovery::ServiceDiscovery) -> zk_client::Result<()> {
+/// let provider = d.provider("web", ProviderStrategy::RoundRobin).await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProviderStrategy {
     /// Each call takes the next instance in id order.

@@ -3,6 +3,12 @@
 use serde::{Deserialize, Serialize};
 
 /// How an instance is registered (Curator's `ServiceType`).
+///
+/// ```
+/// use zk_recipes::discovery::{ServiceInstance, ServiceType};
+/// let mut i = ServiceInstance::new("web", "i-1", "h", 80);
+/// i.service_type = ServiceType::Static; // a persistent registration
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ServiceType {

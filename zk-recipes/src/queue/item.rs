@@ -4,6 +4,14 @@
 use crate::names::sequence_of;
 
 /// A node name in a queue's directory that is not an item of the queue's layout.
+///
+/// ```no_run
+/// # async fn demo(q: zk_recipes::queue::Queue) -> Result<(), zk_recipes::queue::QueueError> {
+/// for foreign in q.foreign_items().await? {
+///     eprintln!("{} is not ours ({:?} layout)", foreign.name, foreign.layout);
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("queue {path}: child {name:?} is not an item of this queue ({layout:?} layout)")]
 pub struct ForeignItem {
@@ -16,6 +24,12 @@ pub struct ForeignItem {
 }
 
 /// How items are named.
+///
+/// ```no_run
+/// # async fn demo(q: zk_recipes::queue::Queue) -> Result<(), zk_recipes::queue::QueueError> {
+/// let simple = q.foreign_items().await?.iter().all(|f| f.layout == zk_recipes::queue::Layout::Simple);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Layout {
     /// `qn-<seq>`: ZooKeeper's queue recipe and Curator's `SimpleDistributedQueue`.

@@ -48,6 +48,17 @@ use crate::paths::join;
 pub const DEFAULT_PRIORITY: u16 = 100;
 
 /// What can go wrong with a queue.
+///
+/// ```no_run
+/// use zk_recipes::queue::QueueError;
+/// # async fn demo(item: zk_recipes::queue::TakenItem) {
+/// match item.consume().await {
+///     Ok(()) => {}
+///     Err(QueueError::ItemLost(path)) => eprintln!("{path} will be delivered again"),
+///     Err(e) => eprintln!("{e}"),
+/// }
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueueError {
     /// A priority outside 0–999.
