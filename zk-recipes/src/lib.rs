@@ -58,9 +58,14 @@
 //! ```
 
 mod barrier;
+pub mod cache;
 mod contend;
+pub mod counter;
+pub mod discovery;
+mod ensure;
 mod error;
 mod flavor;
+pub mod group;
 mod leader_latch;
 mod leader_selector;
 mod monitor;
@@ -70,6 +75,8 @@ pub mod names;
 mod node;
 mod ownership;
 pub mod paths;
+pub mod persistent_node;
+pub mod queue;
 mod rwlock;
 mod semaphore;
 
