@@ -1,3 +1,3 @@
 //! Coordination recipes built on the public API of `zk-client`.
-//!
-//! No recipes are implemented yet; this crate has no public API.
+
+pub mod partition;
