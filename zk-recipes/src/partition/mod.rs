@@ -1,8 +1,17 @@
 //! Partitioning: divide a set of work units among a changing group of processes, each unit owned
 //! by at most one process at a time.
 //!
-//! This module holds the assignment function ([`assign`]), the pure core of the recipe.
+//! - [`assign`]: the assignment function (sticky bounded-load weighted rendezvous hashing), pure.
+//! - [`MemberCore`]: one member's ownership protocol as a deterministic state machine (sans-IO),
+//!   with the safety argument in its docs.
+//! - [`PartitionEvent`]: what the application is told.
 
 mod assign;
+mod core;
+mod event;
+#[cfg(test)]
+mod sim;
 
-pub use assign::{Assignment, BalanceOptions, MemberSpec, UnitSpec, assign, moved};
+pub use self::assign::{Assignment, BalanceOptions, MemberSpec, UnitSpec, assign, moved};
+pub use self::core::{Action, ClaimObservation, MemberCore};
+pub use self::event::{PartitionEvent, RevokeReason, Token};
