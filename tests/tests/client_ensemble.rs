@@ -11,7 +11,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio::time::timeout;
-use zk_client::{Client, CreateOptions, Error, EventType, SessionEvent, SessionState};
+use zk_client::{
+    Client, CreateOptions, Error, EventType, SessionEvent, SessionState, SessionUpdate,
+};
 use zk_integration_tests::{RealZkEnsemble, ZkOptions, require_real_zk};
 
 async fn bounded<F: Future>(limit: Duration, f: F) -> F::Output {
@@ -22,7 +24,7 @@ async fn bounded<F: Future>(limit: Duration, f: F) -> F::Output {
 }
 
 async fn expect_state(
-    events: &mut BoxStream<'static, SessionEvent>,
+    events: &mut BoxStream<'static, SessionUpdate>,
     wanted: &[SessionState],
     limit: Duration,
 ) -> SessionEvent {
@@ -31,6 +33,9 @@ async fn expect_state(
             .await
             .unwrap_or_else(|_| panic!("no {wanted:?} within {limit:?}"))
             .expect("session events stream open");
+        let SessionUpdate::Changed(event) = event else {
+            panic!("a test subscriber never falls 128 transitions behind: {event:?}");
+        };
         if wanted.contains(&event.state) {
             return event;
         }

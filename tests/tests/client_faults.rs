@@ -17,7 +17,7 @@ use futures::stream::BoxStream;
 use tokio::time::timeout;
 use zk_client::{
     Acl, AddWatchMode, Client, CreateOptions, Error, EventType, ExpiryPolicy, KeeperState,
-    PersistentEvent, SessionEvent, SessionState,
+    PersistentEvent, SessionEvent, SessionState, SessionUpdate,
 };
 use zk_integration_tests::backend::Backend;
 use zk_integration_tests::{Direction, FrameSplitter, TcpProxy, ZkOptions};
@@ -37,7 +37,7 @@ zk_integration_tests::on_each_backend! {
 
 /// Waits for a session event with the given state.
 async fn expect_state(
-    events: &mut BoxStream<'static, SessionEvent>,
+    events: &mut BoxStream<'static, SessionUpdate>,
     state: SessionState,
 ) -> SessionEvent {
     loop {
@@ -45,6 +45,9 @@ async fn expect_state(
             .await
             .unwrap_or_else(|_| panic!("no {state:?} within 30 s"))
             .expect("session events stream open");
+        let SessionUpdate::Changed(event) = event else {
+            panic!("a test subscriber never falls 128 transitions behind: {event:?}");
+        };
         if event.state == state {
             return event;
         }

@@ -214,6 +214,9 @@ async fn oneshot_child_and_recursive_survive_a_dropped_connection(zk: &Backend) 
             .await
             .expect("reconnect within 30 s")
             .unwrap();
+        let zk_client::SessionUpdate::Changed(e) = e else {
+            panic!("a test subscriber never falls 128 transitions behind: {e:?}");
+        };
         if e.state == SessionState::Connected {
             assert_eq!(e.session_id, session);
             break;

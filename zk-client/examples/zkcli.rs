@@ -324,7 +324,8 @@ async fn command(client: &Client, command: String, rest: Vec<String>) -> Result<
             let o = split_opts(rest, &[])?;
             o.check_flags(&["--persistent", "--recursive"])?;
             let path = o.path()?;
-            let mut states = client.session_events();
+            // A CLI prints the state it is in; after a gap that is the current one.
+            let mut states = client.session_events().map(|update| update.event());
             if o.flag("--persistent") {
                 let mode = if o.flag("--recursive") {
                     AddWatchMode::PersistentRecursive

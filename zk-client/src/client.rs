@@ -20,13 +20,19 @@ use zk_proto::{
 
 use crate::config::{Config, ConnectString, ExpiryPolicy};
 use crate::connection::{
-    Command, Connector, Effect, Outgoing, Outputs, SessionTask, tcp_connector,
+    Command, Connector, Effect, Outgoing, Outputs, Reply, SessionTask, tcp_connector,
 };
 use crate::error::{Error, Result};
+use crate::lease::Lease;
 use crate::options::CreateOptions;
-use crate::session::{SessionEvent, SessionState};
+use crate::session::{SessionEvent, SessionState, SessionUpdate};
+use crate::ticket::Ticket;
 use crate::transaction::{ReadOp, ReadResult, Transaction};
 use crate::watch::{OneshotKind, OneshotWatch, PersistentWatch, WatchRegistration};
+
+/// How many session transitions a [`Client::session_events`] subscriber may fall behind before
+/// it gets a [`SessionUpdate::Missed`].
+const SESSION_EVENT_BUFFER: usize = 128;
 
 /// The path of the ensemble configuration node (never under the chroot).
 pub const CONFIG_NODE: &str = "/zookeeper/config";
@@ -40,6 +46,7 @@ struct Shared {
     events: broadcast::Sender<SessionEvent>,
     next_watch_id: AtomicU64,
     server: Arc<std::sync::Mutex<Option<String>>>,
+    lease: Arc<std::sync::Mutex<Lease>>,
 }
 
 /// An asynchronous ZooKeeper client: a cheap, cloneable handle to one session.
@@ -239,9 +246,10 @@ fn start(config: Config, connector: Connector) -> Client {
         state: SessionState::Connecting,
         session_id: 0,
         timeout: Duration::ZERO,
+        disconnects: 0,
     };
     let (state_tx, state_rx) = watch::channel(initial);
-    let (events, _) = broadcast::channel(64);
+    let (events, _) = broadcast::channel(SESSION_EVENT_BUFFER);
     let shared = Shared {
         commands,
         chroot: config.chroot.clone(),
@@ -251,16 +259,50 @@ fn start(config: Config, connector: Connector) -> Client {
         events: events.clone(),
         next_watch_id: AtomicU64::new(1),
         server: Arc::default(),
+        lease: Arc::new(std::sync::Mutex::new(Lease::none())),
     };
     let outputs = Outputs {
         state: state_tx,
         events,
         server: Arc::clone(&shared.server),
+        lease: Arc::clone(&shared.lease),
     };
     let task = SessionTask::new(config, connector, rx, outputs);
     tokio::spawn(task.run().instrument(tracing::info_span!("zk_session")));
     Client {
         shared: Arc::new(shared),
+    }
+}
+
+/// Withdraws a request whose caller went away before it was written (see [`Ticket`]).
+struct WithdrawOnDrop(Arc<Ticket>);
+
+impl Drop for WithdrawOnDrop {
+    fn drop(&mut self) {
+        self.0.withdraw();
+    }
+}
+
+/// After a subscriber lagged `lost` transitions: skips to the newest one and reports the gap.
+fn catch_up(
+    rx: &mut broadcast::Receiver<SessionEvent>,
+    mut lost: u64,
+    state: &watch::Receiver<SessionEvent>,
+) -> SessionUpdate {
+    let mut latest = None;
+    loop {
+        match rx.try_recv() {
+            Ok(event) => {
+                lost += 1;
+                latest = Some(event);
+            }
+            Err(broadcast::error::TryRecvError::Lagged(n)) => lost += n,
+            Err(_) => break,
+        }
+    }
+    SessionUpdate::Missed {
+        skipped: lost,
+        current: latest.unwrap_or_else(|| *state.borrow()),
     }
 }
 
@@ -333,31 +375,62 @@ impl Client {
         self.shared.chroot.as_deref()
     }
 
-    /// Every session state change from now on, in order (a slow reader that falls more than 64
-    /// changes behind skips the oldest).
+    /// Every session state change from now on, in order, with nothing lost: a subscriber that
+    /// falls more than 128 transitions behind gets one [`SessionUpdate::Missed`] (how many it
+    /// missed, and the current state) in place of the transitions it missed, then the following
+    /// transitions in order again.
     ///
     /// ```no_run
     /// use futures::StreamExt;
+    /// use zk_client::SessionUpdate;
     ///
     /// # async fn demo(client: zk_client::Client) {
     /// let mut events = client.session_events();
-    /// while let Some(event) = events.next().await {
-    ///     println!("STATE {} session {:#x}", event.state, event.session_id);
+    /// while let Some(update) = events.next().await {
+    ///     match update {
+    ///         SessionUpdate::Changed(event) => {
+    ///             println!("STATE {} session {:#x}", event.state, event.session_id)
+    ///         }
+    ///         SessionUpdate::Missed { skipped, current } => {
+    ///             println!("missed {skipped} transitions; now {}", current.state)
+    ///         }
+    ///     }
     /// }
     /// # }
     /// ```
-    pub fn session_events(&self) -> BoxStream<'static, SessionEvent> {
+    pub fn session_events(&self) -> BoxStream<'static, SessionUpdate> {
         let rx = self.shared.events.subscribe();
-        futures::stream::unfold(rx, |mut rx| async move {
-            loop {
-                match rx.recv().await {
-                    Ok(event) => return Some((event, rx)),
-                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                }
-            }
+        let state = self.shared.state.clone();
+        futures::stream::unfold((rx, state), |(mut rx, state)| async move {
+            let update = match rx.recv().await {
+                Ok(event) => SessionUpdate::Changed(event),
+                Err(broadcast::error::RecvError::Lagged(lost)) => catch_up(&mut rx, lost, &state),
+                Err(broadcast::error::RecvError::Closed) => return None,
+            };
+            Some((update, (rx, state)))
         })
         .boxed()
+    }
+
+    /// What the client knows of its session's lifetime: session id, negotiated timeout, the send
+    /// time of the latest answered request, the last zxid seen. See [`Lease`] for why
+    /// [`Lease::expires_no_earlier_than`] is a safe lower bound on the server-side expiry.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) {
+    /// let lease = client.lease();
+    /// if let Some(deadline) = lease.expires_no_earlier_than() {
+    ///     let safe_until = deadline - lease.timeout / 20;
+    ///     assert!(safe_until > tokio::time::Instant::now() - lease.timeout);
+    /// }
+    /// # }
+    /// ```
+    pub fn lease(&self) -> Lease {
+        *self
+            .shared
+            .lease
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A `tokio::sync::watch` receiver of the latest session event.
@@ -430,6 +503,18 @@ impl Client {
         watch: Option<WatchRegistration>,
         effect: Effect,
     ) -> Result<Response> {
+        self.call_with_zxid(request, watch, effect)
+            .await
+            .map(|reply| reply.response)
+    }
+
+    /// [`call`](Self::call), with the zxid of the reply header.
+    async fn call_with_zxid(
+        &self,
+        request: &Request,
+        watch: Option<WatchRegistration>,
+        effect: Effect,
+    ) -> Result<Reply> {
         let op = request.op_code();
         let mut frame = BytesMut::with_capacity(size_hint(request));
         encode_frame(
@@ -450,30 +535,38 @@ impl Client {
         frame: BytesMut,
         watch: Option<WatchRegistration>,
         effect: Effect,
-    ) -> Result<Response> {
+    ) -> Result<Reply> {
         let (reply, answer) = oneshot::channel();
+        let ticket = Arc::new(Ticket::default());
+        // Dropping this future before the request is written withdraws it.
+        let withdraw = WithdrawOnDrop(Arc::clone(&ticket));
         let outgoing = Outgoing {
             op,
             frame,
             reply: Some(reply),
             watch,
             effect,
+            ticket,
         };
-        if self
-            .shared
-            .commands
-            .send(Command::Request(outgoing))
-            .is_err()
-        {
-            return Err(self.gone());
+        let exchange = async {
+            if self
+                .shared
+                .commands
+                .send(Command::Request(outgoing))
+                .is_err()
+            {
+                return Err(self.gone());
+            }
+            answer.await.unwrap_or_else(|_| Err(self.gone()))
+        };
+        match self.shared.request_timeout {
+            Some(limit) => match tokio::time::timeout(limit, exchange).await {
+                Ok(answer) => answer,
+                Err(_) if withdraw.0.withdraw() => Err(Error::Timeout),
+                Err(_) => Err(Error::OutcomeUnknown),
+            },
+            None => exchange.await,
         }
-        let answer = match self.shared.request_timeout {
-            Some(limit) => tokio::time::timeout(limit, answer)
-                .await
-                .map_err(|_| Error::Timeout)?,
-            None => answer.await,
-        };
-        answer.unwrap_or_else(|_| Err(self.gone()))
     }
 
     fn unexpected(op: &str, response: &Response) -> Error {
@@ -787,17 +880,22 @@ impl Client {
     /// assert_eq!(results.len(), 3);
     /// # Ok(()) }
     /// ```
-    pub fn transaction(&self) -> Transaction<'_> {
-        Transaction::new(self)
+    pub fn transaction(&self) -> Transaction {
+        Transaction::new(self.clone())
     }
 
-    pub(crate) async fn multi(&self, request: Request) -> Result<zk_proto::multi::MultiResponse> {
-        match self
-            .call(&request, None, Effect::None)
+    /// A multi or multiRead, with the zxid of its reply (for a successful multi, the zxid of
+    /// its transaction).
+    pub(crate) async fn multi(
+        &self,
+        request: Request,
+    ) -> Result<(zk_proto::multi::MultiResponse, i64)> {
+        let reply = self
+            .call_with_zxid(&request, None, Effect::None)
             .instrument(tracing::debug_span!("zk_multi"))
-            .await?
-        {
-            Response::Multi(r) => Ok(r),
+            .await?;
+        match reply.response {
+            Response::Multi(r) => Ok((r, reply.zxid)),
             other => Err(Self::unexpected("multi", &other)),
         }
     }

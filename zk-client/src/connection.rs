@@ -36,7 +36,9 @@ use zk_proto::{
 
 use crate::config::{Config, ExpiryPolicy};
 use crate::error::{Error, Result};
+use crate::lease::Lease;
 use crate::session::{SessionEvent, SessionState};
+use crate::ticket::Ticket;
 use crate::watch::{Registry, WatchLists, WatchRegistration};
 
 /// A byte stream to a server: TCP, TLS, or an in-memory pipe in tests.
@@ -62,7 +64,15 @@ pub(crate) fn tcp_connector() -> Connector {
 }
 
 /// The answer to a request: the decoded body, or the error the server or the connection gave.
-pub(crate) type ReplyTx = oneshot::Sender<Result<Response>>;
+pub(crate) type ReplyTx = oneshot::Sender<Result<Reply>>;
+
+/// A successful answer: the decoded body and the zxid of its reply header (for a write, the
+/// zxid of its transaction).
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub response: Response,
+    pub zxid: i64,
+}
 
 /// What a reply does to the task's own state, besides answering its caller.
 #[derive(Debug, Default)]
@@ -111,6 +121,8 @@ pub(crate) struct Outgoing {
     pub reply: Option<ReplyTx>,
     pub watch: Option<WatchRegistration>,
     pub effect: Effect,
+    /// Withdrawn by a caller that gave up: then never written.
+    pub ticket: Arc<Ticket>,
 }
 
 /// What a [`Client`](crate::Client) or a watch handle asks of the task.
@@ -133,6 +145,8 @@ pub(crate) enum Command {
 struct Pending {
     xid: i32,
     op: OpCode,
+    /// When it was handed to the socket (for the lease).
+    sent: Instant,
     reply: Option<ReplyTx>,
     watch: Option<WatchRegistration>,
     effect: Effect,
@@ -178,6 +192,8 @@ pub(crate) struct Outputs {
     pub events: broadcast::Sender<SessionEvent>,
     /// `host:port` of the server while connected.
     pub server: Arc<std::sync::Mutex<Option<String>>>,
+    /// The lease, published after every batch of replies.
+    pub lease: Arc<std::sync::Mutex<Lease>>,
 }
 
 impl Outputs {
@@ -188,6 +204,14 @@ impl Outputs {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *slot = server;
+    }
+
+    fn set_lease(&self, lease: Lease) {
+        let mut slot = self
+            .lease
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *slot = lease;
     }
 }
 
@@ -221,6 +245,12 @@ pub(crate) struct SessionTask {
     xid: i32,
     set_watches_v1: bool,
     last_heard: Instant,
+    /// Send times of the pings in flight (answered in order).
+    pings: VecDeque<Instant>,
+    /// The send time of the latest answered request of this session.
+    last_answered_send: Option<Instant>,
+    /// How many times the state left `Connected`/`ConnectedReadOnly`.
+    disconnects: u64,
 }
 
 impl SessionTask {
@@ -269,6 +299,9 @@ impl SessionTask {
             xid: 0,
             set_watches_v1: false,
             last_heard: Instant::now(),
+            pings: VecDeque::new(),
+            last_answered_send: None,
+            disconnects: 0,
         }
     }
 
@@ -279,12 +312,17 @@ impl SessionTask {
     }
 
     fn set_state(&mut self, state: SessionState) {
+        if self.state.is_connected() && !state.is_connected() {
+            self.disconnects += 1;
+        }
         self.state = state;
         let event = SessionEvent {
             state,
             session_id: self.session_id,
             timeout: self.negotiated,
+            disconnects: self.disconnects,
         };
+        self.publish_lease();
         info!(
             ?state,
             session_id = format_args!("{:#x}", self.session_id),
@@ -292,6 +330,26 @@ impl SessionTask {
         );
         self.out.state.send_replace(event);
         let _ = self.out.events.send(event);
+    }
+
+    fn publish_lease(&self) {
+        self.out.set_lease(Lease {
+            session_id: self.session_id,
+            timeout: if self.session_id == 0 {
+                Duration::ZERO
+            } else {
+                self.negotiated
+            },
+            last_answered_send: self.last_answered_send,
+            last_zxid: self.last_zxid,
+        });
+    }
+
+    /// A request sent at `sent` was answered.
+    fn answered(&mut self, sent: Instant) {
+        if self.last_answered_send.is_none_or(|t| t < sent) {
+            self.last_answered_send = Some(sent);
+        }
     }
 
     fn next_xid(&mut self) -> i32 {
@@ -351,6 +409,7 @@ impl SessionTask {
                 read_only: Some(self.config.read_only),
             };
             let timeout = self.config.connect_timeout_for(self.negotiated);
+            let connect_sent = Instant::now();
             let attempt = handshake(
                 self.connector.clone(),
                 host.clone(),
@@ -389,7 +448,10 @@ impl SessionTask {
                         session_id = format_args!("{:#x}", response.session_id)
                     );
                     self.out.set_server(Some(format!("{host}:{port}")));
-                    let end = self.serve(io, response, rbuf).instrument(span).await;
+                    let end = self
+                        .serve(io, response, rbuf, connect_sent)
+                        .instrument(span)
+                        .await;
                     self.out.set_server(None);
                     match end {
                         ServeEnd::Terminal(end) => return end,
@@ -430,7 +492,13 @@ impl SessionTask {
                     Some(Command::Close { done }) => {
                         return Err(Interrupt::Terminal(Terminal::Closed(done)));
                     }
-                    Some(Command::Request(out)) => self.backlog.push_back(out),
+                    Some(Command::Request(out)) => {
+                        // Requests withdrawn by their callers are never sent: drop them early.
+                        if self.backlog.len() >= 64 && self.backlog.len().is_power_of_two() {
+                            self.backlog.retain(|o| !o.ticket.is_withdrawn());
+                        }
+                        self.backlog.push_back(out);
+                    }
                     Some(Command::RemoveWatch { id, path }) => {
                         // Disconnected: the server forgot this connection's watches already.
                         let _ = self.registry.remove(id, &path);
@@ -454,11 +522,14 @@ impl SessionTask {
         let new_session = self.config.expiry_policy == ExpiryPolicy::NewSession;
         self.registry.end_session(KeeperState::Expired, new_session);
         self.fail_all(&Error::SessionExpired);
+        // Nothing the server answered vouches for a session it expired.
+        self.last_answered_send = None;
         self.set_state(SessionState::Expired);
         if !new_session {
             return Some(Terminal::Expired);
         }
         self.session_id = 0;
+        self.publish_lease();
         self.passwd = Bytes::from_static(&[0; 16]);
         self.new_session_after_expiry = true;
         self.seen_rw = false;
@@ -467,9 +538,15 @@ impl SessionTask {
 
     fn fail_all(&mut self, error: &Error) {
         self.pending_persistent = 0;
+        self.pings.clear();
+        // Written and unanswered: closing does not tell whether the server applied them.
+        let written = match error {
+            Error::Closed => Error::OutcomeUnknown,
+            other => other.clone(),
+        };
         for p in self.pending.drain(..) {
             if let Some(reply) = p.reply {
-                let _ = reply.send(Err(error.clone()));
+                let _ = reply.send(Err(written.clone()));
             }
         }
         for o in self.backlog.drain(..) {
@@ -490,6 +567,7 @@ impl SessionTask {
     fn connection_lost(&mut self, why: &str) {
         warn!(why, "connection lost");
         self.pending_persistent = 0;
+        self.pings.clear();
         for p in self.pending.drain(..) {
             if let Some(reply) = p.reply {
                 let _ = reply.send(Err(Error::ConnectionLoss));
@@ -517,9 +595,12 @@ impl SessionTask {
                 KeeperState::AuthFailed,
             ),
         };
+        // The session is over: nothing vouches for it any more.
+        self.last_answered_send = None;
         if self.state != state {
             self.set_state(state);
         }
+        self.publish_lease();
         self.fail_all(&error);
         self.registry.end_session(keeper, false);
         self.rx.close();
@@ -545,7 +626,11 @@ impl SessionTask {
     }
 
     /// Appends an encoded request to `wbuf` with a fresh xid and queues it as outstanding.
-    fn write_request(&mut self, mut out: Outgoing, wbuf: &mut BytesMut) {
+    fn write_request(&mut self, mut out: Outgoing, wbuf: &mut BytesMut, now: Instant) {
+        if !out.ticket.claim_for_write() {
+            trace!(op = ?out.op, "withdrawn by its caller; not sent");
+            return;
+        }
         match &out.watch {
             Some(WatchRegistration::Oneshot { path, .. }) if self.oneshot_is_covered(path) => {
                 // getData, exists and getChildren2 end with their `watch` flag: register
@@ -603,6 +688,7 @@ impl SessionTask {
         self.pending.push_back(Pending {
             xid,
             op: out.op,
+            sent: now,
             reply: out.reply,
             watch: out.watch,
             effect: out.effect,
@@ -648,6 +734,7 @@ impl SessionTask {
             Ok(()) => self.pending.push_back(Pending {
                 xid,
                 op,
+                sent: Instant::now(),
                 reply: None,
                 watch: None,
                 effect,
@@ -682,9 +769,15 @@ impl SessionTask {
     }
 
     /// Handles one command while connected (a close request sets `closing`).
-    fn accept(&mut self, cmd: Command, wbuf: &mut BytesMut, closing: &mut Option<Closing>) {
+    fn accept(
+        &mut self,
+        cmd: Command,
+        wbuf: &mut BytesMut,
+        closing: &mut Option<Closing>,
+        now: Instant,
+    ) {
         match cmd {
-            Command::Request(out) => self.write_request(out, wbuf),
+            Command::Request(out) => self.write_request(out, wbuf, now),
             Command::RemoveWatch { id, path } => {
                 if let Some(watcher_type) = self.registry.remove(id, &path) {
                     self.remove_on_server(path, watcher_type, wbuf);
@@ -727,6 +820,7 @@ impl SessionTask {
         mut io: BoxTransport,
         response: ConnectResponse,
         mut rbuf: BytesMut,
+        connect_sent: Instant,
     ) -> ServeEnd {
         let read_only = response.read_only == Some(true);
         // A session opened on a read-only server is not resumed elsewhere (see `resume`).
@@ -735,7 +829,12 @@ impl SessionTask {
             // Should not happen (an expired session is answered with id 0).
             warn!("server answered with a different session id");
         }
+        if self.session_id != response.session_id {
+            self.last_answered_send = None;
+        }
         self.session_id = response.session_id;
+        // The server refreshed the session when it took the connect request.
+        self.answered(connect_sent);
         self.passwd = response.passwd.clone();
         self.negotiated = Duration::from_millis(u64::try_from(response.timeout_ms).unwrap_or(0));
         if !read_only {
@@ -777,8 +876,9 @@ impl SessionTask {
                 }
             }
         }
+        let now = Instant::now();
         while let Some(out) = self.backlog.pop_front() {
-            self.write_request(out, &mut wbuf);
+            self.write_request(out, &mut wbuf, now);
         }
         let reconnect = self.ever_connected;
         let after_expiry = std::mem::take(&mut self.new_session_after_expiry) || session_changed;
@@ -837,6 +937,7 @@ impl SessionTask {
                                 Flow::Terminal(end) => return ServeEnd::Terminal(end),
                             }
                         }
+                        self.publish_lease();
                         for path in self.registry.take_orphans() {
                             self.remove_on_server(path, WatcherType::Any, &mut wbuf);
                         }
@@ -844,17 +945,18 @@ impl SessionTask {
                 },
                 cmd = self.rx.recv(), if closing.is_none() => {
                     let cmd = cmd.unwrap_or(Command::Close { done: None });
-                    self.accept(cmd, &mut wbuf, &mut closing);
+                    let now = Instant::now();
+                    self.accept(cmd, &mut wbuf, &mut closing, now);
                     while closing.is_none() && wbuf.len() < 1 << 20 {
                         match self.rx.try_recv() {
-                            Ok(cmd) => self.accept(cmd, &mut wbuf, &mut closing),
+                            Ok(cmd) => self.accept(cmd, &mut wbuf, &mut closing, now),
                             Err(mpsc::error::TryRecvError::Empty) => break,
                             Err(mpsc::error::TryRecvError::Disconnected) => {
-                                self.accept(Command::Close { done: None }, &mut wbuf, &mut closing);
+                                self.accept(Command::Close { done: None }, &mut wbuf, &mut closing, now);
                             }
                         }
                     }
-                    last_send = Instant::now();
+                    last_send = now;
                     if let Some(c) = &closing
                         && c.deadline < timer.deadline()
                     {
@@ -876,6 +978,7 @@ impl SessionTask {
                     if now >= last_send + ping_interval {
                         trace!("ping");
                         wbuf.extend_from_slice(&PING_FRAME);
+                        self.pings.push_back(now);
                         last_send = now;
                     }
                     let mut next = (last_send + ping_interval).min(last_recv + read_timeout);
@@ -947,7 +1050,12 @@ impl SessionTask {
                 self.registry.dispatch(event.event_type, &event.path);
                 Flow::Continue
             }
-            zk_proto::xid::PING => Flow::Continue,
+            zk_proto::xid::PING => {
+                if let Some(sent) = self.pings.pop_front() {
+                    self.answered(sent);
+                }
+                Flow::Continue
+            }
             zk_proto::xid::AUTH => {
                 let waiter = self.auth_waiters.pop_front().flatten();
                 if header.err == ErrorCode::AuthFailed {
@@ -993,13 +1101,14 @@ impl SessionTask {
                     return Flow::Lost(why);
                 }
                 self.last_zxid = self.last_zxid.max(header.zxid);
+                self.answered(p.sent);
                 trace!(xid, op = ?p.op, err = ?header.err, "reply");
-                self.complete(p, header.err, reader)
+                self.complete(p, header.err, header.zxid, reader)
             }
         }
     }
 
-    fn complete(&mut self, p: Pending, err: ErrorCode, mut reader: JuteReader) -> Flow {
+    fn complete(&mut self, p: Pending, err: ErrorCode, zxid: i64, mut reader: JuteReader) -> Flow {
         let mut result = if err.is_ok() {
             match Response::decode(p.op, &mut reader) {
                 Ok(r) => Ok(r),
@@ -1064,13 +1173,16 @@ impl SessionTask {
             }
             Effect::Close => {
                 if let Some(reply) = p.reply {
-                    let _ = reply.send(result.map(|_| Response::Empty));
+                    let _ = reply.send(result.map(|_| Reply {
+                        response: Response::Empty,
+                        zxid,
+                    }));
                 }
                 return Flow::Closed;
             }
         }
         if let Some(reply) = p.reply {
-            let _ = reply.send(result);
+            let _ = reply.send(result.map(|response| Reply { response, zxid }));
         }
         Flow::Continue
     }

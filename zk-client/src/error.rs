@@ -84,14 +84,22 @@ pub enum Error {
     #[error("{0}: error reported by the server")]
     Server(ErrorCode),
 
-    /// The connection was lost while the request was outstanding. The request may or may not have
-    /// taken effect; it is not retried.
+    /// The connection was lost while the request was outstanding (written to the connection,
+    /// no answer yet). The request may or may not have taken effect; it is not retried.
+    /// [`Error::is_outcome_unknown`] is true for it.
     #[error(
         "ConnectionLoss: the connection was lost; the request may or may not have been applied"
     )]
     ConnectionLoss,
-    /// No answer within the configured time.
-    #[error("Timeout: the operation did not complete in time")]
+    /// The request was written to the server but its answer did not come in time
+    /// ([`ClientBuilder::request_timeout`](crate::ClientBuilder::request_timeout)), or the
+    /// client was closed before the answer came: the request may or may not have been applied,
+    /// now or later. Re-read the state before acting on it (for a create, look for the node).
+    #[error("OutcomeUnknown: the request was sent but not answered; it may or may not be applied")]
+    OutcomeUnknown,
+    /// No answer within the configured time, and the request was never written: it was
+    /// withdrawn and will never be sent. The operation did not happen.
+    #[error("Timeout: the operation did not complete in time and was never sent")]
     Timeout,
     /// The client was closed.
     #[error("Closed: the client is closed")]
@@ -170,6 +178,7 @@ impl Error {
             Self::Timeout => ErrorCode::OperationTimeout,
             Self::Transaction { source, .. } => return source.code(),
             Self::Closed
+            | Self::OutcomeUnknown
             | Self::Protocol(_)
             | Self::InvalidPath { .. }
             | Self::RequestTooLarge { .. }
@@ -188,6 +197,7 @@ impl Error {
         match self {
             Self::Transaction { source, .. } => source.name(),
             Self::Timeout => "Timeout".to_owned(),
+            Self::OutcomeUnknown => "OutcomeUnknown".to_owned(),
             Self::Closed => "Closed".to_owned(),
             Self::Protocol(_) => "Protocol".to_owned(),
             Self::InvalidPath { .. } => "InvalidPath".to_owned(),
@@ -204,6 +214,23 @@ impl Error {
     /// Whether the error means the connection dropped (the session may still be alive).
     pub fn is_connection_loss(&self) -> bool {
         matches!(self, Self::ConnectionLoss)
+    }
+
+    /// Whether the request may have been applied although it failed: it was written to the
+    /// server and its answer never came ([`Error::ConnectionLoss`], [`Error::OutcomeUnknown`]).
+    /// Every other error means the request was not applied (the server refused it, or it was
+    /// never sent).
+    ///
+    /// ```
+    /// use zk_client::Error;
+    ///
+    /// assert!(Error::OutcomeUnknown.is_outcome_unknown());
+    /// assert!(Error::ConnectionLoss.is_outcome_unknown());
+    /// assert!(!Error::Timeout.is_outcome_unknown()); // never sent
+    /// assert!(!Error::NodeExists.is_outcome_unknown());
+    /// ```
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self, Self::ConnectionLoss | Self::OutcomeUnknown)
     }
 
     pub(crate) fn invalid_path(path: &str, source: PathError) -> Self {

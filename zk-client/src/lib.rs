@@ -33,10 +33,19 @@
 //!
 //! # Behaviour worth knowing
 //!
-//! - **No silent retries.** A request outstanding when the connection drops fails with
-//!   [`Error::ConnectionLoss`]: it may or may not have been applied. Requests made while
-//!   disconnected wait for the reconnect (bounded by the session timeout, or by
-//!   [`ClientBuilder::request_timeout`]).
+//! - **No silent retries, no late surprises.** A request written to the connection whose
+//!   answer never comes fails with [`Error::ConnectionLoss`] (the connection dropped) or
+//!   [`Error::OutcomeUnknown`] (its request timeout passed, or the client was closed): it may or
+//!   may not have been applied ([`Error::is_outcome_unknown`]). Requests made while
+//!   disconnected wait for the reconnect; a caller that gives up before its request was written
+//!   (request timeout: [`Error::Timeout`]; or by dropping the future) withdraws it, and it is
+//!   never sent later.
+//! - **The lease.** [`Client::lease`] gives the session id, the negotiated timeout, the last
+//!   zxid and the send time of the latest answered request; [`Lease::expires_no_earlier_than`]
+//!   is a lower bound on the server-side expiry, for locks that must survive process pauses.
+//! - **Lossless session events.** [`Client::session_events`] yields every transition in order,
+//!   or an explicit [`SessionUpdate::Missed`] marker to a subscriber that fell behind;
+//!   [`SessionEvent::disconnects`] counts disconnections for readers of the latest state only.
 //! - **Expiry.** The server decides; in addition, when no server could be reached for a whole
 //!   session timeout the client reports [`SessionState::Expired`] itself (the server will have
 //!   expired the session by then). With [`ExpiryPolicy::NewSession`] it then opens a new session
@@ -59,8 +68,10 @@ mod client;
 mod config;
 mod connection;
 mod error;
+mod lease;
 mod options;
 mod session;
+mod ticket;
 #[cfg(feature = "tls")]
 mod tls;
 mod transaction;
@@ -73,11 +84,12 @@ pub use bytes::Bytes;
 pub use client::{CONFIG_NODE, Client, ClientBuilder};
 pub use config::{ConnectString, ExpiryPolicy};
 pub use error::{Error, Result};
+pub use lease::Lease;
 pub use options::CreateOptions;
 /// The TLS library used by the `tls` feature (for building a `ClientConfig`).
 #[cfg(feature = "tls")]
 pub use rustls;
-pub use session::{SessionEvent, SessionState};
+pub use session::{SessionEvent, SessionState, SessionUpdate};
 pub use transaction::{MultiResult, ReadOp, ReadResult, Transaction};
 pub use watch::{OneshotWatch, PersistentEvent, PersistentWatch, WatchedEvent};
 pub use zk_proto;

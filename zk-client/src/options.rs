@@ -146,7 +146,7 @@ impl CreateOptions {
         Ok(match self.request(server_path, data)? {
             Request::CreateTtl(r) => MultiOp::CreateTtl(r),
             Request::CreateContainer(r) => MultiOp::CreateContainer(r),
-            Request::Create2(r) => MultiOp::Create(r),
+            Request::Create2(r) => MultiOp::Create2(r),
             _ => return Err(Error::InvalidArgument("unexpected create request".into())),
         })
     }

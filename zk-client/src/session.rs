@@ -58,4 +58,61 @@ pub struct SessionEvent {
     pub session_id: i64,
     /// The negotiated session timeout (zero until a session is established).
     pub timeout: Duration,
+    /// How many times this client has left a connected state (`Connected` or
+    /// `ConnectedReadOnly` to anything else) since it was created. It only grows.
+    ///
+    /// A consumer of [`Client::state_watcher`](crate::Client::state_watcher), which sees only
+    /// the latest value, compares it with the value it saw before: a larger number means a
+    /// `Suspended` (or worse) happened in between, even if the state is `Connected` again.
+    pub disconnects: u64,
+}
+
+/// An item of [`Client::session_events`](crate::Client::session_events): a transition, or the
+/// notice that some transitions were not delivered.
+///
+/// The stream is lossless in this sense: a subscriber sees every transition in order, or, if it
+/// fell more than the buffer behind, a [`SessionUpdate::Missed`] that says so and carries the
+/// latest state. A `match` on this enum cannot forget the second case.
+///
+/// ```
+/// use zk_client::{SessionState, SessionUpdate};
+///
+/// fn still_owned(update: &SessionUpdate) -> bool {
+///     match update {
+///         SessionUpdate::Changed(event) => event.state == SessionState::Connected,
+///         // Transitions were skipped: a Suspended may be among them. Treat as lost.
+///         SessionUpdate::Missed { .. } => false,
+///     }
+/// }
+/// # let _ = still_owned;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionUpdate {
+    /// The next transition, in order.
+    Changed(SessionEvent),
+    /// The subscriber fell behind: `skipped` transitions were not delivered one by one (the
+    /// last of them is `current`). Compare `current.disconnects` with the last value seen to
+    /// learn how many disconnections were among them. The transitions after this one are again
+    /// delivered in order.
+    Missed {
+        /// How many transitions were not delivered as [`SessionUpdate::Changed`].
+        skipped: u64,
+        /// The latest session event at the time of the notice.
+        current: SessionEvent,
+    },
+}
+
+impl SessionUpdate {
+    /// The session event this update leaves the subscriber with (the transition itself, or the
+    /// current state after a gap).
+    pub fn event(&self) -> SessionEvent {
+        match self {
+            Self::Changed(event) | Self::Missed { current: event, .. } => *event,
+        }
+    }
+
+    /// Whether transitions were skipped.
+    pub fn is_missed(&self) -> bool {
+        matches!(self, Self::Missed { .. })
+    }
 }

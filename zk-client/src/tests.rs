@@ -407,7 +407,8 @@ async fn a_request_timeout_bounds_a_silent_server() {
     conn.handshake(0x55, 30_000).await;
     let client = connecting.await.unwrap().unwrap();
     let started = tokio::time::Instant::now();
-    assert_eq!(client.get_data("/a").await, Err(Error::Timeout));
+    // Written, then no answer: the outcome is unknown (not a plain Timeout).
+    assert_eq!(client.get_data("/a").await, Err(Error::OutcomeUnknown));
     assert!(started.elapsed() < Duration::from_secs(2));
     // The connection is still fine for later requests.
     let _ = conn.request().await;
@@ -536,4 +537,86 @@ async fn close_does_not_wait_long_for_a_silent_server() {
     );
     assert_eq!(h.client.state(), SessionState::Closed);
     assert_eq!(h.client.get_data("/").await, Err(Error::Closed));
+}
+
+#[tokio::test]
+async fn a_lagging_session_subscriber_gets_an_explicit_gap_marker_then_every_transition() {
+    use futures::StreamExt;
+
+    use crate::SessionUpdate;
+
+    let (mut h, mut conn) = Harness::start(30_000).await;
+    let mut in_order = h.client.session_events();
+    let mut lagging = h.client.session_events();
+    let mut watcher = h.client.state_watcher();
+    let seen = watcher.borrow_and_update().disconnects;
+    assert_eq!(seen, 0);
+    // 80 reconnects: 160 transitions, more than the 128 a subscriber may fall behind.
+    for round in 1..=80_u64 {
+        drop(conn);
+        conn = h.next_conn().await;
+        conn.handshake(0x55, 30_000).await;
+        h.client.wait_for_state(SessionState::is_connected).await;
+        for state in [SessionState::Suspended, SessionState::Connected] {
+            match timeout(Duration::from_secs(5), in_order.next()).await {
+                Ok(Some(SessionUpdate::Changed(e))) => {
+                    assert_eq!((e.state, e.disconnects), (state, round));
+                }
+                other => panic!("round {round}: expected {state:?}, got {other:?}"),
+            }
+        }
+    }
+    // The watcher sees only the latest state, Connected, but the counter says what happened.
+    assert_eq!(watcher.borrow_and_update().state, SessionState::Connected);
+    assert_eq!(watcher.borrow().disconnects, 80);
+    match lagging.next().await {
+        Some(SessionUpdate::Missed { skipped, current }) => {
+            assert_eq!(skipped, 160);
+            assert_eq!(current.state, SessionState::Connected);
+            assert_eq!(current.disconnects, 80);
+        }
+        other => panic!("expected a gap marker, got {other:?}"),
+    }
+    // After the marker, transitions arrive one by one again.
+    drop(conn);
+    let mut conn = h.next_conn().await;
+    conn.handshake(0x55, 30_000).await;
+    for state in [SessionState::Suspended, SessionState::Connected] {
+        match timeout(Duration::from_secs(5), lagging.next()).await {
+            Ok(Some(SessionUpdate::Changed(e))) => {
+                assert_eq!((e.state, e.disconnects), (state, 81));
+            }
+            other => panic!("expected {state:?}, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_lease_is_the_send_time_of_the_latest_answered_request() {
+    let (h, mut conn) = Harness::start(30_000).await;
+    let lease = h.client.lease();
+    assert_eq!(lease.session_id, 0x55);
+    assert_eq!(lease.timeout, Duration::from_secs(30));
+    let connected = lease.last_answered_send.expect("the connect was answered");
+    // Two requests in flight; answering the first moves the lease to its send time.
+    let first = get_data(&h.client, "/a");
+    let (h1, _) = conn.request().await;
+    let second = get_data(&h.client, "/b");
+    let (h2, _) = conn.request().await;
+    assert_eq!(h.client.lease().last_answered_send, Some(connected));
+    conn.data_reply(h1.xid, 0x10, b"a").await;
+    first.await.unwrap().unwrap();
+    let after_first = h.client.lease();
+    let t1 = after_first.last_answered_send.unwrap();
+    assert!(t1 >= connected);
+    assert_eq!(after_first.last_zxid, 0x10);
+    conn.data_reply(h2.xid, 0x11, b"b").await;
+    second.await.unwrap().unwrap();
+    let after_second = h.client.lease();
+    assert!(after_second.last_answered_send.unwrap() >= t1);
+    assert_eq!(after_second.last_zxid, 0x11);
+    assert_eq!(
+        after_second.expires_no_earlier_than(),
+        Some(after_second.last_answered_send.unwrap() + Duration::from_secs(30))
+    );
 }

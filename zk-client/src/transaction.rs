@@ -14,8 +14,13 @@ use crate::options::CreateOptions;
 /// The result of one operation of a committed [`Transaction`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MultiResult {
-    /// A create: the actual path. `stat` is `Some` for container and TTL creates only (the
-    /// server reports plain creates inside a multi with their path alone).
+    /// A create: the actual path, and the new node's stat when the server sends it.
+    ///
+    /// Every create is sent as create2/createContainer/createTTL, which ask for the stat.
+    /// ZooKeeper 3.9 answers all of them with the stat; ZooKeeper 3.8 (and zk-server-mini, which
+    /// follows it) answers only container and TTL creates with a stat, and plain creates with
+    /// their path alone (`stat: None`). The created node's `czxid` is the transaction's zxid
+    /// either way: use [`Transaction::commit_with_zxid`] to learn it on any server.
     Created {
         /// The created path, relative to the chroot.
         path: String,
@@ -40,14 +45,14 @@ pub enum MultiResult {
 /// anything is sent.
 #[must_use = "a transaction does nothing until committed"]
 #[derive(Debug)]
-pub struct Transaction<'a> {
-    client: &'a Client,
+pub struct Transaction {
+    client: Client,
     ops: Vec<MultiOp>,
     error: Option<Error>,
 }
 
-impl<'a> Transaction<'a> {
-    pub(crate) fn new(client: &'a Client) -> Self {
+impl Transaction {
+    pub(crate) fn new(client: Client) -> Self {
         Self {
             client,
             ops: Vec::new(),
@@ -122,11 +127,38 @@ impl<'a> Transaction<'a> {
     /// [`Error::Transaction`] with the index and cause of the first failing operation (and
     /// every operation's code) when the server refused it; argument and connection errors.
     pub async fn commit(self) -> Result<Vec<MultiResult>> {
+        self.commit_with_zxid().await.map(|(results, _)| results)
+    }
+
+    /// Like [`commit`](Self::commit), and also returns the transaction's zxid: every operation
+    /// of a transaction is applied at one zxid, so it is the `czxid` of every node the
+    /// transaction created and the `mzxid` of every node it changed (checked against
+    /// ZooKeeper 3.8.0, which reports plain creates inside a multi without their stat).
+    ///
+    /// ```no_run
+    /// use zk_client::{CreateOptions, MultiResult};
+    ///
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// let (results, zxid) = client
+    ///     .transaction()
+    ///     .create("/locks/a/lock-", b"", &CreateOptions::ephemeral_sequential())
+    ///     .commit_with_zxid()
+    ///     .await?;
+    /// if let MultiResult::Created { path, .. } = &results[0] {
+    ///     let (_, stat) = client.get_data(path).await?;
+    ///     assert_eq!(stat.czxid, zxid); // the fencing token
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`commit`](Self::commit).
+    pub async fn commit_with_zxid(self) -> Result<(Vec<MultiResult>, i64)> {
         if let Some(e) = self.error {
             return Err(e);
         }
-        let client = self.client;
-        let response = client
+        let client = &self.client;
+        let (response, zxid) = client
             .multi(Request::Multi(MultiRequest { ops: self.ops }))
             .await?;
         if let Some((index, code)) = response.first_error() {
@@ -144,7 +176,7 @@ impl<'a> Transaction<'a> {
                 codes,
             });
         }
-        response
+        let results = response
             .results
             .into_iter()
             .map(|r| match r {
@@ -163,7 +195,8 @@ impl<'a> Transaction<'a> {
                     "unexpected result in a multi reply: {other:?}"
                 ))),
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        Ok((results, zxid))
     }
 }
 
@@ -217,7 +250,7 @@ pub(crate) async fn multi_read(
                 .map(|path| MultiOp::GetChildren(GetChildrenRequest { path, watch: false })),
         })
         .collect::<Result<Vec<_>>>()?;
-    let response = client
+    let (response, _) = client
         .multi(Request::MultiRead(MultiRequest { ops }))
         .await?;
     Ok(response

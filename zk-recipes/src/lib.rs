@@ -1,3 +1,58 @@
-//! Coordination recipes built on the public API of `zk-client`.
+//! Coordination recipes built on the public API of `zk-client`: leader election and locks
+//! that do not lie about ownership, sharing paths with Curator (Java) and kazoo (Python).
+//!
+//! # The ownership contract
+//!
+//! Every recipe that hands out exclusive or counted ownership returns an
+//! [`OwnershipGuard`]:
+//! - **held means proven**: handed out only once our node exists, its `ephemeralOwner` is our
+//!   session, and it comes first;
+//! - a **fencing token** ([`OwnershipGuard::token`], the node's czxid) that strictly increases
+//!   across successive holders, whatever library they use;
+//! - a **loss signal** ([`OwnershipGuard::lost`]) that fires at the first disconnect (under
+//!   [`ErrorPolicy::Standard`]), expiry, close, deletion of our node, or lease deadline;
+//! - a **lease deadline** ([`OwnershipGuard::valid_until`]): the send time of the last answered
+//!   request plus the session timeout (minus a margin); [`OwnershipGuard::is_held`] is false
+//!   past it, so a process paused longer than its session learns it on resume;
+//! - **protected creates** (never a blind retry after ConnectionLoss), deadlines and
+//!   cancellation on every wait, herd-free waiting on one predecessor, CONTAINER parents and
+//!   strict child filtering ([`RecipeError::ForeignChildren`]).
+//!
+//! # Flavours
+//!
+//! [`Flavor::Curator`] uses Curator 5's node names and excludes Curator processes on the same
+//! path; [`Flavor::Kazoo`] uses kazoo's. Curator and kazoo never exclude each other, so do not
+//! mix those two on one path.
+//!
+//! ```no_run
+//! use zk_recipes::{Mutex, MutexOptions};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = zk_client::Client::connect("127.0.0.1:2181").await?;
+//! let mutex = Mutex::new(client.clone(), "/app/locks/orders", MutexOptions::default())?;
+//! let guard = mutex.acquire().await?;
+//! while guard.is_held() {
+//!     // work, passing guard.token() to every fenced system
+//!     # break;
+//! }
+//! guard.release().await?;
+//! # Ok(()) }
+//! ```
 
+mod contend;
+mod error;
+mod flavor;
+mod leader_latch;
+mod monitor;
+mod mutex;
+pub mod names;
+mod node;
+mod ownership;
 pub mod partition;
+pub mod paths;
+
+pub use error::{RecipeError, Result};
+pub use flavor::{ErrorPolicy, Flavor};
+pub use leader_latch::{CloseMode, LeaderLatch, LeaderLatchOptions, LeadershipEvent};
+pub use mutex::{Contender, Mutex, MutexGuard, MutexOptions};
+pub use ownership::{LossReason, OwnershipGuard, OwnershipWatch};

@@ -1,0 +1,196 @@
+//! The mutex's API contract in-process, on the real ZooKeeper 3.8.0 and zk-server-mini: typed
+//! errors for bad input (invalid path, foreign children, closed client), try-acquire,
+//! deadlines, cancellation and dropped futures leave no node behind, tokens increase, guards
+//! observe loss by policy.
+
+mod recipes_common;
+
+use std::time::Duration;
+
+use recipes_common::zk_options;
+use tokio_util::sync::CancellationToken;
+use zk_client::{Client, CreateOptions};
+use zk_integration_tests::backend::Backend;
+use zk_integration_tests::proxy::TcpProxy;
+use zk_recipes::{ErrorPolicy, Flavor, LossReason, Mutex, MutexOptions, RecipeError};
+
+async fn connect(server: &str) -> Client {
+    Client::builder(server)
+        .session_timeout(Duration::from_secs(4))
+        .connect()
+        .await
+        .expect("connect")
+}
+
+async fn children(client: &Client, path: &str) -> Vec<String> {
+    client.get_children(path).await.unwrap_or_default()
+}
+
+/// Waits (bounded) until `path` has exactly `n` children.
+async fn wait_children(client: &Client, path: &str, n: usize) {
+    for _ in 0..200 {
+        if children(client, path).await.len() == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "{path} has {:?}, expected {n} children",
+        children(client, path).await
+    );
+}
+
+async fn bad_input_gets_typed_errors(backend: &Backend) {
+    let client = connect(&backend.connect_string()).await;
+    for bad in ["no-slash", "/", "/trailing/", "/a//b"] {
+        let e = Mutex::new(client.clone(), bad, MutexOptions::default()).expect_err(bad);
+        assert!(matches!(e, RecipeError::InvalidPath { .. }), "{bad}: {e:?}");
+    }
+    // Foreign children: a plain node, and a kazoo node under a Curator-flavour mutex.
+    let path = "/api/foreign";
+    zk_recipes::paths::ensure_containers(&client, path)
+        .await
+        .expect("parent");
+    client
+        .create(&format!("{path}/junk"), b"", &CreateOptions::persistent())
+        .await
+        .expect("junk");
+    let mutex = Mutex::new(client.clone(), path, MutexOptions::default()).expect("mutex");
+    match mutex.acquire_timeout(Duration::from_secs(5)).await {
+        Err(RecipeError::ForeignChildren { names, .. }) => {
+            assert_eq!(names, vec!["junk".to_owned()])
+        }
+        other => panic!("expected ForeignChildren, got {other:?}"),
+    }
+    wait_children(&client, path, 1).await;
+    client
+        .delete(&format!("{path}/junk"), None)
+        .await
+        .expect("delete junk");
+    let kazoo = Mutex::new(
+        client.clone(),
+        path,
+        MutexOptions::default().flavor(Flavor::Kazoo),
+    )
+    .expect("kazoo");
+    let curator_guard = mutex.acquire().await.expect("curator flavour acquires");
+    assert!(matches!(
+        kazoo.try_acquire().await,
+        Err(RecipeError::ForeignChildren { .. })
+    ));
+    curator_guard.release().await.expect("release");
+    // A closed client.
+    client.close().await;
+    assert!(matches!(mutex.acquire().await, Err(RecipeError::Closed)));
+    assert!(matches!(mutex.contenders().await, Err(RecipeError::Closed)));
+}
+
+async fn waits_end_cleanly(backend: &Backend) {
+    let a = connect(&backend.connect_string()).await;
+    let b = connect(&backend.connect_string()).await;
+    let path = "/api/waits";
+    let ma = Mutex::new(a.clone(), path, MutexOptions::default().id("a")).expect("mutex");
+    let mb = Mutex::new(b.clone(), path, MutexOptions::default().id("b")).expect("mutex");
+    let held = ma.acquire().await.expect("a acquires");
+    assert!(held.is_held());
+    assert!(held.valid_until().is_some());
+
+    assert!(mb.try_acquire().await.expect("try").is_none());
+    wait_children(&a, path, 1).await;
+
+    let e = mb
+        .acquire_timeout(Duration::from_millis(300))
+        .await
+        .expect_err("deadline");
+    assert!(matches!(e, RecipeError::Deadline(_)), "{e:?}");
+    wait_children(&a, path, 1).await;
+
+    let cancel = CancellationToken::new();
+    let waiter = {
+        let mb = mb.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move { mb.acquire_cancellable(cancel).await })
+    };
+    wait_children(&a, path, 2).await;
+    let contenders = ma.contenders().await.expect("contenders");
+    assert_eq!(
+        contenders.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        vec!["a", "b"]
+    );
+    cancel.cancel();
+    assert!(matches!(
+        waiter.await.expect("join"),
+        Err(RecipeError::Cancelled)
+    ));
+    wait_children(&a, path, 1).await;
+
+    // A dropped acquire future removes its node.
+    let dropped = {
+        let mb = mb.clone();
+        tokio::spawn(async move { mb.acquire().await })
+    };
+    wait_children(&a, path, 2).await;
+    dropped.abort();
+    let _ = dropped.await;
+    wait_children(&a, path, 1).await;
+
+    // Hand over: b waits, a releases, b gets a larger token.
+    let next = {
+        let mb = mb.clone();
+        tokio::spawn(async move { mb.acquire().await })
+    };
+    wait_children(&a, path, 2).await;
+    let token = held.token();
+    let observer = held.watch();
+    held.release().await.expect("release");
+    assert_eq!(observer.loss(), Some(LossReason::Released));
+    let guard_b = next.await.expect("join").expect("b acquires");
+    assert!(guard_b.token() > token);
+    // Dropping a guard deletes its node in the background.
+    drop(guard_b);
+    wait_children(&a, path, 0).await;
+    a.close().await;
+    b.close().await;
+}
+
+/// Standard policy: a dropped connection loses the guard at once. Session policy: the guard
+/// survives a short disconnect (same session, node re-verified).
+async fn policies_decide_what_a_disconnect_means(backend: &Backend) {
+    let proxy = TcpProxy::start(backend.addr()).await.expect("proxy");
+    let client = connect(&proxy.connect_string()).await;
+    let standard = Mutex::new(
+        client.clone(),
+        "/api/policy/standard",
+        MutexOptions::default(),
+    )
+    .expect("m");
+    let session = Mutex::new(
+        client.clone(),
+        "/api/policy/session",
+        MutexOptions::default().policy(ErrorPolicy::Session),
+    )
+    .expect("m");
+    let g1 = standard.acquire().await.expect("standard");
+    let g2 = session.acquire().await.expect("session");
+    proxy.drop_connections().await;
+    let reason = tokio::time::timeout(Duration::from_secs(5), g1.lost())
+        .await
+        .expect("lost in time");
+    assert_eq!(reason, LossReason::Suspended);
+    client.wait_for_state(|s| s.is_connected()).await;
+    // Re-verified after the reconnect: still held, and for longer than before.
+    let before = g2.valid_until().expect("held");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(g2.is_held(), "{:?}", g2.loss());
+    assert!(g2.valid_until().expect("held") > before);
+    assert!(!g1.is_held());
+    g2.release().await.expect("release");
+    client.close().await;
+}
+
+zk_integration_tests::on_each_backend! {
+    within: Duration::from_secs(60);
+    bad_input_gets_typed_errors(zk_options()),
+    waits_end_cleanly(zk_options()),
+    policies_decide_what_a_disconnect_means(zk_options()),
+}

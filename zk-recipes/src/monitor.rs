@@ -1,0 +1,105 @@
+//! The task behind each guard: turns session events, the deletion of our node and the lease
+//! deadline into the guard's loss, and extends the lease with periodic probes of our node.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use zk_client::{EventType, SessionEvent, SessionState, SessionUpdate};
+
+use crate::flavor::ErrorPolicy;
+use crate::ownership::{HoldShared, LossReason, lease_len};
+
+/// Runs until the hold is lost or `stop` fires.
+pub(crate) async fn run(
+    hold: Arc<HoldShared>,
+    mut events: BoxStream<'static, SessionUpdate>,
+    stop: CancellationToken,
+) {
+    let timeout = hold.client.session_timeout();
+    let lease = lease_len(timeout);
+    let mut probe = tokio::time::interval((timeout / 3).max(std::time::Duration::from_millis(50)));
+    probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut node_watch = arm(&hold).await;
+    loop {
+        if hold.check().is_some() {
+            return;
+        }
+        let until = hold.valid_until_now(hold.tx.borrow().valid_until);
+        tokio::select! {
+            () = stop.cancelled() => return,
+            event = events.next() => match event {
+                None => { hold.mark_lost(LossReason::Closed); return; }
+                Some(update) => {
+                    let event = update.event();
+                    if let Some(reason) = loss_of(&hold, event) {
+                        hold.mark_lost(reason);
+                        return;
+                    }
+                    if event.state.is_connected() && node_watch.is_none() {
+                        node_watch = arm(&hold).await;
+                    }
+                }
+            },
+            event = wait_watch(&mut node_watch) => match event {
+                EventType::NodeDeleted => { hold.mark_lost(LossReason::NodeDeleted); return; }
+                EventType::None => node_watch = None,
+                _ => node_watch = arm(&hold).await,
+            },
+            _ = probe.tick() => {
+                let sent = Instant::now();
+                match hold.client.exists(&hold.node).await {
+                    Ok(Some(stat)) if stat.ephemeral_owner == hold.session_id => hold.extend(sent + lease),
+                    Ok(Some(_)) => { hold.mark_lost(LossReason::OwnerChanged); return; }
+                    Ok(None) => { hold.mark_lost(LossReason::NodeDeleted); return; }
+                    Err(_) => {}
+                }
+            }
+            () = tokio::time::sleep_until(until) => { hold.mark_lost(LossReason::LeaseExpired); return; }
+        }
+    }
+}
+
+/// What a session event means for the hold.
+fn loss_of(hold: &HoldShared, event: SessionEvent) -> Option<LossReason> {
+    match event.state {
+        SessionState::Expired => Some(LossReason::Expired),
+        SessionState::Closed | SessionState::AuthFailed => Some(LossReason::Closed),
+        _ if event.session_id != hold.session_id && event.session_id != 0 => {
+            Some(LossReason::Expired)
+        }
+        _ if hold.policy == ErrorPolicy::Standard && event.disconnects != hold.disconnects => {
+            Some(LossReason::Suspended)
+        }
+        SessionState::Suspended | SessionState::Connecting => {
+            (hold.policy == ErrorPolicy::Standard).then_some(LossReason::Suspended)
+        }
+        SessionState::Connected | SessionState::ConnectedReadOnly => None,
+    }
+}
+
+/// A data watch on our node (`None` if it could not be set right now).
+async fn arm(hold: &HoldShared) -> Option<zk_client::OneshotWatch> {
+    match hold.client.get_data_watch(&hold.node).await {
+        Ok((_, stat, watch)) => {
+            if stat.ephemeral_owner != hold.session_id {
+                hold.mark_lost(LossReason::OwnerChanged);
+            }
+            Some(watch)
+        }
+        Err(zk_client::Error::NoNode) => {
+            hold.mark_lost(LossReason::NodeDeleted);
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+async fn wait_watch(watch: &mut Option<zk_client::OneshotWatch>) -> EventType {
+    match watch {
+        Some(w) => w.await.event_type,
+        None => std::future::pending().await,
+    }
+}
