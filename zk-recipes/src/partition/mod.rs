@@ -7,11 +7,18 @@
 //! - [`PartitionEvent`]: what the application is told.
 
 mod assign;
+mod assigner;
 mod core;
 mod event;
+mod event_queue;
+mod layout;
+mod partitioner;
 #[cfg(test)]
 mod sim;
 
 pub use self::assign::{Assignment, BalanceOptions, MemberSpec, UnitSpec, assign, moved};
+pub use self::assigner::Units;
 pub use self::core::{Action, ClaimObservation, MemberCore};
 pub use self::event::{PartitionEvent, RevokeReason, Token};
+pub use self::event_queue::PartitionEvents;
+pub use self::partitioner::{AssignmentSnapshot, Partitioner, PartitionerOptions};
