@@ -20,7 +20,9 @@ use zk_integration_tests::backend::Backend;
 use zk_integration_tests::proxy::TcpProxy;
 use zk_integration_tests::{RealZkEnsemble, require_real_zk};
 use zk_recipes::RecipeError;
-use zk_recipes::partition::{PartitionEvent, Partitioner, PartitionerOptions, Units, moved};
+use zk_recipes::partition::{
+    BalanceOptions, PartitionEvent, Partitioner, PartitionerOptions, UnitSpec, Units, moved,
+};
 
 const SESSION_MS: u64 = 2000;
 const CLAIMS: &[&str] = &["ASSIGNED", "WORK"];
@@ -436,11 +438,85 @@ async fn bad_input_is_refused(backend: &Backend) {
     client.close().await;
 }
 
+/// A pegged unit goes to its member; reported loads move heavy units apart at the next
+/// rebalance, while no unit ever has two owners (checked on the owned sets after every change).
+async fn pegging_and_load_aware_balance(backend: &Backend) {
+    let path = "/recipes/partition/load";
+    let mut specs: Vec<UnitSpec> = (0..6).map(|i| UnitSpec::new(format!("u{i}"))).collect();
+    specs.push(UnitSpec::new("pinned").pegged_to("b"));
+    let units = Units::Static(specs);
+    let mut members = Vec::new();
+    for id in ["a", "b"] {
+        let client = Client::builder(&backend.connect_string())
+            .session_timeout(Duration::from_millis(SESSION_MS))
+            .connect()
+            .await
+            .expect("connect");
+        let options = PartitionerOptions::new(id, units.clone())
+            .rebalance_interval(Duration::from_millis(300))
+            .balance(BalanceOptions::default().tolerance(0.1));
+        let p = Partitioner::start(client.clone(), path, options)
+            .await
+            .expect("start");
+        spawn_acker(&p);
+        members.push((p, client));
+    }
+    let owned_by = |members: &Vec<(Partitioner, Client)>| -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for (p, _) in members {
+            for unit in p.owned().into_keys() {
+                assert!(
+                    out.insert(unit.clone(), p.member_id().to_owned()).is_none(),
+                    "{unit} owned twice"
+                );
+            }
+        }
+        out
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while owned_by(&members).len() < 7 {
+        assert!(Instant::now() < deadline, "not all units owned");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(owned_by(&members)["pinned"], "b");
+    // Member a reports two of its units as very heavy: one of them must move to b.
+    let (a, _) = &members[0];
+    let heavy: Vec<String> = a
+        .owned()
+        .into_keys()
+        .filter(|u| u != "pinned")
+        .take(2)
+        .collect();
+    assert_eq!(heavy.len(), 2, "a owns at least two units: {:?}", a.owned());
+    a.report_loads(heavy.iter().map(|u| (u.clone(), 50.0)).collect());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let owners = owned_by(&members);
+        let split = owners
+            .get(&heavy[0])
+            .zip(owners.get(&heavy[1]))
+            .is_some_and(|(x, y)| x != y);
+        if split && owners.len() == 7 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "heavy units never split: {owners:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for (p, client) in members {
+        let _ = p.shutdown(Duration::from_secs(10)).await;
+        client.close().await;
+    }
+}
+
 zk_integration_tests::on_each_backend! {
     within: Duration::from_secs(180);
     members_under_faults(zk_options()),
     movement_is_minimal(zk_options()),
     bad_input_is_refused(zk_options()),
+    pegging_and_load_aware_balance(zk_options()),
 }
 
 /// On a real 3-node ensemble: the ZooKeeper leader is killed (members fail over with their

@@ -148,7 +148,7 @@ impl BalanceOptions {
 /// Unit name → owning member id. Units missing from the map are unowned.
 pub type Assignment = BTreeMap<String, String>;
 
-/// Computes the next assignment. See the [module docs](self) for the rules.
+/// Computes the next assignment. See the source module's docs (`assign.rs`) for the rules: pegged units first, then each owner keeps what fits its bound, then the rest go to the highest-ranking member with room.
 ///
 /// Members with duplicate ids count once (the first wins); units with duplicate names count once.
 ///

@@ -112,7 +112,7 @@ enum Health {
     Draining,
 }
 
-/// The member's state machine. See the [module docs](self).
+/// The member's state machine: the safety argument is in the [`partition`](crate::partition) module docs.
 #[derive(Debug)]
 pub struct MemberCore {
     me: String,

@@ -156,7 +156,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// A member of a partitioned group: it is handed units to work on, each owned by at most one
 /// member at a time, with a fencing token per grant.
 ///
-/// Guarantees (see the [module docs](super) and `MemberCore` for the argument):
+/// Guarantees (see the [`partition`](crate::partition) module docs and [`MemberCore`](super::MemberCore) for the argument):
 /// - at most one member works on a unit at any instant: a unit is granted only through an
 ///   exclusive claim node, and a member stops (`Revoked`) as soon as its session cannot be proven
 ///   alive, before the server can hand the claim to anyone else;
