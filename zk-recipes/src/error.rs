@@ -58,6 +58,24 @@ pub enum RecipeError {
     /// A lock-mode rule was broken (for example a reader asking to upgrade to a writer).
     #[error("not allowed: {0}")]
     NotAllowed(String),
+    /// A node at a recipe path holds data this recipe did not write and cannot read (for
+    /// example a partitioner's assignment written by another program). It is not trusted.
+    #[error("{path} holds data foreign to this recipe: {reason}")]
+    ForeignData {
+        /// The node.
+        path: String,
+        /// Why it does not parse.
+        reason: String,
+    },
+    /// Another live session already uses this member id in the group: two processes with the
+    /// same id would share units, so the second one refuses to start.
+    #[error("member id {id:?} is already in use at {path} by another session")]
+    DuplicateMember {
+        /// The member node.
+        path: String,
+        /// The id.
+        id: String,
+    },
     /// Any other error from the client.
     #[error(transparent)]
     Client(zk_client::Error),

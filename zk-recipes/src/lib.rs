@@ -74,6 +74,7 @@ mod mutex;
 pub mod names;
 mod node;
 mod ownership;
+pub mod partition;
 pub mod paths;
 pub mod persistent_node;
 pub mod queue;
