@@ -84,6 +84,7 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 zk_integration_tests::on_each_backend! {
     within: Duration::from_secs(120);
     a_stalled_server_keeps_client_memory_flat(ZkOptions::default()),
+    a_disconnected_client_keeps_memory_flat_and_sends_nothing_withdrawn(ZkOptions::default()),
     a_stalled_watch_consumer_keeps_at_most_its_buffer(ZkOptions::default()),
 }
 
@@ -178,6 +179,99 @@ async fn a_stalled_server_keeps_client_memory_flat(zk: &Backend) {
         stat.version, unknown,
         "exactly the written requests were applied"
     );
+    c.close().await;
+    direct.close().await;
+}
+
+/// Tracks the peak of live bytes until stopped.
+fn sample_peak() -> (Arc<AtomicBool>, tokio::task::JoinHandle<usize>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let stop = Arc::clone(&stop);
+        tokio::spawn(async move {
+            let mut peak = 0;
+            while !stop.load(Ordering::Relaxed) {
+                peak = peak.max(live());
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            peak.max(live())
+        })
+    };
+    (stop, sampler)
+}
+
+async fn a_disconnected_client_keeps_memory_flat_and_sends_nothing_withdrawn(zk: &Backend) {
+    let _serial = SERIAL.lock().await;
+    let proxy = TcpProxy::start(zk.addr()).await.unwrap();
+    let c = Client::builder(&proxy.connect_string())
+        .session_timeout(Duration::from_secs(40))
+        .request_timeout(Duration::from_millis(50))
+        .connect()
+        .await
+        .unwrap();
+    let direct = Client::connect(&zk.connect_string()).await.unwrap();
+    direct
+        .create("/d", b"", &CreateOptions::persistent())
+        .await
+        .unwrap();
+    // No server reachable: every request waits in the client (its backlog), within the budget.
+    proxy.block_new();
+    proxy.drop_connections().await;
+    c.wait_for_state(|s| s == zk_client::SessionState::Suspended)
+        .await;
+    let baseline = live();
+    let (stop, sampler) = sample_peak();
+    let callers: Vec<_> = (0..16)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                let payload = vec![7u8; 64 * 1024];
+                for _ in 0..32 {
+                    assert_eq!(
+                        c.set_data("/d", &payload, None).await,
+                        Err(Error::Timeout),
+                        "nothing can be written while disconnected"
+                    );
+                }
+            })
+        })
+        .collect();
+    for caller in callers {
+        caller.await.unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let grew = sampler.await.unwrap().saturating_sub(baseline);
+    println!(
+        "disconnected: 512 withdrawn; heap grew by at most {} KiB",
+        grew / 1024
+    );
+    assert!(
+        grew < 16 * MIB,
+        "heap grew by {} MiB while disconnected",
+        grew / MIB
+    );
+    // Back online: none of the 512 withdrawn writes is ever applied.
+    proxy.unblock();
+    c.wait_for_state(zk_client::SessionState::is_connected)
+        .await;
+    let marker = timeout(Duration::from_secs(30), async {
+        loop {
+            match c
+                .create("/d/marker", b"", &CreateOptions::persistent())
+                .await
+            {
+                // Applied now, or by an earlier attempt whose answer came too late.
+                Ok(_) | Err(Error::NodeExists) => return,
+                Err(Error::Timeout | Error::OutcomeUnknown) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("marker create failed: {e}"),
+            }
+        }
+    })
+    .await;
+    assert!(marker.is_ok(), "the reconnected client serves requests");
+    assert_eq!(direct.get_data("/d").await.unwrap().1.version, 0);
     c.close().await;
     direct.close().await;
 }

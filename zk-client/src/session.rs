@@ -105,13 +105,29 @@ pub enum SessionUpdate {
 impl SessionUpdate {
     /// The session event this update leaves the subscriber with (the transition itself, or the
     /// current state after a gap).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zk_client::{SessionEvent, SessionState, SessionUpdate};
+    ///
+    /// let current = SessionEvent {
+    ///     state: SessionState::Connected,
+    ///     session_id: 7,
+    ///     timeout: Duration::from_secs(10),
+    ///     disconnects: 3,
+    /// };
+    /// let gap = SessionUpdate::Missed { skipped: 200, current };
+    /// assert_eq!(gap.event(), current);
+    /// assert!(gap.is_missed());
+    /// assert!(!SessionUpdate::Changed(current).is_missed());
+    /// ```
     pub fn event(&self) -> SessionEvent {
         match self {
             Self::Changed(event) | Self::Missed { current: event, .. } => *event,
         }
     }
 
-    /// Whether transitions were skipped.
+    /// Whether transitions were skipped (see [`SessionUpdate::event`] for an example).
     pub fn is_missed(&self) -> bool {
         matches!(self, Self::Missed { .. })
     }

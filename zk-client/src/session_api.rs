@@ -123,8 +123,20 @@ impl Client {
     /// Closes the session (the server deletes its ephemeral nodes) and waits until done. Every
     /// handle sharing this session becomes unusable ([`Error::Closed`](crate::Error::Closed)).
     ///
-    /// Waits at most a few seconds for the server's answer. If the client is disconnected at
-    /// that moment, nothing can be sent: the server expires the session after its timeout.
+    /// The close request goes on the wire after the requests made before it, and waits at most
+    /// min(session timeout, 3 s) for the server's answer. Requests written and still unanswered
+    /// then fail with [`Error::OutcomeUnknown`](crate::Error::OutcomeUnknown). If the
+    /// connection is stalled with its write queue full, the close waits its turn, at most until
+    /// the connection is declared lost (2/3 of the session timeout without a frame). If the
+    /// client is disconnected, nothing can be sent: the server expires the session after its
+    /// timeout.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) {
+    /// client.close().await;
+    /// assert_eq!(client.state(), zk_client::SessionState::Closed);
+    /// # }
+    /// ```
     pub async fn close(&self) {
         let (done, wait) = oneshot::channel();
         if self
