@@ -1,10 +1,10 @@
-//! The whole toolkit in one run, with nothing to install: starts the bundled `zk-server-mini` on a
-//! free loopback port with a temporary data directory, connects `zk-client` to it, and walks
-//! through nodes, watches, a transaction and a dropped connection that the client survives with
-//! the same session and its watches intact.
+//! A walkthrough of the client on the bundled server: starts `zk-server-mini` on a free loopback
+//! port with a temporary data directory, connects `zk-client` to it, and walks through nodes,
+//! watches, a transaction and a dropped connection that the client survives with the same session
+//! and its watches intact. (The README's first command, `quickstart`, shows the whole mission.)
 //!
 //! ```sh
-//! cargo run -p zk-integration-tests --example quickstart
+//! cargo run -p zk-integration-tests --example walkthrough
 //! ```
 //!
 //! Point it at a real ZooKeeper instead with `ZK_SERVER=127.0.0.1:2181` (it then skips the
