@@ -1,4 +1,4 @@
-//! The `zkcli` example of `zk-client` as a test driver against a single server, once against the
+//! The `zkcli` binary of `zk-client` as a test driver against a single server, once against the
 //! real ZooKeeper 3.8.0 and once against `zk-server-mini` (`on_each_backend!`): every command, its
 //! stable output lines, error names and exit codes.
 
@@ -21,30 +21,30 @@ use zk_client::{Client, CreateOptions};
 use zk_integration_tests::ZkOptions;
 use zk_integration_tests::backend::Backend;
 
-// Bounded (start, the first build of the example, the scenario, stop) so a hang fails.
+// Bounded (start, the first build of the binary, the scenario, stop) so a hang fails.
 zk_integration_tests::on_each_backend! {
     within: Duration::from_secs(300);
     zkcli_commands_and_output_formats(ZkOptions::default().extended_types(true)),
 }
 
-/// Builds the example once and returns its path (`<target>/debug/examples/zkcli`).
+/// Builds the `zkcli` binary once and returns its path (`<target>/debug/zkcli`).
 fn zkcli() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = std::process::Command::new(cargo)
-            .args(["build", "-q", "-p", "zk-client", "--example", "zkcli"])
+            .args(["build", "-q", "-p", "zk-client", "--bin", "zkcli"])
             .current_dir(zk_integration_tests::clients::workspace_root())
             .status()
             .expect("run cargo build");
-        assert!(status.success(), "building the zkcli example failed");
+        assert!(status.success(), "building the zkcli binary failed");
         let exe = std::env::current_exe().expect("test executable");
-        // <target>/debug/deps/client_zkcli-<hash> -> <target>/debug/examples/zkcli
+        // <target>/debug/deps/client_zkcli-<hash> -> <target>/debug/zkcli
         let debug = exe
             .parent()
             .and_then(|deps| deps.parent())
             .expect("target dir");
-        debug.join("examples").join("zkcli")
+        debug.join("zkcli")
     })
     .clone()
 }

@@ -1,6 +1,6 @@
 //! The records of `zookeeper.jute` that travel between clients and servers (PROTOCOL.md §2, §3.3).
 //!
-//! Every record implements [`Encode`](crate::jute::Encode) and [`Decode`](crate::jute::Decode).
+//! Every record implements [`Encode`] and [`Decode`].
 //! Nullable `buffer`s are `Option<Bytes>`; strings that must be present are `String` (a null one is
 //! a [`DecodeError::NullString`]); vectors read a null count as empty.
 //!

@@ -2,8 +2,9 @@
 //! test scripts (its output formats are stable; see `--help`).
 //!
 //! ```text
-//! cargo run -p zk-client --example zkcli -- --server 127.0.0.1:2181 create -e /lock owner-1
-//! cargo run -p zk-client --example zkcli -- --server 127.0.0.1:2181 watch --persistent --recursive /
+//! cargo install --path zk-client          # installs `zkcli`
+//! zkcli --server 127.0.0.1:2181 create -e /lock owner-1
+//! zkcli --server 127.0.0.1:2181 watch --persistent --recursive /
 //! ```
 
 use std::process::ExitCode;
@@ -21,7 +22,12 @@ zkcli: a ZooKeeper command-line client
 USAGE:
     zkcli --server HOSTS [--timeout MS] [--auth USER:PASSWORD] COMMAND [ARGS]
 
-    HOSTS is a connect string: host1:port1,host2:port2[/chroot]
+    HOSTS is a connect string, as for zkCli.sh -server: host1:port1,host2:port2[/chroot]
+    --timeout MS is the session timeout (default 10000); --auth adds digest credentials
+    (zkCli.sh: addauth digest USER:PASSWORD).
+
+    The commands mirror zkCli.sh's (create, get, set, delete, ls, stat, sync, getAcl), one
+    per invocation, with output meant for scripts.
 
 COMMANDS:
     create [-e] [-s] [-c] [--ttl MS] PATH [DATA]
