@@ -78,12 +78,27 @@ async fn a_cache_converges_after_its_member_is_killed() {
         assert!(member.wait_joined(Duration::from_secs(30)).await);
 
         ensemble.kill(victim);
-        writer.delete("/e/a", None).await.unwrap();
-        writer.set_data("/e/b", b"2", None).await.unwrap();
-        writer
-            .create("/e/d", b"", &CreateOptions::persistent())
-            .await
-            .unwrap();
+        // If the victim led the ensemble, the writer's member loses its connection too while a
+        // new leader is elected: retry each write until it is answered (each is idempotent
+        // here: a delete that already happened gives NoNode, a create that did, NodeExists).
+        retry(|| async {
+            match writer.delete("/e/a", None).await {
+                Err(zk_client::Error::NoNode) => Ok(()),
+                other => other,
+            }
+        })
+        .await;
+        retry(|| async { writer.set_data("/e/b", b"2", None).await.map(|_| ()) }).await;
+        retry(|| async {
+            match writer
+                .create("/e/d", b"", &CreateOptions::persistent())
+                .await
+            {
+                Ok(_) | Err(zk_client::Error::NodeExists) => Ok(()),
+                Err(e) => Err(e),
+            }
+        })
+        .await;
         loop {
             let e = timeout(Duration::from_secs(60), events.next())
                 .await
@@ -118,4 +133,23 @@ async fn a_cache_converges_after_its_member_is_killed() {
         writer.close().await;
     })
     .await;
+}
+
+/// Runs `op` until it succeeds, while the ensemble recovers from a killed member (at most 60 s;
+/// only errors after which the request may be retried are retried).
+async fn retry<F, Fut>(op: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = zk_client::Result<()>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match op().await {
+            Ok(()) => return,
+            Err(e) if e.is_outcome_unknown() && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("write failed: {e}"),
+        }
+    }
 }
