@@ -71,6 +71,20 @@ async fn killing_the_connected_member_moves_the_session() {
             .await
             .unwrap();
         let (_, _, watch) = c.get_data_watch("/data").await.unwrap();
+        // A transaction built here and committed by another task; its zxid is the czxid.
+        let tx = c
+            .transaction()
+            .create("/lock-", b"", &CreateOptions::ephemeral_sequential());
+        let (results, zxid) = tokio::spawn(tx.commit_with_zxid()).await.unwrap().unwrap();
+        let lock = match &results[0] {
+            zk_client::MultiResult::Created { path, .. } => path.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(c.exists(&lock).await.unwrap().unwrap().czxid, zxid);
+        let lease = c.lease();
+        assert_eq!(lease.session_id, session);
+        assert_eq!(lease.timeout, c.session_timeout());
+        assert!(lease.last_zxid >= zxid);
         let (config, _) = c.get_config().await.unwrap();
         assert!(
             String::from_utf8_lossy(&config).contains("server.1="),
@@ -79,6 +93,7 @@ async fn killing_the_connected_member_moves_the_session() {
 
         let first = c.connected_server().expect("connected");
         let victim = member_of(&ensemble, &first);
+        let killed_at = tokio::time::Instant::now();
         ensemble.kill(victim);
         expect_state(
             &mut events,
@@ -93,11 +108,18 @@ async fn killing_the_connected_member_moves_the_session() {
         )
         .await;
         assert_eq!(back.session_id, session, "the session moved, not replaced");
+        assert_eq!(back.disconnects, 1, "one disconnection, counted");
+        assert_eq!(c.state_watcher().borrow().disconnects, 1);
         let second = c.connected_server().expect("connected again");
         assert_ne!(second, first);
 
         // Ephemerals survive the move; so does the watch.
         assert!(c.exists("/eph").await.unwrap().is_some());
+        assert!(c.exists(&lock).await.unwrap().is_some());
+        // The lease is renewed by the new member's answers, for the same session.
+        let lease = c.lease();
+        assert_eq!(lease.session_id, session);
+        assert!(lease.last_answered_send.unwrap() >= killed_at);
         let other_member = ensemble
             .addrs()
             .iter()

@@ -111,46 +111,62 @@ async fn a_request_withdrawn_before_it_was_written_is_never_applied(zk: &Backend
     direct.close().await;
 }
 
+/// Creates `{prefix}-{i}` until one create is written but not answered within the request
+/// timeout (`OutcomeUnknown`). Attempts that time out before being written (`Timeout`: only on
+/// a machine too busy to write within the timeout) are returned too: they must never appear.
+async fn create_until_outcome_unknown(c: &Client, prefix: &str) -> (String, Vec<String>) {
+    let mut withdrawn = Vec::new();
+    for i in 0..5 {
+        let path = format!("{prefix}-{i}");
+        match c.create(&path, b"", &CreateOptions::persistent()).await {
+            Err(Error::OutcomeUnknown) => return (path, withdrawn),
+            Err(Error::Timeout) => withdrawn.push(path),
+            other => panic!("no answer can come back: {other:?}"),
+        }
+    }
+    panic!("never written within the request timeout in 5 attempts: {withdrawn:?}");
+}
+
+async fn wait_until_exists(client: &Client, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.exists(path).await.unwrap().is_none() {
+        assert!(Instant::now() < deadline, "{path} never arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn a_written_request_without_an_answer_is_outcome_unknown(zk: &Backend) {
     let proxy = TcpProxy::start(zk.addr()).await.unwrap();
     let direct = Client::connect(&zk.connect_string()).await.unwrap();
     let c = Client::builder(&proxy.connect_string())
         .session_timeout(Duration::from_secs(20))
-        .request_timeout(Duration::from_millis(500))
+        .request_timeout(Duration::from_secs(1))
         .connect()
         .await
         .unwrap();
     // Requests reach the server; its replies are held.
     proxy.pause_direction(Direction::ServerToClient).await;
-    let e = c
-        .create("/u", b"", &CreateOptions::persistent())
-        .await
-        .unwrap_err();
-    assert_eq!(
-        e,
-        Error::OutcomeUnknown,
-        "written, unanswered: not a plain Timeout"
-    );
-    assert!(e.is_outcome_unknown());
+    let (applied, mut withdrawn) = create_until_outcome_unknown(&c, "/u").await;
+    assert!(Error::OutcomeUnknown.is_outcome_unknown());
     // And indeed it was applied: "Timeout" would have been a lie.
-    assert!(direct.exists("/u").await.unwrap().is_some());
+    wait_until_exists(&direct, &applied).await;
 
     // Held in the proxy in both directions: written by the client, applied only later.
     proxy.pause_direction(Direction::ClientToServer).await;
-    let e = c
-        .create("/u2", b"", &CreateOptions::persistent())
-        .await
-        .unwrap_err();
-    assert_eq!(e, Error::OutcomeUnknown);
-    assert!(direct.exists("/u2").await.unwrap().is_none());
+    let (held, more) = create_until_outcome_unknown(&c, "/v").await;
+    withdrawn.extend(more);
+    assert!(direct.exists(&held).await.unwrap().is_none());
     proxy.resume();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while direct.exists("/u2").await.unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the held request never arrived");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    wait_until_exists(&direct, &held).await;
+    // The late replies are matched in FIFO order and dropped; the connection carries on. Once
+    // this later request is answered, every earlier one was applied or never sent.
+    assert!(c.exists(&held).await.unwrap().is_some());
+    for path in withdrawn {
+        assert!(
+            direct.exists(&path).await.unwrap().is_none(),
+            "{path} was withdrawn, yet applied"
+        );
     }
-    // The late replies are matched in FIFO order and dropped; the connection carries on.
-    assert!(c.exists("/u2").await.unwrap().is_some());
     c.close().await;
     direct.close().await;
 }

@@ -342,6 +342,9 @@ async fn command(client: &Client, command: String, rest: Vec<String>) -> Result<
                                 }
                             }
                             Some(PersistentEvent::Reconnected { .. }) => {}
+                            Some(PersistentEvent::Overflow { dropped }) => {
+                                println!("OVERFLOW {dropped} events dropped");
+                            }
                             None => return Err(Error::SessionExpired.into()),
                         },
                         Some(state) = states.next() => {

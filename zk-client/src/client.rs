@@ -5,8 +5,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
-use futures::stream::BoxStream;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::Instrument;
 use zk_proto::acl::Acl;
@@ -18,35 +16,46 @@ use zk_proto::{
     SetAclRequest, SetDataRequest, Stat, SyncRequest, WatcherType,
 };
 
-use crate::config::{Config, ConnectString, ExpiryPolicy};
-use crate::connection::{
-    Command, Connector, Effect, Outgoing, Outputs, Reply, SessionTask, tcp_connector,
-};
+use crate::budget::QueueBudget;
+use crate::builder::ClientBuilder;
+use crate::config::{Config, ConnectString};
+use crate::core::{Command, Effect, Outgoing, Reply};
+use crate::driver::{Connector, Outputs, SessionTask};
 use crate::error::{Error, Result};
 use crate::lease::Lease;
 use crate::options::CreateOptions;
-use crate::session::{SessionEvent, SessionState, SessionUpdate};
+use crate::session::{SessionEvent, SessionState};
 use crate::ticket::Ticket;
 use crate::transaction::{ReadOp, ReadResult, Transaction};
 use crate::watch::{OneshotKind, OneshotWatch, PersistentWatch, WatchRegistration};
 
 /// How many session transitions a [`Client::session_events`] subscriber may fall behind before
 /// it gets a [`SessionUpdate::Missed`].
-const SESSION_EVENT_BUFFER: usize = 128;
+pub(crate) const SESSION_EVENT_BUFFER: usize = 128;
+
+/// How many bytes of requests may wait in the client, not yet written to a connection (while
+/// disconnected, or while the connection cannot keep up). A caller whose request does not fit
+/// waits (backpressure); one larger than the whole budget waits for all of it.
+const QUEUE_BUDGET: usize = 8 << 20;
+/// What a queued request costs at least, whatever its size (its bookkeeping).
+const QUEUE_MIN_COST: usize = 256;
 
 /// The path of the ensemble configuration node (never under the chroot).
 pub const CONFIG_NODE: &str = "/zookeeper/config";
 
-struct Shared {
-    commands: mpsc::UnboundedSender<Command>,
-    chroot: Option<String>,
-    max_frame_len: usize,
-    request_timeout: Option<Duration>,
-    state: watch::Receiver<SessionEvent>,
-    events: broadcast::Sender<SessionEvent>,
-    next_watch_id: AtomicU64,
-    server: Arc<std::sync::Mutex<Option<String>>>,
-    lease: Arc<std::sync::Mutex<Lease>>,
+pub(crate) struct Shared {
+    pub(crate) commands: mpsc::UnboundedSender<Command>,
+    pub(crate) chroot: Option<String>,
+    pub(crate) max_frame_len: usize,
+    pub(crate) request_timeout: Option<Duration>,
+    pub(crate) state: watch::Receiver<SessionEvent>,
+    pub(crate) events: broadcast::Sender<SessionEvent>,
+    pub(crate) next_watch_id: AtomicU64,
+    pub(crate) server: Arc<std::sync::Mutex<Option<String>>>,
+    pub(crate) lease: Arc<std::sync::Mutex<Lease>>,
+    pub(crate) persistent_watch_buffer: usize,
+    /// The budget of bytes of requests queued and not yet written (see [`QUEUE_BUDGET`]).
+    pub(crate) queued: Arc<QueueBudget>,
 }
 
 /// An asynchronous ZooKeeper client: a cheap, cloneable handle to one session.
@@ -74,7 +83,7 @@ struct Shared {
 /// ```
 #[derive(Clone)]
 pub struct Client {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for Client {
@@ -88,159 +97,7 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// Builds a [`Client`] with non-default settings.
-///
-/// ```no_run
-/// use std::time::Duration;
-/// use zk_client::{Client, ExpiryPolicy};
-///
-/// # async fn demo() -> zk_client::Result<()> {
-/// let client = Client::builder("zk1:2181,zk2:2181,zk3:2181/app")
-///     .session_timeout(Duration::from_secs(10))
-///     .digest_auth("alice", "secret")
-///     .expiry_policy(ExpiryPolicy::NewSession)
-///     .connect()
-///     .await?;
-/// # Ok(()) }
-/// ```
-#[must_use = "a builder does nothing until `connect` is called"]
-pub struct ClientBuilder {
-    config: std::result::Result<Config, Error>,
-    connector: Option<Connector>,
-}
-
-impl std::fmt::Debug for ClientBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientBuilder")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ClientBuilder {
-    fn update(mut self, f: impl FnOnce(&mut Config)) -> Self {
-        if let Ok(config) = &mut self.config {
-            f(config);
-        }
-        self
-    }
-
-    /// The session timeout to ask for (default 30 s). The server clamps it to its
-    /// `[minSessionTimeout, maxSessionTimeout]`; see [`Client::session_timeout`].
-    pub fn session_timeout(self, timeout: Duration) -> Self {
-        self.update(|c| c.session_timeout = timeout)
-    }
-
-    /// The timeout of one connection attempt to one host (default: session timeout / number of
-    /// hosts).
-    pub fn connect_timeout(self, timeout: Duration) -> Self {
-        self.update(|c| c.connect_timeout = Some(timeout))
-    }
-
-    /// How long [`connect`](Self::connect) waits for the first session (default: the session
-    /// timeout).
-    pub fn initial_connect_timeout(self, timeout: Duration) -> Self {
-        self.update(|c| c.initial_connect_timeout = Some(timeout))
-    }
-
-    /// Fail an operation with [`Error::Timeout`] when it has no answer after `timeout` (default:
-    /// no limit; a lost connection fails it with [`Error::ConnectionLoss`] anyway).
-    pub fn request_timeout(self, timeout: Duration) -> Self {
-        self.update(|c| c.request_timeout = Some(timeout))
-    }
-
-    /// Accept read-only servers (partitioned from their quorum, with `readonlymode.enabled`)
-    /// when no read-write server is reachable; keep looking for a read-write one meanwhile.
-    pub fn read_only(self, allowed: bool) -> Self {
-        self.update(|c| c.read_only = allowed)
-    }
-
-    /// What to do when the session expires (default [`ExpiryPolicy::Stay`]).
-    pub fn expiry_policy(self, policy: ExpiryPolicy) -> Self {
-        self.update(|c| c.expiry_policy = policy)
-    }
-
-    /// Authenticates with `scheme` and `auth` right after connecting, and after every reconnect.
-    pub fn auth(self, scheme: &str, auth: &[u8]) -> Self {
-        self.update(|c| c.auth.push((scheme.to_owned(), auth.to_vec())))
-    }
-
-    /// Shorthand for `auth("digest", "user:password")`.
-    pub fn digest_auth(self, user: &str, password: &str) -> Self {
-        self.auth("digest", format!("{user}:{password}").as_bytes())
-    }
-
-    /// The largest request frame (default `0xfffff`, ZooKeeper's `jute.maxbuffer`). Larger
-    /// requests fail with [`Error::RequestTooLarge`] without being sent.
-    pub fn max_frame_len(self, len: usize) -> Self {
-        self.update(|c| c.max_frame_len = len)
-    }
-
-    /// Bounds of the exponential backoff (with jitter) between full rounds of failed hosts
-    /// (default 50 ms to 2 s).
-    pub fn reconnect_backoff(self, min: Duration, max: Duration) -> Self {
-        self.update(|c| {
-            c.backoff_min = min;
-            c.backoff_max = max.max(min);
-        })
-    }
-
-    /// Try hosts in the order given instead of a random order.
-    pub fn no_shuffle(self) -> Self {
-        self.update(|c| c.shuffle_hosts = false)
-    }
-
-    /// Connects with TLS, checking the server's certificate with `config`.
-    #[cfg(feature = "tls")]
-    pub fn tls(mut self, config: Arc<rustls::ClientConfig>) -> Self {
-        self.connector = Some(crate::tls::tls_connector(config));
-        self
-    }
-
-    #[cfg(test)]
-    pub(crate) fn connector(mut self, connector: Connector) -> Self {
-        self.connector = Some(connector);
-        self
-    }
-
-    /// Starts the client and waits until it has a session.
-    ///
-    /// # Errors
-    /// [`Error::Connect`] for a bad connect string or when no server could be reached within the
-    /// initial connect timeout; [`Error::AuthFailed`] when the server rejects the credentials.
-    pub async fn connect(self) -> Result<Client> {
-        let config = self.config?;
-        let wait = config
-            .initial_connect_timeout
-            .unwrap_or(config.session_timeout);
-        let client = start(config, self.connector.unwrap_or_else(tcp_connector));
-        let mut state = client.shared.state.clone();
-        let reached = tokio::time::timeout(wait, async {
-            loop {
-                let current = state.borrow_and_update().state;
-                match current {
-                    SessionState::Connected | SessionState::ConnectedReadOnly => return Ok(()),
-                    SessionState::AuthFailed => return Err(Error::AuthFailed),
-                    SessionState::Closed | SessionState::Expired => return Err(Error::Closed),
-                    SessionState::Connecting | SessionState::Suspended => {}
-                }
-                if state.changed().await.is_err() {
-                    return Err(Error::Closed);
-                }
-            }
-        })
-        .await;
-        match reached {
-            Ok(Ok(())) => Ok(client),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(Error::Connect(format!(
-                "no ZooKeeper server reachable within {wait:?}"
-            ))),
-        }
-    }
-}
-
-fn start(config: Config, connector: Connector) -> Client {
+pub(crate) fn start(config: Config, connector: Connector) -> Client {
     let (commands, rx) = mpsc::unbounded_channel();
     let initial = SessionEvent {
         state: SessionState::Connecting,
@@ -260,6 +117,8 @@ fn start(config: Config, connector: Connector) -> Client {
         next_watch_id: AtomicU64::new(1),
         server: Arc::default(),
         lease: Arc::new(std::sync::Mutex::new(Lease::none())),
+        queued: QueueBudget::new(QUEUE_BUDGET),
+        persistent_watch_buffer: config.persistent_watch_buffer,
     };
     let outputs = Outputs {
         state: state_tx,
@@ -280,29 +139,6 @@ struct WithdrawOnDrop(Arc<Ticket>);
 impl Drop for WithdrawOnDrop {
     fn drop(&mut self) {
         self.0.withdraw();
-    }
-}
-
-/// After a subscriber lagged `lost` transitions: skips to the newest one and reports the gap.
-fn catch_up(
-    rx: &mut broadcast::Receiver<SessionEvent>,
-    mut lost: u64,
-    state: &watch::Receiver<SessionEvent>,
-) -> SessionUpdate {
-    let mut latest = None;
-    loop {
-        match rx.try_recv() {
-            Ok(event) => {
-                lost += 1;
-                latest = Some(event);
-            }
-            Err(broadcast::error::TryRecvError::Lagged(n)) => lost += n,
-            Err(_) => break,
-        }
-    }
-    SessionUpdate::Missed {
-        skipped: lost,
-        current: latest.unwrap_or_else(|| *state.borrow()),
     }
 }
 
@@ -339,135 +175,7 @@ impl Client {
 
     /// A builder for a client of `connect_string`.
     pub fn builder(connect_string: &str) -> ClientBuilder {
-        ClientBuilder {
-            config: connect_string.parse::<ConnectString>().map(Config::new),
-            connector: None,
-        }
-    }
-
-    /// The current session state.
-    pub fn state(&self) -> SessionState {
-        self.shared.state.borrow().state
-    }
-
-    /// The current session id (0 before the first session).
-    pub fn session_id(&self) -> i64 {
-        self.shared.state.borrow().session_id
-    }
-
-    /// The session timeout negotiated with the server.
-    pub fn session_timeout(&self) -> Duration {
-        self.shared.state.borrow().timeout
-    }
-
-    /// The server (`host:port` as given in the connect string) this client is connected to, if
-    /// any.
-    pub fn connected_server(&self) -> Option<String> {
-        self.shared
-            .server
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    /// The chroot of this client, if any.
-    pub fn chroot(&self) -> Option<&str> {
-        self.shared.chroot.as_deref()
-    }
-
-    /// Every session state change from now on, in order, with nothing lost: a subscriber that
-    /// falls more than 128 transitions behind gets one [`SessionUpdate::Missed`] (how many it
-    /// missed, and the current state) in place of the transitions it missed, then the following
-    /// transitions in order again.
-    ///
-    /// ```no_run
-    /// use futures::StreamExt;
-    /// use zk_client::SessionUpdate;
-    ///
-    /// # async fn demo(client: zk_client::Client) {
-    /// let mut events = client.session_events();
-    /// while let Some(update) = events.next().await {
-    ///     match update {
-    ///         SessionUpdate::Changed(event) => {
-    ///             println!("STATE {} session {:#x}", event.state, event.session_id)
-    ///         }
-    ///         SessionUpdate::Missed { skipped, current } => {
-    ///             println!("missed {skipped} transitions; now {}", current.state)
-    ///         }
-    ///     }
-    /// }
-    /// # }
-    /// ```
-    pub fn session_events(&self) -> BoxStream<'static, SessionUpdate> {
-        let rx = self.shared.events.subscribe();
-        let state = self.shared.state.clone();
-        futures::stream::unfold((rx, state), |(mut rx, state)| async move {
-            let update = match rx.recv().await {
-                Ok(event) => SessionUpdate::Changed(event),
-                Err(broadcast::error::RecvError::Lagged(lost)) => catch_up(&mut rx, lost, &state),
-                Err(broadcast::error::RecvError::Closed) => return None,
-            };
-            Some((update, (rx, state)))
-        })
-        .boxed()
-    }
-
-    /// What the client knows of its session's lifetime: session id, negotiated timeout, the send
-    /// time of the latest answered request, the last zxid seen. See [`Lease`] for why
-    /// [`Lease::expires_no_earlier_than`] is a safe lower bound on the server-side expiry.
-    ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) {
-    /// let lease = client.lease();
-    /// if let Some(deadline) = lease.expires_no_earlier_than() {
-    ///     let safe_until = deadline - lease.timeout / 20;
-    ///     assert!(safe_until > tokio::time::Instant::now() - lease.timeout);
-    /// }
-    /// # }
-    /// ```
-    pub fn lease(&self) -> Lease {
-        *self
-            .shared
-            .lease
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// A `tokio::sync::watch` receiver of the latest session event.
-    pub fn state_watcher(&self) -> watch::Receiver<SessionEvent> {
-        self.shared.state.clone()
-    }
-
-    /// Waits until the state satisfies `f` (checked against the current state first), or the
-    /// client task ends.
-    pub async fn wait_for_state(&self, f: impl Fn(SessionState) -> bool) -> SessionState {
-        let mut rx = self.shared.state.clone();
-        loop {
-            let state = rx.borrow_and_update().state;
-            if f(state) {
-                return state;
-            }
-            if rx.changed().await.is_err() {
-                return rx.borrow().state;
-            }
-        }
-    }
-
-    /// Closes the session (the server deletes its ephemeral nodes) and waits until done. Every
-    /// handle sharing this session becomes unusable ([`Error::Closed`]).
-    ///
-    /// Waits at most a few seconds for the server's answer. If the client is disconnected at
-    /// that moment, nothing can be sent: the server expires the session after its timeout.
-    pub async fn close(&self) {
-        let (done, wait) = oneshot::channel();
-        if self
-            .shared
-            .commands
-            .send(Command::Close { done: Some(done) })
-            .is_ok()
-        {
-            let _ = wait.await;
-        }
+        ClientBuilder::new(connect_string.parse::<ConnectString>().map(Config::new))
     }
 
     /// The error to report once the task is gone.
@@ -540,15 +248,19 @@ impl Client {
         let ticket = Arc::new(Ticket::default());
         // Dropping this future before the request is written withdraws it.
         let withdraw = WithdrawOnDrop(Arc::clone(&ticket));
-        let outgoing = Outgoing {
-            op,
-            frame,
-            reply: Some(reply),
-            watch,
-            effect,
-            ticket,
-        };
+        let cost = frame.len().clamp(QUEUE_MIN_COST, QUEUE_BUDGET);
         let exchange = async {
+            // Backpressure: wait for room in the queue budget.
+            let permit = self.shared.queued.acquire(cost).await;
+            let outgoing = Outgoing {
+                op,
+                frame,
+                reply: Some(reply),
+                watch,
+                effect,
+                ticket,
+                permit: Some(permit),
+            };
             if self
                 .shared
                 .commands
@@ -952,7 +664,10 @@ impl Client {
     /// while let Some(event) = watch.next().await {
     ///     match event {
     ///         PersistentEvent::Node(e) => println!("{:?} {}", e.event_type, e.path),
-    ///         PersistentEvent::Reconnected { .. } => println!("resync"),
+    ///         // Events were missed (disconnected, or this loop fell behind): re-read.
+    ///         PersistentEvent::Reconnected { .. } | PersistentEvent::Overflow { .. } => {
+    ///             println!("resync")
+    ///         }
     ///     }
     /// }
     /// # Ok(()) }
@@ -963,7 +678,7 @@ impl Client {
     pub async fn add_watch(&self, path: &str, mode: AddWatchMode) -> Result<PersistentWatch> {
         let server_path = self.server_path(path)?;
         let id = self.watch_id();
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = crate::event_queue::event_queue(self.shared.persistent_watch_buffer);
         let watch = PersistentWatch::new(
             id,
             server_path.clone(),

@@ -111,6 +111,7 @@ pub(crate) struct Config {
     pub(crate) shuffle_hosts: bool,
     pub(crate) initial_connect_timeout: Option<Duration>,
     pub(crate) read_only_probe_interval: Duration,
+    pub(crate) persistent_watch_buffer: usize,
 }
 
 impl Config {
@@ -130,6 +131,7 @@ impl Config {
             shuffle_hosts: true,
             initial_connect_timeout: None,
             read_only_probe_interval: Duration::from_secs(2),
+            persistent_watch_buffer: 4096,
         }
     }
 

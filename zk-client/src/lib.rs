@@ -9,8 +9,8 @@
 //!   [`Client::get_data`], [`Client::set_data`], [`Client::transaction`] (multi),
 //!   [`Client::multi_read`], [`Client::add_watch`], [`Client::who_am_i`], ...
 //! - Watches: one-shot watches are futures ([`OneshotWatch`]); persistent watches are streams
-//!   ([`PersistentWatch`]) that announce every reconnect. A watch event is always delivered before
-//!   the reply of any later request.
+//!   ([`PersistentWatch`]) that announce every reconnect. See *Ordering* below for what is
+//!   guaranteed between events and replies.
 //! - Session states as a stream ([`Client::session_events`]): `Connecting`, `Connected`,
 //!   `ConnectedReadOnly`, `Suspended`, `Expired`, `AuthFailed`, `Closed`.
 //! - One [`Error`] enum with ZooKeeper's codes as variants.
@@ -33,6 +33,18 @@
 //!
 //! # Behaviour worth knowing
 //!
+//! - **Ordering.** Requests go on the wire in call order and are answered in that order. Events
+//!   and replies travel on separate channels, so what is guaranteed is this: when the future of
+//!   a request completes, every watch event the server sent before that reply has already been
+//!   handed to its watcher. A [`OneshotWatch`] for it resolves on its next poll, and a
+//!   [`PersistentWatch`] yields it (or the [`PersistentEvent::Overflow`] that replaced it) without
+//!   waiting. So a task that awaits a reply and then polls its watch sees the event first. Nothing
+//!   orders the wake-ups of *two different* tasks, one awaiting the reply and one the watch: the
+//!   scheduler may run either first. Session transitions are published the same way: when a
+//!   request fails with [`Error::ConnectionLoss`] or [`Error::SessionExpired`],
+//!   [`Client::state`] already returns `Suspended` or `Expired`, and [`Client::session_events`]
+//!   already holds the transition. The [`Lease`] is updated before the reply that moves it
+//!   completes.
 //! - **No silent retries, no late surprises.** A request written to the connection whose
 //!   answer never comes fails with [`Error::ConnectionLoss`] (the connection dropped) or
 //!   [`Error::OutcomeUnknown`] (its request timeout passed, or the client was closed): it may or
@@ -43,6 +55,12 @@
 //! - **The lease.** [`Client::lease`] gives the session id, the negotiated timeout, the last
 //!   zxid and the send time of the latest answered request; [`Lease::expires_no_earlier_than`]
 //!   is a lower bound on the server-side expiry, for locks that must survive process pauses.
+//! - **Bounded memory.** Requests waiting to be written (while disconnected, or while the
+//!   connection cannot keep up) share a budget of 8 MiB: past it, callers wait (backpressure,
+//!   bounded by their request timeout). The connection takes no more requests while 1 MiB waits
+//!   to be sent or 16384 replies are outstanding. A [`PersistentWatch`] whose consumer stops
+//!   reading keeps at most [`ClientBuilder::persistent_watch_buffer`] events, then reports
+//!   [`PersistentEvent::Overflow`].
 //! - **Lossless session events.** [`Client::session_events`] yields every transition in order,
 //!   or an explicit [`SessionUpdate::Missed`] marker to a subscriber that fell behind;
 //!   [`SessionEvent::disconnects`] counts disconnections for readers of the latest state only.
@@ -64,13 +82,19 @@
 //!   a read-write server.
 //! - **TLS**: the `tls` cargo feature adds [`ClientBuilder::tls`] (rustls).
 
+mod budget;
+mod builder;
 mod client;
 mod config;
-mod connection;
+mod core;
+mod driver;
 mod error;
+mod event_queue;
 mod lease;
 mod options;
+mod registry;
 mod session;
+mod session_api;
 mod ticket;
 #[cfg(feature = "tls")]
 mod tls;
@@ -80,8 +104,9 @@ mod watch;
 #[cfg(test)]
 mod tests;
 
+pub use builder::ClientBuilder;
 pub use bytes::Bytes;
-pub use client::{CONFIG_NODE, Client, ClientBuilder};
+pub use client::{CONFIG_NODE, Client};
 pub use config::{ConnectString, ExpiryPolicy};
 pub use error::{Error, Result};
 pub use lease::Lease;

@@ -15,7 +15,7 @@ use zk_proto::{
     ReplyHeader, Request, RequestHeader, Stat, WatcherEvent,
 };
 
-use crate::connection::{BoxTransport, Connector};
+use crate::driver::{BoxTransport, Connector};
 use crate::{Client, Error, SessionState};
 
 /// Hands each connection the client opens to the test.
@@ -195,6 +195,8 @@ async fn an_out_of_order_reply_drops_the_connection_and_the_session_resumes() {
     conn.data_reply(h2.xid, 0x77, b"b").await;
     assert!(matches!(first.await.unwrap(), Err(Error::Protocol(_))));
     assert_eq!(second.await.unwrap(), Err(Error::ConnectionLoss));
+    // Whoever hears ConnectionLoss already reads Suspended.
+    assert_eq!(h.client.state(), SessionState::Suspended);
     assert_ne!(h1.xid, h2.xid);
     let mut conn = h.next_conn().await;
     let request = conn.handshake(0x55, 30_000).await;
@@ -619,4 +621,56 @@ async fn the_lease_is_the_send_time_of_the_latest_answered_request() {
         after_second.expires_no_earlier_than(),
         Some(after_second.last_answered_send.unwrap() + Duration::from_secs(30))
     );
+}
+
+#[tokio::test]
+async fn a_request_withdrawn_while_disconnected_never_reaches_the_server() {
+    let (connector, mut conns) = fake_connector();
+    let connecting = tokio::spawn(
+        Client::builder("fake:2181")
+            .request_timeout(Duration::from_millis(200))
+            .connect_timeout(Duration::from_secs(10))
+            .connector(connector)
+            .connect(),
+    );
+    let mut conn = FakeConn {
+        io: conns.recv().await.expect("a connection"),
+        buf: BytesMut::new(),
+    };
+    conn.handshake(0x55, 30_000).await;
+    let client = connecting.await.unwrap().unwrap();
+    drop(conn);
+    // The client reconnects; the fake server holds the handshake until the callers gave up.
+    let mut conn = FakeConn {
+        io: timeout(Duration::from_secs(5), conns.recv())
+            .await
+            .unwrap()
+            .unwrap(),
+        buf: BytesMut::new(),
+    };
+    client
+        .wait_for_state(|s| s == SessionState::Suspended)
+        .await;
+    let opts = crate::CreateOptions::persistent();
+    assert_eq!(
+        client.create("/timed-out", b"", &opts).await,
+        Err(Error::Timeout)
+    );
+    let dropped = timeout(
+        Duration::from_millis(50),
+        client.create("/dropped", b"", &opts),
+    )
+    .await;
+    assert!(dropped.is_err());
+    conn.handshake(0x55, 30_000).await;
+    client.wait_for_state(SessionState::is_connected).await;
+    let marker = get_data(&client, "/marker");
+    // The first request on the new connection is the marker: nothing withdrawn was written.
+    let (header, request) = conn.request().await;
+    assert!(
+        matches!(&request, Request::GetData(r) if r.path == "/marker"),
+        "{request:?}"
+    );
+    conn.data_reply(header.xid, 1, b"m").await;
+    assert_eq!(&marker.await.unwrap().unwrap()[..], b"m");
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use rustls::pki_types::ServerName;
 
-use crate::connection::{BoxTransport, Connector};
+use crate::driver::{BoxTransport, Connector};
 
 /// A connector that opens TCP, then TLS with `config`, checking the certificate against the
 /// host name of the connect string (an IP address is checked against the certificate's IP SANs).
