@@ -347,20 +347,24 @@ impl OwnershipGuard {
 
     /// Releases: deletes our node (retrying across reconnects while the session lives).
     ///
+    /// Returns `Ok` as well when the session is already gone (closed client, expiry): the
+    /// server removes an ephemeral node with its session.
+    ///
     /// # Errors
-    /// Errors other than connection loss and `NoNode` (for example [`RecipeError::Closed`]
-    /// (crate::RecipeError::Closed) when the client was closed: the server then removes the
-    /// node itself).
+    /// Server errors other than `NoNode` (for example `NoAuth`).
     pub async fn release(mut self) -> crate::Result<()> {
         self.released = true;
-        self.stop.cancel();
         self.shared.mark_lost(LossReason::Released);
-        delete_guaranteed(
+        let result = delete_guaranteed(
             &self.shared.client,
             &self.shared.node,
             self.shared.session_id,
         )
-        .await
+        .await;
+        // Stopped after the delete: by then the watch on our node has fired, so the monitor
+        // drops it without asking the server to remove it.
+        self.stop.cancel();
+        result
     }
 }
 
