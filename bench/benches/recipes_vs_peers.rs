@@ -109,6 +109,11 @@ async fn run(args: Args) -> Result<(), String> {
         })
         .collect();
     println!("medians over {rounds} interleaved rounds");
+    // Again on the warm server (the first yardstick ran on a server that had just started).
+    let (read_rtt, write_lat) = yardstick(&server).await?;
+    println!(
+        "server after the rounds: read round trip p50 {read_rtt:.0} us, create (write + fsync) p50 {write_lat:.0} us"
+    );
     println!();
     println!(
         "| library | uncontended acquire+release /s | handoff p50 / p99 (us) | failover p50 / p99 (us) |"

@@ -33,6 +33,7 @@ pub(crate) async fn run(
             return;
         }
         let until = hold.valid_until_now(hold.tx.borrow().valid_until);
+        let watching_own = node_watch.as_ref().is_some_and(|w| w.path() == hold.node);
         tokio::select! {
             () = stop.cancelled() => return,
             event = events.next() => match event {
@@ -52,9 +53,16 @@ pub(crate) async fn run(
                 }
             },
             event = wait_watch(&mut node_watch) => match event {
-                EventType::NodeDeleted => { hold.mark_lost(LossReason::NodeDeleted); return; }
+                // A data watch on our node (the child watch on the recipe path, set while
+                // acquiring, reports a change among the children: prove our node again).
+                EventType::NodeDeleted if watching_own => { hold.mark_lost(LossReason::NodeDeleted); return; }
                 EventType::None => node_watch = None,
-                _ => node_watch = arm(&hold).await,
+                _ => {
+                    if !watching_own && !probe_node(&hold, lease).await {
+                        return;
+                    }
+                    node_watch = arm(&hold).await;
+                }
             },
             _ = probe.tick() => if !probe_node(&hold, lease).await { return },
             () = tokio::time::sleep_until(until) => { hold.mark_lost(LossReason::LeaseExpired); return; }
