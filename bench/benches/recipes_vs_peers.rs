@@ -95,6 +95,22 @@ async fn run(args: Args) -> Result<(), String> {
             });
         }
     }
+    for s in samples.iter().filter(|s| !s.is_empty()) {
+        let per_round: Vec<String> = s
+            .iter()
+            .map(|r| {
+                format!(
+                    "{:.0}/s {:.0}us {:.0}us",
+                    r.ops_per_sec, r.handoff.0, r.failover.0
+                )
+            })
+            .collect();
+        println!(
+            "{} per round (throughput, handoff p50, failover p50): {}",
+            s[0].library,
+            per_round.join(" | ")
+        );
+    }
     let rows: Vec<Row> = samples
         .iter()
         .filter(|s| !s.is_empty())
