@@ -225,15 +225,19 @@ async fn lost_create_reply_leaves_no_orphan(backend: &Backend) {
 /// Someone else deletes our node (right after acquiring, and later): the guard reports
 /// `NodeDeleted` promptly, without waiting for a periodic probe.
 async fn deleted_node_is_a_loss(backend: &Backend) {
-    let client = connect(&backend.connect_string()).await;
+    // A 20 s session: the periodic probe (every 20/3 s) cannot be what reports the loss.
+    let client = Client::builder(&backend.connect_string())
+        .session_timeout(Duration::from_secs(20))
+        .connect()
+        .await
+        .expect("connect");
     let admin = connect(&backend.connect_string()).await;
     let mutex = Mutex::new(client.clone(), "/api/deleted", MutexOptions::default()).expect("m");
     for pause in [Duration::ZERO, Duration::from_millis(300)] {
         let guard = mutex.acquire().await.expect("acquire");
         tokio::time::sleep(pause).await;
         admin.delete(guard.node(), None).await.expect("delete");
-        // The session timeout is 4 s; the probe runs every 4/3 s: 1 s is well before it.
-        let reason = tokio::time::timeout(Duration::from_secs(1), guard.lost())
+        let reason = tokio::time::timeout(Duration::from_secs(5), guard.lost())
             .await
             .expect("the loss is signalled by a watch, not by the periodic probe");
         assert_eq!(reason, LossReason::NodeDeleted);
