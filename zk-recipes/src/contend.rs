@@ -173,11 +173,13 @@ pub(crate) async fn acquire(spec: &Spec<'_>, wait: &Wait) -> Result<OwnershipGua
                     let steady = before.session_id == own.session_id
                         && after.session_id == own.session_id
                         && after.disconnects == before.disconnects
-                        && before.state.is_connected();
+                        && before.state == zk_client::SessionState::Connected;
                     if !steady {
                         // Disconnected meanwhile: look again rather than hand out a guard
-                        // that is already lost.
+                        // that is already lost. (A read-only server counts as connected for
+                        // the wait but cannot prove anything: do not spin on it.)
                         node::wait_connected(client, deadline).await?;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
                     let token = match own.czxid {

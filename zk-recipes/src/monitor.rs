@@ -99,6 +99,9 @@ fn loss_of(hold: &HoldShared, event: SessionEvent) -> Option<LossReason> {
     match event.state {
         SessionState::Expired => Some(LossReason::Expired),
         SessionState::Closed | SessionState::AuthFailed => Some(LossReason::Closed),
+        // A read-only server is cut off from the quorum: its answers prove nothing about the
+        // session (the quorum may have expired it), so it is a loss under every policy.
+        SessionState::ConnectedReadOnly => Some(LossReason::Suspended),
         _ if event.session_id != hold.session_id && event.session_id != 0 => {
             Some(LossReason::Expired)
         }
@@ -108,7 +111,7 @@ fn loss_of(hold: &HoldShared, event: SessionEvent) -> Option<LossReason> {
         SessionState::Suspended | SessionState::Connecting => {
             (hold.policy == ErrorPolicy::Standard).then_some(LossReason::Suspended)
         }
-        SessionState::Connected | SessionState::ConnectedReadOnly => None,
+        SessionState::Connected => None,
     }
 }
 

@@ -123,6 +123,9 @@ impl HoldShared {
         let reason = match event.state {
             SessionState::Expired => Some(LossReason::Expired),
             SessionState::Closed | SessionState::AuthFailed => Some(LossReason::Closed),
+            // A read-only server is cut off from the quorum: its answers prove nothing about the
+            // session (the quorum may have expired it), so it is a loss under every policy.
+            SessionState::ConnectedReadOnly => Some(LossReason::Suspended),
             _ if event.session_id != self.session_id => Some(LossReason::Expired),
             SessionState::Suspended | SessionState::Connecting
                 if self.policy == ErrorPolicy::Standard =>
