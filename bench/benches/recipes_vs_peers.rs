@@ -95,6 +95,22 @@ async fn run(args: Args) -> Result<(), String> {
             });
         }
     }
+    for s in samples.iter().filter(|s| !s.is_empty()) {
+        let per_round: Vec<String> = s
+            .iter()
+            .map(|r| {
+                format!(
+                    "{:.0}/s {:.0}us {:.0}us",
+                    r.ops_per_sec, r.handoff.0, r.failover.0
+                )
+            })
+            .collect();
+        println!(
+            "{} per round (throughput, handoff p50, failover p50): {}",
+            s[0].library,
+            per_round.join(" | ")
+        );
+    }
     let rows: Vec<Row> = samples
         .iter()
         .filter(|s| !s.is_empty())
@@ -109,6 +125,11 @@ async fn run(args: Args) -> Result<(), String> {
         })
         .collect();
     println!("medians over {rounds} interleaved rounds");
+    // Again on the warm server (the first yardstick ran on a server that had just started).
+    let (read_rtt, write_lat) = yardstick(&server).await?;
+    println!(
+        "server after the rounds: read round trip p50 {read_rtt:.0} us, create (write + fsync) p50 {write_lat:.0} us"
+    );
     println!();
     println!(
         "| library | uncontended acquire+release /s | handoff p50 / p99 (us) | failover p50 / p99 (us) |"

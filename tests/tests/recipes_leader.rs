@@ -239,6 +239,49 @@ async fn cut_leader_reports_loss_first(backend: &Backend) {
     check_exclusive(&all_events(&[&cut, &other]), CLAIMS);
 }
 
+/// A leader stopped (SIGSTOP) past its session: another process leads meanwhile; on SIGCONT
+/// the first line of the paused one is NOT_LEADER, never a claim.
+async fn paused_leader_finds_leadership_gone(backend: &Backend) {
+    use nix::sys::signal::Signal;
+    let server = backend.connect_string();
+    let path = "/recipes/leader/paused";
+    let mut paused = rust_leader(&server, path, "paused", "curator", None);
+    let led = paused
+        .wait_for(Duration::from_secs(20), |l| l.kind == "LEADER")
+        .await;
+    let mut other = rust_leader(&server, path, "other", "curator", None);
+    other
+        .wait_for(Duration::from_secs(20), |l| l.kind == "READY")
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    paused.signal(Signal::SIGSTOP);
+    let took = other
+        .wait_for(Duration::from_secs(20), |l| l.kind == "LEADER")
+        .await;
+    assert!(took.token > led.token);
+    let resumed_at = now_ns();
+    paused.signal(Signal::SIGCONT);
+    paused
+        .wait_for(Duration::from_secs(20), |l| {
+            l.kind == "NOT_LEADER" && l.token == led.token
+        })
+        .await;
+    let after: Vec<Line> = paused
+        .events()
+        .into_iter()
+        .filter(|l| l.ns >= resumed_at)
+        .collect();
+    assert_eq!(
+        after.first().map(|l| l.kind.as_str()),
+        Some("NOT_LEADER"),
+        "{after:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    paused.kill().await;
+    other.kill().await;
+    check_exclusive(&all_events(&[&paused, &other]), CLAIMS);
+}
+
 fn now_ns() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -253,4 +296,5 @@ zk_integration_tests::on_each_backend! {
     rust_and_kazoo_elections_are_exclusive(zk_options()),
     killed_and_closed_leaders_are_replaced(zk_options()),
     cut_leader_reports_loss_first(zk_options()),
+    paused_leader_finds_leadership_gone(zk_options()),
 }

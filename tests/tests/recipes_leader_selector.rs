@@ -28,6 +28,24 @@ fn now_ns() -> u128 {
         .as_nanos()
 }
 
+/// Records, when dropped, that the leader task's future was dropped (and whether its
+/// cancellation token had fired first).
+struct OnDrop(
+    Arc<StdMutex<Vec<(String, u128)>>>,
+    tokio_util::sync::CancellationToken,
+);
+
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        let what = if self.1.is_cancelled() {
+            "cut-dropped-after-cancel"
+        } else {
+            "cut-dropped-before-cancel"
+        };
+        self.0.lock().expect("ev").push((what.into(), now_ns()));
+    }
+}
+
 /// (id, token, start, end) of every leader task, recorded by the tasks themselves.
 type Log = Arc<StdMutex<Vec<(String, i64, u128, u128)>>>;
 
@@ -99,15 +117,9 @@ async fn lost_leadership_cancels_the_task(backend: &Backend) {
             let ev = ev.clone();
             async move {
                 ev.lock().expect("ev").push(("cut-start".into(), now_ns()));
-                // Records when the token fired; the future is dropped right after.
-                let on_cancel = l.cancel.clone();
-                let ev2 = ev.clone();
-                tokio::spawn(async move {
-                    on_cancel.cancelled().await;
-                    ev2.lock()
-                        .expect("ev")
-                        .push(("cut-cancelled".into(), now_ns()));
-                });
+                // Dropped with the task's future: records that the future was dropped, and
+                // whether the cancellation token had fired by then.
+                let _dropped = OnDrop(ev.clone(), l.cancel.clone());
                 std::future::pending::<()>().await;
             }
         },
@@ -160,7 +172,10 @@ async fn lost_leadership_cancels_the_task(backend: &Backend) {
             .map(|e| e.1)
             .unwrap_or_else(|| panic!("{name} in {log:?}"))
     };
-    assert!(at("cut-cancelled") < at("other-start"), "{log:?}");
+    assert!(
+        at("cut-dropped-after-cancel") < at("other-start"),
+        "{log:?}"
+    );
     proxy.unblock();
     second.close().await;
     first.close().await;

@@ -222,8 +222,35 @@ async fn lost_create_reply_leaves_no_orphan(backend: &Backend) {
     observer.close().await;
 }
 
+/// Someone else deletes our node (right after acquiring, and later): the guard reports
+/// `NodeDeleted` promptly, without waiting for a periodic probe.
+async fn deleted_node_is_a_loss(backend: &Backend) {
+    // A 20 s session: the periodic probe (every 20/3 s) cannot be what reports the loss.
+    let client = Client::builder(&backend.connect_string())
+        .session_timeout(Duration::from_secs(20))
+        .connect()
+        .await
+        .expect("connect");
+    let admin = connect(&backend.connect_string()).await;
+    let mutex = Mutex::new(client.clone(), "/api/deleted", MutexOptions::default()).expect("m");
+    for pause in [Duration::ZERO, Duration::from_millis(300)] {
+        let guard = mutex.acquire().await.expect("acquire");
+        tokio::time::sleep(pause).await;
+        admin.delete(guard.node(), None).await.expect("delete");
+        let reason = tokio::time::timeout(Duration::from_secs(5), guard.lost())
+            .await
+            .expect("the loss is signalled by a watch, not by the periodic probe");
+        assert_eq!(reason, LossReason::NodeDeleted);
+        assert!(!guard.is_held());
+        guard.release().await.expect("release");
+    }
+    client.close().await;
+    admin.close().await;
+}
+
 zk_integration_tests::on_each_backend! {
     within: Duration::from_secs(60);
+    deleted_node_is_a_loss(zk_options()),
     lost_create_reply_leaves_no_orphan(zk_options()),
     bad_input_gets_typed_errors(zk_options()),
     waits_end_cleanly(zk_options()),

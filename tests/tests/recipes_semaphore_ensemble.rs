@@ -116,7 +116,7 @@ async fn recipes_keep_their_guarantees_when_the_zookeeper_leader_dies() {
                         hold(&claims, "SEM", &id, &lease.watch()).await;
                         let _ = lease.release().await;
                     }
-                    let rw_guard = if round % 2 == 0 {
+                    let rw_guard = if round.is_multiple_of(2) {
                         rw.write_timeout(Duration::from_secs(5))
                             .await
                             .map(|g| ("WRITE", g))

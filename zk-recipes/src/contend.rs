@@ -146,8 +146,20 @@ pub(crate) async fn acquire(spec: &Spec<'_>, wait: &Wait) -> Result<OwnershipGua
             let events = client.session_events();
             let before = *client.state_watcher().borrow();
             let sent = Instant::now();
-            let children =
-                node::retry_read(client, deadline, || client.get_children(spec.path)).await?;
+            // Without a watch on our node yet, the read that proves the order also sets a
+            // child watch on the recipe path: if we come first, it is the guard's deletion
+            // signal until its task sets the data watch (Curator's count of requests: create,
+            // getChildren, delete).
+            let (children, child_watch) = if own_watch.is_none() {
+                let (children, _, watch) =
+                    node::retry_read(client, deadline, || client.get_children_watch(spec.path))
+                        .await?;
+                (children, Some(watch))
+            } else {
+                let children =
+                    node::retry_read(client, deadline, || client.get_children(spec.path)).await?;
+                (children, None)
+            };
             let sorted = contenders(spec, &children)?;
             let own_name = paths::name_of(&own.path);
             let Some(index) = sorted.iter().position(|c| c.name == own_name) else {
@@ -161,11 +173,13 @@ pub(crate) async fn acquire(spec: &Spec<'_>, wait: &Wait) -> Result<OwnershipGua
                     let steady = before.session_id == own.session_id
                         && after.session_id == own.session_id
                         && after.disconnects == before.disconnects
-                        && before.state.is_connected();
+                        && before.state == zk_client::SessionState::Connected;
                     if !steady {
                         // Disconnected meanwhile: look again rather than hand out a guard
-                        // that is already lost.
+                        // that is already lost. (A read-only server counts as connected for
+                        // the wait but cannot prove anything: do not spin on it.)
                         node::wait_connected(client, deadline).await?;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
                     let token = match own.czxid {
@@ -189,7 +203,7 @@ pub(crate) async fn acquire(spec: &Spec<'_>, wait: &Wait) -> Result<OwnershipGua
                         before,
                         sent,
                         events,
-                        own_watch.take(),
+                        own_watch.take().or(child_watch),
                     );
                     cleanup.disarm();
                     return Ok(guard);

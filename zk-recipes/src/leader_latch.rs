@@ -112,6 +112,7 @@ struct Inner {
     events: broadcast::Sender<LeadershipEvent>,
     close: CancellationToken,
     close_mode: std::sync::Mutex<CloseMode>,
+    last_error: std::sync::Mutex<Option<RecipeError>>,
     done: watch::Sender<bool>,
 }
 
@@ -172,6 +173,7 @@ impl LeaderLatch {
             events: broadcast::channel(256).0,
             close: CancellationToken::new(),
             close_mode: std::sync::Mutex::new(CloseMode::Silent),
+            last_error: std::sync::Mutex::new(None),
             done: watch::channel(false).0,
         });
         tokio::spawn(run(inner.clone()));
@@ -270,6 +272,17 @@ impl LeaderLatch {
         Ok(self.participants().await?.into_iter().next().map(|c| c.id))
     }
 
+    /// Why the latch's last attempt to join failed, if it did (it keeps retrying, with a
+    /// back-off of up to 2 s): e.g. [`RecipeError::ForeignChildren`] on a path shared with
+    /// another flavour. Cleared once it has joined.
+    pub fn last_error(&self) -> Option<RecipeError> {
+        self.inner
+            .last_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// Leaves the election: gives leadership up (deleting our node) and stops the task.
     pub async fn close(&self, mode: CloseMode) {
         *self
@@ -310,6 +323,10 @@ async fn run(inner: Arc<Inner>) {
         match contend::acquire(&spec(&inner, &decide), &wait).await {
             Ok(guard) => {
                 backoff = Duration::from_millis(50);
+                *inner
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
                 let token = guard.token();
                 inner.current.send_replace(Some(guard.watch()));
                 let _ = inner.events.send(LeadershipEvent::Gained { token });
@@ -341,6 +358,10 @@ async fn run(inner: Arc<Inner>) {
             }
             Err(RecipeError::Cancelled | RecipeError::Closed) => break,
             Err(e) => {
+                *inner
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e.clone());
                 tracing::debug!(path = inner.path, error = %e, "leader latch: contend failed; retrying");
                 if matches!(
                     e,

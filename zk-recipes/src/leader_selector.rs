@@ -254,15 +254,17 @@ where
         inner.current.send_replace(Some(guard.watch()));
         let cancel = leadership.cancel.clone();
         let token = leadership.token;
-        let work = task(leadership);
+        let mut work = Box::pin(task(leadership));
         let end = tokio::select! {
-            () = work => LeadershipEnd::Finished,
+            () = &mut work => LeadershipEnd::Finished,
             reason = guard.lost() => LeadershipEnd::Lost(reason),
             () = inner.interrupt.notified() => LeadershipEnd::Interrupted,
             () = inner.close.cancelled() => LeadershipEnd::Interrupted,
         };
-        // The token fires and the future is already dropped (it lived in the select).
+        // First the token (so that anything the task spawned learns it), then the future is
+        // dropped: no leader code of this leadership runs after this point.
         cancel.cancel();
+        drop(work);
         inner.current.send_replace(None);
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), guard.release()).await;
         inner.ends.send_replace(Some((token, end)));

@@ -18,6 +18,22 @@
 //!   cancellation on every wait, herd-free waiting on one predecessor, CONTAINER parents and
 //!   strict child filtering ([`RecipeError::ForeignChildren`]).
 //!
+//! # Recipes
+//!
+//! | recipe | Curator flavour (default) | kazoo flavour |
+//! |---|---|---|
+//! | [`Mutex`] | `InterProcessMutex`: `P/_c_<uuid>-lock-<seq>` | `Lock`: `P/<hex>__lock__<seq>` |
+//! | [`ReadWriteLock`] | `InterProcessReadWriteLock`: `-__READ__` / `-__WRIT__` | `ReadLock` / `WriteLock`: `__rlock__` / `__lock__` |
+//! | [`Semaphore`] | `InterProcessSemaphoreV2`: `P/locks/`, `P/leases/_c_<uuid>-lease-<seq>` | `Semaphore`: `P-__lock__`, `P/<hex>`, max leases stored in `P` |
+//! | [`MultiLock`] | `InterProcessMultiLock` over [`Mutex`]es | (over kazoo-flavour [`Mutex`]es) |
+//! | [`LeaderLatch`] | `LeaderLatch`: `P/_c_<uuid>-latch-<seq>` | `Election`: `P/<hex>__lock__<seq>` |
+//! | [`LeaderSelector`] | `LeaderSelector` (a mutex): `-lock-` | `Election.run`: `__lock__` |
+//! | [`Barrier`], [`DoubleBarrier`] | `DistributedBarrier`; `DistributedDoubleBarrier`: `P/<uuid>`, `P/ready` | – |
+//!
+//! Every wait takes a deadline or a cancellation token; dropping an `acquire()` future removes
+//! the node it created. The `lock` and `leader` examples drive the recipes from a shell and
+//! print one line per event (`--help` documents the format).
+//!
 //! # Leader election in 10 lines
 //!
 //! ```no_run

@@ -33,6 +33,7 @@ pub(crate) async fn run(
             return;
         }
         let until = hold.valid_until_now(hold.tx.borrow().valid_until);
+        let watching_own = node_watch.as_ref().is_some_and(|w| w.path() == hold.node);
         tokio::select! {
             () = stop.cancelled() => return,
             event = events.next() => match event {
@@ -52,9 +53,16 @@ pub(crate) async fn run(
                 }
             },
             event = wait_watch(&mut node_watch) => match event {
-                EventType::NodeDeleted => { hold.mark_lost(LossReason::NodeDeleted); return; }
+                // A data watch on our node (the child watch on the recipe path, set while
+                // acquiring, reports a change among the children: prove our node again).
+                EventType::NodeDeleted if watching_own => { hold.mark_lost(LossReason::NodeDeleted); return; }
                 EventType::None => node_watch = None,
-                _ => node_watch = arm(&hold).await,
+                _ => {
+                    if !watching_own && !probe_node(&hold, lease).await {
+                        return;
+                    }
+                    node_watch = arm(&hold).await;
+                }
             },
             _ = probe.tick() => if !probe_node(&hold, lease).await { return },
             () = tokio::time::sleep_until(until) => { hold.mark_lost(LossReason::LeaseExpired); return; }
@@ -91,6 +99,9 @@ fn loss_of(hold: &HoldShared, event: SessionEvent) -> Option<LossReason> {
     match event.state {
         SessionState::Expired => Some(LossReason::Expired),
         SessionState::Closed | SessionState::AuthFailed => Some(LossReason::Closed),
+        // A read-only server is cut off from the quorum: its answers prove nothing about the
+        // session (the quorum may have expired it), so it is a loss under every policy.
+        SessionState::ConnectedReadOnly => Some(LossReason::Suspended),
         _ if event.session_id != hold.session_id && event.session_id != 0 => {
             Some(LossReason::Expired)
         }
@@ -100,7 +111,7 @@ fn loss_of(hold: &HoldShared, event: SessionEvent) -> Option<LossReason> {
         SessionState::Suspended | SessionState::Connecting => {
             (hold.policy == ErrorPolicy::Standard).then_some(LossReason::Suspended)
         }
-        SessionState::Connected | SessionState::ConnectedReadOnly => None,
+        SessionState::Connected => None,
     }
 }
 

@@ -153,6 +153,13 @@ impl Mutex {
     /// # Errors
     /// [`RecipeError::ForeignChildren`](crate::RecipeError::ForeignChildren),
     /// [`RecipeError::Closed`](crate::RecipeError::Closed), session expiry, client errors.
+    ///
+    /// ```no_run
+    /// # async fn demo(mutex: zk_recipes::Mutex) -> zk_recipes::Result<()> {
+    /// let guard = mutex.acquire().await?;
+    /// guard.release().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn acquire(&self) -> Result<MutexGuard> {
         self.acquire_with(Wait::default()).await
     }
@@ -161,6 +168,16 @@ impl Mutex {
     ///
     /// # Errors
     /// As [`acquire`](Self::acquire), plus the deadline.
+    ///
+    /// ```no_run
+    /// # async fn demo(mutex: zk_recipes::Mutex) -> zk_recipes::Result<()> {
+    /// match mutex.acquire_timeout(std::time::Duration::from_secs(2)).await {
+    ///     Ok(guard) => guard.release().await?,
+    ///     Err(zk_recipes::RecipeError::Deadline(waited)) => eprintln!("busy for {waited:?}"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn acquire_timeout(&self, timeout: Duration) -> Result<MutexGuard> {
         self.acquire_until(Instant::now() + timeout).await
     }
@@ -181,6 +198,13 @@ impl Mutex {
     ///
     /// # Errors
     /// As [`acquire`](Self::acquire), plus cancellation.
+    ///
+    /// ```no_run
+    /// # async fn demo(mutex: zk_recipes::Mutex) -> zk_recipes::Result<()> {
+    /// let cancel = tokio_util::sync::CancellationToken::new();
+    /// let guard = mutex.acquire_cancellable(cancel.clone()).await?;
+    /// # drop(guard); Ok(()) }
+    /// ```
     pub async fn acquire_cancellable(&self, cancel: CancellationToken) -> Result<MutexGuard> {
         self.acquire_with(Wait {
             cancel: Some(cancel),
@@ -194,6 +218,14 @@ impl Mutex {
     ///
     /// # Errors
     /// As [`acquire`](Self::acquire).
+    ///
+    /// ```no_run
+    /// # async fn demo(mutex: zk_recipes::Mutex) -> zk_recipes::Result<()> {
+    /// if let Some(guard) = mutex.try_acquire().await? {
+    ///     guard.release().await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn try_acquire(&self) -> Result<Option<MutexGuard>> {
         match self
             .acquire_with(Wait {

@@ -123,6 +123,9 @@ impl HoldShared {
         let reason = match event.state {
             SessionState::Expired => Some(LossReason::Expired),
             SessionState::Closed | SessionState::AuthFailed => Some(LossReason::Closed),
+            // A read-only server is cut off from the quorum: its answers prove nothing about the
+            // session (the quorum may have expired it), so it is a loss under every policy.
+            SessionState::ConnectedReadOnly => Some(LossReason::Suspended),
             _ if event.session_id != self.session_id => Some(LossReason::Expired),
             SessionState::Suspended | SessionState::Connecting
                 if self.policy == ErrorPolicy::Standard =>
@@ -294,6 +297,12 @@ impl OwnershipGuard {
     }
 
     /// The fencing token: our node's czxid. Strictly greater than every earlier holder's.
+    ///
+    /// ```no_run
+    /// # async fn demo(guard: zk_recipes::OwnershipGuard) -> zk_recipes::Result<()> {
+    /// let token = guard.token(); // send it with every write to a fenced store
+    /// # Ok(()) }
+    /// ```
     pub fn token(&self) -> i64 {
         self.shared.token
     }
@@ -312,6 +321,15 @@ impl OwnershipGuard {
     /// the answer is right even if this task was paused and nothing else ran since. Under
     /// [`ErrorPolicy::Session`] it is also false between a reconnect and the re-verification
     /// of our node (which follows at once).
+    ///
+    /// ```no_run
+    /// # async fn demo(guard: zk_recipes::OwnershipGuard) -> zk_recipes::Result<()> {
+    /// while guard.is_held() {
+    ///     // one step of work, then check again
+    /// #   break;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn is_held(&self) -> bool {
         self.shared.held()
     }
@@ -323,6 +341,15 @@ impl OwnershipGuard {
 
     /// The lease deadline: the send time of the last request that proved our node and session
     /// alive, plus the session timeout, minus a margin. `None` once lost.
+    ///
+    /// ```no_run
+    /// # async fn demo(guard: zk_recipes::OwnershipGuard) -> zk_recipes::Result<()> {
+    /// if let Some(until) = guard.valid_until() {
+    ///     let left = until.saturating_duration_since(tokio::time::Instant::now());
+    ///     println!("held for at least {left:?} more, unless lost earlier");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn valid_until(&self) -> Option<Instant> {
         match self.shared.check() {
             Some(_) => None,
@@ -334,6 +361,13 @@ impl OwnershipGuard {
     }
 
     /// Resolves at the first loss (immediately if already lost).
+    ///
+    /// ```no_run
+    /// # async fn demo(guard: zk_recipes::OwnershipGuard) -> zk_recipes::Result<()> {
+    /// let reason = guard.lost().await;
+    /// eprintln!("lost: {reason}");
+    /// # Ok(()) }
+    /// ```
     pub async fn lost(&self) -> LossReason {
         self.shared.lost().await
     }
@@ -347,20 +381,30 @@ impl OwnershipGuard {
 
     /// Releases: deletes our node (retrying across reconnects while the session lives).
     ///
+    /// Returns `Ok` as well when the session is already gone (closed client, expiry): the
+    /// server removes an ephemeral node with its session.
+    ///
     /// # Errors
-    /// Errors other than connection loss and `NoNode` (for example [`RecipeError::Closed`]
-    /// (crate::RecipeError::Closed) when the client was closed: the server then removes the
-    /// node itself).
+    /// Server errors other than `NoNode` (for example `NoAuth`).
+    ///
+    /// ```no_run
+    /// # async fn demo(guard: zk_recipes::OwnershipGuard) -> zk_recipes::Result<()> {
+    /// guard.release().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn release(mut self) -> crate::Result<()> {
         self.released = true;
-        self.stop.cancel();
         self.shared.mark_lost(LossReason::Released);
-        delete_guaranteed(
+        let result = delete_guaranteed(
             &self.shared.client,
             &self.shared.node,
             self.shared.session_id,
         )
-        .await
+        .await;
+        // Stopped after the delete: by then the watch on our node has fired, so the monitor
+        // drops it without asking the server to remove it.
+        self.stop.cancel();
+        result
     }
 }
 
