@@ -122,10 +122,10 @@ impl Record {
                     working.insert(unit, (worker, token));
                     grants += 1;
                 }
-                Fact::Disown { unit, .. } => {
-                    if working.get(&unit).is_some_and(|(w, _)| *w == worker) {
-                        working.remove(&unit);
-                    }
+                Fact::Disown { unit, .. }
+                    if working.get(&unit).is_some_and(|(w, _)| *w == worker) =>
+                {
+                    working.remove(&unit);
                 }
                 _ => {}
             }
