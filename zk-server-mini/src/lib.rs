@@ -51,6 +51,7 @@ pub mod tree;
 pub mod txn;
 pub mod wal;
 pub mod watches;
+pub mod zab;
 pub mod zxid;
 
 use std::net::SocketAddr;
