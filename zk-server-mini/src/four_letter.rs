@@ -116,15 +116,15 @@ impl StateMachine {
             }
             "dump" => {
                 let mut s = String::from("SessionTracker dump:\nSession Sets (");
-                let buckets = self.sessions.buckets();
-                let _ = writeln!(s, "{})/({}):", buckets.len(), self.sessions.len());
+                let buckets = self.proposer.sessions.buckets();
+                let _ = writeln!(s, "{})/({}):", buckets.len(), self.proposer.sessions.len());
                 for (deadline, ids) in buckets {
                     let _ = writeln!(s, "{} expire at {deadline}:", ids.len());
                     for id in ids {
                         let _ = writeln!(s, "\t{}", hex(*id));
                     }
                 }
-                let eph = self.tree.all_ephemerals();
+                let eph = self.replica.tree.all_ephemerals();
                 let _ = writeln!(
                     s,
                     "ephemeral nodes dump:\nSessions with Ephemerals ({}):",
@@ -170,8 +170,8 @@ impl StateMachine {
             self.received,
             self.sent,
             self.conns.len(),
-            hex(self.tree.last_zxid),
-            self.tree.node_count(),
+            hex(self.replica.tree.last_zxid),
+            self.replica.tree.node_count(),
         )
     }
 
@@ -210,8 +210,15 @@ impl StateMachine {
     }
 
     fn mntr(&self) -> String {
-        let eph: usize = self.tree.all_ephemerals().values().map(|s| s.len()).sum();
+        let eph: usize = self
+            .replica
+            .tree
+            .all_ephemerals()
+            .values()
+            .map(|s| s.len())
+            .sum();
         let data_size: usize = self
+            .replica
             .tree
             .iter()
             .map(|(p, n)| p.len() + n.data.as_ref().map_or(0, |d| d.len()))
@@ -226,11 +233,14 @@ impl StateMachine {
             ("zk_packets_sent", self.sent.to_string()),
             ("zk_num_alive_connections", self.conns.len().to_string()),
             ("zk_outstanding_requests", "0".into()),
-            ("zk_znode_count", self.tree.node_count().to_string()),
+            ("zk_znode_count", self.replica.tree.node_count().to_string()),
             ("zk_watch_count", self.watches.watch_count().to_string()),
             ("zk_ephemerals_count", eph.to_string()),
             ("zk_approximate_data_size", data_size.to_string()),
-            ("zk_global_sessions", self.sessions.len().to_string()),
+            (
+                "zk_global_sessions",
+                self.proposer.sessions.len().to_string(),
+            ),
             ("zk_local_sessions", "0".into()),
             ("zk_last_proposal_size", "-1".into()),
         ];

@@ -40,6 +40,7 @@ pub mod dir_lock;
 pub mod disk;
 pub mod four_letter;
 pub mod prep;
+pub mod replica;
 mod server;
 pub mod session;
 pub mod sim_disk;

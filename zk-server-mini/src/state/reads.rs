@@ -17,12 +17,14 @@ pub(super) const MAX_IDENTITIES: usize = 64;
 
 impl StateMachine {
     fn lookup(&self, path: &str) -> Option<&Node> {
-        self.tree.get(if path.is_empty() { "/" } else { path })
+        self.replica
+            .tree
+            .get(if path.is_empty() { "/" } else { path })
     }
 
     fn child_names(&self, path: &str) -> Vec<String> {
         let path = if path.is_empty() { "/" } else { path };
-        self.tree.children(path).cloned().collect()
+        self.replica.tree.children(path).cloned().collect()
     }
 
     fn readable(&self, node: &Node, ids: &[Id]) -> bool {
@@ -39,7 +41,7 @@ impl StateMachine {
     }
 
     pub(super) fn read(&mut self, conn: ConnId, sid: i64, xid: i32, request: Request) {
-        let zxid = self.tree.last_zxid;
+        let zxid = self.replica.tree.last_zxid;
         let ids = self.caller_ids(conn);
         let result: Result<Response, ErrorCode> = match request {
             Request::Ping => Ok(Response::Empty),
@@ -102,6 +104,7 @@ impl StateMachine {
                 let prefix = r.prefix_path;
                 let all = prefix.is_empty() || prefix == "/";
                 let ephemerals = self
+                    .replica
                     .tree
                     .ephemerals_of(sid)
                     .filter(|p| all || p.starts_with(&prefix))
@@ -116,7 +119,7 @@ impl StateMachine {
                 Some(n) if !self.readable(n, &ids) => Err(ErrorCode::NoAuth),
                 Some(_) => {
                     let path = if r.path.is_empty() { "/" } else { &r.path };
-                    let total = self.tree.descendant_count(path);
+                    let total = self.replica.tree.descendant_count(path);
                     Ok(Response::GetAllChildrenNumber(
                         GetAllChildrenNumberResponse {
                             total_number: i32::try_from(total).unwrap_or(i32::MAX),
@@ -227,7 +230,7 @@ impl StateMachine {
         let path = if path.is_empty() { "/" } else { path };
         let limit = self.config.max_reply_len;
         let mut size = 0usize;
-        for name in self.tree.children(path) {
+        for name in self.replica.tree.children(path) {
             size += 4 + name.len();
             if size > limit {
                 return true;
@@ -340,7 +343,7 @@ impl StateMachine {
         let event = EventType::NodeDataChanged;
         self.rearm_one_shot(conn, rel, data, Table::Data, |n| n.mzxid, event);
         for p in exist {
-            if self.tree.get(p).is_some() {
+            if self.replica.tree.get(p).is_some() {
                 self.notify(conn, EventType::NodeCreated, p);
             } else {
                 self.watch(conn, |w| w.add_one_shot(Table::Data, p, conn));
@@ -370,7 +373,7 @@ impl StateMachine {
         changed: EventType,
     ) {
         for p in paths {
-            match self.tree.get(p).map(zxid_of) {
+            match self.replica.tree.get(p).map(zxid_of) {
                 None => self.notify(conn, EventType::NodeDeleted, p),
                 Some(z) if z > rel => self.notify(conn, changed, p),
                 Some(_) => self.watch(conn, |w| w.add_one_shot(table, p, conn)),

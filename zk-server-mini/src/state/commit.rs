@@ -1,0 +1,225 @@
+//! The commit side of the write path: proposals sealed into batches for the log, then, once
+//! the log (standalone) or a quorum (an ensemble) has them, applied to the replica strictly in
+//! zxid order, watches fired, and the clients of this server answered, notifications first.
+
+use super::*;
+
+impl StateMachine {
+    pub(super) fn propose(
+        &mut self,
+        session_id: i64,
+        cxid: i32,
+        wall_ms: i64,
+        txn: Txn,
+        origin: Origin,
+    ) {
+        if origin.is_client_write() {
+            *self.session_writes.entry(session_id).or_default() += 1;
+        }
+        self.proposer
+            .propose(session_id, cxid, wall_ms, txn, origin);
+    }
+
+    /// Applies every proposal, sealed or not (all now durable), in zxid order, fires watches
+    /// and produces the notifications and replies, notifications first.
+    pub fn commit(&mut self) -> Vec<Action> {
+        self.seal_batch();
+        let actions = self.commit_through(self.proposer.last_assigned);
+        self.proposer.pending.clear();
+        actions
+    }
+
+    /// Seals the proposals made since the last seal into a batch for the log and returns it.
+    /// The state machine keeps preparing (against the batch's pending changes) and answering
+    /// reads while the batch is being made durable; [`StateMachine::commit_through`] then
+    /// commits it. Batches must be made durable in the order they were sealed.
+    pub fn seal_batch(&mut self) -> &[Proposal] {
+        let start = self.in_flight.len();
+        self.in_flight.extend(self.proposer.proposals.drain(..));
+        // Cheap when already contiguous; `start` is at most the length.
+        let slice = self.in_flight.make_contiguous();
+        slice.get(start..).unwrap_or_default()
+    }
+
+    /// Whether a sealed batch waits for [`StateMachine::commit_through`].
+    pub fn has_in_flight(&self) -> bool {
+        !self.in_flight.is_empty()
+    }
+
+    /// Commits the sealed proposals with zxids up to `zxid` (now durable): applies them in
+    /// zxid order, fires watches, and produces the notifications and replies, notifications
+    /// first. Pending changes of later batches are kept.
+    pub fn commit_through(&mut self, zxid: i64) -> Vec<Action> {
+        while self
+            .in_flight
+            .front()
+            .is_some_and(|p| p.header.zxid <= zxid)
+        {
+            let Some(p) = self.in_flight.pop_front() else {
+                break;
+            };
+            if p.origin.is_client_write()
+                && let Some(n) = self.session_writes.get_mut(&p.header.session_id)
+            {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.session_writes.remove(&p.header.session_id);
+                }
+            }
+            let (result, changes) = match self.replica.apply(&p.header, &p.txn) {
+                Ok(applied) => applied,
+                Err(e) => {
+                    // Never expected: zxids are assigned in order and committed in order.
+                    tracing::error!("{e}; not applied");
+                    (TxnResult::Error(ErrorCode::SystemError), Vec::new())
+                }
+            };
+            self.fire(&changes);
+            self.answer(p.header, result, p.origin);
+            self.backlog_dirty = true;
+        }
+        self.proposer.pending.settle_through(zxid);
+        std::mem::take(&mut self.actions)
+    }
+
+    pub(super) fn fire(&mut self, changes: &[Change]) {
+        for change in changes {
+            match change {
+                Change::Created(p) => {
+                    for c in self.watches.trigger_data(p, EventType::NodeCreated) {
+                        self.notify(c, EventType::NodeCreated, p);
+                    }
+                    self.fire_children_changed_on_parent(p);
+                }
+                Change::Deleted(p) => {
+                    let fired = self.watches.trigger_data(p, EventType::NodeDeleted);
+                    for c in &fired {
+                        self.notify(*c, EventType::NodeDeleted, p);
+                    }
+                    for c in self
+                        .watches
+                        .trigger_child(p, EventType::NodeDeleted, &fired)
+                    {
+                        self.notify(c, EventType::NodeDeleted, p);
+                    }
+                    self.fire_children_changed_on_parent(p);
+                }
+                Change::DataChanged(p) => {
+                    for c in self.watches.trigger_data(p, EventType::NodeDataChanged) {
+                        self.notify(c, EventType::NodeDataChanged, p);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `path` was created or deleted: its parent's child watches fire.
+    pub(super) fn fire_children_changed_on_parent(&mut self, path: &str) {
+        if let Some(parent) = parent_of(path) {
+            let parent = parent.to_owned();
+            for c in self
+                .watches
+                .trigger_child(&parent, EventType::NodeChildrenChanged, &[])
+            {
+                self.notify(c, EventType::NodeChildrenChanged, &parent);
+            }
+        }
+    }
+
+    pub(super) fn answer(&mut self, header: TxnHeader, result: TxnResult, origin: Origin) {
+        let zxid = header.zxid;
+        match origin {
+            Origin::Internal => {}
+            Origin::Undecodable { conn, xid } => {
+                self.release(conn);
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.pending_writes = c.pending_writes.saturating_sub(1);
+                }
+                let code = match result {
+                    TxnResult::Error(code) => code,
+                    _ => ErrorCode::MarshallingError,
+                };
+                self.reply(conn, xid, zxid, code, &Response::Empty);
+            }
+            Origin::Expire { session } => {
+                let conns: Vec<ConnId> = self
+                    .session_conns
+                    .get(&session)
+                    .map(|s| s.iter().copied().collect())
+                    .unwrap_or_default();
+                for c in conns {
+                    self.close(c);
+                }
+            }
+            Origin::Connect { conn, read_only } => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.pending_writes = c.pending_writes.saturating_sub(1);
+                }
+                let Some(timeout) = self.conns.get(&conn).map(|c| c.timeout_ms) else {
+                    return;
+                };
+                self.accept_session(conn, header.session_id, timeout, read_only);
+            }
+            Origin::Request { conn, xid, request } => {
+                self.release(conn);
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.pending_writes = c.pending_writes.saturating_sub(1);
+                }
+                match (result, &request) {
+                    (TxnResult::Error(code), _) => {
+                        self.reply(conn, xid, zxid, code, &Response::Empty)
+                    }
+                    (TxnResult::Checked, Request::Check(_)) => {
+                        // 3.8 never answers a passing check outside a multi (its final
+                        // processor throws); later requests of the connection are answered.
+                        tracing::debug!(conn, xid, "standalone check passed; no reply, as 3.8");
+                    }
+                    (TxnResult::SessionClosed, _) => {
+                        self.reply(conn, xid, zxid, ErrorCode::Ok, &Response::Empty);
+                        self.close(conn);
+                    }
+                    (TxnResult::Multi(results), Request::Multi(m)) => {
+                        let results = results
+                            .into_iter()
+                            .zip(&m.ops)
+                            .map(|(r, op)| multi_result(r, op))
+                            .collect();
+                        let body = Response::Multi(MultiResponse { results });
+                        self.reply(conn, xid, zxid, ErrorCode::Ok, &body);
+                    }
+                    (result, request) => {
+                        let body = single_result(result, request.op_code());
+                        self.reply(conn, xid, zxid, ErrorCode::Ok, &body);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn single_result(result: TxnResult, op: OpCode) -> Response {
+    match result {
+        TxnResult::Created { path, stat } => match op {
+            OpCode::Create => Response::Create(CreateResponse { path }),
+            _ => Response::Create2(Create2Response { path, stat }),
+        },
+        TxnResult::Stat(stat) => Response::SetStat(stat),
+        _ => Response::Empty,
+    }
+}
+
+fn multi_result(result: TxnResult, op: &MultiOp) -> OpResult {
+    match result {
+        TxnResult::Created { path, stat } => match op {
+            MultiOp::CreateContainer(_) | MultiOp::CreateTtl(_) => {
+                OpResult::Create2(Create2Response { path, stat })
+            }
+            _ => OpResult::Create { path },
+        },
+        TxnResult::Deleted => OpResult::Delete,
+        TxnResult::Stat(stat) => OpResult::SetData { stat },
+        TxnResult::Checked => OpResult::Check,
+        TxnResult::Error(code) => OpResult::Error(code),
+        _ => OpResult::Error(ErrorCode::SystemError),
+    }
+}
