@@ -158,14 +158,26 @@ impl Peer {
             {
                 self.on_proposal(epoch, entry)
             }
-            Message::Commit { zxid, .. } if matches!(phase, Phase::Synced(_) | Phase::Serving(_)) => {
-                self.commit_through(zxid)
+            Message::Commit { zxid, .. }
+                if matches!(phase, Phase::Synced(_) | Phase::Serving(_)) =>
+            {
+                // Over FIFO links the proposal comes before its commit: a commit beyond
+                // the last entry here means proposals were lost.
+                if zxid > self.history.last() {
+                    self.resync("commit beyond the last proposal received");
+                } else {
+                    self.commit_through(zxid);
+                }
             }
             Message::Ping {
                 epoch,
                 committed,
                 round,
             } if matches!(phase, Phase::Synced(_) | Phase::Serving(_)) => {
+                if committed > self.history.last() {
+                    self.resync("the leader committed proposals never received");
+                    return;
+                }
                 self.commit_through(committed);
                 let touches = self
                     .follower()

@@ -1,0 +1,932 @@
+//! A deterministic simulation of a Zab ensemble: every member's [`Peer`] and [`ZabStore`] on
+//! its own [`SimDisk`], one seeded scheduler over virtual time, a network that loses, delays,
+//! reorders, duplicates and partitions messages, crashes that keep only what was fsynced
+//! (optionally tearing the write in progress), and invariants checked after every event.
+//!
+//! Nothing here reads the machine's clock: the same seed gives the same run.
+
+#![allow(dead_code)]
+
+pub mod check;
+pub mod rng;
+
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use zk_server_mini::sim_disk::SimDisk;
+use zk_server_mini::zab::store::ZabStore;
+use zk_server_mini::zab::{
+    Config, Entry, Input, Message, Output, Peer, PeerId, PersistId, PersistOp, Snapshot,
+};
+
+pub use check::{Checker, Violation};
+pub use rng::Rng;
+
+/// Virtual milliseconds.
+pub type Ms = u64;
+
+/// One tick of every member's clock.
+pub const TICK_MS: Ms = 50;
+
+/// A deliberately broken driver, to prove the invariants catch what each rule prevents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bug {
+    /// The correct driver.
+    None,
+    /// Log appends are never fsynced, yet reported durable (acks before durability).
+    AckBeforeFsync,
+    /// On restart, the state machine applies every logged entry, committed or not (what
+    /// ZooKeeper did by loading its txn log into the data tree).
+    ApplyLoggedOnRecovery,
+    /// TRUNC is acknowledged but the log file is left as it was.
+    SkipTruncate,
+    /// currentEpoch is written before the synced entries queued ahead of it.
+    EpochBeforeHistory,
+}
+
+/// Fault rates for random runs.
+#[derive(Debug, Clone)]
+pub struct Faults {
+    /// Probability a message is lost.
+    pub loss: f64,
+    /// Probability a message is delivered twice.
+    pub duplicate: f64,
+    /// Probability a message ignores its link's order.
+    pub reorder: f64,
+    /// Largest network delay.
+    pub max_delay: Ms,
+    /// Mean time between crash/restart/partition events.
+    pub fault_every: Ms,
+    /// Whether a crash tears the write in progress.
+    pub tear: bool,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self {
+            loss: 0.02,
+            duplicate: 0.02,
+            reorder: 0.02,
+            max_delay: 20,
+            fault_every: 400,
+            tear: true,
+        }
+    }
+}
+
+/// A crash point: the member dies around one of its persist requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashAt {
+    /// Right after an op of this kind is durable, before the core hears of it.
+    AfterPersist(OpKind),
+    /// Right before an op of this kind is written.
+    BeforePersist(OpKind),
+    /// Right after the member sends a message of this kind.
+    AfterSend(MsgKind),
+}
+
+/// Kinds of persist requests, for crash points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    /// acceptedEpoch.
+    AcceptedEpoch,
+    /// currentEpoch.
+    CurrentEpoch,
+    /// A log append.
+    Append,
+    /// TRUNC.
+    Truncate,
+    /// SNAP.
+    InstallSnapshot,
+}
+
+impl OpKind {
+    fn of(op: &PersistOp) -> Self {
+        match op {
+            PersistOp::AcceptedEpoch(_) => Self::AcceptedEpoch,
+            PersistOp::CurrentEpoch(_) => Self::CurrentEpoch,
+            PersistOp::Append(_) => Self::Append,
+            PersistOp::TruncateAfter(_) => Self::Truncate,
+            PersistOp::InstallSnapshot(_) => Self::InstallSnapshot,
+        }
+    }
+}
+
+/// Kinds of messages, for crash points and filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MsgKind {
+    /// ACK of NEWLEADER.
+    AckNewLeader,
+    /// A sync (DIFF/TRUNC/SNAP + NEWLEADER).
+    Sync,
+    /// A proposal.
+    Proposal,
+    /// A commit.
+    Commit,
+    /// UPTODATE.
+    UpToDate,
+    /// An ack.
+    Ack,
+    /// A ping.
+    Ping,
+}
+
+impl MsgKind {
+    /// The kind of `m`, if it is one of these.
+    pub fn of(m: &Message) -> Option<Self> {
+        Some(match m {
+            Message::AckNewLeader { .. } => Self::AckNewLeader,
+            Message::Sync { .. } => Self::Sync,
+            Message::Proposal { .. } => Self::Proposal,
+            Message::Commit { .. } => Self::Commit,
+            Message::UpToDate { .. } => Self::UpToDate,
+            Message::Ack { .. } => Self::Ack,
+            Message::Ping { .. } => Self::Ping,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug)]
+enum Event {
+    Tick(PeerId),
+    Deliver {
+        to: PeerId,
+        from: PeerId,
+        message: Message,
+    },
+    DiskDone(PeerId, u64),
+}
+
+#[derive(Debug)]
+struct Scheduled {
+    at: Ms,
+    seq: u64,
+    event: Event,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Earliest first in a max-heap.
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// The replicated state machine of the simulation: a digest chained over applied entries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct App {
+    /// Last applied zxid.
+    pub zxid: i64,
+    /// FNV-1a chained over (zxid, payload) of every applied entry.
+    pub digest: u64,
+}
+
+impl App {
+    fn apply(&mut self, e: &Entry) {
+        let mut h = self.digest ^ 0xcbf2_9ce4_8422_2325;
+        for b in e.zxid.to_be_bytes().iter().chain(e.payload.iter()) {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.digest = h;
+        self.zxid = e.zxid;
+    }
+
+    fn encode(&self) -> Bytes {
+        let mut b = BytesMut::new();
+        b.put_i64(self.zxid);
+        b.put_u64(self.digest);
+        b.freeze()
+    }
+
+    fn decode(data: &[u8]) -> Option<Self> {
+        if data.len() != 16 {
+            return None;
+        }
+        let mut z = [0u8; 8];
+        let mut d = [0u8; 8];
+        z.copy_from_slice(&data[..8]);
+        d.copy_from_slice(&data[8..]);
+        Some(Self {
+            zxid: i64::from_be_bytes(z),
+            digest: u64::from_be_bytes(d),
+        })
+    }
+}
+
+/// One simulated member.
+pub struct Node {
+    /// Its id.
+    pub id: PeerId,
+    /// Its disk (survives crashes, minus what was not fsynced).
+    pub disk: SimDisk,
+    store: Option<ZabStore>,
+    /// The core, while up.
+    pub peer: Option<Peer>,
+    incarnation: u64,
+    queue: VecDeque<(PersistId, PersistOp)>,
+    disk_busy: bool,
+    /// Whether its disk completions are held (a slow disk).
+    pub disk_held: bool,
+    /// The applied state.
+    pub app: App,
+    /// Applies since the last snapshot.
+    since_snapshot: u64,
+    /// What is durable, as far as completed persist requests say.
+    pub durable: BTreeMap<i64, Bytes>,
+    /// zxid of the durable snapshot.
+    pub durable_snapshot: i64,
+}
+
+impl Node {
+    /// Whether it is running.
+    pub fn is_up(&self) -> bool {
+        self.peer.is_some()
+    }
+}
+
+/// A message filter: `(from, to, message) -> drop?`.
+pub type Filter = Box<dyn FnMut(PeerId, PeerId, &Message) -> bool>;
+
+/// The simulated ensemble.
+pub struct Sim {
+    /// Members by id.
+    pub nodes: BTreeMap<PeerId, Node>,
+    /// Virtual now.
+    pub now: Ms,
+    heap: BinaryHeap<Scheduled>,
+    seq: u64,
+    /// The seeded randomness (network, faults, workload).
+    pub rng: Rng,
+    /// Network faults.
+    pub faults: Faults,
+    /// Directed links that drop everything.
+    pub blocked: BTreeSet<(PeerId, PeerId)>,
+    link_clock: BTreeMap<(PeerId, PeerId), Ms>,
+    /// Drops messages it returns true for.
+    pub filter: Option<Filter>,
+    /// Crash points armed per member.
+    pub crash_points: BTreeMap<PeerId, CrashAt>,
+    /// The driver bug in effect.
+    pub bug: Bug,
+    /// Snapshot after this many applies.
+    pub snapshot_every: u64,
+    /// The invariants.
+    pub checker: Checker,
+    next_write: u64,
+    /// zxid → write number, at the leader that proposed it (to acknowledge on apply).
+    proposed: BTreeMap<(PeerId, i64), u64>,
+    /// Read-index requests in flight: (member, id) → the highest acknowledged zxid when
+    /// the request was made.
+    reads: BTreeMap<(PeerId, u64), i64>,
+    next_read: u64,
+    /// Read-index answers checked.
+    pub reads_checked: u64,
+    trace: VecDeque<String>,
+}
+
+impl Sim {
+    /// An ensemble of `n` members (ids 1..=n) with fresh disks and a correct driver.
+    pub fn new(n: u64, seed: u64) -> Self {
+        Self::with_bug(n, seed, Bug::None)
+    }
+
+    /// [`Sim::new`] with a deliberately broken driver.
+    pub fn with_bug(n: u64, seed: u64, bug: Bug) -> Self {
+        let mut sim = Self {
+            nodes: BTreeMap::new(),
+            now: 0,
+            heap: BinaryHeap::new(),
+            seq: 0,
+            rng: Rng::new(seed),
+            faults: Faults::default(),
+            blocked: BTreeSet::new(),
+            link_clock: BTreeMap::new(),
+            filter: None,
+            crash_points: BTreeMap::new(),
+            bug,
+            snapshot_every: 7,
+            checker: Checker::new(n as usize),
+            next_write: 0,
+            proposed: BTreeMap::new(),
+            reads: BTreeMap::new(),
+            next_read: 0,
+            reads_checked: 0,
+            trace: VecDeque::new(),
+        };
+        for id in 1..=n {
+            sim.nodes.insert(
+                id,
+                Node {
+                    id,
+                    disk: SimDisk::default(),
+                    store: None,
+                    peer: None,
+                    incarnation: 0,
+                    queue: VecDeque::new(),
+                    disk_busy: false,
+                    disk_held: false,
+                    app: App::default(),
+                    since_snapshot: 0,
+                    durable: BTreeMap::new(),
+                    durable_snapshot: 0,
+                },
+            );
+        }
+        for id in 1..=n {
+            sim.start(id);
+        }
+        sim
+    }
+
+    fn members(&self) -> Vec<PeerId> {
+        self.nodes.keys().copied().collect()
+    }
+
+    fn note(&mut self, s: String) {
+        if self.trace.len() >= 200 {
+            self.trace.pop_front();
+        }
+        self.trace.push_back(format!("[{:>7}ms] {s}", self.now));
+    }
+
+    /// The last events, for a failure report.
+    pub fn trace(&self) -> String {
+        self.trace.iter().cloned().collect::<Vec<_>>().join("\n")
+    }
+
+    fn schedule(&mut self, at: Ms, event: Event) {
+        self.seq += 1;
+        self.heap.push(Scheduled {
+            at,
+            seq: self.seq,
+            event,
+        });
+    }
+
+    /// Starts (or restarts) a member from its disk.
+    pub fn start(&mut self, id: PeerId) {
+        let members = self.members();
+        let bug = self.bug;
+        let Some(node) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        if node.peer.is_some() {
+            return;
+        }
+        node.incarnation += 1;
+        node.queue.clear();
+        node.disk_busy = false;
+        let opened = ZabStore::open(Arc::new(node.disk.clone()), Path::new("/zab"));
+        let (mut store, recovered) = match opened {
+            Ok(x) => x,
+            Err(e) => {
+                self.checker.fail(Violation::Recovery(id, e.to_string()));
+                return;
+            }
+        };
+        store.set_unsafe_no_fsync(bug == Bug::AckBeforeFsync);
+        node.app = recovered
+            .snapshot
+            .as_ref()
+            .and_then(|s| App::decode(&s.data))
+            .unwrap_or_default();
+        node.durable_snapshot = node.app.zxid;
+        node.durable = recovered
+            .log
+            .iter()
+            .map(|e| (e.zxid, e.payload.clone()))
+            .collect();
+        let logged = recovered.log.clone();
+        let mut config = Config::new(id, members);
+        config.tick_ms = TICK_MS;
+        config.init_limit = 10;
+        config.sync_limit = 5;
+        let peer = match Peer::new(config, recovered) {
+            Ok(p) => p,
+            Err(e) => {
+                self.checker.fail(Violation::Recovery(id, e.to_string()));
+                return;
+            }
+        };
+        node.peer = Some(peer);
+        node.store = Some(store);
+        let incarnation = node.incarnation;
+        let app_start = node.app;
+        if bug == Bug::ApplyLoggedOnRecovery {
+            for e in &logged {
+                if e.zxid > node.app.zxid {
+                    node.app.apply(e);
+                }
+            }
+        }
+        let app = node.app;
+        self.note(format!("start {id} (incarnation {incarnation})"));
+        if app != app_start {
+            self.checker.on_apply(id, app, None, &self.nodes);
+        }
+        // Clocks start out of phase, from the seed.
+        let phase = self.rng.below(TICK_MS);
+        let now = self.now;
+        self.schedule(now + phase + 1, Event::Tick(id));
+        self.drain(id);
+    }
+
+    /// Crashes a member: memory is gone, the disk keeps what was fsynced.
+    pub fn crash(&mut self, id: PeerId) {
+        let tear = self.faults.tear;
+        let seed = self.rng.next();
+        let fail = self.rng.below(4);
+        let Some(node) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        if node.peer.is_none() {
+            return;
+        }
+        // A write in progress may have reached the disk in part.
+        if tear && let Some((_, op)) = node.queue.front().cloned() {
+            node.disk.fail_after(fail);
+            if let Some(store) = node.store.as_mut() {
+                let _ = store.persist(&op);
+            }
+        }
+        node.disk = node.disk.crash(tear.then_some(seed));
+        node.peer = None;
+        node.store = None;
+        node.queue.clear();
+        node.disk_busy = false;
+        self.note(format!("crash {id}"));
+    }
+
+    /// Cuts the network between the groups (members in no group are cut from all).
+    pub fn partition(&mut self, groups: &[&[PeerId]]) {
+        self.blocked.clear();
+        let members = self.members();
+        let group_of = |m: PeerId| groups.iter().position(|g| g.contains(&m));
+        for a in &members {
+            for b in &members {
+                if a != b && (group_of(*a).is_none() || group_of(*a) != group_of(*b)) {
+                    self.blocked.insert((*a, *b));
+                }
+            }
+        }
+        self.note(format!("partition {groups:?}"));
+    }
+
+    /// Restores the network.
+    pub fn heal(&mut self) {
+        self.blocked.clear();
+        self.note("heal".into());
+    }
+
+    /// The serving leader with the highest epoch, if any.
+    pub fn leader(&self) -> Option<PeerId> {
+        self.nodes
+            .values()
+            .filter_map(|n| {
+                let p = n.peer.as_ref()?;
+                Some((p.leading_epoch()?, n.id))
+            })
+            .max()
+            .map(|(_, id)| id)
+    }
+
+    /// Submits a client write to a serving member (a follower forwards it). Returns the
+    /// write's number, or `None` when no member serves.
+    pub fn write(&mut self) -> Option<u64> {
+        let serving: Vec<PeerId> = self
+            .nodes
+            .values()
+            .filter(|n| n.peer.as_ref().is_some_and(|p| p.is_serving()))
+            .map(|n| n.id)
+            .collect();
+        if serving.is_empty() {
+            return None;
+        }
+        let at = serving[self.rng.below(serving.len() as u64) as usize];
+        self.write_at(at)
+    }
+
+    /// Submits a client write at member `at`.
+    pub fn write_at(&mut self, at: PeerId) -> Option<u64> {
+        self.next_write += 1;
+        let n = self.next_write;
+        let payload = Bytes::from(format!("w{n}"));
+        let peer = self.nodes.get_mut(&at)?.peer.as_mut()?;
+        peer.step(Input::Forward { payload });
+        self.drain(at);
+        Some(n)
+    }
+
+    /// Starts a read-index (`sync()`) at a serving member.
+    pub fn read_index(&mut self, at: PeerId) {
+        self.next_read += 1;
+        let id = self.next_read;
+        let floor = self.checker.max_acked();
+        let Some(peer) = self.nodes.get_mut(&at).and_then(|n| n.peer.as_mut()) else {
+            return;
+        };
+        self.reads.insert((at, id), floor);
+        peer.step(Input::ReadIndex { id });
+        self.drain(at);
+    }
+
+    /// Carries out a member's outputs.
+    fn drain(&mut self, id: PeerId) {
+        loop {
+            let outputs = match self.nodes.get_mut(&id).and_then(|n| n.peer.as_mut()) {
+                Some(p) => p.take_outputs(),
+                None => return,
+            };
+            if outputs.is_empty() {
+                break;
+            }
+            for out in outputs {
+                if self.nodes.get(&id).is_none_or(|n| n.peer.is_none()) {
+                    return;
+                }
+                self.output(id, out);
+            }
+        }
+        self.check_roles(id);
+    }
+
+    fn output(&mut self, id: PeerId, out: Output) {
+        match out {
+            Output::Send { to, message } => {
+                let kind = MsgKind::of(&message);
+                self.send(id, to, message);
+                if let Some(CrashAt::AfterSend(k)) = self.crash_points.get(&id).copied()
+                    && Some(k) == kind
+                {
+                    self.crash_points.remove(&id);
+                    self.crash(id);
+                }
+            }
+            Output::Persist { id: pid, op } => {
+                let node = self.nodes.get_mut(&id).map(|n| {
+                    n.queue.push_back((pid, op));
+                    n
+                });
+                if let Some(n) = node
+                    && !n.disk_busy
+                    && !n.disk_held
+                {
+                    n.disk_busy = true;
+                    let inc = n.incarnation;
+                    let at = self.now + 1 + self.rng.below(5);
+                    self.schedule(at, Event::DiskDone(id, inc));
+                }
+            }
+            Output::RestoreSnapshot(s) => {
+                let app = App::decode(&s.data).unwrap_or_default();
+                if let Some(n) = self.nodes.get_mut(&id) {
+                    n.app = app;
+                }
+                self.checker.on_apply(id, app, None, &self.nodes);
+            }
+            Output::Apply(entry) => self.apply(id, entry),
+            Output::Forwarded { payload, .. } => {
+                let n: u64 = std::str::from_utf8(&payload[1..])
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                if let Some(p) = self.nodes.get_mut(&id).and_then(|x| x.peer.as_mut())
+                    && let Ok(zxid) = p.propose(payload)
+                {
+                    self.proposed.insert((id, zxid), n);
+                }
+            }
+            Output::ReadIndexReady { id: rid, zxid } => {
+                let floor = self.reads.remove(&(id, rid)).unwrap_or(0);
+                let applied = self.nodes.get(&id).map_or(0, |n| n.app.zxid);
+                self.reads_checked += 1;
+                if zxid < floor || applied < floor {
+                    self.checker.fail(Violation::StaleRead {
+                        member: id,
+                        read_point: zxid.min(applied),
+                        acked: floor,
+                    });
+                }
+            }
+            Output::ReadIndexFailed { id: rid } => {
+                self.reads.remove(&(id, rid));
+            }
+            Output::RoleChanged(r) => {
+                let (e, last) = self
+                    .nodes
+                    .get(&id)
+                    .and_then(|n| n.peer.as_ref())
+                    .map_or((0, 0), |p| (p.accepted_epoch(), p.last_logged()));
+                self.note(format!("{id} is {r:?} (accepted {e}, last {last:#x})"));
+            }
+            Output::Serving(s) => self.note(format!("{id} serving: {s}")),
+            Output::ExpireSession { .. } => {}
+        }
+    }
+
+    fn apply(&mut self, id: PeerId, entry: Entry) {
+        let snapshot_every = self.snapshot_every;
+        let Some(node) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        if entry.zxid <= node.app.zxid {
+            // Already in the state (only possible with a driver that applied logged
+            // entries on its own).
+            return;
+        }
+        node.app.apply(&entry);
+        node.since_snapshot += 1;
+        let app = node.app;
+        if let Some(n) = self.proposed.remove(&(id, entry.zxid)) {
+            self.checker.acked(entry.zxid, entry.payload.clone(), n);
+        }
+        self.checker.on_apply(id, app, Some(&entry), &self.nodes);
+        // Snapshots of the applied (committed) state, now and then.
+        let Some(node) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        if node.since_snapshot >= snapshot_every
+            && let (Some(store), Some(peer)) = (node.store.as_mut(), node.peer.as_mut())
+        {
+            node.since_snapshot = 0;
+            let s = Snapshot {
+                zxid: app.zxid,
+                data: app.encode(),
+            };
+            if store.save_snapshot(&s).is_ok() {
+                node.durable_snapshot = node.durable_snapshot.max(s.zxid);
+                peer.step(Input::SnapshotTaken(s));
+            }
+        }
+    }
+
+    fn send(&mut self, from: PeerId, to: PeerId, message: Message) {
+        if let Some(f) = self.filter.as_mut()
+            && f(from, to, &message)
+        {
+            return;
+        }
+        if self.rng.chance(self.faults.loss) {
+            return;
+        }
+        let delay = 1 + self.rng.below(self.faults.max_delay.max(1));
+        let link = (from, to);
+        let mut at = self.now + delay;
+        if !self.rng.chance(self.faults.reorder) {
+            // FIFO per link, as over one TCP connection.
+            let last = self.link_clock.get(&link).copied().unwrap_or(0);
+            at = at.max(last);
+            self.link_clock.insert(link, at);
+        }
+        if self.rng.chance(self.faults.duplicate) {
+            let later = at + 1 + self.rng.below(self.faults.max_delay.max(1) * 4);
+            self.schedule(
+                later,
+                Event::Deliver {
+                    to,
+                    from,
+                    message: message.clone(),
+                },
+            );
+        }
+        self.schedule(at, Event::Deliver { to, from, message });
+    }
+
+    /// Runs one event; returns false when there is none.
+    pub fn step(&mut self) -> bool {
+        let Some(ev) = self.heap.pop() else {
+            return false;
+        };
+        self.now = self.now.max(ev.at);
+        match ev.event {
+            Event::Tick(id) => {
+                let Some(peer) = self.nodes.get_mut(&id).and_then(|n| n.peer.as_mut()) else {
+                    return true;
+                };
+                peer.step(Input::Tick);
+                let now = self.now;
+                self.schedule(now + TICK_MS, Event::Tick(id));
+                self.drain(id);
+            }
+            Event::Deliver { to, from, message } => {
+                if self.blocked.contains(&(from, to)) {
+                    return true;
+                }
+                let Some(peer) = self.nodes.get_mut(&to).and_then(|n| n.peer.as_mut()) else {
+                    return true;
+                };
+                peer.step(Input::Message { from, message });
+                self.drain(to);
+            }
+            Event::DiskDone(id, inc) => self.disk_done(id, inc),
+        }
+        true
+    }
+
+    fn disk_done(&mut self, id: PeerId, inc: u64) {
+        let bug = self.bug;
+        let crash_point = self.crash_points.get(&id).copied();
+        let Some(node) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        if node.incarnation != inc || node.peer.is_none() {
+            return;
+        }
+        node.disk_busy = false;
+        if node.disk_held {
+            return;
+        }
+        // The buggy driver writes currentEpoch ahead of the history queued before it.
+        if bug == Bug::EpochBeforeHistory
+            && let Some(i) = node
+                .queue
+                .iter()
+                .position(|(_, op)| matches!(op, PersistOp::CurrentEpoch(_)))
+            && i > 0
+        {
+            if let Some(item) = node.queue.remove(i) {
+                node.queue.push_front(item);
+            }
+        }
+        let Some((pid, op)) = node.queue.front().cloned() else {
+            return;
+        };
+        let kind = OpKind::of(&op);
+        if crash_point == Some(CrashAt::BeforePersist(kind)) {
+            self.crash_points.remove(&id);
+            self.crash(id);
+            return;
+        }
+        let Some(node) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        let skip = bug == Bug::SkipTruncate && kind == OpKind::Truncate;
+        let result = match node.store.as_mut() {
+            Some(store) if !skip => store.persist(&op),
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            self.checker.fail(Violation::Storage(id, e.to_string()));
+            return;
+        }
+        node.queue.pop_front();
+        if bug != Bug::AckBeforeFsync && !skip {
+            record_durable(node, &op);
+        }
+        if crash_point == Some(CrashAt::AfterPersist(kind)) {
+            self.crash_points.remove(&id);
+            self.crash(id);
+            return;
+        }
+        if kind != OpKind::Append {
+            self.note(format!("{id} persisted {kind:?}"));
+        }
+        let Some(node) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        // Everything up to `pid` is durable (the buggy EpochBeforeHistory driver says so
+        // too, with appends queued before it still unwritten).
+        let max_reported = pid;
+        if let Some(peer) = node.peer.as_mut() {
+            peer.step(Input::Persisted { id: max_reported });
+        }
+        if !node.queue.is_empty() && !node.disk_held {
+            node.disk_busy = true;
+            let at = self.now + 1 + self.rng.below(5);
+            self.schedule(at, Event::DiskDone(id, inc));
+        }
+        self.drain(id);
+    }
+
+    /// Holds (or releases) a member's disk: persist requests wait.
+    pub fn hold_disk(&mut self, id: PeerId, held: bool) {
+        let now = self.now;
+        let delay = 1 + self.rng.below(5);
+        if let Some(n) = self.nodes.get_mut(&id) {
+            n.disk_held = held;
+            if !held && !n.disk_busy && !n.queue.is_empty() && n.peer.is_some() {
+                n.disk_busy = true;
+                let inc = n.incarnation;
+                self.schedule(now + delay, Event::DiskDone(id, inc));
+            }
+        }
+    }
+
+    fn check_roles(&mut self, id: PeerId) {
+        let Some(p) = self.nodes.get(&id).and_then(|n| n.peer.as_ref()) else {
+            return;
+        };
+        if let Some(epoch) = p.leading_epoch() {
+            self.checker.on_leader(id, epoch, p);
+        }
+    }
+
+    /// Runs until `done` holds or `limit` virtual ms pass; returns whether it held.
+    pub fn run_until(&mut self, limit: Ms, mut done: impl FnMut(&Sim) -> bool) -> bool {
+        let end = self.now + limit;
+        while self.now <= end {
+            if done(self) {
+                return true;
+            }
+            if self.checker.failed() {
+                return done(self);
+            }
+            let next_at = self.heap.peek().map(|e| e.at);
+            if next_at.is_none_or(|at| at > end) {
+                // Nothing happens before the deadline (every member may be down).
+                self.now = end.max(self.now);
+                return done(self);
+            }
+            self.step();
+        }
+        done(self)
+    }
+
+    /// Runs for `ms` virtual milliseconds.
+    pub fn run_for(&mut self, ms: Ms) {
+        let end = self.now + ms;
+        self.run_until(ms, |s| s.now >= end);
+    }
+
+    /// Waits for a serving leader and a fresh write to commit; returns the write's zxid.
+    pub fn await_progress(&mut self, limit: Ms) -> Option<i64> {
+        let end = self.now + limit;
+        while self.now < end {
+            if !self.run_until(end - self.now, |s| {
+                s.leader().is_some_and(|l| s.nodes[&l].peer.as_ref().is_some_and(|p| p.is_serving()))
+            }) {
+                return None;
+            }
+            let leader = self.leader()?;
+            let n = self.write_at(leader)?;
+            let acked = self.run_until(
+                (end.saturating_sub(self.now)).min(20 * TICK_MS),
+                |s| s.checker.is_acked(n),
+            );
+            if acked {
+                return self.checker.zxid_of(n);
+            }
+        }
+        None
+    }
+
+    /// Heals everything, restarts every member, waits for progress, lets every member
+    /// catch up, then checks that every acknowledged write is in every member's state.
+    pub fn settle(&mut self, limit: Ms) -> Result<i64, String> {
+        self.heal();
+        self.filter = None;
+        self.crash_points.clear();
+        for id in self.members() {
+            self.hold_disk(id, false);
+            self.start(id);
+        }
+        let Some(zxid) = self.await_progress(limit) else {
+            return Err(format!("no write committed within {limit}ms after healing"));
+        };
+        // Writes forwarded before the heal may still commit after this one: wait for
+        // whatever was acknowledged last.
+        let caught_up = self.run_until(limit, |s| {
+            let target = zxid.max(s.checker.max_acked());
+            s.nodes.values().all(|n| n.app.zxid >= target)
+        });
+        if !caught_up {
+            let states: Vec<(PeerId, i64)> =
+                self.nodes.values().map(|n| (n.id, n.app.zxid)).collect();
+            return Err(format!("members did not catch up to {zxid:#x}: {states:?}"));
+        }
+        self.checker.check_final(&self.nodes);
+        Ok(zxid)
+    }
+}
+
+fn record_durable(node: &mut Node, op: &PersistOp) {
+    match op {
+        PersistOp::Append(entries) => {
+            for e in entries {
+                node.durable.insert(e.zxid, e.payload.clone());
+            }
+        }
+        PersistOp::TruncateAfter(z) => {
+            node.durable.retain(|k, _| *k <= *z);
+        }
+        PersistOp::InstallSnapshot(s) => {
+            node.durable.clear();
+            node.durable_snapshot = s.zxid;
+        }
+        PersistOp::AcceptedEpoch(_) | PersistOp::CurrentEpoch(_) => {}
+    }
+}
