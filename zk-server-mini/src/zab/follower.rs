@@ -301,9 +301,10 @@ impl Peer {
                 zxid: g.zxid,
             })?;
         self.current_epoch = epoch;
+        let zxid = self.history.last();
         self.persist(
             PersistOp::CurrentEpoch(epoch),
-            Some(Deferred::AckNewLeader { epoch }),
+            Some(Deferred::AckNewLeader { epoch, zxid }),
         );
         if let Some(f) = self.follower() {
             f.phase = Phase::Synced(epoch);
@@ -312,13 +313,13 @@ impl Peer {
         Ok(())
     }
 
-    pub(crate) fn follower_synced_durable(&mut self, epoch: u32) {
+    pub(crate) fn follower_synced_durable(&mut self, epoch: u32, zxid: i64) {
         let Some(f) = self.follower() else { return };
         if !matches!(f.phase, Phase::Synced(e) | Phase::Serving(e) if e == epoch) {
             return;
         }
         let leader = f.leader;
-        self.send(leader, Message::AckNewLeader { epoch });
+        self.send(leader, Message::AckNewLeader { epoch, zxid });
     }
 
     fn on_proposal(&mut self, epoch: u32, entry: Entry) {

@@ -301,17 +301,18 @@ impl Peer {
                 tracing::info!(from, accepted_epoch, "follower refused our epoch");
                 l.learners.remove(&from);
             }
-            Message::AckNewLeader { epoch } => {
+            Message::AckNewLeader { epoch, zxid } => {
                 let Some(x) = l.learners.get_mut(&from) else {
                     return;
                 };
-                if x.stage != LearnerStage::Synced {
+                // Only an ack of the sync sent last moves the follower on (an earlier one
+                // may arrive late, covering less).
+                if x.stage != LearnerStage::Synced || zxid != x.synced_to {
                     return;
                 }
                 x.stage = LearnerStage::NewLeaderAcked;
-                let covered = x.synced_to;
-                let mine = l.acked.entry(from).or_insert(covered);
-                *mine = (*mine).max(covered);
+                let mine = l.acked.entry(from).or_insert(zxid);
+                *mine = (*mine).max(zxid);
                 l.newleader_acks.insert(from);
                 if l.established {
                     let committed = self.committed;

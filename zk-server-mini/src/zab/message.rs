@@ -98,6 +98,10 @@ pub enum Message {
     AckNewLeader {
         /// The epoch.
         epoch: u32,
+        /// The last zxid of the synced history it persisted: a follower may be synced
+        /// more than once in one epoch, and a late ack of an earlier sync must not count
+        /// for a later, longer one.
+        zxid: i64,
     },
     /// The leader is established: start serving (UPTODATE).
     UpToDate {
@@ -178,7 +182,7 @@ impl Message {
             | Message::AckEpoch { epoch, .. }
             | Message::RejectEpoch { epoch, .. }
             | Message::Sync { epoch, .. }
-            | Message::AckNewLeader { epoch }
+            | Message::AckNewLeader { epoch, .. }
             | Message::UpToDate { epoch, .. }
             | Message::Proposal { epoch, .. }
             | Message::Ack { epoch, .. }

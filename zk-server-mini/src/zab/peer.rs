@@ -26,8 +26,8 @@ use super::types::{
 pub(crate) enum Deferred {
     /// Follower: acknowledge the epoch (it is now durably accepted).
     AckEpoch { epoch: u32 },
-    /// Follower: acknowledge NEWLEADER (prefix and currentEpoch are durable).
-    AckNewLeader { epoch: u32 },
+    /// Follower: acknowledge NEWLEADER (prefix through `zxid` and currentEpoch are durable).
+    AckNewLeader { epoch: u32, zxid: i64 },
     /// Follower: acknowledge proposals through `zxid`.
     Ack { epoch: u32, zxid: i64 },
     /// Leader: its new acceptedEpoch is durable.
@@ -304,7 +304,7 @@ impl Peer {
     fn run_deferred(&mut self, work: Deferred) {
         match work {
             Deferred::AckEpoch { epoch } => self.follower_epoch_durable(epoch),
-            Deferred::AckNewLeader { epoch } => self.follower_synced_durable(epoch),
+            Deferred::AckNewLeader { epoch, zxid } => self.follower_synced_durable(epoch, zxid),
             Deferred::Ack { epoch, zxid } => self.follower_logged(epoch, zxid),
             Deferred::LeaderEpochAccepted => self.leader_epoch_accepted(),
             Deferred::LeaderEpochCurrent => self.leader_epoch_current(),

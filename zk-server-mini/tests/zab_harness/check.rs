@@ -144,7 +144,7 @@ impl Checker {
     pub fn on_apply(
         &mut self,
         member: PeerId,
-        app: App,
+        app: &App,
         entry: Option<&Entry>,
         nodes: &BTreeMap<PeerId, Node>,
     ) {
@@ -173,7 +173,10 @@ impl Checker {
         }
         let durable_on = nodes
             .values()
-            .filter(|n| n.durable_snapshot >= app.zxid || n.durable.contains_key(&app.zxid))
+            .filter(|n| {
+                n.durable.contains_key(&app.zxid)
+                    || n.durable_snapshot_holds.binary_search(&app.zxid).is_ok()
+            })
             .count();
         if durable_on < self.quorum {
             self.fail(Violation::UncommittedVisible {

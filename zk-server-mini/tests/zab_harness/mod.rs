@@ -185,13 +185,17 @@ impl Ord for Scheduled {
     }
 }
 
-/// The replicated state machine of the simulation: a digest chained over applied entries.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// The replicated state machine of the simulation: a digest chained over applied entries,
+/// and (for the checker only) the zxids applied, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct App {
     /// Last applied zxid.
     pub zxid: i64,
     /// FNV-1a chained over (zxid, payload) of every applied entry.
     pub digest: u64,
+    /// Every zxid applied, ascending (not part of the snapshot bytes: the simulation keeps
+    /// it beside them, keyed by zxid and digest).
+    pub applied: Arc<Vec<i64>>,
 }
 
 impl App {
@@ -203,6 +207,7 @@ impl App {
         }
         self.digest = h;
         self.zxid = e.zxid;
+        Arc::make_mut(&mut self.applied).push(e.zxid);
     }
 
     fn encode(&self) -> Bytes {
@@ -223,6 +228,7 @@ impl App {
         Some(Self {
             zxid: i64::from_be_bytes(z),
             digest: u64::from_be_bytes(d),
+            applied: Arc::new(Vec::new()),
         })
     }
 }
@@ -249,6 +255,8 @@ pub struct Node {
     pub durable: BTreeMap<i64, Bytes>,
     /// zxid of the durable snapshot.
     pub durable_snapshot: i64,
+    /// The zxids the durable snapshot holds.
+    pub durable_snapshot_holds: Arc<Vec<i64>>,
 }
 
 impl Node {
@@ -295,6 +303,8 @@ pub struct Sim {
     next_read: u64,
     /// Read-index answers checked.
     pub reads_checked: u64,
+    /// What each snapshot ever taken holds, by (zxid, digest).
+    snapshot_contents: BTreeMap<(i64, u64), Arc<Vec<i64>>>,
     trace: VecDeque<String>,
 }
 
@@ -325,6 +335,7 @@ impl Sim {
             reads: BTreeMap::new(),
             next_read: 0,
             reads_checked: 0,
+            snapshot_contents: BTreeMap::new(),
             trace: VecDeque::new(),
         };
         for id in 1..=n {
@@ -343,6 +354,7 @@ impl Sim {
                     since_snapshot: 0,
                     durable: BTreeMap::new(),
                     durable_snapshot: 0,
+                    durable_snapshot_holds: Arc::new(Vec::new()),
                 },
             );
         }
@@ -403,8 +415,10 @@ impl Sim {
             .snapshot
             .as_ref()
             .and_then(|s| App::decode(&s.data))
+            .map(|a| with_contents(&self.snapshot_contents, a))
             .unwrap_or_default();
         node.durable_snapshot = node.app.zxid;
+        node.durable_snapshot_holds = node.app.applied.clone();
         node.durable = recovered
             .log
             .iter()
@@ -425,18 +439,34 @@ impl Sim {
         node.peer = Some(peer);
         node.store = Some(store);
         let incarnation = node.incarnation;
-        let app_start = node.app;
+        let app_start = node.app.clone();
         if bug == Bug::ApplyLoggedOnRecovery {
             for e in &logged {
                 if e.zxid > node.app.zxid {
                     node.app.apply(e);
                 }
             }
+            // ...and, as ZooKeeper did at startup, snapshots that state (a dirty snapshot
+            // when the log's tail was never committed: ZOOKEEPER-1549).
+            if node.app.zxid > node.durable_snapshot
+                && let Some(store) = node.store.as_mut()
+            {
+                let s = Snapshot {
+                    zxid: node.app.zxid,
+                    data: node.app.encode(),
+                };
+                if store.save_snapshot(&s).is_ok() {
+                    node.durable_snapshot = s.zxid;
+                    node.durable_snapshot_holds = node.app.applied.clone();
+                    self.snapshot_contents
+                        .insert((node.app.zxid, node.app.digest), node.app.applied.clone());
+                }
+            }
         }
-        let app = node.app;
+        let app = node.app.clone();
         self.note(format!("start {id} (incarnation {incarnation})"));
         if app != app_start {
-            self.checker.on_apply(id, app, None, &self.nodes);
+            self.checker.on_apply(id, &app, None, &self.nodes);
         }
         // Clocks start out of phase, from the seed.
         let phase = self.rng.below(TICK_MS);
@@ -592,11 +622,13 @@ impl Sim {
                 }
             }
             Output::RestoreSnapshot(s) => {
-                let app = App::decode(&s.data).unwrap_or_default();
+                let app = App::decode(&s.data)
+                    .map(|a| with_contents(&self.snapshot_contents, a))
+                    .unwrap_or_default();
                 if let Some(n) = self.nodes.get_mut(&id) {
-                    n.app = app;
+                    n.app = app.clone();
                 }
-                self.checker.on_apply(id, app, None, &self.nodes);
+                self.checker.on_apply(id, &app, None, &self.nodes);
             }
             Output::Apply(entry) => self.apply(id, entry),
             Output::Forwarded { payload, .. } => {
@@ -650,11 +682,11 @@ impl Sim {
         }
         node.app.apply(&entry);
         node.since_snapshot += 1;
-        let app = node.app;
+        let app = node.app.clone();
         if let Some(n) = self.proposed.remove(&(id, entry.zxid)) {
             self.checker.acked(entry.zxid, entry.payload.clone(), n);
         }
-        self.checker.on_apply(id, app, Some(&entry), &self.nodes);
+        self.checker.on_apply(id, &app, Some(&entry), &self.nodes);
         // Snapshots of the applied (committed) state, now and then.
         let Some(node) = self.nodes.get_mut(&id) else {
             return;
@@ -668,7 +700,10 @@ impl Sim {
                 data: app.encode(),
             };
             if store.save_snapshot(&s).is_ok() {
-                node.durable_snapshot = node.durable_snapshot.max(s.zxid);
+                node.durable_snapshot = s.zxid;
+                node.durable_snapshot_holds = app.applied.clone();
+                self.snapshot_contents
+                    .insert((app.zxid, app.digest), app.applied.clone());
                 peer.step(Input::SnapshotTaken(s));
             }
         }
@@ -785,7 +820,7 @@ impl Sim {
         }
         node.queue.pop_front();
         if bug != Bug::AckBeforeFsync && !skip {
-            record_durable(node, &op);
+            record_durable(node, &op, &self.snapshot_contents);
         }
         if crash_point == Some(CrashAt::AfterPersist(kind)) {
             self.crash_points.remove(&id);
@@ -865,7 +900,7 @@ impl Sim {
     /// Waits for a serving leader and a fresh write to commit; returns the write's zxid.
     pub fn await_progress(&mut self, limit: Ms) -> Option<i64> {
         let end = self.now + limit;
-        while self.now < end {
+        while self.now < end && !self.checker.failed() {
             if !self.run_until(end - self.now, |s| {
                 s.leader().is_some_and(|l| s.nodes[&l].peer.as_ref().is_some_and(|p| p.is_serving()))
             }) {
@@ -884,7 +919,68 @@ impl Sim {
         None
     }
 
-    /// Heals everything, restarts every member, waits for progress, lets every member
+        /// An ensemble on a network that neither loses, duplicates nor reorders (delays stay
+    /// random), and crashes that do not tear: for scripted scenarios.
+    pub fn quiet(n: u64, seed: u64, bug: Bug) -> Self {
+        let mut sim = Self::with_bug(n, seed, bug);
+        sim.faults = Faults {
+            loss: 0.0,
+            duplicate: 0.0,
+            reorder: 0.0,
+            max_delay: 5,
+            fault_every: Ms::MAX / 4,
+            tear: false,
+        };
+        sim
+    }
+
+    /// The core of member `id`, if up.
+    pub fn peer(&self, id: PeerId) -> Option<&Peer> {
+        self.nodes.get(&id).and_then(|n| n.peer.as_ref())
+    }
+
+    /// Waits for a serving leader; returns it.
+    pub fn await_leader(&mut self, limit: Ms) -> Option<PeerId> {
+        self.run_until(limit, |s| {
+            s.leader()
+                .is_some_and(|l| s.peer(l).is_some_and(|p| p.is_serving()))
+        });
+        self.leader()
+    }
+
+    /// Writes `count` times at the leader, each acknowledged before the next; returns
+    /// their zxids (fewer if a write did not commit within a few seconds).
+    pub fn acked_writes(&mut self, count: usize) -> Vec<i64> {
+        let mut out = Vec::new();
+        for _ in 0..count {
+            let Some(l) = self.await_leader(10_000) else {
+                break;
+            };
+            let Some(n) = self.write_at(l) else { break };
+            if !self.run_until(5_000, |s| s.checker.is_acked(n)) {
+                break;
+            }
+            if let Some(z) = self.checker.zxid_of(n) {
+                out.push(z);
+            }
+        }
+        out
+    }
+
+    /// Delivers a forged message to `to` as if `from` sent it.
+    pub fn inject(&mut self, from: PeerId, to: PeerId, message: Message) {
+        if let Some(p) = self.nodes.get_mut(&to).and_then(|n| n.peer.as_mut()) {
+            p.step(Input::Message { from, message });
+        }
+        self.drain(to);
+    }
+
+    /// Arms a crash point on member `id`.
+    pub fn crash_at(&mut self, id: PeerId, at: CrashAt) {
+        self.crash_points.insert(id, at);
+    }
+
+/// Heals everything, restarts every member, waits for progress, lets every member
     /// catch up, then checks that every acknowledged write is in every member's state.
     pub fn settle(&mut self, limit: Ms) -> Result<i64, String> {
         self.heal();
@@ -913,7 +1009,19 @@ impl Sim {
     }
 }
 
-fn record_durable(node: &mut Node, op: &PersistOp) {
+/// `app` with the zxids its snapshot holds, from the table of snapshots taken.
+fn with_contents(table: &BTreeMap<(i64, u64), Arc<Vec<i64>>>, mut app: App) -> App {
+    if let Some(holds) = table.get(&(app.zxid, app.digest)) {
+        app.applied = holds.clone();
+    }
+    app
+}
+
+fn record_durable(
+    node: &mut Node,
+    op: &PersistOp,
+    table: &BTreeMap<(i64, u64), Arc<Vec<i64>>>,
+) {
     match op {
         PersistOp::Append(entries) => {
             for e in entries {
@@ -926,6 +1034,9 @@ fn record_durable(node: &mut Node, op: &PersistOp) {
         PersistOp::InstallSnapshot(s) => {
             node.durable.clear();
             node.durable_snapshot = s.zxid;
+            node.durable_snapshot_holds = App::decode(&s.data)
+                .map(|a| with_contents(table, a).applied)
+                .unwrap_or_default();
         }
         PersistOp::AcceptedEpoch(_) | PersistOp::CurrentEpoch(_) => {}
     }
