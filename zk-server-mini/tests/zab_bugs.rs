@@ -70,12 +70,21 @@ fn uncommitted_tail_at_leader(sim: &mut Sim, l: u64) -> i64 {
     let before = sim.peer(l).map_or(0, |p| p.last_logged());
     sim.write_at(l);
     let logged = sim.run_until(LIMIT, |s| {
-        s.nodes[&l].durable.keys().next_back().is_some_and(|z| *z > before)
+        s.nodes[&l]
+            .durable
+            .keys()
+            .next_back()
+            .is_some_and(|z| *z > before)
     });
     if !logged {
         fail(sim, "the leader never logged its write");
     }
-    let x = sim.nodes[&l].durable.keys().next_back().copied().unwrap_or(0);
+    let x = sim.nodes[&l]
+        .durable
+        .keys()
+        .next_back()
+        .copied()
+        .unwrap_or(0);
     sim.crash(l);
     sim.filter = None;
     x
@@ -346,7 +355,11 @@ fn stale_epoch_scenario(bug: Bug, crash: CrashAt) -> Sim {
     sim.crash_at(1, crash);
     sim.start(l);
     sim.run_until(LIMIT, |s| s.peer(1).is_none());
-    setup!(sim, sim.peer(1).is_none(), &format!("{crash:?} never reached"));
+    setup!(
+        sim,
+        sim.peer(1).is_none(),
+        &format!("{crash:?} never reached")
+    );
     sim.crash(l);
     sim.start(1);
     sim.start(f);
@@ -367,11 +380,10 @@ fn zookeeper_4643_epoch_is_persisted_after_the_synced_history() {
     let mut buggy = stale_epoch_scenario(Bug::EpochBeforeHistory, crash);
     assert!(caught(&mut buggy), "epoch-before-history went unnoticed");
     assert!(
-        buggy
-            .checker
-            .violations()
-            .iter()
-            .any(|v| matches!(v, Violation::AckedLost { .. } | Violation::FinalMissing { .. })),
+        buggy.checker.violations().iter().any(|v| matches!(
+            v,
+            Violation::AckedLost { .. } | Violation::FinalMissing { .. }
+        )),
         "{:?}",
         buggy.checker.violations()
     );
@@ -411,14 +423,20 @@ fn zookeeper_4785_proposals_during_sync_are_logged_before_acked() {
         sim.hold_disk(f, true);
         sim.start(f);
         // Its sync arrives; proposals follow while its disk is held.
-        sim.run_until(LIMIT, |s| !s.nodes[&f].durable.is_empty() || s.nodes[&f].disk_held);
+        sim.run_until(LIMIT, |s| {
+            !s.nodes[&f].durable.is_empty() || s.nodes[&f].disk_held
+        });
         sim.run_for(200);
         sim.acked_writes(3);
         sim.hold_disk(f, false);
         sim.run_until(LIMIT, |s| s.peer(f).is_some_and(|p| p.is_serving()));
         sim.crash(g);
         let last = sim.acked_writes(2);
-        setup!(sim, last.len() == 2, "no commits with the rejoined follower");
+        setup!(
+            sim,
+            last.len() == 2,
+            "no commits with the rejoined follower"
+        );
         sim.crash_at(f, CrashAt::AfterSend(MsgKind::Ack));
         sim.write_at(l);
         sim.run_until(LIMIT, |s| s.peer(f).is_none());

@@ -132,7 +132,9 @@ fn run_many(members: u64, default_seeds: u64) {
                 total.crashes += o.crashes;
                 total.reads += o.reads;
             }
-            Err(e) => panic!("{e}\nreproduce: ZAB_SIM_SEED={seed} cargo test -p zk-server-mini --test zab_sim"),
+            Err(e) => panic!(
+                "{e}\nreproduce: ZAB_SIM_SEED={seed} cargo test -p zk-server-mini --test zab_sim"
+            ),
         }
     }
     println!(
@@ -181,7 +183,10 @@ fn checker_catches_acks_before_fsync() {
 #[test]
 fn checker_catches_applying_uncommitted_entries() {
     let found = caught(Bug::ApplyLoggedOnRecovery, 50);
-    assert!(found.is_some(), "no seed caught applying uncommitted entries");
+    assert!(
+        found.is_some(),
+        "no seed caught applying uncommitted entries"
+    );
     if let Some((seed, e)) = found {
         println!("caught on seed {seed}: {}", e.lines().next().unwrap_or(""));
     }
@@ -191,4 +196,60 @@ fn checker_catches_applying_uncommitted_entries() {
 #[test]
 fn ticks_are_virtual() {
     assert_eq!(TICK_MS, 50);
+}
+
+/// Sessions: expiry is decided by the leader alone, from touches its followers forward in
+/// their ping answers; a session whose client keeps touching a follower lives on, across a
+/// leader change too, and one that goes quiet is expired once, by the leader, within its
+/// timeout plus a tick.
+#[test]
+fn sessions_expire_at_the_leader_from_touches_forwarded_by_followers() {
+    use zk_server_mini::zab::Input;
+    let mut sim = Sim::quiet(3, 5, Bug::None);
+    let Some(l) = sim.await_leader(20_000) else {
+        panic!("no leader: {}", sim.trace())
+    };
+    let f = (1..=3).find(|m| *m != l).unwrap_or(1);
+    const SESSION: i64 = 0x77;
+    const TIMEOUT: u64 = 1_000;
+    // Every member applies the create-session transaction.
+    for m in 1..=3 {
+        sim.input(
+            m,
+            Input::SessionOpened {
+                session: SESSION,
+                timeout_ms: TIMEOUT,
+            },
+        );
+    }
+    // The client talks to a follower only, for four timeouts.
+    let until = sim.now + 4 * TIMEOUT;
+    while sim.now < until {
+        sim.input(f, Input::Touch { session: SESSION });
+        sim.run_for(TICK_MS * 2);
+    }
+    assert!(sim.expired.is_empty(), "expired while touched: {:?}", sim.expired);
+    // The leader changes: the new one starts the session's clock afresh.
+    sim.crash(l);
+    sim.run_until(20_000, |s| s.leader().is_some_and(|x| x != l));
+    let Some(l2) = sim.leader() else {
+        panic!("no new leader: {}", sim.trace())
+    };
+    let touched_by = (1..=3).find(|m| *m != l && *m != l2).unwrap_or(f);
+    let until = sim.now + 3 * TIMEOUT;
+    while sim.now < until {
+        sim.input(touched_by, Input::Touch { session: SESSION });
+        sim.run_for(TICK_MS * 2);
+    }
+    assert!(sim.expired.is_empty(), "expired while touched: {:?}", sim.expired);
+    // The client goes quiet.
+    let quiet_from = sim.now;
+    sim.run_for(3 * TIMEOUT);
+    assert_eq!(sim.expired.len(), 1, "{:?}", sim.expired);
+    let (by, session, at) = sim.expired[0];
+    assert_eq!((by, session), (l2, SESSION));
+    assert!(
+        at >= quiet_from && at <= quiet_from + TIMEOUT + 2 * TICK_MS + 2 * TICK_MS,
+        "expired at {at}, quiet from {quiet_from}"
+    );
 }

@@ -81,10 +81,9 @@ impl ZabStore {
         }
         if let Some(s) = &snapshot {
             let continues = log.iter().any(|e| e.zxid == s.zxid)
-                || log
-                    .iter()
-                    .find(|e| e.zxid > s.zxid)
-                    .is_some_and(|e| !log.iter().any(|x| x.zxid <= s.zxid) && follows(s.zxid, e.zxid));
+                || log.iter().find(|e| e.zxid > s.zxid).is_some_and(|e| {
+                    !log.iter().any(|x| x.zxid <= s.zxid) && follows(s.zxid, e.zxid)
+                });
             log.retain(|e| e.zxid > s.zxid);
             if !continues && !log.is_empty() {
                 tracing::warn!("log does not continue the snapshot; dropping its tail");

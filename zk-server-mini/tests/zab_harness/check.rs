@@ -212,8 +212,7 @@ impl Checker {
             .acked
             .iter()
             .filter(|(z, (payload, _))| {
-                **z > history.base()
-                    && history.get(**z).is_none_or(|e| e.payload != *payload)
+                **z > history.base() && history.get(**z).is_none_or(|e| e.payload != *payload)
             })
             .map(|(z, _)| *z)
             .collect();

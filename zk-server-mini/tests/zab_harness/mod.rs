@@ -303,6 +303,8 @@ pub struct Sim {
     next_read: u64,
     /// Read-index answers checked.
     pub reads_checked: u64,
+    /// Sessions the cores asked to expire: (member, session, when).
+    pub expired: Vec<(PeerId, i64, Ms)>,
     /// What each snapshot ever taken holds, by (zxid, digest).
     snapshot_contents: BTreeMap<(i64, u64), Arc<Vec<i64>>>,
     trace: VecDeque<String>,
@@ -336,6 +338,7 @@ impl Sim {
             next_read: 0,
             reads_checked: 0,
             snapshot_contents: BTreeMap::new(),
+            expired: Vec::new(),
             trace: VecDeque::new(),
         };
         for id in 1..=n {
@@ -607,10 +610,11 @@ impl Sim {
                 }
             }
             Output::Persist { id: pid, op } => {
-                let node = self.nodes.get_mut(&id).map(|n| {
+                let node = self.nodes.get_mut(&id);
+                if let Some(n) = node {
                     n.queue.push_back((pid, op));
-                    n
-                });
+                }
+                let node = self.nodes.get_mut(&id);
                 if let Some(n) = node
                     && !n.disk_busy
                     && !n.disk_held
@@ -666,7 +670,10 @@ impl Sim {
                 self.note(format!("{id} is {r:?} (accepted {e}, last {last:#x})"));
             }
             Output::Serving(s) => self.note(format!("{id} serving: {s}")),
-            Output::ExpireSession { .. } => {}
+            Output::ExpireSession { session } => {
+                let now = self.now;
+                self.expired.push((id, session, now));
+            }
         }
     }
 
@@ -792,10 +799,9 @@ impl Sim {
                 .iter()
                 .position(|(_, op)| matches!(op, PersistOp::CurrentEpoch(_)))
             && i > 0
+            && let Some(item) = node.queue.remove(i)
         {
-            if let Some(item) = node.queue.remove(i) {
-                node.queue.push_front(item);
-            }
+            node.queue.push_front(item);
         }
         let Some((pid, op)) = node.queue.front().cloned() else {
             return;
@@ -902,16 +908,16 @@ impl Sim {
         let end = self.now + limit;
         while self.now < end && !self.checker.failed() {
             if !self.run_until(end - self.now, |s| {
-                s.leader().is_some_and(|l| s.nodes[&l].peer.as_ref().is_some_and(|p| p.is_serving()))
+                s.leader()
+                    .is_some_and(|l| s.nodes[&l].peer.as_ref().is_some_and(|p| p.is_serving()))
             }) {
                 return None;
             }
             let leader = self.leader()?;
             let n = self.write_at(leader)?;
-            let acked = self.run_until(
-                (end.saturating_sub(self.now)).min(20 * TICK_MS),
-                |s| s.checker.is_acked(n),
-            );
+            let acked = self.run_until((end.saturating_sub(self.now)).min(20 * TICK_MS), |s| {
+                s.checker.is_acked(n)
+            });
             if acked {
                 return self.checker.zxid_of(n);
             }
@@ -919,7 +925,7 @@ impl Sim {
         None
     }
 
-        /// An ensemble on a network that neither loses, duplicates nor reorders (delays stay
+    /// An ensemble on a network that neither loses, duplicates nor reorders (delays stay
     /// random), and crashes that do not tear: for scripted scenarios.
     pub fn quiet(n: u64, seed: u64, bug: Bug) -> Self {
         let mut sim = Self::with_bug(n, seed, bug);
@@ -975,12 +981,20 @@ impl Sim {
         self.drain(to);
     }
 
+    /// Feeds `input` to member `id` (if up) and carries out what follows.
+    pub fn input(&mut self, id: PeerId, input: Input) {
+        if let Some(p) = self.nodes.get_mut(&id).and_then(|n| n.peer.as_mut()) {
+            p.step(input);
+        }
+        self.drain(id);
+    }
+
     /// Arms a crash point on member `id`.
     pub fn crash_at(&mut self, id: PeerId, at: CrashAt) {
         self.crash_points.insert(id, at);
     }
 
-/// Heals everything, restarts every member, waits for progress, lets every member
+    /// Heals everything, restarts every member, waits for progress, lets every member
     /// catch up, then checks that every acknowledged write is in every member's state.
     pub fn settle(&mut self, limit: Ms) -> Result<i64, String> {
         self.heal();
@@ -1017,11 +1031,7 @@ fn with_contents(table: &BTreeMap<(i64, u64), Arc<Vec<i64>>>, mut app: App) -> A
     app
 }
 
-fn record_durable(
-    node: &mut Node,
-    op: &PersistOp,
-    table: &BTreeMap<(i64, u64), Arc<Vec<i64>>>,
-) {
+fn record_durable(node: &mut Node, op: &PersistOp, table: &BTreeMap<(i64, u64), Arc<Vec<i64>>>) {
     match op {
         PersistOp::Append(entries) => {
             for e in entries {
