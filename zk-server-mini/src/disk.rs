@@ -105,6 +105,20 @@ pub trait Disk: Send + Sync + Debug {
 }
 
 /// The operating system's file system.
+///
+/// ```
+/// use zk_server_mini::disk::{Disk, RealDisk};
+///
+/// let dir = std::env::temp_dir().join(format!("zk-mini-realdisk-doc-{}", std::process::id()));
+/// RealDisk.create_dir_all(&dir)?;
+/// let mut f = RealDisk.open_append(&dir.join("log"))?;
+/// f.write_all(b"abc")?;
+/// f.sync()?;
+/// RealDisk.truncate(&dir.join("log"), 1)?;
+/// assert_eq!(RealDisk.len(&dir.join("log"))?, 1);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RealDisk;
 

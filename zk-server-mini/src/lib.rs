@@ -217,6 +217,22 @@ impl Builder {
     /// Time a new connection has to send its whole handshake (default 30 s): a client that
     /// drips its ConnectRequest byte by byte is cut off when it runs out, however often it
     /// sends a byte.
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), zk_server_mini::ServerError> {
+    /// use std::time::Duration;
+    /// use zk_server_mini::MiniServer;
+    ///
+    /// let server = MiniServer::builder()
+    ///     .data_dir("/tmp/zk-mini-limits")
+    ///     .handshake_timeout(Duration::from_secs(5))
+    ///     .max_connection_bytes(4 << 20)
+    ///     .max_server_bytes(64 << 20)
+    ///     .start()
+    ///     .await?;
+    /// server.stop().await;
+    /// # Ok(()) }
+    /// ```
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.config.handshake_timeout_ms = timeout.as_millis().max(1) as u64;
         self

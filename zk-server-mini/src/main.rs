@@ -14,6 +14,9 @@ use zk_server_mini::{MiniServer, ServerConfig};
 /// Test-only: milliseconds every snapshot write pauses before its rename.
 const SNAPSHOT_DELAY_ENV: &str = "ZK_MINI_FAULT_SNAPSHOT_DELAY_MS";
 
+/// Test-only: milliseconds every log write takes at least (a slow disk).
+const LOG_DELAY_ENV: &str = "ZK_MINI_FAULT_LOG_DELAY_MS";
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -37,6 +40,13 @@ async fn main() -> ExitCode {
         .and_then(|v| v.parse::<u64>().ok())
     {
         builder = builder.snapshot_write_delay(std::time::Duration::from_millis(ms));
+    }
+    // And for the memory tests: writes that pile up behind a slow log.
+    if let Some(ms) = std::env::var(LOG_DELAY_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        builder = builder.log_sync_delay(std::time::Duration::from_millis(ms));
     }
     let server = match builder.start().await {
         Ok(s) => s,

@@ -184,6 +184,28 @@ impl Storage {
     /// in-memory tree is not touched: recover again to rebuild it; no snapshot holds a record
     /// above the committed zxid, so none can bring a truncated one back.
     ///
+    /// ```
+    /// use std::path::Path;
+    /// use std::sync::Arc;
+    /// use bytes::BytesMut;
+    /// use zk_server_mini::{sim_disk::SimDisk, storage::Storage, wal::encode_record};
+    /// use zk_server_mini::txn::{Txn, TxnHeader};
+    ///
+    /// let dir = Path::new("/zk");
+    /// let (_, mut storage) = Storage::recover_on(Arc::new(SimDisk::default()), dir, dir)?;
+    /// let mut batch = BytesMut::new();
+    /// for zxid in 1..=3 {
+    ///     let header = TxnHeader { session_id: 1, cxid: 0, zxid, time: 0 };
+    ///     encode_record(&header, &Txn::Delete { path: format!("/n{zxid}") }, &mut batch)?;
+    /// }
+    /// storage.append(&batch, 3, 3)?; // logged, not committed
+    /// storage.commit_through(1);
+    /// assert!(storage.truncate_to(0).is_err()); // 1 is committed
+    /// storage.truncate_to(1)?;
+    /// assert_eq!((storage.last_logged(), storage.last_committed()), (1, 1));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// `zxid` below the committed zxid, or a storage failure.
     pub fn truncate_to(&mut self, zxid: i64) -> io::Result<()> {

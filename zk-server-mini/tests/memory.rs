@@ -5,6 +5,7 @@
 //! - Slow readers: connections pipeline thousands of 1 MB reads and never read a reply.
 //! - An oversized multiRead: thousands of 1 MB getData in one small request.
 //! - A watch flood: one connection registers watches on long paths.
+//! - Large writes piling up in front of a slow log (every log write takes 200 ms).
 //!
 //! The bounds are generous (tens of MiB of slack for the allocator and the runtime) and never
 //! depend on timing; without the byte accounting each attack takes hundreds of MiB.
@@ -81,7 +82,9 @@ fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("no free port: {e}"))
 }
 
-async fn spawn(dir: &Path) -> Server {
+/// Starts the binary with the small budgets above and every log write taking at least
+/// `log_delay_ms` (a slow disk; 0 for none).
+async fn spawn_with_log_delay(dir: &Path, log_delay_ms: u64) -> Server {
     let port = free_port();
     let cfg = dir.join("zoo.cfg");
     std::fs::write(
@@ -95,6 +98,7 @@ async fn spawn(dir: &Path) -> Server {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let child = Command::new(env!("CARGO_BIN_EXE_zk-server-mini"))
+        .env("ZK_MINI_FAULT_LOG_DELAY_MS", log_delay_ms.to_string())
         .arg("--config")
         .arg(&cfg)
         .stdin(Stdio::null())
@@ -114,7 +118,12 @@ async fn spawn(dir: &Path) -> Server {
 /// Starts a server holding `/big` (1 MB) and returns it with a client and the resident
 /// memory after that setup.
 async fn setup(dir: &Path) -> (Server, RawClient, u64) {
-    let server = spawn(dir).await;
+    setup_with_log_delay(dir, 0).await
+}
+
+/// [`setup`] on a server whose log writes take at least `log_delay_ms`.
+async fn setup_with_log_delay(dir: &Path, log_delay_ms: u64) -> (Server, RawClient, u64) {
+    let server = spawn_with_log_delay(dir, log_delay_ms).await;
     let mut good = connect(server.addr).await;
     let (h, _) = good
         .call(&create("/big".into(), &vec![7u8; BIG]))
@@ -273,6 +282,61 @@ async fn a_watch_flood_is_cut_off_at_the_connections_watch_limit() {
             bound / MIB
         );
         assert!(peak <= bound, "peak RSS {} MiB", peak / MIB);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_writes_piling_up_behind_a_slow_log_are_bounded() {
+    bounded(Duration::from_secs(120), async {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        // Every log write takes 200 ms: writes queue up in front of the log.
+        let (server, mut good, base) = setup_with_log_delay(dir.path(), 200).await;
+        const WRITERS: u64 = 6;
+        // Each pipelines 150 writes of 1 MB (900 MB in all) and never reads a reply.
+        let mut attack = tokio::task::JoinSet::new();
+        for w in 0..WRITERS {
+            let mut c = connect(server.addr).await;
+            attack.spawn(async move {
+                let data = bytes::Bytes::from(vec![w as u8; BIG]);
+                for xid in 1..=150 {
+                    let set = Request::SetData(zk_proto::SetDataRequest {
+                        path: "/big".into(),
+                        data: Some(data.clone()),
+                        version: -1,
+                    });
+                    if c.send(xid, &set).await.is_err() {
+                        break;
+                    }
+                }
+                std::future::pending::<()>().await;
+            });
+        }
+        // The other client keeps being served, slow log and all.
+        for i in 0..5 {
+            let (h, _) = good
+                .call(&create(format!("/during-{i}"), b"fine"))
+                .await
+                .unwrap_or_else(|e| panic!("the other client was not served: {e}"));
+            assert!(h.err.is_ok(), "{:?}", h.err);
+        }
+        let peak = server.peak().await;
+        // Requests are charged at twice their size: a connection holds at most its budget
+        // plus one request, the server its budget plus one request per connection.
+        let bound = base + SERVER_BUDGET + WRITERS * (CONN_BUDGET + 3 * MAX_REPLY) + SLACK;
+        eprintln!(
+            "slow log: base {} MiB, peak {} MiB, bound {} MiB",
+            base / MIB,
+            peak / MIB,
+            bound / MIB
+        );
+        assert!(
+            peak <= bound,
+            "peak RSS {} MiB over the bound {} MiB",
+            peak / MIB,
+            bound / MIB
+        );
+        attack.abort_all();
     })
     .await;
 }

@@ -483,3 +483,57 @@ fn digest_auth_accepts_any_token_like_zookeeper() {
     assert!(digest_of_token(b"nocolon").starts_with("nocolon:"));
     assert!(digest_of_token(b"a:b:c").starts_with("a:"));
 }
+
+/// A connection whose replies are not being written: past its reply budget its requests are
+/// held back (not answered, so its replies stop growing) until the driver reports replies
+/// written; then they are answered, in order.
+#[test]
+fn a_connection_whose_replies_pile_up_is_held_back_until_they_drain() {
+    let config = CoreConfig {
+        max_unsent_per_connection: 1000,
+        ..CoreConfig::default()
+    };
+    let mut sm = StateMachine::new(DataTree::new(), config, 0, 1_700_000_000_000);
+    open(&mut sm, 1);
+    let put = Request::Create(CreateRequest {
+        path: "/d".into(),
+        data: Some(Bytes::from(vec![1u8; 600])),
+        acl: Acl::open_unsafe(),
+        flags: 0,
+    });
+    sm.step(vec![request(1, 1, put)], 0, 0);
+    sm.commit();
+    let get = || {
+        Request::GetData(GetDataRequest {
+            path: "/d".into(),
+            watch: false,
+        })
+    };
+    let first = sm.step((10..15).map(|xid| request(1, xid, get())).collect(), 0, 0);
+    let answered: Vec<i32> = replies(&first).iter().map(|r| r.0).collect();
+    assert_eq!(answered, vec![10, 11], "held back past the budget");
+    assert!(sm.is_congested());
+    // Nothing moves until replies are written.
+    assert!(sm.step(vec![], 0, 0).is_empty());
+    let mut all = answered;
+    let mut unsent: usize = first
+        .iter()
+        .map(|a| match a {
+            Action::Send(_, b) => b.len() + FRAME_OVERHEAD,
+            Action::Close(_) => 0,
+        })
+        .sum();
+    for _ in 0..5 {
+        sm.sent(1, unsent + 1000);
+        let more = sm.step(vec![], 0, 0);
+        unsent = more
+            .iter()
+            .map(|a| match a {
+                Action::Send(_, b) => b.len() + FRAME_OVERHEAD,
+                Action::Close(_) => 0,
+            })
+            .sum();
+        all.extend(replies(&more).iter().map(|r| r.0));
+    }
+    assert_eq!(all, vec![10, 11, 12, 13, 14]);
+}
