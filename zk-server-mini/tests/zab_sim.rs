@@ -228,7 +228,11 @@ fn sessions_expire_at_the_leader_from_touches_forwarded_by_followers() {
         sim.input(f, Input::Touch { session: SESSION });
         sim.run_for(TICK_MS * 2);
     }
-    assert!(sim.expired.is_empty(), "expired while touched: {:?}", sim.expired);
+    assert!(
+        sim.expired.is_empty(),
+        "expired while touched: {:?}",
+        sim.expired
+    );
     // The leader changes: the new one starts the session's clock afresh.
     sim.crash(l);
     sim.run_until(20_000, |s| s.leader().is_some_and(|x| x != l));
@@ -241,7 +245,11 @@ fn sessions_expire_at_the_leader_from_touches_forwarded_by_followers() {
         sim.input(touched_by, Input::Touch { session: SESSION });
         sim.run_for(TICK_MS * 2);
     }
-    assert!(sim.expired.is_empty(), "expired while touched: {:?}", sim.expired);
+    assert!(
+        sim.expired.is_empty(),
+        "expired while touched: {:?}",
+        sim.expired
+    );
     // The client goes quiet.
     let quiet_from = sim.now;
     sim.run_for(3 * TIMEOUT);

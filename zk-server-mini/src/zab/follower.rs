@@ -33,7 +33,15 @@ pub(crate) struct FollowerState {
     pub(crate) touches: BTreeSet<i64>,
 }
 
-/// Why a follower drops its leader's stream and starts over.
+/// Why a follower refused a leader's sync (it then looks for a leader again; nothing was
+/// changed).
+///
+/// ```
+/// use zk_server_mini::zab::SyncRefused;
+///
+/// let e = SyncRefused::TruncBelowApplied { target: 4, applied: 9 };
+/// assert_eq!(e.to_string(), "TRUNC to 0x4 is below the applied 0x9");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SyncRefused {
     /// TRUNC below what this member already applied (committed entries are never removed).

@@ -43,6 +43,13 @@ pub struct History {
 }
 
 /// An entry that does not follow the last one.
+///
+/// ```
+/// use zk_server_mini::zab::history::Gap;
+///
+/// let g = Gap { last: 1, zxid: 3 };
+/// assert_eq!(g.to_string(), "zxid 0x3 does not follow 0x1");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("zxid {zxid:#x} does not follow {last:#x}")]
 pub struct Gap {

@@ -385,7 +385,15 @@ impl Peer {
             return Err(ProposeError::Backpressure);
         }
         let zxid = if zxid::epoch(last) == epoch {
-            zxid::next(last).ok_or(ProposeError::EpochExhausted)?
+            match zxid::next(last) {
+                Some(z) => z,
+                None => {
+                    // ZOOKEEPER-1277: the counter is spent; a new epoch needs an election.
+                    tracing::warn!("zxid counter exhausted; stepping down for a new epoch");
+                    self.become_looking();
+                    return Err(ProposeError::EpochExhausted);
+                }
+            }
         } else {
             zxid::make(epoch, 1)
         };

@@ -30,6 +30,15 @@ pub struct Vote {
 }
 
 /// How a follower is brought to the leader's history before NEWLEADER.
+///
+/// ```
+/// use zk_server_mini::zab::SyncMode;
+///
+/// // The follower logged 0x100000007, which the leader's history does not hold; the
+/// // leader's history has 0x100000005 before it: cut back to that, then take the rest.
+/// let mode = SyncMode::Trunc(0x1_0000_0005);
+/// assert!(matches!(mode, SyncMode::Trunc(z) if z < 0x1_0000_0007));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncMode {
     /// The follower's log is a prefix of the leader's: only the entries after it follow.
@@ -41,7 +50,16 @@ pub enum SyncMode {
     Snap(Snapshot),
 }
 
-/// A peer message.
+/// A peer message. The driver encodes it on the wire (the peer protocol is ours); a message
+/// that does not decode is dropped with the connection, never handed to the core.
+///
+/// ```
+/// use zk_server_mini::zab::Message;
+///
+/// let m = Message::Commit { epoch: 3, zxid: 0x3_0000_0009 };
+/// assert_eq!(m.epoch(), Some(3));
+/// assert_eq!(Message::FollowerInfo { accepted_epoch: 2 }.epoch(), None);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     /// An election notification.

@@ -23,10 +23,13 @@ pub mod sessions;
 pub mod store;
 pub mod types;
 
+#[cfg(test)]
+mod tests;
+
 pub use follower::SyncRefused;
 pub use message::{Message, SyncMode, Vote};
 pub use peer::Peer;
 pub use types::{
-    Config, Entry, Input, Output, PeerId, PersistId, PersistOp, ProposeError, Recovered,
-    RecoveryError, Role, Snapshot,
+    Config, Entry, Input, Output, PeerId, PersistId, PersistOp, ProposeError, Recovered, Role,
+    Snapshot, StartError,
 };

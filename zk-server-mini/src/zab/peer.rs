@@ -17,8 +17,8 @@ use super::leader::LeaderState;
 use super::message::{Message, Vote};
 use super::sessions::SessionExpiry;
 use super::types::{
-    Config, Entry, Input, Output, PeerId, PersistId, PersistOp, ProposeError, Recovered,
-    RecoveryError, Role, Snapshot,
+    Config, Entry, Input, Output, PeerId, PersistId, PersistOp, ProposeError, Recovered, Role,
+    Snapshot, StartError,
 };
 
 /// Work that waits for a persist request to become durable.
@@ -106,13 +106,17 @@ impl Peer {
     /// A member starting from what recovery found; it starts looking for a leader.
     ///
     /// # Errors
-    /// Recovered state this core could not have written ([`RecoveryError`]).
-    pub fn new(config: Config, recovered: Recovered) -> Result<Self, RecoveryError> {
+    /// Recovered state this core could not have written ([`StartError`]).
+    pub fn new(config: Config, recovered: Recovered) -> Result<Self, StartError> {
         if !config.members.contains(&config.id) {
-            return Err(RecoveryError::NotAMember(config.id));
+            return Err(StartError::NotAMember(config.id));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(dup) = config.members.iter().find(|m| !seen.insert(**m)) {
+            return Err(StartError::DuplicateMember(*dup));
         }
         if recovered.current_epoch > recovered.accepted_epoch {
-            return Err(RecoveryError::EpochsInverted {
+            return Err(StartError::EpochsInverted {
                 accepted: recovered.accepted_epoch,
                 current: recovered.current_epoch,
             });
@@ -125,7 +129,7 @@ impl Peer {
             }
             history
                 .append(entry)
-                .map_err(|g| RecoveryError::Discontinuous {
+                .map_err(|g| StartError::Discontinuous {
                     previous: g.last,
                     zxid: g.zxid,
                 })?;

@@ -122,7 +122,15 @@ pub struct Recovered {
     pub log: Vec<Entry>,
 }
 
-/// A member's role.
+/// A member's role (what the `srvr` four-letter word reports as `Mode`).
+///
+/// ```
+/// use zk_server_mini::zab::{Config, Peer, Recovered, Role};
+///
+/// let peer = Peer::new(Config::new(1, vec![1, 2, 3]), Recovered::default())?;
+/// assert_eq!(peer.role(), Role::Looking);
+/// # Ok::<(), zk_server_mini::zab::StartError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     /// Electing a leader.
@@ -137,6 +145,16 @@ pub enum Role {
 }
 
 /// What the driver feeds the core.
+///
+/// ```
+/// use zk_server_mini::zab::{Config, Input, Output, Peer, Recovered};
+///
+/// let mut peer = Peer::new(Config::new(1, vec![1, 2, 3]), Recovered::default())?;
+/// peer.take_outputs();
+/// peer.step(Input::Tick); // a looking member re-sends its vote every tick
+/// assert!(peer.take_outputs().iter().any(|o| matches!(o, Output::Send { to: 2, .. })));
+/// # Ok::<(), zk_server_mini::zab::StartError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub enum Input {
     /// One tick of the clock passed.
@@ -191,6 +209,20 @@ pub enum Input {
 
 /// Something the driver must make durable, in emission order, reporting completion with
 /// [`Input::Persisted`]. Acknowledgements that depend on it are sent only after that.
+/// [`crate::zab::store::ZabStore::persist`] carries them out on a [`crate::disk::Disk`].
+///
+/// ```
+/// use zk_server_mini::zab::{Config, Output, Peer, PersistOp, Recovered};
+///
+/// // A single member elects itself and first persists its new acceptedEpoch.
+/// let mut peer = Peer::new(Config::new(1, vec![1]), Recovered::default())?;
+/// let first = peer.take_outputs().into_iter().find_map(|o| match o {
+///     Output::Persist { op, .. } => Some(op),
+///     _ => None,
+/// });
+/// assert_eq!(first, Some(PersistOp::AcceptedEpoch(1)));
+/// # Ok::<(), zk_server_mini::zab::StartError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PersistOp {
     /// Persist `acceptedEpoch`.
@@ -207,6 +239,15 @@ pub enum PersistOp {
 }
 
 /// What the driver must do, in order.
+///
+/// ```
+/// use zk_server_mini::zab::{Config, Output, Peer, Recovered, Role};
+///
+/// let mut peer = Peer::new(Config::new(1, vec![1, 2, 3]), Recovered::default())?;
+/// let outputs = peer.take_outputs();
+/// assert!(outputs.contains(&Output::RoleChanged(Role::Looking)));
+/// # Ok::<(), zk_server_mini::zab::StartError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
     /// Send a message to another member.
@@ -259,6 +300,14 @@ pub enum Output {
 }
 
 /// Why [`crate::zab::Peer::propose`] refused a payload.
+///
+/// ```
+/// use zk_server_mini::zab::{Config, Peer, ProposeError, Recovered};
+///
+/// let mut peer = Peer::new(Config::new(1, vec![1, 2, 3]), Recovered::default())?;
+/// assert_eq!(peer.propose(bytes::Bytes::new()), Err(ProposeError::NotLeader));
+/// # Ok::<(), zk_server_mini::zab::StartError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ProposeError {
     /// This member is not an established leader: forward the request instead.
@@ -272,9 +321,19 @@ pub enum ProposeError {
     EpochExhausted,
 }
 
-/// Why [`crate::zab::Peer::new`] refused what recovery found.
+/// Why [`crate::zab::Peer::new`] refused to start: a configuration or recovered state this
+/// core could not have produced.
+///
+/// ```
+/// use zk_server_mini::zab::{Config, Peer, Recovered, StartError};
+///
+/// let err = Peer::new(Config::new(4, vec![1, 2, 3]), Recovered::default()).unwrap_err();
+/// assert_eq!(err, StartError::NotAMember(4));
+/// let err = Peer::new(Config::new(1, vec![1, 2, 2]), Recovered::default()).unwrap_err();
+/// assert_eq!(err, StartError::DuplicateMember(2));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RecoveryError {
+pub enum StartError {
     /// `currentEpoch` is above `acceptedEpoch`, which this core never writes.
     #[error("currentEpoch {current} is above acceptedEpoch {accepted}")]
     EpochsInverted {
@@ -291,7 +350,10 @@ pub enum RecoveryError {
         /// The entry that does not follow it.
         zxid: i64,
     },
-    /// This member is not in the membership list.
+    /// This member is not in the membership list (a `myid` not among the `server.N`).
     #[error("member {0} is not in the ensemble")]
     NotAMember(PeerId),
+    /// A member is listed twice (a quorum computed from the list would be wrong).
+    #[error("member {0} is listed twice")]
+    DuplicateMember(PeerId),
 }
