@@ -34,10 +34,12 @@
 pub mod acl_check;
 pub mod apply;
 mod budget;
+pub mod cluster;
 pub mod config;
 mod connection;
 pub mod dir_lock;
 pub mod disk;
+pub mod ensemble;
 pub mod four_letter;
 pub mod prep;
 pub mod replica;
@@ -100,6 +102,13 @@ pub enum ServerError {
     /// The server stopped by itself: its transaction log could not be written (see the log).
     #[error("the server stopped by itself: its transaction log could not be written")]
     Stopped,
+    /// The ensemble configuration does not fit this member (a `myid` missing or not listed,
+    /// a data directory of another ensemble, an unresolvable member address).
+    #[error("ensemble: {why}")]
+    Ensemble {
+        /// What is wrong.
+        why: String,
+    },
     /// The listening socket could not be opened.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -276,10 +285,13 @@ impl Builder {
     /// No data directory, a data directory in use by another server
     /// ([`ServerError::DataDirInUse`]), a recovery failure, or a port that cannot be bound.
     pub async fn start(self) -> Result<RunningServer, ServerError> {
-        let config = self.config;
-        if config.data_dir.as_os_str().is_empty() {
+        if self.config.data_dir.as_os_str().is_empty() {
             return Err(ServerError::NoDataDir);
         }
+        if self.config.servers.len() > 1 {
+            return self.start_member().await;
+        }
+        let config = self.config;
         let snap_dir = config.data_dir.clone();
         let log_dir = config.log_dir();
         let log_sync_delay = self.log_sync_delay;
@@ -336,8 +348,7 @@ impl Builder {
             data_dir: snap_dir.display().to_string(),
             data_log_dir: log_dir.display().to_string(),
             max_client_cnxns: config.max_client_cnxns,
-            log_syncs: 0,
-            logged_txns: 0,
+            ..ServerFacts::default()
         };
         let core_wake = Arc::new(tokio::sync::Notify::new());
         let global_budget = budget::ByteBudget::new(config.max_server_bytes.max(1));
@@ -386,8 +397,16 @@ impl Builder {
             shutdown: shutdown_tx,
             core: Some(core_handle),
             accept: Some(accept_handle),
+            member: None,
         })
     }
+}
+
+/// What a running ensemble member shares with its handle.
+#[derive(Debug, Clone)]
+pub(crate) struct Member {
+    pub(crate) status: watch::Receiver<ensemble::MemberStatus>,
+    pub(crate) faults: Arc<ensemble::MemberFaults>,
 }
 
 /// A server started with [`Builder::start`]. Dropping it without [`RunningServer::stop`]
@@ -401,9 +420,21 @@ pub struct RunningServer {
     shutdown: watch::Sender<bool>,
     core: Option<JoinHandle<()>>,
     accept: Option<JoinHandle<()>>,
+    member: Option<Member>,
 }
 
 impl RunningServer {
+    /// An ensemble member's role and progress (`None` for a standalone server).
+    pub fn member_status(&self) -> Option<ensemble::MemberStatus> {
+        self.member.as_ref().map(|m| *m.status.borrow())
+    }
+
+    /// An ensemble member's fault knobs (`None` for a standalone server): partitions,
+    /// pause, slow disk. [`crate::cluster::TestCluster`] turns them.
+    pub fn member_faults(&self) -> Option<Arc<ensemble::MemberFaults>> {
+        self.member.as_ref().map(|m| m.faults.clone())
+    }
+
     /// The address clients connect to.
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -494,6 +525,15 @@ impl RunningServer {
     /// Whether the server is still running (it stops by itself if its log cannot be written).
     pub fn is_running(&self) -> bool {
         self.core.as_ref().is_some_and(|c| !c.is_finished())
+    }
+
+    /// Stops at once, as a crash would: its tasks are aborted mid-flight (nothing more is
+    /// written, sent or answered; what is durable stays). Returns once they have ended.
+    pub async fn abort(mut self) {
+        for task in [self.accept.take(), self.core.take()].into_iter().flatten() {
+            task.abort();
+            let _ = task.await;
+        }
     }
 
     /// Stops accepting, closes every connection, and waits until the state machine has
