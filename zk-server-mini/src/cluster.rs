@@ -167,7 +167,8 @@ impl TestCluster {
     pub fn zoo_cfg(&self, id: u64) -> String {
         let mut s = format!(
             "tickTime={}\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\n\
-             clientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\nsnapCount={}\n",
+             clientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\nsnapCount={}\n\
+             maxSessionTimeout=60000\n",
             self.builder.tick_ms,
             self.data_dir(id).display(),
             self.client_ports.get(&id).copied().unwrap_or(0),
@@ -261,22 +262,25 @@ impl TestCluster {
             .map(|m| m.trim().to_owned())
     }
 
-    /// Waits up to `within` for exactly one running member to lead with a quorum of
-    /// members following it; returns its id.
+    /// Waits up to `within` for exactly one running member to lead, serving clients, with a
+    /// quorum of members following it and every following member taking clients (members
+    /// that are looking, paused or dead are not waited for); returns its id.
     pub async fn leader(&self, within: Duration) -> Option<u64> {
         let deadline = Instant::now() + within;
         let quorum = self.servers.len() / 2 + 1;
         loop {
             let mut leaders = Vec::new();
-            let mut followers = 0;
+            let (mut followers, mut unready) = (0, 0);
             for id in self.members.keys() {
                 match self.mode(*id).await.as_deref() {
                     Some("leader") => leaders.push(*id),
-                    Some("follower") => followers += 1,
+                    Some("follower") if self.takes_clients(*id) => followers += 1,
+                    Some("follower") => unready += 1,
                     _ => {}
                 }
             }
             if let [one] = leaders[..]
+                && unready == 0
                 && followers + 1 >= quorum
                 && self.serving(one).await
             {
@@ -286,6 +290,16 @@ impl TestCluster {
                 return None;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether member `id` gives clients sessions (serves or relays them); child processes
+    /// are taken at their word (`srvr`).
+    fn takes_clients(&self, id: u64) -> bool {
+        match self.members.get(&id) {
+            Some(Running::InProcess(s)) => s.member_status().is_some_and(|m| m.takes_clients),
+            Some(Running::Process(_)) => true,
+            None => false,
         }
     }
 

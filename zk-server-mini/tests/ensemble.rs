@@ -45,13 +45,16 @@ async fn leader_failover_keeps_acknowledged_writes_sessions_and_ephemerals() {
             .await
             .expect("ok");
         let leader = cluster.leader(WAIT).await.expect("a leader");
-        // Followers refuse sessions; the leader takes them.
+        // Every member takes sessions: a follower relays its clients to the leader.
         for id in cluster.ids().into_iter().filter(|i| *i != leader) {
-            assert!(
-                RawClient::connect(cluster.client_addr(id), 10_000)
-                    .await
-                    .is_err()
-            );
+            let mut f = RawClient::connect(cluster.client_addr(id), 10_000)
+                .await
+                .expect("a session through a follower");
+            let (h, _) = f
+                .call(&create(&format!("/via{id}"), false))
+                .await
+                .expect("ok");
+            assert_eq!(h.err, ErrorCode::Ok, "create through follower {id}");
         }
         let mut c = RawClient::connect(cluster.client_addr(leader), 10_000)
             .await
@@ -296,7 +299,7 @@ async fn strangers_and_garbage_on_the_quorum_port_do_not_disturb_the_ensemble() 
             b"GET / HTTP/1.1\r\n\r\n".to_vec(),
             vec![0xff; 4096],
             // Right magic, another ensemble.
-            zk_server_mini::ensemble::wire::encode_hello(0x1234, 2).to_vec(),
+            zk_server_mini::ensemble::wire::encode_hello(0x1234, 2, 1).to_vec(),
         ];
         for bytes in hellos {
             let mut s = tokio::net::TcpStream::connect(addr).await.expect("ok");

@@ -37,6 +37,8 @@ pub struct MemberStatus {
     pub serving: bool,
     /// The last applied zxid.
     pub applied: i64,
+    /// Whether clients get sessions here: served (the leader) or relayed to the leader.
+    pub takes_clients: bool,
 }
 
 /// Knobs a test turns on a running member.
@@ -72,6 +74,9 @@ pub(crate) struct Driver {
     pub(crate) reap_every: Duration,
     pub(crate) status: watch::Sender<MemberStatus>,
     pub(crate) faults: Arc<MemberFaults>,
+    /// Where this member's clients are relayed (the leader it follows, once synced).
+    pub(crate) relay: watch::Sender<Option<std::net::SocketAddr>>,
+    pub(crate) client_addrs: super::transport::ClientAddrs,
 }
 
 /// Mutable loop state beside the parts.
@@ -306,6 +311,7 @@ impl Driver {
             role: st.role,
             serving: st.serving,
             applied: self.sm.last_zxid(),
+            takes_clients: st.serving || self.relay.borrow().is_some(),
         });
     }
 
@@ -390,6 +396,23 @@ impl Driver {
             &mut st.dropped,
             self.max_queued_bytes,
         );
+        let target = match st.role {
+            Role::Following { leader } if self.peer.is_serving() => self
+                .client_addrs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&leader)
+                .copied(),
+            _ => None,
+        };
+        let relay_changed = self.relay.send_if_modified(|t| {
+            let changed = *t != target;
+            *t = target;
+            changed
+        });
+        if relay_changed {
+            self.publish(st);
+        }
         if self.status.borrow().applied != self.sm.last_zxid() {
             self.publish(st);
         }

@@ -18,6 +18,7 @@
 //! ```
 
 pub mod driver;
+pub(crate) mod relay;
 mod start;
 pub mod transport;
 pub mod wire;

@@ -112,6 +112,8 @@ impl Builder {
             self.log_sync_delay.as_millis() as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
+        let client_addrs = transport::ClientAddrs::default();
+        let (relay_tx, relay_rx) = watch::channel(None);
         let peers = addrs
             .iter()
             .filter(|(id, _)| **id != me)
@@ -122,6 +124,8 @@ impl Builder {
                 me,
                 ensemble_id,
                 peers,
+                client_port: addr.port(),
+                client_addrs: client_addrs.clone(),
             },
             quorum_listener,
             inbox_tx,
@@ -141,6 +145,7 @@ impl Builder {
             role: Role::Looking,
             serving: false,
             applied: 0,
+            takes_clients: false,
         });
         let core_wake = Arc::new(tokio::sync::Notify::new());
         let global_budget = budget::ByteBudget::new(config.max_server_bytes.max(1));
@@ -167,6 +172,8 @@ impl Builder {
             reap_every: Duration::from_millis(config.container_check_interval_ms.max(1)),
             status: status_tx,
             faults: faults.clone(),
+            relay: relay_tx,
+            client_addrs,
         };
         let core_handle = tokio::spawn(async move {
             let mut transport_tasks = transport_tasks;
@@ -188,6 +195,7 @@ impl Builder {
             settings,
             config.max_client_cnxns,
             shutdown_rx,
+            Some(relay_rx),
         ));
         tracing::info!(%addr, me, quorum = %quorum_addr, data_dir = %snap_dir.display(), "zk-server-mini ensemble member started");
         Ok(RunningServer {

@@ -43,6 +43,10 @@ impl PeerFaults {
     }
 }
 
+/// Where each peer serves clients, learnt from its hello (its address as seen here, and
+/// the client port it announced).
+pub(crate) type ClientAddrs = Arc<Mutex<BTreeMap<PeerId, SocketAddr>>>;
+
 /// The sending side: one bounded queue per peer.
 #[derive(Debug)]
 pub(crate) struct Outboxes {
@@ -70,6 +74,8 @@ pub(crate) struct Net {
     pub(crate) me: PeerId,
     pub(crate) ensemble_id: u64,
     pub(crate) peers: BTreeMap<PeerId, SocketAddr>,
+    pub(crate) client_port: u16,
+    pub(crate) client_addrs: ClientAddrs,
 }
 
 /// Starts the listener and the dialers. Received messages go to `inbox`.
@@ -94,7 +100,8 @@ pub(crate) fn start(
     for (&peer, &addr) in &net.peers {
         let (tx, rx) = mpsc::channel(OUT_QUEUE);
         queues.insert(peer, tx);
-        tasks.spawn(dial(addr, net.ensemble_id, net.me, rx, shutdown.clone()));
+        let hello = wire::encode_hello(net.ensemble_id, net.me, net.client_port);
+        tasks.spawn(dial(addr, hello, rx, shutdown.clone()));
     }
     (Outboxes { queues, faults }, tasks)
 }
@@ -146,8 +153,14 @@ async fn read_peer(
         .await
         .map_err(|_| "no hello in time".to_string())?
         .map_err(|e| e.to_string())?;
-    let from = wire::decode_hello(&hello, net.ensemble_id, members, net.me)
+    let (from, client_port) = wire::decode_hello(&hello, net.ensemble_id, members, net.me)
         .map_err(|e| format!("refused: {e}"))?;
+    if let Ok(peer) = stream.peer_addr() {
+        net.client_addrs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(from, SocketAddr::new(peer.ip(), client_port));
+    }
     let _ = stream.set_nodelay(true);
     loop {
         let len = stream.read_u32().await.map_err(|e| e.to_string())? as usize;
@@ -171,8 +184,7 @@ async fn read_peer(
 
 async fn dial(
     addr: SocketAddr,
-    ensemble_id: u64,
-    me: PeerId,
+    hello: [u8; HELLO_LEN],
     mut rx: mpsc::Receiver<Bytes>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -197,11 +209,7 @@ async fn dial(
         };
         backoff = Duration::from_millis(20);
         let _ = stream.set_nodelay(true);
-        if stream
-            .write_all(&wire::encode_hello(ensemble_id, me))
-            .await
-            .is_err()
-        {
+        if stream.write_all(&hello).await.is_err() {
             continue;
         }
         let mut buf = BytesMut::new();

@@ -9,8 +9,8 @@ use crate::zab::{Entry, Message, PeerId, Snapshot, SyncMode, Vote};
 /// The first bytes of every peer connection.
 pub const MAGIC: [u8; 8] = *b"ZKMZAB01";
 
-/// Size of the hello: magic, ensemble id, sender id.
-pub const HELLO_LEN: usize = 24;
+/// Size of the hello: magic, ensemble id, sender id, sender's client port.
+pub const HELLO_LEN: usize = 26;
 
 /// Largest frame accepted (a SNAP carries the whole tree).
 pub const MAX_FRAME: usize = 512 << 20;
@@ -37,23 +37,26 @@ pub enum WireError {
     Malformed(&'static str),
 }
 
-/// Encodes the hello a dialing member sends first.
+/// Encodes the hello a dialing member sends first (with its client port, so that
+/// followers know where the leader serves clients).
 ///
 /// ```
 /// use zk_server_mini::ensemble::wire::{decode_hello, encode_hello};
-/// let hello = encode_hello(0xabc, 2);
-/// assert_eq!(decode_hello(&hello, 0xabc, &[1, 2, 3], 1), Ok(2));
+/// let hello = encode_hello(0xabc, 2, 2181);
+/// assert_eq!(decode_hello(&hello, 0xabc, &[1, 2, 3], 1), Ok((2, 2181)));
 /// assert!(decode_hello(&hello, 0xdef, &[1, 2, 3], 1).is_err());
 /// ```
-pub fn encode_hello(ensemble_id: u64, from: PeerId) -> [u8; HELLO_LEN] {
+pub fn encode_hello(ensemble_id: u64, from: PeerId, client_port: u16) -> [u8; HELLO_LEN] {
     let mut out = [0u8; HELLO_LEN];
     out[..8].copy_from_slice(&MAGIC);
     out[8..16].copy_from_slice(&ensemble_id.to_be_bytes());
-    out[16..].copy_from_slice(&from.to_be_bytes());
+    out[16..24].copy_from_slice(&from.to_be_bytes());
+    out[24..].copy_from_slice(&client_port.to_be_bytes());
     out
 }
 
-/// Checks a hello: our magic, our ensemble, a sender that is another member.
+/// Checks a hello: our magic, our ensemble, a sender that is another member. Returns the
+/// sender and its client port.
 ///
 /// # Errors
 /// [`WireError`] naming what is wrong.
@@ -62,13 +65,14 @@ pub fn decode_hello(
     ensemble_id: u64,
     members: &[PeerId],
     me: PeerId,
-) -> Result<PeerId, WireError> {
+) -> Result<(PeerId, u16), WireError> {
     if hello[..8] != MAGIC {
         return Err(WireError::BadMagic);
     }
     let mut rest = &hello[8..];
     let theirs = rest.get_u64();
     let from = rest.get_u64();
+    let client_port = rest.get_u16();
     if theirs != ensemble_id {
         return Err(WireError::OtherEnsemble {
             ours: ensemble_id,
@@ -78,7 +82,7 @@ pub fn decode_hello(
     if from == me || !members.contains(&from) {
         return Err(WireError::NotAMember(from));
     }
-    Ok(from)
+    Ok((from, client_port))
 }
 
 fn put_entries(out: &mut BytesMut, entries: &[Entry]) {
@@ -511,8 +515,8 @@ mod tests {
 
     #[test]
     fn hellos_from_strangers_are_refused() {
-        let h = encode_hello(7, 2);
-        assert_eq!(decode_hello(&h, 7, &[1, 2, 3], 1), Ok(2));
+        let h = encode_hello(7, 2, 9);
+        assert_eq!(decode_hello(&h, 7, &[1, 2, 3], 1), Ok((2, 9)));
         assert_eq!(
             decode_hello(&h, 8, &[1, 2, 3], 1),
             Err(WireError::OtherEnsemble { ours: 8, theirs: 7 })
