@@ -14,6 +14,7 @@
 
 pub mod backend;
 pub mod clients;
+pub mod linearizability;
 pub mod mini;
 pub mod ports;
 pub mod proxy;
