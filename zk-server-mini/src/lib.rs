@@ -1,5 +1,5 @@
-//! A small ZooKeeper-compatible server: one node, durable, built around a write path ready for
-//! replication (prep → log → commit → apply → notify → reply).
+//! A small ZooKeeper-compatible server: durable, standalone or a replicated ensemble (Zab),
+//! built around one write path (prep → log → commit → apply → notify → reply).
 //!
 //! Unmodified ZooKeeper clients (Java, C, kazoo, this workspace's `zk-client`) talk to it as to
 //! Apache ZooKeeper 3.8. Start one in-process for tests:
@@ -25,7 +25,9 @@
 //! transaction, all checks), [`apply`] (transaction → tree), [`watches`], [`session`]
 //! (expiry buckets), [`acl_check`], [`state`] (the deterministic state machine that ties them
 //! together), [`wal`], [`snapshot`], [`storage`] and [`dir_lock`] (durability), [`four_letter`],
-//! [`testing`] (a raw protocol client for tests), and the socket side: `connection` (one task
+//! [`testing`] (a raw protocol client for tests), [`zab`] (the consensus core), [`ensemble`]
+//! (members from `server.N` lines: peer transport, the driver of the core), [`cluster`] (a
+//! test ensemble with fault injection), and the socket side: `connection` (one task
 //! pair per client) and `server` (accept loop and the state-machine task).
 //!
 //! The binary takes `--port PORT --data-dir DIR [--bind ADDR] [--tick-ms MS] [--4lw WORDS]` or

@@ -321,3 +321,63 @@ async fn strangers_and_garbage_on_the_quorum_port_do_not_disturb_the_ensemble() 
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_far_behind_the_leaders_snapshot_is_synced_and_serves_the_same_tree() {
+    bounded(async {
+        let mut cluster = TestCluster::builder(3)
+            .tick_ms(50)
+            .snap_count(20)
+            .start()
+            .await
+            .expect("ok");
+        let leader = cluster.leader(WAIT).await.expect("a leader");
+        let behind = cluster
+            .ids()
+            .into_iter()
+            .find(|i| *i != leader)
+            .expect("a follower");
+        cluster.kill(behind).await;
+        let mut c = RawClient::connect(cluster.client_addr(leader), 10_000)
+            .await
+            .expect("ok");
+        for i in 0..120 {
+            let (h, _) = c.call(&create(&format!("/s{i}"), false)).await.expect("ok");
+            assert_eq!(h.err, ErrorCode::Ok);
+        }
+        cluster.restart(behind).await.expect("ok");
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let srvr = |id| {
+                let addr = cluster.client_addr(id);
+                async move {
+                    zk_server_mini::cluster::four_letter(addr, "srvr")
+                        .await
+                        .unwrap_or_default()
+                        .lines()
+                        .filter(|l| l.starts_with("Zxid:") || l.starts_with("Node count:"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                }
+            };
+            let (a, b) = (srvr(leader).await, srvr(behind).await);
+            if !a.is_empty() && a == b {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{a} vs {b}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // And it serves that tree once it leads.
+        cluster.kill(leader).await;
+        let next = cluster.leader(WAIT).await.expect("a new leader");
+        let mut c2 = RawClient::connect(cluster.client_addr(next), 10_000)
+            .await
+            .expect("ok");
+        for i in [0, 59, 119] {
+            let (h, _) = c2.call(&get(&format!("/s{i}"))).await.expect("ok");
+            assert_eq!(h.err, ErrorCode::Ok, "/s{i}");
+        }
+        cluster.stop().await;
+    })
+    .await;
+}
