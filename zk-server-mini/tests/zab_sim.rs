@@ -8,8 +8,8 @@
 //! - `cargo test -p zk-server-mini --test zab_sim` runs a few dozen seeds (seconds).
 //! - `ZAB_SIM_SEEDS=100000 cargo test --release -p zk-server-mini --test zab_sim -- --nocapture`
 //!   is the long run (`ZAB_SIM_FIRST_SEED` picks where it starts).
-//! - `ZAB_SIM_SEED=N cargo test -p zk-server-mini --test zab_sim -- --nocapture` reproduces
-//!   one seed, printing its trace.
+//! - `ZAB_SIM_SEED=N cargo test -p zk-server-mini --test zab_sim <test name> -- --nocapture`
+//!   reproduces one seed of that test (a failure prints this line, and the trace).
 
 mod zab_harness;
 
@@ -122,7 +122,8 @@ fn run_seed_with(seed: u64, members: u64, bug: Bug, snapshots: bool) -> Result<O
     Ok(out)
 }
 
-fn run_many(members: u64, default_seeds: u64, snapshots: bool) {
+/// Runs the seeds for the test named `test`.
+fn run_many(test: &str, members: u64, default_seeds: u64, snapshots: bool) {
     if let Some(seed) = env_u64("ZAB_SIM_SEED") {
         match run_seed_with(seed, members, Bug::None, snapshots) {
             Ok(o) => println!("seed {seed} ({members} members): ok {o:?}"),
@@ -142,7 +143,8 @@ fn run_many(members: u64, default_seeds: u64, snapshots: bool) {
                 total.reads += o.reads;
             }
             Err(e) => panic!(
-                "{e}\nreproduce: ZAB_SIM_SEED={seed} cargo test -p zk-server-mini --test zab_sim"
+                "{e}\nreproduce: ZAB_SIM_SEED={seed} cargo test -p zk-server-mini --test zab_sim \
+                 {test} -- --nocapture"
             ),
         }
     }
@@ -155,18 +157,18 @@ fn run_many(members: u64, default_seeds: u64, snapshots: bool) {
 
 #[test]
 fn three_members_under_random_faults() {
-    run_many(3, 300, true);
+    run_many("three_members_under_random_faults", 3, 300, true);
 }
 
 /// Without snapshots, every member that diverged rejoins through TRUNC (never SNAP).
 #[test]
 fn three_members_without_snapshots() {
-    run_many(3, 150, false);
+    run_many("three_members_without_snapshots", 3, 150, false);
 }
 
 #[test]
 fn five_members_under_random_faults() {
-    run_many(5, 150, true);
+    run_many("five_members_under_random_faults", 5, 150, true);
 }
 
 /// The same seed gives the same run, event for event.
