@@ -1,0 +1,91 @@
+//! The simulated member: its disk, store, core and replicated state machine.
+
+use std::collections::BTreeMap;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use zk_server_mini::sim_disk::SimDisk;
+use zk_server_mini::zab::store::ZabStore;
+use zk_server_mini::zab::{Entry, Peer, PeerId, PersistId, PersistOp};
+
+/// The replicated state machine of the simulation: a digest chained over applied entries,
+/// and (for the checker only) the zxids applied, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct App {
+    /// Last applied zxid.
+    pub zxid: i64,
+    /// FNV-1a chained over (zxid, payload) of every applied entry.
+    pub digest: u64,
+    /// Every zxid applied, ascending (not part of the snapshot bytes: the simulation keeps
+    /// it beside them, keyed by zxid and digest).
+    pub applied: Arc<Vec<i64>>,
+}
+
+impl App {
+    pub(super) fn apply(&mut self, e: &Entry) {
+        let mut h = self.digest ^ 0xcbf2_9ce4_8422_2325;
+        for b in e.zxid.to_be_bytes().iter().chain(e.payload.iter()) {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.digest = h;
+        self.zxid = e.zxid;
+        Arc::make_mut(&mut self.applied).push(e.zxid);
+    }
+
+    pub(super) fn encode(&self) -> Bytes {
+        let mut b = BytesMut::new();
+        b.put_i64(self.zxid);
+        b.put_u64(self.digest);
+        b.freeze()
+    }
+
+    pub(super) fn decode(data: &[u8]) -> Option<Self> {
+        if data.len() != 16 {
+            return None;
+        }
+        let mut z = [0u8; 8];
+        let mut d = [0u8; 8];
+        z.copy_from_slice(&data[..8]);
+        d.copy_from_slice(&data[8..]);
+        Some(Self {
+            zxid: i64::from_be_bytes(z),
+            digest: u64::from_be_bytes(d),
+            applied: Arc::new(Vec::new()),
+        })
+    }
+}
+
+/// One simulated member.
+pub struct Node {
+    /// Its id.
+    pub id: PeerId,
+    /// Its disk (survives crashes, minus what was not fsynced).
+    pub disk: SimDisk,
+    pub(super) store: Option<ZabStore>,
+    /// The core, while up.
+    pub peer: Option<Peer>,
+    pub(super) incarnation: u64,
+    pub(super) queue: VecDeque<(PersistId, PersistOp)>,
+    pub(super) disk_busy: bool,
+    /// Whether its disk completions are held (a slow disk).
+    pub disk_held: bool,
+    /// The applied state.
+    pub app: App,
+    /// Applies since the last snapshot.
+    pub(super) since_snapshot: u64,
+    /// What is durable, as far as completed persist requests say.
+    pub durable: BTreeMap<i64, Bytes>,
+    /// zxid of the durable snapshot.
+    pub durable_snapshot: i64,
+    /// The zxids the durable snapshot holds.
+    pub durable_snapshot_holds: Arc<Vec<i64>>,
+}
+
+impl Node {
+    /// Whether it is running.
+    pub fn is_up(&self) -> bool {
+        self.peer.is_some()
+    }
+}
