@@ -95,6 +95,8 @@ pub struct Sim {
     pub crash_points: BTreeMap<PeerId, CrashAt>,
     /// The driver bug in effect.
     pub bug: Bug,
+    /// The member whose driver has the bug (`None`: every member's).
+    pub bug_member: Option<PeerId>,
     /// Snapshot after this many applies.
     pub snapshot_every: u64,
     /// The invariants.
@@ -135,6 +137,7 @@ impl Sim {
             filter: None,
             crash_points: BTreeMap::new(),
             bug,
+            bug_member: None,
             snapshot_every: 7,
             checker: Checker::new(n as usize),
             next_write: 0,
@@ -172,6 +175,15 @@ impl Sim {
         sim
     }
 
+    /// The bug member `id`'s driver has.
+    fn bug_at(&self, id: PeerId) -> Bug {
+        if self.bug_member.is_none_or(|m| m == id) {
+            self.bug
+        } else {
+            Bug::None
+        }
+    }
+
     fn members(&self) -> Vec<PeerId> {
         self.nodes.keys().copied().collect()
     }
@@ -200,7 +212,7 @@ impl Sim {
     /// Starts (or restarts) a member from its disk.
     pub fn start(&mut self, id: PeerId) {
         let members = self.members();
-        let bug = self.bug;
+        let bug = self.bug_at(id);
         let Some(node) = self.nodes.get_mut(&id) else {
             return;
         };
@@ -585,7 +597,7 @@ impl Sim {
     }
 
     fn disk_done(&mut self, id: PeerId, inc: u64) {
-        let bug = self.bug;
+        let bug = self.bug_at(id);
         let crash_point = self.crash_points.get(&id).copied();
         let Some(node) = self.nodes.get_mut(&id) else {
             return;
