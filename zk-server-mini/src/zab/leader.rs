@@ -374,7 +374,12 @@ impl Peer {
         let last = self.history.last();
         let committed = self.committed;
         let max = self.config.max_uncommitted;
-        let pending = self.history.after(committed).count();
+        // Uncommitted proposals: counted by zxid within the epoch (no walk over the log).
+        let pending = if zxid::epoch(last) == zxid::epoch(committed) {
+            (zxid::counter(last).saturating_sub(zxid::counter(committed))) as usize
+        } else {
+            self.history.after(committed).count()
+        };
         let Some(l) = self.leader() else {
             return Err(ProposeError::NotLeader);
         };

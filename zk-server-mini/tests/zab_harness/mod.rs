@@ -504,9 +504,21 @@ impl Sim {
             // entries on its own).
             return;
         }
+        // Applied entries form one unbroken history: no hole (ZOOKEEPER-4925), even one
+        // that every member would share (the digests could not tell).
+        let hole =
+            node.app.zxid != 0 && !zk_server_mini::zab::history::follows(node.app.zxid, entry.zxid);
+        let previous = node.app.zxid;
         node.app.apply(&entry);
         node.since_snapshot += 1;
         let app = node.app.clone();
+        if hole {
+            self.checker.fail(Violation::Hole {
+                member: id,
+                previous,
+                zxid: entry.zxid,
+            });
+        }
         if let Some(n) = self.proposed.remove(&(id, entry.zxid)) {
             self.checker.acked(entry.zxid, entry.payload.clone(), n);
         }
