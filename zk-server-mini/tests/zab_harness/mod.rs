@@ -26,7 +26,7 @@ use zk_server_mini::zab::{
 
 pub use check::{Checker, Violation};
 pub use faults::{Bug, CrashAt, Faults, MsgKind, OpKind};
-pub use node::{App, Node};
+pub use node::{App, Node, SessionEvent};
 pub use rng::Rng;
 
 /// Virtual milliseconds.
@@ -113,7 +113,7 @@ pub struct Sim {
     /// Sessions the cores asked to expire: (member, session, when).
     pub expired: Vec<(PeerId, i64, Ms)>,
     /// What each snapshot ever taken holds, by (zxid, digest).
-    snapshot_contents: BTreeMap<(i64, u64), Arc<Vec<i64>>>,
+    snapshot_contents: BTreeMap<(i64, u64), App>,
     trace: VecDeque<String>,
 }
 
@@ -263,7 +263,7 @@ impl Sim {
         if bug == Bug::ApplyLoggedOnRecovery {
             for e in &logged {
                 if e.zxid > node.app.zxid {
-                    node.app.apply(e);
+                    let _ = node.app.apply(e);
                 }
             }
             // ...and, as ZooKeeper did at startup, snapshots that state (a dirty snapshot
@@ -279,7 +279,7 @@ impl Sim {
                     node.durable_snapshot = s.zxid;
                     node.durable_snapshot_holds = node.app.applied.clone();
                     self.snapshot_contents
-                        .insert((node.app.zxid, node.app.digest), node.app.applied.clone());
+                        .insert((node.app.zxid, node.app.digest), node.app.clone());
                 }
             }
         }
@@ -288,11 +288,31 @@ impl Sim {
         if app != app_start {
             self.checker.on_apply(id, &app, None, &self.nodes);
         }
+        // The core learns the sessions of the recovered state from the driver.
+        self.tell_sessions(id, &BTreeMap::new());
         // Clocks start out of phase, from the seed.
         let phase = self.rng.below(TICK_MS);
         let now = self.now;
         self.schedule(now + phase + 1, Event::Tick(id));
         self.drain(id);
+    }
+
+    /// Tells member `id`'s core how its sessions changed from `before` to its state now.
+    fn tell_sessions(&mut self, id: PeerId, before: &BTreeMap<i64, u64>) {
+        let Some(node) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        let now = node.app.sessions.clone();
+        let Some(p) = node.peer.as_mut() else { return };
+        for s in before.keys().filter(|s| !now.contains_key(s)) {
+            p.step(Input::SessionClosed { session: *s });
+        }
+        for (s, t) in now.iter().filter(|(s, _)| !before.contains_key(s)) {
+            p.step(Input::SessionOpened {
+                session: *s,
+                timeout_ms: *t,
+            });
+        }
     }
 
     /// Crashes a member: memory is gone, the disk keeps what was fsynced.
@@ -381,6 +401,28 @@ impl Sim {
         Some(n)
     }
 
+    /// The members serving clients now.
+    pub fn serving(&self) -> Vec<PeerId> {
+        self.nodes
+            .values()
+            .filter(|n| n.peer.as_ref().is_some_and(|p| p.is_serving()))
+            .map(|n| n.id)
+            .collect()
+    }
+
+    /// Submits a raw client request (see [`App`] for the payloads) at a random serving
+    /// member; returns whether one was serving.
+    pub fn submit(&mut self, payload: &str) -> bool {
+        let serving = self.serving();
+        if serving.is_empty() {
+            return false;
+        }
+        let at = serving[self.rng.below(serving.len() as u64) as usize];
+        let payload = Bytes::from(payload.to_owned());
+        self.input(at, Input::Forward { payload });
+        true
+    }
+
     /// Starts a read-index (`sync()`) at a serving member.
     pub fn read_index(&mut self, at: PeerId) {
         self.next_read += 1;
@@ -446,15 +488,20 @@ impl Sim {
                 let app = App::decode(&s.data)
                     .map(|a| with_contents(&self.snapshot_contents, a))
                     .unwrap_or_default();
+                let mut before = BTreeMap::new();
                 if let Some(n) = self.nodes.get_mut(&id) {
-                    n.app = app.clone();
+                    before = std::mem::replace(&mut n.app, app.clone()).sessions;
                 }
                 self.checker.on_apply(id, &app, None, &self.nodes);
+                self.tell_sessions(id, &before);
             }
             Output::Apply(entry) => self.apply(id, entry),
             Output::Forwarded { payload, .. } => {
-                let n: u64 = std::str::from_utf8(&payload[1..])
+                // Numbered writes (`w<n>`) are tracked for acknowledgement; session
+                // requests are acknowledged as write number 0.
+                let n: u64 = std::str::from_utf8(&payload)
                     .ok()
+                    .and_then(|s| s.strip_prefix('w'))
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(0);
                 if let Some(p) = self.nodes.get_mut(&id).and_then(|x| x.peer.as_mut())
@@ -490,6 +537,10 @@ impl Sim {
             Output::ExpireSession { session } => {
                 let now = self.now;
                 self.expired.push((id, session, now));
+                // The leader's driver proposes the close-session transaction.
+                if let Some(p) = self.nodes.get_mut(&id).and_then(|n| n.peer.as_mut()) {
+                    let _ = p.propose(Bytes::from(format!("close:{session}")));
+                }
             }
         }
     }
@@ -509,7 +560,17 @@ impl Sim {
         let hole =
             node.app.zxid != 0 && !zk_server_mini::zab::history::follows(node.app.zxid, entry.zxid);
         let previous = node.app.zxid;
-        node.app.apply(&entry);
+        let event = node.app.apply(&entry);
+        if let Some(p) = node.peer.as_mut() {
+            match event {
+                Some(SessionEvent::Opened(session, timeout_ms)) => p.step(Input::SessionOpened {
+                    session,
+                    timeout_ms,
+                }),
+                Some(SessionEvent::Closed(session)) => p.step(Input::SessionClosed { session }),
+                None => {}
+            }
+        }
         node.since_snapshot += 1;
         let app = node.app.clone();
         if hole {
@@ -539,7 +600,7 @@ impl Sim {
                 node.durable_snapshot = s.zxid;
                 node.durable_snapshot_holds = app.applied.clone();
                 self.snapshot_contents
-                    .insert((app.zxid, app.digest), app.applied.clone());
+                    .insert((app.zxid, app.digest), app.clone());
                 peer.step(Input::SnapshotTaken(s));
             }
         }
@@ -734,14 +795,11 @@ impl Sim {
 }
 
 /// `app` with the zxids its snapshot holds, from the table of snapshots taken.
-fn with_contents(table: &BTreeMap<(i64, u64), Arc<Vec<i64>>>, mut app: App) -> App {
-    if let Some(holds) = table.get(&(app.zxid, app.digest)) {
-        app.applied = holds.clone();
-    }
-    app
+fn with_contents(table: &BTreeMap<(i64, u64), App>, app: App) -> App {
+    table.get(&(app.zxid, app.digest)).cloned().unwrap_or(app)
 }
 
-fn record_durable(node: &mut Node, op: &PersistOp, table: &BTreeMap<(i64, u64), Arc<Vec<i64>>>) {
+fn record_durable(node: &mut Node, op: &PersistOp, table: &BTreeMap<(i64, u64), App>) {
     match op {
         PersistOp::Append(entries) => {
             for e in entries {

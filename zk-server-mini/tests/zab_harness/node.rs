@@ -10,7 +10,11 @@ use zk_server_mini::zab::store::ZabStore;
 use zk_server_mini::zab::{Entry, Peer, PeerId, PersistId, PersistOp};
 
 /// The replicated state machine of the simulation: a digest chained over applied entries,
-/// and (for the checker only) the zxids applied, in order.
+/// sessions and their ephemeral nodes, and (for the checker only) the zxids applied.
+///
+/// Payloads: `w<n>` (a write), `open:<session>:<timeout ms>`, `close:<session>` (deletes
+/// its ephemerals), `eph:<session>:<n>` (an ephemeral node, created only while the session
+/// is open).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct App {
     /// Last applied zxid.
@@ -20,10 +24,23 @@ pub struct App {
     /// Every zxid applied, ascending (not part of the snapshot bytes: the simulation keeps
     /// it beside them, keyed by zxid and digest).
     pub applied: Arc<Vec<i64>>,
+    /// Open sessions and their timeouts.
+    pub sessions: BTreeMap<i64, u64>,
+    /// Ephemeral nodes and their owners.
+    pub ephemerals: BTreeMap<u64, i64>,
+}
+
+/// What applying an entry did to sessions (the driver tells the core).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// A session was opened.
+    Opened(i64, u64),
+    /// A session was closed.
+    Closed(i64),
 }
 
 impl App {
-    pub(super) fn apply(&mut self, e: &Entry) {
+    pub(super) fn apply(&mut self, e: &Entry) -> Option<SessionEvent> {
         let mut h = self.digest ^ 0xcbf2_9ce4_8422_2325;
         for b in e.zxid.to_be_bytes().iter().chain(e.payload.iter()) {
             h ^= u64::from(*b);
@@ -32,6 +49,29 @@ impl App {
         self.digest = h;
         self.zxid = e.zxid;
         Arc::make_mut(&mut self.applied).push(e.zxid);
+        let text = std::str::from_utf8(&e.payload).unwrap_or("");
+        let mut parts = text.split(':');
+        let kind = parts.next().unwrap_or("");
+        let a: Option<i64> = parts.next().and_then(|x| x.parse().ok());
+        let b: Option<u64> = parts.next().and_then(|x| x.parse().ok());
+        match (kind, a, b) {
+            ("open", Some(s), Some(t)) => {
+                self.sessions.insert(s, t);
+                Some(SessionEvent::Opened(s, t))
+            }
+            ("close", Some(s), _) => {
+                let was_open = self.sessions.remove(&s).is_some();
+                self.ephemerals.retain(|_, owner| *owner != s);
+                was_open.then_some(SessionEvent::Closed(s))
+            }
+            ("eph", Some(s), Some(n)) => {
+                if self.sessions.contains_key(&s) {
+                    self.ephemerals.insert(n, s);
+                }
+                None
+            }
+            _ => None,
+        }
     }
 
     pub(super) fn encode(&self) -> Bytes {
@@ -53,6 +93,8 @@ impl App {
             zxid: i64::from_be_bytes(z),
             digest: u64::from_be_bytes(d),
             applied: Arc::new(Vec::new()),
+            sessions: BTreeMap::new(),
+            ephemerals: BTreeMap::new(),
         })
     }
 }
