@@ -52,6 +52,14 @@ pub enum SyncRefused {
         /// What was applied here.
         applied: i64,
     },
+    /// SNAP of a state older than what this member already applied.
+    #[error("SNAP at {snapshot:#x} is behind the applied {applied:#x}")]
+    SnapBehindApplied {
+        /// The snapshot's zxid.
+        snapshot: i64,
+        /// What was applied here.
+        applied: i64,
+    },
     /// TRUNC to a zxid this member's history does not contain.
     #[error("TRUNC to {0:#x}, which this history does not contain")]
     TruncUnknown(i64),
@@ -145,10 +153,17 @@ impl Peer {
             }
             Message::Sync {
                 epoch,
+                follower_last,
                 mode,
                 entries,
                 committed,
             } if phase == Phase::AwaitSync(epoch) => {
+                if follower_last != self.history.last() {
+                    // The answer to an earlier ACKEPOCH (delayed or duplicated): ignored;
+                    // the answer to the current one follows.
+                    tracing::debug!(follower_last, "stale sync ignored");
+                    return;
+                }
                 if let Err(e) = self.take_sync(epoch, mode, entries, committed) {
                     tracing::warn!(leader = from, "sync refused: {e}");
                     self.become_looking();
@@ -286,7 +301,16 @@ impl Peer {
                 }
                 *t
             }
-            SyncMode::Snap(s) => s.zxid,
+            SyncMode::Snap(s) => {
+                // A snapshot behind what was applied here would take applied state back.
+                if s.zxid < self.applied {
+                    return Err(SyncRefused::SnapBehindApplied {
+                        snapshot: s.zxid,
+                        applied: self.applied,
+                    });
+                }
+                s.zxid
+            }
         };
         let mut last = start;
         for e in &entries {

@@ -203,6 +203,7 @@ impl Peer {
             f,
             Message::Sync {
                 epoch,
+                follower_last: theirs,
                 mode,
                 entries,
                 committed,

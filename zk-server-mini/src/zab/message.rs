@@ -104,6 +104,11 @@ pub enum Message {
     Sync {
         /// The leader's epoch.
         epoch: u32,
+        /// The follower's last zxid this sync was planned from (from its ACKEPOCH). A
+        /// follower synced more than once in an epoch takes only the sync that answers
+        /// its latest ACKEPOCH: a delayed or duplicated older one could move it backwards,
+        /// dropping entries it already acknowledged.
+        follower_last: i64,
         /// How to reach the leader's history.
         mode: SyncMode,
         /// The leader's entries after the follower's (or the truncation point, or the
