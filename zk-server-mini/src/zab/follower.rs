@@ -31,6 +31,8 @@ pub(crate) struct FollowerState {
     started: u64,
     last_heard: u64,
     pub(crate) touches: BTreeSet<i64>,
+    /// The highest zxid acknowledged (NEWLEADER or proposal) since the last sync.
+    acked: i64,
 }
 
 /// Why a follower refused a leader's sync (it then looks for a leader again; nothing was
@@ -81,6 +83,7 @@ impl Peer {
             started: self.tick,
             last_heard: self.tick,
             touches: BTreeSet::new(),
+            acked: 0,
         };
         self.change_role(RoleState::Following(state));
         let accepted_epoch = self.accepted_epoch;
@@ -195,22 +198,29 @@ impl Peer {
             Message::Ping {
                 epoch,
                 committed,
+                last,
                 round,
             } if matches!(phase, Phase::Synced(_) | Phase::Serving(_)) => {
-                if committed > self.history.last() {
-                    self.resync("the leader committed proposals never received");
+                if committed.max(last) > self.history.last() {
+                    self.resync("proposals were lost on the way");
                     return;
                 }
                 self.commit_through(committed);
-                let touches = self
+                let (touches, acked) = self
                     .follower()
-                    .map(|f| std::mem::take(&mut f.touches).into_iter().collect())
+                    .map(|f| {
+                        (
+                            std::mem::take(&mut f.touches).into_iter().collect(),
+                            f.acked,
+                        )
+                    })
                     .unwrap_or_default();
                 self.send(
                     from,
                     Message::PingAck {
                         epoch,
                         round,
+                        acked,
                         touches,
                     },
                 );
@@ -351,6 +361,7 @@ impl Peer {
             return;
         }
         let leader = f.leader;
+        f.acked = f.acked.max(zxid);
         self.send(leader, Message::AckNewLeader { epoch, zxid });
     }
 
@@ -373,6 +384,7 @@ impl Peer {
             return;
         }
         let leader = f.leader;
+        f.acked = f.acked.max(zxid);
         self.send(leader, Message::Ack { epoch, zxid });
     }
 }

@@ -160,6 +160,10 @@ pub enum Message {
         epoch: u32,
         /// The leader's commit point.
         committed: i64,
+        /// The leader's last proposal: a follower that has less lost proposals on the way
+        /// (links are FIFO) and starts over, since a lost last proposal is never followed
+        /// by a gap that would reveal it.
+        last: i64,
         /// The read-index round this ping confirms.
         round: u64,
     },
@@ -169,6 +173,9 @@ pub enum Message {
         epoch: u32,
         /// The round answered.
         round: u64,
+        /// The highest zxid this follower acknowledged in this epoch, again: a lost ACK
+        /// is not resent otherwise, and the proposal would never commit.
+        acked: i64,
         /// Sessions active at this follower.
         touches: Vec<i64>,
     },

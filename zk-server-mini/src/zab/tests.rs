@@ -359,3 +359,52 @@ fn a_stale_sync_of_the_same_epoch_is_ignored() {
     assert_eq!(p.last_logged(), make(1, 4));
     assert_eq!(p.applied(), make(1, 4));
 }
+
+/// Found by the simulation (seed 453, sessions workload): the leader's last proposal was
+/// lost on the way to every follower, and nothing revealed the gap, so it never committed.
+/// The ping names the leader's last proposal; a follower that has less starts over. And a
+/// follower resends its latest ack in every ping answer, in case the ACK itself was lost.
+#[test]
+fn a_lost_last_proposal_and_a_lost_ack_are_recovered_through_pings() {
+    let mut p = serving_follower(vec![]);
+    let outs = from_leader(
+        &mut p,
+        Message::Proposal {
+            epoch: 1,
+            entry: entry(make(1, 1)),
+        },
+    );
+    persist_all(&mut p, &outs); // its ACK is "lost": the test drops it
+    let outs = from_leader(
+        &mut p,
+        Message::Ping {
+            epoch: 1,
+            committed: 0,
+            last: make(1, 1),
+            round: 0,
+        },
+    );
+    assert!(
+        sent(&outs)
+            .iter()
+            .any(|m| matches!(m, Message::PingAck { acked, .. } if *acked == make(1, 1))),
+        "{outs:?}"
+    );
+    // The leader proposed (1,2), which never arrived.
+    let outs = from_leader(
+        &mut p,
+        Message::Ping {
+            epoch: 1,
+            committed: 0,
+            last: make(1, 2),
+            round: 0,
+        },
+    );
+    assert!(
+        sent(&outs)
+            .iter()
+            .any(|m| matches!(m, Message::FollowerInfo { .. })),
+        "{outs:?}"
+    );
+    assert!(!p.is_serving());
+}

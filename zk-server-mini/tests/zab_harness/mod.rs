@@ -538,9 +538,12 @@ impl Sim {
                 let now = self.now;
                 self.expired.push((id, session, now));
                 // The leader's driver proposes the close-session transaction.
-                if let Some(p) = self.nodes.get_mut(&id).and_then(|n| n.peer.as_mut()) {
-                    let _ = p.propose(Bytes::from(format!("close:{session}")));
-                }
+                let proposed = self
+                    .nodes
+                    .get_mut(&id)
+                    .and_then(|n| n.peer.as_mut())
+                    .map(|p| p.propose(Bytes::from(format!("close:{session}"))));
+                self.note(format!("{id} expires session {session}: {proposed:?}"));
             }
         }
     }
@@ -573,6 +576,10 @@ impl Sim {
         }
         node.since_snapshot += 1;
         let app = node.app.clone();
+        if let Some(event) = event {
+            let zxid = entry.zxid;
+            self.note(format!("{id} applied {event:?} at {zxid:#x}"));
+        }
         if hole {
             self.checker.fail(Violation::Hole {
                 member: id,
