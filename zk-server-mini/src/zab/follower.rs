@@ -119,6 +119,18 @@ impl Peer {
                 if tick.saturating_sub(f.last_heard) > sync {
                     tracing::info!(leader, "leader silent; looking for a new one");
                     self.become_looking();
+                    return;
+                }
+                // Read-index requests still unanswered are asked again (the request or its
+                // answer may have been lost; a repeated answer finds nothing to answer).
+                let waiting: Vec<u64> = self
+                    .reads
+                    .iter()
+                    .filter(|(_, at)| at.is_none())
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in waiting {
+                    self.send(leader, Message::ReadIndex { id });
                 }
             }
             phase => {
