@@ -340,6 +340,8 @@ fn zookeeper_3911_synced_uncommitted_tail_is_not_applied_before_newleader_quorum
 /// restart. 1 has the newer currentEpoch, so it wins — it must hold every write.
 fn stale_epoch_scenario(bug: Bug, crash: CrashAt) -> Sim {
     let mut sim = Sim::quiet(3, SEED + 5, bug);
+    // Only member 1's driver is broken: the others' durability is real.
+    sim.bug_member = Some(1);
     sim.partition(&[&[2, 3], &[1]]);
     let leader = sim.await_leader(LIMIT);
     setup!(sim, leader.is_some(), "no leader");
@@ -391,8 +393,9 @@ fn zookeeper_4643_epoch_is_persisted_after_the_synced_history() {
 
 /// ZOOKEEPER-4646: committed txns lost when a follower crashed after acknowledging
 /// NEWLEADER but before the synced txns were on disk. The follower crashes right after
-/// sending the ack; everything the ack covers must be durable. A driver that acknowledges
-/// appends without fsyncing them is caught.
+/// sending the ack; everything the ack covers must be durable. If that member's driver
+/// acknowledges appends without fsyncing them, it comes back with the new epoch and without
+/// the writes, wins the election, and the acknowledged writes are gone: caught.
 #[test]
 fn zookeeper_4646_newleader_ack_only_after_the_history_is_durable() {
     let crash = CrashAt::AfterSend(MsgKind::AckNewLeader);
@@ -400,14 +403,22 @@ fn zookeeper_4646_newleader_ack_only_after_the_history_is_durable() {
     clean(&mut sim, "ZOOKEEPER-4646");
     let mut buggy = stale_epoch_scenario(Bug::AckBeforeFsync, crash);
     assert!(caught(&mut buggy), "acks before fsync went unnoticed");
+    assert!(
+        buggy.checker.violations().iter().any(|v| matches!(
+            v,
+            Violation::AckedLost { .. } | Violation::FinalMissing { .. }
+        )),
+        "{:?}",
+        buggy.checker.violations()
+    );
 }
 
 /// ZOOKEEPER-4785: txns lost to a race in the follower's sync, when proposals arrive
 /// between NEWLEADER and UPTODATE. A follower rejoins an established leader with a slow
 /// disk, so proposals pile up behind its sync; then the other follower crashes, so the next
 /// write commits only with this follower's ack; then the leader crashes and the follower
-/// must bring every write into the next epoch. A driver that acknowledges without fsync is
-/// caught.
+/// must bring every write into the next epoch. If that follower's driver acknowledges
+/// without fsync, the write it alone made "durable" is committed: caught.
 #[test]
 fn zookeeper_4785_proposals_during_sync_are_logged_before_acked() {
     fn run(bug: Bug) -> Sim {
@@ -418,6 +429,8 @@ fn zookeeper_4785_proposals_during_sync_are_logged_before_acked() {
         let [f, g] = others(&sim, l)[..] else {
             fail(&sim, "three members")
         };
+        // Only the rejoining follower's driver is broken.
+        sim.bug_member = Some(f);
         sim.crash(f);
         sim.acked_writes(3);
         sim.hold_disk(f, true);

@@ -8,8 +8,8 @@
 //! - `cargo test -p zk-server-mini --test zab_sim` runs a few dozen seeds (seconds).
 //! - `ZAB_SIM_SEEDS=100000 cargo test --release -p zk-server-mini --test zab_sim -- --nocapture`
 //!   is the long run (`ZAB_SIM_FIRST_SEED` picks where it starts).
-//! - `ZAB_SIM_SEED=N cargo test -p zk-server-mini --test zab_sim -- --nocapture` reproduces
-//!   one seed, printing its trace.
+//! - `ZAB_SIM_SEED=N cargo test -p zk-server-mini --test zab_sim <test name> -- --nocapture`
+//!   reproduces one seed of that test (a failure prints this line, and the trace).
 
 mod zab_harness;
 
@@ -19,6 +19,8 @@ use zab_harness::{Bug, Ms, Sim, TICK_MS};
 const FAULT_MS: Ms = 5_000;
 /// Bound on recovery after healing (elect + commit, then catch up).
 const SETTLE_MS: Ms = 30_000;
+/// Session timeout of the simulated clients.
+const SESSION_TIMEOUT_MS: u64 = 1_000;
 
 /// What one seed did.
 #[derive(Debug, Default)]
@@ -27,6 +29,8 @@ struct Outcome {
     applies: u64,
     crashes: u64,
     reads: u64,
+    sessions: u64,
+    expiries: u64,
 }
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -49,11 +53,38 @@ fn run_seed_with(seed: u64, members: u64, bug: Bug, snapshots: bool) -> Result<O
     let end = sim.now + FAULT_MS;
     let ids: Vec<u64> = (1..=members).collect();
     let mut next_fault = sim.now + sim.rng.below(sim.faults.fault_every * 2);
+    // Session clients: (session, still alive). A live client touches its session at a
+    // random serving member; a dead one goes quiet and its session must be expired.
+    let mut clients: Vec<(i64, bool)> = Vec::new();
+    let mut ephemeral = 0u64;
     while sim.now < end && !sim.checker.failed() {
         let pause = 1 + sim.rng.below(30);
         sim.run_for(pause);
         if sim.rng.chance(0.5) {
             sim.write();
+        }
+        if clients.len() < 8 && sim.rng.chance(0.03) {
+            let session = clients.len() as i64 + 1;
+            if sim.submit(&format!("open:{session}:{SESSION_TIMEOUT_MS}")) {
+                clients.push((session, true));
+            }
+        }
+        for (session, alive) in clients.iter_mut() {
+            if *alive && sim.rng.chance(0.01) {
+                *alive = false;
+            }
+            let serving = sim.serving();
+            if *alive && !serving.is_empty() && sim.rng.chance(0.5) {
+                let at = serving[sim.rng.below(serving.len() as u64) as usize];
+                sim.input(at, zk_server_mini::zab::Input::Touch { session: *session });
+            }
+        }
+        if !clients.is_empty() && sim.rng.chance(0.05) {
+            let (session, alive) = clients[sim.rng.below(clients.len() as u64) as usize];
+            if alive {
+                ephemeral += 1;
+                sim.submit(&format!("eph:{session}:{ephemeral}"));
+            }
         }
         if sim.rng.chance(0.05) {
             let at = ids[sim.rng.below(members) as usize];
@@ -98,14 +129,33 @@ fn run_seed_with(seed: u64, members: u64, bug: Bug, snapshots: bool) -> Result<O
             }
         }
     }
-    let settled = if sim.checker.failed() {
+    let mut settled = if sim.checker.failed() {
         Ok(0)
     } else {
         sim.settle(SETTLE_MS)
     };
+    // Every client is gone now: the leader must expire every session, and every member
+    // must drop every session and ephemeral node, within a bound.
+    if settled.is_ok() && !sim.checker.failed() {
+        let expired = sim.run_until(SETTLE_MS, |s| {
+            s.nodes
+                .values()
+                .all(|n| n.app.sessions.is_empty() && n.app.ephemerals.is_empty())
+        });
+        if !expired {
+            let left: Vec<_> = sim
+                .nodes
+                .values()
+                .map(|n| (n.id, n.app.sessions.clone(), n.app.ephemerals.len()))
+                .collect();
+            settled = Err(format!("sessions never expired: {left:?}"));
+        }
+    }
     out.acked = sim.checker.acked_count();
     out.applies = sim.checker.applies;
     out.reads = sim.reads_checked;
+    out.sessions = clients.len() as u64;
+    out.expiries = sim.expired.len() as u64;
     if sim.checker.failed() {
         return Err(format!(
             "seed {seed} ({members} members, {bug:?}): {:?}\n--- last events ---\n{}",
@@ -122,7 +172,8 @@ fn run_seed_with(seed: u64, members: u64, bug: Bug, snapshots: bool) -> Result<O
     Ok(out)
 }
 
-fn run_many(members: u64, default_seeds: u64, snapshots: bool) {
+/// Runs the seeds for the test named `test`.
+fn run_many(test: &str, members: u64, default_seeds: u64, snapshots: bool) {
     if let Some(seed) = env_u64("ZAB_SIM_SEED") {
         match run_seed_with(seed, members, Bug::None, snapshots) {
             Ok(o) => println!("seed {seed} ({members} members): ok {o:?}"),
@@ -140,33 +191,36 @@ fn run_many(members: u64, default_seeds: u64, snapshots: bool) {
                 total.applies += o.applies;
                 total.crashes += o.crashes;
                 total.reads += o.reads;
+                total.sessions += o.sessions;
+                total.expiries += o.expiries;
             }
             Err(e) => panic!(
-                "{e}\nreproduce: ZAB_SIM_SEED={seed} cargo test -p zk-server-mini --test zab_sim"
+                "{e}\nreproduce: ZAB_SIM_SEED={seed} cargo test -p zk-server-mini --test zab_sim \
+                 {test} -- --nocapture"
             ),
         }
     }
     println!(
-        "{seeds} seeds from {first}, {members} members, snapshots {snapshots}: {} writes acknowledged, {} applies checked, {} crashes, {} sync reads checked",
-        total.acked, total.applies, total.crashes, total.reads
+        "{seeds} seeds from {first}, {members} members, snapshots {snapshots}: {} writes acknowledged, {} applies checked, {} crashes, {} sync reads checked, {} sessions opened, {} expiries decided",
+        total.acked, total.applies, total.crashes, total.reads, total.sessions, total.expiries
     );
     assert!(total.acked > 0, "the workload never committed anything");
 }
 
 #[test]
 fn three_members_under_random_faults() {
-    run_many(3, 300, true);
+    run_many("three_members_under_random_faults", 3, 300, true);
 }
 
 /// Without snapshots, every member that diverged rejoins through TRUNC (never SNAP).
 #[test]
 fn three_members_without_snapshots() {
-    run_many(3, 150, false);
+    run_many("three_members_without_snapshots", 3, 150, false);
 }
 
 #[test]
 fn five_members_under_random_faults() {
-    run_many(5, 150, true);
+    run_many("five_members_under_random_faults", 5, 150, true);
 }
 
 /// The same seed gives the same run, event for event.

@@ -31,6 +31,8 @@ pub(crate) struct FollowerState {
     started: u64,
     last_heard: u64,
     pub(crate) touches: BTreeSet<i64>,
+    /// The highest zxid acknowledged (NEWLEADER or proposal) since the last sync.
+    acked: i64,
 }
 
 /// Why a follower refused a leader's sync (it then looks for a leader again; nothing was
@@ -49,6 +51,14 @@ pub enum SyncRefused {
     TruncBelowApplied {
         /// The truncation point.
         target: i64,
+        /// What was applied here.
+        applied: i64,
+    },
+    /// SNAP of a state older than what this member already applied.
+    #[error("SNAP at {snapshot:#x} is behind the applied {applied:#x}")]
+    SnapBehindApplied {
+        /// The snapshot's zxid.
+        snapshot: i64,
         /// What was applied here.
         applied: i64,
     },
@@ -73,6 +83,7 @@ impl Peer {
             started: self.tick,
             last_heard: self.tick,
             touches: BTreeSet::new(),
+            acked: 0,
         };
         self.change_role(RoleState::Following(state));
         let accepted_epoch = self.accepted_epoch;
@@ -108,6 +119,18 @@ impl Peer {
                 if tick.saturating_sub(f.last_heard) > sync {
                     tracing::info!(leader, "leader silent; looking for a new one");
                     self.become_looking();
+                    return;
+                }
+                // Read-index requests still unanswered are asked again (the request or its
+                // answer may have been lost; a repeated answer finds nothing to answer).
+                let waiting: Vec<u64> = self
+                    .reads
+                    .iter()
+                    .filter(|(_, at)| at.is_none())
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in waiting {
+                    self.send(leader, Message::ReadIndex { id });
                 }
             }
             phase => {
@@ -145,10 +168,17 @@ impl Peer {
             }
             Message::Sync {
                 epoch,
+                follower_last,
                 mode,
                 entries,
                 committed,
             } if phase == Phase::AwaitSync(epoch) => {
+                if follower_last != self.history.last() {
+                    // The answer to an earlier ACKEPOCH (delayed or duplicated): ignored;
+                    // the answer to the current one follows.
+                    tracing::debug!(follower_last, "stale sync ignored");
+                    return;
+                }
                 if let Err(e) = self.take_sync(epoch, mode, entries, committed) {
                     tracing::warn!(leader = from, "sync refused: {e}");
                     self.become_looking();
@@ -180,22 +210,29 @@ impl Peer {
             Message::Ping {
                 epoch,
                 committed,
+                last,
                 round,
             } if matches!(phase, Phase::Synced(_) | Phase::Serving(_)) => {
-                if committed > self.history.last() {
-                    self.resync("the leader committed proposals never received");
+                if committed.max(last) > self.history.last() {
+                    self.resync("proposals were lost on the way");
                     return;
                 }
                 self.commit_through(committed);
-                let touches = self
+                let (touches, acked) = self
                     .follower()
-                    .map(|f| std::mem::take(&mut f.touches).into_iter().collect())
+                    .map(|f| {
+                        (
+                            std::mem::take(&mut f.touches).into_iter().collect(),
+                            f.acked,
+                        )
+                    })
                     .unwrap_or_default();
                 self.send(
                     from,
                     Message::PingAck {
                         epoch,
                         round,
+                        acked,
                         touches,
                     },
                 );
@@ -286,7 +323,16 @@ impl Peer {
                 }
                 *t
             }
-            SyncMode::Snap(s) => s.zxid,
+            SyncMode::Snap(s) => {
+                // A snapshot behind what was applied here would take applied state back.
+                if s.zxid < self.applied {
+                    return Err(SyncRefused::SnapBehindApplied {
+                        snapshot: s.zxid,
+                        applied: self.applied,
+                    });
+                }
+                s.zxid
+            }
         };
         let mut last = start;
         for e in &entries {
@@ -327,6 +373,7 @@ impl Peer {
             return;
         }
         let leader = f.leader;
+        f.acked = f.acked.max(zxid);
         self.send(leader, Message::AckNewLeader { epoch, zxid });
     }
 
@@ -349,6 +396,7 @@ impl Peer {
             return;
         }
         let leader = f.leader;
+        f.acked = f.acked.max(zxid);
         self.send(leader, Message::Ack { epoch, zxid });
     }
 }

@@ -203,6 +203,7 @@ impl Peer {
             f,
             Message::Sync {
                 epoch,
+                follower_last: theirs,
                 mode,
                 entries,
                 committed,
@@ -333,13 +334,28 @@ impl Peer {
                     self.try_commit();
                 }
             }
-            Message::PingAck { round, touches, .. } => {
+            Message::PingAck {
+                round,
+                touches,
+                acked,
+                ..
+            } => {
                 let r = l.round_acks.entry(from).or_insert(round);
                 *r = (*r).max(round);
+                // A resent ack, as an ACK would be counted.
+                let synced = l
+                    .learners
+                    .get(&from)
+                    .is_some_and(|x| x.stage >= LearnerStage::Synced);
+                if synced && acked > 0 && acked <= last {
+                    let mine = l.acked.entry(from).or_insert(acked);
+                    *mine = (*mine).max(acked);
+                }
                 let now = self.now_ms();
                 for s in touches {
                     self.sessions.touch(s, now);
                 }
+                self.try_commit();
                 self.check_leader_reads();
             }
             Message::Forward { payload } => {
@@ -374,7 +390,12 @@ impl Peer {
         let last = self.history.last();
         let committed = self.committed;
         let max = self.config.max_uncommitted;
-        let pending = self.history.after(committed).count();
+        // Uncommitted proposals: counted by zxid within the epoch (no walk over the log).
+        let pending = if zxid::epoch(last) == zxid::epoch(committed) {
+            (zxid::counter(last).saturating_sub(zxid::counter(committed))) as usize
+        } else {
+            self.history.after(committed).count()
+        };
         let Some(l) = self.leader() else {
             return Err(ProposeError::NotLeader);
         };
@@ -478,12 +499,14 @@ impl Peer {
         }
         let Some(epoch) = l.epoch else { return };
         let round = l.round;
+        let last = self.history.last();
         for f in self.synced_learners() {
             self.send(
                 f,
                 Message::Ping {
                     epoch,
                     committed,
+                    last,
                     round,
                 },
             );
@@ -530,6 +553,7 @@ impl Peer {
                 Message::Ping {
                     epoch,
                     committed,
+                    last,
                     round,
                 },
             );

@@ -104,6 +104,11 @@ pub enum Message {
     Sync {
         /// The leader's epoch.
         epoch: u32,
+        /// The follower's last zxid this sync was planned from (from its ACKEPOCH). A
+        /// follower synced more than once in an epoch takes only the sync that answers
+        /// its latest ACKEPOCH: a delayed or duplicated older one could move it backwards,
+        /// dropping entries it already acknowledged.
+        follower_last: i64,
         /// How to reach the leader's history.
         mode: SyncMode,
         /// The leader's entries after the follower's (or the truncation point, or the
@@ -155,6 +160,10 @@ pub enum Message {
         epoch: u32,
         /// The leader's commit point.
         committed: i64,
+        /// The leader's last proposal: a follower that has less lost proposals on the way
+        /// (links are FIFO) and starts over, since a lost last proposal is never followed
+        /// by a gap that would reveal it.
+        last: i64,
         /// The read-index round this ping confirms.
         round: u64,
     },
@@ -164,6 +173,9 @@ pub enum Message {
         epoch: u32,
         /// The round answered.
         round: u64,
+        /// The highest zxid this follower acknowledged in this epoch, again: a lost ACK
+        /// is not resent otherwise, and the proposal would never commit.
+        acked: i64,
         /// Sessions active at this follower.
         touches: Vec<i64>,
     },

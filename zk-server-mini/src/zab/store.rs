@@ -146,7 +146,7 @@ impl ZabStore {
             PersistOp::TruncateAfter(zxid) => self.truncate_after(*zxid),
             PersistOp::InstallSnapshot(s) => {
                 // The snapshot first: until it is durable the old log must stay.
-                self.save_snapshot(s)?;
+                self.write_snapshot(s)?;
                 let path = self.dir.join(LOG);
                 self.disk.truncate(&path, 0)?;
                 self.log = self.disk.open_append(&path)?;
@@ -155,11 +155,40 @@ impl ZabStore {
         }
     }
 
-    /// Makes `snapshot` (of committed, applied state) the newest one, atomically.
+    /// Makes `snapshot` (of committed, applied state) the newest one, atomically, then
+    /// drops the log entries it covers (the log is rewritten through a temporary file and a
+    /// rename, so a crash leaves either the old log or the pruned one, never a part).
     ///
     /// # Errors
     /// A storage failure.
     pub fn save_snapshot(&mut self, snapshot: &Snapshot) -> io::Result<()> {
+        self.write_snapshot(snapshot)?;
+        self.prune_log_through(snapshot.zxid)
+    }
+
+    fn prune_log_through(&mut self, zxid: i64) -> io::Result<()> {
+        let path = self.dir.join(LOG);
+        let (entries, _, _) = read_log(&*self.disk, &path)?;
+        if !entries.iter().any(|e| e.zxid <= zxid) {
+            return Ok(());
+        }
+        let mut buf = BytesMut::new();
+        for e in entries.iter().filter(|e| e.zxid > zxid) {
+            encode_record(e, &mut buf)?;
+        }
+        let dropped = entries.iter().filter(|e| e.zxid <= zxid).count();
+        tracing::debug!(zxid, dropped, "pruning the log below a snapshot");
+        let tmp = self.dir.join(format!("{LOG}.tmp"));
+        let mut f = self.disk.create(&tmp)?;
+        f.write_all(&buf)?;
+        f.sync()?;
+        self.disk.rename(&tmp, &path)?;
+        self.disk.sync_dir(&self.dir)?;
+        self.log = self.disk.open_append(&path)?;
+        Ok(())
+    }
+
+    fn write_snapshot(&mut self, snapshot: &Snapshot) -> io::Result<()> {
         let mut body = BytesMut::new();
         body.put_i64(snapshot.zxid);
         body.put_slice(&snapshot.data);
@@ -321,6 +350,38 @@ mod tests {
 
     fn open(disk: &SimDisk) -> (ZabStore, Recovered) {
         ZabStore::open(Arc::new(disk.clone()), Path::new("/z")).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A snapshot prunes the log below it; a crash at any point of that leaves the old log
+    /// or the pruned one, and recovery continues the snapshot either way.
+    #[test]
+    fn pruning_after_a_snapshot_is_crash_safe() {
+        let entries: Vec<Entry> = (1..=6).map(|c| e(make(1, c))).collect();
+        let snap = Snapshot {
+            zxid: make(1, 4),
+            data: Bytes::from_static(b"s"),
+        };
+        for fail_after in 0..12 {
+            let disk = SimDisk::default();
+            let (mut store, _) = open(&disk);
+            store
+                .persist(&PersistOp::Append(entries.clone()))
+                .unwrap_or_else(|e| panic!("{e}"));
+            disk.fail_after(fail_after);
+            let saved = store.save_snapshot(&snap).is_ok();
+            let (_, r) = open(&disk.crash(Some(fail_after)));
+            let zxids: Vec<i64> = r.log.iter().map(|x| x.zxid).collect();
+            match r.snapshot {
+                Some(s) => {
+                    assert_eq!(s, snap);
+                    assert_eq!(zxids, vec![make(1, 5), make(1, 6)]);
+                }
+                None => {
+                    assert!(!saved);
+                    assert_eq!(zxids.len(), 6);
+                }
+            }
+        }
     }
 
     /// At every crash point of every operation, recovery finds a state the core accepts:

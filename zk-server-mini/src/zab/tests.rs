@@ -91,6 +91,7 @@ fn serving_follower(log: Vec<Entry>) -> Peer {
         &mut p,
         Message::Sync {
             epoch: 1,
+            follower_last: last,
             mode: SyncMode::Diff,
             entries: vec![],
             committed: last,
@@ -253,6 +254,7 @@ fn a_trunc_below_what_was_applied_is_refused() {
         &mut p,
         Message::Sync {
             epoch: 2,
+            follower_last: make(1, 2),
             mode: SyncMode::Trunc(0),
             entries: vec![],
             committed: 0,
@@ -295,4 +297,114 @@ fn a_non_member_cannot_talk_to_the_core() {
         },
     });
     assert!(p.take_outputs().is_empty());
+}
+
+/// Found by the simulation (seed 102521 of 5 members, before the fix): a duplicated sync
+/// from earlier in the same epoch reached a follower that was waiting for a new one, and
+/// its SNAP took the follower back below entries it had acknowledged.
+#[test]
+fn a_stale_sync_of_the_same_epoch_is_ignored() {
+    let mut p = serving_follower(vec![]);
+    for c in 1..=3 {
+        let outs = from_leader(
+            &mut p,
+            Message::Proposal {
+                epoch: 1,
+                entry: entry(make(1, c)),
+            },
+        );
+        persist_all(&mut p, &outs);
+    }
+    // A gap makes it start over with the same leader.
+    from_leader(
+        &mut p,
+        Message::Proposal {
+            epoch: 1,
+            entry: entry(make(1, 9)),
+        },
+    );
+    let outs = from_leader(&mut p, Message::LeaderInfo { epoch: 1 });
+    assert!(sent(&outs).iter().any(|m| matches!(
+        m,
+        Message::AckEpoch { last_zxid, .. } if *last_zxid == make(1, 3)
+    )));
+    // The old sync (planned from zxid 0) arrives again: ignored.
+    let outs = from_leader(
+        &mut p,
+        Message::Sync {
+            epoch: 1,
+            follower_last: 0,
+            mode: SyncMode::Snap(Snapshot {
+                zxid: 0,
+                data: Bytes::new(),
+            }),
+            entries: vec![entry(make(1, 1))],
+            committed: 0,
+        },
+    );
+    assert!(outs.is_empty(), "{outs:?}");
+    assert_eq!(p.last_logged(), make(1, 3));
+    // The answer to the current ACKEPOCH is taken.
+    let outs = from_leader(
+        &mut p,
+        Message::Sync {
+            epoch: 1,
+            follower_last: make(1, 3),
+            mode: SyncMode::Diff,
+            entries: vec![entry(make(1, 4))],
+            committed: make(1, 4),
+        },
+    );
+    assert!(outs.iter().any(|o| matches!(o, Output::Persist { .. })));
+    assert_eq!(p.last_logged(), make(1, 4));
+    assert_eq!(p.applied(), make(1, 4));
+}
+
+/// Found by the simulation (seed 453, sessions workload): the leader's last proposal was
+/// lost on the way to every follower, and nothing revealed the gap, so it never committed.
+/// The ping names the leader's last proposal; a follower that has less starts over. And a
+/// follower resends its latest ack in every ping answer, in case the ACK itself was lost.
+#[test]
+fn a_lost_last_proposal_and_a_lost_ack_are_recovered_through_pings() {
+    let mut p = serving_follower(vec![]);
+    let outs = from_leader(
+        &mut p,
+        Message::Proposal {
+            epoch: 1,
+            entry: entry(make(1, 1)),
+        },
+    );
+    persist_all(&mut p, &outs); // its ACK is "lost": the test drops it
+    let outs = from_leader(
+        &mut p,
+        Message::Ping {
+            epoch: 1,
+            committed: 0,
+            last: make(1, 1),
+            round: 0,
+        },
+    );
+    assert!(
+        sent(&outs)
+            .iter()
+            .any(|m| matches!(m, Message::PingAck { acked, .. } if *acked == make(1, 1))),
+        "{outs:?}"
+    );
+    // The leader proposed (1,2), which never arrived.
+    let outs = from_leader(
+        &mut p,
+        Message::Ping {
+            epoch: 1,
+            committed: 0,
+            last: make(1, 2),
+            round: 0,
+        },
+    );
+    assert!(
+        sent(&outs)
+            .iter()
+            .any(|m| matches!(m, Message::FollowerInfo { .. })),
+        "{outs:?}"
+    );
+    assert!(!p.is_serving());
 }

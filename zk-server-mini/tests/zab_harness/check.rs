@@ -5,7 +5,8 @@
 //! - nothing uncommitted is visible: whatever a member applies is durable on a quorum;
 //! - no acknowledged write is lost: every leader, when it establishes its epoch, holds every
 //!   write acknowledged so far, and at the end every member has applied them all;
-//! - reads after `sync()` see every write acknowledged before it (checked in the driver).
+//! - reads after `sync()` see every write acknowledged before it, and every member applies
+//!   one unbroken run of zxids (both checked in the driver, `mod.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -66,6 +67,15 @@ pub enum Violation {
         read_point: i64,
         /// The newest acknowledged write before the sync.
         acked: i64,
+    },
+    /// A member applied an entry that does not directly follow the one before it.
+    Hole {
+        /// The member.
+        member: PeerId,
+        /// The last entry applied before.
+        previous: i64,
+        /// The entry applied.
+        zxid: i64,
     },
     /// A member could not recover from its own disk.
     Recovery(PeerId, String),

@@ -8,20 +8,25 @@
 #![allow(dead_code)]
 
 pub mod check;
+pub mod faults;
+pub mod node;
 pub mod rng;
+mod script;
 
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use zk_server_mini::sim_disk::SimDisk;
 use zk_server_mini::zab::store::ZabStore;
 use zk_server_mini::zab::{
-    Config, Entry, Input, Message, Output, Peer, PeerId, PersistId, PersistOp, Snapshot,
+    Config, Entry, Input, Message, Output, Peer, PeerId, PersistOp, Snapshot,
 };
 
 pub use check::{Checker, Violation};
+pub use faults::{Bug, CrashAt, Faults, MsgKind, OpKind};
+pub use node::{App, Node, SessionEvent};
 pub use rng::Rng;
 
 /// Virtual milliseconds.
@@ -29,125 +34,6 @@ pub type Ms = u64;
 
 /// One tick of every member's clock.
 pub const TICK_MS: Ms = 50;
-
-/// A deliberately broken driver, to prove the invariants catch what each rule prevents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Bug {
-    /// The correct driver.
-    None,
-    /// Log appends are never fsynced, yet reported durable (acks before durability).
-    AckBeforeFsync,
-    /// On restart, the state machine applies every logged entry, committed or not (what
-    /// ZooKeeper did by loading its txn log into the data tree).
-    ApplyLoggedOnRecovery,
-    /// TRUNC is acknowledged but the log file is left as it was.
-    SkipTruncate,
-    /// currentEpoch is written before the synced entries queued ahead of it.
-    EpochBeforeHistory,
-}
-
-/// Fault rates for random runs.
-#[derive(Debug, Clone)]
-pub struct Faults {
-    /// Probability a message is lost.
-    pub loss: f64,
-    /// Probability a message is delivered twice.
-    pub duplicate: f64,
-    /// Probability a message ignores its link's order.
-    pub reorder: f64,
-    /// Largest network delay.
-    pub max_delay: Ms,
-    /// Mean time between crash/restart/partition events.
-    pub fault_every: Ms,
-    /// Whether a crash tears the write in progress.
-    pub tear: bool,
-}
-
-impl Default for Faults {
-    fn default() -> Self {
-        Self {
-            loss: 0.02,
-            duplicate: 0.02,
-            reorder: 0.02,
-            max_delay: 20,
-            fault_every: 400,
-            tear: true,
-        }
-    }
-}
-
-/// A crash point: the member dies around one of its persist requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CrashAt {
-    /// Right after an op of this kind is durable, before the core hears of it.
-    AfterPersist(OpKind),
-    /// Right before an op of this kind is written.
-    BeforePersist(OpKind),
-    /// Right after the member sends a message of this kind.
-    AfterSend(MsgKind),
-}
-
-/// Kinds of persist requests, for crash points.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OpKind {
-    /// acceptedEpoch.
-    AcceptedEpoch,
-    /// currentEpoch.
-    CurrentEpoch,
-    /// A log append.
-    Append,
-    /// TRUNC.
-    Truncate,
-    /// SNAP.
-    InstallSnapshot,
-}
-
-impl OpKind {
-    fn of(op: &PersistOp) -> Self {
-        match op {
-            PersistOp::AcceptedEpoch(_) => Self::AcceptedEpoch,
-            PersistOp::CurrentEpoch(_) => Self::CurrentEpoch,
-            PersistOp::Append(_) => Self::Append,
-            PersistOp::TruncateAfter(_) => Self::Truncate,
-            PersistOp::InstallSnapshot(_) => Self::InstallSnapshot,
-        }
-    }
-}
-
-/// Kinds of messages, for crash points and filters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MsgKind {
-    /// ACK of NEWLEADER.
-    AckNewLeader,
-    /// A sync (DIFF/TRUNC/SNAP + NEWLEADER).
-    Sync,
-    /// A proposal.
-    Proposal,
-    /// A commit.
-    Commit,
-    /// UPTODATE.
-    UpToDate,
-    /// An ack.
-    Ack,
-    /// A ping.
-    Ping,
-}
-
-impl MsgKind {
-    /// The kind of `m`, if it is one of these.
-    pub fn of(m: &Message) -> Option<Self> {
-        Some(match m {
-            Message::AckNewLeader { .. } => Self::AckNewLeader,
-            Message::Sync { .. } => Self::Sync,
-            Message::Proposal { .. } => Self::Proposal,
-            Message::Commit { .. } => Self::Commit,
-            Message::UpToDate { .. } => Self::UpToDate,
-            Message::Ack { .. } => Self::Ack,
-            Message::Ping { .. } => Self::Ping,
-            _ => return None,
-        })
-    }
-}
 
 #[derive(Debug)]
 enum Event {
@@ -185,87 +71,6 @@ impl Ord for Scheduled {
     }
 }
 
-/// The replicated state machine of the simulation: a digest chained over applied entries,
-/// and (for the checker only) the zxids applied, in order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct App {
-    /// Last applied zxid.
-    pub zxid: i64,
-    /// FNV-1a chained over (zxid, payload) of every applied entry.
-    pub digest: u64,
-    /// Every zxid applied, ascending (not part of the snapshot bytes: the simulation keeps
-    /// it beside them, keyed by zxid and digest).
-    pub applied: Arc<Vec<i64>>,
-}
-
-impl App {
-    fn apply(&mut self, e: &Entry) {
-        let mut h = self.digest ^ 0xcbf2_9ce4_8422_2325;
-        for b in e.zxid.to_be_bytes().iter().chain(e.payload.iter()) {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.digest = h;
-        self.zxid = e.zxid;
-        Arc::make_mut(&mut self.applied).push(e.zxid);
-    }
-
-    fn encode(&self) -> Bytes {
-        let mut b = BytesMut::new();
-        b.put_i64(self.zxid);
-        b.put_u64(self.digest);
-        b.freeze()
-    }
-
-    fn decode(data: &[u8]) -> Option<Self> {
-        if data.len() != 16 {
-            return None;
-        }
-        let mut z = [0u8; 8];
-        let mut d = [0u8; 8];
-        z.copy_from_slice(&data[..8]);
-        d.copy_from_slice(&data[8..]);
-        Some(Self {
-            zxid: i64::from_be_bytes(z),
-            digest: u64::from_be_bytes(d),
-            applied: Arc::new(Vec::new()),
-        })
-    }
-}
-
-/// One simulated member.
-pub struct Node {
-    /// Its id.
-    pub id: PeerId,
-    /// Its disk (survives crashes, minus what was not fsynced).
-    pub disk: SimDisk,
-    store: Option<ZabStore>,
-    /// The core, while up.
-    pub peer: Option<Peer>,
-    incarnation: u64,
-    queue: VecDeque<(PersistId, PersistOp)>,
-    disk_busy: bool,
-    /// Whether its disk completions are held (a slow disk).
-    pub disk_held: bool,
-    /// The applied state.
-    pub app: App,
-    /// Applies since the last snapshot.
-    since_snapshot: u64,
-    /// What is durable, as far as completed persist requests say.
-    pub durable: BTreeMap<i64, Bytes>,
-    /// zxid of the durable snapshot.
-    pub durable_snapshot: i64,
-    /// The zxids the durable snapshot holds.
-    pub durable_snapshot_holds: Arc<Vec<i64>>,
-}
-
-impl Node {
-    /// Whether it is running.
-    pub fn is_up(&self) -> bool {
-        self.peer.is_some()
-    }
-}
-
 /// A message filter: `(from, to, message) -> drop?`.
 pub type Filter = Box<dyn FnMut(PeerId, PeerId, &Message) -> bool>;
 
@@ -290,6 +95,8 @@ pub struct Sim {
     pub crash_points: BTreeMap<PeerId, CrashAt>,
     /// The driver bug in effect.
     pub bug: Bug,
+    /// The member whose driver has the bug (`None`: every member's).
+    pub bug_member: Option<PeerId>,
     /// Snapshot after this many applies.
     pub snapshot_every: u64,
     /// The invariants.
@@ -306,7 +113,7 @@ pub struct Sim {
     /// Sessions the cores asked to expire: (member, session, when).
     pub expired: Vec<(PeerId, i64, Ms)>,
     /// What each snapshot ever taken holds, by (zxid, digest).
-    snapshot_contents: BTreeMap<(i64, u64), Arc<Vec<i64>>>,
+    snapshot_contents: BTreeMap<(i64, u64), App>,
     trace: VecDeque<String>,
 }
 
@@ -330,6 +137,7 @@ impl Sim {
             filter: None,
             crash_points: BTreeMap::new(),
             bug,
+            bug_member: None,
             snapshot_every: 7,
             checker: Checker::new(n as usize),
             next_write: 0,
@@ -367,6 +175,15 @@ impl Sim {
         sim
     }
 
+    /// The bug member `id`'s driver has.
+    fn bug_at(&self, id: PeerId) -> Bug {
+        if self.bug_member.is_none_or(|m| m == id) {
+            self.bug
+        } else {
+            Bug::None
+        }
+    }
+
     fn members(&self) -> Vec<PeerId> {
         self.nodes.keys().copied().collect()
     }
@@ -395,7 +212,7 @@ impl Sim {
     /// Starts (or restarts) a member from its disk.
     pub fn start(&mut self, id: PeerId) {
         let members = self.members();
-        let bug = self.bug;
+        let bug = self.bug_at(id);
         let Some(node) = self.nodes.get_mut(&id) else {
             return;
         };
@@ -446,7 +263,7 @@ impl Sim {
         if bug == Bug::ApplyLoggedOnRecovery {
             for e in &logged {
                 if e.zxid > node.app.zxid {
-                    node.app.apply(e);
+                    let _ = node.app.apply(e);
                 }
             }
             // ...and, as ZooKeeper did at startup, snapshots that state (a dirty snapshot
@@ -462,7 +279,7 @@ impl Sim {
                     node.durable_snapshot = s.zxid;
                     node.durable_snapshot_holds = node.app.applied.clone();
                     self.snapshot_contents
-                        .insert((node.app.zxid, node.app.digest), node.app.applied.clone());
+                        .insert((node.app.zxid, node.app.digest), node.app.clone());
                 }
             }
         }
@@ -471,11 +288,31 @@ impl Sim {
         if app != app_start {
             self.checker.on_apply(id, &app, None, &self.nodes);
         }
+        // The core learns the sessions of the recovered state from the driver.
+        self.tell_sessions(id, &BTreeMap::new());
         // Clocks start out of phase, from the seed.
         let phase = self.rng.below(TICK_MS);
         let now = self.now;
         self.schedule(now + phase + 1, Event::Tick(id));
         self.drain(id);
+    }
+
+    /// Tells member `id`'s core how its sessions changed from `before` to its state now.
+    fn tell_sessions(&mut self, id: PeerId, before: &BTreeMap<i64, u64>) {
+        let Some(node) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        let now = node.app.sessions.clone();
+        let Some(p) = node.peer.as_mut() else { return };
+        for s in before.keys().filter(|s| !now.contains_key(s)) {
+            p.step(Input::SessionClosed { session: *s });
+        }
+        for (s, t) in now.iter().filter(|(s, _)| !before.contains_key(s)) {
+            p.step(Input::SessionOpened {
+                session: *s,
+                timeout_ms: *t,
+            });
+        }
     }
 
     /// Crashes a member: memory is gone, the disk keeps what was fsynced.
@@ -564,6 +401,28 @@ impl Sim {
         Some(n)
     }
 
+    /// The members serving clients now.
+    pub fn serving(&self) -> Vec<PeerId> {
+        self.nodes
+            .values()
+            .filter(|n| n.peer.as_ref().is_some_and(|p| p.is_serving()))
+            .map(|n| n.id)
+            .collect()
+    }
+
+    /// Submits a raw client request (see [`App`] for the payloads) at a random serving
+    /// member; returns whether one was serving.
+    pub fn submit(&mut self, payload: &str) -> bool {
+        let serving = self.serving();
+        if serving.is_empty() {
+            return false;
+        }
+        let at = serving[self.rng.below(serving.len() as u64) as usize];
+        let payload = Bytes::from(payload.to_owned());
+        self.input(at, Input::Forward { payload });
+        true
+    }
+
     /// Starts a read-index (`sync()`) at a serving member.
     pub fn read_index(&mut self, at: PeerId) {
         self.next_read += 1;
@@ -629,15 +488,20 @@ impl Sim {
                 let app = App::decode(&s.data)
                     .map(|a| with_contents(&self.snapshot_contents, a))
                     .unwrap_or_default();
+                let mut before = BTreeMap::new();
                 if let Some(n) = self.nodes.get_mut(&id) {
-                    n.app = app.clone();
+                    before = std::mem::replace(&mut n.app, app.clone()).sessions;
                 }
                 self.checker.on_apply(id, &app, None, &self.nodes);
+                self.tell_sessions(id, &before);
             }
             Output::Apply(entry) => self.apply(id, entry),
             Output::Forwarded { payload, .. } => {
-                let n: u64 = std::str::from_utf8(&payload[1..])
+                // Numbered writes (`w<n>`) are tracked for acknowledgement; session
+                // requests are acknowledged as write number 0.
+                let n: u64 = std::str::from_utf8(&payload)
                     .ok()
+                    .and_then(|s| s.strip_prefix('w'))
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(0);
                 if let Some(p) = self.nodes.get_mut(&id).and_then(|x| x.peer.as_mut())
@@ -673,6 +537,13 @@ impl Sim {
             Output::ExpireSession { session } => {
                 let now = self.now;
                 self.expired.push((id, session, now));
+                // The leader's driver proposes the close-session transaction.
+                let proposed = self
+                    .nodes
+                    .get_mut(&id)
+                    .and_then(|n| n.peer.as_mut())
+                    .map(|p| p.propose(Bytes::from(format!("close:{session}"))));
+                self.note(format!("{id} expires session {session}: {proposed:?}"));
             }
         }
     }
@@ -687,9 +558,35 @@ impl Sim {
             // entries on its own).
             return;
         }
-        node.app.apply(&entry);
+        // Applied entries form one unbroken history: no hole (ZOOKEEPER-4925), even one
+        // that every member would share (the digests could not tell).
+        let hole =
+            node.app.zxid != 0 && !zk_server_mini::zab::history::follows(node.app.zxid, entry.zxid);
+        let previous = node.app.zxid;
+        let event = node.app.apply(&entry);
+        if let Some(p) = node.peer.as_mut() {
+            match event {
+                Some(SessionEvent::Opened(session, timeout_ms)) => p.step(Input::SessionOpened {
+                    session,
+                    timeout_ms,
+                }),
+                Some(SessionEvent::Closed(session)) => p.step(Input::SessionClosed { session }),
+                None => {}
+            }
+        }
         node.since_snapshot += 1;
         let app = node.app.clone();
+        if let Some(event) = event {
+            let zxid = entry.zxid;
+            self.note(format!("{id} applied {event:?} at {zxid:#x}"));
+        }
+        if hole {
+            self.checker.fail(Violation::Hole {
+                member: id,
+                previous,
+                zxid: entry.zxid,
+            });
+        }
         if let Some(n) = self.proposed.remove(&(id, entry.zxid)) {
             self.checker.acked(entry.zxid, entry.payload.clone(), n);
         }
@@ -710,7 +607,7 @@ impl Sim {
                 node.durable_snapshot = s.zxid;
                 node.durable_snapshot_holds = app.applied.clone();
                 self.snapshot_contents
-                    .insert((app.zxid, app.digest), app.applied.clone());
+                    .insert((app.zxid, app.digest), app.clone());
                 peer.step(Input::SnapshotTaken(s));
             }
         }
@@ -780,7 +677,7 @@ impl Sim {
     }
 
     fn disk_done(&mut self, id: PeerId, inc: u64) {
-        let bug = self.bug;
+        let bug = self.bug_at(id);
         let crash_point = self.crash_points.get(&id).copied();
         let Some(node) = self.nodes.get_mut(&id) else {
             return;
@@ -902,136 +799,14 @@ impl Sim {
         let end = self.now + ms;
         self.run_until(ms, |s| s.now >= end);
     }
-
-    /// Waits for a serving leader and a fresh write to commit; returns the write's zxid.
-    pub fn await_progress(&mut self, limit: Ms) -> Option<i64> {
-        let end = self.now + limit;
-        while self.now < end && !self.checker.failed() {
-            if !self.run_until(end - self.now, |s| {
-                s.leader()
-                    .is_some_and(|l| s.nodes[&l].peer.as_ref().is_some_and(|p| p.is_serving()))
-            }) {
-                return None;
-            }
-            let leader = self.leader()?;
-            let n = self.write_at(leader)?;
-            let acked = self.run_until((end.saturating_sub(self.now)).min(20 * TICK_MS), |s| {
-                s.checker.is_acked(n)
-            });
-            if acked {
-                return self.checker.zxid_of(n);
-            }
-        }
-        None
-    }
-
-    /// An ensemble on a network that neither loses, duplicates nor reorders (delays stay
-    /// random), and crashes that do not tear: for scripted scenarios.
-    pub fn quiet(n: u64, seed: u64, bug: Bug) -> Self {
-        let mut sim = Self::with_bug(n, seed, bug);
-        sim.faults = Faults {
-            loss: 0.0,
-            duplicate: 0.0,
-            reorder: 0.0,
-            max_delay: 5,
-            fault_every: Ms::MAX / 4,
-            tear: false,
-        };
-        sim
-    }
-
-    /// The core of member `id`, if up.
-    pub fn peer(&self, id: PeerId) -> Option<&Peer> {
-        self.nodes.get(&id).and_then(|n| n.peer.as_ref())
-    }
-
-    /// Waits for a serving leader; returns it.
-    pub fn await_leader(&mut self, limit: Ms) -> Option<PeerId> {
-        self.run_until(limit, |s| {
-            s.leader()
-                .is_some_and(|l| s.peer(l).is_some_and(|p| p.is_serving()))
-        });
-        self.leader()
-    }
-
-    /// Writes `count` times at the leader, each acknowledged before the next; returns
-    /// their zxids (fewer if a write did not commit within a few seconds).
-    pub fn acked_writes(&mut self, count: usize) -> Vec<i64> {
-        let mut out = Vec::new();
-        for _ in 0..count {
-            let Some(l) = self.await_leader(10_000) else {
-                break;
-            };
-            let Some(n) = self.write_at(l) else { break };
-            if !self.run_until(5_000, |s| s.checker.is_acked(n)) {
-                break;
-            }
-            if let Some(z) = self.checker.zxid_of(n) {
-                out.push(z);
-            }
-        }
-        out
-    }
-
-    /// Delivers a forged message to `to` as if `from` sent it.
-    pub fn inject(&mut self, from: PeerId, to: PeerId, message: Message) {
-        if let Some(p) = self.nodes.get_mut(&to).and_then(|n| n.peer.as_mut()) {
-            p.step(Input::Message { from, message });
-        }
-        self.drain(to);
-    }
-
-    /// Feeds `input` to member `id` (if up) and carries out what follows.
-    pub fn input(&mut self, id: PeerId, input: Input) {
-        if let Some(p) = self.nodes.get_mut(&id).and_then(|n| n.peer.as_mut()) {
-            p.step(input);
-        }
-        self.drain(id);
-    }
-
-    /// Arms a crash point on member `id`.
-    pub fn crash_at(&mut self, id: PeerId, at: CrashAt) {
-        self.crash_points.insert(id, at);
-    }
-
-    /// Heals everything, restarts every member, waits for progress, lets every member
-    /// catch up, then checks that every acknowledged write is in every member's state.
-    pub fn settle(&mut self, limit: Ms) -> Result<i64, String> {
-        self.heal();
-        self.filter = None;
-        self.crash_points.clear();
-        for id in self.members() {
-            self.hold_disk(id, false);
-            self.start(id);
-        }
-        let Some(zxid) = self.await_progress(limit) else {
-            return Err(format!("no write committed within {limit}ms after healing"));
-        };
-        // Writes forwarded before the heal may still commit after this one: wait for
-        // whatever was acknowledged last.
-        let caught_up = self.run_until(limit, |s| {
-            let target = zxid.max(s.checker.max_acked());
-            s.nodes.values().all(|n| n.app.zxid >= target)
-        });
-        if !caught_up {
-            let states: Vec<(PeerId, i64)> =
-                self.nodes.values().map(|n| (n.id, n.app.zxid)).collect();
-            return Err(format!("members did not catch up to {zxid:#x}: {states:?}"));
-        }
-        self.checker.check_final(&self.nodes);
-        Ok(zxid)
-    }
 }
 
 /// `app` with the zxids its snapshot holds, from the table of snapshots taken.
-fn with_contents(table: &BTreeMap<(i64, u64), Arc<Vec<i64>>>, mut app: App) -> App {
-    if let Some(holds) = table.get(&(app.zxid, app.digest)) {
-        app.applied = holds.clone();
-    }
-    app
+fn with_contents(table: &BTreeMap<(i64, u64), App>, app: App) -> App {
+    table.get(&(app.zxid, app.digest)).cloned().unwrap_or(app)
 }
 
-fn record_durable(node: &mut Node, op: &PersistOp, table: &BTreeMap<(i64, u64), Arc<Vec<i64>>>) {
+fn record_durable(node: &mut Node, op: &PersistOp, table: &BTreeMap<(i64, u64), App>) {
     match op {
         PersistOp::Append(entries) => {
             for e in entries {
