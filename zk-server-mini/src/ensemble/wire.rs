@@ -148,12 +148,14 @@ pub fn encode(m: &Message) -> Bytes {
         }
         Message::Sync {
             epoch,
+            follower_last,
             mode,
             entries,
             committed,
         } => {
             o.put_u8(6);
             o.put_u32(*epoch);
+            o.put_i64(*follower_last);
             match mode {
                 SyncMode::Diff => o.put_u8(0),
                 SyncMode::Trunc(z) => {
@@ -198,21 +200,25 @@ pub fn encode(m: &Message) -> Bytes {
         Message::Ping {
             epoch,
             committed,
+            last,
             round,
         } => {
             o.put_u8(12);
             o.put_u32(*epoch);
             o.put_i64(*committed);
+            o.put_i64(*last);
             o.put_u64(*round);
         }
         Message::PingAck {
             epoch,
             round,
+            acked,
             touches,
         } => {
             o.put_u8(13);
             o.put_u32(*epoch);
             o.put_u64(*round);
+            o.put_i64(*acked);
             o.put_u32(touches.len() as u32);
             for t in touches {
                 o.put_i64(*t);
@@ -339,6 +345,7 @@ pub fn decode(body: Bytes) -> Result<Message, WireError> {
         },
         6 => {
             let epoch = r.u32()?;
+            let follower_last = r.i64()?;
             let mode = match r.u8()? {
                 0 => SyncMode::Diff,
                 1 => SyncMode::Trunc(r.i64()?),
@@ -351,6 +358,7 @@ pub fn decode(body: Bytes) -> Result<Message, WireError> {
             let entries = r.entries()?;
             Message::Sync {
                 epoch,
+                follower_last,
                 mode,
                 entries,
                 committed: r.i64()?,
@@ -386,11 +394,13 @@ pub fn decode(body: Bytes) -> Result<Message, WireError> {
         12 => Message::Ping {
             epoch: r.u32()?,
             committed: r.i64()?,
+            last: r.i64()?,
             round: r.u64()?,
         },
         13 => {
             let epoch = r.u32()?;
             let round = r.u64()?;
+            let acked = r.i64()?;
             let n = r.count(8)?;
             let mut touches = Vec::with_capacity(n);
             for _ in 0..n {
@@ -399,6 +409,7 @@ pub fn decode(body: Bytes) -> Result<Message, WireError> {
             Message::PingAck {
                 epoch,
                 round,
+                acked,
                 touches,
             }
         }
@@ -453,6 +464,7 @@ mod tests {
             },
             Message::Sync {
                 epoch: 5,
+                follower_last: 4,
                 mode: SyncMode::Snap(Snapshot {
                     zxid: 3,
                     data: Bytes::from_static(b"tree"),
@@ -462,6 +474,7 @@ mod tests {
             },
             Message::Sync {
                 epoch: 5,
+                follower_last: 6,
                 mode: SyncMode::Trunc(2),
                 entries: vec![],
                 committed: 2,
@@ -477,11 +490,13 @@ mod tests {
             Message::Ping {
                 epoch: 5,
                 committed: 9,
+                last: 10,
                 round: 1,
             },
             Message::PingAck {
                 epoch: 5,
                 round: 1,
+                acked: 9,
                 touches: vec![1, 2],
             },
             Message::Forward {
