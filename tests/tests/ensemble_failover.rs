@@ -1,6 +1,6 @@
 //! Client failover, the same scenario on a real 3-node Apache ZooKeeper 3.8.0 ensemble and on
 //! a 3-node ensemble of the `zk-server-mini` binary (child processes): the leader is killed
-//! with SIGKILL while `zk-client`, kazoo and zkCli.sh use the ensemble; each client must carry
+//! with SIGKILL while `zk-client`, kazoo, Curator and zkCli.sh use the ensemble; each client must carry
 //! on with the same session, its ephemeral and its watch, and see every acknowledged write.
 //! The observations of both runs must be equal.
 
@@ -164,33 +164,94 @@ zk.close()
 print("DONE", flush=True)
 "#;
 
-/// The kazoo scenario (with its own retry policy); returns what it printed.
-async fn kazoo_scenario(ensemble: &mut Ensemble) -> Vec<String> {
-    let python = clients::kazoo().expect("kazoo");
-    let mut child = tokio::process::Command::new(python)
-        .args(["-c", KAZOO, &ensemble.connect_string()])
+/// Runs a client program that prints READY, waits for a line on stdin (the leader is killed
+/// meanwhile), then prints its observations and DONE; returns the observations.
+async fn scripted(ensemble: &mut Ensemble, mut cmd: tokio::process::Command) -> Vec<String> {
+    let mut child = cmd
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .expect("start python");
+        .expect("start the client program");
     let mut stdin = child.stdin.take().expect("stdin");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let mut seen = Vec::new();
-    while let Some(line) = lines.next_line().await.expect("read kazoo") {
+    while let Some(line) = lines.next_line().await.expect("read the client") {
         if line == "READY" {
             ensemble.kill_leader().await;
-            stdin.write_all(b"go\n").await.expect("write kazoo");
+            stdin.write_all(b"go\n").await.expect("write to the client");
         } else if line == "DONE" {
             break;
         } else {
             seen.push(line);
         }
     }
-    let status = child.wait().await.expect("kazoo exits");
-    assert!(status.success(), "kazoo failed: {seen:?}");
+    let status = child.wait().await.expect("the client exits");
+    assert!(status.success(), "the client program failed: {seen:?}");
     seen
+}
+
+/// The kazoo scenario (with its own retry policy).
+async fn kazoo_scenario(ensemble: &mut Ensemble) -> Vec<String> {
+    let mut cmd = tokio::process::Command::new(clients::kazoo().expect("kazoo"));
+    cmd.args(["-c", KAZOO, &ensemble.connect_string()]);
+    scripted(ensemble, cmd).await
+}
+
+const CURATOR_JARS: [&str; 6] = [
+    "/usr/share/java/curator-client.jar",
+    "/usr/share/java/curator-framework.jar",
+    "/usr/share/java/zookeeper.jar",
+    "/usr/share/java/guava.jar",
+    "/usr/share/java/slf4j-api.jar",
+    "/usr/share/java/slf4j-nop.jar",
+];
+
+fn curator() -> Result<(), String> {
+    let javac = std::process::Command::new("javac")
+        .arg("-version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !javac {
+        return Err("`javac -version` failed (install a JDK)".into());
+    }
+    match CURATOR_JARS
+        .iter()
+        .find(|j| !std::path::Path::new(j).is_file())
+    {
+        Some(missing) => Err(format!("{missing} is missing (Curator 5.4 / zookeeper)")),
+        None => Ok(()),
+    }
+}
+
+/// Compiles `tests/java/CuratorFailover.java` into `out`; returns the classpath.
+fn compile_curator(out: &std::path::Path) -> String {
+    let jars = CURATOR_JARS.join(":");
+    let src = clients::workspace_root().join("tests/java/CuratorFailover.java");
+    let status = std::process::Command::new("javac")
+        .args(["-cp", &jars, "-d"])
+        .arg(out)
+        .arg(&src)
+        .status()
+        .expect("run javac");
+    assert!(status.success(), "javac failed");
+    format!("{}:{jars}", out.display())
+}
+
+/// The Curator scenario (RetryNTimes(600, 100 ms)).
+async fn curator_scenario(ensemble: &mut Ensemble, classpath: &str) -> Vec<String> {
+    let mut cmd = tokio::process::Command::new("java");
+    cmd.args([
+        "-cp",
+        classpath,
+        "CuratorFailover",
+        &ensemble.connect_string(),
+    ]);
+    scripted(ensemble, cmd).await
 }
 
 /// zkCli.sh with the whole connect string reads what the failover left.
@@ -236,12 +297,14 @@ impl Ensemble {
     }
 }
 
-async fn run(real: bool) -> Vec<String> {
+async fn run(real: bool, classpath: &str) -> Vec<String> {
     let mut ensemble = Ensemble::start(real).await;
     let mut seen = zk_client_scenario(&mut ensemble).await;
     // A 3-member ensemble survives one failure at a time: bring the member back.
     ensemble.revive().await;
     seen.extend(kazoo_scenario(&mut ensemble).await);
+    ensemble.revive().await;
+    seen.extend(curator_scenario(&mut ensemble, classpath).await);
     ensemble.revive().await;
     let connect = ensemble.connect_string();
     seen.push(format!(
@@ -257,9 +320,12 @@ async fn clients_fail_over_alike_on_real_zookeeper_and_the_mini_ensemble() {
     require_real_zk!();
     require!("kazoo", clients::kazoo());
     require!("zkCli.sh", clients::zkcli());
+    require!("Curator", curator());
     bounded(Duration::from_secs(400), async {
-        let mini = run(false).await;
-        let real = run(true).await;
+        let classes = tempfile::tempdir().expect("tempdir");
+        let classpath = compile_curator(classes.path());
+        let mini = run(false, &classpath).await;
+        let real = run(true, &classpath).await;
         assert_eq!(mini, real, "mini ensemble vs ZooKeeper 3.8.0 ensemble");
         assert!(mini.contains(&"same session true".to_string()), "{mini:?}");
         assert!(
