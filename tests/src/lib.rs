@@ -17,6 +17,7 @@
 pub mod backend;
 pub mod clients;
 pub mod java;
+pub mod linearizability;
 pub mod mini;
 pub mod ports;
 pub mod proxy;

@@ -34,3 +34,33 @@ pub async fn bounded(test: impl Future<Output = ()>) {
         .await
         .expect("test timed out");
 }
+
+/// The `zk-server-mini` executable of this build, built first if missing (`cargo test
+/// --workspace` builds it; `cargo test -p zk-integration-tests` does not).
+///
+/// # Panics
+/// When it cannot be built.
+pub fn mini_binary() -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            // target/<profile>/deps/<test binary>
+            let exe = std::env::current_exe().expect("current_exe");
+            let dir = exe
+                .parent()
+                .and_then(|d| d.parent())
+                .expect("target/<profile>");
+            let bin = dir.join("zk-server-mini");
+            if !bin.is_file() {
+                let mut cmd = std::process::Command::new(env!("CARGO"));
+                cmd.args(["build", "-p", "zk-server-mini", "--bin", "zk-server-mini"]);
+                if dir.file_name().is_some_and(|n| n == "release") {
+                    cmd.arg("--release");
+                }
+                let status = cmd.status().expect("run cargo build");
+                assert!(status.success(), "cargo build of zk-server-mini failed");
+            }
+            bin
+        })
+        .clone()
+}

@@ -48,6 +48,55 @@ pub struct ServerConfig {
     pub max_watches_per_connection: usize,
     /// Bytes of watched paths one connection may hold (likewise).
     pub max_watch_bytes_per_connection: usize,
+    /// The ensemble's members (`server.N=host:quorumPort:electionPort[:participant]`);
+    /// empty (or one member) runs standalone.
+    pub servers: std::collections::BTreeMap<u64, PeerAddr>,
+    /// This member's id (the `myid` file in `dataDir` when unset).
+    pub my_id: Option<u64>,
+    /// `initLimit` in ticks.
+    pub init_limit: u32,
+    /// `syncLimit` in ticks.
+    pub sync_limit: u32,
+}
+
+/// One `server.N` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerAddr {
+    /// Host name or address.
+    pub host: String,
+    /// The port peers connect to (`quorumPort`).
+    pub quorum_port: u16,
+    /// `electionPort`: parsed and kept for `conf`, unused (elections travel on the quorum
+    /// connections of our own protocol).
+    pub election_port: u16,
+}
+
+impl PeerAddr {
+    /// Parses `host:quorumPort:electionPort[:participant][;clientAddr:clientPort]`.
+    ///
+    /// ```
+    /// use zk_server_mini::config::PeerAddr;
+    /// let a = PeerAddr::parse("127.0.0.1:2888:3888:participant").unwrap();
+    /// assert_eq!((a.host.as_str(), a.quorum_port, a.election_port), ("127.0.0.1", 2888, 3888));
+    /// assert!(PeerAddr::parse("127.0.0.1:2888:3888:observer").is_none());
+    /// ```
+    pub fn parse(value: &str) -> Option<Self> {
+        let value = value.split(';').next()?.trim();
+        let parts: Vec<&str> = value.split(':').collect();
+        let (host, q, e, role) = match parts.as_slice() {
+            [h, q, e] => (h, q, e, "participant"),
+            [h, q, e, r] => (h, q, e, *r),
+            _ => return None,
+        };
+        if role != "participant" || host.is_empty() {
+            return None;
+        }
+        Some(Self {
+            host: (*host).to_owned(),
+            quorum_port: q.parse().ok()?,
+            election_port: e.parse().ok()?,
+        })
+    }
 }
 
 impl Default for ServerConfig {
@@ -72,6 +121,10 @@ impl Default for ServerConfig {
             max_server_bytes: 256 << 20,
             max_watches_per_connection: crate::watches::DEFAULT_MAX_WATCHES,
             max_watch_bytes_per_connection: crate::watches::DEFAULT_MAX_WATCH_BYTES,
+            servers: Default::default(),
+            my_id: None,
+            init_limit: 10,
+            sync_limit: 5,
         }
     }
 }
@@ -87,11 +140,14 @@ pub enum ConfigError {
         /// The value.
         value: String,
     },
-    /// A `server.N` line: ensembles are not supported yet.
-    #[error(
-        "{0}: multi-server ensembles are not supported yet by zk-server-mini; remove the server.N lines to run standalone"
-    )]
-    Ensemble(String),
+    /// A `server.N` line that is malformed, or lists a member or an address twice.
+    #[error("{key}: {why}")]
+    Ensemble {
+        /// The key.
+        key: String,
+        /// What is wrong.
+        why: String,
+    },
     /// A required setting is missing.
     #[error("missing setting: {0}")]
     Missing(&'static str),
@@ -137,7 +193,8 @@ impl ServerConfig {
             .unwrap_or_else(|| self.data_dir.clone())
     }
 
-    /// Parses a `zoo.cfg`. Unknown keys are logged and ignored; `server.N` lines are refused.
+    /// Parses a `zoo.cfg`. Unknown keys are logged and ignored; `server.N` lines make an
+    /// ensemble (a member or an address listed twice is refused).
     ///
     /// ```
     /// use zk_server_mini::config::ServerConfig;
@@ -145,7 +202,10 @@ impl ServerConfig {
     /// let cfg = ServerConfig::from_zoo_cfg("tickTime=1000\ndataDir=/tmp/zk\nclientPort=2181\n4lw.commands.whitelist=*\n")?;
     /// assert_eq!((cfg.tick_ms, cfg.port), (1000, 2181));
     /// assert_eq!(cfg.session_timeouts(), (2000, 20000));
-    /// assert!(ServerConfig::from_zoo_cfg("dataDir=/x\nserver.1=127.0.0.1:2888:3888\n").is_err());
+    /// let three = "dataDir=/x\nserver.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889\n";
+    /// assert_eq!(ServerConfig::from_zoo_cfg(three)?.servers.len(), 2);
+    /// let twice = "dataDir=/x\nserver.1=127.0.0.1:2888:3888\nserver.1=127.0.0.1:2889:3889\n";
+    /// assert!(ServerConfig::from_zoo_cfg(twice).is_err());
     /// # Ok::<(), zk_server_mini::config::ConfigError>(())
     /// ```
     pub fn from_zoo_cfg(text: &str) -> Result<Self, ConfigError> {
@@ -197,7 +257,10 @@ impl ServerConfig {
                 "mini.maxWatchBytesPerConnection" => {
                     c.max_watch_bytes_per_connection = parse(key, value)?
                 }
-                k if k.starts_with("server.") => return Err(ConfigError::Ensemble(k.into())),
+                "initLimit" => c.init_limit = parse(key, value)?,
+                "syncLimit" => c.sync_limit = parse(key, value)?,
+                "mini.myid" => c.my_id = Some(parse(key, value)?),
+                k if k.starts_with("server.") => c.add_server(k, value)?,
                 _ => tracing::info!(key, "ignoring unknown zoo.cfg key"),
             }
         }
@@ -205,6 +268,39 @@ impl ServerConfig {
             return Err(ConfigError::Missing("dataDir"));
         }
         Ok(c)
+    }
+
+    fn add_server(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let bad = |why: String| ConfigError::Ensemble {
+            key: key.into(),
+            why,
+        };
+        let id: u64 = key["server.".len()..]
+            .parse()
+            .map_err(|_| bad("the member id is not a number".into()))?;
+        if id == 0 || id > 255 {
+            return Err(bad("member ids run from 1 to 255".into()));
+        }
+        let addr = PeerAddr::parse(value).ok_or_else(|| {
+            bad(format!(
+                "{value:?} is not host:quorumPort:electionPort[:participant] (observers are not supported)"
+            ))
+        })?;
+        if self.servers.contains_key(&id) {
+            return Err(bad(format!("member {id} is listed twice")));
+        }
+        if let Some((other, _)) = self
+            .servers
+            .iter()
+            .find(|(_, a)| a.host == addr.host && a.quorum_port == addr.quorum_port)
+        {
+            return Err(bad(format!(
+                "{}:{} is already the address of server.{other}",
+                addr.host, addr.quorum_port
+            )));
+        }
+        self.servers.insert(id, addr);
+        Ok(())
     }
 
     /// Parses command-line arguments (without the program name).
@@ -291,10 +387,21 @@ mod tests {
 
     #[test]
     fn refusals() {
-        assert!(matches!(
-            ServerConfig::from_zoo_cfg("dataDir=/d\nserver.1=a:1:2"),
-            Err(ConfigError::Ensemble(_))
-        ));
+        for bad in [
+            "dataDir=/d\nserver.1=a:1:2:3:4",
+            "dataDir=/d\nserver.x=a:1:2",
+            "dataDir=/d\nserver.1=a:1:2:observer",
+            "dataDir=/d\nserver.1=a:1:2\nserver.1=b:1:2",
+            "dataDir=/d\nserver.1=a:1:2\nserver.2=a:1:3",
+        ] {
+            assert!(
+                matches!(
+                    ServerConfig::from_zoo_cfg(bad),
+                    Err(ConfigError::Ensemble { .. })
+                ),
+                "{bad}"
+            );
+        }
         assert!(ServerConfig::from_zoo_cfg("tickTime=x\ndataDir=/d").is_err());
         assert!(ServerConfig::from_zoo_cfg("tickTime=1").is_err());
         assert!(ServerConfig::from_args(["--port".to_string()]).is_err());

@@ -23,6 +23,21 @@ pub struct ServerFacts {
     pub log_syncs: u64,
     /// Transactions logged so far.
     pub logged_txns: u64,
+    /// The role `srvr` reports as `Mode` and `mntr` as `zk_server_state` (empty:
+    /// `standalone`).
+    pub mode: String,
+    /// Extra `mntr` rows (`key\tvalue\n` each): an ensemble leader's follower counts.
+    pub extra_mntr: String,
+}
+
+impl ServerFacts {
+    fn mode(&self) -> &str {
+        if self.mode.is_empty() {
+            "standalone"
+        } else {
+            &self.mode
+        }
+    }
 }
 
 /// The version string `srvr` and `envi` report.
@@ -59,20 +74,21 @@ impl StateMachine {
         match word {
             "ruok" => "imok".into(),
             "isro" => "rw".into(),
-            "srvr" => self.srvr(),
+            "srvr" => self.srvr(facts.mode()),
             "stat" => {
                 let mut s = String::from("Zookeeper version: ");
                 s.push_str(VERSION);
                 s.push_str("\nClients:\n");
                 s.push_str(&self.client_lines(false));
                 s.push('\n');
-                s.push_str(self.srvr().split_once('\n').map_or("", |x| x.1));
+                s.push_str(self.srvr(facts.mode()).split_once('\n').map_or("", |x| x.1));
                 s
             }
             "cons" => self.client_lines(true) + "\n",
             "mntr" => format!(
-                "{}zk_log_sync_count\t{}\nzk_logged_txn_count\t{}\n",
-                self.mntr(),
+                "{}{}zk_log_sync_count\t{}\nzk_logged_txn_count\t{}\n",
+                self.mntr(facts.mode()),
+                facts.extra_mntr,
                 facts.log_syncs,
                 facts.logged_txns
             ),
@@ -164,9 +180,9 @@ impl StateMachine {
         }
     }
 
-    fn srvr(&self) -> String {
+    fn srvr(&self, mode: &str) -> String {
         format!(
-            "Zookeeper version: {VERSION}\nLatency min/avg/max: 0/0.0/0\nReceived: {}\nSent: {}\nConnections: {}\nOutstanding: 0\nZxid: {}\nMode: standalone\nNode count: {}\n",
+            "Zookeeper version: {VERSION}\nLatency min/avg/max: 0/0.0/0\nReceived: {}\nSent: {}\nConnections: {}\nOutstanding: 0\nZxid: {}\nMode: {mode}\nNode count: {}\n",
             self.received,
             self.sent,
             self.conns.len(),
@@ -209,7 +225,7 @@ impl StateMachine {
         s
     }
 
-    fn mntr(&self) -> String {
+    fn mntr(&self, mode: &str) -> String {
         let eph: usize = self
             .replica
             .tree
@@ -225,7 +241,7 @@ impl StateMachine {
             .sum();
         let rows: Vec<(&str, String)> = vec![
             ("zk_version", VERSION.to_string()),
-            ("zk_server_state", "standalone".into()),
+            ("zk_server_state", mode.into()),
             ("zk_avg_latency", "0.0".into()),
             ("zk_max_latency", "0".into()),
             ("zk_min_latency", "0".into()),

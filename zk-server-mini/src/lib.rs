@@ -1,5 +1,5 @@
-//! A small ZooKeeper-compatible server: one node, durable, built around a write path ready for
-//! replication (prep → log → commit → apply → notify → reply).
+//! A small ZooKeeper-compatible server: durable, standalone or a replicated ensemble (Zab),
+//! built around one write path (prep → log → commit → apply → notify → reply).
 //!
 //! Unmodified ZooKeeper clients (Java, C, kazoo, this workspace's `zk-client`) talk to it as to
 //! Apache ZooKeeper 3.8. Start one in-process for tests:
@@ -25,7 +25,9 @@
 //! transaction, all checks), [`apply`] (transaction → tree), [`watches`], [`session`]
 //! (expiry buckets), [`acl_check`], [`state`] (the deterministic state machine that ties them
 //! together), [`wal`], [`snapshot`], [`storage`] and [`dir_lock`] (durability), [`four_letter`],
-//! [`testing`] (a raw protocol client for tests), and the socket side: `connection` (one task
+//! [`testing`] (a raw protocol client for tests), [`zab`] (the consensus core), [`ensemble`]
+//! (members from `server.N` lines: peer transport, the driver of the core), [`cluster`] (a
+//! test ensemble with fault injection), and the socket side: `connection` (one task
 //! pair per client) and `server` (accept loop and the state-machine task).
 //!
 //! The binary takes `--port PORT --data-dir DIR [--bind ADDR] [--tick-ms MS] [--4lw WORDS]` or
@@ -34,10 +36,12 @@
 pub mod acl_check;
 pub mod apply;
 mod budget;
+pub mod cluster;
 pub mod config;
 mod connection;
 pub mod dir_lock;
 pub mod disk;
+pub mod ensemble;
 pub mod four_letter;
 pub mod prep;
 pub mod replica;
@@ -52,6 +56,7 @@ pub mod tree;
 pub mod txn;
 pub mod wal;
 pub mod watches;
+pub mod zab;
 pub mod zxid;
 
 use std::net::SocketAddr;
@@ -99,6 +104,13 @@ pub enum ServerError {
     /// The server stopped by itself: its transaction log could not be written (see the log).
     #[error("the server stopped by itself: its transaction log could not be written")]
     Stopped,
+    /// The ensemble configuration does not fit this member (a `myid` missing or not listed,
+    /// a data directory of another ensemble, an unresolvable member address).
+    #[error("ensemble: {why}")]
+    Ensemble {
+        /// What is wrong.
+        why: String,
+    },
     /// The listening socket could not be opened.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -275,10 +287,13 @@ impl Builder {
     /// No data directory, a data directory in use by another server
     /// ([`ServerError::DataDirInUse`]), a recovery failure, or a port that cannot be bound.
     pub async fn start(self) -> Result<RunningServer, ServerError> {
-        let config = self.config;
-        if config.data_dir.as_os_str().is_empty() {
+        if self.config.data_dir.as_os_str().is_empty() {
             return Err(ServerError::NoDataDir);
         }
+        if self.config.servers.len() > 1 {
+            return self.start_member().await;
+        }
+        let config = self.config;
         let snap_dir = config.data_dir.clone();
         let log_dir = config.log_dir();
         let log_sync_delay = self.log_sync_delay;
@@ -335,8 +350,7 @@ impl Builder {
             data_dir: snap_dir.display().to_string(),
             data_log_dir: log_dir.display().to_string(),
             max_client_cnxns: config.max_client_cnxns,
-            log_syncs: 0,
-            logged_txns: 0,
+            ..ServerFacts::default()
         };
         let core_wake = Arc::new(tokio::sync::Notify::new());
         let global_budget = budget::ByteBudget::new(config.max_server_bytes.max(1));
@@ -375,6 +389,7 @@ impl Builder {
             settings,
             config.max_client_cnxns,
             shutdown_rx,
+            None,
         ));
         tracing::info!(%addr, data_dir = %snap_dir.display(), "zk-server-mini serving");
         Ok(RunningServer {
@@ -385,8 +400,16 @@ impl Builder {
             shutdown: shutdown_tx,
             core: Some(core_handle),
             accept: Some(accept_handle),
+            member: None,
         })
     }
+}
+
+/// What a running ensemble member shares with its handle.
+#[derive(Debug, Clone)]
+pub(crate) struct Member {
+    pub(crate) status: watch::Receiver<ensemble::MemberStatus>,
+    pub(crate) faults: Arc<ensemble::MemberFaults>,
 }
 
 /// A server started with [`Builder::start`]. Dropping it without [`RunningServer::stop`]
@@ -400,9 +423,21 @@ pub struct RunningServer {
     shutdown: watch::Sender<bool>,
     core: Option<JoinHandle<()>>,
     accept: Option<JoinHandle<()>>,
+    member: Option<Member>,
 }
 
 impl RunningServer {
+    /// An ensemble member's role and progress (`None` for a standalone server).
+    pub fn member_status(&self) -> Option<ensemble::MemberStatus> {
+        self.member.as_ref().map(|m| *m.status.borrow())
+    }
+
+    /// An ensemble member's fault knobs (`None` for a standalone server): partitions,
+    /// pause, slow disk. [`crate::cluster::TestCluster`] turns them.
+    pub fn member_faults(&self) -> Option<Arc<ensemble::MemberFaults>> {
+        self.member.as_ref().map(|m| m.faults.clone())
+    }
+
     /// The address clients connect to.
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -493,6 +528,15 @@ impl RunningServer {
     /// Whether the server is still running (it stops by itself if its log cannot be written).
     pub fn is_running(&self) -> bool {
         self.core.as_ref().is_some_and(|c| !c.is_finished())
+    }
+
+    /// Stops at once, as a crash would: its tasks are aborted mid-flight (nothing more is
+    /// written, sent or answered; what is durable stays). Returns once they have ended.
+    pub async fn abort(mut self) {
+        for task in [self.accept.take(), self.core.take()].into_iter().flatten() {
+            task.abort();
+            let _ = task.await;
+        }
     }
 
     /// Stops accepting, closes every connection, and waits until the state machine has

@@ -31,15 +31,15 @@ const MAX_BACKLOG: usize = 1 << 20;
 /// A connection as the core task sees it: its outbound queue, its byte budget, and the cost
 /// of each of its requests not yet done, oldest first (they are done in arrival order).
 #[derive(Debug)]
-struct Out {
-    tx: mpsc::UnboundedSender<Outbound>,
-    budget: Arc<ConnBudget>,
-    costs: VecDeque<usize>,
+pub(crate) struct Out {
+    pub(crate) tx: mpsc::UnboundedSender<Outbound>,
+    pub(crate) budget: Arc<ConnBudget>,
+    pub(crate) costs: VecDeque<usize>,
 }
 
 impl Out {
     /// `n` more requests are done: their bytes go back.
-    fn done(&mut self, n: u32) {
+    pub(crate) fn done(&mut self, n: u32) {
         let mut total = 0usize;
         for _ in 0..n {
             total += self.costs.pop_front().unwrap_or(0);
@@ -48,7 +48,7 @@ impl Out {
     }
 }
 
-type Outs = HashMap<ConnId, Out>;
+pub(crate) type Outs = HashMap<ConnId, Out>;
 
 pub(crate) fn wall_ms() -> i64 {
     SystemTime::now()
@@ -366,7 +366,12 @@ fn snapshot_done(
     *retry_at = Some(Instant::now() + Duration::from_secs(10));
 }
 
-fn deliver(actions: Vec<Action>, outs: &mut Outs, dropped: &mut Vec<ConnId>, max_queued: usize) {
+pub(crate) fn deliver(
+    actions: Vec<Action>,
+    outs: &mut Outs,
+    dropped: &mut Vec<ConnId>,
+    max_queued: usize,
+) {
     for action in actions {
         match action {
             Action::Send(conn, bytes) => {
@@ -398,7 +403,7 @@ fn deliver(actions: Vec<Action>, outs: &mut Outs, dropped: &mut Vec<ConnId>, max
 /// The server's byte budget is used up: every socket has stopped being read. Connections
 /// that do not read their replies could keep it that way for good, so the one holding the
 /// most is cut off (its client reconnects; its session lives on).
-fn shed_largest(outs: &mut Outs, dropped: &mut Vec<ConnId>) {
+pub(crate) fn shed_largest(outs: &mut Outs, dropped: &mut Vec<ConnId>) {
     let largest = outs
         .iter()
         .map(|(conn, out)| (out.budget.used(), *conn))
@@ -460,6 +465,7 @@ pub(crate) async fn accept_loop(
     settings: ConnSettings,
     max_client_cnxns: usize,
     mut shutdown: watch::Receiver<bool>,
+    relay: Option<crate::ensemble::relay::RelayTarget>,
 ) {
     let counter = ConnCounter::default();
     let mut tasks = JoinSet::new();
@@ -488,9 +494,15 @@ pub(crate) async fn accept_loop(
         next_conn += 1;
         let core = core.clone();
         let settings = settings.clone();
+        let relay = relay.clone();
         tasks.spawn(async move {
             let _guard = guard;
-            connection::run(stream, addr, conn, core, settings).await;
+            match relay {
+                Some(target) => {
+                    crate::ensemble::relay::serve(stream, addr, conn, core, settings, target).await
+                }
+                None => connection::run(stream, addr, conn, core, settings).await,
+            }
         });
     }
     tasks.shutdown().await;

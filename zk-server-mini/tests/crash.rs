@@ -346,14 +346,27 @@ async fn sigterm_and_sigint_stop_the_binary_cleanly() {
 }
 
 #[test]
-fn the_binary_refuses_ensembles_and_bad_flags() {
+fn the_binary_refuses_bad_ensembles_and_bad_flags() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let cfg = dir.path().join("zoo.cfg");
-    std::fs::write(&cfg, "dataDir=/tmp/x\nserver.1=127.0.0.1:2888:3888\n")
-        .unwrap_or_else(|e| panic!("{e}"));
+    let twice = "dataDir=/tmp/x\nserver.1=127.0.0.1:2888:3888\nserver.1=127.0.0.1:2889:3889\n";
+    std::fs::write(&cfg, twice).unwrap_or_else(|e| panic!("{e}"));
     let (code, err) = run_briefly(&[std::ffi::OsStr::new("--config"), cfg.as_os_str()]);
     assert_eq!(code, Some(2));
-    assert!(err.contains("ensembles are not supported"), "{err}");
+    assert!(err.contains("member 1 is listed twice"), "{err}");
+    // A myid that is not among the members.
+    std::fs::write(dir.path().join("myid"), "9\n").unwrap_or_else(|e| panic!("{e}"));
+    let listed = format!(
+        "dataDir={}\nclientPort=0\nserver.1=127.0.0.1:1:2\nserver.2=127.0.0.1:3:4\n",
+        dir.path().display()
+    );
+    std::fs::write(&cfg, listed).unwrap_or_else(|e| panic!("{e}"));
+    let (code, err) = run_briefly(&[std::ffi::OsStr::new("--config"), cfg.as_os_str()]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("myid 9 is not among the server.N lines"),
+        "{err}"
+    );
     let (code, err) = run_briefly(&[std::ffi::OsStr::new("--port")]);
     assert_eq!(code, Some(2));
     assert!(err.contains("usage"), "{err}");

@@ -223,3 +223,36 @@ fn multi_result(result: TxnResult, op: &MultiOp) -> OpResult {
         _ => OpResult::Error(ErrorCode::SystemError),
     }
 }
+
+impl StateMachine {
+    /// The zxid of the oldest sealed proposal not yet committed (an ensemble leader commits
+    /// its own proposals through [`StateMachine::commit_through`] when Zab applies them).
+    pub(crate) fn first_in_flight(&self) -> Option<i64> {
+        self.in_flight.front().map(|p| p.header.zxid)
+    }
+
+    /// Makes the next proposal's zxid follow `zxid` (a new leader starts after its history).
+    pub(crate) fn continue_after(&mut self, zxid: i64) {
+        self.proposer.last_assigned = zxid;
+    }
+
+    /// Applies a committed transaction that was not proposed here (a follower's replication,
+    /// or a leader's proposal from before it last lost its clients): watches of this
+    /// server's connections fire; nobody here waits for a reply.
+    pub(crate) fn apply_replicated(&mut self, header: &TxnHeader, txn: &Txn) {
+        match self.replica.apply(header, txn) {
+            Ok((_, changes)) => self.fire(&changes),
+            Err(e) => tracing::error!("{e}; not applied"),
+        }
+    }
+
+    /// Takes the applied tree out, leaving an empty one (the machine is then discarded).
+    pub(crate) fn take_tree(&mut self) -> DataTree {
+        std::mem::take(&mut self.replica.tree)
+    }
+
+    /// Drains pending actions (from [`StateMachine::apply_replicated`] and the like).
+    pub(crate) fn take_actions(&mut self) -> Vec<Action> {
+        std::mem::take(&mut self.actions)
+    }
+}

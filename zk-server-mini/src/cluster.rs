@@ -1,0 +1,490 @@
+//! A test ensemble for integration tests: start N members in-process (or as child processes
+//! of the `zk-server-mini` binary), connect clients with [`TestCluster::connect_string`], and
+//! inject faults — kill, restart on the same data, pause, partition, heal, drop client
+//! connections, expire a session, slow a member's disk.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use zk_server_mini::cluster::TestCluster;
+//!
+//! let mut cluster = TestCluster::builder(3).tick_ms(100).start().await?;
+//! let leader = cluster.leader(Duration::from_secs(20)).await.expect("a leader");
+//! let _connect = cluster.connect_string(); // "127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3"
+//! cluster.kill(leader).await;
+//! let next = cluster.leader(Duration::from_secs(20)).await.expect("a new leader");
+//! assert_ne!(next, leader);
+//! cluster.restart(leader).await?;
+//! cluster.stop().await;
+//! # Ok(()) }
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::config::{PeerAddr, ServerConfig};
+use crate::{MiniServer, RunningServer, ServerError};
+
+/// How members run.
+#[derive(Debug, Clone)]
+pub enum MemberKind {
+    /// Tasks in this process (fast; kill aborts the tasks, pause freezes the member).
+    InProcess,
+    /// Child processes of this binary (kill is SIGKILL, pause is SIGSTOP).
+    Process(PathBuf),
+}
+
+/// Configures a [`TestCluster`].
+#[derive(Debug, Clone)]
+pub struct ClusterBuilder {
+    size: usize,
+    tick_ms: u64,
+    kind: MemberKind,
+    dir: Option<PathBuf>,
+    snap_count: u64,
+}
+
+impl ClusterBuilder {
+    /// `tickTime` (default 100 ms: elections take a few ticks).
+    pub fn tick_ms(mut self, ms: u64) -> Self {
+        self.tick_ms = ms.max(1);
+        self
+    }
+
+    /// Runs members as child processes of `binary` (the `zk-server-mini` executable).
+    pub fn processes(mut self, binary: impl Into<PathBuf>) -> Self {
+        self.kind = MemberKind::Process(binary.into());
+        self
+    }
+
+    /// Where the members' data directories go (default: a new directory under the system's
+    /// temporary directory, removed by [`TestCluster::stop`]).
+    pub fn dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// Transactions between snapshots (default 100000).
+    pub fn snap_count(mut self, n: u64) -> Self {
+        self.snap_count = n.max(1);
+        self
+    }
+
+    /// Starts every member.
+    ///
+    /// # Errors
+    /// A member that cannot start.
+    pub async fn start(self) -> Result<TestCluster, ServerError> {
+        let (dir, owned) = match &self.dir {
+            Some(d) => (d.clone(), false),
+            None => {
+                let n = NEXT.fetch_add(1, Ordering::Relaxed);
+                let d = std::env::temp_dir()
+                    .join(format!("zk-mini-cluster-{}-{n}", std::process::id()));
+                (d, true)
+            }
+        };
+        let mut servers = BTreeMap::new();
+        let mut client_ports = BTreeMap::new();
+        for id in 1..=self.size as u64 {
+            servers.insert(
+                id,
+                PeerAddr {
+                    host: "127.0.0.1".into(),
+                    quorum_port: free_port(),
+                    election_port: free_port(),
+                },
+            );
+            client_ports.insert(id, free_port());
+        }
+        let mut cluster = TestCluster {
+            builder: self,
+            dir,
+            owned,
+            servers,
+            client_ports,
+            members: BTreeMap::new(),
+        };
+        let ids: Vec<u64> = cluster.servers.keys().copied().collect();
+        for id in ids {
+            cluster.launch(id).await?;
+        }
+        Ok(cluster)
+    }
+}
+
+static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+enum Running {
+    InProcess(Box<RunningServer>),
+    Process(std::process::Child),
+}
+
+/// A running test ensemble. See the module docs.
+pub struct TestCluster {
+    builder: ClusterBuilder,
+    dir: PathBuf,
+    owned: bool,
+    servers: BTreeMap<u64, PeerAddr>,
+    client_ports: BTreeMap<u64, u16>,
+    members: BTreeMap<u64, Running>,
+}
+
+impl std::fmt::Debug for TestCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestCluster")
+            .field("dir", &self.dir)
+            .field("client_ports", &self.client_ports)
+            .field("running", &self.members.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl TestCluster {
+    /// A builder for `size` members (3 or 5 make sense).
+    pub fn builder(size: usize) -> ClusterBuilder {
+        ClusterBuilder {
+            size: size.max(1),
+            tick_ms: 100,
+            kind: MemberKind::InProcess,
+            dir: None,
+            snap_count: 100_000,
+        }
+    }
+
+    /// The `zoo.cfg` every member runs with (its `dataDir` differs per member).
+    pub fn zoo_cfg(&self, id: u64) -> String {
+        let mut s = format!(
+            "tickTime={}\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\n\
+             clientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\nsnapCount={}\n\
+             maxSessionTimeout=60000\n",
+            self.builder.tick_ms,
+            self.data_dir(id).display(),
+            self.client_ports.get(&id).copied().unwrap_or(0),
+            self.builder.snap_count,
+        );
+        for (n, a) in &self.servers {
+            s.push_str(&format!(
+                "server.{n}={}:{}:{}\n",
+                a.host, a.quorum_port, a.election_port
+            ));
+        }
+        s
+    }
+
+    /// Member `id`'s data directory.
+    pub fn data_dir(&self, id: u64) -> PathBuf {
+        self.dir.join(format!("member-{id}"))
+    }
+
+    async fn launch(&mut self, id: u64) -> Result<(), ServerError> {
+        let data = self.data_dir(id);
+        let io = |source| ServerError::Recovery {
+            dir: data.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&data).map_err(io)?;
+        std::fs::write(data.join("myid"), format!("{id}\n")).map_err(io)?;
+        let cfg_text = self.zoo_cfg(id);
+        let running = match &self.builder.kind {
+            MemberKind::InProcess => {
+                let cfg = ServerConfig::from_zoo_cfg(&cfg_text)
+                    .map_err(|e| ServerError::Ensemble { why: e.to_string() })?;
+                Running::InProcess(Box::new(MiniServer::builder().config(cfg).start().await?))
+            }
+            MemberKind::Process(binary) => {
+                let path = data.join("zoo.cfg");
+                std::fs::write(&path, cfg_text).map_err(io)?;
+                let log = std::fs::File::create(data.join("member.log")).map_err(io)?;
+                let err = log.try_clone().map_err(io)?;
+                let child = std::process::Command::new(binary)
+                    .arg("--config")
+                    .arg(&path)
+                    .stdout(log)
+                    .stderr(err)
+                    .spawn()
+                    .map_err(io)?;
+                Running::Process(child)
+            }
+        };
+        self.members.insert(id, running);
+        Ok(())
+    }
+
+    /// Every member's id.
+    pub fn ids(&self) -> Vec<u64> {
+        self.servers.keys().copied().collect()
+    }
+
+    /// Member `id`'s client address.
+    pub fn client_addr(&self, id: u64) -> SocketAddr {
+        let port = self.client_ports.get(&id).copied().unwrap_or(0);
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    /// `host:port,...` of every member, for a client's connect string.
+    pub fn connect_string(&self) -> String {
+        self.ids()
+            .into_iter()
+            .map(|id| self.client_addr(id).to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The process id of a child-process member.
+    pub fn pid(&self, id: u64) -> Option<u32> {
+        match self.members.get(&id)? {
+            Running::Process(c) => Some(c.id()),
+            Running::InProcess(_) => None,
+        }
+    }
+
+    /// Member `id`'s `srvr` Mode (`leader`, `follower`, `looking`), if it answers.
+    pub async fn mode(&self, id: u64) -> Option<String> {
+        if !self.members.contains_key(&id) {
+            return None;
+        }
+        let reply = four_letter(self.client_addr(id), "srvr").await?;
+        reply
+            .lines()
+            .find_map(|l| l.strip_prefix("Mode: "))
+            .map(|m| m.trim().to_owned())
+    }
+
+    /// Waits up to `within` for exactly one running member to lead, serving clients, with a
+    /// quorum of members following it and every following member taking clients (members
+    /// that are looking, paused or dead are not waited for); returns its id.
+    pub async fn leader(&self, within: Duration) -> Option<u64> {
+        let deadline = Instant::now() + within;
+        let quorum = self.servers.len() / 2 + 1;
+        loop {
+            let mut leaders = Vec::new();
+            let (mut followers, mut unready) = (0, 0);
+            for id in self.members.keys() {
+                match self.mode(*id).await.as_deref() {
+                    Some("leader") => leaders.push(*id),
+                    Some("follower") if self.takes_clients(*id) => followers += 1,
+                    Some("follower") => unready += 1,
+                    _ => {}
+                }
+            }
+            if let [one] = leaders[..]
+                && unready == 0
+                && followers + 1 >= quorum
+                && self.serving(one).await
+            {
+                return Some(one);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether member `id` gives clients sessions (serves or relays them); child processes
+    /// are taken at their word (`srvr`).
+    fn takes_clients(&self, id: u64) -> bool {
+        match self.members.get(&id) {
+            Some(Running::InProcess(s)) => s.member_status().is_some_and(|m| m.takes_clients),
+            Some(Running::Process(_)) => true,
+            None => false,
+        }
+    }
+
+    /// Whether member `id` accepts client sessions now.
+    async fn serving(&self, id: u64) -> bool {
+        match self.members.get(&id) {
+            Some(Running::InProcess(s)) => s.member_status().is_some_and(|m| m.serving),
+            Some(Running::Process(_)) => true,
+            None => false,
+        }
+    }
+
+    /// Kills member `id`: SIGKILL for a child process; for an in-process member its tasks
+    /// are aborted (nothing more is written or sent; what is on disk stays).
+    pub async fn kill(&mut self, id: u64) {
+        match self.members.remove(&id) {
+            Some(Running::Process(mut c)) => {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            Some(Running::InProcess(s)) => s.abort().await,
+            None => {}
+        }
+    }
+
+    /// Restarts member `id` on its data directory (killing it first if it runs).
+    ///
+    /// # Errors
+    /// As [`crate::Builder::start`].
+    pub async fn restart(&mut self, id: u64) -> Result<(), ServerError> {
+        self.kill(id).await;
+        self.launch(id).await
+    }
+
+    /// Freezes member `id` (SIGSTOP for a child process).
+    pub fn pause(&self, id: u64) {
+        match self.members.get(&id) {
+            Some(Running::Process(c)) => signal(c.id(), "-STOP"),
+            Some(Running::InProcess(s)) => {
+                if let Some(f) = s.member_faults() {
+                    f.paused.store(true, Ordering::SeqCst);
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Lets a paused member go on (SIGCONT).
+    pub fn resume(&self, id: u64) {
+        match self.members.get(&id) {
+            Some(Running::Process(c)) => signal(c.id(), "-CONT"),
+            Some(Running::InProcess(s)) => {
+                if let Some(f) = s.member_faults() {
+                    f.paused.store(false, Ordering::SeqCst);
+                    f.resume.notify_one();
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Cuts `side` off from the other members (peer traffic both ways), and, with
+    /// `from_clients`, drops the client connections of the members in `side` (clients
+    /// reconnect to whichever member serves). In-process members only.
+    pub async fn partition(&self, side: &[u64], from_clients: bool) {
+        for (id, m) in &self.members {
+            let Running::InProcess(s) = m else { continue };
+            let Some(f) = s.member_faults() else { continue };
+            let inside = side.contains(id);
+            {
+                let mut blocked = f.peers.blocked.lock().unwrap_or_else(|e| e.into_inner());
+                blocked.clear();
+                for other in self.servers.keys() {
+                    if side.contains(other) != inside {
+                        blocked.insert(*other);
+                    }
+                }
+            }
+            if inside && from_clients {
+                s.drop_connections(None).await;
+            }
+        }
+    }
+
+    /// Ends every partition.
+    pub fn heal(&self) {
+        for m in self.members.values() {
+            if let Running::InProcess(s) = m
+                && let Some(f) = s.member_faults()
+            {
+                f.peers
+                    .blocked
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clear();
+            }
+        }
+    }
+
+    /// Makes every durable write of member `id` take `delay` longer (in-process only).
+    pub fn slow_disk(&self, id: u64, delay: Duration) {
+        if let Some(Running::InProcess(s)) = self.members.get(&id)
+            && let Some(f) = s.member_faults()
+        {
+            f.disk_delay_ms
+                .store(delay.as_millis() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Closes the client connections of member `id` (sessions live on; clients reconnect).
+    pub async fn drop_connections(&self, id: u64) -> usize {
+        match self.members.get(&id) {
+            Some(Running::InProcess(s)) => s.drop_connections(None).await,
+            _ => 0,
+        }
+    }
+
+    /// Expires `session` at the serving leader, as a timeout would. In-process only.
+    pub async fn expire_session(&self, session: i64) -> bool {
+        for m in self.members.values() {
+            if let Running::InProcess(s) = m
+                && s.member_status().is_some_and(|st| st.serving)
+            {
+                return s.expire_session(session).await;
+            }
+        }
+        false
+    }
+
+    /// Stops every member (SIGKILL for child processes) and removes the data directories
+    /// this cluster created.
+    pub async fn stop(mut self) {
+        let ids: Vec<u64> = self.members.keys().copied().collect();
+        for id in ids {
+            match self.members.remove(&id) {
+                Some(Running::InProcess(s)) => s.stop().await,
+                Some(Running::Process(mut c)) => {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+                None => {}
+            }
+        }
+        if self.owned {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    /// The directory holding the members' data.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        for m in self.members.values_mut() {
+            if let Running::Process(c) = m {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let _ = std::process::Command::new("kill")
+        .arg(sig)
+        .arg(pid.to_string())
+        .status();
+}
+
+/// Sends a four-letter word and reads the reply (`None` when the member does not answer
+/// within a second).
+pub async fn four_letter(addr: SocketAddr, word: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        s.write_all(word.as_bytes()).await.ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.ok()?;
+        Some(out)
+    };
+    tokio::time::timeout(Duration::from_secs(1), exchange)
+        .await
+        .ok()
+        .flatten()
+}

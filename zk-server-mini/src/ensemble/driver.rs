@@ -1,0 +1,590 @@
+//! The tokio driver of one ensemble member: it feeds the Zab core ([`crate::zab::Peer`])
+//! ticks, peer messages and persist completions, carries out its outputs (send, persist on
+//! the [`ZabStore`], apply), and serves clients through the same [`StateMachine`] as a
+//! standalone server while this member is the established leader. The leader's state
+//! machine prepares client writes into transactions; each is proposed to Zab and answered
+//! when Zab applies it (a quorum has logged it). Every member applies committed entries to
+//! its replica, so any of them can take over with the whole tree and every session.
+//!
+//! While a member is not the serving leader it answers four-letter words and refuses client
+//! handshakes by closing the connection, and the client moves on to the next member of its
+//! connect string (as a ZooKeeper client does on a member that is not serving).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, mpsc, watch};
+
+use super::transport::Outboxes;
+use crate::budget::ByteBudget;
+use crate::connection::{Admin, CoreMsg, Outbound};
+use crate::dir_lock::DirLock;
+use crate::four_letter::ServerFacts;
+use crate::server::{Out, Outs, deliver, shed_largest, wall_ms};
+use crate::state::{CoreConfig, Input as SmInput, StateMachine};
+use crate::watches::ConnId;
+use crate::zab::store::ZabStore;
+use crate::zab::{Input, Message, Output, Peer, PeerId, PersistId, PersistOp, Role, Snapshot};
+
+/// What a member reports about itself (for tests and `srvr`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberStatus {
+    /// The role.
+    pub role: Role,
+    /// Whether this member serves clients (the established leader).
+    pub serving: bool,
+    /// The last applied zxid.
+    pub applied: i64,
+    /// Whether clients get sessions here: served (the leader) or relayed to the leader.
+    pub takes_clients: bool,
+}
+
+/// Knobs a test turns on a running member.
+#[derive(Debug, Default)]
+pub struct MemberFaults {
+    /// The member's peer traffic faults (partitions).
+    pub peers: Arc<super::transport::PeerFaults>,
+    /// While set the member does nothing at all (as if stopped with SIGSTOP).
+    pub paused: AtomicBool,
+    /// Woken when `paused` is cleared.
+    pub resume: Notify,
+    /// Extra milliseconds every durable write takes (a slow disk).
+    pub disk_delay_ms: AtomicU64,
+}
+
+pub(crate) struct Driver {
+    pub(crate) peer: Peer,
+    pub(crate) store: Option<ZabStore>,
+    pub(crate) sm: StateMachine,
+    pub(crate) core_config: CoreConfig,
+    pub(crate) rx: mpsc::Receiver<CoreMsg>,
+    pub(crate) inbox: mpsc::Receiver<(PeerId, Message)>,
+    pub(crate) out: Outboxes,
+    pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) facts: ServerFacts,
+    pub(crate) snap_count: u64,
+    pub(crate) tick: Duration,
+    pub(crate) sync_limit: u32,
+    pub(crate) _locks: Vec<DirLock>,
+    pub(crate) core_wake: Arc<Notify>,
+    pub(crate) global_budget: Arc<ByteBudget>,
+    pub(crate) max_queued_bytes: usize,
+    pub(crate) reap_every: Duration,
+    pub(crate) status: watch::Sender<MemberStatus>,
+    pub(crate) faults: Arc<MemberFaults>,
+    /// Where this member's clients are relayed (the leader it follows, once synced).
+    pub(crate) relay: watch::Sender<Option<std::net::SocketAddr>>,
+    pub(crate) client_addrs: super::transport::ClientAddrs,
+}
+
+/// Mutable loop state beside the parts.
+struct Loop {
+    outs: Outs,
+    dropped: Vec<ConnId>,
+    serving: bool,
+    want_serving: bool,
+    role: Role,
+    since_snapshot: u64,
+    heard: BTreeMap<PeerId, Instant>,
+    start: Instant,
+    last_reap: Instant,
+}
+
+impl Driver {
+    pub(crate) async fn run(mut self) {
+        let mut st = Loop {
+            outs: Outs::new(),
+            dropped: Vec::new(),
+            serving: false,
+            want_serving: false,
+            role: Role::Looking,
+            since_snapshot: 0,
+            heard: BTreeMap::new(),
+            start: Instant::now(),
+            last_reap: Instant::now(),
+        };
+        let mut next_tick = tokio::time::Instant::now() + self.tick;
+        if self.handle_outputs(&mut st).await.is_err() {
+            return;
+        }
+        loop {
+            if self.faults.paused.load(Ordering::SeqCst) {
+                tokio::select! {
+                    _ = self.shutdown.changed() => break,
+                    _ = self.faults.resume.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                }
+                next_tick = tokio::time::Instant::now() + self.tick;
+                continue;
+            }
+            let mut inputs: Vec<SmInput> = std::mem::take(&mut st.dropped)
+                .into_iter()
+                .map(|conn| SmInput::Closed { conn })
+                .collect();
+            let congested = self.sm.is_congested() || self.global_budget.is_full();
+            let mut ticked = false;
+            if inputs.is_empty() && !self.sm.backlog_ready() {
+                tokio::select! {
+                    _ = self.shutdown.changed() => break,
+                    _ = self.core_wake.notified(), if congested => {}
+                    m = self.rx.recv() => match m {
+                        Some(m) => self.take(m, &mut inputs, &mut st),
+                        None => break,
+                    },
+                    m = self.inbox.recv() => if let Some((from, message)) = m {
+                        self.on_peer_message(from, message, &mut st);
+                    },
+                    _ = tokio::time::sleep_until(next_tick) => {}
+                }
+            }
+            if *self.shutdown.borrow() {
+                break;
+            }
+            if tokio::time::Instant::now() >= next_tick {
+                next_tick = tokio::time::Instant::now() + self.tick;
+                ticked = true;
+                self.peer.step(Input::Tick);
+            }
+            for _ in 0..4096 {
+                match self.inbox.try_recv() {
+                    Ok((from, message)) => self.on_peer_message(from, message, &mut st),
+                    Err(_) => break,
+                }
+            }
+            for _ in 0..4096 {
+                match self.rx.try_recv() {
+                    Ok(m) => self.take(m, &mut inputs, &mut st),
+                    Err(_) => break,
+                }
+            }
+            if st.serving {
+                let now = st.start.elapsed().as_millis() as u64;
+                let actions = self.sm.step(inputs, now, wall_ms());
+                deliver(
+                    actions,
+                    &mut st.outs,
+                    &mut st.dropped,
+                    self.max_queued_bytes,
+                );
+                for (conn, n) in self.sm.take_released() {
+                    if let Some(out) = st.outs.get_mut(&conn) {
+                        out.done(n);
+                    }
+                }
+                if self.global_budget.is_full() {
+                    shed_largest(&mut st.outs, &mut st.dropped);
+                }
+                if self.sm.is_congested() {
+                    for (conn, out) in &st.outs {
+                        let written = out.budget.take_written();
+                        if written > 0 {
+                            self.sm.sent(*conn, written);
+                        }
+                    }
+                }
+                if ticked {
+                    let reap = st.last_reap.elapsed() >= self.reap_every;
+                    if reap {
+                        st.last_reap = Instant::now();
+                    }
+                    self.sm.tick(now, wall_ms(), reap);
+                }
+                self.propose_sealed(&mut st);
+            } else {
+                self.refuse_clients(inputs, &mut st);
+            }
+            if self.handle_outputs(&mut st).await.is_err() {
+                break;
+            }
+        }
+        tracing::info!(id = self.peer.id(), "ensemble member stopped");
+    }
+
+    fn on_peer_message(&mut self, from: PeerId, message: Message, st: &mut Loop) {
+        if matches!(
+            message,
+            Message::Ack { .. } | Message::PingAck { .. } | Message::AckNewLeader { .. }
+        ) {
+            st.heard.insert(from, Instant::now());
+        }
+        self.peer.step(Input::Message { from, message });
+    }
+
+    /// Not serving: connections are told nothing and closed at their handshake.
+    fn refuse_clients(&mut self, inputs: Vec<SmInput>, st: &mut Loop) {
+        for input in inputs {
+            match input {
+                SmInput::Connect { conn, .. } | SmInput::Request { conn, .. } => {
+                    if let Some(out) = st.outs.remove(&conn) {
+                        out.budget.close();
+                        let _ = out.tx.send(Outbound::Close);
+                    }
+                }
+                SmInput::Closed { conn } => {
+                    if let Some(out) = st.outs.remove(&conn) {
+                        out.budget.close();
+                    }
+                }
+                SmInput::Open { .. } => {}
+            }
+        }
+    }
+
+    /// Hands the writes the state machine prepared to Zab, in zxid order.
+    fn propose_sealed(&mut self, st: &mut Loop) {
+        let payloads: Vec<(i64, bytes::Bytes)> = self
+            .sm
+            .seal_batch()
+            .iter()
+            .map(|p| (p.header.zxid, crate::txn::encode_entry(&p.header, &p.txn)))
+            .collect();
+        for (zxid, payload) in payloads {
+            match self.peer.propose(payload) {
+                Ok(z) if z == zxid => {}
+                other => {
+                    // The state machine's zxids no longer match the log's: its clients go
+                    // (they reconnect), and it is rebuilt from what Zab applies.
+                    tracing::warn!(?other, zxid, "proposal refused; dropping clients");
+                    self.stop_serving(st);
+                    st.want_serving = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn rebuild_sm(&mut self) {
+        let tree = self.sm.take_tree();
+        let now = 0;
+        self.sm = StateMachine::new(tree, self.core_config.clone(), now, wall_ms());
+    }
+
+    fn stop_serving(&mut self, st: &mut Loop) {
+        for (_, out) in st.outs.drain() {
+            out.budget.close();
+            let _ = out.tx.send(Outbound::Close);
+        }
+        st.serving = false;
+        self.rebuild_sm();
+        self.publish(st);
+    }
+
+    fn start_serving(&mut self, st: &mut Loop) {
+        let Some(epoch) = self.peer.leading_epoch() else {
+            return;
+        };
+        for (_, out) in st.outs.drain() {
+            out.budget.close();
+            let _ = out.tx.send(Outbound::Close);
+        }
+        let tree = self.sm.take_tree();
+        let now = st.start.elapsed().as_millis() as u64;
+        self.sm = StateMachine::new(tree, self.core_config.clone(), now, wall_ms());
+        let last = self.peer.last_logged();
+        let after = if crate::zxid::epoch(last) == epoch {
+            last
+        } else {
+            crate::zxid::make(epoch, 0)
+        };
+        self.sm.continue_after(after);
+        st.serving = true;
+        st.want_serving = false;
+        tracing::info!(
+            id = self.peer.id(),
+            epoch,
+            zxid = format!("0x{after:x}"),
+            "leading: serving clients"
+        );
+        self.publish(st);
+    }
+
+    fn publish(&mut self, st: &Loop) {
+        self.facts.mode = match st.role {
+            Role::Leading => "leader",
+            Role::Following { .. } => "follower",
+            Role::Looking => "looking",
+        }
+        .into();
+        let _ = self.status.send(MemberStatus {
+            role: st.role,
+            serving: st.serving,
+            applied: self.sm.last_zxid(),
+            takes_clients: st.serving || self.relay.borrow().is_some(),
+        });
+    }
+
+    /// Carries out the core's outputs until it has none left.
+    async fn handle_outputs(&mut self, st: &mut Loop) -> Result<(), ()> {
+        loop {
+            let outputs = self.peer.take_outputs();
+            if outputs.is_empty() {
+                break;
+            }
+            let mut persists: Vec<(PersistId, PersistOp)> = Vec::new();
+            for output in outputs {
+                match output {
+                    Output::Send { to, message } => self.out.send(to, &message),
+                    Output::Persist { id, op } => persists.push((id, op)),
+                    Output::RestoreSnapshot(s) => match crate::snapshot::deserialize(&s.data) {
+                        Ok(tree) => {
+                            if st.serving {
+                                self.stop_serving(st);
+                            }
+                            let _ = self.sm.take_tree();
+                            self.sm =
+                                StateMachine::new(tree, self.core_config.clone(), 0, wall_ms());
+                        }
+                        Err(e) => {
+                            tracing::error!(
+                                "the leader's snapshot does not decode ({e}); stopping"
+                            );
+                            return Err(());
+                        }
+                    },
+                    Output::Apply(entry) => self.apply(entry, st),
+                    Output::RoleChanged(role) => {
+                        st.role = role;
+                        if st.serving && role != Role::Leading {
+                            self.stop_serving(st);
+                        }
+                        st.want_serving = false;
+                        self.publish(st);
+                    }
+                    Output::Serving(on) => {
+                        if on && st.role == Role::Leading {
+                            st.want_serving = true;
+                        } else if !on && st.serving {
+                            self.stop_serving(st);
+                        }
+                    }
+                    Output::Forwarded { from, .. } => {
+                        tracing::debug!(from, "forwarded write ignored: followers refuse clients");
+                    }
+                    Output::ReadIndexReady { .. } | Output::ReadIndexFailed { .. } => {}
+                    Output::ExpireSession { session } => {
+                        if st.serving {
+                            self.sm.expire_session(session, wall_ms());
+                            self.propose_sealed(st);
+                        }
+                    }
+                }
+            }
+            if !persists.is_empty() {
+                let last = persists.last().map_or(0, |p| p.0);
+                self.persist(persists).await?;
+                self.peer.step(Input::Persisted { id: last });
+            }
+            if st.since_snapshot >= self.snap_count {
+                st.since_snapshot = 0;
+                self.snapshot().await?;
+            }
+            if st.want_serving
+                && !st.serving
+                && st.role == Role::Leading
+                && self.peer.is_serving()
+                && self.peer.applied() == self.peer.last_logged()
+            {
+                self.start_serving(st);
+            }
+        }
+        let actions = self.sm.take_actions();
+        deliver(
+            actions,
+            &mut st.outs,
+            &mut st.dropped,
+            self.max_queued_bytes,
+        );
+        let target = match st.role {
+            Role::Following { leader } if self.peer.is_serving() => self
+                .client_addrs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&leader)
+                .copied(),
+            _ => None,
+        };
+        let relay_changed = self.relay.send_if_modified(|t| {
+            let changed = *t != target;
+            *t = target;
+            changed
+        });
+        if relay_changed {
+            self.publish(st);
+        }
+        if self.status.borrow().applied != self.sm.last_zxid() {
+            self.publish(st);
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, entry: crate::zab::Entry, st: &mut Loop) {
+        st.since_snapshot += 1;
+        if st.serving && self.sm.first_in_flight() == Some(entry.zxid) {
+            let actions = self.sm.commit_through(entry.zxid);
+            deliver(
+                actions,
+                &mut st.outs,
+                &mut st.dropped,
+                self.max_queued_bytes,
+            );
+            return;
+        }
+        match crate::txn::decode_entry(entry.payload) {
+            Ok((header, txn)) => {
+                if header.zxid != entry.zxid {
+                    tracing::error!(
+                        zxid = entry.zxid,
+                        header = header.zxid,
+                        "entry's transaction names another zxid; not applied"
+                    );
+                    return;
+                }
+                self.sm.apply_replicated(&header, &txn);
+            }
+            Err(e) => tracing::error!(zxid = entry.zxid, "entry does not decode ({e})"),
+        }
+    }
+
+    /// Persists in order on a blocking thread; consecutive appends become one write.
+    async fn persist(&mut self, ops: Vec<(PersistId, PersistOp)>) -> Result<(), ()> {
+        let mut merged: Vec<PersistOp> = Vec::new();
+        for (_, op) in ops {
+            match (merged.last_mut(), op) {
+                (Some(PersistOp::Append(a)), PersistOp::Append(b)) => a.extend(b),
+                (_, op) => merged.push(op),
+            }
+        }
+        let Some(mut store) = self.store.take() else {
+            return Err(());
+        };
+        let delay = Duration::from_millis(self.faults.disk_delay_ms.load(Ordering::Relaxed));
+        let done = tokio::task::spawn_blocking(move || {
+            if !delay.is_zero() {
+                std::thread::sleep(delay);
+            }
+            let r = merged.iter().try_for_each(|op| store.persist(op));
+            (store, r)
+        })
+        .await;
+        match done {
+            Ok((store, Ok(()))) => {
+                self.store = Some(store);
+                self.facts.log_syncs += 1;
+                Ok(())
+            }
+            Ok((_, Err(e))) => {
+                tracing::error!("cannot persist ({e}); stopping the member");
+                Err(())
+            }
+            Err(e) => {
+                tracing::error!("persist task failed ({e}); stopping the member");
+                Err(())
+            }
+        }
+    }
+
+    async fn snapshot(&mut self) -> Result<(), ()> {
+        let zxid = self.sm.last_zxid();
+        if zxid != self.peer.applied() {
+            return Ok(());
+        }
+        let data = crate::snapshot::serialize(self.sm.tree());
+        let snapshot = Snapshot { zxid, data };
+        let Some(mut store) = self.store.take() else {
+            return Err(());
+        };
+        let s = snapshot.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let r = store.save_snapshot(&s);
+            (store, r)
+        })
+        .await;
+        match done {
+            Ok((store, r)) => {
+                self.store = Some(store);
+                match r {
+                    Ok(()) => self.peer.step(Input::SnapshotTaken(snapshot)),
+                    Err(e) => tracing::error!("cannot write a snapshot ({e}); will retry"),
+                }
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!("snapshot task failed ({e}); stopping the member");
+                Err(())
+            }
+        }
+    }
+
+    fn followers_heard(&self, st: &Loop) -> usize {
+        let window = self.tick * self.sync_limit.max(1);
+        st.heard.values().filter(|t| t.elapsed() <= window).count()
+    }
+
+    fn take(&mut self, m: CoreMsg, inputs: &mut Vec<SmInput>, st: &mut Loop) {
+        match m {
+            CoreMsg::Register { conn, tx, budget } => {
+                st.outs.insert(
+                    conn,
+                    Out {
+                        tx,
+                        budget,
+                        costs: Default::default(),
+                    },
+                );
+            }
+            CoreMsg::Input(i) => {
+                if let SmInput::Closed { conn } = i
+                    && let Some(out) = st.outs.remove(&conn)
+                {
+                    out.budget.close();
+                }
+                inputs.push(i);
+            }
+            CoreMsg::Request { input, cost } => {
+                if let Some(out) = st.outs.get_mut(&input.conn()) {
+                    out.costs.push_back(cost);
+                }
+                inputs.push(input);
+            }
+            CoreMsg::FourLetter { word, reply } => {
+                self.facts.extra_mntr = if st.serving {
+                    let n = self.followers_heard(st);
+                    format!("zk_followers\t{n}\nzk_synced_followers\t{n}\nzk_pending_syncs\t0\n")
+                } else {
+                    String::new()
+                };
+                let _ = reply.send(self.sm.four_letter(word, &self.facts));
+            }
+            CoreMsg::Admin(Admin::ExpireSession { session, reply }) => {
+                let done = st.serving && self.sm.expire_session(session, wall_ms());
+                let _ = reply.send(done);
+            }
+            CoreMsg::Admin(Admin::Sessions { reply }) => {
+                let ids = if st.serving {
+                    self.sm.session_ids()
+                } else {
+                    self.sm.tree().sessions.keys().copied().collect()
+                };
+                let _ = reply.send(ids);
+            }
+            CoreMsg::Admin(Admin::DropConnections { session, reply }) => {
+                let n = if st.serving {
+                    self.sm.drop_connections(session)
+                } else {
+                    let n = st.outs.len();
+                    for (_, out) in st.outs.drain() {
+                        out.budget.close();
+                        let _ = out.tx.send(Outbound::Close);
+                    }
+                    n
+                };
+                let _ = reply.send(n);
+            }
+            CoreMsg::Admin(Admin::LastZxid { reply }) => {
+                let _ = reply.send(self.sm.last_zxid());
+            }
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! Starting an ensemble member: recovery from the Zab store, the peer transport, the driver.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+use super::driver::{Driver, MemberFaults, MemberStatus};
+use super::transport::{self, Net};
+use crate::connection::ConnSettings;
+use crate::four_letter::ServerFacts;
+use crate::server::accept_loop;
+use crate::state::{CoreConfig, StateMachine};
+use crate::zab::store::ZabStore;
+use crate::zab::{Config, Peer, Role};
+use crate::{Builder, Member, RunningServer, ServerError, budget, dir_lock};
+
+fn ensemble_error(why: impl Into<String>) -> ServerError {
+    ServerError::Ensemble { why: why.into() }
+}
+
+impl Builder {
+    /// Starts this member of the ensemble in `config.servers`.
+    pub(crate) async fn start_member(self) -> Result<RunningServer, ServerError> {
+        let config = self.config;
+        let me = super::my_id(&config).map_err(ensemble_error)?;
+        let ensemble_id = super::ensemble_id(&config.servers);
+        let snap_dir = config.data_dir.clone();
+        let log_dir = config.log_dir();
+        let locks = dir_lock::lock_data_dirs(&snap_dir, &log_dir).map_err(|e| match e {
+            dir_lock::LockError::InUse { dir } => ServerError::DataDirInUse { dir },
+            dir_lock::LockError::Io { dir, source } => ServerError::Recovery { dir, source },
+        })?;
+        let zab_dir = log_dir.join("zab");
+        super::check_data_dir(&zab_dir, ensemble_id).map_err(ensemble_error)?;
+        let (store, recovered) = {
+            let dir = zab_dir.clone();
+            tokio::task::spawn_blocking(move || {
+                ZabStore::open(Arc::new(crate::disk::RealDisk), &dir)
+            })
+            .await
+            .map_err(|e| ServerError::Recovery {
+                dir: zab_dir.clone(),
+                source: std::io::Error::other(e),
+            })?
+            .map_err(|source| ServerError::Recovery {
+                dir: zab_dir.clone(),
+                source,
+            })?
+        };
+        let tree = match &recovered.snapshot {
+            Some(s) => {
+                crate::snapshot::deserialize(&s.data).map_err(|e| ServerError::Recovery {
+                    dir: zab_dir.clone(),
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+                })?
+            }
+            None => crate::tree::DataTree::new(),
+        };
+        let tick_ms = config.tick_ms.clamp(1, i32::MAX as u64);
+        let mut zc = Config::new(me, config.servers.keys().copied().collect());
+        zc.init_limit = config.init_limit.max(1);
+        zc.sync_limit = config.sync_limit.max(1);
+        zc.tick_ms = tick_ms;
+        zc.max_uncommitted = 200_000;
+        let peer = Peer::new(zc, recovered).map_err(|e| ensemble_error(e.to_string()))?;
+        let addrs = super::resolve(&config.servers)
+            .await
+            .map_err(ensemble_error)?;
+        let Some(&quorum_addr) = addrs.get(&me) else {
+            return Err(ensemble_error(format!("myid {me} has no address")));
+        };
+        let quorum_listener =
+            TcpListener::bind(quorum_addr)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: quorum_addr,
+                    source,
+                })?;
+        let bind = SocketAddr::new(config.bind, config.port);
+        let listener = TcpListener::bind(bind)
+            .await
+            .map_err(|source| ServerError::Bind { addr: bind, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| ServerError::Bind { addr: bind, source })?;
+        let (min, max) = config.session_timeouts();
+        let core_config = CoreConfig {
+            tick_ms,
+            min_session_timeout_ms: min,
+            max_session_timeout_ms: max,
+            extended_types: config.extended_types,
+            max_data_len: config.max_frame_len,
+            super_digest: config.super_digest.clone(),
+            server_id: u8::try_from(me).unwrap_or(u8::MAX),
+            max_reply_len: config
+                .max_frame_len
+                .saturating_add(crate::state::REPLY_SLACK),
+            max_unsent_per_connection: config.max_connection_bytes,
+            max_watches_per_connection: config.max_watches_per_connection,
+            max_watch_bytes_per_connection: config.max_watch_bytes_per_connection,
+            session_secret: rand::random(),
+        };
+        let sm = StateMachine::new(tree, core_config.clone(), 0, crate::server::wall_ms());
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (core_tx, core_rx) = mpsc::channel(8192);
+        let (inbox_tx, inbox_rx) = mpsc::channel(8192);
+        let faults = Arc::new(MemberFaults::default());
+        faults.disk_delay_ms.store(
+            self.log_sync_delay.as_millis() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        let client_addrs = transport::ClientAddrs::default();
+        let (relay_tx, relay_rx) = watch::channel(None);
+        let peers = addrs
+            .iter()
+            .filter(|(id, _)| **id != me)
+            .map(|(i, a)| (*i, *a))
+            .collect();
+        let (outboxes, transport_tasks) = transport::start(
+            Net {
+                me,
+                ensemble_id,
+                peers,
+                client_port: addr.port(),
+                client_addrs: client_addrs.clone(),
+            },
+            quorum_listener,
+            inbox_tx,
+            faults.peers.clone(),
+            shutdown_rx.clone(),
+        );
+        let facts = ServerFacts {
+            client_port: addr.port(),
+            client_address: addr.ip().to_string(),
+            data_dir: snap_dir.display().to_string(),
+            data_log_dir: log_dir.display().to_string(),
+            max_client_cnxns: config.max_client_cnxns,
+            mode: "looking".into(),
+            ..ServerFacts::default()
+        };
+        let (status_tx, status_rx) = watch::channel(MemberStatus {
+            role: Role::Looking,
+            serving: false,
+            applied: 0,
+            takes_clients: false,
+        });
+        let core_wake = Arc::new(tokio::sync::Notify::new());
+        let global_budget = budget::ByteBudget::new(config.max_server_bytes.max(1));
+        let driver = Driver {
+            peer,
+            store: Some(store),
+            sm,
+            core_config,
+            rx: core_rx,
+            inbox: inbox_rx,
+            out: outboxes,
+            shutdown: shutdown_rx.clone(),
+            facts,
+            snap_count: config.snap_count.max(1),
+            tick: Duration::from_millis(tick_ms),
+            sync_limit: config.sync_limit,
+            _locks: locks,
+            core_wake: core_wake.clone(),
+            global_budget: global_budget.clone(),
+            max_queued_bytes: config
+                .max_connection_bytes
+                .saturating_mul(4)
+                .saturating_add(config.max_frame_len.saturating_mul(2)),
+            reap_every: Duration::from_millis(config.container_check_interval_ms.max(1)),
+            status: status_tx,
+            faults: faults.clone(),
+            relay: relay_tx,
+            client_addrs,
+        };
+        let core_handle = tokio::spawn(async move {
+            let mut transport_tasks = transport_tasks;
+            driver.run().await;
+            transport_tasks.shutdown().await;
+        });
+        let settings = ConnSettings {
+            max_frame_len: config.max_frame_len,
+            whitelist: Arc::new(config.four_letter_whitelist.clone()),
+            max_connection_bytes: config.max_connection_bytes.max(1),
+            global_budget,
+            core_wake,
+            handshake_timeout: Duration::from_millis(config.handshake_timeout_ms.max(1)),
+        };
+        let admin = core_tx.clone();
+        let accept_handle = tokio::spawn(accept_loop(
+            listener,
+            core_tx,
+            settings,
+            config.max_client_cnxns,
+            shutdown_rx,
+            Some(relay_rx),
+        ));
+        tracing::info!(%addr, me, quorum = %quorum_addr, data_dir = %snap_dir.display(), "zk-server-mini ensemble member started");
+        Ok(RunningServer {
+            addr,
+            config,
+            admin,
+            data_dir: snap_dir,
+            shutdown: shutdown_tx,
+            core: Some(core_handle),
+            accept: Some(accept_handle),
+            member: Some(Member {
+                status: status_rx,
+                faults,
+            }),
+        })
+    }
+}

@@ -1,0 +1,554 @@
+//! The peer protocol on the wire: a fixed-size hello (magic, ensemble id, sender id), then
+//! length-prefixed frames, each one [`Message`]. Decoding checks every length against the
+//! bytes present, so garbage is an error, never a panic or an unbounded allocation.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::zab::{Entry, Message, PeerId, Snapshot, SyncMode, Vote};
+
+/// The first bytes of every peer connection.
+pub const MAGIC: [u8; 8] = *b"ZKMZAB01";
+
+/// Size of the hello: magic, ensemble id, sender id, sender's client port.
+pub const HELLO_LEN: usize = 26;
+
+/// Largest frame accepted (a SNAP carries the whole tree).
+pub const MAX_FRAME: usize = 512 << 20;
+
+/// Why bytes from a peer were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// Not our protocol.
+    #[error("bad magic: not a zk-server-mini peer")]
+    BadMagic,
+    /// A peer of another ensemble.
+    #[error("peer belongs to ensemble {theirs:#x}, this is {ours:#x}")]
+    OtherEnsemble {
+        /// This ensemble's id.
+        ours: u64,
+        /// The peer's.
+        theirs: u64,
+    },
+    /// A sender that is not a member (or claims to be this member).
+    #[error("peer id {0} is not another member of this ensemble")]
+    NotAMember(PeerId),
+    /// A frame that does not decode.
+    #[error("malformed message: {0}")]
+    Malformed(&'static str),
+}
+
+/// Encodes the hello a dialing member sends first (with its client port, so that
+/// followers know where the leader serves clients).
+///
+/// ```
+/// use zk_server_mini::ensemble::wire::{decode_hello, encode_hello};
+/// let hello = encode_hello(0xabc, 2, 2181);
+/// assert_eq!(decode_hello(&hello, 0xabc, &[1, 2, 3], 1), Ok((2, 2181)));
+/// assert!(decode_hello(&hello, 0xdef, &[1, 2, 3], 1).is_err());
+/// ```
+pub fn encode_hello(ensemble_id: u64, from: PeerId, client_port: u16) -> [u8; HELLO_LEN] {
+    let mut out = [0u8; HELLO_LEN];
+    out[..8].copy_from_slice(&MAGIC);
+    out[8..16].copy_from_slice(&ensemble_id.to_be_bytes());
+    out[16..24].copy_from_slice(&from.to_be_bytes());
+    out[24..].copy_from_slice(&client_port.to_be_bytes());
+    out
+}
+
+/// Checks a hello: our magic, our ensemble, a sender that is another member. Returns the
+/// sender and its client port.
+///
+/// # Errors
+/// [`WireError`] naming what is wrong.
+pub fn decode_hello(
+    hello: &[u8; HELLO_LEN],
+    ensemble_id: u64,
+    members: &[PeerId],
+    me: PeerId,
+) -> Result<(PeerId, u16), WireError> {
+    if hello[..8] != MAGIC {
+        return Err(WireError::BadMagic);
+    }
+    let mut rest = &hello[8..];
+    let theirs = rest.get_u64();
+    let from = rest.get_u64();
+    let client_port = rest.get_u16();
+    if theirs != ensemble_id {
+        return Err(WireError::OtherEnsemble {
+            ours: ensemble_id,
+            theirs,
+        });
+    }
+    if from == me || !members.contains(&from) {
+        return Err(WireError::NotAMember(from));
+    }
+    Ok((from, client_port))
+}
+
+fn put_entries(out: &mut BytesMut, entries: &[Entry]) {
+    out.put_u32(entries.len() as u32);
+    for e in entries {
+        out.put_i64(e.zxid);
+        out.put_u32(e.payload.len() as u32);
+        out.put_slice(&e.payload);
+    }
+}
+
+/// Encodes a message as one frame body (without the length prefix).
+///
+/// ```
+/// use zk_server_mini::ensemble::wire::{decode, encode};
+/// use zk_server_mini::zab::Message;
+/// let m = Message::Commit { epoch: 1, zxid: 5 };
+/// assert_eq!(decode(encode(&m)), Ok(m));
+/// ```
+pub fn encode(m: &Message) -> Bytes {
+    let mut o = BytesMut::with_capacity(64);
+    match m {
+        Message::Vote {
+            round,
+            vote,
+            settled,
+        } => {
+            o.put_u8(1);
+            o.put_u64(*round);
+            o.put_u32(vote.current_epoch);
+            o.put_i64(vote.last_zxid);
+            o.put_u64(vote.id);
+            o.put_u8(u8::from(settled.is_some()));
+            o.put_u64(settled.unwrap_or(0));
+        }
+        Message::FollowerInfo { accepted_epoch } => {
+            o.put_u8(2);
+            o.put_u32(*accepted_epoch);
+        }
+        Message::LeaderInfo { epoch } => {
+            o.put_u8(3);
+            o.put_u32(*epoch);
+        }
+        Message::AckEpoch {
+            epoch,
+            fresh,
+            current_epoch,
+            last_zxid,
+        } => {
+            o.put_u8(4);
+            o.put_u32(*epoch);
+            o.put_u8(u8::from(*fresh));
+            o.put_u32(*current_epoch);
+            o.put_i64(*last_zxid);
+        }
+        Message::RejectEpoch {
+            epoch,
+            accepted_epoch,
+        } => {
+            o.put_u8(5);
+            o.put_u32(*epoch);
+            o.put_u32(*accepted_epoch);
+        }
+        Message::Sync {
+            epoch,
+            follower_last,
+            mode,
+            entries,
+            committed,
+        } => {
+            o.put_u8(6);
+            o.put_u32(*epoch);
+            o.put_i64(*follower_last);
+            match mode {
+                SyncMode::Diff => o.put_u8(0),
+                SyncMode::Trunc(z) => {
+                    o.put_u8(1);
+                    o.put_i64(*z);
+                }
+                SyncMode::Snap(s) => {
+                    o.put_u8(2);
+                    o.put_i64(s.zxid);
+                    o.put_u32(s.data.len() as u32);
+                    o.put_slice(&s.data);
+                }
+            }
+            put_entries(&mut o, entries);
+            o.put_i64(*committed);
+        }
+        Message::AckNewLeader { epoch, zxid } => {
+            o.put_u8(7);
+            o.put_u32(*epoch);
+            o.put_i64(*zxid);
+        }
+        Message::UpToDate { epoch, committed } => {
+            o.put_u8(8);
+            o.put_u32(*epoch);
+            o.put_i64(*committed);
+        }
+        Message::Proposal { epoch, entry } => {
+            o.put_u8(9);
+            o.put_u32(*epoch);
+            put_entries(&mut o, std::slice::from_ref(entry));
+        }
+        Message::Ack { epoch, zxid } => {
+            o.put_u8(10);
+            o.put_u32(*epoch);
+            o.put_i64(*zxid);
+        }
+        Message::Commit { epoch, zxid } => {
+            o.put_u8(11);
+            o.put_u32(*epoch);
+            o.put_i64(*zxid);
+        }
+        Message::Ping {
+            epoch,
+            committed,
+            last,
+            round,
+        } => {
+            o.put_u8(12);
+            o.put_u32(*epoch);
+            o.put_i64(*committed);
+            o.put_i64(*last);
+            o.put_u64(*round);
+        }
+        Message::PingAck {
+            epoch,
+            round,
+            acked,
+            touches,
+        } => {
+            o.put_u8(13);
+            o.put_u32(*epoch);
+            o.put_u64(*round);
+            o.put_i64(*acked);
+            o.put_u32(touches.len() as u32);
+            for t in touches {
+                o.put_i64(*t);
+            }
+        }
+        Message::Forward { payload } => {
+            o.put_u8(14);
+            o.put_u32(payload.len() as u32);
+            o.put_slice(payload);
+        }
+        Message::ReadIndex { id } => {
+            o.put_u8(15);
+            o.put_u64(*id);
+        }
+        Message::ReadIndexReply { epoch, id, zxid } => {
+            o.put_u8(16);
+            o.put_u32(*epoch);
+            o.put_u64(*id);
+            o.put_i64(*zxid);
+        }
+    }
+    o.freeze()
+}
+
+/// A checked reader over a frame body.
+struct Reader(Bytes);
+
+impl Reader {
+    fn need(&self, n: usize) -> Result<(), WireError> {
+        if self.0.remaining() < n {
+            Err(WireError::Malformed("truncated"))
+        } else {
+            Ok(())
+        }
+    }
+    fn u8(&mut self) -> Result<u8, WireError> {
+        self.need(1)?;
+        Ok(self.0.get_u8())
+    }
+    fn u32(&mut self) -> Result<u32, WireError> {
+        self.need(4)?;
+        Ok(self.0.get_u32())
+    }
+    fn u64(&mut self) -> Result<u64, WireError> {
+        self.need(8)?;
+        Ok(self.0.get_u64())
+    }
+    fn i64(&mut self) -> Result<i64, WireError> {
+        self.need(8)?;
+        Ok(self.0.get_i64())
+    }
+    fn bytes(&mut self) -> Result<Bytes, WireError> {
+        let n = self.u32()? as usize;
+        self.need(n)?;
+        Ok(self.0.split_to(n))
+    }
+    fn bool(&mut self) -> Result<bool, WireError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(WireError::Malformed("bad flag")),
+        }
+    }
+    /// A count of items of at least `min` bytes each, checked against what is left.
+    fn count(&mut self, min: usize) -> Result<usize, WireError> {
+        let n = self.u32()? as usize;
+        if n.saturating_mul(min) > self.0.remaining() {
+            return Err(WireError::Malformed("count beyond the frame"));
+        }
+        Ok(n)
+    }
+    fn entries(&mut self) -> Result<Vec<Entry>, WireError> {
+        let n = self.count(12)?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let zxid = self.i64()?;
+            let payload = self.bytes()?;
+            out.push(Entry { zxid, payload });
+        }
+        Ok(out)
+    }
+}
+
+/// Decodes one frame body.
+///
+/// # Errors
+/// [`WireError::Malformed`] for anything that is not exactly one message.
+///
+/// ```
+/// use zk_server_mini::ensemble::wire::decode;
+/// assert!(decode(bytes::Bytes::from_static(b"\xff garbage")).is_err());
+/// ```
+pub fn decode(body: Bytes) -> Result<Message, WireError> {
+    let mut r = Reader(body);
+    let m = match r.u8()? {
+        1 => {
+            let round = r.u64()?;
+            let vote = Vote {
+                current_epoch: r.u32()?,
+                last_zxid: r.i64()?,
+                id: r.u64()?,
+            };
+            let has = r.bool()?;
+            let leader = r.u64()?;
+            Message::Vote {
+                round,
+                vote,
+                settled: has.then_some(leader),
+            }
+        }
+        2 => Message::FollowerInfo {
+            accepted_epoch: r.u32()?,
+        },
+        3 => Message::LeaderInfo { epoch: r.u32()? },
+        4 => Message::AckEpoch {
+            epoch: r.u32()?,
+            fresh: r.bool()?,
+            current_epoch: r.u32()?,
+            last_zxid: r.i64()?,
+        },
+        5 => Message::RejectEpoch {
+            epoch: r.u32()?,
+            accepted_epoch: r.u32()?,
+        },
+        6 => {
+            let epoch = r.u32()?;
+            let follower_last = r.i64()?;
+            let mode = match r.u8()? {
+                0 => SyncMode::Diff,
+                1 => SyncMode::Trunc(r.i64()?),
+                2 => SyncMode::Snap(Snapshot {
+                    zxid: r.i64()?,
+                    data: r.bytes()?,
+                }),
+                _ => return Err(WireError::Malformed("bad sync mode")),
+            };
+            let entries = r.entries()?;
+            Message::Sync {
+                epoch,
+                follower_last,
+                mode,
+                entries,
+                committed: r.i64()?,
+            }
+        }
+        7 => Message::AckNewLeader {
+            epoch: r.u32()?,
+            zxid: r.i64()?,
+        },
+        8 => Message::UpToDate {
+            epoch: r.u32()?,
+            committed: r.i64()?,
+        },
+        9 => {
+            let epoch = r.u32()?;
+            let mut entries = r.entries()?;
+            if entries.len() != 1 {
+                return Err(WireError::Malformed("a proposal holds one entry"));
+            }
+            let Some(entry) = entries.pop() else {
+                return Err(WireError::Malformed("a proposal holds one entry"));
+            };
+            Message::Proposal { epoch, entry }
+        }
+        10 => Message::Ack {
+            epoch: r.u32()?,
+            zxid: r.i64()?,
+        },
+        11 => Message::Commit {
+            epoch: r.u32()?,
+            zxid: r.i64()?,
+        },
+        12 => Message::Ping {
+            epoch: r.u32()?,
+            committed: r.i64()?,
+            last: r.i64()?,
+            round: r.u64()?,
+        },
+        13 => {
+            let epoch = r.u32()?;
+            let round = r.u64()?;
+            let acked = r.i64()?;
+            let n = r.count(8)?;
+            let mut touches = Vec::with_capacity(n);
+            for _ in 0..n {
+                touches.push(r.i64()?);
+            }
+            Message::PingAck {
+                epoch,
+                round,
+                acked,
+                touches,
+            }
+        }
+        14 => Message::Forward {
+            payload: r.bytes()?,
+        },
+        15 => Message::ReadIndex { id: r.u64()? },
+        16 => Message::ReadIndexReply {
+            epoch: r.u32()?,
+            id: r.u64()?,
+            zxid: r.i64()?,
+        },
+        _ => return Err(WireError::Malformed("unknown message type")),
+    };
+    if r.0.has_remaining() {
+        return Err(WireError::Malformed("trailing bytes"));
+    }
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_message_round_trips_and_every_truncation_is_an_error() {
+        let e = Entry {
+            zxid: 0x1_0000_0001,
+            payload: Bytes::from_static(b"payload"),
+        };
+        let all = vec![
+            Message::Vote {
+                round: 3,
+                vote: Vote {
+                    current_epoch: 1,
+                    last_zxid: 9,
+                    id: 2,
+                },
+                settled: Some(1),
+            },
+            Message::FollowerInfo { accepted_epoch: 4 },
+            Message::LeaderInfo { epoch: 5 },
+            Message::AckEpoch {
+                epoch: 5,
+                fresh: true,
+                current_epoch: 4,
+                last_zxid: 7,
+            },
+            Message::RejectEpoch {
+                epoch: 5,
+                accepted_epoch: 6,
+            },
+            Message::Sync {
+                epoch: 5,
+                follower_last: 4,
+                mode: SyncMode::Snap(Snapshot {
+                    zxid: 3,
+                    data: Bytes::from_static(b"tree"),
+                }),
+                entries: vec![e.clone()],
+                committed: 3,
+            },
+            Message::Sync {
+                epoch: 5,
+                follower_last: 6,
+                mode: SyncMode::Trunc(2),
+                entries: vec![],
+                committed: 2,
+            },
+            Message::AckNewLeader { epoch: 5, zxid: 8 },
+            Message::UpToDate {
+                epoch: 5,
+                committed: 8,
+            },
+            Message::Proposal { epoch: 5, entry: e },
+            Message::Ack { epoch: 5, zxid: 9 },
+            Message::Commit { epoch: 5, zxid: 9 },
+            Message::Ping {
+                epoch: 5,
+                committed: 9,
+                last: 10,
+                round: 1,
+            },
+            Message::PingAck {
+                epoch: 5,
+                round: 1,
+                acked: 9,
+                touches: vec![1, 2],
+            },
+            Message::Forward {
+                payload: Bytes::from_static(b"w"),
+            },
+            Message::ReadIndex { id: 4 },
+            Message::ReadIndexReply {
+                epoch: 5,
+                id: 4,
+                zxid: 9,
+            },
+        ];
+        for m in all {
+            let bytes = encode(&m);
+            assert_eq!(decode(bytes.clone()), Ok(m.clone()));
+            for cut in 0..bytes.len() {
+                assert!(decode(bytes.slice(..cut)).is_err(), "{m:?} cut at {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_huge_count_is_refused_before_allocating() {
+        let mut b = BytesMut::new();
+        b.put_u8(13);
+        b.put_u32(1);
+        b.put_u64(1);
+        b.put_u32(u32::MAX);
+        assert!(decode(b.freeze()).is_err());
+    }
+
+    #[test]
+    fn hellos_from_strangers_are_refused() {
+        let h = encode_hello(7, 2, 9);
+        assert_eq!(decode_hello(&h, 7, &[1, 2, 3], 1), Ok((2, 9)));
+        assert_eq!(
+            decode_hello(&h, 8, &[1, 2, 3], 1),
+            Err(WireError::OtherEnsemble { ours: 8, theirs: 7 })
+        );
+        assert_eq!(
+            decode_hello(&h, 7, &[1, 3], 1),
+            Err(WireError::NotAMember(2))
+        );
+        assert_eq!(
+            decode_hello(&h, 7, &[1, 2, 3], 2),
+            Err(WireError::NotAMember(2))
+        );
+        let mut bad = h;
+        bad[0] = b'X';
+        assert_eq!(
+            decode_hello(&bad, 7, &[1, 2, 3], 1),
+            Err(WireError::BadMagic)
+        );
+    }
+}

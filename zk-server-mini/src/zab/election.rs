@@ -1,0 +1,172 @@
+//! Leader election, after ZooKeeper's Fast Leader Election: every looking member votes for
+//! the freshest history it has heard of, ordered by (currentEpoch, last logged zxid, id),
+//! and a member settles once a quorum of the current round agrees with its vote. A member
+//! that meets an ensemble which already settled joins the leader a quorum reports, if the
+//! leader itself says it leads (FLE's `checkLeader`).
+//!
+//! Election only picks a candidate; safety comes from discovery: the leader's epoch must be
+//! acknowledged by a quorum none of whose histories is fresher than the leader's.
+
+use std::collections::BTreeMap;
+
+use super::message::{Message, Vote};
+use super::peer::{Peer, RoleState};
+use super::types::PeerId;
+
+/// A looking member's election state.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Election {
+    /// The best vote seen in this round.
+    pub(crate) vote: Option<Vote>,
+    /// Votes of this round, by member (this one included).
+    pub(crate) received: BTreeMap<PeerId, Vote>,
+    /// Members that already follow or lead, and whom.
+    pub(crate) settled: BTreeMap<PeerId, PeerId>,
+}
+
+impl Peer {
+    /// Starts a new election round, voting for itself.
+    pub(crate) fn become_looking(&mut self) {
+        self.election_round += 1;
+        let own = self.own_vote();
+        let mut election = Election {
+            vote: Some(own),
+            ..Election::default()
+        };
+        election.received.insert(self.config.id, own);
+        self.change_role(RoleState::Looking(election));
+        self.broadcast_vote();
+        self.check_decision();
+    }
+
+    fn current_vote(&self) -> Vote {
+        match &self.role {
+            RoleState::Looking(e) => e.vote.unwrap_or_else(|| self.own_vote()),
+            _ => self.own_vote(),
+        }
+    }
+
+    pub(crate) fn broadcast_vote(&mut self) {
+        let vote = self.current_vote();
+        let round = self.election_round;
+        for to in self.others() {
+            self.send(
+                to,
+                Message::Vote {
+                    round,
+                    vote,
+                    settled: None,
+                },
+            );
+        }
+    }
+
+    /// Votes are resent every tick: the network may lose them.
+    pub(crate) fn election_tick(&mut self) {
+        self.broadcast_vote();
+    }
+
+    pub(crate) fn on_vote(
+        &mut self,
+        from: PeerId,
+        round: u64,
+        vote: Vote,
+        settled: Option<PeerId>,
+    ) {
+        let me = self.config.id;
+        let my_round = self.election_round;
+        let own = self.own_vote();
+        let RoleState::Looking(election) = &mut self.role else {
+            // Settled members tell a looking one whom they follow.
+            if settled.is_none() {
+                let leader = match &self.role {
+                    RoleState::Following(f) => f.leader,
+                    _ => me,
+                };
+                let reply = Message::Vote {
+                    round: my_round,
+                    vote: own,
+                    settled: Some(leader),
+                };
+                self.send(from, reply);
+            }
+            return;
+        };
+        if let Some(leader) = settled {
+            election.settled.insert(from, leader);
+            self.check_join();
+            return;
+        }
+        election.settled.remove(&from);
+        let mut rebroadcast = false;
+        if round > my_round {
+            self.election_round = round;
+            election.received.clear();
+            let best = own.max(vote);
+            election.vote = Some(best);
+            election.received.insert(me, best);
+            election.received.insert(from, vote);
+            rebroadcast = true;
+        } else if round == my_round {
+            election.received.insert(from, vote);
+            if election.vote.is_none_or(|v| vote > v) {
+                election.vote = Some(vote);
+                election.received.insert(me, vote);
+                rebroadcast = true;
+            }
+        } else {
+            // A member behind us: tell it our round and vote.
+            let reply = Message::Vote {
+                round: my_round,
+                vote: election.vote.unwrap_or(own),
+                settled: None,
+            };
+            self.send(from, reply);
+            return;
+        }
+        if rebroadcast {
+            self.broadcast_vote();
+        }
+        self.check_decision();
+    }
+
+    /// Settles when a quorum of this round votes as this member does.
+    fn check_decision(&mut self) {
+        let quorum = self.quorum();
+        let me = self.config.id;
+        let RoleState::Looking(election) = &self.role else {
+            return;
+        };
+        let Some(vote) = election.vote else {
+            return;
+        };
+        let agreeing = election.received.values().filter(|v| **v == vote).count();
+        if agreeing < quorum {
+            return;
+        }
+        if vote.id == me {
+            self.become_leader();
+        } else {
+            self.become_follower(vote.id);
+        }
+    }
+
+    /// Joins a leader that a quorum follows and that says it leads.
+    fn check_join(&mut self) {
+        let quorum = self.quorum();
+        let RoleState::Looking(election) = &self.role else {
+            return;
+        };
+        let mut counts: BTreeMap<PeerId, usize> = BTreeMap::new();
+        for leader in election.settled.values() {
+            *counts.entry(*leader).or_default() += 1;
+        }
+        let choice = counts.into_iter().find(|(leader, n)| {
+            // +1: this member would follow too.
+            *n + 1 >= quorum && election.settled.get(leader) == Some(leader)
+        });
+        if let Some((leader, _)) = choice {
+            self.become_follower(leader);
+        }
+    }
+}

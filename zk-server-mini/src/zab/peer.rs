@@ -1,0 +1,497 @@
+//! The consensus core of one member: a deterministic state machine in the raft-rs mould.
+//! The driver feeds it [`Input`]s ([`Peer::step`]) and proposals ([`Peer::propose`]) and
+//! carries out the [`Output`]s it drains with [`Peer::take_outputs`]: messages to send,
+//! things to persist (each reported back with [`Input::Persisted`] once fsynced), committed
+//! entries to apply. No I/O, no clock (time is [`Input::Tick`]), no randomness.
+//!
+//! Role logic lives beside this file: `election.rs` (looking), `leader.rs`, `follower.rs`.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use bytes::Bytes;
+
+use super::election::Election;
+use super::follower::FollowerState;
+use super::history::History;
+use super::leader::LeaderState;
+use super::message::{Message, Vote};
+use super::sessions::SessionExpiry;
+use super::types::{
+    Config, Entry, Input, Output, PeerId, PersistId, PersistOp, ProposeError, Recovered, Role,
+    Snapshot, StartError,
+};
+
+/// Work that waits for a persist request to become durable.
+#[derive(Debug, Clone)]
+pub(crate) enum Deferred {
+    /// Follower: acknowledge the epoch (it is now durably accepted).
+    AckEpoch { epoch: u32 },
+    /// Follower: acknowledge NEWLEADER (prefix through `zxid` and currentEpoch are durable).
+    AckNewLeader { epoch: u32, zxid: i64 },
+    /// Follower: acknowledge proposals through `zxid`.
+    Ack { epoch: u32, zxid: i64 },
+    /// Leader: its new acceptedEpoch is durable.
+    LeaderEpochAccepted,
+    /// Leader: its currentEpoch is durable.
+    LeaderEpochCurrent,
+    /// Leader: its own log holds `zxid` durably (its own ack).
+    LeaderLogged { zxid: i64 },
+}
+
+#[derive(Debug)]
+pub(crate) enum RoleState {
+    Looking(Election),
+    Following(FollowerState),
+    Leading(Box<LeaderState>),
+}
+
+/// One member's consensus core. See the module docs.
+///
+/// A sketch of the driver loop (the simulation in `tests/zab_sim.rs` is a complete one):
+///
+/// ```
+/// use zk_server_mini::zab::{Config, Input, Output, Peer, Recovered};
+///
+/// // An ensemble of one: it elects itself, establishes epoch 1 and serves.
+/// let mut peer = Peer::new(Config::new(1, vec![1]), Recovered::default())?;
+/// let mut serving = false;
+/// for _ in 0..10 {
+///     peer.step(Input::Tick);
+///     for out in peer.take_outputs() {
+///         match out {
+///             // Make it durable (fsync), then report it.
+///             Output::Persist { id, .. } => peer.step(Input::Persisted { id }),
+///             Output::Serving(s) => serving = s,
+///             _ => {}
+///         }
+///     }
+/// }
+/// assert!(serving);
+/// let zxid = peer.propose(bytes::Bytes::from_static(b"txn"))?;
+/// let outs = peer.take_outputs();
+/// let id = outs.iter().find_map(|o| match o {
+///     Output::Persist { id, .. } => Some(*id),
+///     _ => None,
+/// });
+/// peer.step(Input::Persisted { id: id.unwrap_or_default() });
+/// assert!(peer.take_outputs().iter().any(|o| matches!(o, Output::Apply(e) if e.zxid == zxid)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Peer {
+    pub(crate) config: Config,
+    pub(crate) accepted_epoch: u32,
+    pub(crate) current_epoch: u32,
+    pub(crate) history: History,
+    pub(crate) snapshot: Option<Snapshot>,
+    /// The last zxid handed to the driver to apply.
+    pub(crate) applied: i64,
+    /// The highest zxid known committed (may run ahead of the entries received so far).
+    pub(crate) committed: i64,
+    pub(crate) role: RoleState,
+    /// Bumped on every role change: deferred work of an older role is dropped.
+    pub(crate) role_gen: u64,
+    pub(crate) tick: u64,
+    pub(crate) election_round: u64,
+    next_persist: PersistId,
+    pub(crate) deferred: VecDeque<(PersistId, u64, Deferred)>,
+    pub(crate) outputs: Vec<Output>,
+    pub(crate) serving: bool,
+    pub(crate) sessions: SessionExpiry,
+    /// Read-index requests of this member's clients: id → read point once known.
+    pub(crate) reads: BTreeMap<u64, Option<i64>>,
+}
+
+impl Peer {
+    /// A member starting from what recovery found; it starts looking for a leader.
+    ///
+    /// # Errors
+    /// Recovered state this core could not have written ([`StartError`]).
+    pub fn new(config: Config, recovered: Recovered) -> Result<Self, StartError> {
+        if !config.members.contains(&config.id) {
+            return Err(StartError::NotAMember(config.id));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(dup) = config.members.iter().find(|m| !seen.insert(**m)) {
+            return Err(StartError::DuplicateMember(*dup));
+        }
+        if recovered.current_epoch > recovered.accepted_epoch {
+            return Err(StartError::EpochsInverted {
+                accepted: recovered.accepted_epoch,
+                current: recovered.current_epoch,
+            });
+        }
+        let base = recovered.snapshot.as_ref().map_or(0, |s| s.zxid);
+        let mut history = History::new(base);
+        for entry in recovered.log {
+            if entry.zxid <= base {
+                continue;
+            }
+            history
+                .append(entry)
+                .map_err(|g| StartError::Discontinuous {
+                    previous: g.last,
+                    zxid: g.zxid,
+                })?;
+        }
+        let sessions = SessionExpiry::new(config.tick_ms);
+        let mut peer = Self {
+            accepted_epoch: recovered.accepted_epoch,
+            current_epoch: recovered.current_epoch,
+            history,
+            snapshot: recovered.snapshot,
+            applied: base,
+            committed: base,
+            role: RoleState::Looking(Election::default()),
+            role_gen: 0,
+            tick: 0,
+            election_round: 0,
+            next_persist: 0,
+            deferred: VecDeque::new(),
+            outputs: Vec::new(),
+            serving: false,
+            sessions,
+            reads: BTreeMap::new(),
+            config,
+        };
+        peer.become_looking();
+        Ok(peer)
+    }
+
+    /// This member's id.
+    pub fn id(&self) -> PeerId {
+        self.config.id
+    }
+
+    /// The current role.
+    pub fn role(&self) -> Role {
+        match &self.role {
+            RoleState::Looking(_) => Role::Looking,
+            RoleState::Following(f) => Role::Following { leader: f.leader },
+            RoleState::Leading(_) => Role::Leading,
+        }
+    }
+
+    /// The established epoch this member leads, if it is a serving leader.
+    pub fn leading_epoch(&self) -> Option<u32> {
+        match &self.role {
+            RoleState::Leading(l) if l.established => l.epoch,
+            _ => None,
+        }
+    }
+
+    /// Whether clients may be served here.
+    pub fn is_serving(&self) -> bool {
+        self.serving
+    }
+
+    /// acceptedEpoch (as last emitted for persisting).
+    pub fn accepted_epoch(&self) -> u32 {
+        self.accepted_epoch
+    }
+
+    /// currentEpoch (as last emitted for persisting).
+    pub fn current_epoch(&self) -> u32 {
+        self.current_epoch
+    }
+
+    /// The last logged zxid (persist requests emitted, durable or not).
+    pub fn last_logged(&self) -> i64 {
+        self.history.last()
+    }
+
+    /// The last zxid handed to the driver to apply.
+    pub fn applied(&self) -> i64 {
+        self.applied
+    }
+
+    /// The highest zxid known to be committed.
+    pub fn committed(&self) -> i64 {
+        self.committed
+    }
+
+    /// The entries held in memory (after the last snapshot).
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// This member's vote if it looked for a leader now.
+    pub fn own_vote(&self) -> Vote {
+        Vote {
+            current_epoch: self.current_epoch,
+            last_zxid: self.history.last(),
+            id: self.config.id,
+        }
+    }
+
+    /// Drains the outputs produced so far, in the order they must be carried out.
+    pub fn take_outputs(&mut self) -> Vec<Output> {
+        std::mem::take(&mut self.outputs)
+    }
+
+    /// Feeds one input.
+    pub fn step(&mut self, input: Input) {
+        match input {
+            Input::Tick => self.on_tick(),
+            Input::Message { from, message } => self.on_message(from, message),
+            Input::Persisted { id } => self.on_persisted(id),
+            Input::Forward { payload } => self.on_forward(payload),
+            Input::ReadIndex { id } => self.on_read_index(id),
+            Input::Touch { session } => self.on_touch(session),
+            Input::SessionOpened {
+                session,
+                timeout_ms,
+            } => {
+                let leading = self.leading_epoch().is_some();
+                self.sessions
+                    .opened(session, timeout_ms, self.now_ms(), leading);
+            }
+            Input::SessionClosed { session } => self.sessions.closed(session),
+            Input::SnapshotTaken(snapshot) => self.on_snapshot_taken(snapshot),
+        }
+    }
+
+    /// At the serving leader: assigns the next zxid to `payload`, logs and proposes it.
+    /// The entry is applied ([`Output::Apply`]) once a quorum has logged it.
+    ///
+    /// # Errors
+    /// [`ProposeError`]: not the serving leader, too many uncommitted proposals, or the
+    /// epoch's counter is exhausted.
+    pub fn propose(&mut self, payload: Bytes) -> Result<i64, ProposeError> {
+        self.leader_propose(payload)
+    }
+
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.tick.saturating_mul(self.config.tick_ms)
+    }
+
+    pub(crate) fn quorum(&self) -> usize {
+        self.config.quorum()
+    }
+
+    pub(crate) fn others(&self) -> Vec<PeerId> {
+        self.config
+            .members
+            .iter()
+            .copied()
+            .filter(|m| *m != self.config.id)
+            .collect()
+    }
+
+    pub(crate) fn send(&mut self, to: PeerId, message: Message) {
+        if to != self.config.id && self.config.members.contains(&to) {
+            self.outputs.push(Output::Send { to, message });
+        }
+    }
+
+    /// Emits a persist request; `then` runs once it is durable.
+    pub(crate) fn persist(&mut self, op: PersistOp, then: Option<Deferred>) {
+        self.next_persist += 1;
+        let id = self.next_persist;
+        self.outputs.push(Output::Persist { id, op });
+        if let Some(d) = then {
+            self.deferred.push_back((id, self.role_gen, d));
+        }
+    }
+
+    fn on_persisted(&mut self, id: PersistId) {
+        while self.deferred.front().is_some_and(|(at, _, _)| *at <= id) {
+            let Some((_, generation, work)) = self.deferred.pop_front() else {
+                break;
+            };
+            if generation == self.role_gen {
+                self.run_deferred(work);
+            }
+        }
+    }
+
+    fn run_deferred(&mut self, work: Deferred) {
+        match work {
+            Deferred::AckEpoch { epoch } => self.follower_epoch_durable(epoch),
+            Deferred::AckNewLeader { epoch, zxid } => self.follower_synced_durable(epoch, zxid),
+            Deferred::Ack { epoch, zxid } => self.follower_logged(epoch, zxid),
+            Deferred::LeaderEpochAccepted => self.leader_epoch_accepted(),
+            Deferred::LeaderEpochCurrent => self.leader_epoch_current(),
+            Deferred::LeaderLogged { zxid } => self.leader_logged(zxid),
+        }
+    }
+
+    /// Sets the commit point (never backwards) and applies what it allows.
+    pub(crate) fn commit_through(&mut self, zxid: i64) {
+        if zxid > self.committed {
+            self.committed = zxid;
+        }
+        self.apply_committed();
+    }
+
+    /// Hands every committed entry held but not yet applied to the driver, in order.
+    pub(crate) fn apply_committed(&mut self) {
+        let limit = self.committed.min(self.history.last());
+        while self.applied < limit {
+            let Some(entry) = self.history.next_after(self.applied).cloned() else {
+                break;
+            };
+            if entry.zxid > limit {
+                break;
+            }
+            self.applied = entry.zxid;
+            self.outputs.push(Output::Apply(entry));
+        }
+        self.answer_reads();
+    }
+
+    /// Answers this member's read-index requests whose read point is applied.
+    pub(crate) fn answer_reads(&mut self) {
+        let ready: Vec<(u64, i64)> = self
+            .reads
+            .iter()
+            .filter_map(|(id, at)| at.filter(|z| *z <= self.applied).map(|z| (*id, z)))
+            .collect();
+        for (id, zxid) in ready {
+            self.reads.remove(&id);
+            self.outputs.push(Output::ReadIndexReady { id, zxid });
+        }
+    }
+
+    pub(crate) fn fail_reads(&mut self) {
+        for id in std::mem::take(&mut self.reads).into_keys() {
+            self.outputs.push(Output::ReadIndexFailed { id });
+        }
+    }
+
+    pub(crate) fn set_serving(&mut self, serving: bool) {
+        if self.serving != serving {
+            self.serving = serving;
+            self.outputs.push(Output::Serving(serving));
+        }
+    }
+
+    /// Leaves whatever role this member had.
+    pub(crate) fn change_role(&mut self, role: RoleState) {
+        self.role_gen += 1;
+        self.set_serving(false);
+        self.sessions.follow();
+        self.fail_reads();
+        self.role = role;
+        let r = self.role();
+        self.outputs.push(Output::RoleChanged(r));
+    }
+
+    fn on_tick(&mut self) {
+        self.tick += 1;
+        match &self.role {
+            RoleState::Looking(_) => self.election_tick(),
+            RoleState::Following(_) => self.follower_tick(),
+            RoleState::Leading(_) => self.leader_tick(),
+        }
+    }
+
+    fn on_message(&mut self, from: PeerId, message: Message) {
+        if from == self.config.id || !self.config.members.contains(&from) {
+            tracing::warn!(from, "message from a non-member dropped");
+            return;
+        }
+        if let Message::Vote {
+            round,
+            vote,
+            settled,
+        } = message
+        {
+            self.on_vote(from, round, vote, settled);
+            return;
+        }
+        match &self.role {
+            RoleState::Looking(_) => {}
+            RoleState::Following(_) => self.follower_message(from, message),
+            RoleState::Leading(_) => self.leader_message(from, message),
+        }
+    }
+
+    fn on_forward(&mut self, payload: Bytes) {
+        match &self.role {
+            RoleState::Leading(_) => {
+                let from = self.config.id;
+                self.outputs.push(Output::Forwarded { from, payload });
+            }
+            RoleState::Following(f) => {
+                let leader = f.leader;
+                self.send(leader, Message::Forward { payload });
+            }
+            RoleState::Looking(_) => {
+                tracing::debug!("write dropped while looking for a leader");
+            }
+        }
+    }
+
+    fn on_read_index(&mut self, id: u64) {
+        if !self.serving || self.reads.len() >= self.config.max_pending_reads {
+            self.outputs.push(Output::ReadIndexFailed { id });
+            return;
+        }
+        match &self.role {
+            RoleState::Leading(_) => self.leader_read_index(None, id),
+            RoleState::Following(f) => {
+                let leader = f.leader;
+                self.reads.insert(id, None);
+                self.send(leader, Message::ReadIndex { id });
+            }
+            RoleState::Looking(_) => self.outputs.push(Output::ReadIndexFailed { id }),
+        }
+    }
+
+    fn on_touch(&mut self, session: i64) {
+        let now = self.now_ms();
+        match &mut self.role {
+            RoleState::Leading(_) => self.sessions.touch(session, now),
+            RoleState::Following(f) => {
+                if f.touches.len() < self.config.max_buffered_touches {
+                    f.touches.insert(session);
+                }
+            }
+            RoleState::Looking(_) => {}
+        }
+    }
+
+    fn on_snapshot_taken(&mut self, snapshot: Snapshot) {
+        // Only a snapshot of applied (so committed) state may replace log entries.
+        if snapshot.zxid > self.applied || snapshot.zxid <= self.history.base() {
+            return;
+        }
+        if self.history.compact(snapshot.zxid) {
+            self.snapshot = Some(snapshot);
+        }
+    }
+
+    /// Replaces the local state with a leader's snapshot (SNAP).
+    pub(crate) fn install_snapshot(&mut self, snapshot: Snapshot) {
+        self.persist(PersistOp::InstallSnapshot(snapshot.clone()), None);
+        self.history = History::new(snapshot.zxid);
+        self.applied = snapshot.zxid;
+        self.committed = self.committed.max(snapshot.zxid);
+        self.outputs.push(Output::RestoreSnapshot(snapshot.clone()));
+        self.snapshot = Some(snapshot);
+    }
+
+    /// Appends entries received from the leader (sync or proposals).
+    pub(crate) fn log_entries(
+        &mut self,
+        entries: Vec<Entry>,
+        then: Option<Deferred>,
+    ) -> Result<(), super::history::Gap> {
+        // Checked whole before anything is appended: a refused batch leaves no trace.
+        let mut last = self.history.last();
+        for e in &entries {
+            if !super::history::follows(last, e.zxid) {
+                return Err(super::history::Gap { last, zxid: e.zxid });
+            }
+            last = e.zxid;
+        }
+        for e in &entries {
+            self.history.append(e.clone())?;
+        }
+        if !entries.is_empty() {
+            self.persist(PersistOp::Append(entries), then);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,259 @@
+//! The invariants, checked as the simulation runs:
+//! - at most one established leader per epoch;
+//! - the applied state agrees at equal zxids (a digest chained over every applied entry, so
+//!   two members that applied different prefixes disagree at the first zxid they share);
+//! - nothing uncommitted is visible: whatever a member applies is durable on a quorum;
+//! - no acknowledged write is lost: every leader, when it establishes its epoch, holds every
+//!   write acknowledged so far, and at the end every member has applied them all;
+//! - reads after `sync()` see every write acknowledged before it, and every member applies
+//!   one unbroken run of zxids (both checked in the driver, `mod.rs`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+use zk_server_mini::zab::{Entry, Peer, PeerId};
+
+use super::{App, Node};
+
+/// A broken invariant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Violation {
+    /// Two members established the same epoch.
+    TwoLeaders {
+        /// The epoch.
+        epoch: u32,
+        /// The first leader.
+        first: PeerId,
+        /// The second.
+        second: PeerId,
+    },
+    /// A member's applied state differs from another's at the same zxid.
+    Divergence {
+        /// The member.
+        member: PeerId,
+        /// The zxid.
+        zxid: i64,
+    },
+    /// A member applied an entry that is not durable on a quorum.
+    UncommittedVisible {
+        /// The member.
+        member: PeerId,
+        /// The entry.
+        zxid: i64,
+        /// Members holding it durably.
+        durable_on: usize,
+    },
+    /// An established leader lacks an acknowledged write.
+    AckedLost {
+        /// The leader.
+        leader: PeerId,
+        /// Its epoch.
+        epoch: u32,
+        /// The write's zxid.
+        zxid: i64,
+    },
+    /// After settling, a member lacks an acknowledged write.
+    FinalMissing {
+        /// The member.
+        member: PeerId,
+        /// The write's zxid.
+        zxid: i64,
+    },
+    /// A read after `sync()` missed an acknowledged write.
+    StaleRead {
+        /// The member.
+        member: PeerId,
+        /// What it could read.
+        read_point: i64,
+        /// The newest acknowledged write before the sync.
+        acked: i64,
+    },
+    /// A member applied an entry that does not directly follow the one before it.
+    Hole {
+        /// The member.
+        member: PeerId,
+        /// The last entry applied before.
+        previous: i64,
+        /// The entry applied.
+        zxid: i64,
+    },
+    /// A member could not recover from its own disk.
+    Recovery(PeerId, String),
+    /// A persist request failed.
+    Storage(PeerId, String),
+}
+
+/// Collects violations (see the module docs).
+#[derive(Debug, Default)]
+pub struct Checker {
+    quorum: usize,
+    leaders: BTreeMap<u32, PeerId>,
+    checked_leaders: BTreeSet<(u32, PeerId)>,
+    /// zxid → (digest after it, payload when known).
+    canonical: BTreeMap<i64, (u64, Option<Bytes>)>,
+    acked: BTreeMap<i64, (Bytes, u64)>,
+    acked_by_number: BTreeMap<u64, i64>,
+    violations: Vec<Violation>,
+    /// Entries applied, over all members.
+    pub applies: u64,
+}
+
+impl Checker {
+    /// A checker for `n` members.
+    pub fn new(n: usize) -> Self {
+        Self {
+            quorum: n / 2 + 1,
+            ..Self::default()
+        }
+    }
+
+    /// Records a violation.
+    pub fn fail(&mut self, v: Violation) {
+        if self.violations.len() < 20 {
+            self.violations.push(v);
+        }
+    }
+
+    /// Whether anything was violated.
+    pub fn failed(&self) -> bool {
+        !self.violations.is_empty()
+    }
+
+    /// The violations found.
+    pub fn violations(&self) -> &[Violation] {
+        &self.violations
+    }
+
+    /// Write number `n` was acknowledged to its client at `zxid`.
+    pub fn acked(&mut self, zxid: i64, payload: Bytes, n: u64) {
+        self.acked.insert(zxid, (payload, n));
+        self.acked_by_number.insert(n, zxid);
+    }
+
+    /// Whether write `n` was acknowledged.
+    pub fn is_acked(&self, n: u64) -> bool {
+        self.acked_by_number.contains_key(&n)
+    }
+
+    /// The zxid write `n` was acknowledged at.
+    pub fn zxid_of(&self, n: u64) -> Option<i64> {
+        self.acked_by_number.get(&n).copied()
+    }
+
+    /// The newest acknowledged zxid.
+    pub fn max_acked(&self) -> i64 {
+        self.acked.keys().next_back().copied().unwrap_or(0)
+    }
+
+    /// Writes acknowledged.
+    pub fn acked_count(&self) -> usize {
+        self.acked.len()
+    }
+
+    /// `member` now has state `app` (after applying `entry`, or restoring a snapshot).
+    pub fn on_apply(
+        &mut self,
+        member: PeerId,
+        app: &App,
+        entry: Option<&Entry>,
+        nodes: &BTreeMap<PeerId, Node>,
+    ) {
+        if app.zxid == 0 {
+            return;
+        }
+        self.applies += 1;
+        let mut diverged = false;
+        match self.canonical.get_mut(&app.zxid) {
+            Some((digest, payload)) => {
+                diverged = *digest != app.digest;
+                if payload.is_none() {
+                    *payload = entry.map(|e| e.payload.clone());
+                }
+            }
+            None => {
+                self.canonical
+                    .insert(app.zxid, (app.digest, entry.map(|e| e.payload.clone())));
+            }
+        }
+        if diverged {
+            self.fail(Violation::Divergence {
+                member,
+                zxid: app.zxid,
+            });
+        }
+        let durable_on = nodes
+            .values()
+            .filter(|n| {
+                n.durable.contains_key(&app.zxid)
+                    || n.durable_snapshot_holds.binary_search(&app.zxid).is_ok()
+            })
+            .count();
+        if durable_on < self.quorum {
+            self.fail(Violation::UncommittedVisible {
+                member,
+                zxid: app.zxid,
+                durable_on,
+            });
+        }
+    }
+
+    /// `member` is the established leader of `epoch`.
+    pub fn on_leader(&mut self, member: PeerId, epoch: u32, peer: &Peer) {
+        match self.leaders.get(&epoch) {
+            Some(first) if *first != member => {
+                let first = *first;
+                self.fail(Violation::TwoLeaders {
+                    epoch,
+                    first,
+                    second: member,
+                });
+                return;
+            }
+            Some(_) => {}
+            None => {
+                self.leaders.insert(epoch, member);
+            }
+        }
+        if !self.checked_leaders.insert((epoch, member)) {
+            return;
+        }
+        let history = peer.history();
+        let lost: Vec<i64> = self
+            .acked
+            .iter()
+            .filter(|(z, (payload, _))| {
+                **z > history.base() && history.get(**z).is_none_or(|e| e.payload != *payload)
+            })
+            .map(|(z, _)| *z)
+            .collect();
+        for zxid in lost {
+            self.fail(Violation::AckedLost {
+                leader: member,
+                epoch,
+                zxid,
+            });
+        }
+    }
+
+    /// After settling: every member applied every acknowledged write, and the applied
+    /// history holds each with its payload.
+    pub fn check_final(&mut self, nodes: &BTreeMap<PeerId, Node>) {
+        let acked: Vec<(i64, Bytes)> = self
+            .acked
+            .iter()
+            .map(|(z, (p, _))| (*z, p.clone()))
+            .collect();
+        for (zxid, payload) in acked {
+            let ok = match self.canonical.get(&zxid) {
+                Some((_, Some(p))) => *p == payload,
+                Some((_, None)) => true,
+                None => false,
+            };
+            for n in nodes.values() {
+                if !ok || n.app.zxid < zxid {
+                    self.fail(Violation::FinalMissing { member: n.id, zxid });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! The simulated member: its disk, store, core and replicated state machine.
+
+use std::collections::BTreeMap;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use zk_server_mini::sim_disk::SimDisk;
+use zk_server_mini::zab::store::ZabStore;
+use zk_server_mini::zab::{Entry, Peer, PeerId, PersistId, PersistOp};
+
+/// The replicated state machine of the simulation: a digest chained over applied entries,
+/// sessions and their ephemeral nodes, and (for the checker only) the zxids applied.
+///
+/// Payloads: `w<n>` (a write), `open:<session>:<timeout ms>`, `close:<session>` (deletes
+/// its ephemerals), `eph:<session>:<n>` (an ephemeral node, created only while the session
+/// is open).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct App {
+    /// Last applied zxid.
+    pub zxid: i64,
+    /// FNV-1a chained over (zxid, payload) of every applied entry.
+    pub digest: u64,
+    /// Every zxid applied, ascending (not part of the snapshot bytes: the simulation keeps
+    /// it beside them, keyed by zxid and digest).
+    pub applied: Arc<Vec<i64>>,
+    /// Open sessions and their timeouts.
+    pub sessions: BTreeMap<i64, u64>,
+    /// Ephemeral nodes and their owners.
+    pub ephemerals: BTreeMap<u64, i64>,
+}
+
+/// What applying an entry did to sessions (the driver tells the core).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// A session was opened.
+    Opened(i64, u64),
+    /// A session was closed.
+    Closed(i64),
+}
+
+impl App {
+    pub(super) fn apply(&mut self, e: &Entry) -> Option<SessionEvent> {
+        let mut h = self.digest ^ 0xcbf2_9ce4_8422_2325;
+        for b in e.zxid.to_be_bytes().iter().chain(e.payload.iter()) {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.digest = h;
+        self.zxid = e.zxid;
+        Arc::make_mut(&mut self.applied).push(e.zxid);
+        let text = std::str::from_utf8(&e.payload).unwrap_or("");
+        let mut parts = text.split(':');
+        let kind = parts.next().unwrap_or("");
+        let a: Option<i64> = parts.next().and_then(|x| x.parse().ok());
+        let b: Option<u64> = parts.next().and_then(|x| x.parse().ok());
+        match (kind, a, b) {
+            ("open", Some(s), Some(t)) => {
+                self.sessions.insert(s, t);
+                Some(SessionEvent::Opened(s, t))
+            }
+            ("close", Some(s), _) => {
+                let was_open = self.sessions.remove(&s).is_some();
+                self.ephemerals.retain(|_, owner| *owner != s);
+                was_open.then_some(SessionEvent::Closed(s))
+            }
+            ("eph", Some(s), Some(n)) => {
+                if self.sessions.contains_key(&s) {
+                    self.ephemerals.insert(n, s);
+                }
+                None
+            }
+            _ => None,
+        }
+    }
+
+    pub(super) fn encode(&self) -> Bytes {
+        let mut b = BytesMut::new();
+        b.put_i64(self.zxid);
+        b.put_u64(self.digest);
+        b.freeze()
+    }
+
+    pub(super) fn decode(data: &[u8]) -> Option<Self> {
+        if data.len() != 16 {
+            return None;
+        }
+        let mut z = [0u8; 8];
+        let mut d = [0u8; 8];
+        z.copy_from_slice(&data[..8]);
+        d.copy_from_slice(&data[8..]);
+        Some(Self {
+            zxid: i64::from_be_bytes(z),
+            digest: u64::from_be_bytes(d),
+            applied: Arc::new(Vec::new()),
+            sessions: BTreeMap::new(),
+            ephemerals: BTreeMap::new(),
+        })
+    }
+}
+
+/// One simulated member.
+pub struct Node {
+    /// Its id.
+    pub id: PeerId,
+    /// Its disk (survives crashes, minus what was not fsynced).
+    pub disk: SimDisk,
+    pub(super) store: Option<ZabStore>,
+    /// The core, while up.
+    pub peer: Option<Peer>,
+    pub(super) incarnation: u64,
+    pub(super) queue: VecDeque<(PersistId, PersistOp)>,
+    pub(super) disk_busy: bool,
+    /// Whether its disk completions are held (a slow disk).
+    pub disk_held: bool,
+    /// The applied state.
+    pub app: App,
+    /// Applies since the last snapshot.
+    pub(super) since_snapshot: u64,
+    /// What is durable, as far as completed persist requests say.
+    pub durable: BTreeMap<i64, Bytes>,
+    /// zxid of the durable snapshot.
+    pub durable_snapshot: i64,
+    /// The zxids the durable snapshot holds.
+    pub durable_snapshot_holds: Arc<Vec<i64>>,
+}
+
+impl Node {
+    /// Whether it is running.
+    pub fn is_up(&self) -> bool {
+        self.peer.is_some()
+    }
+}

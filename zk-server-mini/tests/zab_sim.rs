@@ -1,0 +1,348 @@
+//! Deterministic simulation of Zab ensembles (3 and 5 members) under seeded faults: message
+//! loss, delay, reordering, duplication, partitions, crashes that keep only fsynced data
+//! (with torn writes), full-ensemble crashes. Invariants are checked after every event (see
+//! `zab_harness/check.rs`); after the faults heal, a leader must be elected and a new write
+//! committed within a bound of virtual time, and every member must hold every acknowledged
+//! write.
+//!
+//! - `cargo test -p zk-server-mini --test zab_sim` runs a few dozen seeds (seconds).
+//! - `ZAB_SIM_SEEDS=100000 cargo test --release -p zk-server-mini --test zab_sim -- --nocapture`
+//!   is the long run (`ZAB_SIM_FIRST_SEED` picks where it starts).
+//! - `ZAB_SIM_SEED=N cargo test -p zk-server-mini --test zab_sim <test name> -- --nocapture`
+//!   reproduces one seed of that test (a failure prints this line, and the trace).
+
+mod zab_harness;
+
+use zab_harness::{Bug, Ms, Sim, TICK_MS};
+
+/// Virtual time under faults per seed.
+const FAULT_MS: Ms = 5_000;
+/// Bound on recovery after healing (elect + commit, then catch up).
+const SETTLE_MS: Ms = 30_000;
+/// Session timeout of the simulated clients.
+const SESSION_TIMEOUT_MS: u64 = 1_000;
+
+/// What one seed did.
+#[derive(Debug, Default)]
+struct Outcome {
+    acked: usize,
+    applies: u64,
+    crashes: u64,
+    reads: u64,
+    sessions: u64,
+    expiries: u64,
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+/// Runs one seed; `Err` names the broken invariant, with the trace's tail.
+fn run_seed(seed: u64, members: u64, bug: Bug) -> Result<Outcome, String> {
+    // Without snapshots every rejoin of a diverged member is a TRUNC, not a SNAP.
+    run_seed_with(seed, members, bug, bug != Bug::SkipTruncate)
+}
+
+/// [`run_seed`], with or without snapshots (without them no sync is a SNAP).
+fn run_seed_with(seed: u64, members: u64, bug: Bug, snapshots: bool) -> Result<Outcome, String> {
+    let mut sim = Sim::with_bug(members, seed, bug);
+    if !snapshots {
+        sim.snapshot_every = u64::MAX;
+    }
+    let mut out = Outcome::default();
+    let end = sim.now + FAULT_MS;
+    let ids: Vec<u64> = (1..=members).collect();
+    let mut next_fault = sim.now + sim.rng.below(sim.faults.fault_every * 2);
+    // Session clients: (session, still alive). A live client touches its session at a
+    // random serving member; a dead one goes quiet and its session must be expired.
+    let mut clients: Vec<(i64, bool)> = Vec::new();
+    let mut ephemeral = 0u64;
+    while sim.now < end && !sim.checker.failed() {
+        let pause = 1 + sim.rng.below(30);
+        sim.run_for(pause);
+        if sim.rng.chance(0.5) {
+            sim.write();
+        }
+        if clients.len() < 8 && sim.rng.chance(0.03) {
+            let session = clients.len() as i64 + 1;
+            if sim.submit(&format!("open:{session}:{SESSION_TIMEOUT_MS}")) {
+                clients.push((session, true));
+            }
+        }
+        for (session, alive) in clients.iter_mut() {
+            if *alive && sim.rng.chance(0.01) {
+                *alive = false;
+            }
+            let serving = sim.serving();
+            if *alive && !serving.is_empty() && sim.rng.chance(0.5) {
+                let at = serving[sim.rng.below(serving.len() as u64) as usize];
+                sim.input(at, zk_server_mini::zab::Input::Touch { session: *session });
+            }
+        }
+        if !clients.is_empty() && sim.rng.chance(0.05) {
+            let (session, alive) = clients[sim.rng.below(clients.len() as u64) as usize];
+            if alive {
+                ephemeral += 1;
+                sim.submit(&format!("eph:{session}:{ephemeral}"));
+            }
+        }
+        if sim.rng.chance(0.05) {
+            let at = ids[sim.rng.below(members) as usize];
+            if sim.nodes[&at].peer.as_ref().is_some_and(|p| p.is_serving()) {
+                sim.read_index(at);
+            }
+        }
+        if sim.now >= next_fault {
+            next_fault = sim.now + 1 + sim.rng.below(sim.faults.fault_every * 2);
+            let pick = ids[sim.rng.below(members) as usize];
+            match sim.rng.below(10) {
+                0..=2 => {
+                    sim.crash(pick);
+                    out.crashes += 1;
+                }
+                3..=5 => sim.start(pick),
+                6 => {
+                    // Split the members in two at random.
+                    let (mut a, mut b) = (Vec::new(), Vec::new());
+                    for id in &ids {
+                        if sim.rng.chance(0.5) {
+                            a.push(*id)
+                        } else {
+                            b.push(*id)
+                        }
+                    }
+                    sim.partition(&[&a, &b]);
+                }
+                7 => sim.heal(),
+                8 => {
+                    // The whole ensemble loses power.
+                    for id in &ids {
+                        sim.crash(*id);
+                    }
+                    out.crashes += members;
+                }
+                _ => {
+                    for id in &ids {
+                        sim.start(*id);
+                    }
+                }
+            }
+        }
+    }
+    let mut settled = if sim.checker.failed() {
+        Ok(0)
+    } else {
+        sim.settle(SETTLE_MS)
+    };
+    // Every client is gone now: the leader must expire every session, and every member
+    // must drop every session and ephemeral node, within a bound.
+    if settled.is_ok() && !sim.checker.failed() {
+        let expired = sim.run_until(SETTLE_MS, |s| {
+            s.nodes
+                .values()
+                .all(|n| n.app.sessions.is_empty() && n.app.ephemerals.is_empty())
+        });
+        if !expired {
+            let left: Vec<_> = sim
+                .nodes
+                .values()
+                .map(|n| (n.id, n.app.sessions.clone(), n.app.ephemerals.len()))
+                .collect();
+            settled = Err(format!("sessions never expired: {left:?}"));
+        }
+    }
+    out.acked = sim.checker.acked_count();
+    out.applies = sim.checker.applies;
+    out.reads = sim.reads_checked;
+    out.sessions = clients.len() as u64;
+    out.expiries = sim.expired.len() as u64;
+    if sim.checker.failed() {
+        return Err(format!(
+            "seed {seed} ({members} members, {bug:?}): {:?}\n--- last events ---\n{}",
+            sim.checker.violations(),
+            sim.trace()
+        ));
+    }
+    if let Err(e) = settled {
+        return Err(format!(
+            "seed {seed} ({members} members, {bug:?}): liveness: {e}\n--- last events ---\n{}",
+            sim.trace()
+        ));
+    }
+    Ok(out)
+}
+
+/// Runs the seeds for the test named `test`.
+fn run_many(test: &str, members: u64, default_seeds: u64, snapshots: bool) {
+    if let Some(seed) = env_u64("ZAB_SIM_SEED") {
+        match run_seed_with(seed, members, Bug::None, snapshots) {
+            Ok(o) => println!("seed {seed} ({members} members): ok {o:?}"),
+            Err(e) => panic!("{e}"),
+        }
+        return;
+    }
+    let seeds = env_u64("ZAB_SIM_SEEDS").unwrap_or(default_seeds);
+    let first = env_u64("ZAB_SIM_FIRST_SEED").unwrap_or(0);
+    let mut total = Outcome::default();
+    for seed in first..first + seeds {
+        match run_seed_with(seed, members, Bug::None, snapshots) {
+            Ok(o) => {
+                total.acked += o.acked;
+                total.applies += o.applies;
+                total.crashes += o.crashes;
+                total.reads += o.reads;
+                total.sessions += o.sessions;
+                total.expiries += o.expiries;
+            }
+            Err(e) => panic!(
+                "{e}\nreproduce: ZAB_SIM_SEED={seed} cargo test -p zk-server-mini --test zab_sim \
+                 {test} -- --nocapture"
+            ),
+        }
+    }
+    println!(
+        "{seeds} seeds from {first}, {members} members, snapshots {snapshots}: {} writes acknowledged, {} applies checked, {} crashes, {} sync reads checked, {} sessions opened, {} expiries decided",
+        total.acked, total.applies, total.crashes, total.reads, total.sessions, total.expiries
+    );
+    assert!(total.acked > 0, "the workload never committed anything");
+}
+
+#[test]
+fn three_members_under_random_faults() {
+    run_many("three_members_under_random_faults", 3, 300, true);
+}
+
+/// Without snapshots, every member that diverged rejoins through TRUNC (never SNAP).
+#[test]
+fn three_members_without_snapshots() {
+    run_many("three_members_without_snapshots", 3, 150, false);
+}
+
+#[test]
+fn five_members_under_random_faults() {
+    run_many("five_members_under_random_faults", 5, 150, true);
+}
+
+/// The same seed gives the same run, event for event.
+#[test]
+fn a_seed_replays_exactly() {
+    let a = run_seed(7, 3, Bug::None).map(|o| (o.acked, o.applies, o.crashes));
+    let b = run_seed(7, 3, Bug::None).map(|o| (o.acked, o.applies, o.crashes));
+    assert_eq!(a, b);
+}
+
+/// Finds a seed on which the invariants catch `bug`.
+fn caught(bug: Bug, seeds: u64) -> Option<(u64, String)> {
+    (0..seeds).find_map(|seed| run_seed(seed, 3, bug).err().map(|e| (seed, e)))
+}
+
+/// The checker can fail: a driver that acknowledges appends it never fsynced loses
+/// acknowledged writes on a crash, and the invariants say so.
+#[test]
+fn checker_catches_acks_before_fsync() {
+    let found = caught(Bug::AckBeforeFsync, 50);
+    assert!(found.is_some(), "no seed caught acks before fsync");
+    if let Some((seed, e)) = found {
+        println!("caught on seed {seed}: {}", e.lines().next().unwrap_or(""));
+    }
+}
+
+/// The checker can fail: applying logged-but-uncommitted entries at startup makes them
+/// visible.
+#[test]
+fn checker_catches_applying_uncommitted_entries() {
+    let found = caught(Bug::ApplyLoggedOnRecovery, 50);
+    assert!(
+        found.is_some(),
+        "no seed caught applying uncommitted entries"
+    );
+    if let Some((seed, e)) = found {
+        println!("caught on seed {seed}: {}", e.lines().next().unwrap_or(""));
+    }
+}
+
+/// The checker can fail: a driver that acknowledges TRUNC without cutting the log leaves
+/// uncommitted entries that come back after a restart.
+#[test]
+fn checker_catches_skipped_truncation() {
+    let found = caught(Bug::SkipTruncate, 300);
+    assert!(found.is_some(), "no seed caught a skipped truncation");
+    if let Some((seed, e)) = found {
+        println!("caught on seed {seed}: {}", e.lines().next().unwrap_or(""));
+    }
+}
+
+/// The checker can fail: a driver that writes currentEpoch before the synced history
+/// queued ahead of it can lose acknowledged writes (ZOOKEEPER-4643's order).
+#[test]
+fn checker_catches_epoch_before_history() {
+    let found = caught(Bug::EpochBeforeHistory, 300);
+    assert!(found.is_some(), "no seed caught epoch-before-history");
+    if let Some((seed, e)) = found {
+        println!("caught on seed {seed}: {}", e.lines().next().unwrap_or(""));
+    }
+}
+
+/// Sessions: expiry is decided by the leader alone, from touches its followers forward in
+/// their ping answers; a session whose client keeps touching a follower lives on, across a
+/// leader change too, and one that goes quiet is expired once, by the leader, within its
+/// timeout plus a tick.
+#[test]
+fn sessions_expire_at_the_leader_from_touches_forwarded_by_followers() {
+    use zk_server_mini::zab::Input;
+    let mut sim = Sim::quiet(3, 5, Bug::None);
+    let Some(l) = sim.await_leader(20_000) else {
+        panic!("no leader: {}", sim.trace())
+    };
+    let f = (1..=3).find(|m| *m != l).unwrap_or(1);
+    const SESSION: i64 = 0x77;
+    const TIMEOUT: u64 = 1_000;
+    // Every member applies the create-session transaction.
+    for m in 1..=3 {
+        sim.input(
+            m,
+            Input::SessionOpened {
+                session: SESSION,
+                timeout_ms: TIMEOUT,
+            },
+        );
+    }
+    // The client talks to a follower only, for four timeouts.
+    let until = sim.now + 4 * TIMEOUT;
+    while sim.now < until {
+        sim.input(f, Input::Touch { session: SESSION });
+        sim.run_for(TICK_MS * 2);
+    }
+    assert!(
+        sim.expired.is_empty(),
+        "expired while touched: {:?}",
+        sim.expired
+    );
+    // The leader changes: the new one starts the session's clock afresh.
+    sim.crash(l);
+    sim.run_until(20_000, |s| s.leader().is_some_and(|x| x != l));
+    let Some(l2) = sim.leader() else {
+        panic!("no new leader: {}", sim.trace())
+    };
+    let touched_by = (1..=3).find(|m| *m != l && *m != l2).unwrap_or(f);
+    let until = sim.now + 3 * TIMEOUT;
+    while sim.now < until {
+        sim.input(touched_by, Input::Touch { session: SESSION });
+        sim.run_for(TICK_MS * 2);
+    }
+    assert!(
+        sim.expired.is_empty(),
+        "expired while touched: {:?}",
+        sim.expired
+    );
+    // The client goes quiet.
+    let quiet_from = sim.now;
+    sim.run_for(3 * TIMEOUT);
+    assert_eq!(sim.expired.len(), 1, "{:?}", sim.expired);
+    let (by, session, at) = sim.expired[0];
+    assert_eq!((by, session), (l2, SESSION));
+    assert!(
+        at >= quiet_from && at <= quiet_from + TIMEOUT + 2 * TICK_MS + 2 * TICK_MS,
+        "expired at {at}, quiet from {quiet_from}"
+    );
+}
