@@ -1,46 +1,67 @@
-//! The ZooKeeper side of the demo: the bundled zk-server-mini, started in-process.
+//! The ZooKeeper side of the demo: a 3-node zk-server-mini ensemble, started in-process with
+//! `TestCluster` on free loopback ports.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use tempfile::TempDir;
-use zk_server_mini::{MiniServer, RunningServer};
+use zk_server_mini::cluster::TestCluster;
 
 type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
 pub struct Ensemble {
-    server: RunningServer,
-    _dir: TempDir,
+    cluster: TestCluster,
+    killed: Vec<u64>,
 }
 
 impl Ensemble {
-    /// Starts the servers on free loopback ports with temporary data directories.
+    /// Starts three members and waits for them to elect a leader.
     pub async fn start() -> Result<Ensemble, AnyError> {
-        let dir = tempfile::tempdir()?;
-        let server = MiniServer::builder()
-            .data_dir(dir.path())
-            .tick_ms(200)
-            .session_timeouts(400, 20_000)
-            .start()
-            .await?;
-        Ok(Ensemble { server, _dir: dir })
+        let cluster = TestCluster::builder(3).tick_ms(100).start().await?;
+        cluster
+            .leader(Duration::from_secs(20))
+            .await
+            .ok_or("the ensemble elected no leader")?;
+        Ok(Ensemble {
+            cluster,
+            killed: Vec::new(),
+        })
     }
 
     /// The client addresses of the members.
     pub fn servers(&self) -> Vec<SocketAddr> {
-        vec![self.server.addr()]
+        self.cluster
+            .ids()
+            .into_iter()
+            .map(|id| self.cluster.client_addr(id))
+            .collect()
     }
 
-    /// One line per member: its address and role.
+    /// One entry per member: its id and role.
     pub async fn roles(&self) -> Vec<String> {
-        vec![format!("{} standalone", self.server.addr())]
+        let mut roles = Vec::new();
+        for id in self.cluster.ids() {
+            let role = if self.killed.contains(&id) {
+                "killed".to_owned()
+            } else {
+                self.cluster
+                    .mode(id)
+                    .await
+                    .unwrap_or_else(|| "down".to_owned())
+            };
+            roles.push(format!("server {id} {role}"));
+        }
+        roles
     }
 
-    /// Kills the member that leads the ensemble; `None` when there is no ensemble to fail over.
+    /// Kills the member that leads the ensemble; returns which.
     pub async fn kill_leader(&mut self) -> Option<String> {
-        None
+        let leader = self.cluster.leader(Duration::from_secs(10)).await?;
+        self.cluster.kill(leader).await;
+        self.killed.push(leader);
+        Some(format!("server {leader} (the leader)"))
     }
 
     pub async fn stop(self) {
-        self.server.stop().await;
+        self.cluster.stop().await;
     }
 }

@@ -109,7 +109,7 @@ impl Demo {
 
 async fn run() -> Result<(), AnyError> {
     let mut view = View::new();
-    view.step("starting zk-server-mini");
+    view.step("starting a 3-node zk-server-mini ensemble");
     let ensemble = Ensemble::start().await?;
     let admin_hosts: Vec<String> = ensemble.servers().iter().map(ToString::to_string).collect();
     let admin = Client::connect(&admin_hosts.join(",")).await?;
