@@ -195,7 +195,7 @@ pub fn write(dir: &Path, zxid: i64, bytes: &[u8]) -> io::Result<PathBuf> {
     write_slowly(dir, zxid, bytes, std::time::Duration::ZERO)
 }
 
-/// [`write`], pausing for `delay` (fault injection: a slow disk) between writing the
+/// [`write()`], pausing for `delay` (fault injection: a slow disk) between writing the
 /// temporary file and renaming it into place.
 pub fn write_slowly(
     dir: &Path,

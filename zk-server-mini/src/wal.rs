@@ -138,7 +138,7 @@ impl Wal {
 
     /// Appends a batch of records (from [`encode_record`]) and syncs them to disk: when this
     /// returns `Ok`, every record survives a crash. Normally one frame and one fsync; a batch
-    /// over [`FRAME_TARGET`] becomes several frames, each synced before the next is written.
+    /// over `FRAME_TARGET` becomes several frames, each synced before the next is written.
     pub fn append(&mut self, batch: &[u8]) -> io::Result<()> {
         let mut start = 0;
         let mut pos = 0;
