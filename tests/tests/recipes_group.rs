@@ -150,6 +150,12 @@ async fn an_ephemeral_member_comes_back_after_session_expiry(zk: &Backend) {
     assert_ne!(client.session_id(), first_session);
     let stat = watcher.exists("/grp/m1").await.unwrap().unwrap();
     assert_eq!(stat.ephemeral_owner, client.session_id());
+    // The member's own task records the path when its create's reply arrives, which can come
+    // after the observer already saw the node.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while member.node().current_path().is_none() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(member.node().current_path().as_deref(), Some("/grp/m1"));
     member.leave().await.unwrap();
     next_view(&mut views, |v| !has_m1(v)).await;

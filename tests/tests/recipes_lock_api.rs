@@ -26,9 +26,11 @@ async fn children(client: &Client, path: &str) -> Vec<String> {
     client.get_children(path).await.unwrap_or_default()
 }
 
-/// Waits (bounded) until `path` has exactly `n` children.
+/// Waits (bounded, generously: background deletes on a loaded machine) until `path` has
+/// exactly `n` children.
 async fn wait_children(client: &Client, path: &str, n: usize) {
-    for _ in 0..200 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while tokio::time::Instant::now() < deadline {
         if children(client, path).await.len() == n {
             return;
         }

@@ -312,6 +312,11 @@ async fn movement_is_minimal(backend: &Backend) {
         assert!(Instant::now() < deadline, "only {owned} of 100 units owned");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Without faults nobody had to fence itself, and every move was a cooperative handoff.
+    let fenced: u64 = members.values().map(|(p, _)| p.stats().self_fenced).sum();
+    let grants: u64 = members.values().map(|(p, _)| p.stats().grants).sum();
+    assert_eq!(fenced, 0, "self-fencing without a fault");
+    assert!(grants >= 100, "only {grants} grants");
     for (_, (p, client)) in members {
         let _ = p.shutdown(Duration::from_secs(10)).await;
         client.close().await;

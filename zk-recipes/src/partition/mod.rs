@@ -46,6 +46,9 @@
 //!   per-unit loads ([`Partitioner::report_loads`]) are respected.
 //! - **O(1) watches per member**: the member list (leader only), the assignment node, and one
 //!   persistent recursive watch on the claims.
+//! - **Observable**: [`Partitioner::assignment`] (the whole assignment and its generation),
+//!   [`Partitioner::stats`] (grants, handoffs, self-fencing), and `tracing` events in a
+//!   `partition_member` span per member.
 //!
 //! What is not: the `Revoking` deadline is advisory (the unit waits for the acknowledgement, as
 //! at-most-one comes first); units pegged to an absent member stay unowned; the assignment node
@@ -86,6 +89,7 @@ mod layout;
 mod partitioner;
 #[cfg(test)]
 mod sim;
+mod stats;
 
 pub use self::assign::{Assignment, BalanceOptions, MemberSpec, UnitSpec, assign, moved};
 pub use self::assigner::Units;
@@ -93,3 +97,4 @@ pub use self::core::{Action, ClaimObservation, MemberCore};
 pub use self::event::{PartitionEvent, RevokeReason, Token};
 pub use self::event_queue::PartitionEvents;
 pub use self::partitioner::{AssignmentSnapshot, Partitioner, PartitionerOptions};
+pub use self::stats::PartitionStats;

@@ -11,7 +11,7 @@ use futures::stream::FuturesUnordered;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 use zk_client::{
     AddWatchMode, Client, CreateOptions, Error, EventType, MultiResult, OneshotWatch,
     PersistentEvent, PersistentWatch, SessionEvent, SessionState, SessionUpdate,
@@ -23,6 +23,7 @@ use super::core::{Action, ClaimObservation, MemberCore};
 use super::event::{RevokeReason, Token};
 use super::event_queue::{EventQueue, PartitionEvents};
 use super::layout::{AssignmentRecord, Layout, MemberRecord, parse, to_json};
+use super::stats::PartitionStats;
 use crate::error::{RecipeError, Result};
 use crate::{CloseMode, LeaderLatch, LeaderLatchOptions, paths};
 
@@ -146,6 +147,7 @@ struct Shared {
     drain: CancellationToken,
     stop: CancellationToken,
     failure: Mutex<Option<RecipeError>>,
+    stats: Mutex<PartitionStats>,
     done: watch::Sender<bool>,
 }
 
@@ -251,6 +253,7 @@ impl Partitioner {
             drain: CancellationToken::new(),
             stop: CancellationToken::new(),
             failure: Mutex::new(None),
+            stats: Mutex::new(PartitionStats::default()),
             done,
         });
         tokio::spawn(assigner::run(
@@ -276,7 +279,8 @@ impl Partitioner {
             disconnects: client.state_watcher().borrow().disconnects,
             rebalance_interval: options.rebalance_interval,
         };
-        tokio::spawn(driver.run(owners_watch));
+        let span = info_span!("partition_member", member = %options.member_id, path);
+        tokio::spawn(driver.run(owners_watch).instrument(span));
         Ok(Self {
             _stopper: Arc::new(StopOnDrop(shared.stop.clone())),
             shared,
@@ -325,6 +329,11 @@ impl Partitioner {
     /// The assignment as last read.
     pub fn assignment(&self) -> AssignmentSnapshot {
         lock(&self.shared.snapshot).clone()
+    }
+
+    /// What this member has done since it started.
+    pub fn stats(&self) -> PartitionStats {
+        *lock(&self.shared.stats)
     }
 
     /// This member's id.
@@ -682,7 +691,11 @@ impl Driver {
                     self.waiting.insert(unit.clone());
                     self.watch_claim(unit);
                 }
-                Action::Emit(event) => self.queue.push(event),
+                Action::Emit(event) => {
+                    lock(&self.shared.stats).record(&event);
+                    info!(member = %self.shared.member_id, ?event, "partition event");
+                    self.queue.push(event);
+                }
             }
         }
         let owned: BTreeMap<String, Token> = self
