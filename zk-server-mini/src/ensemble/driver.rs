@@ -61,6 +61,8 @@ pub(crate) struct Driver {
     pub(crate) core_config: CoreConfig,
     pub(crate) rx: mpsc::Receiver<CoreMsg>,
     pub(crate) inbox: mpsc::Receiver<(PeerId, Message)>,
+    /// Peers whose connection to this member ended.
+    pub(crate) lost: mpsc::Receiver<PeerId>,
     pub(crate) out: Outboxes,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) facts: ServerFacts,
@@ -136,6 +138,13 @@ impl Driver {
                     m = self.inbox.recv() => if let Some((from, message)) = m {
                         self.on_peer_message(from, message, &mut st);
                     },
+                    Some(peer) = self.lost.recv() => {
+                        // Messages it sent before the connection ended come first.
+                        while let Ok((from, message)) = self.inbox.try_recv() {
+                            self.on_peer_message(from, message, &mut st);
+                        }
+                        self.peer.step(Input::PeerLost { peer });
+                    }
                     _ = tokio::time::sleep_until(next_tick) => {}
                 }
             }

@@ -107,6 +107,7 @@ impl Builder {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (core_tx, core_rx) = mpsc::channel(8192);
         let (inbox_tx, inbox_rx) = mpsc::channel(8192);
+        let (lost_tx, lost_rx) = mpsc::channel(64);
         let faults = Arc::new(MemberFaults::default());
         faults.disk_delay_ms.store(
             self.log_sync_delay.as_millis() as u64,
@@ -126,6 +127,7 @@ impl Builder {
                 peers,
                 client_port: addr.port(),
                 client_addrs: client_addrs.clone(),
+                lost: lost_tx,
             },
             quorum_listener,
             inbox_tx,
@@ -156,6 +158,7 @@ impl Builder {
             core_config,
             rx: core_rx,
             inbox: inbox_rx,
+            lost: lost_rx,
             out: outboxes,
             shutdown: shutdown_rx.clone(),
             facts,
