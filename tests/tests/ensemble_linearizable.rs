@@ -262,3 +262,108 @@ async fn cas_registers_stay_linearizable_through_kills_pauses_and_a_full_restart
         .await
         .expect("test timed out");
 }
+
+/// The same workload on an in-process ensemble (partitions are in-process only): the leader
+/// is cut off from its peers and its clients, then a follower, then the leader is frozen.
+/// An isolated leader must stop answering before a new one takes writes (its lease), or its
+/// reads would be stale and the histories not linearizable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cas_registers_stay_linearizable_through_partitions() {
+    let test = async {
+        let cluster = TestCluster::builder(3)
+            .tick_ms(50)
+            .start()
+            .await
+            .expect("start the ensemble");
+        cluster.leader(WAIT).await.expect("a leader");
+        let connect = cluster.connect_string();
+        let setup = Client::builder(&connect).connect().await.expect("connect");
+        for k in 0..KEYS {
+            setup
+                .create(&key(k), b"0", &CreateOptions::persistent())
+                .await
+                .expect("create a register");
+        }
+        setup.close().await;
+        let start = Instant::now();
+        let stop_at = start + Duration::from_secs(12);
+        let history: History = Arc::default();
+        let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+        let mut clients = Vec::new();
+        for id in 0..CLIENTS {
+            clients.push(tokio::spawn(client_loop(
+                id,
+                connect.clone(),
+                start,
+                stop_at,
+                history.clone(),
+                acked.clone(),
+            )));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let leader = cluster.leader(WAIT).await.expect("a leader");
+        cluster.partition(&[leader], true).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        cluster.heal();
+        let leader = cluster.leader(WAIT).await.expect("a leader");
+        let follower = cluster
+            .ids()
+            .into_iter()
+            .find(|i| *i != leader)
+            .expect("a follower");
+        cluster.partition(&[follower], true).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        cluster.heal();
+        let leader = cluster.leader(WAIT).await.expect("a leader");
+        cluster.pause(leader);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        cluster.resume(leader);
+        for c in clients {
+            c.await.expect("client task");
+        }
+        cluster.leader(WAIT).await.expect("a leader after healing");
+        let reader = Client::builder(&connect).connect().await.expect("connect");
+        let after = start.elapsed().as_nanos() as u64;
+        let mut history = history.lock().expect("lock").clone();
+        for k in 0..KEYS {
+            let (data, stat) = reader.get_data(&key(k)).await.expect("read a register");
+            history.entry(k).or_default().push(Record {
+                op: Op::Read,
+                invoked: after,
+                returned: Some(after + 1),
+                outcome: Outcome::Value(parse(&data), stat.version),
+            });
+        }
+        for path in acked.lock().expect("lock").iter() {
+            assert!(
+                reader.exists(path).await.expect("exists").is_some(),
+                "acknowledged create {path} lost"
+            );
+        }
+        reader.close().await;
+        let writes = history
+            .values()
+            .flatten()
+            .filter(|r| matches!(r.outcome, Outcome::Version(_)))
+            .count();
+        let reads = history
+            .values()
+            .flatten()
+            .filter(|r| matches!(r.outcome, Outcome::Value(..)))
+            .count();
+        eprintln!("partitions: {reads} reads, {writes} acknowledged writes");
+        assert!(
+            writes > 20,
+            "too few writes got through to test anything: {writes}"
+        );
+        for (k, h) in &history {
+            if let Err(e) = check(h, (0, 0)) {
+                panic!("register {k}: {e}");
+            }
+        }
+        cluster.stop().await;
+    };
+    tokio::time::timeout(Duration::from_secs(180), test)
+        .await
+        .expect("test timed out");
+}

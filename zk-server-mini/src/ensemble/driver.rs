@@ -79,6 +79,8 @@ pub(crate) struct Driver {
     /// Where this member's clients are relayed (the leader it follows, once synced).
     pub(crate) relay: watch::Sender<Option<std::net::SocketAddr>>,
     pub(crate) client_addrs: super::transport::ClientAddrs,
+    /// Members needed for a quorum.
+    pub(crate) quorum: usize,
 }
 
 /// Mutable loop state beside the parts.
@@ -90,6 +92,14 @@ struct Loop {
     role: Role,
     since_snapshot: u64,
     heard: BTreeMap<PeerId, Instant>,
+    /// Per follower, when the leader sent each ping it has not yet seen answered, oldest
+    /// first. Links are FIFO and every ping answer answers one ping, so the n-th answer
+    /// answers the n-th ping or a later one (earlier ones may have been lost): taking the n-th
+    /// send time can only make a lease shorter, never longer.
+    ping_sent: BTreeMap<PeerId, std::collections::VecDeque<Instant>>,
+    /// Per follower: the send time of the newest ping it answered. A follower that answered
+    /// a ping sent at `t` cannot have given up on this leader before `t + syncLimit` ticks.
+    lease: BTreeMap<PeerId, Instant>,
     start: Instant,
     last_reap: Instant,
 }
@@ -104,6 +114,8 @@ impl Driver {
             role: Role::Looking,
             since_snapshot: 0,
             heard: BTreeMap::new(),
+            ping_sent: BTreeMap::new(),
+            lease: BTreeMap::new(),
             start: Instant::now(),
             last_reap: Instant::now(),
         };
@@ -217,6 +229,12 @@ impl Driver {
             Message::Ack { .. } | Message::PingAck { .. } | Message::AckNewLeader { .. }
         ) {
             st.heard.insert(from, Instant::now());
+        }
+        if let Message::PingAck { .. } = &message
+            && let Some(sent) = st.ping_sent.get_mut(&from).and_then(|q| q.pop_front())
+        {
+            let lease = st.lease.entry(from).or_insert(sent);
+            *lease = (*lease).max(sent);
         }
         self.peer.step(Input::Message { from, message });
     }
@@ -334,7 +352,17 @@ impl Driver {
             let mut persists: Vec<(PersistId, PersistOp)> = Vec::new();
             for output in outputs {
                 match output {
-                    Output::Send { to, message } => self.out.send(to, &message),
+                    Output::Send { to, message } => {
+                        if let Message::Ping { .. } = &message {
+                            let q = st.ping_sent.entry(to).or_default();
+                            // Not recorded past the bound: answers then find no send time
+                            // and extend nothing (safe), instead of a later one (unsafe).
+                            if q.len() < 256 {
+                                q.push_back(Instant::now());
+                            }
+                        }
+                        self.out.send(to, &message);
+                    }
                     Output::Persist { id, op } => persists.push((id, op)),
                     Output::RestoreSnapshot(s) => match crate::snapshot::deserialize(&s.data) {
                         Ok(tree) => {
@@ -355,6 +383,8 @@ impl Driver {
                     Output::Apply(entry) => self.apply(entry, st),
                     Output::RoleChanged(role) => {
                         st.role = role;
+                        st.lease.clear();
+                        st.ping_sent.clear();
                         if st.serving && role != Role::Leading {
                             self.stop_serving(st);
                         }
@@ -389,9 +419,18 @@ impl Driver {
                 st.since_snapshot = 0;
                 self.snapshot().await?;
             }
+            if st.serving && !self.lease_holds(st) {
+                // A quorum may have given up on this leader: it stops answering anyone (a
+                // new leader may already be taking writes), and serves again once a quorum
+                // answers its pings.
+                tracing::warn!(id = self.peer.id(), "leader lease lapsed; dropping clients");
+                self.stop_serving(st);
+                st.want_serving = true;
+            }
             if st.want_serving
                 && !st.serving
                 && st.role == Role::Leading
+                && self.lease_holds(st)
                 && self.peer.is_serving()
                 && self.peer.applied() == self.peer.last_logged()
             {
@@ -524,6 +563,19 @@ impl Driver {
                 Err(())
             }
         }
+    }
+
+    /// Whether a quorum (this leader included) answered a ping sent less than
+    /// `syncLimit - 1` ticks ago: no follower of those can have left this leader yet, so no
+    /// other leader can have committed anything, and reads here are not stale.
+    fn lease_holds(&self, st: &Loop) -> bool {
+        let lease = self.tick * self.sync_limit.saturating_sub(1).max(1);
+        let fresh = st
+            .lease
+            .values()
+            .filter(|sent| sent.elapsed() < lease)
+            .count();
+        fresh + 1 >= self.quorum
     }
 
     fn followers_heard(&self, st: &Loop) -> usize {

@@ -177,6 +177,7 @@ impl Builder {
             faults: faults.clone(),
             relay: relay_tx,
             client_addrs,
+            quorum: config.servers.len() / 2 + 1,
         };
         let core_handle = tokio::spawn(async move {
             let mut transport_tasks = transport_tasks;
