@@ -334,7 +334,8 @@ async fn cas_registers_stay_linearizable_through_partitions() {
                 outcome: Outcome::Value(parse(&data), stat.version),
             });
         }
-        for path in acked.lock().expect("lock").iter() {
+        let acked = acked.lock().expect("lock").clone();
+        for path in &acked {
             assert!(
                 reader.exists(path).await.expect("exists").is_some(),
                 "acknowledged create {path} lost"
