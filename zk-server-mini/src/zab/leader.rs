@@ -301,6 +301,14 @@ impl Peer {
             Message::RejectEpoch { accepted_epoch, .. } => {
                 tracing::info!(from, accepted_epoch, "follower refused our epoch");
                 l.learners.remove(&from);
+                if l.epoch.is_some_and(|e| accepted_epoch > e) {
+                    // It promised a later epoch (to a would-be leader that never got a
+                    // quorum) and can never join this one. Without stepping down it would
+                    // stay out for as long as this leader lives; the next election picks
+                    // an epoch it can accept.
+                    tracing::info!(from, "stepping down so that the member can rejoin");
+                    self.become_looking();
+                }
             }
             Message::AckNewLeader { epoch, zxid } => {
                 let Some(x) = l.learners.get_mut(&from) else {
