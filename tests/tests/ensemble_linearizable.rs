@@ -1,7 +1,7 @@
 //! Real processes, real clients, checked histories: a 3-member ensemble of the
 //! `zk-server-mini` binary while concurrent `zk-client` sessions do reads, writes and
 //! compare-and-set (setData with a version) on a few registers and create nodes, and members
-//! are killed (SIGKILL), restarted and paused (SIGSTOP/SIGCONT). Each register's history must
+//! are killed (SIGKILL), restarted, paused (SIGSTOP/SIGCONT) and partitioned. Each register's history must
 //! be linearizable (`zk_integration_tests::linearizability`). Then the whole ensemble is
 //! killed with SIGKILL and restarted: every acknowledged create is there, and the registers'
 //! final values, read after the restart, extend the histories linearizably (no acknowledged
@@ -199,6 +199,21 @@ async fn cas_registers_stay_linearizable_through_kills_pauses_and_a_full_restart
         signal(cluster.pid(leader).expect("pid"), "-STOP");
         tokio::time::sleep(Duration::from_secs(2)).await;
         signal(cluster.pid(leader).expect("pid"), "-CONT");
+        let leader = cluster.leader(WAIT).await.expect("a leader");
+        cluster.partition(&[leader], true).await;
+        // The child takes the partition from its fault-control file: the others elect anew.
+        let deadline = Instant::now() + WAIT;
+        'elected: loop {
+            for id in cluster.ids().into_iter().filter(|i| *i != leader) {
+                if cluster.mode(id).await.as_deref() == Some("leader") {
+                    break 'elected;
+                }
+            }
+            assert!(Instant::now() < deadline, "the partition did not take");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        cluster.heal();
         for c in clients {
             c.await.expect("client task");
         }
@@ -270,7 +285,7 @@ async fn cas_registers_stay_linearizable_through_kills_pauses_and_a_full_restart
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cas_registers_stay_linearizable_through_partitions() {
     let test = async {
-        let cluster = TestCluster::builder(3)
+        let mut cluster = TestCluster::builder(3)
             .tick_ms(50)
             .start()
             .await

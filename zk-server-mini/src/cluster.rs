@@ -108,6 +108,7 @@ impl ClusterBuilder {
             servers,
             client_ports,
             members: BTreeMap::new(),
+            control: BTreeMap::new(),
         };
         let ids: Vec<u64> = cluster.servers.keys().copied().collect();
         for id in ids {
@@ -139,6 +140,8 @@ pub struct TestCluster {
     servers: BTreeMap<u64, PeerAddr>,
     client_ports: BTreeMap<u64, u16>,
     members: BTreeMap<u64, Running>,
+    /// Per child-process member: the members it is cut off from, its disk delay (ms).
+    control: BTreeMap<u64, (Vec<u64>, u64)>,
 }
 
 impl std::fmt::Debug for TestCluster {
@@ -208,9 +211,12 @@ impl TestCluster {
                 std::fs::write(&path, cfg_text).map_err(io)?;
                 let log = std::fs::File::create(data.join("member.log")).map_err(io)?;
                 let err = log.try_clone().map_err(io)?;
+                let control = data.join("faults");
+                std::fs::write(&control, self.control_text(id)).map_err(io)?;
                 let child = std::process::Command::new(binary)
                     .arg("--config")
                     .arg(&path)
+                    .env("ZK_MINI_FAULT_CONTROL", &control)
                     .stdout(log)
                     .stderr(err)
                     .spawn()
@@ -361,23 +367,43 @@ impl TestCluster {
         }
     }
 
-    /// Cuts `side` off from the other members (peer traffic both ways), and, with
-    /// `from_clients`, drops the client connections of the members in `side` (clients
-    /// reconnect to whichever member serves). In-process members only.
-    pub async fn partition(&self, side: &[u64], from_clients: bool) {
-        for (id, m) in &self.members {
-            let Running::InProcess(s) = m else { continue };
-            let Some(f) = s.member_faults() else { continue };
-            let inside = side.contains(id);
-            {
-                let mut blocked = f.peers.blocked.lock().unwrap_or_else(|e| e.into_inner());
-                blocked.clear();
-                for other in self.servers.keys() {
-                    if side.contains(other) != inside {
-                        blocked.insert(*other);
-                    }
-                }
+    fn control_text(&self, id: u64) -> String {
+        let (blocked, delay) = self.control.get(&id).cloned().unwrap_or_default();
+        let ids: Vec<String> = blocked.iter().map(u64::to_string).collect();
+        format!("block {}\ndisk_delay_ms {delay}\n", ids.join(" "))
+    }
+
+    /// Rewrites a child-process member's fault-control file (it polls it every 20 ms).
+    fn write_control(&self, id: u64) {
+        if matches!(self.members.get(&id), Some(Running::Process(_))) {
+            let path = self.data_dir(id).join("faults");
+            let tmp = self.data_dir(id).join("faults.tmp");
+            if std::fs::write(&tmp, self.control_text(id)).is_ok() {
+                let _ = std::fs::rename(&tmp, &path);
             }
+        }
+    }
+
+    /// Cuts `side` off from the other members (peer traffic both ways), and, with
+    /// `from_clients`, drops the client connections of the in-process members in `side`
+    /// (clients reconnect to whichever member serves). Child processes take it through
+    /// their fault-control file within a few tens of milliseconds.
+    pub async fn partition(&mut self, side: &[u64], from_clients: bool) {
+        let all: Vec<u64> = self.servers.keys().copied().collect();
+        for id in &all {
+            let inside = side.contains(id);
+            let cut: Vec<u64> = all
+                .iter()
+                .copied()
+                .filter(|other| side.contains(other) != inside)
+                .collect();
+            self.control.entry(*id).or_default().0 = cut.clone();
+            self.write_control(*id);
+            let Some(Running::InProcess(s)) = self.members.get(id) else {
+                continue;
+            };
+            let Some(f) = s.member_faults() else { continue };
+            *f.peers.blocked.lock().unwrap_or_else(|e| e.into_inner()) = cut.into_iter().collect();
             if inside && from_clients {
                 s.drop_connections(None).await;
             }
@@ -385,9 +411,12 @@ impl TestCluster {
     }
 
     /// Ends every partition.
-    pub fn heal(&self) {
-        for m in self.members.values() {
-            if let Running::InProcess(s) = m
+    pub fn heal(&mut self) {
+        let all: Vec<u64> = self.servers.keys().copied().collect();
+        for id in all {
+            self.control.entry(id).or_default().0.clear();
+            self.write_control(id);
+            if let Some(Running::InProcess(s)) = self.members.get(&id)
                 && let Some(f) = s.member_faults()
             {
                 f.peers
@@ -399,8 +428,10 @@ impl TestCluster {
         }
     }
 
-    /// Makes every durable write of member `id` take `delay` longer (in-process only).
-    pub fn slow_disk(&self, id: u64, delay: Duration) {
+    /// Makes every durable write of member `id` take `delay` longer.
+    pub fn slow_disk(&mut self, id: u64, delay: Duration) {
+        self.control.entry(id).or_default().1 = delay.as_millis() as u64;
+        self.write_control(id);
         if let Some(Running::InProcess(s)) = self.members.get(&id)
             && let Some(f) = s.member_faults()
         {

@@ -30,7 +30,7 @@ fn get(path: &str) -> Request {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_on_demand() {
     let test = async {
-        let cluster = TestCluster::builder(3)
+        let mut cluster = TestCluster::builder(3)
             .tick_ms(50)
             .start()
             .await

@@ -131,7 +131,7 @@ async fn four_letter_words_report_roles() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partitioned_leader_is_replaced_and_rejoins_without_divergence() {
     bounded(async {
-        let cluster = TestCluster::builder(3)
+        let mut cluster = TestCluster::builder(3)
             .tick_ms(50)
             .start()
             .await

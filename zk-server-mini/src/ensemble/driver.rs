@@ -649,3 +649,36 @@ impl Driver {
         }
     }
 }
+
+impl MemberFaults {
+    /// Applies a fault-control text (what [`crate::cluster::TestCluster`] writes for a child
+    /// process; the binary polls the file named by `ZK_MINI_FAULT_CONTROL`): a line
+    /// `block 2 3` cuts peer traffic with members 2 and 3 (`block` alone heals), a line
+    /// `disk_delay_ms 30` slows every durable write. Other lines and bad numbers are ignored.
+    ///
+    /// ```
+    /// use zk_server_mini::ensemble::MemberFaults;
+    ///
+    /// let faults = MemberFaults::default();
+    /// faults.apply_control("block 2 3\ndisk_delay_ms 30\n");
+    /// assert!(faults.peers.is_blocked(2) && !faults.peers.is_blocked(1));
+    /// faults.apply_control("block\n");
+    /// assert!(!faults.peers.is_blocked(2));
+    /// ```
+    pub fn apply_control(&self, text: &str) {
+        let mut blocked = std::collections::BTreeSet::new();
+        let mut delay = 0;
+        for line in text.lines() {
+            let mut words = line.split_whitespace();
+            match words.next() {
+                Some("block") => blocked.extend(words.filter_map(|w| w.parse::<PeerId>().ok())),
+                Some("disk_delay_ms") => {
+                    delay = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+                }
+                _ => {}
+            }
+        }
+        *self.peers.blocked.lock().unwrap_or_else(|e| e.into_inner()) = blocked;
+        self.disk_delay_ms.store(delay, Ordering::Relaxed);
+    }
+}
