@@ -505,6 +505,18 @@ fn signal(pid: u32, sig: &str) {
 
 /// Sends a four-letter word and reads the reply (`None` when the member does not answer
 /// within a second).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = std::env::temp_dir().join(format!("zk-mini-4lw-doc-{}", std::process::id()));
+/// let server = zk_server_mini::MiniServer::builder().data_dir(&dir).start().await?;
+/// let srvr = zk_server_mini::cluster::four_letter(server.addr(), "srvr").await;
+/// assert!(srvr.is_some_and(|s| s.contains("Mode: standalone")));
+/// server.stop().await;
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// # Ok(()) }
+/// ```
 pub async fn four_letter(addr: SocketAddr, word: &str) -> Option<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let exchange = async {
