@@ -81,7 +81,14 @@ async fn client_loop(
         let invoked = now();
         let limit = Duration::from_secs(5);
         let (op, outcome) = if choice < 4 {
-            let r = tokio::time::timeout(limit, c.get_data(&key(k))).await;
+            // Some reads are a sync() then a read, as a client wanting the latest value does.
+            let r = tokio::time::timeout(limit, async {
+                if choice == 0 {
+                    c.sync(&key(k)).await?;
+                }
+                c.get_data(&key(k)).await
+            })
+            .await;
             match r {
                 Ok(Ok((data, stat))) => {
                     last_version.insert(k, stat.version);

@@ -100,6 +100,9 @@ struct Loop {
     /// Per follower: the send time of the newest ping it answered. A follower that answered
     /// a ping sent at `t` cannot have given up on this leader before `t + syncLimit` ticks.
     lease: BTreeMap<PeerId, Instant>,
+    /// Syncs waiting for their quorum round: read-index id -> (connection, xid, path).
+    syncs: BTreeMap<u64, (ConnId, i32, String)>,
+    next_sync: u64,
     start: Instant,
     last_reap: Instant,
 }
@@ -116,6 +119,8 @@ impl Driver {
             heard: BTreeMap::new(),
             ping_sent: BTreeMap::new(),
             lease: BTreeMap::new(),
+            syncs: BTreeMap::new(),
+            next_sync: 0,
             start: Instant::now(),
             last_reap: Instant::now(),
         };
@@ -213,6 +218,7 @@ impl Driver {
                     self.sm.tick(now, wall_ms(), reap);
                 }
                 self.propose_sealed(&mut st);
+                self.start_syncs(&mut st);
             } else {
                 self.refuse_clients(inputs, &mut st);
             }
@@ -282,6 +288,15 @@ impl Driver {
         }
     }
 
+    /// Starts a read-index round (a quorum confirms this leader) for each held `sync()`.
+    fn start_syncs(&mut self, st: &mut Loop) {
+        for (conn, xid, path) in std::mem::take(&mut self.sm.held_syncs) {
+            st.next_sync += 1;
+            st.syncs.insert(st.next_sync, (conn, xid, path));
+            self.peer.step(Input::ReadIndex { id: st.next_sync });
+        }
+    }
+
     fn rebuild_sm(&mut self) {
         let tree = self.sm.take_tree();
         let now = 0;
@@ -294,6 +309,7 @@ impl Driver {
             let _ = out.tx.send(Outbound::Close);
         }
         st.serving = false;
+        st.syncs.clear();
         self.rebuild_sm();
         self.publish(st);
     }
@@ -316,6 +332,8 @@ impl Driver {
             crate::zxid::make(epoch, 0)
         };
         self.sm.continue_after(after);
+        self.sm.hold_syncs = true;
+        st.syncs.clear();
         st.serving = true;
         st.want_serving = false;
         tracing::info!(
@@ -401,7 +419,16 @@ impl Driver {
                     Output::Forwarded { from, .. } => {
                         tracing::debug!(from, "forwarded write ignored: followers refuse clients");
                     }
-                    Output::ReadIndexReady { .. } | Output::ReadIndexFailed { .. } => {}
+                    Output::ReadIndexReady { id, .. } => {
+                        if let Some((conn, xid, path)) = st.syncs.remove(&id) {
+                            self.sm.finish_sync(conn, xid, path, true);
+                        }
+                    }
+                    Output::ReadIndexFailed { id } => {
+                        if let Some((conn, xid, path)) = st.syncs.remove(&id) {
+                            self.sm.finish_sync(conn, xid, path, false);
+                        }
+                    }
                     Output::ExpireSession { session } => {
                         if st.serving {
                             self.sm.expire_session(session, wall_ms());
