@@ -7,7 +7,8 @@
 //!
 //! - `cargo test -p zk-server-mini --test zab_sim` runs a few dozen seeds (seconds).
 //! - `ZAB_SIM_SEEDS=100000 cargo test --release -p zk-server-mini --test zab_sim -- --nocapture`
-//!   is the long run (`ZAB_SIM_FIRST_SEED` picks where it starts).
+//!   is the long run (`ZAB_SIM_FIRST_SEED` picks where it starts; `ZAB_SIM_CHAOS=10` loses,
+//!   duplicates and reorders 10% of messages instead of 2%).
 //! - `ZAB_SIM_SEED=N cargo test -p zk-server-mini --test zab_sim <test name> -- --nocapture`
 //!   reproduces one seed of that test (a failure prints this line, and the trace).
 
@@ -46,6 +47,11 @@ fn run_seed(seed: u64, members: u64, bug: Bug) -> Result<Outcome, String> {
 /// [`run_seed`], with or without snapshots (without them no sync is a SNAP).
 fn run_seed_with(seed: u64, members: u64, bug: Bug, snapshots: bool) -> Result<Outcome, String> {
     let mut sim = Sim::with_bug(members, seed, bug);
+    if let Some(percent) = env_u64("ZAB_SIM_CHAOS") {
+        // A harsher network: this percentage of messages lost, duplicated and reordered.
+        let p = percent.min(50) as f64 / 100.0;
+        (sim.faults.loss, sim.faults.duplicate, sim.faults.reorder) = (p, p, p);
+    }
     if !snapshots {
         sim.snapshot_every = u64::MAX;
     }

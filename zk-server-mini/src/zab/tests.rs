@@ -408,3 +408,114 @@ fn a_lost_last_proposal_and_a_lost_ack_are_recovered_through_pings() {
     );
     assert!(!p.is_serving());
 }
+
+/// Member 3 of {1, 2, 3}, elected by 1 and 2.
+fn elected_leader() -> Peer {
+    let mut p = Peer::new(Config::new(3, vec![1, 2, 3]), Recovered::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let vote = p.own_vote();
+    for from in [1, 2] {
+        p.step(Input::Message {
+            from,
+            message: Message::Vote {
+                round: 1,
+                vote,
+                settled: None,
+            },
+        });
+    }
+    assert_eq!(p.role(), Role::Leading);
+    p.take_outputs();
+    p
+}
+
+fn from(p: &mut Peer, from: PeerId, message: Message) -> Vec<Output> {
+    p.step(Input::Message { from, message });
+    p.take_outputs()
+}
+
+fn ack_epoch(fresh: bool) -> Message {
+    Message::AckEpoch {
+        epoch: 1,
+        fresh,
+        current_epoch: 0,
+        last_zxid: 0,
+    }
+}
+
+/// Two would-be leaders can never both collect a quorum for one epoch: only an ACKEPOCH
+/// whose sender persisted the epoch just now counts.
+#[test]
+fn only_fresh_epoch_acks_count_towards_the_quorum() {
+    let mut p = elected_leader();
+    let outs = from(&mut p, 1, Message::FollowerInfo { accepted_epoch: 0 });
+    assert_eq!(
+        outs.iter().find_map(|o| match o {
+            Output::Persist { op, .. } => Some(op.clone()),
+            _ => None,
+        }),
+        Some(PersistOp::AcceptedEpoch(1))
+    );
+    persist_all(&mut p, &outs);
+    let outs = from(&mut p, 1, ack_epoch(false));
+    assert!(
+        !outs.iter().any(|o| matches!(o, Output::Persist { .. })),
+        "a repeated ack counted: {outs:?}"
+    );
+    from(&mut p, 2, Message::FollowerInfo { accepted_epoch: 0 });
+    let outs = from(&mut p, 2, ack_epoch(true));
+    assert!(outs.contains(&Output::Persist {
+        id: 2,
+        op: PersistOp::CurrentEpoch(1)
+    }));
+}
+
+/// The leader serves only once a quorum acknowledged NEWLEADER, and only an ack of the
+/// sync it sent last counts.
+#[test]
+fn the_leader_serves_after_a_quorum_of_newleader_acks() {
+    let mut p = elected_leader();
+    let outs = from(&mut p, 1, Message::FollowerInfo { accepted_epoch: 0 });
+    persist_all(&mut p, &outs);
+    let outs = from(&mut p, 1, ack_epoch(true));
+    let outs = persist_all(&mut p, &outs);
+    assert!(
+        sent(&outs)
+            .iter()
+            .any(|m| matches!(m, Message::Sync { .. })),
+        "{outs:?}"
+    );
+    assert!(!p.is_serving());
+    // An ack naming another sync position: ignored.
+    let outs = from(
+        &mut p,
+        1,
+        Message::AckNewLeader {
+            epoch: 1,
+            zxid: make(0, 5),
+        },
+    );
+    assert!(!outs.contains(&Output::Serving(true)));
+    let outs = from(&mut p, 1, Message::AckNewLeader { epoch: 1, zxid: 0 });
+    assert!(outs.contains(&Output::Serving(true)), "{outs:?}");
+    assert_eq!(p.leading_epoch(), Some(1));
+    assert!(p.propose(Bytes::from_static(b"x")).is_ok());
+}
+
+/// A member that promised a later epoch can never join this one: the leader steps down so
+/// that the next election picks an epoch it can accept.
+#[test]
+fn a_leader_steps_down_when_a_member_accepted_a_later_epoch() {
+    let mut p = elected_leader();
+    let outs = from(&mut p, 1, Message::FollowerInfo { accepted_epoch: 0 });
+    persist_all(&mut p, &outs);
+    from(
+        &mut p,
+        1,
+        Message::RejectEpoch {
+            epoch: 1,
+            accepted_epoch: 4,
+        },
+    );
+    assert_eq!(p.role(), Role::Looking);
+}
