@@ -88,43 +88,74 @@ impl ClusterBuilder {
                 (d, true)
             }
         };
-        let mut servers = BTreeMap::new();
-        let mut client_ports = BTreeMap::new();
-        for id in 1..=self.size as u64 {
-            servers.insert(
-                id,
-                PeerAddr {
-                    host: "127.0.0.1".into(),
-                    quorum_port: free_port(),
-                    election_port: free_port(),
-                },
-            );
-            client_ports.insert(id, free_port());
+        // Ports are picked free, then bound by the members: something else may take one in
+        // between. An in-process member that cannot bind is retried on fresh ports.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut servers = BTreeMap::new();
+            let mut client_ports = BTreeMap::new();
+            for id in 1..=self.size as u64 {
+                servers.insert(
+                    id,
+                    PeerAddr {
+                        host: "127.0.0.1".into(),
+                        quorum_port: free_port(),
+                        election_port: free_port(),
+                    },
+                );
+                client_ports.insert(id, free_port());
+            }
+            let mut cluster = TestCluster {
+                builder: self.clone(),
+                dir: dir.clone(),
+                owned,
+                servers,
+                client_ports,
+                members: BTreeMap::new(),
+                control: BTreeMap::new(),
+            };
+            let ids: Vec<u64> = cluster.servers.keys().copied().collect();
+            let mut failed = None;
+            for id in ids {
+                if let Err(e) = cluster.launch(id).await {
+                    failed = Some(e);
+                    break;
+                }
+            }
+            match failed {
+                None => return Ok(cluster),
+                Some(ServerError::Bind { .. }) if attempt < 5 => {
+                    let ids: Vec<u64> = cluster.servers.keys().copied().collect();
+                    for id in ids {
+                        cluster.kill(id).await;
+                        // Its ensemble id names the old ports: start it afresh.
+                        let _ = std::fs::remove_dir_all(cluster.data_dir(id));
+                    }
+                }
+                Some(e) => return Err(e),
+            }
         }
-        let mut cluster = TestCluster {
-            builder: self,
-            dir,
-            owned,
-            servers,
-            client_ports,
-            members: BTreeMap::new(),
-            control: BTreeMap::new(),
-        };
-        let ids: Vec<u64> = cluster.servers.keys().copied().collect();
-        for id in ids {
-            cluster.launch(id).await?;
-        }
-        Ok(cluster)
     }
 }
 
 static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// A port the OS says is free now, never one this process handed out before (tests in one
+/// process start clusters in parallel).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    for _ in 0..100 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(0);
+        if port != 0 && GIVEN.lock().unwrap_or_else(|e| e.into_inner()).insert(port) {
+            return port;
+        }
+    }
+    0
 }
 
 enum Running {
