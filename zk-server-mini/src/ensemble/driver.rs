@@ -97,6 +97,10 @@ struct Loop {
     /// answers the n-th ping or a later one (earlier ones may have been lost): taking the n-th
     /// send time can only make a lease shorter, never longer.
     ping_sent: BTreeMap<PeerId, std::collections::VecDeque<Instant>>,
+    /// Per follower, when the leader sent its oldest sync (NEWLEADER) not yet acknowledged:
+    /// an acknowledgement answers that one or a later one, so it starts a lease as a ping
+    /// answer does (a new leader need not wait a ping round to serve).
+    sync_sent: BTreeMap<PeerId, Instant>,
     /// Per follower: the send time of the newest ping it answered. A follower that answered
     /// a ping sent at `t` cannot have given up on this leader before `t + syncLimit` ticks.
     lease: BTreeMap<PeerId, Instant>,
@@ -118,6 +122,7 @@ impl Driver {
             since_snapshot: 0,
             heard: BTreeMap::new(),
             ping_sent: BTreeMap::new(),
+            sync_sent: BTreeMap::new(),
             lease: BTreeMap::new(),
             syncs: BTreeMap::new(),
             next_sync: 0,
@@ -236,9 +241,12 @@ impl Driver {
         ) {
             st.heard.insert(from, Instant::now());
         }
-        if let Message::PingAck { .. } = &message
-            && let Some(sent) = st.ping_sent.get_mut(&from).and_then(|q| q.pop_front())
-        {
+        let answered = match &message {
+            Message::PingAck { .. } => st.ping_sent.get_mut(&from).and_then(|q| q.pop_front()),
+            Message::AckNewLeader { .. } => st.sync_sent.remove(&from),
+            _ => None,
+        };
+        if let Some(sent) = answered {
             let lease = st.lease.entry(from).or_insert(sent);
             *lease = (*lease).max(sent);
         }
@@ -371,6 +379,9 @@ impl Driver {
             for output in outputs {
                 match output {
                     Output::Send { to, message } => {
+                        if let Message::Sync { .. } = &message {
+                            st.sync_sent.entry(to).or_insert_with(Instant::now);
+                        }
                         if let Message::Ping { .. } = &message {
                             let q = st.ping_sent.entry(to).or_default();
                             // Not recorded past the bound: answers then find no send time
@@ -403,6 +414,7 @@ impl Driver {
                         st.role = role;
                         st.lease.clear();
                         st.ping_sent.clear();
+                        st.sync_sent.clear();
                         if st.serving && role != Role::Leading {
                             self.stop_serving(st);
                         }

@@ -164,7 +164,8 @@ impl Builder {
             facts,
             snap_count: config.snap_count.max(1),
             tick: Duration::from_millis(tick_ms),
-            sync_limit: config.sync_limit,
+            // The lease may not outlast either limit a follower leaves its leader after.
+            sync_limit: config.sync_limit.min(config.init_limit),
             _locks: locks,
             core_wake: core_wake.clone(),
             global_budget: global_budget.clone(),
