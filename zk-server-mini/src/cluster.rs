@@ -516,13 +516,22 @@ impl TestCluster {
     }
 }
 
+/// A cluster dropped without [`TestCluster::stop`] (a test that panicked) still kills its
+/// child processes, signals its in-process members to stop, and removes the data directory
+/// it created.
 impl Drop for TestCluster {
     fn drop(&mut self) {
-        for m in self.members.values_mut() {
-            if let Running::Process(c) = m {
-                let _ = c.kill();
-                let _ = c.wait();
+        for (_, m) in std::mem::take(&mut self.members) {
+            match m {
+                Running::Process(mut c) => {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+                Running::InProcess(s) => drop(s),
             }
+        }
+        if self.owned {
+            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 }
