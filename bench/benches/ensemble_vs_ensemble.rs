@@ -6,7 +6,7 @@
 //! ```text
 //! cargo build --release -p zk-server-mini
 //! cargo bench -p zk-bench --bench ensemble_vs_ensemble -- [--znodes 100000] [--in-flight 256]
-//!     [--latency-ops 1000] [--data-len 32] [--elections 3]
+//!     [--latency-ops 1000] [--data-len 32] [--elections 3] [--snap-count 100000] [--mini-only]
 //! ```
 //!
 //! Measured: pipelined create, get and set of `--znodes` nodes (throughput), closed-loop get
@@ -156,21 +156,28 @@ async fn run(args: Args) -> Result<(), String> {
     let latency_ops: usize = args.get("latency-ops", 1_000)?.min(znodes);
     let elections: usize = args.get("elections", 3)?;
     let data = vec![b'x'; args.get("data-len", 32usize)?];
+    // The mini members' snapCount (ZooKeeper's default, 100000, is also its own here).
+    let snap_count: u64 = args.get("snap-count", 100_000)?;
+    let mini_only = args.has("mini-only");
     if let Some(why) = RealZk::unavailable_reason() {
         return Err(format!("the reference server is needed: {why}"));
     }
     let mini = TestCluster::builder(3)
         .tick_ms(TICK_MS)
+        .snap_count(snap_count)
         .processes(locate_binary()?)
         .start()
         .await
         .map_err(|e| e.to_string())?;
-    let real = RealZkEnsemble::start(3, ZkOptions::default().tick_time(TICK_MS as u32))
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut ensembles = vec![Ens::Mini(mini), Ens::Real(real)];
+    let mut ensembles = vec![Ens::Mini(mini)];
+    if !mini_only {
+        let real = RealZkEnsemble::start(3, ZkOptions::default().tick_time(TICK_MS as u32))
+            .await
+            .map_err(|e| e.to_string())?;
+        ensembles.push(Ens::Real(real));
+    }
     println!(
-        "# {znodes} znodes, {in_flight} in flight, {} B data, tickTime {TICK_MS} ms, syncLimit 5",
+        "# {znodes} znodes, {in_flight} in flight, {} B data, tickTime {TICK_MS} ms, syncLimit 5, mini snapCount {snap_count}",
         data.len()
     );
     for ens in &mut ensembles {

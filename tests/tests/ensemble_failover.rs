@@ -326,6 +326,7 @@ async fn clients_fail_over_alike_on_real_zookeeper_and_the_mini_ensemble() {
         let classpath = compile_curator(classes.path());
         let mini = run(false, &classpath).await;
         let real = run(true, &classpath).await;
+        eprintln!("mini ensemble: {mini:?}\nZooKeeper 3.8.0 ensemble: {real:?}");
         assert_eq!(mini, real, "mini ensemble vs ZooKeeper 3.8.0 ensemble");
         assert!(mini.contains(&"same session true".to_string()), "{mini:?}");
         assert!(

@@ -1,7 +1,7 @@
 //! Real processes, real clients, checked histories: a 3-member ensemble of the
 //! `zk-server-mini` binary while concurrent `zk-client` sessions do reads, writes and
 //! compare-and-set (setData with a version) on a few registers and create nodes, and members
-//! are killed (SIGKILL), restarted and paused (SIGSTOP/SIGCONT). Each register's history must
+//! are killed (SIGKILL), restarted, paused (SIGSTOP/SIGCONT) and partitioned. Each register's history must
 //! be linearizable (`zk_integration_tests::linearizability`). Then the whole ensemble is
 //! killed with SIGKILL and restarted: every acknowledged create is there, and the registers'
 //! final values, read after the restart, extend the histories linearizably (no acknowledged
@@ -81,7 +81,14 @@ async fn client_loop(
         let invoked = now();
         let limit = Duration::from_secs(5);
         let (op, outcome) = if choice < 4 {
-            let r = tokio::time::timeout(limit, c.get_data(&key(k))).await;
+            // Some reads are a sync() then a read, as a client wanting the latest value does.
+            let r = tokio::time::timeout(limit, async {
+                if choice == 0 {
+                    c.sync(&key(k)).await?;
+                }
+                c.get_data(&key(k)).await
+            })
+            .await;
             match r {
                 Ok(Ok((data, stat))) => {
                     last_version.insert(k, stat.version);
@@ -199,6 +206,21 @@ async fn cas_registers_stay_linearizable_through_kills_pauses_and_a_full_restart
         signal(cluster.pid(leader).expect("pid"), "-STOP");
         tokio::time::sleep(Duration::from_secs(2)).await;
         signal(cluster.pid(leader).expect("pid"), "-CONT");
+        let leader = cluster.leader(WAIT).await.expect("a leader");
+        cluster.partition(&[leader], true).await;
+        // The child takes the partition from its fault-control file: the others elect anew.
+        let deadline = Instant::now() + WAIT;
+        'elected: loop {
+            for id in cluster.ids().into_iter().filter(|i| *i != leader) {
+                if cluster.mode(id).await.as_deref() == Some("leader") {
+                    break 'elected;
+                }
+            }
+            assert!(Instant::now() < deadline, "the partition did not take");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        cluster.heal();
         for c in clients {
             c.await.expect("client task");
         }
@@ -259,6 +281,112 @@ async fn cas_registers_stay_linearizable_through_kills_pauses_and_a_full_restart
         cluster.stop().await;
     };
     tokio::time::timeout(Duration::from_secs(240), test)
+        .await
+        .expect("test timed out");
+}
+
+/// The same workload on an in-process ensemble (partitions are in-process only): the leader
+/// is cut off from its peers and its clients, then a follower, then the leader is frozen.
+/// An isolated leader must stop answering before a new one takes writes (its lease), or its
+/// reads would be stale and the histories not linearizable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cas_registers_stay_linearizable_through_partitions() {
+    let test = async {
+        let mut cluster = TestCluster::builder(3)
+            .tick_ms(50)
+            .start()
+            .await
+            .expect("start the ensemble");
+        cluster.leader(WAIT).await.expect("a leader");
+        let connect = cluster.connect_string();
+        let setup = Client::builder(&connect).connect().await.expect("connect");
+        for k in 0..KEYS {
+            setup
+                .create(&key(k), b"0", &CreateOptions::persistent())
+                .await
+                .expect("create a register");
+        }
+        setup.close().await;
+        let start = Instant::now();
+        let stop_at = start + Duration::from_secs(12);
+        let history: History = Arc::default();
+        let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+        let mut clients = Vec::new();
+        for id in 0..CLIENTS {
+            clients.push(tokio::spawn(client_loop(
+                id,
+                connect.clone(),
+                start,
+                stop_at,
+                history.clone(),
+                acked.clone(),
+            )));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let leader = cluster.leader(WAIT).await.expect("a leader");
+        cluster.partition(&[leader], true).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        cluster.heal();
+        let leader = cluster.leader(WAIT).await.expect("a leader");
+        let follower = cluster
+            .ids()
+            .into_iter()
+            .find(|i| *i != leader)
+            .expect("a follower");
+        cluster.partition(&[follower], true).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        cluster.heal();
+        let leader = cluster.leader(WAIT).await.expect("a leader");
+        cluster.pause(leader);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        cluster.resume(leader);
+        for c in clients {
+            c.await.expect("client task");
+        }
+        cluster.leader(WAIT).await.expect("a leader after healing");
+        let reader = Client::builder(&connect).connect().await.expect("connect");
+        let after = start.elapsed().as_nanos() as u64;
+        let mut history = history.lock().expect("lock").clone();
+        for k in 0..KEYS {
+            let (data, stat) = reader.get_data(&key(k)).await.expect("read a register");
+            history.entry(k).or_default().push(Record {
+                op: Op::Read,
+                invoked: after,
+                returned: Some(after + 1),
+                outcome: Outcome::Value(parse(&data), stat.version),
+            });
+        }
+        let acked = acked.lock().expect("lock").clone();
+        for path in &acked {
+            assert!(
+                reader.exists(path).await.expect("exists").is_some(),
+                "acknowledged create {path} lost"
+            );
+        }
+        reader.close().await;
+        let writes = history
+            .values()
+            .flatten()
+            .filter(|r| matches!(r.outcome, Outcome::Version(_)))
+            .count();
+        let reads = history
+            .values()
+            .flatten()
+            .filter(|r| matches!(r.outcome, Outcome::Value(..)))
+            .count();
+        eprintln!("partitions: {reads} reads, {writes} acknowledged writes");
+        assert!(
+            writes > 20,
+            "too few writes got through to test anything: {writes}"
+        );
+        for (k, h) in &history {
+            if let Err(e) = check(h, (0, 0)) {
+                panic!("register {k}: {e}");
+            }
+        }
+        cluster.stop().await;
+    };
+    tokio::time::timeout(Duration::from_secs(180), test)
         .await
         .expect("test timed out");
 }

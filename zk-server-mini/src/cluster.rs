@@ -88,42 +88,74 @@ impl ClusterBuilder {
                 (d, true)
             }
         };
-        let mut servers = BTreeMap::new();
-        let mut client_ports = BTreeMap::new();
-        for id in 1..=self.size as u64 {
-            servers.insert(
-                id,
-                PeerAddr {
-                    host: "127.0.0.1".into(),
-                    quorum_port: free_port(),
-                    election_port: free_port(),
-                },
-            );
-            client_ports.insert(id, free_port());
+        // Ports are picked free, then bound by the members: something else may take one in
+        // between. An in-process member that cannot bind is retried on fresh ports.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut servers = BTreeMap::new();
+            let mut client_ports = BTreeMap::new();
+            for id in 1..=self.size as u64 {
+                servers.insert(
+                    id,
+                    PeerAddr {
+                        host: "127.0.0.1".into(),
+                        quorum_port: free_port(),
+                        election_port: free_port(),
+                    },
+                );
+                client_ports.insert(id, free_port());
+            }
+            let mut cluster = TestCluster {
+                builder: self.clone(),
+                dir: dir.clone(),
+                owned,
+                servers,
+                client_ports,
+                members: BTreeMap::new(),
+                control: BTreeMap::new(),
+            };
+            let ids: Vec<u64> = cluster.servers.keys().copied().collect();
+            let mut failed = None;
+            for id in ids {
+                if let Err(e) = cluster.launch(id).await {
+                    failed = Some(e);
+                    break;
+                }
+            }
+            match failed {
+                None => return Ok(cluster),
+                Some(ServerError::Bind { .. }) if attempt < 5 => {
+                    let ids: Vec<u64> = cluster.servers.keys().copied().collect();
+                    for id in ids {
+                        cluster.kill(id).await;
+                        // Its ensemble id names the old ports: start it afresh.
+                        let _ = std::fs::remove_dir_all(cluster.data_dir(id));
+                    }
+                }
+                Some(e) => return Err(e),
+            }
         }
-        let mut cluster = TestCluster {
-            builder: self,
-            dir,
-            owned,
-            servers,
-            client_ports,
-            members: BTreeMap::new(),
-        };
-        let ids: Vec<u64> = cluster.servers.keys().copied().collect();
-        for id in ids {
-            cluster.launch(id).await?;
-        }
-        Ok(cluster)
     }
 }
 
 static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// A port the OS says is free now, never one this process handed out before (tests in one
+/// process start clusters in parallel).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    for _ in 0..100 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(0);
+        if port != 0 && GIVEN.lock().unwrap_or_else(|e| e.into_inner()).insert(port) {
+            return port;
+        }
+    }
+    0
 }
 
 enum Running {
@@ -139,6 +171,8 @@ pub struct TestCluster {
     servers: BTreeMap<u64, PeerAddr>,
     client_ports: BTreeMap<u64, u16>,
     members: BTreeMap<u64, Running>,
+    /// Per child-process member: the members it is cut off from, its disk delay (ms).
+    control: BTreeMap<u64, (Vec<u64>, u64)>,
 }
 
 impl std::fmt::Debug for TestCluster {
@@ -208,9 +242,12 @@ impl TestCluster {
                 std::fs::write(&path, cfg_text).map_err(io)?;
                 let log = std::fs::File::create(data.join("member.log")).map_err(io)?;
                 let err = log.try_clone().map_err(io)?;
+                let control = data.join("faults");
+                std::fs::write(&control, self.control_text(id)).map_err(io)?;
                 let child = std::process::Command::new(binary)
                     .arg("--config")
                     .arg(&path)
+                    .env("ZK_MINI_FAULT_CONTROL", &control)
                     .stdout(log)
                     .stderr(err)
                     .spawn()
@@ -361,23 +398,43 @@ impl TestCluster {
         }
     }
 
-    /// Cuts `side` off from the other members (peer traffic both ways), and, with
-    /// `from_clients`, drops the client connections of the members in `side` (clients
-    /// reconnect to whichever member serves). In-process members only.
-    pub async fn partition(&self, side: &[u64], from_clients: bool) {
-        for (id, m) in &self.members {
-            let Running::InProcess(s) = m else { continue };
-            let Some(f) = s.member_faults() else { continue };
-            let inside = side.contains(id);
-            {
-                let mut blocked = f.peers.blocked.lock().unwrap_or_else(|e| e.into_inner());
-                blocked.clear();
-                for other in self.servers.keys() {
-                    if side.contains(other) != inside {
-                        blocked.insert(*other);
-                    }
-                }
+    fn control_text(&self, id: u64) -> String {
+        let (blocked, delay) = self.control.get(&id).cloned().unwrap_or_default();
+        let ids: Vec<String> = blocked.iter().map(u64::to_string).collect();
+        format!("block {}\ndisk_delay_ms {delay}\n", ids.join(" "))
+    }
+
+    /// Rewrites a child-process member's fault-control file (it polls it every 20 ms).
+    fn write_control(&self, id: u64) {
+        if matches!(self.members.get(&id), Some(Running::Process(_))) {
+            let path = self.data_dir(id).join("faults");
+            let tmp = self.data_dir(id).join("faults.tmp");
+            if std::fs::write(&tmp, self.control_text(id)).is_ok() {
+                let _ = std::fs::rename(&tmp, &path);
             }
+        }
+    }
+
+    /// Cuts `side` off from the other members (peer traffic both ways), and, with
+    /// `from_clients`, drops the client connections of the in-process members in `side`
+    /// (clients reconnect to whichever member serves). Child processes take it through
+    /// their fault-control file within a few tens of milliseconds.
+    pub async fn partition(&mut self, side: &[u64], from_clients: bool) {
+        let all: Vec<u64> = self.servers.keys().copied().collect();
+        for id in &all {
+            let inside = side.contains(id);
+            let cut: Vec<u64> = all
+                .iter()
+                .copied()
+                .filter(|other| side.contains(other) != inside)
+                .collect();
+            self.control.entry(*id).or_default().0 = cut.clone();
+            self.write_control(*id);
+            let Some(Running::InProcess(s)) = self.members.get(id) else {
+                continue;
+            };
+            let Some(f) = s.member_faults() else { continue };
+            *f.peers.blocked.lock().unwrap_or_else(|e| e.into_inner()) = cut.into_iter().collect();
             if inside && from_clients {
                 s.drop_connections(None).await;
             }
@@ -385,9 +442,12 @@ impl TestCluster {
     }
 
     /// Ends every partition.
-    pub fn heal(&self) {
-        for m in self.members.values() {
-            if let Running::InProcess(s) = m
+    pub fn heal(&mut self) {
+        let all: Vec<u64> = self.servers.keys().copied().collect();
+        for id in all {
+            self.control.entry(id).or_default().0.clear();
+            self.write_control(id);
+            if let Some(Running::InProcess(s)) = self.members.get(&id)
                 && let Some(f) = s.member_faults()
             {
                 f.peers
@@ -399,8 +459,10 @@ impl TestCluster {
         }
     }
 
-    /// Makes every durable write of member `id` take `delay` longer (in-process only).
-    pub fn slow_disk(&self, id: u64, delay: Duration) {
+    /// Makes every durable write of member `id` take `delay` longer.
+    pub fn slow_disk(&mut self, id: u64, delay: Duration) {
+        self.control.entry(id).or_default().1 = delay.as_millis() as u64;
+        self.write_control(id);
         if let Some(Running::InProcess(s)) = self.members.get(&id)
             && let Some(f) = s.member_faults()
         {
@@ -454,13 +516,22 @@ impl TestCluster {
     }
 }
 
+/// A cluster dropped without [`TestCluster::stop`] (a test that panicked) still kills its
+/// child processes, signals its in-process members to stop, and removes the data directory
+/// it created.
 impl Drop for TestCluster {
     fn drop(&mut self) {
-        for m in self.members.values_mut() {
-            if let Running::Process(c) = m {
-                let _ = c.kill();
-                let _ = c.wait();
+        for (_, m) in std::mem::take(&mut self.members) {
+            match m {
+                Running::Process(mut c) => {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+                Running::InProcess(s) => drop(s),
             }
+        }
+        if self.owned {
+            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 }
@@ -474,6 +545,18 @@ fn signal(pid: u32, sig: &str) {
 
 /// Sends a four-letter word and reads the reply (`None` when the member does not answer
 /// within a second).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = std::env::temp_dir().join(format!("zk-mini-4lw-doc-{}", std::process::id()));
+/// let server = zk_server_mini::MiniServer::builder().data_dir(&dir).start().await?;
+/// let srvr = zk_server_mini::cluster::four_letter(server.addr(), "srvr").await;
+/// assert!(srvr.is_some_and(|s| s.contains("Mode: standalone")));
+/// server.stop().await;
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// # Ok(()) }
+/// ```
 pub async fn four_letter(addr: SocketAddr, word: &str) -> Option<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let exchange = async {

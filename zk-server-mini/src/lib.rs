@@ -428,6 +428,22 @@ pub struct RunningServer {
 
 impl RunningServer {
     /// An ensemble member's role and progress (`None` for a standalone server).
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+    /// use zk_server_mini::{MiniServer, ServerConfig};
+    /// use zk_server_mini::zab::Role;
+    ///
+    /// let cfg = ServerConfig::from_zoo_cfg(
+    ///     "dataDir=/var/zk1\nserver.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889\n\
+    ///      server.3=127.0.0.1:2890:3890\n",
+    /// )?;
+    /// let member = MiniServer::builder().config(cfg).start().await?;
+    /// if let Some(status) = member.member_status() {
+    ///     println!("leading: {}", status.role == Role::Leading);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn member_status(&self) -> Option<ensemble::MemberStatus> {
         self.member.as_ref().map(|m| *m.status.borrow())
     }
@@ -532,6 +548,20 @@ impl RunningServer {
 
     /// Stops at once, as a crash would: its tasks are aborted mid-flight (nothing more is
     /// written, sent or answered; what is durable stays). Returns once they have ended.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use zk_server_mini::MiniServer;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("zk-mini-abort-doc-{}", std::process::id()));
+    /// let server = MiniServer::builder().data_dir(&dir).start().await?;
+    /// server.abort().await;
+    /// // The data directory is free again: a new server starts on it.
+    /// MiniServer::builder().data_dir(&dir).start().await?.stop().await;
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// # Ok(()) }
+    /// ```
     pub async fn abort(mut self) {
         for task in [self.accept.take(), self.core.take()].into_iter().flatten() {
             task.abort();

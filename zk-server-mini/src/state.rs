@@ -283,6 +283,14 @@ pub struct StateMachine {
     released: BTreeMap<ConnId, u32>,
     pub(crate) received: u64,
     pub(crate) sent: u64,
+    /// An ensemble leader confirms `sync()` with a quorum round: syncs are held here for the
+    /// driver instead of being answered at once.
+    pub(crate) hold_syncs: bool,
+    /// Held syncs (connection, xid, path), for the driver to take.
+    pub(crate) held_syncs: Vec<(ConnId, i32, String)>,
+    /// Connections with a held sync: everything they send waits behind it (replies go out in
+    /// request order).
+    pub(crate) syncing: BTreeSet<ConnId>,
 }
 
 fn frame<T: Encode>(item: &T) -> Bytes {
@@ -321,6 +329,9 @@ impl StateMachine {
             released: BTreeMap::new(),
             received: 0,
             sent: 0,
+            hold_syncs: false,
+            held_syncs: Vec::new(),
+            syncing: BTreeSet::new(),
         }
     }
 
@@ -539,6 +550,10 @@ impl StateMachine {
                 txn,
                 Origin::Request { conn, xid, request },
             );
+            true
+        } else if let (true, Request::Sync(r)) = (self.hold_syncs, &request) {
+            self.held_syncs.push((conn, xid, r.path.clone()));
+            self.syncing.insert(conn);
             true
         } else {
             self.read(conn, sid, xid, request);

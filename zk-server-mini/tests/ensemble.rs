@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zk_proto::acl::Acl;
-use zk_proto::{ConnectRequest, CreateRequest, ErrorCode, GetDataRequest, Request};
+use zk_proto::{ConnectRequest, CreateRequest, ErrorCode, GetDataRequest, Request, SyncRequest};
 use zk_server_mini::cluster::TestCluster;
 use zk_server_mini::testing::RawClient;
 use zk_server_mini::{MiniServer, ServerConfig, ServerError};
@@ -62,6 +62,16 @@ async fn leader_failover_keeps_acknowledged_writes_sessions_and_ephemerals() {
         for i in 0..50 {
             let (h, _) = c.call(&create(&format!("/n{i}"), false)).await.expect("ok");
             assert_eq!(h.err, ErrorCode::Ok, "create /n{i}");
+        }
+        // sync() is answered after a quorum round, in order with what follows it.
+        for _ in 0..3 {
+            let (h, body) = c
+                .call(&Request::Sync(SyncRequest { path: "/n0".into() }))
+                .await
+                .expect("sync");
+            assert_eq!(h.err, ErrorCode::Ok, "{body:?}");
+            let (h, _) = c.call(&get("/n0")).await.expect("get after sync");
+            assert_eq!(h.err, ErrorCode::Ok);
         }
         let (h, _) = c.call(&create("/eph", true)).await.expect("ok");
         assert_eq!(h.err, ErrorCode::Ok);
@@ -131,7 +141,7 @@ async fn four_letter_words_report_roles() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partitioned_leader_is_replaced_and_rejoins_without_divergence() {
     bounded(async {
-        let cluster = TestCluster::builder(3)
+        let mut cluster = TestCluster::builder(3)
             .tick_ms(50)
             .start()
             .await

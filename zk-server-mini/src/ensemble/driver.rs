@@ -61,6 +61,8 @@ pub(crate) struct Driver {
     pub(crate) core_config: CoreConfig,
     pub(crate) rx: mpsc::Receiver<CoreMsg>,
     pub(crate) inbox: mpsc::Receiver<(PeerId, Message)>,
+    /// Peers whose connection to this member ended.
+    pub(crate) lost: mpsc::Receiver<PeerId>,
     pub(crate) out: Outboxes,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) facts: ServerFacts,
@@ -77,6 +79,8 @@ pub(crate) struct Driver {
     /// Where this member's clients are relayed (the leader it follows, once synced).
     pub(crate) relay: watch::Sender<Option<std::net::SocketAddr>>,
     pub(crate) client_addrs: super::transport::ClientAddrs,
+    /// Members needed for a quorum.
+    pub(crate) quorum: usize,
 }
 
 /// Mutable loop state beside the parts.
@@ -88,6 +92,21 @@ struct Loop {
     role: Role,
     since_snapshot: u64,
     heard: BTreeMap<PeerId, Instant>,
+    /// Per follower, when the leader sent each ping it has not yet seen answered, oldest
+    /// first. Links are FIFO and every ping answer answers one ping, so the n-th answer
+    /// answers the n-th ping or a later one (earlier ones may have been lost): taking the n-th
+    /// send time can only make a lease shorter, never longer.
+    ping_sent: BTreeMap<PeerId, std::collections::VecDeque<Instant>>,
+    /// Per follower, when the leader sent its oldest sync (NEWLEADER) not yet acknowledged:
+    /// an acknowledgement answers that one or a later one, so it starts a lease as a ping
+    /// answer does (a new leader need not wait a ping round to serve).
+    sync_sent: BTreeMap<PeerId, Instant>,
+    /// Per follower: the send time of the newest ping it answered. A follower that answered
+    /// a ping sent at `t` cannot have given up on this leader before `t + syncLimit` ticks.
+    lease: BTreeMap<PeerId, Instant>,
+    /// Syncs waiting for their quorum round: read-index id -> (connection, xid, path).
+    syncs: BTreeMap<u64, (ConnId, i32, String)>,
+    next_sync: u64,
     start: Instant,
     last_reap: Instant,
 }
@@ -102,6 +121,11 @@ impl Driver {
             role: Role::Looking,
             since_snapshot: 0,
             heard: BTreeMap::new(),
+            ping_sent: BTreeMap::new(),
+            sync_sent: BTreeMap::new(),
+            lease: BTreeMap::new(),
+            syncs: BTreeMap::new(),
+            next_sync: 0,
             start: Instant::now(),
             last_reap: Instant::now(),
         };
@@ -136,6 +160,13 @@ impl Driver {
                     m = self.inbox.recv() => if let Some((from, message)) = m {
                         self.on_peer_message(from, message, &mut st);
                     },
+                    Some(peer) = self.lost.recv() => {
+                        // Messages it sent before the connection ended come first.
+                        while let Ok((from, message)) = self.inbox.try_recv() {
+                            self.on_peer_message(from, message, &mut st);
+                        }
+                        self.peer.step(Input::PeerLost { peer });
+                    }
                     _ = tokio::time::sleep_until(next_tick) => {}
                 }
             }
@@ -192,6 +223,7 @@ impl Driver {
                     self.sm.tick(now, wall_ms(), reap);
                 }
                 self.propose_sealed(&mut st);
+                self.start_syncs(&mut st);
             } else {
                 self.refuse_clients(inputs, &mut st);
             }
@@ -208,6 +240,15 @@ impl Driver {
             Message::Ack { .. } | Message::PingAck { .. } | Message::AckNewLeader { .. }
         ) {
             st.heard.insert(from, Instant::now());
+        }
+        let answered = match &message {
+            Message::PingAck { .. } => st.ping_sent.get_mut(&from).and_then(|q| q.pop_front()),
+            Message::AckNewLeader { .. } => st.sync_sent.remove(&from),
+            _ => None,
+        };
+        if let Some(sent) = answered {
+            let lease = st.lease.entry(from).or_insert(sent);
+            *lease = (*lease).max(sent);
         }
         self.peer.step(Input::Message { from, message });
     }
@@ -255,6 +296,15 @@ impl Driver {
         }
     }
 
+    /// Starts a read-index round (a quorum confirms this leader) for each held `sync()`.
+    fn start_syncs(&mut self, st: &mut Loop) {
+        for (conn, xid, path) in std::mem::take(&mut self.sm.held_syncs) {
+            st.next_sync += 1;
+            st.syncs.insert(st.next_sync, (conn, xid, path));
+            self.peer.step(Input::ReadIndex { id: st.next_sync });
+        }
+    }
+
     fn rebuild_sm(&mut self) {
         let tree = self.sm.take_tree();
         let now = 0;
@@ -267,6 +317,7 @@ impl Driver {
             let _ = out.tx.send(Outbound::Close);
         }
         st.serving = false;
+        st.syncs.clear();
         self.rebuild_sm();
         self.publish(st);
     }
@@ -289,6 +340,8 @@ impl Driver {
             crate::zxid::make(epoch, 0)
         };
         self.sm.continue_after(after);
+        self.sm.hold_syncs = true;
+        st.syncs.clear();
         st.serving = true;
         st.want_serving = false;
         tracing::info!(
@@ -325,7 +378,20 @@ impl Driver {
             let mut persists: Vec<(PersistId, PersistOp)> = Vec::new();
             for output in outputs {
                 match output {
-                    Output::Send { to, message } => self.out.send(to, &message),
+                    Output::Send { to, message } => {
+                        if let Message::Sync { .. } = &message {
+                            st.sync_sent.entry(to).or_insert_with(Instant::now);
+                        }
+                        if let Message::Ping { .. } = &message {
+                            let q = st.ping_sent.entry(to).or_default();
+                            // Not recorded past the bound: answers then find no send time
+                            // and extend nothing (safe), instead of a later one (unsafe).
+                            if q.len() < 256 {
+                                q.push_back(Instant::now());
+                            }
+                        }
+                        self.out.send(to, &message);
+                    }
                     Output::Persist { id, op } => persists.push((id, op)),
                     Output::RestoreSnapshot(s) => match crate::snapshot::deserialize(&s.data) {
                         Ok(tree) => {
@@ -346,6 +412,9 @@ impl Driver {
                     Output::Apply(entry) => self.apply(entry, st),
                     Output::RoleChanged(role) => {
                         st.role = role;
+                        st.lease.clear();
+                        st.ping_sent.clear();
+                        st.sync_sent.clear();
                         if st.serving && role != Role::Leading {
                             self.stop_serving(st);
                         }
@@ -362,7 +431,16 @@ impl Driver {
                     Output::Forwarded { from, .. } => {
                         tracing::debug!(from, "forwarded write ignored: followers refuse clients");
                     }
-                    Output::ReadIndexReady { .. } | Output::ReadIndexFailed { .. } => {}
+                    Output::ReadIndexReady { id, .. } => {
+                        if let Some((conn, xid, path)) = st.syncs.remove(&id) {
+                            self.sm.finish_sync(conn, xid, path, true);
+                        }
+                    }
+                    Output::ReadIndexFailed { id } => {
+                        if let Some((conn, xid, path)) = st.syncs.remove(&id) {
+                            self.sm.finish_sync(conn, xid, path, false);
+                        }
+                    }
                     Output::ExpireSession { session } => {
                         if st.serving {
                             self.sm.expire_session(session, wall_ms());
@@ -380,9 +458,18 @@ impl Driver {
                 st.since_snapshot = 0;
                 self.snapshot().await?;
             }
+            if st.serving && !self.lease_holds(st) {
+                // A quorum may have given up on this leader: it stops answering anyone (a
+                // new leader may already be taking writes), and serves again once a quorum
+                // answers its pings.
+                tracing::warn!(id = self.peer.id(), "leader lease lapsed; dropping clients");
+                self.stop_serving(st);
+                st.want_serving = true;
+            }
             if st.want_serving
                 && !st.serving
                 && st.role == Role::Leading
+                && self.lease_holds(st)
                 && self.peer.is_serving()
                 && self.peer.applied() == self.peer.last_logged()
             {
@@ -517,6 +604,19 @@ impl Driver {
         }
     }
 
+    /// Whether a quorum (this leader included) answered a ping sent less than
+    /// `syncLimit - 1` ticks ago: no follower of those can have left this leader yet, so no
+    /// other leader can have committed anything, and reads here are not stale.
+    fn lease_holds(&self, st: &Loop) -> bool {
+        let lease = self.tick * self.sync_limit.saturating_sub(1).max(1);
+        let fresh = st
+            .lease
+            .values()
+            .filter(|sent| sent.elapsed() < lease)
+            .count();
+        fresh + 1 >= self.quorum
+    }
+
     fn followers_heard(&self, st: &Loop) -> usize {
         let window = self.tick * self.sync_limit.max(1);
         st.heard.values().filter(|t| t.elapsed() <= window).count()
@@ -586,5 +686,38 @@ impl Driver {
                 let _ = reply.send(self.sm.last_zxid());
             }
         }
+    }
+}
+
+impl MemberFaults {
+    /// Applies a fault-control text (what [`crate::cluster::TestCluster`] writes for a child
+    /// process; the binary polls the file named by `ZK_MINI_FAULT_CONTROL`): a line
+    /// `block 2 3` cuts peer traffic with members 2 and 3 (`block` alone heals), a line
+    /// `disk_delay_ms 30` slows every durable write. Other lines and bad numbers are ignored.
+    ///
+    /// ```
+    /// use zk_server_mini::ensemble::MemberFaults;
+    ///
+    /// let faults = MemberFaults::default();
+    /// faults.apply_control("block 2 3\ndisk_delay_ms 30\n");
+    /// assert!(faults.peers.is_blocked(2) && !faults.peers.is_blocked(1));
+    /// faults.apply_control("block\n");
+    /// assert!(!faults.peers.is_blocked(2));
+    /// ```
+    pub fn apply_control(&self, text: &str) {
+        let mut blocked = std::collections::BTreeSet::new();
+        let mut delay = 0;
+        for line in text.lines() {
+            let mut words = line.split_whitespace();
+            match words.next() {
+                Some("block") => blocked.extend(words.filter_map(|w| w.parse::<PeerId>().ok())),
+                Some("disk_delay_ms") => {
+                    delay = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+                }
+                _ => {}
+            }
+        }
+        *self.peers.blocked.lock().unwrap_or_else(|e| e.into_inner()) = blocked;
+        self.disk_delay_ms.store(delay, Ordering::Relaxed);
     }
 }

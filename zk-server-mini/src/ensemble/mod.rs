@@ -60,6 +60,23 @@ pub fn ensemble_id(servers: &BTreeMap<u64, PeerAddr>) -> u64 {
 
 /// This member's id: the configured one, or the `myid` file in the data directory.
 ///
+/// ```
+/// use zk_server_mini::ServerConfig;
+/// use zk_server_mini::ensemble::my_id;
+///
+/// let dir = std::env::temp_dir().join(format!("zk-mini-myid-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// std::fs::write(dir.join("myid"), "2\n").unwrap();
+/// let cfg = format!(
+///     "dataDir={}\nserver.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889\n",
+///     dir.display()
+/// );
+/// assert_eq!(my_id(&ServerConfig::from_zoo_cfg(&cfg).unwrap()), Ok(2));
+/// std::fs::write(dir.join("myid"), "5\n").unwrap();
+/// assert!(my_id(&ServerConfig::from_zoo_cfg(&cfg).unwrap()).is_err());
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+///
 /// # Errors
 /// A missing or malformed `myid`, or an id that is not among the `server.N` lines.
 pub fn my_id(config: &ServerConfig) -> Result<PeerId, String> {
@@ -109,6 +126,16 @@ pub(crate) async fn resolve(
 }
 
 /// Checks (or, on first start, records) which ensemble a data directory belongs to.
+///
+/// ```
+/// use zk_server_mini::ensemble::check_data_dir;
+///
+/// let dir = std::env::temp_dir().join(format!("zk-mini-ens-doc-{}", std::process::id()));
+/// assert!(check_data_dir(&dir, 7).is_ok()); // recorded
+/// assert!(check_data_dir(&dir, 7).is_ok());
+/// assert!(check_data_dir(&dir, 8).unwrap_err().contains("belongs to ensemble"));
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// ```
 ///
 /// # Errors
 /// The directory belongs to another ensemble, or cannot be read or written.

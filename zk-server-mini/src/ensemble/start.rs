@@ -107,6 +107,7 @@ impl Builder {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (core_tx, core_rx) = mpsc::channel(8192);
         let (inbox_tx, inbox_rx) = mpsc::channel(8192);
+        let (lost_tx, lost_rx) = mpsc::channel(64);
         let faults = Arc::new(MemberFaults::default());
         faults.disk_delay_ms.store(
             self.log_sync_delay.as_millis() as u64,
@@ -126,6 +127,7 @@ impl Builder {
                 peers,
                 client_port: addr.port(),
                 client_addrs: client_addrs.clone(),
+                lost: lost_tx,
             },
             quorum_listener,
             inbox_tx,
@@ -156,12 +158,14 @@ impl Builder {
             core_config,
             rx: core_rx,
             inbox: inbox_rx,
+            lost: lost_rx,
             out: outboxes,
             shutdown: shutdown_rx.clone(),
             facts,
             snap_count: config.snap_count.max(1),
             tick: Duration::from_millis(tick_ms),
-            sync_limit: config.sync_limit,
+            // The lease may not outlast either limit a follower leaves its leader after.
+            sync_limit: config.sync_limit.min(config.init_limit),
             _locks: locks,
             core_wake: core_wake.clone(),
             global_budget: global_budget.clone(),
@@ -174,6 +178,7 @@ impl Builder {
             faults: faults.clone(),
             relay: relay_tx,
             client_addrs,
+            quorum: config.servers.len() / 2 + 1,
         };
         let core_handle = tokio::spawn(async move {
             let mut transport_tasks = transport_tasks;

@@ -76,6 +76,8 @@ pub(crate) struct Net {
     pub(crate) peers: BTreeMap<PeerId, SocketAddr>,
     pub(crate) client_port: u16,
     pub(crate) client_addrs: ClientAddrs,
+    /// Told the id of a peer whose (greeted) connection to us ended.
+    pub(crate) lost: mpsc::Sender<PeerId>,
 }
 
 /// Starts the listener and the dialers. Received messages go to `inbox`.
@@ -133,8 +135,15 @@ async fn listen(
         let (net, members, inbox, faults) =
             (net.clone(), members.clone(), inbox.clone(), faults.clone());
         readers.spawn(async move {
-            if let Err(e) = read_peer(stream, &net, &members, &inbox, &faults).await {
+            let mut greeted = None;
+            let r = read_peer(stream, &net, &members, &inbox, &faults, &mut greeted).await;
+            if let Err(e) = r {
                 tracing::warn!(%addr, "peer connection dropped: {e}");
+            }
+            if let Some(peer) = greeted
+                && !faults.is_blocked(peer)
+            {
+                let _ = net.lost.try_send(peer);
             }
         });
     }
@@ -147,6 +156,7 @@ async fn read_peer(
     members: &[PeerId],
     inbox: &mpsc::Sender<(PeerId, Message)>,
     faults: &PeerFaults,
+    greeted: &mut Option<PeerId>,
 ) -> Result<(), String> {
     let mut hello = [0u8; HELLO_LEN];
     tokio::time::timeout(HELLO_TIMEOUT, stream.read_exact(&mut hello))
@@ -155,6 +165,7 @@ async fn read_peer(
         .map_err(|e| e.to_string())?;
     let (from, client_port) = wire::decode_hello(&hello, net.ensemble_id, members, net.me)
         .map_err(|e| format!("refused: {e}"))?;
+    *greeted = Some(from);
     if let Ok(peer) = stream.peer_addr() {
         net.client_addrs
             .lock()

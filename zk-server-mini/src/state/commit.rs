@@ -251,6 +251,21 @@ impl StateMachine {
         std::mem::take(&mut self.replica.tree)
     }
 
+    /// Answers a held sync (its quorum round confirmed everything applied here), or, with
+    /// `ok` false (leadership lost), closes its connection: the client retries elsewhere.
+    pub(crate) fn finish_sync(&mut self, conn: ConnId, xid: i32, path: String, ok: bool) {
+        self.syncing.remove(&conn);
+        self.backlog_dirty = true;
+        self.release(conn);
+        if ok {
+            let zxid = self.replica.tree.last_zxid;
+            let body = Response::Sync(SyncResponse { path });
+            self.reply(conn, xid, zxid, ErrorCode::Ok, &body);
+        } else {
+            self.close(conn);
+        }
+    }
+
     /// Drains pending actions (from [`StateMachine::apply_replicated`] and the like).
     pub(crate) fn take_actions(&mut self) -> Vec<Action> {
         std::mem::take(&mut self.actions)

@@ -50,7 +50,7 @@ impl StateMachine {
 
     /// Whether `conn`'s requests must wait for its replies to drain.
     pub(super) fn holds_back(&self, conn: ConnId) -> bool {
-        self.congested.contains(&conn)
+        self.congested.contains(&conn) || self.syncing.contains(&conn)
     }
 
     pub(super) fn close(&mut self, conn: ConnId) {
@@ -116,6 +116,7 @@ impl StateMachine {
     }
 
     pub(super) fn forget(&mut self, conn: ConnId) {
+        self.syncing.remove(&conn);
         if self.congested.remove(&conn) {
             self.backlog_dirty = true;
         }

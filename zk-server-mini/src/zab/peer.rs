@@ -248,6 +248,12 @@ impl Peer {
             }
             Input::SessionClosed { session } => self.sessions.closed(session),
             Input::SnapshotTaken(snapshot) => self.on_snapshot_taken(snapshot),
+            Input::PeerLost { peer } => {
+                if matches!(self.role(), Role::Following { leader } if leader == peer) {
+                    tracing::info!(leader = peer, "connection from the leader lost; looking");
+                    self.become_looking();
+                }
+            }
         }
     }
 

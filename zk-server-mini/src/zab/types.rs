@@ -205,6 +205,13 @@ pub enum Input {
     /// The driver made a snapshot of its applied state durable: the core may drop log
     /// entries at or below it from memory and ship it to followers that need a SNAP.
     SnapshotTaken(Snapshot),
+    /// The transport lost its connection from `peer` (closed or reset, as when the process
+    /// died): a follower of `peer` looks for a new leader at once instead of waiting
+    /// `sync_limit` ticks (ZooKeeper's followers likewise leave on a closed socket).
+    PeerLost {
+        /// The peer whose connection ended.
+        peer: PeerId,
+    },
 }
 
 /// Something the driver must make durable, in emission order, reporting completion with
