@@ -21,8 +21,42 @@ const LOG_DELAY_ENV: &str = "ZK_MINI_FAULT_LOG_DELAY_MS";
 /// `zk_server_mini::ensemble::MemberFaults::apply_control`.
 const FAULT_CONTROL_ENV: &str = "ZK_MINI_FAULT_CONTROL";
 
+const HELP: &str = "\
+zk-server-mini: a small ZooKeeper-compatible server (standalone or a replicated ensemble)
+
+USAGE:
+    zk-server-mini --config zoo.cfg
+    zk-server-mini --port PORT --data-dir DIR [--bind ADDR] [--tick-ms MS] [--4lw WORDS]
+
+  --config FILE     a ZooKeeper zoo.cfg (the keys below)
+  --port PORT       clientPort
+  --data-dir DIR    dataDir (snapshots, the transaction log, `myid` for an ensemble)
+  --bind ADDR       clientPortAddress (default 127.0.0.1)
+  --tick-ms MS      tickTime (default 2000)
+  --4lw WORDS       4lw.commands.whitelist, e.g. `srvr,ruok,mntr` or `*`
+
+zoo.cfg keys read (others are logged and ignored):
+    tickTime dataDir dataLogDir clientPort clientPortAddress initLimit syncLimit
+    minSessionTimeout maxSessionTimeout maxClientCnxns snapCount 4lw.commands.whitelist
+    extendedTypesEnabled jute.maxbuffer znode.container.checkIntervalMs
+    zookeeper.DigestAuthenticationProvider.superDigest
+    server.N=host:quorumPort:electionPort[:participant]   (two or more: an ensemble; each
+                                                          member's dataDir holds its `myid`)
+    mini.maxConnectionBytes mini.maxServerBytes mini.maxWatchesPerConnection
+    mini.maxWatchBytesPerConnection mini.handshakeTimeoutMs     (this server's own limits)
+
+Four-letter words (as ZooKeeper's): ruok srvr stat mntr cons wchs wchc wchp dump conf envi isro.
+Logs go to stderr (RUST_LOG=debug for more). SIGTERM or SIGINT stops it cleanly.
+
+EXIT STATUS: 0 stopped by a signal, 1 could not start or failed, 2 bad usage or configuration.
+";
+
 #[tokio::main]
 async fn main() -> ExitCode {
+    if std::env::args().skip(1).any(|a| a == "-h" || a == "--help") {
+        print!("{HELP}");
+        return ExitCode::SUCCESS;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -34,6 +68,7 @@ async fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("{e}");
+            eprintln!("run `zk-server-mini --help` for the usage");
             return ExitCode::from(2);
         }
     };
