@@ -2,8 +2,9 @@
 //! connected to moves the session to another member (same session, ephemerals and watches
 //! survive); read-only mode when the quorum is lost.
 //!
-//! Real server only: `zk-server-mini` has no ensemble (nor read-only mode) yet, so unlike
-//! `client_ops`/`client_faults` these scenarios do not run on `zk_integration_tests::backend`.
+//! Real server only: `zk-server-mini` has no read-only mode yet (issue 13), so these scenarios
+//! run on the real ensemble; the mini ensemble's client failover is checked against the real
+//! one in `ensemble_failover.rs`.
 
 use std::future::Future;
 use std::time::Duration;
