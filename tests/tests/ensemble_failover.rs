@@ -292,6 +292,24 @@ impl Ensemble {
                     }
                 }
                 c.leader(WAIT).await.expect("a mini leader");
+                // Every member back in the quorum (a restarted one is "looking" until it has
+                // synced), so that a client may connect to any of them, as on the real one.
+                let deadline = tokio::time::Instant::now() + WAIT;
+                loop {
+                    let mut all = true;
+                    for id in c.ids() {
+                        let mode = c.mode(id).await;
+                        all &= matches!(mode.as_deref(), Some("leader" | "follower"));
+                    }
+                    if all {
+                        break;
+                    }
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "a mini member never rejoined"
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
             }
         }
     }
