@@ -223,6 +223,14 @@ impl OneshotWatch {
     }
 
     /// The watched path (relative to the chroot).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> zk_client::Result<()> {
+    /// let client = zk_client::Client::connect("127.0.0.1:2181/app").await?;
+    /// let (_, watch) = client.exists_watch("/leader").await?;
+    /// assert_eq!(watch.path(), "/leader"); // the server watches /app/leader
+    /// # Ok(()) }
+    /// ```
     pub fn path(&self) -> &str {
         &self.client_path
     }
@@ -314,11 +322,28 @@ impl PersistentWatch {
     }
 
     /// The watched path (relative to the chroot).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> zk_client::Result<()> {
+    /// let client = zk_client::Client::connect("127.0.0.1:2181/app").await?;
+    /// let watch = client.add_watch("/config", zk_client::AddWatchMode::Persistent).await?;
+    /// assert_eq!(watch.path(), "/config"); // the server watches /app/config
+    /// # Ok(()) }
+    /// ```
     pub fn path(&self) -> &str {
         &self.client_path
     }
 
     /// Whether the watch covers only the node or its whole subtree.
+    ///
+    /// ```no_run
+    /// use zk_client::AddWatchMode;
+    ///
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// let watch = client.add_watch("/app", AddWatchMode::PersistentRecursive).await?;
+    /// assert_eq!(watch.mode(), AddWatchMode::PersistentRecursive);
+    /// # Ok(()) }
+    /// ```
     pub fn mode(&self) -> AddWatchMode {
         self.mode
     }
