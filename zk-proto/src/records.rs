@@ -58,6 +58,16 @@ pub struct ConnectRequest {
 impl ConnectRequest {
     /// A request for a new session with the given timeout, read-write, with the read-only byte sent
     /// (as the Java, C and Python clients do).
+    ///
+    /// ```
+    /// use zk_proto::ConnectRequest;
+    ///
+    /// let request = ConnectRequest::new_session(30_000);
+    /// assert_eq!(request.session_id, 0);
+    /// assert_eq!(request.last_zxid_seen, 0);
+    /// assert_eq!(&request.passwd[..], &[0; 16]);
+    /// assert_eq!(request.read_only, Some(false));
+    /// ```
     pub fn new_session(timeout_ms: i32) -> Self {
         Self {
             timeout_ms,
@@ -120,6 +130,16 @@ pub struct ConnectResponse {
 impl ConnectResponse {
     /// The all-zero response a server sends for an expired or unknown session or a wrong password,
     /// with the read-only byte present when the client sent one.
+    ///
+    /// ```
+    /// use zk_proto::ConnectResponse;
+    ///
+    /// let to_new_client = ConnectResponse::expired(Some(true));
+    /// assert_eq!((to_new_client.timeout_ms, to_new_client.session_id), (0, 0));
+    /// assert_eq!(to_new_client.read_only, Some(false));
+    /// // An old client sent no read-only byte: none in the answer either.
+    /// assert_eq!(ConnectResponse::expired(None).read_only, None);
+    /// ```
     pub fn expired(read_only: Option<bool>) -> Self {
         Self {
             passwd: Bytes::from_static(&[0; 16]),
@@ -129,6 +149,14 @@ impl ConnectResponse {
     }
 
     /// Whether this response says the session is gone.
+    ///
+    /// ```
+    /// use zk_proto::ConnectResponse;
+    ///
+    /// let granted = ConnectResponse { timeout_ms: 10_000, session_id: 0x100, ..Default::default() };
+    /// assert!(!granted.is_expired());
+    /// assert!(ConnectResponse { timeout_ms: 0, ..granted }.is_expired());
+    /// ```
     pub fn is_expired(&self) -> bool {
         self.timeout_ms <= 0
     }
@@ -176,11 +204,28 @@ pub struct RequestHeader {
 
 impl RequestHeader {
     /// A header for an ordinary request.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use zk_proto::jute::Encode;
+    /// use zk_proto::{OpCode, RequestHeader};
+    ///
+    /// let header = RequestHeader::new(7, OpCode::GetData);
+    /// let mut out = BytesMut::new();
+    /// header.encode(&mut out);
+    /// assert_eq!(&out[..], &[0, 0, 0, 7, 0, 0, 0, 4]);
+    /// ```
     pub fn new(xid: i32, op: OpCode) -> Self {
         Self { xid, op }
     }
 
     /// The header of a ping.
+    ///
+    /// ```
+    /// use zk_proto::{xid, OpCode, RequestHeader};
+    ///
+    /// assert_eq!(RequestHeader::ping(), RequestHeader::new(xid::PING, OpCode::Ping));
+    /// ```
     pub fn ping() -> Self {
         Self::new(crate::xid::PING, OpCode::Ping)
     }
