@@ -306,6 +306,24 @@ impl ClientBuilder {
 
     /// Starts the client and waits until it has a session.
     ///
+    /// ```no_run
+    /// use zk_client::{Client, Error};
+    ///
+    /// # async fn demo() -> zk_client::Result<()> {
+    /// match Client::builder("zk1:2181,zk2:2181").digest_auth("alice", "secret").connect().await {
+    ///     Ok(client) => println!("session {:#x}", client.session_id()),
+    ///     Err(Error::AuthFailed) => eprintln!("credentials rejected"),
+    ///     Err(Error::Connect(reason)) => eprintln!("no server: {reason}"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// // A malformed connect string fails before anything is sent.
+    /// assert!(matches!(
+    ///     Client::builder("zk1:not-a-port").connect().await,
+    ///     Err(Error::Connect(_))
+    /// ));
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`Error::Connect`] for a bad connect string or when no server could be reached within the
     /// initial connect timeout; [`Error::AuthFailed`] when the server rejects the credentials.

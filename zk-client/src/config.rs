@@ -83,6 +83,7 @@ fn parse_port(entry: &str, port: &str) -> Result<u16> {
 /// What the client does when its session expires.
 ///
 /// ```no_run
+/// use futures::StreamExt;
 /// use zk_client::{ExpiryPolicy, SessionState};
 ///
 /// # async fn demo() -> zk_client::Result<()> {
@@ -92,8 +93,15 @@ fn parse_port(entry: &str, port: &str) -> Result<u16> {
 ///     .connect()
 ///     .await?;
 /// // After an expiry the client reports Expired, then Connected with a new session id.
-/// client.wait_for_state(|s| s == SessionState::Expired).await;
-/// client.wait_for_state(SessionState::is_connected).await;
+/// let mut events = client.session_events();
+/// while let Some(update) = events.next().await {
+///     let event = update.event();
+///     match event.state {
+///         SessionState::Expired => println!("session {:#x} expired", event.session_id),
+///         SessionState::Connected => println!("session {:#x}", event.session_id),
+///         _ => {}
+///     }
+/// }
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
