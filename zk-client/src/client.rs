@@ -41,6 +41,10 @@ const QUEUE_BUDGET: usize = 8 << 20;
 const QUEUE_MIN_COST: usize = 256;
 
 /// The path of the ensemble configuration node (never under the chroot).
+///
+/// ```
+/// assert_eq!(zk_client::CONFIG_NODE, "/zookeeper/config");
+/// ```
 pub const CONFIG_NODE: &str = "/zookeeper/config";
 
 pub(crate) struct Shared {
@@ -174,6 +178,17 @@ impl Client {
     }
 
     /// A builder for a client of `connect_string`.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// # async fn demo() -> zk_client::Result<()> {
+    /// let client = zk_client::Client::builder("zk1:2181,zk2:2181/app")
+    ///     .session_timeout(Duration::from_secs(10))
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub fn builder(connect_string: &str) -> ClientBuilder {
         ClientBuilder::new(connect_string.parse::<ConnectString>().map(Config::new))
     }
@@ -324,6 +339,14 @@ impl Client {
 
     /// Deletes a node, if its version is `version` (`None`: any version).
     ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// let (_, stat) = client.get_data("/jobs/job-0000000001").await?;
+    /// // Only delete the version that was read; fails with Error::BadVersion otherwise.
+    /// client.delete("/jobs/job-0000000001", Some(stat.version)).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`Error::NoNode`], [`Error::BadVersion`], [`Error::NotEmpty`], [`Error::NoAuth`], ...
     pub async fn delete(&self, path: &str, version: Option<i32>) -> Result<()> {
@@ -338,6 +361,15 @@ impl Client {
     }
 
     /// The stat of a node, or `None` if it does not exist.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// match client.exists("/app").await? {
+    ///     Some(stat) => println!("/app has {} children", stat.num_children),
+    ///     None => println!("/app does not exist"),
+    /// }
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// The connection errors.
@@ -409,6 +441,13 @@ impl Client {
 
     /// A node's data and stat.
     ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// let (data, stat) = client.get_data("/config").await?;
+    /// println!("{} (version {})", String::from_utf8_lossy(&data), stat.version);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`Error::NoNode`], [`Error::NoAuth`], and the connection errors.
     pub async fn get_data(&self, path: &str) -> Result<(Bytes, Stat)> {
@@ -455,6 +494,20 @@ impl Client {
 
     /// Replaces a node's data if its version is `version` (`None`: any); returns the new stat.
     ///
+    /// ```no_run
+    /// use zk_client::Error;
+    ///
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// let (_, stat) = client.get_data("/config").await?;
+    /// // Compare-and-set: fails with BadVersion if someone wrote in between.
+    /// match client.set_data("/config", b"v2", Some(stat.version)).await {
+    ///     Ok(new) => assert_eq!(new.version, stat.version + 1),
+    ///     Err(Error::BadVersion) => println!("lost the race"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`Error::NoNode`], [`Error::BadVersion`], [`Error::NoAuth`], ...
     pub async fn set_data(
@@ -480,6 +533,16 @@ impl Client {
 
     /// The names (not paths) of a node's children, in no particular order.
     ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// let mut children = client.get_children("/jobs").await?;
+    /// children.sort(); // the server gives no order
+    /// for name in children {
+    ///     println!("/jobs/{name}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`Error::NoNode`], [`Error::NoAuth`], and the connection errors.
     pub async fn get_children(&self, path: &str) -> Result<Vec<String>> {
@@ -495,6 +558,13 @@ impl Client {
 
     /// The names of a node's children and the node's stat.
     ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// let (children, stat) = client.get_children_with_stat("/jobs").await?;
+    /// assert_eq!(children.len(), stat.num_children as usize);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// As [`get_children`](Self::get_children).
     pub async fn get_children_with_stat(&self, path: &str) -> Result<(Vec<String>, Stat)> {
@@ -503,6 +573,15 @@ impl Client {
 
     /// Like [`get_children_with_stat`](Self::get_children_with_stat), and leaves a watch that
     /// fires when a child is created or deleted, or the node is deleted.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// let (children, _stat, watch) = client.get_children_watch("/workers").await?;
+    /// println!("{} workers", children.len());
+    /// let event = watch.await; // NodeChildrenChanged or NodeDeleted
+    /// println!("{:?}", event.event_type);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// As [`get_children`](Self::get_children).
@@ -536,6 +615,16 @@ impl Client {
 
     /// A node's ACL and stat.
     ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// let (acl, stat) = client.get_acl("/app").await?;
+    /// for entry in &acl {
+    ///     println!("{} {:?}", entry.id, entry.perms);
+    /// }
+    /// println!("ACL version {}", stat.aversion);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`Error::NoNode`], [`Error::NoAuth`], and the connection errors.
     pub async fn get_acl(&self, path: &str) -> Result<(Vec<Acl>, Stat)> {
@@ -549,6 +638,19 @@ impl Client {
     }
 
     /// Replaces a node's ACL if its ACL version is `version` (`None`: any); returns the new stat.
+    ///
+    /// ```no_run
+    /// use zk_client::{Acl, Id, Perms};
+    ///
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// let acl = [
+    ///     Acl::new(Perms::ALL, Id::digest("alice", "secret")),
+    ///     Acl::new(Perms::READ, Id::anyone()),
+    /// ];
+    /// let (_, stat) = client.get_acl("/app").await?;
+    /// client.set_acl("/app", &acl, Some(stat.aversion)).await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// [`Error::NoNode`], [`Error::BadVersion`], [`Error::NoAuth`], [`Error::InvalidAcl`], ...
@@ -566,6 +668,14 @@ impl Client {
 
     /// Waits until the connected server has caught up with the leader (as of this call), so
     /// that following reads see every write committed before it.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// // Another process wrote /config through another server: make sure this read sees it.
+    /// client.sync("/config").await?;
+    /// let (data, _) = client.get_data("/config").await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// The connection errors.
@@ -716,6 +826,17 @@ impl Client {
     /// only this client's one-shot watches of that kind (which are served by the persistent one,
     /// see [`add_watch`](Self::add_watch)) and leave the persistent watch alone.
     ///
+    /// ```no_run
+    /// use zk_client::WatcherType;
+    ///
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// let (_, _, watch) = client.get_data_watch("/config").await?;
+    /// client.remove_watches("/config", WatcherType::Data).await?;
+    /// let event = watch.await; // DataWatchRemoved
+    /// println!("{:?}", event.event_type);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`Error::NoWatcher`] when there is no such watch.
     pub async fn remove_watches(&self, path: &str, watcher_type: WatcherType) -> Result<()> {
@@ -737,6 +858,19 @@ impl Client {
     /// when this client has a one-shot watch of that kind there, which the persistent watch
     /// serves (see [`remove_watches`](Self::remove_watches)); otherwise the server answers.
     ///
+    /// ```no_run
+    /// use zk_client::{Error, WatcherType};
+    ///
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// let (_, _, _watch) = client.get_data_watch("/config").await?;
+    /// client.check_watches("/config", WatcherType::Data).await?;
+    /// assert!(matches!(
+    ///     client.check_watches("/config", WatcherType::Children).await,
+    ///     Err(Error::NoWatcher)
+    /// ));
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`Error::NoWatcher`] when there is none.
     pub async fn check_watches(&self, path: &str, watcher_type: WatcherType) -> Result<()> {
@@ -754,6 +888,16 @@ impl Client {
 
     /// The paths of this session's ephemeral nodes whose path starts with `prefix` (a string
     /// prefix; `/` for all).
+    ///
+    /// ```no_run
+    /// use zk_client::CreateOptions;
+    ///
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// client.create("/workers/w1", b"", &CreateOptions::ephemeral()).await?;
+    /// let mine = client.get_ephemerals("/workers/").await?;
+    /// assert!(mine.contains(&"/workers/w1".to_string()));
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// The connection errors.
@@ -779,6 +923,13 @@ impl Client {
 
     /// The number of descendants of a node (children, grandchildren, ...).
     ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// let total = client.get_all_children_number("/app").await?;
+    /// println!("/app has {total} descendants");
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`Error::NoNode`], [`Error::NoAuth`], and the connection errors.
     pub async fn get_all_children_number(&self, path: &str) -> Result<i32> {
@@ -794,6 +945,14 @@ impl Client {
     /// The identities this connection is authenticated as (ZooKeeper 3.7+), e.g.
     /// `[(digest, alice), (ip, 127.0.0.1)]`.
     ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// for info in client.who_am_i().await? {
+    ///     println!("{}: {}", info.auth_scheme, info.user);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`Error::Unimplemented`] on older servers, and the connection errors.
     pub async fn who_am_i(&self) -> Result<Vec<ClientInfo>> {
@@ -805,6 +964,16 @@ impl Client {
 
     /// The ensemble configuration (`/zookeeper/config`, read regardless of the chroot): its
     /// text and stat. Empty on a standalone server.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// let (config, stat) = client.get_config().await?;
+    /// for line in String::from_utf8_lossy(&config).lines() {
+    ///     println!("{line}"); // server.1=zk1:2888:3888:participant;0.0.0.0:2181 ...
+    /// }
+    /// println!("last changed at zxid {:#x}", stat.mzxid);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// The connection errors.

@@ -81,6 +81,29 @@ fn parse_port(entry: &str, port: &str) -> Result<u16> {
 }
 
 /// What the client does when its session expires.
+///
+/// ```no_run
+/// use futures::StreamExt;
+/// use zk_client::{ExpiryPolicy, SessionState};
+///
+/// # async fn demo() -> zk_client::Result<()> {
+/// assert_eq!(ExpiryPolicy::default(), ExpiryPolicy::Stay);
+/// let client = zk_client::Client::builder("127.0.0.1:2181")
+///     .expiry_policy(ExpiryPolicy::NewSession)
+///     .connect()
+///     .await?;
+/// // After an expiry the client reports Expired, then Connected with a new session id.
+/// let mut events = client.session_events();
+/// while let Some(update) = events.next().await {
+///     let event = update.event();
+///     match event.state {
+///         SessionState::Expired => println!("session {:#x} expired", event.session_id),
+///         SessionState::Connected => println!("session {:#x}", event.session_id),
+///         _ => {}
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ExpiryPolicy {
     /// Stay expired: every later operation fails with [`Error::SessionExpired`] (the Java

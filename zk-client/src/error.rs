@@ -143,6 +143,19 @@ pub enum Error {
 }
 
 /// A `Result` with this crate's [`Error`].
+///
+/// ```
+/// use zk_client::{Error, Result};
+///
+/// fn parse_version(data: &[u8]) -> Result<u32> {
+///     std::str::from_utf8(data)
+///         .ok()
+///         .and_then(|s| s.parse().ok())
+///         .ok_or_else(|| Error::InvalidArgument("not a version".into()))
+/// }
+/// assert_eq!(parse_version(b"42"), Ok(42));
+/// assert!(parse_version(b"x").is_err());
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
@@ -212,6 +225,14 @@ impl Error {
     }
 
     /// Whether the error means the connection dropped (the session may still be alive).
+    ///
+    /// ```
+    /// use zk_client::Error;
+    ///
+    /// assert!(Error::ConnectionLoss.is_connection_loss());
+    /// assert!(!Error::SessionExpired.is_connection_loss());
+    /// assert!(!Error::OutcomeUnknown.is_connection_loss());
+    /// ```
     pub fn is_connection_loss(&self) -> bool {
         matches!(self, Self::ConnectionLoss)
     }

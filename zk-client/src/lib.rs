@@ -80,7 +80,7 @@
 //! - **Read-only servers** only accept sessions opened on them (they need
 //!   `localSessionsEnabled=true` to open any); a session opened on a read-write server waits for
 //!   a read-write server.
-//! - **TLS**: the `tls` cargo feature adds [`ClientBuilder::tls`] (rustls).
+//! - **TLS**: the `tls` cargo feature adds [`ClientBuilder::tls`](ClientBuilder#method.tls) (rustls).
 
 mod budget;
 mod builder;

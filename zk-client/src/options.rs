@@ -39,6 +39,15 @@ impl Default for CreateOptions {
 
 impl CreateOptions {
     /// Options for `mode` with the open ACL and no TTL.
+    ///
+    /// ```
+    /// use zk_client::{Acl, CreateMode, CreateOptions};
+    ///
+    /// let options = CreateOptions::new(CreateMode::Container);
+    /// assert_eq!(options.mode, CreateMode::Container);
+    /// assert_eq!(options.acl, Acl::open_unsafe());
+    /// assert_eq!(options.ttl, None);
+    /// ```
     pub fn new(mode: CreateMode) -> Self {
         Self {
             mode,
@@ -48,43 +57,102 @@ impl CreateOptions {
     }
 
     /// A persistent node.
+    ///
+    /// ```
+    /// use zk_client::{CreateMode, CreateOptions};
+    ///
+    /// assert_eq!(CreateOptions::persistent().mode, CreateMode::Persistent);
+    /// assert_eq!(CreateOptions::persistent(), CreateOptions::default());
+    /// ```
     pub fn persistent() -> Self {
         Self::new(CreateMode::Persistent)
     }
 
     /// A node deleted when the session ends.
+    ///
+    /// ```
+    /// use zk_client::{CreateMode, CreateOptions};
+    ///
+    /// assert_eq!(CreateOptions::ephemeral().mode, CreateMode::Ephemeral);
+    /// ```
     pub fn ephemeral() -> Self {
         Self::new(CreateMode::Ephemeral)
     }
 
     /// A persistent node with a sequence suffix.
+    ///
+    /// ```
+    /// use zk_client::{CreateMode, CreateOptions};
+    ///
+    /// let options = CreateOptions::persistent_sequential();
+    /// assert_eq!(options.mode, CreateMode::PersistentSequential);
+    /// assert!(options.mode.is_sequential());
+    /// ```
     pub fn persistent_sequential() -> Self {
         Self::new(CreateMode::PersistentSequential)
     }
 
     /// An ephemeral node with a sequence suffix.
+    ///
+    /// ```
+    /// use zk_client::{CreateMode, CreateOptions};
+    ///
+    /// let options = CreateOptions::ephemeral_sequential();
+    /// assert_eq!(options.mode, CreateMode::EphemeralSequential);
+    /// assert!(options.mode.is_ephemeral() && options.mode.is_sequential());
+    /// ```
     pub fn ephemeral_sequential() -> Self {
         Self::new(CreateMode::EphemeralSequential)
     }
 
     /// A container node, deleted by the server once its last child is gone.
+    ///
+    /// ```
+    /// use zk_client::{CreateMode, CreateOptions};
+    ///
+    /// assert_eq!(CreateOptions::container().mode, CreateMode::Container);
+    /// ```
     pub fn container() -> Self {
         Self::new(CreateMode::Container)
     }
 
     /// A persistent node deleted by the server when it has had no children and no change for
     /// `ttl` (needs `zookeeper.extendedTypesEnabled=true` on the server).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zk_client::{CreateMode, CreateOptions};
+    ///
+    /// let options = CreateOptions::ttl(Duration::from_secs(3600));
+    /// assert_eq!(options.mode, CreateMode::PersistentWithTtl);
+    /// assert_eq!(options.ttl, Some(Duration::from_secs(3600)));
+    /// ```
     pub fn ttl(ttl: Duration) -> Self {
         Self::new(CreateMode::PersistentWithTtl).with_ttl(ttl)
     }
 
     /// Replaces the ACL.
+    ///
+    /// ```
+    /// use zk_client::{Acl, CreateOptions, Id, Perms};
+    ///
+    /// let options = CreateOptions::persistent().with_acl(vec![Acl::new(Perms::ALL, Id::digest("alice", "secret"))]);
+    /// assert_eq!(options.acl[0].id.scheme, "digest");
+    /// ```
     pub fn with_acl(mut self, acl: Vec<Acl>) -> Self {
         self.acl = acl;
         self
     }
 
     /// Sets the time to live (the mode must be a TTL mode).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zk_client::{CreateMode, CreateOptions};
+    ///
+    /// let options = CreateOptions::new(CreateMode::PersistentSequentialWithTtl).with_ttl(Duration::from_secs(60));
+    /// assert_eq!(options.ttl, Some(Duration::from_secs(60)));
+    /// ```
     pub fn with_ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);
         self

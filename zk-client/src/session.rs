@@ -9,6 +9,17 @@ use std::time::Duration;
 /// says the session is gone or no server was reachable for the whole session timeout.
 /// `AuthFailed`, `Closed` and (without [`ExpiryPolicy::NewSession`](crate::ExpiryPolicy))
 /// `Expired` are final.
+///
+/// ```
+/// use zk_client::SessionState;
+///
+/// assert!(SessionState::Connected.is_connected());
+/// assert!(SessionState::ConnectedReadOnly.is_connected());
+/// assert!(!SessionState::Suspended.is_connected());
+/// assert!(!SessionState::Suspended.is_terminal()); // may reconnect
+/// assert!(SessionState::Closed.is_terminal());
+/// assert_eq!(SessionState::Expired.to_string(), "Expired");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SessionState {
     /// Looking for a server; no session yet.
@@ -31,11 +42,25 @@ pub enum SessionState {
 
 impl SessionState {
     /// Whether the client can send requests right now.
+    ///
+    /// ```
+    /// use zk_client::SessionState;
+    ///
+    /// assert!(SessionState::Connected.is_connected());
+    /// assert!(!SessionState::Connecting.is_connected());
+    /// ```
     pub fn is_connected(self) -> bool {
         matches!(self, Self::Connected | Self::ConnectedReadOnly)
     }
 
     /// Whether no further state change will happen (with the default expiry policy).
+    ///
+    /// ```
+    /// use zk_client::SessionState;
+    ///
+    /// assert!(SessionState::AuthFailed.is_terminal());
+    /// assert!(!SessionState::Suspended.is_terminal());
+    /// ```
     pub fn is_terminal(self) -> bool {
         matches!(self, Self::Expired | Self::AuthFailed | Self::Closed)
     }
@@ -48,6 +73,22 @@ impl std::fmt::Display for SessionState {
 }
 
 /// A change of session state, with the session it concerns.
+///
+/// ```
+/// use std::time::Duration;
+/// use zk_client::{SessionEvent, SessionState};
+///
+/// let before = SessionEvent {
+///     state: SessionState::Connected,
+///     session_id: 0x1000,
+///     timeout: Duration::from_secs(10),
+///     disconnects: 0,
+/// };
+/// let after = SessionEvent { disconnects: 1, ..before };
+/// // Same state, but a disconnection happened in between.
+/// assert_eq!(after.state, before.state);
+/// assert!(after.disconnects > before.disconnects);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionEvent {
     /// The new state.
@@ -128,6 +169,20 @@ impl SessionUpdate {
     }
 
     /// Whether transitions were skipped (see [`SessionUpdate::event`] for an example).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zk_client::{SessionEvent, SessionState, SessionUpdate};
+    ///
+    /// let event = SessionEvent {
+    ///     state: SessionState::Suspended,
+    ///     session_id: 1,
+    ///     timeout: Duration::from_secs(10),
+    ///     disconnects: 1,
+    /// };
+    /// assert!(!SessionUpdate::Changed(event).is_missed());
+    /// assert!(SessionUpdate::Missed { skipped: 3, current: event }.is_missed());
+    /// ```
     pub fn is_missed(&self) -> bool {
         matches!(self, Self::Missed { .. })
     }

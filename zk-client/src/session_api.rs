@@ -13,22 +13,54 @@ use crate::session::{SessionEvent, SessionState, SessionUpdate};
 
 impl Client {
     /// The current session state.
+    ///
+    /// ```no_run
+    /// use zk_client::SessionState;
+    ///
+    /// # async fn demo(client: zk_client::Client) {
+    /// if client.state() == SessionState::Suspended {
+    ///     println!("disconnected; a lock held by this session is uncertain");
+    /// }
+    /// # }
+    /// ```
     pub fn state(&self) -> SessionState {
         self.shared.state.borrow().state
     }
 
     /// The current session id (0 before the first session).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) {
+    /// println!("session {:#x}", client.session_id());
+    /// # }
+    /// ```
     pub fn session_id(&self) -> i64 {
         self.shared.state.borrow().session_id
     }
 
     /// The session timeout negotiated with the server.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) {
+    /// // The server clamps the requested timeout to its min/max session timeout.
+    /// println!("negotiated {:?}", client.session_timeout());
+    /// # }
+    /// ```
     pub fn session_timeout(&self) -> Duration {
         self.shared.state.borrow().timeout
     }
 
     /// The server (`host:port` as given in the connect string) this client is connected to, if
     /// any.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) {
+    /// match client.connected_server() {
+    ///     Some(server) => println!("connected to {server}"),
+    ///     None => println!("not connected"),
+    /// }
+    /// # }
+    /// ```
     pub fn connected_server(&self) -> Option<String> {
         self.shared
             .server
@@ -38,6 +70,15 @@ impl Client {
     }
 
     /// The chroot of this client, if any.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> zk_client::Result<()> {
+    /// let client = zk_client::Client::connect("127.0.0.1:2181/app").await?;
+    /// assert_eq!(client.chroot(), Some("/app"));
+    /// // Paths are relative to the chroot: this reads the server's /app/config.
+    /// let (_data, _stat) = client.get_data("/config").await?;
+    /// # Ok(()) }
+    /// ```
     pub fn chroot(&self) -> Option<&str> {
         self.shared.chroot.as_deref()
     }
@@ -101,12 +142,40 @@ impl Client {
     }
 
     /// A `tokio::sync::watch` receiver of the latest session event.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) {
+    /// let mut watcher = client.state_watcher();
+    /// let seen = watcher.borrow_and_update().disconnects;
+    /// while watcher.changed().await.is_ok() {
+    ///     let now = *watcher.borrow_and_update();
+    ///     if now.disconnects > seen {
+    ///         println!("was disconnected at least once; now {}", now.state);
+    ///         break;
+    ///     }
+    /// }
+    /// # }
+    /// ```
     pub fn state_watcher(&self) -> watch::Receiver<SessionEvent> {
         self.shared.state.clone()
     }
 
     /// Waits until the state satisfies `f` (checked against the current state first), or the
     /// client task ends.
+    ///
+    /// ```no_run
+    /// use zk_client::SessionState;
+    ///
+    /// # async fn demo(client: zk_client::Client) {
+    /// // Wait until connected again, or until nothing will ever change.
+    /// let state = client
+    ///     .wait_for_state(|s| s.is_connected() || s.is_terminal())
+    ///     .await;
+    /// if state == SessionState::Expired {
+    ///     println!("session lost");
+    /// }
+    /// # }
+    /// ```
     pub async fn wait_for_state(&self, f: impl Fn(SessionState) -> bool) -> SessionState {
         let mut rx = self.shared.state.clone();
         loop {

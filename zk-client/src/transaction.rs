@@ -12,6 +12,28 @@ use crate::error::{Error, Result};
 use crate::options::CreateOptions;
 
 /// The result of one operation of a committed [`Transaction`].
+///
+/// ```no_run
+/// use zk_client::{CreateOptions, MultiResult};
+///
+/// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+/// let results = client
+///     .transaction()
+///     .create("/queue/item-", b"job", &CreateOptions::persistent_sequential())
+///     .set_data("/queue", b"1", None)
+///     .delete("/queue/old", None)
+///     .check("/queue", 1)
+///     .commit()
+///     .await?;
+/// for result in results {
+///     match result {
+///         MultiResult::Created { path, .. } => println!("created {path}"),
+///         MultiResult::DataSet { stat } => println!("now at version {}", stat.version),
+///         MultiResult::Deleted | MultiResult::Checked => {}
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MultiResult {
     /// A create: the actual path, and the new node's stat when the server sends it.
@@ -43,6 +65,26 @@ pub enum MultiResult {
 ///
 /// An invalid argument (a bad path, a TTL without TTL mode) is reported by `commit`, before
 /// anything is sent.
+///
+/// ```no_run
+/// use zk_client::{CreateOptions, Error};
+///
+/// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+/// // Move a job from "pending" to "running" atomically.
+/// let result = client
+///     .transaction()
+///     .delete("/pending/job-1", None)
+///     .create("/running/job-1", b"", &CreateOptions::persistent())
+///     .commit()
+///     .await;
+/// match result {
+///     Ok(results) => assert_eq!(results.len(), 2),
+///     // Nothing was applied; `index` is the operation that failed.
+///     Err(Error::Transaction { index, source, .. }) => println!("op {index}: {source}"),
+///     Err(e) => return Err(e),
+/// }
+/// # Ok(()) }
+/// ```
 #[must_use = "a transaction does nothing until committed"]
 #[derive(Debug)]
 pub struct Transaction {
@@ -71,6 +113,20 @@ impl Transaction {
     }
 
     /// Adds a create.
+    ///
+    /// ```no_run
+    /// use zk_client::{CreateOptions, MultiResult};
+    ///
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// let results = client
+    ///     .transaction()
+    ///     .create("/app", b"", &CreateOptions::persistent())
+    ///     .create("/app/config", b"v1", &CreateOptions::persistent())
+    ///     .commit()
+    ///     .await?;
+    /// assert!(matches!(&results[1], MultiResult::Created { path, .. } if path == "/app/config"));
+    /// # Ok(()) }
+    /// ```
     pub fn create(self, path: &str, data: impl AsRef<[u8]>, options: &CreateOptions) -> Self {
         let op = options.validate_path(path).and_then(|()| {
             let server_path = zk_proto::path::join_chroot(self.client.chroot(), path);
@@ -80,6 +136,18 @@ impl Transaction {
     }
 
     /// Adds a delete (`version` `None`: any version).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// // Delete a node and its only child together.
+    /// client
+    ///     .transaction()
+    ///     .delete("/app/config", None)
+    ///     .delete("/app", None)
+    ///     .commit()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub fn delete(self, path: &str, version: Option<i32>) -> Self {
         let op = self.client.to_server_path(path).map(|path| {
             MultiOp::Delete(DeleteRequest {
@@ -91,6 +159,22 @@ impl Transaction {
     }
 
     /// Adds a set-data (`version` `None`: any version).
+    ///
+    /// ```no_run
+    /// use zk_client::MultiResult;
+    ///
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// let results = client
+    ///     .transaction()
+    ///     .set_data("/a", b"1", None)
+    ///     .set_data("/b", b"1", Some(4))
+    ///     .commit()
+    ///     .await?;
+    /// if let MultiResult::DataSet { stat } = &results[1] {
+    ///     assert_eq!(stat.version, 5);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn set_data(self, path: &str, data: impl AsRef<[u8]>, version: Option<i32>) -> Self {
         let op = self.client.to_server_path(path).map(|path| {
             MultiOp::SetData(SetDataRequest {
@@ -103,6 +187,24 @@ impl Transaction {
     }
 
     /// Adds a check that the node's data version is `version`.
+    ///
+    /// ```no_run
+    /// use zk_client::Error;
+    ///
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// // Write /data only if /config is still at the version this decision was based on.
+    /// let (_, config) = client.get_data("/config").await?;
+    /// let result = client
+    ///     .transaction()
+    ///     .check("/config", config.version)
+    ///     .set_data("/data", b"derived", None)
+    ///     .commit()
+    ///     .await;
+    /// if let Err(Error::Transaction { index: 0, .. }) = result {
+    ///     println!("/config changed meanwhile");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn check(self, path: &str, version: i32) -> Self {
         let op = self
             .client
@@ -112,16 +214,57 @@ impl Transaction {
     }
 
     /// The number of operations added so far.
+    ///
+    /// ```no_run
+    /// use zk_client::CreateOptions;
+    ///
+    /// # async fn demo(client: zk_client::Client) {
+    /// let tx = client
+    ///     .transaction()
+    ///     .create("/a", b"", &CreateOptions::persistent())
+    ///     .delete("/b", None);
+    /// assert_eq!(tx.len(), 2);
+    /// # }
+    /// ```
     pub fn len(&self) -> usize {
         self.ops.len()
     }
 
     /// Whether no operation was added.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) {
+    /// let tx = client.transaction();
+    /// assert!(tx.is_empty());
+    /// assert!(!tx.check("/a", 0).is_empty());
+    /// # }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
 
     /// Applies every operation, or none; one result per operation, in order.
+    ///
+    /// ```no_run
+    /// use zk_client::{CreateOptions, Error};
+    ///
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// let result = client
+    ///     .transaction()
+    ///     .create("/a", b"", &CreateOptions::persistent())
+    ///     .create("/a", b"", &CreateOptions::persistent()) // fails: NodeExists
+    ///     .commit()
+    ///     .await;
+    /// match result {
+    ///     Err(Error::Transaction { index, source, .. }) => {
+    ///         assert_eq!(index, 1);
+    ///         assert_eq!(*source, Error::NodeExists);
+    ///         // and /a was not created either
+    ///     }
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// [`Error::Transaction`] with the index and cause of the first failing operation (and
@@ -201,6 +344,21 @@ impl Transaction {
 }
 
 /// One read of a [`Client::multi_read`].
+///
+/// ```no_run
+/// use zk_client::{ReadOp, ReadResult};
+///
+/// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+/// let ops = vec![ReadOp::get_data("/config"), ReadOp::GetChildren("/workers".to_owned())];
+/// for result in client.multi_read(ops).await? {
+///     match result {
+///         Ok(ReadResult::Data { data, .. }) => println!("config: {data:?}"),
+///         Ok(ReadResult::Children(names)) => println!("{} workers", names.len()),
+///         Err(e) => println!("failed: {e}"),
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadOp {
     /// Read a node's data and stat.
@@ -211,17 +369,42 @@ pub enum ReadOp {
 
 impl ReadOp {
     /// A data read of `path`.
+    ///
+    /// ```
+    /// use zk_client::ReadOp;
+    ///
+    /// assert_eq!(ReadOp::get_data("/a"), ReadOp::GetData("/a".to_owned()));
+    /// ```
     pub fn get_data(path: &str) -> Self {
         Self::GetData(path.to_owned())
     }
 
     /// A children listing of `path`.
+    ///
+    /// ```
+    /// use zk_client::ReadOp;
+    ///
+    /// assert_eq!(ReadOp::get_children("/a"), ReadOp::GetChildren("/a".to_owned()));
+    /// ```
     pub fn get_children(path: &str) -> Self {
         Self::GetChildren(path.to_owned())
     }
 }
 
 /// The result of one [`ReadOp`].
+///
+/// ```no_run
+/// use zk_client::{Error, ReadOp, ReadResult};
+///
+/// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+/// let results = client
+///     .multi_read([ReadOp::get_data("/exists"), ReadOp::get_children("/missing")])
+///     .await?;
+/// // One result per op: a missing node fails its own op only.
+/// assert!(matches!(&results[0], Ok(ReadResult::Data { .. })));
+/// assert_eq!(results[1], Err(Error::NoNode));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadResult {
     /// A node's data and stat.

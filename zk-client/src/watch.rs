@@ -19,6 +19,25 @@ use crate::core::Command;
 use crate::event_queue::{EventReceiver, EventSender};
 
 /// A watch notification, or a session-level event delivered to a watcher.
+///
+/// ```
+/// use zk_client::{EventType, KeeperState, WatchedEvent};
+///
+/// let event = WatchedEvent {
+///     event_type: EventType::NodeDataChanged,
+///     state: KeeperState::SyncConnected,
+///     path: "/config".to_owned(),
+/// };
+/// assert!(event.is_node_event());
+///
+/// // A watch cut short by the end of the session.
+/// let ended = WatchedEvent {
+///     event_type: EventType::None,
+///     state: KeeperState::Expired,
+///     path: "/config".to_owned(),
+/// };
+/// assert!(!ended.is_node_event());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchedEvent {
     /// What happened. `EventType::None` for session events (the watch was cut short by
@@ -42,6 +61,19 @@ impl WatchedEvent {
     }
 
     /// Whether this is a change of a node (not a session event or a removal).
+    ///
+    /// ```
+    /// use zk_client::{EventType, KeeperState, WatchedEvent};
+    ///
+    /// let removed = WatchedEvent {
+    ///     event_type: EventType::DataWatchRemoved,
+    ///     state: KeeperState::SyncConnected,
+    ///     path: "/a".to_owned(),
+    /// };
+    /// assert!(!removed.is_node_event());
+    /// let created = WatchedEvent { event_type: EventType::NodeCreated, ..removed };
+    /// assert!(created.is_node_event());
+    /// ```
     pub fn is_node_event(&self) -> bool {
         matches!(
             self.event_type,
@@ -54,6 +86,30 @@ impl WatchedEvent {
 }
 
 /// An item of a [`PersistentWatch`] stream.
+///
+/// ```no_run
+/// use zk_client::{AddWatchMode, PersistentEvent};
+///
+/// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+/// let mut watch = client.add_watch("/services", AddWatchMode::PersistentRecursive).await?;
+/// let mut services = client.get_children("/services").await?;
+/// while let Some(event) = watch.next_event().await {
+///     match event {
+///         PersistentEvent::Node(e) => println!("{:?} {}", e.event_type, e.path),
+///         // Events may have been lost: rebuild the view from the server.
+///         PersistentEvent::Reconnected { new_session } => {
+///             println!("reconnected (new session: {new_session})");
+///             services = client.get_children("/services").await?;
+///         }
+///         PersistentEvent::Overflow { dropped } => {
+///             println!("{dropped} events dropped");
+///             services = client.get_children("/services").await?;
+///         }
+///     }
+/// }
+/// # let _ = services;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PersistentEvent {
     /// A node event.
@@ -121,6 +177,22 @@ impl WatchRegistration {
 /// reconnects. If the session ends first, it resolves with an `EventType::None` event whose
 /// `state` says why. Dropping it removes the watch (on the server too, when no other local
 /// watcher needs it).
+///
+/// ```no_run
+/// use zk_client::{EventType, KeeperState};
+///
+/// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+/// let (_, _, watch) = client.get_data_watch("/config").await?;
+/// assert_eq!(watch.path(), "/config");
+/// let event = watch.await;
+/// match (event.event_type, event.state) {
+///     (EventType::NodeDataChanged, _) => println!("changed: re-read it"),
+///     (EventType::NodeDeleted, _) => println!("deleted"),
+///     (EventType::None, KeeperState::Expired) => println!("session expired"),
+///     other => println!("{other:?}"),
+/// }
+/// # Ok(()) }
+/// ```
 #[must_use = "a watch does nothing unless awaited; dropping it removes the watch"]
 #[derive(Debug)]
 pub struct OneshotWatch {
@@ -151,6 +223,14 @@ impl OneshotWatch {
     }
 
     /// The watched path (relative to the chroot).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> zk_client::Result<()> {
+    /// let client = zk_client::Client::connect("127.0.0.1:2181/app").await?;
+    /// let (_, watch) = client.exists_watch("/leader").await?;
+    /// assert_eq!(watch.path(), "/leader"); // the server watches /app/leader
+    /// # Ok(()) }
+    /// ```
     pub fn path(&self) -> &str {
         &self.client_path
     }
@@ -194,6 +274,23 @@ impl Drop for OneshotWatch {
 /// [`PersistentEvent::Reconnected`]. The stream ends when the session expires (unless the
 /// client re-creates it on a new session), when the client is closed, or when the watch is
 /// removed. Dropping it removes the watch.
+///
+/// ```no_run
+/// use futures::StreamExt;
+/// use zk_client::{AddWatchMode, PersistentEvent};
+///
+/// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+/// let mut watch = client.add_watch("/config", AddWatchMode::Persistent).await?;
+/// assert_eq!(watch.path(), "/config");
+/// assert_eq!(watch.mode(), AddWatchMode::Persistent);
+/// // A Stream: every change of /config until the watch is dropped.
+/// while let Some(event) = watch.next().await {
+///     if let PersistentEvent::Node(e) = event {
+///         println!("{:?}", e.event_type);
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[must_use = "a watch does nothing unless polled; dropping it removes the watch"]
 #[derive(Debug)]
 pub struct PersistentWatch {
@@ -225,16 +322,47 @@ impl PersistentWatch {
     }
 
     /// The watched path (relative to the chroot).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> zk_client::Result<()> {
+    /// let client = zk_client::Client::connect("127.0.0.1:2181/app").await?;
+    /// let watch = client.add_watch("/config", zk_client::AddWatchMode::Persistent).await?;
+    /// assert_eq!(watch.path(), "/config"); // the server watches /app/config
+    /// # Ok(()) }
+    /// ```
     pub fn path(&self) -> &str {
         &self.client_path
     }
 
     /// Whether the watch covers only the node or its whole subtree.
+    ///
+    /// ```no_run
+    /// use zk_client::AddWatchMode;
+    ///
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// let watch = client.add_watch("/app", AddWatchMode::PersistentRecursive).await?;
+    /// assert_eq!(watch.mode(), AddWatchMode::PersistentRecursive);
+    /// # Ok(()) }
+    /// ```
     pub fn mode(&self) -> AddWatchMode {
         self.mode
     }
 
     /// The next event, or `None` once the watch is gone. Same as `StreamExt::next`.
+    ///
+    /// ```no_run
+    /// use zk_client::{AddWatchMode, PersistentEvent};
+    ///
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// let mut watch = client.add_watch("/jobs", AddWatchMode::PersistentRecursive).await?;
+    /// while let Some(event) = watch.next_event().await {
+    ///     if let PersistentEvent::Node(e) = event {
+    ///         println!("{:?} {}", e.event_type, e.path);
+    ///     }
+    /// }
+    /// // None: the watch is gone (client closed, session expired, or watch removed).
+    /// # Ok(()) }
+    /// ```
     pub async fn next_event(&mut self) -> Option<PersistentEvent> {
         self.rx.recv().await
     }

@@ -32,36 +32,107 @@ pub struct Perms(i32);
 
 impl Perms {
     /// 1: read data and list children.
+    ///
+    /// ```
+    /// use zk_proto::acl::Perms;
+    ///
+    /// assert_eq!(Perms::READ.bits(), 1);
+    /// ```
     pub const READ: Perms = Perms(1);
     /// 2: set data.
+    ///
+    /// ```
+    /// use zk_proto::acl::Perms;
+    ///
+    /// assert_eq!(Perms::WRITE.bits(), 2);
+    /// ```
     pub const WRITE: Perms = Perms(2);
     /// 4: create children.
+    ///
+    /// ```
+    /// use zk_proto::acl::Perms;
+    ///
+    /// assert_eq!(Perms::CREATE.bits(), 4);
+    /// ```
     pub const CREATE: Perms = Perms(4);
     /// 8: delete children.
+    ///
+    /// ```
+    /// use zk_proto::acl::Perms;
+    ///
+    /// assert_eq!(Perms::DELETE.bits(), 8);
+    /// ```
     pub const DELETE: Perms = Perms(8);
     /// 16: set the ACL.
+    ///
+    /// ```
+    /// use zk_proto::acl::Perms;
+    ///
+    /// assert_eq!(Perms::ADMIN.bits(), 16);
+    /// ```
     pub const ADMIN: Perms = Perms(16);
     /// 31: every permission.
+    ///
+    /// ```
+    /// use zk_proto::acl::Perms;
+    ///
+    /// let all = Perms::READ | Perms::WRITE | Perms::CREATE | Perms::DELETE | Perms::ADMIN;
+    /// assert_eq!(all, Perms::ALL);
+    /// ```
     pub const ALL: Perms = Perms(31);
     /// No permission.
+    ///
+    /// ```
+    /// use zk_proto::acl::Perms;
+    ///
+    /// assert_eq!(Perms::NONE, Perms::default());
+    /// assert!(!Perms::NONE.intersects(Perms::ALL));
+    /// ```
     pub const NONE: Perms = Perms(0);
 
     /// Permissions from raw bits, kept as they are (unknown bits included).
+    ///
+    /// ```
+    /// use zk_proto::acl::Perms;
+    ///
+    /// assert_eq!(Perms::from_bits(3), Perms::READ | Perms::WRITE);
+    /// assert_eq!(Perms::from_bits(64).bits(), 64); // unknown bits are kept
+    /// ```
     pub const fn from_bits(bits: i32) -> Self {
         Perms(bits)
     }
 
     /// The raw bits.
+    ///
+    /// ```
+    /// use zk_proto::acl::Perms;
+    ///
+    /// assert_eq!((Perms::READ | Perms::ADMIN).bits(), 17);
+    /// ```
     pub const fn bits(self) -> i32 {
         self.0
     }
 
     /// Whether every bit of `other` is set in `self`.
+    ///
+    /// ```
+    /// use zk_proto::acl::Perms;
+    ///
+    /// assert!(Perms::ALL.contains(Perms::READ | Perms::WRITE));
+    /// assert!(!Perms::READ.contains(Perms::READ | Perms::WRITE));
+    /// ```
     pub const fn contains(self, other: Perms) -> bool {
         self.0 & other.0 == other.0
     }
 
     /// Whether any bit of `other` is set in `self`.
+    ///
+    /// ```
+    /// use zk_proto::acl::Perms;
+    ///
+    /// assert!(Perms::READ.intersects(Perms::READ | Perms::WRITE));
+    /// assert!(!Perms::READ.intersects(Perms::ADMIN));
+    /// ```
     pub const fn intersects(self, other: Perms) -> bool {
         self.0 & other.0 != 0
     }
@@ -122,6 +193,13 @@ impl Decode for Id {
 
 impl Id {
     /// An identity from its scheme and id.
+    ///
+    /// ```
+    /// use zk_proto::acl::Id;
+    ///
+    /// let id = Id::new("ip", "10.0.0.0/8");
+    /// assert_eq!(id.to_string(), "ip:10.0.0.0/8");
+    /// ```
     pub fn new(scheme: impl Into<String>, id: impl Into<String>) -> Self {
         Self {
             scheme: scheme.into(),
@@ -130,12 +208,27 @@ impl Id {
     }
 
     /// `world:anyone`, which matches every client.
+    ///
+    /// ```
+    /// use zk_proto::acl::Id;
+    ///
+    /// assert_eq!(Id::anyone(), Id::new("world", "anyone"));
+    /// ```
     pub fn anyone() -> Self {
         Self::new("world", "anyone")
     }
 
     /// `auth:` (empty id): in a create or setACL, replaced by every identity the caller has
     /// authenticated as.
+    ///
+    /// ```
+    /// use zk_proto::acl::{Acl, Id, Perms};
+    ///
+    /// let id = Id::authenticated();
+    /// assert_eq!((id.scheme.as_str(), id.id.as_str()), ("auth", ""));
+    /// let entry = Acl::new(Perms::ALL, id); // what Acl::creator_all() holds
+    /// assert_eq!(vec![entry], Acl::creator_all());
+    /// ```
     pub fn authenticated() -> Self {
         Self::new("auth", "")
     }
@@ -207,6 +300,14 @@ jute_record! {
 
 impl Acl {
     /// An entry granting `perms` to `id`.
+    ///
+    /// ```
+    /// use zk_proto::acl::{Acl, Id, Perms};
+    ///
+    /// let entry = Acl::new(Perms::READ | Perms::WRITE, Id::digest("alice", "secret"));
+    /// assert!(entry.perms.contains(Perms::WRITE));
+    /// assert_eq!(entry.id.scheme, "digest");
+    /// ```
     pub fn new(perms: Perms, id: Id) -> Self {
         Self { perms, id }
     }
@@ -221,11 +322,26 @@ impl Acl {
     }
 
     /// `CREATOR_ALL_ACL`: every permission for the identities the creator authenticated as.
+    ///
+    /// ```
+    /// use zk_proto::acl::{Acl, Perms};
+    ///
+    /// let acl = Acl::creator_all();
+    /// assert_eq!(acl.len(), 1);
+    /// assert_eq!(acl[0].perms, Perms::ALL);
+    /// assert_eq!(acl[0].id.scheme, "auth");
+    /// ```
     pub fn creator_all() -> Vec<Acl> {
         vec![Acl::new(Perms::ALL, Id::authenticated())]
     }
 
     /// `READ_ACL_UNSAFE`: everyone may read, nobody may change anything.
+    ///
+    /// ```
+    /// use zk_proto::acl::{Acl, Id, Perms};
+    ///
+    /// assert_eq!(Acl::read_unsafe(), vec![Acl::new(Perms::READ, Id::anyone())]);
+    /// ```
     pub fn read_unsafe() -> Vec<Acl> {
         vec![Acl::new(Perms::READ, Id::anyone())]
     }

@@ -29,9 +29,29 @@ use tokio_util::codec::{Decoder, Encoder};
 use crate::jute::Encode;
 
 /// ZooKeeper's default `jute.maxbuffer`: 0xfffff bytes.
+///
+/// ```
+/// use zk_proto::codec::{FrameCodec, DEFAULT_MAX_FRAME_LEN};
+///
+/// assert_eq!(DEFAULT_MAX_FRAME_LEN, 1_048_575);
+/// assert_eq!(FrameCodec::default().max_frame_len(), DEFAULT_MAX_FRAME_LEN);
+/// ```
 pub const DEFAULT_MAX_FRAME_LEN: usize = 0xfffff;
 
 /// Why a frame could not be read or written.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use tokio_util::codec::Decoder;
+/// use zk_proto::codec::{FrameCodec, FrameError};
+///
+/// let mut codec = FrameCodec::new(16);
+/// let mut negative = BytesMut::from(&b"\xff\xff\xff\xfe"[..]);
+/// assert!(matches!(codec.decode(&mut negative), Err(FrameError::NegativeLength(-2))));
+/// let mut large = BytesMut::from(&b"\x00\x00\x01\x00"[..]);
+/// let err = codec.decode(&mut large).unwrap_err();
+/// assert_eq!(err.to_string(), "frame of 256 bytes exceeds the limit of 16 bytes");
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
     /// The length field was negative.
@@ -51,6 +71,24 @@ pub enum FrameError {
 }
 
 /// Splits a byte stream into frame payloads and writes [`Encode`] values as frames.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use tokio_util::codec::{Decoder, Encoder};
+/// use zk_proto::codec::FrameCodec;
+///
+/// let mut codec = FrameCodec::default();
+/// let mut wire = BytesMut::new();
+/// codec.encode(7i32, &mut wire)?; // 4-byte length, then the payload
+/// assert_eq!(&wire[..], &[0, 0, 0, 4, 0, 0, 0, 7]);
+///
+/// // Decoding waits for a whole frame.
+/// let mut partial = BytesMut::from(&wire[..6]);
+/// assert_eq!(codec.decode(&mut partial)?, None);
+/// let frame = codec.decode(&mut wire)?.expect("a whole frame");
+/// assert_eq!(&frame[..], &[0, 0, 0, 7]);
+/// # Ok::<(), zk_proto::codec::FrameError>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct FrameCodec {
     max_frame_len: usize,
@@ -64,11 +102,26 @@ impl Default for FrameCodec {
 
 impl FrameCodec {
     /// A codec that refuses frames longer than `max_frame_len` bytes in either direction.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use tokio_util::codec::Encoder;
+    /// use zk_proto::codec::{FrameCodec, FrameError};
+    ///
+    /// let mut codec = FrameCodec::new(4);
+    /// let mut out = BytesMut::new();
+    /// assert!(codec.encode(1i32, &mut out).is_ok());
+    /// assert!(matches!(codec.encode(1i64, &mut out), Err(FrameError::TooLarge { len: 8, max: 4 })));
+    /// ```
     pub fn new(max_frame_len: usize) -> Self {
         Self { max_frame_len }
     }
 
     /// The configured limit.
+    ///
+    /// ```
+    /// assert_eq!(zk_proto::codec::FrameCodec::new(1024).max_frame_len(), 1024);
+    /// ```
     pub fn max_frame_len(&self) -> usize {
         self.max_frame_len
     }
@@ -141,6 +194,13 @@ pub fn encode_frame<T: Encode + ?Sized>(
 }
 
 /// The four-letter words ZooKeeper answers on its client port (PROTOCOL.md §9).
+///
+/// ```
+/// use zk_proto::codec::FOUR_LETTER_WORDS;
+///
+/// assert!(FOUR_LETTER_WORDS.contains(&"ruok"));
+/// assert!(FOUR_LETTER_WORDS.iter().all(|w| w.len() == 4));
+/// ```
 pub const FOUR_LETTER_WORDS: &[&str] = &[
     "conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "hash", "isro", "mntr", "ruok", "srst",
     "srvr", "stat", "stmk", "wchc", "wchp", "wchs",

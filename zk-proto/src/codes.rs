@@ -287,6 +287,13 @@ int_code! {
 
 impl ErrorCode {
     /// Whether this is `Ok` (0).
+    ///
+    /// ```
+    /// use zk_proto::ErrorCode;
+    ///
+    /// assert!(ErrorCode::from(0).is_ok());
+    /// assert!(!ErrorCode::NoNode.is_ok());
+    /// ```
     pub fn is_ok(self) -> bool {
         self == Self::Ok
     }
@@ -446,11 +453,26 @@ pub enum CreateMode {
 
 impl CreateMode {
     /// Whether the node ends with its session.
+    ///
+    /// ```
+    /// use zk_proto::CreateMode;
+    ///
+    /// assert!(CreateMode::Ephemeral.is_ephemeral());
+    /// assert!(CreateMode::EphemeralSequential.is_ephemeral());
+    /// assert!(!CreateMode::Container.is_ephemeral());
+    /// ```
     pub fn is_ephemeral(self) -> bool {
         matches!(self, Self::Ephemeral | Self::EphemeralSequential)
     }
 
     /// Whether the server appends a sequence suffix.
+    ///
+    /// ```
+    /// use zk_proto::CreateMode;
+    ///
+    /// assert!(CreateMode::PersistentSequentialWithTtl.is_sequential());
+    /// assert!(!CreateMode::PersistentWithTtl.is_sequential());
+    /// ```
     pub fn is_sequential(self) -> bool {
         matches!(
             self,
@@ -461,11 +483,26 @@ impl CreateMode {
     }
 
     /// Whether this is a container node.
+    ///
+    /// ```
+    /// use zk_proto::CreateMode;
+    ///
+    /// assert!(CreateMode::Container.is_container());
+    /// assert!(!CreateMode::Persistent.is_container());
+    /// ```
     pub fn is_container(self) -> bool {
         self == Self::Container
     }
 
     /// Whether the node has a time to live.
+    ///
+    /// ```
+    /// use zk_proto::CreateMode;
+    ///
+    /// assert!(CreateMode::PersistentWithTtl.is_ttl());
+    /// assert!(CreateMode::PersistentSequentialWithTtl.is_ttl());
+    /// assert!(!CreateMode::Ephemeral.is_ttl());
+    /// ```
     pub fn is_ttl(self) -> bool {
         matches!(
             self,
@@ -528,6 +565,14 @@ impl From<CreateMode> for i32 {
 }
 
 /// The largest TTL a server accepts, in milliseconds (`0 < ttl <= MAX_TTL_MS`).
+///
+/// ```
+/// use std::time::Duration;
+/// use zk_proto::MAX_TTL_MS;
+///
+/// let ttl = Duration::from_secs(7 * 24 * 3600);
+/// assert!(ttl.as_millis() > 0 && ttl.as_millis() <= MAX_TTL_MS as u128);
+/// ```
 pub const MAX_TTL_MS: i64 = 0xFF_FFFF_FFFF;
 
 /// Special `xid` values.
@@ -537,12 +582,38 @@ pub const MAX_TTL_MS: i64 = 0xFF_FFFF_FFFF;
 /// ```
 pub mod xid {
     /// A server-to-client watch notification.
+    ///
+    /// ```
+    /// use zk_proto::{xid, ReplyHeader};
+    ///
+    /// fn is_watch_event(header: &ReplyHeader) -> bool {
+    ///     header.xid == xid::NOTIFICATION
+    /// }
+    /// # let _ = is_watch_event;
+    /// assert_eq!(xid::NOTIFICATION, -1);
+    /// ```
     pub const NOTIFICATION: i32 = -1;
     /// A ping request or reply.
+    ///
+    /// ```
+    /// assert_eq!(zk_proto::RequestHeader::ping().xid, zk_proto::xid::PING);
+    /// ```
     pub const PING: i32 = -2;
     /// An authentication packet or its reply.
+    ///
+    /// ```
+    /// use zk_proto::{xid, OpCode, RequestHeader};
+    ///
+    /// // An AuthPacket is sent under this header.
+    /// let header = RequestHeader::new(xid::AUTH, OpCode::Auth);
+    /// assert_eq!(header.xid, -4);
+    /// ```
     pub const AUTH: i32 = -4;
     /// SetWatches as the C client sends it (Java uses an ordinary xid).
+    ///
+    /// ```
+    /// assert_eq!(zk_proto::xid::SET_WATCHES, -8);
+    /// ```
     pub const SET_WATCHES: i32 = -8;
 }
 

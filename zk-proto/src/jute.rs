@@ -115,21 +115,59 @@ pub struct JuteReader {
 
 impl JuteReader {
     /// Starts reading at the beginning of `buf`.
+    ///
+    /// ```
+    /// use zk_proto::jute::JuteReader;
+    ///
+    /// let mut reader = JuteReader::new(bytes::Bytes::from_static(&[0, 0, 0, 42]));
+    /// assert_eq!(reader.read_i32()?, 42);
+    /// # Ok::<(), zk_proto::DecodeError>(())
+    /// ```
     pub fn new(buf: Bytes) -> Self {
         Self { buf }
     }
 
     /// Bytes not read yet.
+    ///
+    /// ```
+    /// use zk_proto::jute::JuteReader;
+    ///
+    /// let mut reader = JuteReader::new(bytes::Bytes::from_static(&[0, 0, 0, 1, 9, 9]));
+    /// assert_eq!(reader.remaining(), 6);
+    /// reader.read_i32()?;
+    /// assert_eq!(reader.remaining(), 2);
+    /// # Ok::<(), zk_proto::DecodeError>(())
+    /// ```
     pub fn remaining(&self) -> usize {
         self.buf.remaining()
     }
 
     /// Whether every byte has been read.
+    ///
+    /// ```
+    /// use zk_proto::jute::JuteReader;
+    ///
+    /// let mut reader = JuteReader::new(bytes::Bytes::from_static(&[1]));
+    /// assert!(!reader.is_empty());
+    /// assert!(reader.read_bool()?);
+    /// assert!(reader.is_empty());
+    /// # Ok::<(), zk_proto::DecodeError>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
 
     /// Takes the unread bytes, leaving the reader empty.
+    ///
+    /// ```
+    /// use zk_proto::jute::JuteReader;
+    ///
+    /// let mut reader = JuteReader::new(bytes::Bytes::from_static(&[0, 0, 0, 5, b'h', b'i']));
+    /// assert_eq!(reader.read_i32()?, 5);
+    /// assert_eq!(&reader.take_rest()[..], b"hi");
+    /// assert!(reader.is_empty());
+    /// # Ok::<(), zk_proto::DecodeError>(())
+    /// ```
     pub fn take_rest(&mut self) -> Bytes {
         std::mem::take(&mut self.buf)
     }
@@ -144,18 +182,49 @@ impl JuteReader {
     }
 
     /// Reads a big-endian `int`.
+    ///
+    /// ```
+    /// use zk_proto::jute::JuteReader;
+    /// use zk_proto::DecodeError;
+    ///
+    /// let mut reader = JuteReader::new(bytes::Bytes::from_static(&[0xff, 0xff, 0xff, 0xfe, 0]));
+    /// assert_eq!(reader.read_i32()?, -2);
+    /// assert_eq!(
+    ///     reader.read_i32(),
+    ///     Err(DecodeError::UnexpectedEof { needed: 4, remaining: 1 })
+    /// );
+    /// # Ok::<(), zk_proto::DecodeError>(())
+    /// ```
     pub fn read_i32(&mut self) -> Result<i32, DecodeError> {
         self.need(4)?;
         Ok(self.buf.get_i32())
     }
 
     /// Reads a big-endian `long`.
+    ///
+    /// ```
+    /// use zk_proto::jute::JuteReader;
+    ///
+    /// let mut reader = JuteReader::new(bytes::Bytes::from_static(&[0, 0, 0, 1, 0, 0, 0, 2]));
+    /// assert_eq!(reader.read_i64()?, (1 << 32) + 2);
+    /// # Ok::<(), zk_proto::DecodeError>(())
+    /// ```
     pub fn read_i64(&mut self) -> Result<i64, DecodeError> {
         self.need(8)?;
         Ok(self.buf.get_i64())
     }
 
     /// Reads a `boolean`. Like the Java reader, any non-zero byte is `true`.
+    ///
+    /// ```
+    /// use zk_proto::jute::JuteReader;
+    ///
+    /// let mut reader = JuteReader::new(bytes::Bytes::from_static(&[0, 1, 7]));
+    /// assert!(!reader.read_bool()?);
+    /// assert!(reader.read_bool()?);
+    /// assert!(reader.read_bool()?); // any non-zero byte
+    /// # Ok::<(), zk_proto::DecodeError>(())
+    /// ```
     pub fn read_bool(&mut self) -> Result<bool, DecodeError> {
         self.need(1)?;
         Ok(self.buf.get_u8() != 0)
@@ -164,6 +233,15 @@ impl JuteReader {
     /// Reads an optional trailing `boolean`: `None` when the input has already ended.
     ///
     /// ZooKeeper's ConnectRequest and ConnectResponse end with a read-only flag that old peers omit.
+    ///
+    /// ```
+    /// use zk_proto::jute::JuteReader;
+    ///
+    /// let mut reader = JuteReader::new(bytes::Bytes::from_static(&[1]));
+    /// assert_eq!(reader.read_trailing_bool()?, Some(true));
+    /// assert_eq!(reader.read_trailing_bool()?, None); // an old peer omitted it
+    /// # Ok::<(), zk_proto::DecodeError>(())
+    /// ```
     pub fn read_trailing_bool(&mut self) -> Result<Option<bool>, DecodeError> {
         if self.is_empty() {
             Ok(None)
@@ -188,6 +266,20 @@ impl JuteReader {
     }
 
     /// Reads a `buffer`: `None` when it was encoded as null.
+    ///
+    /// ```
+    /// use zk_proto::jute::JuteReader;
+    /// use zk_proto::DecodeError;
+    ///
+    /// let mut reader = JuteReader::new(bytes::Bytes::from_static(b"\x00\x00\x00\x03abc\xff\xff\xff\xff"));
+    /// assert_eq!(reader.read_buffer()?.as_deref(), Some(&b"abc"[..]));
+    /// assert_eq!(reader.read_buffer()?, None); // -1: null
+    ///
+    /// // A length that claims more bytes than there are is rejected before allocating.
+    /// let mut lie = JuteReader::new(bytes::Bytes::from_static(b"\x7f\xff\xff\xffabc"));
+    /// assert!(matches!(lie.read_buffer(), Err(DecodeError::UnexpectedEof { .. })));
+    /// # Ok::<(), zk_proto::DecodeError>(())
+    /// ```
     pub fn read_buffer(&mut self) -> Result<Option<Bytes>, DecodeError> {
         Ok(self.read_len(1)?.map(|len| self.buf.split_to(len)))
     }
@@ -197,11 +289,33 @@ impl JuteReader {
     /// Java encodes characters outside the Basic Multilingual Plane as CESU-8 (two 3-byte
     /// surrogates); those are decoded to the right characters. Other invalid UTF-8 is replaced with
     /// U+FFFD rather than rejected, as ZooKeeper's own clients do.
+    ///
+    /// ```
+    /// use zk_proto::jute::JuteReader;
+    ///
+    /// // U+1F600 as Java writes it: two CESU-8 surrogates.
+    /// let mut reader = JuteReader::new(bytes::Bytes::from_static(
+    ///     b"\x00\x00\x00\x06\xed\xa0\xbd\xed\xb8\x80\xff\xff\xff\xff",
+    /// ));
+    /// assert_eq!(reader.read_ustring()?.as_deref(), Some("\u{1F600}"));
+    /// assert_eq!(reader.read_ustring()?, None);
+    /// # Ok::<(), zk_proto::DecodeError>(())
+    /// ```
     pub fn read_ustring(&mut self) -> Result<Option<String>, DecodeError> {
         Ok(self.read_buffer()?.map(|raw| decode_java_utf8(&raw)))
     }
 
     /// Reads a `ustring` that must not be null.
+    ///
+    /// ```
+    /// use zk_proto::jute::JuteReader;
+    /// use zk_proto::DecodeError;
+    ///
+    /// let mut reader = JuteReader::new(bytes::Bytes::from_static(b"\x00\x00\x00\x02/a\xff\xff\xff\xff"));
+    /// assert_eq!(reader.read_string()?, "/a");
+    /// assert_eq!(reader.read_string(), Err(DecodeError::NullString));
+    /// # Ok::<(), zk_proto::DecodeError>(())
+    /// ```
     pub fn read_string(&mut self) -> Result<String, DecodeError> {
         self.read_ustring()?.ok_or(DecodeError::NullString)
     }
@@ -210,11 +324,35 @@ impl JuteReader {
     ///
     /// Every element takes at least one byte, so a count larger than the bytes left is rejected
     /// before the caller allocates room for it.
+    ///
+    /// ```
+    /// use zk_proto::jute::JuteReader;
+    /// use zk_proto::DecodeError;
+    ///
+    /// let mut reader = JuteReader::new(bytes::Bytes::from_static(&[0xff, 0xff, 0xff, 0xff]));
+    /// assert_eq!(reader.read_vec_len()?, None);
+    ///
+    /// // A count of 1000 elements with 0 bytes left is rejected.
+    /// let mut lie = JuteReader::new(bytes::Bytes::from_static(&[0, 0, 0x03, 0xe8]));
+    /// assert!(matches!(lie.read_vec_len(), Err(DecodeError::UnexpectedEof { .. })));
+    /// # Ok::<(), zk_proto::DecodeError>(())
+    /// ```
     pub fn read_vec_len(&mut self) -> Result<Option<usize>, DecodeError> {
         self.read_len(1)
     }
 
     /// Reads a `vector<T>`, with null read as empty (ZooKeeper's own readers do the same).
+    ///
+    /// ```
+    /// use zk_proto::jute::JuteReader;
+    ///
+    /// let mut reader = JuteReader::new(bytes::Bytes::from_static(
+    ///     b"\x00\x00\x00\x02\x00\x00\x00\x01a\x00\x00\x00\x01b\xff\xff\xff\xff",
+    /// ));
+    /// assert_eq!(reader.read_vec::<String>()?, ["a", "b"]);
+    /// assert_eq!(reader.read_vec::<String>()?, Vec::<String>::new()); // null reads as empty
+    /// # Ok::<(), zk_proto::DecodeError>(())
+    /// ```
     pub fn read_vec<T: Decode>(&mut self) -> Result<Vec<T>, DecodeError> {
         let Some(len) = self.read_vec_len()? else {
             return Ok(Vec::new());

@@ -33,6 +33,24 @@ use crate::records::*;
 use crate::stat::Stat;
 
 /// A request body, one variant per opcode a client may send.
+///
+/// ```
+/// use zk_proto::{CreateMode, CreateRequest, OpCode, Request};
+/// use zk_proto::acl::Acl;
+///
+/// let create = CreateRequest {
+///     path: "/a".into(),
+///     data: None,
+///     acl: Acl::open_unsafe(),
+///     flags: CreateMode::Persistent.into(),
+/// };
+/// // The same body under different opcodes.
+/// assert_eq!(Request::Create(create.clone()).op_code(), OpCode::Create);
+/// assert_eq!(Request::Create2(create).op_code(), OpCode::Create2);
+/// // Some requests have no body at all.
+/// assert_eq!(Request::Ping.op_code(), OpCode::Ping);
+/// assert_eq!(Request::CloseSession.op_code(), OpCode::CloseSession);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     /// create (1).
@@ -99,6 +117,14 @@ pub enum Request {
 
 impl Request {
     /// The opcode for this request's header.
+    ///
+    /// ```
+    /// use zk_proto::{DeleteRequest, OpCode, Request, RequestHeader};
+    ///
+    /// let request = Request::Delete(DeleteRequest { path: "/a".into(), version: -1 });
+    /// let header = RequestHeader::new(1, request.op_code());
+    /// assert_eq!(header.op, OpCode::Delete);
+    /// ```
     pub fn op_code(&self) -> OpCode {
         match self {
             Self::Create(_) => OpCode::Create,
@@ -168,6 +194,25 @@ impl Request {
     ///
     /// Opcodes that are not requests (notification, createSession, error, unknown values) give
     /// [`DecodeError::UnknownOpCode`]; a server answers those with `Unimplemented`.
+    ///
+    /// ```
+    /// use zk_proto::jute::{Encode, JuteReader};
+    /// use zk_proto::{DecodeError, ExistsRequest, OpCode, Request};
+    ///
+    /// let request = Request::Exists(ExistsRequest { path: "/a".into(), watch: true });
+    /// let mut out = bytes::BytesMut::new();
+    /// request.encode(&mut out); // the body only, without the header
+    /// let mut reader = JuteReader::new(out.freeze());
+    /// assert_eq!(Request::decode(OpCode::Exists, &mut reader)?, request);
+    ///
+    /// // A notification is not something a client may send.
+    /// let mut reader = JuteReader::new(bytes::Bytes::new());
+    /// assert_eq!(
+    ///     Request::decode(OpCode::Notification, &mut reader),
+    ///     Err(DecodeError::UnknownOpCode(0))
+    /// );
+    /// # Ok::<(), DecodeError>(())
+    /// ```
     pub fn decode(op: OpCode, reader: &mut JuteReader) -> Result<Self, DecodeError> {
         Ok(match op {
             OpCode::Create => Self::Create(Decode::decode(reader)?),
@@ -243,6 +288,24 @@ impl Encode for Request {
 }
 
 /// A successful response body, one variant per shape.
+///
+/// ```
+/// use zk_proto::jute::{Encode, JuteReader};
+/// use zk_proto::{OpCode, Response, Stat};
+///
+/// // The body of an exists reply is a Stat; setData's too, under another variant.
+/// let stat = Stat { version: 4, ..Stat::default() };
+/// let mut out = bytes::BytesMut::new();
+/// Response::Stat(stat.clone()).encode(&mut out);
+/// let exists = Response::decode(OpCode::Exists, &mut JuteReader::new(out.clone().freeze()))?;
+/// assert_eq!(exists, Response::Stat(stat.clone()));
+/// let set = Response::decode(OpCode::SetData, &mut JuteReader::new(out.freeze()))?;
+/// assert_eq!(set, Response::SetStat(stat));
+/// // A delete's reply has no body.
+/// let empty = Response::decode(OpCode::Delete, &mut JuteReader::new(bytes::Bytes::new()))?;
+/// assert_eq!(empty, Response::Empty);
+/// # Ok::<(), zk_proto::DecodeError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Response {
     /// No body: delete, ping, auth, setWatches, setWatches2, checkWatches, removeWatches,

@@ -32,6 +32,20 @@ use crate::stat::Stat;
 
 jute_record! {
     /// Precedes every op and every result in a multi, and ends the list (`done = true`).
+    ///
+    /// ```
+    /// use zk_proto::jute::{Decode, Encode, JuteReader};
+    /// use zk_proto::multi::MultiHeader;
+    /// use zk_proto::OpCode;
+    ///
+    /// // The header of a delete op in a multi request.
+    /// let header = MultiHeader { op_type: OpCode::Delete.into(), done: false, err: -1 };
+    /// let mut out = bytes::BytesMut::new();
+    /// header.encode(&mut out);
+    /// assert_eq!(&out[..], b"\x00\x00\x00\x02\x00\xff\xff\xff\xff");
+    /// assert_eq!(MultiHeader::decode(&mut JuteReader::new(out.freeze()))?, header);
+    /// # Ok::<(), zk_proto::DecodeError>(())
+    /// ```
     pub struct MultiHeader {
         /// The op or result type (-1 for an error result and for the end marker).
         pub op_type: i32,
@@ -44,6 +58,20 @@ jute_record! {
 
 impl MultiHeader {
     /// The marker that ends a multi request or response: `{-1, true, -1}`.
+    ///
+    /// ```
+    /// use zk_proto::jute::Encode;
+    /// use zk_proto::multi::{MultiHeader, MultiRequest};
+    ///
+    /// let mut end = bytes::BytesMut::new();
+    /// MultiHeader::END.encode(&mut end);
+    /// assert_eq!(&end[..], b"\xff\xff\xff\xff\x01\xff\xff\xff\xff");
+    ///
+    /// // An empty multi is just the end marker.
+    /// let mut empty = bytes::BytesMut::new();
+    /// MultiRequest::default().encode(&mut empty);
+    /// assert_eq!(empty, end);
+    /// ```
     pub const END: MultiHeader = MultiHeader {
         op_type: -1,
         done: true,
@@ -85,6 +113,14 @@ pub enum MultiOp {
 
 impl MultiOp {
     /// The opcode written in this op's header.
+    ///
+    /// ```
+    /// use zk_proto::multi::MultiOp;
+    /// use zk_proto::{CheckVersionRequest, OpCode};
+    ///
+    /// let op = MultiOp::Check(CheckVersionRequest { path: "/a".into(), version: 1 });
+    /// assert_eq!(op.op_code(), OpCode::Check);
+    /// ```
     pub fn op_code(&self) -> OpCode {
         match self {
             Self::Create(_) => OpCode::Create,
@@ -100,11 +136,27 @@ impl MultiOp {
     }
 
     /// Whether this op may appear in a multiRead (and not in a multi).
+    ///
+    /// ```
+    /// use zk_proto::multi::MultiOp;
+    /// use zk_proto::{DeleteRequest, GetChildrenRequest};
+    ///
+    /// assert!(MultiOp::GetChildren(GetChildrenRequest { path: "/a".into(), watch: false }).is_read());
+    /// assert!(!MultiOp::Delete(DeleteRequest { path: "/a".into(), version: -1 }).is_read());
+    /// ```
     pub fn is_read(&self) -> bool {
         matches!(self, Self::GetData(_) | Self::GetChildren(_))
     }
 
     /// The path this op acts on.
+    ///
+    /// ```
+    /// use zk_proto::multi::MultiOp;
+    /// use zk_proto::DeleteRequest;
+    ///
+    /// let op = MultiOp::Delete(DeleteRequest { path: "/a/b".into(), version: -1 });
+    /// assert_eq!(op.path(), "/a/b");
+    /// ```
     pub fn path(&self) -> &str {
         match self {
             Self::Create(r) | Self::Create2(r) | Self::CreateContainer(r) => &r.path,
@@ -146,6 +198,26 @@ impl MultiOp {
 }
 
 /// The body of a multi (14) or multiRead (22) request.
+///
+/// ```
+/// use zk_proto::jute::{Decode, Encode, JuteReader};
+/// use zk_proto::multi::{MultiOp, MultiRequest};
+/// use zk_proto::{GetChildrenRequest, GetDataRequest, Request};
+///
+/// // A multiRead: reads only.
+/// let request = MultiRequest {
+///     ops: vec![
+///         MultiOp::GetData(GetDataRequest { path: "/a".into(), watch: false }),
+///         MultiOp::GetChildren(GetChildrenRequest { path: "/b".into(), watch: false }),
+///     ],
+/// };
+/// assert!(request.ops.iter().all(MultiOp::is_read));
+/// let mut out = bytes::BytesMut::new();
+/// request.encode(&mut out);
+/// assert_eq!(MultiRequest::decode(&mut JuteReader::new(out.freeze()))?, request);
+/// let _body = Request::MultiRead(request);
+/// # Ok::<(), zk_proto::DecodeError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MultiRequest {
     /// The operations, in order.
@@ -218,6 +290,16 @@ pub enum OpResult {
 
 impl OpResult {
     /// The error this result carries, if it is a non-zero error result.
+    ///
+    /// ```
+    /// use zk_proto::multi::OpResult;
+    /// use zk_proto::ErrorCode;
+    ///
+    /// assert_eq!(OpResult::Error(ErrorCode::NoNode).error(), Some(ErrorCode::NoNode));
+    /// // Code 0: this op would have succeeded; the multi failed elsewhere.
+    /// assert_eq!(OpResult::Error(ErrorCode::Ok).error(), None);
+    /// assert_eq!(OpResult::Delete.error(), None);
+    /// ```
     pub fn error(&self) -> Option<ErrorCode> {
         match self {
             Self::Error(code) if !code.is_ok() => Some(*code),
@@ -246,6 +328,26 @@ impl OpResult {
 
 /// The body of a multi or multiRead response (the ReplyHeader's `err` is 0 even when a multi
 /// failed; the failure is in the results).
+///
+/// ```
+/// use zk_proto::jute::{Decode, Encode, JuteReader};
+/// use zk_proto::multi::{MultiResponse, OpResult};
+/// use zk_proto::{OpCode, Response, Stat};
+///
+/// let response = MultiResponse {
+///     results: vec![
+///         OpResult::Create { path: "/a".into() },
+///         OpResult::SetData { stat: Stat { version: 1, ..Stat::default() } },
+///         OpResult::Delete,
+///     ],
+/// };
+/// assert_eq!(response.first_error(), None);
+/// let mut out = bytes::BytesMut::new();
+/// response.encode(&mut out);
+/// let body = Response::decode(OpCode::Multi, &mut JuteReader::new(out.freeze()))?;
+/// assert_eq!(body, Response::Multi(response));
+/// # Ok::<(), zk_proto::DecodeError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MultiResponse {
     /// One result per op, in order.

@@ -9,6 +9,16 @@
 //! ```
 
 /// Why a path is not a valid ZooKeeper path.
+///
+/// ```
+/// use zk_proto::path::{validate_path, PathError};
+///
+/// assert_eq!(validate_path(""), Err(PathError::Empty));
+/// assert_eq!(validate_path("app"), Err(PathError::NotAbsolute));
+/// assert_eq!(validate_path("/a//b"), Err(PathError::EmptySegment));
+/// assert_eq!(validate_path("/a/\0"), Err(PathError::InvalidCharacter(0)));
+/// assert_eq!(PathError::TrailingSlash.to_string(), "path must not end with '/'");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {
     /// The path is empty.

@@ -43,5 +43,17 @@ jute_record! {
 
 impl Stat {
     /// The size of an encoded `Stat`.
+    ///
+    /// ```
+    /// use zk_proto::jute::{Decode, Encode, JuteReader};
+    /// use zk_proto::Stat;
+    ///
+    /// let stat = Stat { version: 3, num_children: 2, ..Stat::default() };
+    /// let mut out = bytes::BytesMut::new();
+    /// stat.encode(&mut out);
+    /// assert_eq!(out.len(), Stat::ENCODED_LEN);
+    /// assert_eq!(Stat::decode(&mut JuteReader::new(out.freeze()))?, stat);
+    /// # Ok::<(), zk_proto::DecodeError>(())
+    /// ```
     pub const ENCODED_LEN: usize = 68;
 }
