@@ -10,6 +10,18 @@ use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 /// A file opened for writing.
+///
+/// ```
+/// use std::io::Write as _;
+/// use zk_server_mini::disk::{Disk, RealDisk};
+/// let dir = std::env::temp_dir().join(format!("zk-mini-diskfile-doc-{}", std::process::id()));
+/// RealDisk.create_dir_all(&dir)?;
+/// let mut f = RealDisk.open_append(&dir.join("log"))?;
+/// f.write_all(b"record")?;
+/// f.sync()?; // durable from here on
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub trait DiskFile: Write + Send + Debug {
     /// Makes what was written durable (`fsync`/`fdatasync`).
     ///
@@ -19,6 +31,21 @@ pub trait DiskFile: Write + Send + Debug {
 }
 
 /// A file opened for reading.
+///
+/// ```
+/// use std::io::{Read as _, Seek as _, SeekFrom};
+/// use zk_server_mini::disk::{Disk, RealDisk};
+/// let dir = std::env::temp_dir().join(format!("zk-mini-diskreader-doc-{}", std::process::id()));
+/// RealDisk.create_dir_all(&dir)?;
+/// std::fs::write(dir.join("f"), b"0123456789")?;
+/// let mut r = RealDisk.open_read(&dir.join("f"))?;
+/// r.seek(SeekFrom::Start(6))?;
+/// let mut tail = String::new();
+/// r.read_to_string(&mut tail)?;
+/// assert_eq!(tail, "6789");
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub trait DiskReader: Read + Seek + Send {}
 
 impl<T: Read + Seek + Send> DiskReader for T {}
