@@ -600,7 +600,7 @@ impl TestCluster {
     /// let cluster = TestCluster::builder(3).start().await?;
     /// let leader = cluster.leader(Duration::from_secs(20)).await.expect("a leader");
     /// cluster.pause(leader);
-    /// // ... the others elect a new leader meanwhile ...
+    /// // while it is frozen (SIGSTOP for a child process), the others may elect a new leader
     /// cluster.resume(leader);
     /// assert!(cluster.leader(Duration::from_secs(20)).await.is_some());
     /// cluster.stop().await;
