@@ -34,6 +34,16 @@ impl Barrier {
     ///
     /// # Errors
     /// [`RecipeError::InvalidPath`].
+    ///
+    /// ```no_run
+    /// # fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
+    /// let barrier = zk_recipes::Barrier::new(client.clone(), "/app/deploy-gate")?;
+    /// assert!(matches!(
+    ///     zk_recipes::Barrier::new(client, "no-leading-slash"),
+    ///     Err(zk_recipes::RecipeError::InvalidPath { .. })
+    /// ));
+    /// # drop(barrier); Ok(()) }
+    /// ```
     pub fn new(client: Client, path: &str) -> Result<Self> {
         paths::validate(path)?;
         Ok(Self {
@@ -46,6 +56,13 @@ impl Barrier {
     ///
     /// # Errors
     /// Closed client, client errors.
+    ///
+    /// ```no_run
+    /// # async fn demo(barrier: zk_recipes::Barrier) -> zk_recipes::Result<()> {
+    /// barrier.set().await?;
+    /// barrier.set().await?; // already up: still Ok
+    /// # Ok(()) }
+    /// ```
     pub async fn set(&self) -> Result<()> {
         contend::check_client(&self.client)?;
         let parent = paths::parent_of(&self.path);
@@ -71,6 +88,13 @@ impl Barrier {
     ///
     /// # Errors
     /// Closed client, client errors.
+    ///
+    /// ```no_run
+    /// # async fn demo(barrier: zk_recipes::Barrier) -> zk_recipes::Result<()> {
+    /// barrier.remove().await?; // every `wait` returns
+    /// barrier.remove().await?; // already down: still Ok
+    /// # Ok(()) }
+    /// ```
     pub async fn remove(&self) -> Result<()> {
         contend::check_client(&self.client)?;
         loop {
@@ -88,6 +112,18 @@ impl Barrier {
     ///
     /// # Errors
     /// [`RecipeError::Deadline`], closed client, session expiry.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use zk_recipes::RecipeError;
+    /// # async fn demo(barrier: zk_recipes::Barrier) -> zk_recipes::Result<()> {
+    /// match barrier.wait(Some(Duration::from_secs(30))).await {
+    ///     Ok(()) => println!("gate open"),
+    ///     Err(RecipeError::Deadline(waited)) => eprintln!("still closed after {waited:?}"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn wait(&self, timeout: Option<Duration>) -> Result<()> {
         contend::check_client(&self.client)?;
         let started = Instant::now();
@@ -139,6 +175,16 @@ impl DoubleBarrier {
     ///
     /// # Errors
     /// [`RecipeError::InvalidPath`]; [`RecipeError::NotAllowed`] for zero members.
+    ///
+    /// ```no_run
+    /// # fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
+    /// let barrier = zk_recipes::DoubleBarrier::new(client.clone(), "/app/phase-1", 3)?;
+    /// assert!(matches!(
+    ///     zk_recipes::DoubleBarrier::new(client, "/app/phase-1", 0),
+    ///     Err(zk_recipes::RecipeError::NotAllowed(_))
+    /// ));
+    /// # drop(barrier); Ok(()) }
+    /// ```
     pub fn new(client: Client, path: &str, members: usize) -> Result<Self> {
         paths::validate(path)?;
         if members == 0 {
@@ -206,6 +252,14 @@ impl DoubleBarrier {
     /// # Errors
     /// [`RecipeError::Deadline`] (our member node is removed again), session expiry, foreign
     /// children, closed client.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// # async fn demo(barrier: zk_recipes::DoubleBarrier) -> zk_recipes::Result<()> {
+    /// // returns once all `members` processes have entered
+    /// barrier.enter(Some(Duration::from_secs(30))).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn enter(&self, timeout: Option<Duration>) -> Result<()> {
         contend::check_client(&self.client)?;
         let started = Instant::now();
@@ -272,6 +326,15 @@ impl DoubleBarrier {
     ///
     /// # Errors
     /// [`RecipeError::Deadline`], closed client, foreign children.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// # async fn demo(barrier: zk_recipes::DoubleBarrier) -> zk_recipes::Result<()> {
+    /// barrier.enter(None).await?;
+    /// // ... work ...
+    /// barrier.leave(Some(Duration::from_secs(30))).await?; // returns once every member has left
+    /// # Ok(()) }
+    /// ```
     pub async fn leave(&self, timeout: Option<Duration>) -> Result<()> {
         contend::check_client(&self.client)?;
         let started = Instant::now();

@@ -41,18 +41,35 @@ pub struct LeaderLatchOptions {
 
 impl LeaderLatchOptions {
     /// Sets the flavour.
+    ///
+    /// ```
+    /// use zk_recipes::{Flavor, LeaderLatchOptions};
+    /// let opts = LeaderLatchOptions::default().flavor(Flavor::Kazoo);
+    /// assert_eq!(opts.flavor, Flavor::Kazoo);
+    /// ```
     pub fn flavor(mut self, flavor: Flavor) -> Self {
         self.flavor = flavor;
         self
     }
 
     /// Sets the id.
+    ///
+    /// ```
+    /// let opts = zk_recipes::LeaderLatchOptions::default().id("node-a");
+    /// assert_eq!(opts.id, "node-a");
+    /// ```
     pub fn id(mut self, id: impl Into<String>) -> Self {
         self.id = id.into();
         self
     }
 
     /// Sets the error policy.
+    ///
+    /// ```
+    /// use zk_recipes::{ErrorPolicy, LeaderLatchOptions};
+    /// let opts = LeaderLatchOptions::default().policy(ErrorPolicy::Session);
+    /// assert_eq!(opts.policy, ErrorPolicy::Session);
+    /// ```
     pub fn policy(mut self, policy: ErrorPolicy) -> Self {
         self.policy = policy;
         self
@@ -157,6 +174,14 @@ impl LeaderLatch {
     ///
     /// # Errors
     /// [`RecipeError::InvalidPath`], [`RecipeError::Closed`].
+    ///
+    /// ```no_run
+    /// use zk_recipes::{LeaderLatch, LeaderLatchOptions};
+    /// # async fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
+    /// let latch = LeaderLatch::start(client, "/app/leader", LeaderLatchOptions::default().id("node-a"))?;
+    /// assert_eq!(latch.path(), "/app/leader");
+    /// # Ok(()) }
+    /// ```
     pub fn start(client: Client, path: &str, options: LeaderLatchOptions) -> Result<Self> {
         paths::validate(path)?;
         contend::check_client(&client)?;
@@ -181,16 +206,39 @@ impl LeaderLatch {
     }
 
     /// The election path.
+    ///
+    /// ```no_run
+    /// # fn demo(latch: zk_recipes::LeaderLatch) {
+    /// assert_eq!(latch.path(), "/app/leader");
+    /// # }
+    /// ```
     pub fn path(&self) -> &str {
         &self.inner.path
     }
 
     /// Whether this participant leads right now (proven, not lost, lease not expired).
+    ///
+    /// ```no_run
+    /// # fn demo(latch: zk_recipes::LeaderLatch) {
+    /// if latch.has_leadership() {
+    ///     // leader-only housekeeping
+    /// }
+    /// # }
+    /// ```
     pub fn has_leadership(&self) -> bool {
         self.leadership().is_some()
     }
 
     /// The current leadership (token, loss signal, lease), if leading.
+    ///
+    /// ```no_run
+    /// # fn demo(latch: zk_recipes::LeaderLatch) {
+    /// match latch.leadership() {
+    ///     Some(l) => println!("leading with token {}", l.token()),
+    ///     None => println!("following"),
+    /// }
+    /// # }
+    /// ```
     pub fn leadership(&self) -> Option<OwnershipWatch> {
         self.inner
             .current
@@ -205,6 +253,16 @@ impl LeaderLatch {
     ///
     /// # Errors
     /// As above.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// # async fn demo(latch: zk_recipes::LeaderLatch) -> zk_recipes::Result<()> {
+    /// let leadership = latch.await_leadership(Some(Duration::from_secs(60))).await?;
+    /// println!("leading, token {}", leadership.token());
+    /// let reason = leadership.lost().await;
+    /// eprintln!("no longer leader: {reason}");
+    /// # Ok(()) }
+    /// ```
     pub async fn await_leadership(&self, timeout: Option<Duration>) -> Result<OwnershipWatch> {
         let started = Instant::now();
         let mut rx = self.inner.current.subscribe();
@@ -232,6 +290,20 @@ impl LeaderLatch {
 
     /// Leadership transitions from now on (`Gained`, `Lost`), in order. If the leadership is
     /// already held when called, the stream starts with its `Gained`.
+    ///
+    /// ```no_run
+    /// use futures::StreamExt;
+    /// use zk_recipes::LeadershipEvent;
+    /// # async fn demo(latch: zk_recipes::LeaderLatch) {
+    /// let mut events = latch.events();
+    /// while let Some(event) = events.next().await {
+    ///     match event {
+    ///         LeadershipEvent::Gained { token } => println!("leader, token {token}"),
+    ///         LeadershipEvent::Lost { .. } => println!("follower"),
+    ///     }
+    /// }
+    /// # }
+    /// ```
     pub fn events(&self) -> BoxStream<'static, LeadershipEvent> {
         let rx = self.inner.events.subscribe();
         let first = self
@@ -259,6 +331,14 @@ impl LeaderLatch {
     ///
     /// # Errors
     /// Foreign children, client errors.
+    ///
+    /// ```no_run
+    /// # async fn demo(latch: zk_recipes::LeaderLatch) -> zk_recipes::Result<()> {
+    /// for (i, p) in latch.participants().await?.iter().enumerate() {
+    ///     println!("{i}: {} {}", p.id, if i == 0 { "(leader)" } else { "" });
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn participants(&self) -> Result<Vec<Contender>> {
         let decide = contend::first_n(1);
         mutex::list_contenders(&spec(&self.inner, &decide)).await
@@ -268,6 +348,14 @@ impl LeaderLatch {
     ///
     /// # Errors
     /// As [`participants`](Self::participants).
+    ///
+    /// ```no_run
+    /// # async fn demo(latch: zk_recipes::LeaderLatch) -> zk_recipes::Result<()> {
+    /// if let Some(id) = latch.leader_id().await? {
+    ///     println!("current leader: {id}");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn leader_id(&self) -> Result<Option<String>> {
         Ok(self.participants().await?.into_iter().next().map(|c| c.id))
     }
@@ -275,6 +363,14 @@ impl LeaderLatch {
     /// Why the latch's last attempt to join failed, if it did (it keeps retrying, with a
     /// back-off of up to 2 s): e.g. [`RecipeError::ForeignChildren`] on a path shared with
     /// another flavour. Cleared once it has joined.
+    ///
+    /// ```no_run
+    /// # fn demo(latch: zk_recipes::LeaderLatch) {
+    /// if let Some(e) = latch.last_error() {
+    ///     eprintln!("latch cannot join yet (retrying): {e}");
+    /// }
+    /// # }
+    /// ```
     pub fn last_error(&self) -> Option<RecipeError> {
         self.inner
             .last_error
@@ -284,6 +380,14 @@ impl LeaderLatch {
     }
 
     /// Leaves the election: gives leadership up (deleting our node) and stops the task.
+    ///
+    /// ```no_run
+    /// use zk_recipes::CloseMode;
+    /// # async fn demo(latch: zk_recipes::LeaderLatch) {
+    /// latch.close(CloseMode::NotifyLeader).await; // a leader's `events()` sees `Lost`
+    /// assert!(!latch.has_leadership());
+    /// # }
+    /// ```
     pub async fn close(&self, mode: CloseMode) {
         *self
             .inner

@@ -35,24 +35,47 @@ pub struct LeaderSelectorOptions {
 
 impl LeaderSelectorOptions {
     /// Sets the flavour.
+    ///
+    /// ```
+    /// use zk_recipes::{Flavor, LeaderSelectorOptions};
+    /// let opts = LeaderSelectorOptions::default().flavor(Flavor::Kazoo);
+    /// assert_eq!(opts.flavor, Flavor::Kazoo);
+    /// ```
     pub fn flavor(mut self, flavor: Flavor) -> Self {
         self.flavor = flavor;
         self
     }
 
     /// Sets the id.
+    ///
+    /// ```
+    /// let opts = zk_recipes::LeaderSelectorOptions::default().id("node-a");
+    /// assert_eq!(opts.id, "node-a");
+    /// ```
     pub fn id(mut self, id: impl Into<String>) -> Self {
         self.id = id.into();
         self
     }
 
     /// Sets the error policy.
+    ///
+    /// ```
+    /// use zk_recipes::{ErrorPolicy, LeaderSelectorOptions};
+    /// let opts = LeaderSelectorOptions::default().policy(ErrorPolicy::Session);
+    /// assert_eq!(opts.policy, ErrorPolicy::Session);
+    /// ```
     pub fn policy(mut self, policy: ErrorPolicy) -> Self {
         self.policy = policy;
         self
     }
 
     /// Queue up again after each leadership.
+    ///
+    /// ```
+    /// let opts = zk_recipes::LeaderSelectorOptions::default();
+    /// assert!(!opts.requeue); // one leadership by default
+    /// assert!(opts.requeue(true).requeue);
+    /// ```
     pub fn requeue(mut self, requeue: bool) -> Self {
         self.requeue = requeue;
         self
@@ -150,6 +173,23 @@ impl LeaderSelector {
     ///
     /// # Errors
     /// [`RecipeError::InvalidPath`], [`RecipeError::Closed`].
+    ///
+    /// ```no_run
+    /// use zk_recipes::{LeaderSelector, LeaderSelectorOptions, Leadership};
+    /// # async fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
+    /// let selector = LeaderSelector::start(
+    ///     client,
+    ///     "/app/scheduler",
+    ///     LeaderSelectorOptions::default().id("node-a").requeue(true),
+    ///     |leadership: Leadership| async move {
+    ///         tokio::select! {
+    ///             () = leadership.cancel.cancelled() => {} // lost or interrupted
+    ///             () = async { /* leader work, fenced with leadership.token */ } => {}
+    ///         }
+    ///     },
+    /// )?;
+    /// # drop(selector); Ok(()) }
+    /// ```
     pub fn start<F, Fut>(
         client: Client,
         path: &str,
@@ -182,6 +222,12 @@ impl LeaderSelector {
     }
 
     /// Whether this process leads right now.
+    ///
+    /// ```no_run
+    /// # fn demo(selector: zk_recipes::LeaderSelector) {
+    /// println!("leading: {}", selector.has_leadership());
+    /// # }
+    /// ```
     pub fn has_leadership(&self) -> bool {
         self.inner
             .current
@@ -194,6 +240,13 @@ impl LeaderSelector {
     ///
     /// # Errors
     /// Foreign children, client errors.
+    ///
+    /// ```no_run
+    /// # async fn demo(selector: zk_recipes::LeaderSelector) -> zk_recipes::Result<()> {
+    /// let queue = selector.participants().await?;
+    /// println!("{} participants, leader {:?}", queue.len(), queue.first().map(|c| &c.id));
+    /// # Ok(()) }
+    /// ```
     pub async fn participants(&self) -> Result<Vec<Contender>> {
         self.inner.mutex.contenders().await
     }
@@ -202,26 +255,68 @@ impl LeaderSelector {
     ///
     /// # Errors
     /// As [`participants`](Self::participants).
+    ///
+    /// ```no_run
+    /// # async fn demo(selector: zk_recipes::LeaderSelector) -> zk_recipes::Result<()> {
+    /// if let Some(id) = selector.leader_id().await? {
+    ///     println!("current leader: {id}");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn leader_id(&self) -> Result<Option<String>> {
         Ok(self.participants().await?.into_iter().next().map(|c| c.id))
     }
 
     /// How the latest leadership ended (its token and why), once one has.
+    ///
+    /// ```no_run
+    /// use zk_recipes::LeadershipEnd;
+    /// # fn demo(selector: zk_recipes::LeaderSelector) {
+    /// if let Some((token, LeadershipEnd::Lost(reason))) = selector.last_end() {
+    ///     eprintln!("leadership {token} was lost: {reason}");
+    /// }
+    /// # }
+    /// ```
     pub fn last_end(&self) -> Option<(i64, LeadershipEnd)> {
         *self.inner.ends.borrow()
     }
 
     /// A receiver of leadership ends, for waiting on them.
+    ///
+    /// ```no_run
+    /// # async fn demo(selector: zk_recipes::LeaderSelector) {
+    /// let mut ends = selector.ends();
+    /// while ends.changed().await.is_ok() {
+    ///     if let Some((token, end)) = ends.borrow_and_update().clone() {
+    ///         println!("leadership {token} ended: {end:?}");
+    ///     }
+    /// }
+    /// # }
+    /// ```
     pub fn ends(&self) -> watch::Receiver<Option<(i64, LeadershipEnd)>> {
         self.inner.ends.subscribe()
     }
 
     /// Cancels the running leader task (if any); with `requeue` the selector queues again.
+    ///
+    /// ```no_run
+    /// # fn demo(selector: zk_recipes::LeaderSelector) {
+    /// // the running task's `leadership.cancel` fires; with `requeue` the selector queues again
+    /// selector.interrupt_leadership();
+    /// # }
+    /// ```
     pub fn interrupt_leadership(&self) {
         self.inner.interrupt.notify_one();
     }
 
     /// Cancels the task, gives leadership up and leaves the election.
+    ///
+    /// ```no_run
+    /// # async fn demo(selector: zk_recipes::LeaderSelector) {
+    /// selector.close().await;
+    /// assert!(!selector.has_leadership());
+    /// # }
+    /// ```
     pub async fn close(&self) {
         self.inner.close.cancel();
         let mut done = self.inner.done.subscribe();

@@ -50,6 +50,16 @@ pub struct MultiGuard {
 
 impl MultiLock {
     /// Combines `locks` (duplicates by path are taken once).
+    ///
+    /// ```no_run
+    /// use zk_recipes::{MultiLock, Mutex};
+    /// # fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
+    /// let both = MultiLock::new(vec![
+    ///     Mutex::new(client.clone(), "/app/locks/a", Default::default())?,
+    ///     Mutex::new(client, "/app/locks/b", Default::default())?,
+    /// ]);
+    /// # drop(both); Ok(()) }
+    /// ```
     pub fn new(mut locks: Vec<Mutex>) -> Self {
         locks.sort_by(|a, b| a.path().cmp(b.path()));
         locks.dedup_by(|a, b| a.path() == b.path());
@@ -60,6 +70,14 @@ impl MultiLock {
     ///
     /// # Errors
     /// The first failure (after releasing what was taken).
+    ///
+    /// ```no_run
+    /// # async fn demo(locks: zk_recipes::MultiLock) -> zk_recipes::Result<()> {
+    /// let guard = locks.acquire().await?; // all parts, or none on error
+    /// assert!(guard.is_held());
+    /// guard.release().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn acquire(&self) -> Result<MultiGuard> {
         self.acquire_with(Wait::default()).await
     }
@@ -68,6 +86,13 @@ impl MultiLock {
     ///
     /// # Errors
     /// As [`acquire`](Self::acquire), plus [`RecipeError::Deadline`](crate::RecipeError::Deadline).
+    ///
+    /// ```no_run
+    /// # async fn demo(locks: zk_recipes::MultiLock) -> zk_recipes::Result<()> {
+    /// let guard = locks.acquire_timeout(std::time::Duration::from_secs(5)).await?;
+    /// guard.release().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn acquire_timeout(&self, timeout: Duration) -> Result<MultiGuard> {
         self.acquire_with(Wait {
             deadline: Some(Instant::now() + timeout),
@@ -95,21 +120,55 @@ impl MultiLock {
 
 impl MultiGuard {
     /// Whether every lock is held right now.
+    ///
+    /// ```no_run
+    /// # async fn demo(guard: zk_recipes::MultiGuard) {
+    /// while guard.is_held() {
+    ///     // work protected by every part
+    /// #   break;
+    /// }
+    /// # }
+    /// ```
     pub fn is_held(&self) -> bool {
         self.guards.iter().all(OwnershipGuard::is_held)
     }
 
     /// The parts' fencing tokens, in path order.
+    ///
+    /// ```no_run
+    /// # fn demo(guard: &zk_recipes::MultiGuard) {
+    /// let tokens = guard.tokens(); // one per part, in path order
+    /// assert_eq!(tokens.len(), guard.guards().len());
+    /// # }
+    /// ```
     pub fn tokens(&self) -> Vec<i64> {
         self.guards.iter().map(OwnershipGuard::token).collect()
     }
 
     /// The parts, in path order.
+    ///
+    /// ```no_run
+    /// # fn demo(guard: &zk_recipes::MultiGuard) {
+    /// for part in guard.guards() {
+    ///     println!("{} token {}", part.node(), part.token());
+    /// }
+    /// # }
+    /// ```
     pub fn guards(&self) -> &[OwnershipGuard] {
         &self.guards
     }
 
     /// Resolves when the first part is lost.
+    ///
+    /// ```no_run
+    /// # async fn demo(guard: zk_recipes::MultiGuard) -> zk_recipes::Result<()> {
+    /// tokio::select! {
+    ///     reason = guard.lost() => eprintln!("lost a part: {reason}"),
+    ///     _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+    /// }
+    /// guard.release().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn lost(&self) -> LossReason {
         let all = self.guards.iter().map(|g| Box::pin(g.lost()));
         if self.guards.is_empty() {
@@ -123,6 +182,12 @@ impl MultiGuard {
     ///
     /// # Errors
     /// As [`OwnershipGuard::release`].
+    ///
+    /// ```no_run
+    /// # async fn demo(guard: zk_recipes::MultiGuard) -> zk_recipes::Result<()> {
+    /// guard.release().await?; // every part is attempted
+    /// # Ok(()) }
+    /// ```
     pub async fn release(self) -> Result<()> {
         let mut first = Ok(());
         for g in self.guards {

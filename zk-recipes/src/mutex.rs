@@ -44,18 +44,35 @@ pub struct MutexOptions {
 
 impl MutexOptions {
     /// Sets the flavour.
+    ///
+    /// ```
+    /// use zk_recipes::{Flavor, MutexOptions};
+    /// assert_eq!(MutexOptions::default().flavor, Flavor::Curator);
+    /// assert_eq!(MutexOptions::default().flavor(Flavor::Kazoo).flavor, Flavor::Kazoo);
+    /// ```
     pub fn flavor(mut self, flavor: Flavor) -> Self {
         self.flavor = flavor;
         self
     }
 
     /// Sets the id stored in our node.
+    ///
+    /// ```
+    /// let opts = zk_recipes::MutexOptions::default().id("worker-1");
+    /// assert_eq!(opts.id, "worker-1");
+    /// ```
     pub fn id(mut self, id: impl Into<String>) -> Self {
         self.id = id.into();
         self
     }
 
     /// Sets the error policy.
+    ///
+    /// ```
+    /// use zk_recipes::{ErrorPolicy, MutexOptions};
+    /// let opts = MutexOptions::default().policy(ErrorPolicy::Session);
+    /// assert_eq!(opts.policy, ErrorPolicy::Session);
+    /// ```
     pub fn policy(mut self, policy: ErrorPolicy) -> Self {
         self.policy = policy;
         self
@@ -114,6 +131,14 @@ impl Mutex {
     ///
     /// # Errors
     /// [`RecipeError::InvalidPath`](crate::RecipeError::InvalidPath).
+    ///
+    /// ```no_run
+    /// use zk_recipes::{Flavor, Mutex, MutexOptions};
+    /// # fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
+    /// let mutex = Mutex::new(client, "/app/locks/orders", MutexOptions::default().flavor(Flavor::Kazoo))?;
+    /// assert_eq!(mutex.path(), "/app/locks/orders");
+    /// # Ok(()) }
+    /// ```
     pub fn new(client: Client, path: &str, options: MutexOptions) -> Result<Self> {
         paths::validate(path)?;
         let pattern = match options.flavor {
@@ -129,6 +154,13 @@ impl Mutex {
     }
 
     /// The lock path.
+    ///
+    /// ```no_run
+    /// # fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
+    /// let mutex = zk_recipes::Mutex::new(client, "/app/locks/orders", Default::default())?;
+    /// assert_eq!(mutex.path(), "/app/locks/orders");
+    /// # Ok(()) }
+    /// ```
     pub fn path(&self) -> &str {
         &self.path
     }
@@ -186,6 +218,16 @@ impl Mutex {
     ///
     /// # Errors
     /// As [`acquire_timeout`](Self::acquire_timeout).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use tokio::time::Instant;
+    /// # async fn demo(mutex: zk_recipes::Mutex) -> zk_recipes::Result<()> {
+    /// let deadline = Instant::now() + Duration::from_secs(10); // shared by several steps
+    /// let guard = mutex.acquire_until(deadline).await?;
+    /// guard.release().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn acquire_until(&self, deadline: Instant) -> Result<MutexGuard> {
         self.acquire_with(Wait {
             deadline: Some(deadline),
@@ -249,6 +291,15 @@ impl Mutex {
     ///
     /// # Errors
     /// Foreign children, client errors.
+    ///
+    /// ```no_run
+    /// # async fn demo(mutex: zk_recipes::Mutex) -> zk_recipes::Result<()> {
+    /// let queue = mutex.contenders().await?;
+    /// if let Some(holder) = queue.first() {
+    ///     println!("held by {} ({} waiting)", holder.id, queue.len() - 1);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn contenders(&self) -> Result<Vec<Contender>> {
         let decide = contend::first_n(1);
         list_contenders(&self.spec(&decide)).await

@@ -13,10 +13,23 @@
 //! ```
 
 /// Length of ZooKeeper's sequence suffix.
+///
+/// ```
+/// use zk_recipes::names::SEQUENCE_LEN;
+/// let name = "_c_x-lock-0000000042";
+/// assert_eq!(&name[name.len() - SEQUENCE_LEN..], "0000000042");
+/// ```
 pub const SEQUENCE_LEN: usize = 10;
 
 /// The sequence number at the end of `name`: ten digits, or `-` and nine digits once the
 /// parent's cversion overflowed. `None` when the name does not end that way.
+///
+/// ```
+/// use zk_recipes::names::sequence_of;
+/// assert_eq!(sequence_of("lock-0000000042"), Some(42));
+/// assert_eq!(sequence_of("lock--000000001"), Some(-1)); // cversion overflowed
+/// assert_eq!(sequence_of("lock-42"), None);
+/// ```
 pub fn sequence_of(name: &str) -> Option<i64> {
     let bytes = name.as_bytes();
     if bytes.len() < SEQUENCE_LEN {
@@ -31,6 +44,13 @@ pub fn sequence_of(name: &str) -> Option<i64> {
 }
 
 /// A child that matched a recipe's pattern.
+///
+/// ```
+/// use zk_recipes::names::NamePattern;
+/// let pattern = NamePattern::kazoo(&["__lock__", "__rlock__"]);
+/// let child = pattern.matches("0123456789abcdef0123456789abcdef__rlock__0000000003").unwrap();
+/// assert_eq!((child.sequence, child.marker), (3, 1)); // second marker: `__rlock__`
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SequencedChild {
     /// The child's name (not a path).
@@ -67,6 +87,14 @@ pub struct NamePattern {
 
 impl NamePattern {
     /// Curator's protected names: `_c_<uuid>-` then one of `markers` then the sequence.
+    ///
+    /// ```
+    /// use zk_recipes::names::NamePattern;
+    /// let p = NamePattern::curator(&["lock-"]);
+    /// assert!(p.matches("lock-0000000001").is_some()); // unprotected Curator node
+    /// assert!(p.matches("_c_8fd4ed62-659f-4277-ac37-adbaa2701179-lock-0000000001").is_some());
+    /// assert!(p.matches("_c_not-a-uuid-lock-0000000001").is_none());
+    /// ```
     pub fn curator(markers: &[&str]) -> Self {
         Self {
             prefix: PrefixRule::Curator,
@@ -75,6 +103,13 @@ impl NamePattern {
     }
 
     /// kazoo's names: 32 hex digits then one of `markers` then the sequence.
+    ///
+    /// ```
+    /// use zk_recipes::names::NamePattern;
+    /// let p = NamePattern::kazoo(&["__lock__"]);
+    /// assert!(p.matches("0123456789abcdef0123456789abcdef__lock__0000000001").is_some());
+    /// assert!(p.matches("__lock__0000000001").is_none()); // no 32-hex prefix
+    /// ```
     pub fn kazoo(markers: &[&str]) -> Self {
         Self {
             prefix: PrefixRule::Kazoo,
@@ -83,6 +118,14 @@ impl NamePattern {
     }
 
     /// The child, if `name` follows this pattern exactly.
+    ///
+    /// ```
+    /// use zk_recipes::names::NamePattern;
+    /// let p = NamePattern::curator(&["latch-"]);
+    /// let c = p.matches("latch-0000000009").unwrap();
+    /// assert_eq!((c.name.as_str(), c.sequence, c.marker), ("latch-0000000009", 9, 0));
+    /// assert!(p.matches("lock-0000000009").is_none());
+    /// ```
     pub fn matches(&self, name: &str) -> Option<SequencedChild> {
         let sequence = sequence_of(name)?;
         let head = &name[..name.len() - SEQUENCE_LEN];
@@ -129,6 +172,13 @@ fn is_uuid(s: &str) -> bool {
 }
 
 /// The result of sorting a recipe path's children.
+///
+/// ```
+/// use zk_recipes::names::{NamePattern, sort_children};
+/// let sorted = sort_children(&NamePattern::curator(&["lock-"]), &["lock-0000000002".into(), "junk".into()], &[]);
+/// assert_eq!(sorted.contenders.len(), 1);
+/// assert_eq!(sorted.foreign, vec!["junk".to_string()]);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SortedChildren {
     /// Children that follow the pattern, by sequence number.
@@ -139,6 +189,18 @@ pub struct SortedChildren {
 
 /// Splits `children` into contenders (sorted numerically by sequence) and foreign names;
 /// `ignore` names are neither (for example a semaphore's `locks`/`leases` sub-nodes).
+///
+/// ```
+/// use zk_recipes::names::{NamePattern, sort_children};
+/// let children: Vec<String> = ["lock-0000000010", "leases", "lock-0000000009", "stray"]
+///     .iter()
+///     .map(|s| s.to_string())
+///     .collect();
+/// let sorted = sort_children(&NamePattern::curator(&["lock-"]), &children, &["leases"]);
+/// let seqs: Vec<i64> = sorted.contenders.iter().map(|c| c.sequence).collect();
+/// assert_eq!(seqs, [9, 10]); // numeric order
+/// assert_eq!(sorted.foreign, ["stray"]);
+/// ```
 pub fn sort_children(
     pattern: &NamePattern,
     children: &[String],
@@ -164,11 +226,28 @@ pub fn sort_children(
 
 /// The protection prefix that identifies one create attempt: `_c_<uuid>-` for Curator,
 /// `<32 hex>` for kazoo. Recipes search for it after a ConnectionLoss.
+///
+/// ```
+/// use zk_recipes::names::{NamePattern, curator_protection_prefix};
+/// let id = uuid::Uuid::new_v4();
+/// let prefix = curator_protection_prefix(&id);
+/// assert!(prefix.starts_with("_c_") && prefix.ends_with('-'));
+/// let name = format!("{prefix}lock-0000000001");
+/// assert!(NamePattern::curator(&["lock-"]).matches(&name).is_some());
+/// ```
 pub fn curator_protection_prefix(id: &uuid::Uuid) -> String {
     format!("_c_{}-", id.hyphenated())
 }
 
 /// kazoo's prefix: the UUID as 32 hex digits.
+///
+/// ```
+/// use zk_recipes::names::{NamePattern, kazoo_protection_prefix};
+/// let prefix = kazoo_protection_prefix(&uuid::Uuid::new_v4());
+/// assert_eq!(prefix.len(), 32);
+/// let name = format!("{prefix}__lock__0000000001");
+/// assert!(NamePattern::kazoo(&["__lock__"]).matches(&name).is_some());
+/// ```
 pub fn kazoo_protection_prefix(id: &uuid::Uuid) -> String {
     id.simple().to_string()
 }

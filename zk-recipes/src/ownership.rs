@@ -239,26 +239,65 @@ pub struct OwnershipWatch {
 
 impl OwnershipWatch {
     /// The fencing token (czxid of our node).
+    ///
+    /// ```no_run
+    /// # fn demo(watch: zk_recipes::OwnershipWatch) {
+    /// let token = watch.token(); // the same token as the guard's
+    /// # }
+    /// ```
     pub fn token(&self) -> i64 {
         self.shared.token
     }
 
     /// Whether the guard is held right now (see [`OwnershipGuard::is_held`]).
+    ///
+    /// ```no_run
+    /// # fn demo(watch: zk_recipes::OwnershipWatch) {
+    /// while watch.is_held() {
+    ///     // one step of work
+    /// #   break;
+    /// }
+    /// # }
+    /// ```
     pub fn is_held(&self) -> bool {
         self.shared.held()
     }
 
     /// Resolves at the first loss.
+    ///
+    /// ```no_run
+    /// # async fn demo(watch: zk_recipes::OwnershipWatch) {
+    /// let reason = watch.lost().await;
+    /// eprintln!("lost: {reason}");
+    /// # }
+    /// ```
     pub async fn lost(&self) -> LossReason {
         self.shared.lost().await
     }
 
     /// The loss, if it happened.
+    ///
+    /// ```no_run
+    /// # fn demo(watch: zk_recipes::OwnershipWatch) {
+    /// if let Some(reason) = watch.loss() {
+    ///     eprintln!("already lost: {reason}");
+    /// }
+    /// # }
+    /// ```
     pub fn loss(&self) -> Option<LossReason> {
         self.shared.check()
     }
 
     /// The lease deadline (see [`OwnershipGuard::valid_until`]); `None` once lost.
+    ///
+    /// ```no_run
+    /// # fn demo(watch: zk_recipes::OwnershipWatch) {
+    /// match watch.valid_until() {
+    ///     Some(until) => println!("lease until {until:?}"),
+    ///     None => println!("lost"),
+    /// }
+    /// # }
+    /// ```
     pub fn valid_until(&self) -> Option<Instant> {
         match self.shared.check() {
             Some(_) => None,
@@ -270,6 +309,12 @@ impl OwnershipWatch {
     }
 
     /// The full path of the node.
+    ///
+    /// ```no_run
+    /// # fn demo(watch: zk_recipes::OwnershipWatch) {
+    /// println!("our node: {}", watch.node());
+    /// # }
+    /// ```
     pub fn node(&self) -> &str {
         &self.shared.node
     }
@@ -308,11 +353,23 @@ impl OwnershipGuard {
     }
 
     /// The full path of our node.
+    ///
+    /// ```no_run
+    /// # fn demo(guard: zk_recipes::OwnershipGuard) {
+    /// assert!(guard.node().starts_with('/'));
+    /// # }
+    /// ```
     pub fn node(&self) -> &str {
         &self.shared.node
     }
 
     /// The session that owns our node.
+    ///
+    /// ```no_run
+    /// # fn demo(guard: zk_recipes::OwnershipGuard) {
+    /// println!("owned by session {:#x}", guard.session_id());
+    /// # }
+    /// ```
     pub fn session_id(&self) -> i64 {
         self.shared.session_id
     }
@@ -335,6 +392,14 @@ impl OwnershipGuard {
     }
 
     /// The loss, if it happened.
+    ///
+    /// ```no_run
+    /// # fn demo(guard: zk_recipes::OwnershipGuard) {
+    /// if guard.loss().is_none() {
+    ///     // not lost yet (the lease may still run out: check `is_held`)
+    /// }
+    /// # }
+    /// ```
     pub fn loss(&self) -> Option<LossReason> {
         self.shared.check()
     }
@@ -373,6 +438,18 @@ impl OwnershipGuard {
     }
 
     /// An observer that can be moved to other tasks.
+    ///
+    /// ```no_run
+    /// # async fn demo(guard: zk_recipes::OwnershipGuard) {
+    /// let watch = guard.watch();
+    /// let worker = tokio::spawn(async move {
+    ///     while watch.is_held() {
+    ///         // work
+    /// #       break;
+    ///     }
+    /// });
+    /// # let _ = worker.await; }
+    /// ```
     pub fn watch(&self) -> OwnershipWatch {
         OwnershipWatch {
             shared: self.shared.clone(),

@@ -15,6 +15,13 @@ use crate::error::{RecipeError, Result};
 ///
 /// # Errors
 /// [`RecipeError::InvalidPath`].
+///
+/// ```
+/// use zk_recipes::paths::validate;
+/// assert!(validate("/app/locks/orders").is_ok());
+/// assert!(validate("/").is_err()); // the root is not a recipe path
+/// assert!(validate("app").is_err());
+/// ```
 pub fn validate(path: &str) -> Result<()> {
     zk_client::zk_proto::path::validate_path(path).map_err(|e| RecipeError::InvalidPath {
         path: path.to_owned(),
@@ -30,6 +37,12 @@ pub fn validate(path: &str) -> Result<()> {
 }
 
 /// `parent/child`.
+///
+/// ```
+/// use zk_recipes::paths::join;
+/// assert_eq!(join("/app", "lock"), "/app/lock");
+/// assert_eq!(join("/", "app"), "/app");
+/// ```
 pub fn join(parent: &str, child: &str) -> String {
     if parent.ends_with('/') {
         format!("{parent}{child}")
@@ -39,11 +52,21 @@ pub fn join(parent: &str, child: &str) -> String {
 }
 
 /// The last component of `path`.
+///
+/// ```
+/// assert_eq!(zk_recipes::paths::name_of("/app/locks/orders"), "orders");
+/// ```
 pub fn name_of(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
 /// The parent of `path` (`/` for a top-level node).
+///
+/// ```
+/// use zk_recipes::paths::parent_of;
+/// assert_eq!(parent_of("/app/locks/orders"), "/app/locks");
+/// assert_eq!(parent_of("/app"), "/");
+/// ```
 pub fn parent_of(path: &str) -> &str {
     match path.rfind('/') {
         Some(0) | None => "/",
@@ -57,6 +80,13 @@ pub fn parent_of(path: &str) -> &str {
 ///
 /// # Errors
 /// [`RecipeError::InvalidPath`], and client errors other than `NodeExists`.
+///
+/// ```no_run
+/// # async fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
+/// zk_recipes::paths::ensure_containers(&client, "/app/locks/orders").await?;
+/// zk_recipes::paths::ensure_containers(&client, "/app/locks/orders").await?; // no-op
+/// # Ok(()) }
+/// ```
 pub async fn ensure_containers(client: &Client, path: &str) -> Result<()> {
     validate(path)?;
     if client.exists(path).await?.is_some() {

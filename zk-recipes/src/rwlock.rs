@@ -57,6 +57,13 @@ impl ReadWriteLock {
     ///
     /// # Errors
     /// [`RecipeError::InvalidPath`](crate::RecipeError::InvalidPath).
+    ///
+    /// ```no_run
+    /// use zk_recipes::{MutexOptions, ReadWriteLock};
+    /// # fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
+    /// let lock = ReadWriteLock::new(client, "/app/locks/config", MutexOptions::default().id("reader-1"))?;
+    /// # drop(lock); Ok(()) }
+    /// ```
     pub fn new(client: Client, path: &str, options: MutexOptions) -> Result<Self> {
         paths::validate(path)?;
         let pattern = match options.flavor {
@@ -119,6 +126,14 @@ impl ReadWriteLock {
     ///
     /// # Errors
     /// Foreign children, closed client, session expiry, client errors.
+    ///
+    /// ```no_run
+    /// # async fn demo(lock: zk_recipes::ReadWriteLock) -> zk_recipes::Result<()> {
+    /// let guard = lock.read().await?; // shared with other readers
+    /// // read the protected data
+    /// guard.release().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn read(&self) -> Result<OwnershipGuard> {
         self.lock(false, None, Wait::default()).await
     }
@@ -127,6 +142,13 @@ impl ReadWriteLock {
     ///
     /// # Errors
     /// As [`read`](Self::read), plus [`RecipeError::Deadline`](crate::RecipeError::Deadline).
+    ///
+    /// ```no_run
+    /// # async fn demo(lock: zk_recipes::ReadWriteLock) -> zk_recipes::Result<()> {
+    /// let guard = lock.read_timeout(std::time::Duration::from_secs(5)).await?;
+    /// guard.release().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn read_timeout(&self, timeout: Duration) -> Result<OwnershipGuard> {
         self.lock(false, None, deadline(timeout)).await
     }
@@ -135,6 +157,14 @@ impl ReadWriteLock {
     ///
     /// # Errors
     /// As [`read`](Self::read).
+    ///
+    /// ```no_run
+    /// # async fn demo(lock: zk_recipes::ReadWriteLock) -> zk_recipes::Result<()> {
+    /// let guard = lock.write().await?; // exclusive: no reader or other writer holds
+    /// println!("fencing token {}", guard.token());
+    /// guard.release().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn write(&self) -> Result<OwnershipGuard> {
         self.lock(true, None, Wait::default()).await
     }
@@ -143,6 +173,17 @@ impl ReadWriteLock {
     ///
     /// # Errors
     /// As [`read_timeout`](Self::read_timeout).
+    ///
+    /// ```no_run
+    /// use zk_recipes::RecipeError;
+    /// # async fn demo(lock: zk_recipes::ReadWriteLock) -> zk_recipes::Result<()> {
+    /// match lock.write_timeout(std::time::Duration::from_secs(5)).await {
+    ///     Ok(guard) => guard.release().await?,
+    ///     Err(RecipeError::Deadline(_)) => eprintln!("readers or a writer still hold it"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn write_timeout(&self, timeout: Duration) -> Result<OwnershipGuard> {
         self.lock(true, None, deadline(timeout)).await
     }
@@ -151,6 +192,15 @@ impl ReadWriteLock {
     ///
     /// # Errors
     /// As [`read`](Self::read).
+    ///
+    /// ```no_run
+    /// # async fn demo(lock: zk_recipes::ReadWriteLock) -> zk_recipes::Result<()> {
+    /// match lock.try_read().await? {
+    ///     Some(guard) => guard.release().await?,
+    ///     None => eprintln!("a writer holds or waits"),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn try_read(&self) -> Result<Option<OwnershipGuard>> {
         try_once(
             self.lock(
@@ -169,6 +219,14 @@ impl ReadWriteLock {
     ///
     /// # Errors
     /// As [`read`](Self::read).
+    ///
+    /// ```no_run
+    /// # async fn demo(lock: zk_recipes::ReadWriteLock) -> zk_recipes::Result<()> {
+    /// if let Some(guard) = lock.try_write().await? {
+    ///     guard.release().await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn try_write(&self) -> Result<Option<OwnershipGuard>> {
         try_once(
             self.lock(
@@ -190,6 +248,17 @@ impl ReadWriteLock {
     /// # Errors
     /// [`RecipeError::NotAllowed`](crate::RecipeError::NotAllowed) when `write` is not a
     /// held guard of this lock; otherwise as [`read`](Self::read).
+    ///
+    /// ```no_run
+    /// # async fn demo(lock: zk_recipes::ReadWriteLock) -> zk_recipes::Result<()> {
+    /// let write = lock.write().await?;
+    /// // ... update ...
+    /// let read = lock.read_while_writing(&write).await?; // downgrade
+    /// write.release().await?;
+    /// // ... keep reading ...
+    /// read.release().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn read_while_writing(&self, write: &OwnershipGuard) -> Result<OwnershipGuard> {
         let own = write.node();
         if paths::parent_of(own) != self.path || !write.is_held() {
@@ -205,6 +274,14 @@ impl ReadWriteLock {
     ///
     /// # Errors
     /// Foreign children, client errors.
+    ///
+    /// ```no_run
+    /// # async fn demo(lock: zk_recipes::ReadWriteLock) -> zk_recipes::Result<()> {
+    /// for c in lock.contenders().await? {
+    ///     println!("{} {}", c.name, c.id); // the name says reader or writer
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn contenders(&self) -> Result<Vec<Contender>> {
         let decide = contend::first_n(1);
         crate::mutex::list_contenders(&self.spec(true, &decide)).await

@@ -52,6 +52,17 @@ impl Semaphore {
     ///
     /// # Errors
     /// [`RecipeError::InvalidPath`]; [`RecipeError::NotAllowed`] for `max_leases == 0`.
+    ///
+    /// ```no_run
+    /// use zk_recipes::{MutexOptions, RecipeError, Semaphore};
+    /// # fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
+    /// let sem = Semaphore::new(client.clone(), "/app/semaphores/db", 4, MutexOptions::default())?;
+    /// assert!(matches!(
+    ///     Semaphore::new(client, "/app/semaphores/db", 0, MutexOptions::default()),
+    ///     Err(RecipeError::NotAllowed(_))
+    /// ));
+    /// # drop(sem); Ok(()) }
+    /// ```
     pub fn new(client: Client, path: &str, max_leases: u32, options: MutexOptions) -> Result<Self> {
         paths::validate(path)?;
         if max_leases == 0 {
@@ -86,6 +97,14 @@ impl Semaphore {
     ///
     /// # Errors
     /// [`RecipeError::LeaseCountMismatch`], foreign children, closed client, client errors.
+    ///
+    /// ```no_run
+    /// # async fn demo(sem: zk_recipes::Semaphore) -> zk_recipes::Result<()> {
+    /// let lease = sem.acquire().await?; // one of `max_leases`
+    /// // use the rate-limited resource
+    /// lease.release().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn acquire(&self) -> Result<OwnershipGuard> {
         self.acquire_with(Wait::default()).await
     }
@@ -94,6 +113,17 @@ impl Semaphore {
     ///
     /// # Errors
     /// As [`acquire`](Self::acquire), plus [`RecipeError::Deadline`].
+    ///
+    /// ```no_run
+    /// use zk_recipes::RecipeError;
+    /// # async fn demo(sem: zk_recipes::Semaphore) -> zk_recipes::Result<()> {
+    /// match sem.acquire_timeout(std::time::Duration::from_secs(5)).await {
+    ///     Ok(lease) => lease.release().await?,
+    ///     Err(RecipeError::Deadline(_)) => eprintln!("all leases taken"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn acquire_timeout(&self, timeout: Duration) -> Result<OwnershipGuard> {
         self.acquire_with(Wait {
             deadline: Some(Instant::now() + timeout),
@@ -106,6 +136,16 @@ impl Semaphore {
     ///
     /// # Errors
     /// As [`acquire`](Self::acquire), plus [`RecipeError::Cancelled`].
+    ///
+    /// ```no_run
+    /// use tokio_util::sync::CancellationToken;
+    /// # async fn demo(sem: zk_recipes::Semaphore) -> zk_recipes::Result<()> {
+    /// let cancel = CancellationToken::new();
+    /// let stop = cancel.clone(); // e.g. cancelled by a shutdown handler
+    /// let lease = sem.acquire_cancellable(cancel).await?; // Err(Cancelled) once `stop.cancel()`
+    /// lease.release().await?;
+    /// # drop(stop); Ok(()) }
+    /// ```
     pub async fn acquire_cancellable(&self, cancel: CancellationToken) -> Result<OwnershipGuard> {
         self.acquire_with(Wait {
             cancel: Some(cancel),
@@ -118,6 +158,15 @@ impl Semaphore {
     ///
     /// # Errors
     /// As [`acquire`](Self::acquire).
+    ///
+    /// ```no_run
+    /// # async fn demo(sem: zk_recipes::Semaphore) -> zk_recipes::Result<()> {
+    /// match sem.try_acquire().await? {
+    ///     Some(lease) => lease.release().await?,
+    ///     None => eprintln!("no lease free right now"),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn try_acquire(&self) -> Result<Option<OwnershipGuard>> {
         match self
             .acquire_with(Wait {
@@ -286,6 +335,13 @@ impl Semaphore {
     ///
     /// # Errors
     /// Foreign children, client errors.
+    ///
+    /// ```no_run
+    /// # async fn demo(sem: zk_recipes::Semaphore) -> zk_recipes::Result<()> {
+    /// let holders = sem.holders().await?;
+    /// println!("{} leases in use: {:?}", holders.len(), holders.iter().map(|c| &c.id).collect::<Vec<_>>());
+    /// # Ok(()) }
+    /// ```
     pub async fn holders(&self) -> Result<Vec<Contender>> {
         match self.options.flavor {
             Flavor::Curator => {

@@ -39,6 +39,14 @@ fn matches(acl_id: &Id, caller: &Id) -> bool {
 }
 
 /// Whether the address `addr` is inside `spec` (an address or a CIDR).
+///
+/// ```
+/// use zk_server_mini::acl_check::ip_matches;
+/// assert!(ip_matches("10.0.0.0/8", "10.1.2.3"));
+/// assert!(ip_matches("127.0.0.1", "127.0.0.1"));
+/// assert!(!ip_matches("10.0.0.0/8", "192.168.0.1"));
+/// assert!(!ip_matches("10.0.0.0/8", "not-an-address"));
+/// ```
 pub fn ip_matches(spec: &str, addr: &str) -> bool {
     let Some((net, bits)) = parse_cidr(spec) else {
         return false;
@@ -127,6 +135,13 @@ pub fn fixup_acl(acl: &[Acl], ids: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
 }
 
 /// The ACL as `getACL` reports it to a caller without ADMIN: digest hashes masked to `user:x`.
+///
+/// ```
+/// use zk_proto::acl::{Acl, Id, Perms};
+/// use zk_server_mini::acl_check::mask_digests;
+/// let acl = vec![Acl::new(Perms::ALL, Id::new("digest", zk_proto::acl::digest_id("alice", "secret")))];
+/// assert_eq!(mask_digests(&acl)[0].id.id, "alice:x");
+/// ```
 pub fn mask_digests(acl: &[Acl]) -> Vec<Acl> {
     acl.iter()
         .map(|a| {

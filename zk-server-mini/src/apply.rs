@@ -8,6 +8,22 @@ use crate::tree::{DataTree, Node, SessionInfo, split_parent};
 use crate::txn::{Txn, TxnHeader};
 
 /// What a transaction did, for building the reply.
+///
+/// ```
+/// use bytes::Bytes;
+/// use zk_proto::acl::Acl;
+/// use zk_server_mini::apply::{Change, TxnResult, apply};
+/// use zk_server_mini::tree::DataTree;
+/// use zk_server_mini::txn::{Txn, TxnHeader};
+/// let mut tree = DataTree::new();
+/// let header = TxnHeader { session_id: 5, cxid: 1, zxid: 10, time: 1_000 };
+/// let create = Txn::Create {
+///     path: "/a".into(), data: Some(Bytes::from_static(b"v")), acl: Acl::open_unsafe(),
+///     ephemeral_owner: 0, parent_counter: 1,
+/// };
+/// let (result, _) = apply(&mut tree, &header, &create);
+/// assert!(matches!(result, TxnResult::Created { path, stat } if path == "/a" && stat.czxid == 10));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TxnResult {
     /// A node was created.
@@ -34,6 +50,22 @@ pub enum TxnResult {
 }
 
 /// A change that fires watches.
+///
+/// ```
+/// use bytes::Bytes;
+/// use zk_proto::acl::Acl;
+/// use zk_server_mini::apply::{Change, TxnResult, apply};
+/// use zk_server_mini::tree::DataTree;
+/// use zk_server_mini::txn::{Txn, TxnHeader};
+/// let mut tree = DataTree::new();
+/// let header = TxnHeader { session_id: 5, cxid: 1, zxid: 10, time: 1_000 };
+/// let create = Txn::Create {
+///     path: "/a".into(), data: Some(Bytes::from_static(b"v")), acl: Acl::open_unsafe(),
+///     ephemeral_owner: 0, parent_counter: 1,
+/// };
+/// let (_, changes) = apply(&mut tree, &header, &create);
+/// assert_eq!(changes, [Change::Created("/a".into())]); // fires exists/getChildren watches
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     /// A node was created.
@@ -48,6 +80,26 @@ pub enum Change {
 ///
 /// A transaction that does not fit the tree (which prep rules out) is logged and skipped
 /// rather than trusted.
+///
+/// ```
+/// use bytes::Bytes;
+/// use zk_proto::acl::Acl;
+/// use zk_server_mini::apply::{Change, TxnResult, apply};
+/// use zk_server_mini::tree::DataTree;
+/// use zk_server_mini::txn::{Txn, TxnHeader};
+/// let mut tree = DataTree::new();
+/// let header = TxnHeader { session_id: 5, cxid: 1, zxid: 10, time: 1_000 };
+/// let create = Txn::Create {
+///     path: "/a".into(), data: Some(Bytes::from_static(b"v")), acl: Acl::open_unsafe(),
+///     ephemeral_owner: 0, parent_counter: 1,
+/// };
+/// apply(&mut tree, &header, &create);
+/// assert_eq!(tree.last_zxid, 10);
+/// let set = Txn::SetData { path: "/a".into(), data: None, version: 1 };
+/// let (result, changes) = apply(&mut tree, &TxnHeader { zxid: 11, ..header }, &set);
+/// assert!(matches!(result, TxnResult::Stat(s) if s.version == 1 && s.mzxid == 11));
+/// assert_eq!(changes, [Change::DataChanged("/a".into())]);
+/// ```
 pub fn apply(tree: &mut DataTree, header: &TxnHeader, txn: &Txn) -> (TxnResult, Vec<Change>) {
     let mut changes = Vec::new();
     let result = apply_one(tree, header, txn, &mut changes);
@@ -176,6 +228,13 @@ pub(crate) fn owned(data: &Option<Bytes>) -> Option<Bytes> {
 }
 
 /// The parent of a changed path, for NodeChildrenChanged.
+///
+/// ```
+/// use zk_server_mini::apply::parent_of;
+/// assert_eq!(parent_of("/a/b"), Some("/a"));
+/// assert_eq!(parent_of("/a"), Some("/"));
+/// assert_eq!(parent_of("/"), None);
+/// ```
 pub fn parent_of(path: &str) -> Option<&str> {
     split_parent(path).map(|(p, _)| p)
 }

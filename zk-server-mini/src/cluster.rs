@@ -30,6 +30,15 @@ use crate::config::{PeerAddr, ServerConfig};
 use crate::{MiniServer, RunningServer, ServerError};
 
 /// How members run.
+///
+/// ```
+/// use zk_server_mini::cluster::{MemberKind, TestCluster};
+/// let in_process = TestCluster::builder(3); // MemberKind::InProcess, the default
+/// let processes = TestCluster::builder(3).processes("target/debug/zk-server-mini"); // MemberKind::Process
+/// let kind = MemberKind::Process("target/debug/zk-server-mini".into());
+/// assert!(matches!(kind, MemberKind::Process(_)));
+/// # drop((in_process, processes));
+/// ```
 #[derive(Debug, Clone)]
 pub enum MemberKind {
     /// Tasks in this process (fast; kill aborts the tasks, pause freezes the member).
@@ -39,6 +48,16 @@ pub enum MemberKind {
 }
 
 /// Configures a [`TestCluster`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use zk_server_mini::cluster::TestCluster;
+/// let cluster = TestCluster::builder(3).tick_ms(50).snap_count(1_000).start().await?;
+/// assert_eq!(cluster.ids(), [1, 2, 3]);
+/// cluster.stop().await;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ClusterBuilder {
     size: usize,
@@ -50,12 +69,28 @@ pub struct ClusterBuilder {
 
 impl ClusterBuilder {
     /// `tickTime` (default 100 ms: elections take a few ticks).
+    ///
+    /// ```
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let builder = TestCluster::builder(3).tick_ms(50); // faster elections and session expiry
+    /// # drop(builder);
+    /// ```
     pub fn tick_ms(mut self, ms: u64) -> Self {
         self.tick_ms = ms.max(1);
         self
     }
 
     /// Runs members as child processes of `binary` (the `zk-server-mini` executable).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), zk_server_mini::ServerError> {
+    /// use zk_server_mini::cluster::TestCluster;
+    /// // e.g. env!("CARGO_BIN_EXE_zk-server-mini") in an integration test of this package
+    /// let cluster = TestCluster::builder(3).processes("target/debug/zk-server-mini").start().await?;
+    /// assert!(cluster.pid(1).is_some()); // kill is SIGKILL, pause is SIGSTOP
+    /// cluster.stop().await;
+    /// # Ok(()) }
+    /// ```
     pub fn processes(mut self, binary: impl Into<PathBuf>) -> Self {
         self.kind = MemberKind::Process(binary.into());
         self
@@ -63,12 +98,30 @@ impl ClusterBuilder {
 
     /// Where the members' data directories go (default: a new directory under the system's
     /// temporary directory, removed by [`TestCluster::stop`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let dir = std::env::temp_dir().join(format!("zk-mini-cluster-dir-doc-{}", std::process::id()));
+    /// let cluster = TestCluster::builder(3).dir(&dir).start().await?;
+    /// assert_eq!(cluster.data_dir(1), dir.join("member-1"));
+    /// cluster.stop().await; // a directory given here is left in place
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// # Ok(()) }
+    /// ```
     pub fn dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.dir = Some(dir.into());
         self
     }
 
     /// Transactions between snapshots (default 100000).
+    ///
+    /// ```
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let builder = TestCluster::builder(3).snap_count(100); // snapshots (and their sync) early
+    /// # drop(builder);
+    /// ```
     pub fn snap_count(mut self, n: u64) -> Self {
         self.snap_count = n.max(1);
         self
@@ -78,6 +131,18 @@ impl ClusterBuilder {
     ///
     /// # Errors
     /// A member that cannot start.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let cluster = TestCluster::builder(3).start().await?;
+    /// let leader = cluster.leader(Duration::from_secs(20)).await.expect("a leader");
+    /// assert!(cluster.ids().contains(&leader));
+    /// cluster.stop().await;
+    /// # Ok(()) }
+    /// ```
     pub async fn start(self) -> Result<TestCluster, ServerError> {
         let (dir, owned) = match &self.dir {
             Some(d) => (d.clone(), false),
@@ -164,6 +229,20 @@ enum Running {
 }
 
 /// A running test ensemble. See the module docs.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use zk_server_mini::cluster::TestCluster;
+/// let cluster = TestCluster::builder(3).start().await?;
+/// let leader = cluster.leader(Duration::from_secs(20)).await.expect("a leader");
+/// let mut client = zk_server_mini::testing::RawClient::connect(cluster.client_addr(leader), 10_000).await?;
+/// assert!(cluster.expire_session(client.session.session_id).await);
+/// assert!(client.closed_within(Duration::from_secs(5)).await);
+/// cluster.stop().await;
+/// # Ok(()) }
+/// ```
 pub struct TestCluster {
     builder: ClusterBuilder,
     dir: PathBuf,
@@ -187,6 +266,17 @@ impl std::fmt::Debug for TestCluster {
 
 impl TestCluster {
     /// A builder for `size` members (3 or 5 make sense).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let cluster = TestCluster::builder(3).start().await?;
+    /// assert_eq!(cluster.ids().len(), 3);
+    /// cluster.stop().await;
+    /// # Ok(()) }
+    /// ```
     pub fn builder(size: usize) -> ClusterBuilder {
         ClusterBuilder {
             size: size.max(1),
@@ -198,6 +288,20 @@ impl TestCluster {
     }
 
     /// The `zoo.cfg` every member runs with (its `dataDir` differs per member).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let cluster = TestCluster::builder(3).start().await?;
+    /// let cfg = cluster.zoo_cfg(1);
+    /// assert!(cfg.contains("server.1=") && cfg.contains("server.3="));
+    /// let parsed = zk_server_mini::ServerConfig::from_zoo_cfg(&cfg)?;
+    /// assert_eq!(parsed.servers.len(), 3);
+    /// cluster.stop().await;
+    /// # Ok(()) }
+    /// ```
     pub fn zoo_cfg(&self, id: u64) -> String {
         let mut s = format!(
             "tickTime={}\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\n\
@@ -218,6 +322,18 @@ impl TestCluster {
     }
 
     /// Member `id`'s data directory.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let cluster = TestCluster::builder(3).start().await?;
+    /// assert!(cluster.data_dir(2).starts_with(cluster.dir()));
+    /// assert!(cluster.data_dir(2).join("myid").exists());
+    /// cluster.stop().await;
+    /// # Ok(()) }
+    /// ```
     pub fn data_dir(&self, id: u64) -> PathBuf {
         self.dir.join(format!("member-{id}"))
     }
@@ -260,17 +376,54 @@ impl TestCluster {
     }
 
     /// Every member's id.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let cluster = TestCluster::builder(3).start().await?;
+    /// assert_eq!(cluster.ids(), [1, 2, 3]);
+    /// cluster.stop().await;
+    /// # Ok(()) }
+    /// ```
     pub fn ids(&self) -> Vec<u64> {
         self.servers.keys().copied().collect()
     }
 
     /// Member `id`'s client address.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let cluster = TestCluster::builder(3).start().await?;
+    /// let leader = cluster.leader(Duration::from_secs(20)).await.expect("a leader");
+    /// let addr = cluster.client_addr(leader);
+    /// let client = zk_server_mini::testing::RawClient::connect(addr, 10_000).await?;
+    /// assert_ne!(client.session.session_id, 0);
+    /// cluster.stop().await;
+    /// # Ok(()) }
+    /// ```
     pub fn client_addr(&self, id: u64) -> SocketAddr {
         let port = self.client_ports.get(&id).copied().unwrap_or(0);
         SocketAddr::from(([127, 0, 0, 1], port))
     }
 
     /// `host:port,...` of every member, for a client's connect string.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let cluster = TestCluster::builder(3).start().await?;
+    /// let connect = cluster.connect_string(); // give it to any ZooKeeper client
+    /// assert_eq!(connect.split(',').count(), 3);
+    /// cluster.stop().await;
+    /// # Ok(()) }
+    /// ```
     pub fn connect_string(&self) -> String {
         self.ids()
             .into_iter()
@@ -280,6 +433,17 @@ impl TestCluster {
     }
 
     /// The process id of a child-process member.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let cluster = TestCluster::builder(3).start().await?;
+    /// assert_eq!(cluster.pid(1), None); // in-process members have no pid
+    /// cluster.stop().await;
+    /// # Ok(()) }
+    /// ```
     pub fn pid(&self, id: u64) -> Option<u32> {
         match self.members.get(&id)? {
             Running::Process(c) => Some(c.id()),
@@ -288,6 +452,20 @@ impl TestCluster {
     }
 
     /// Member `id`'s `srvr` Mode (`leader`, `follower`, `looking`), if it answers.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let cluster = TestCluster::builder(3).start().await?;
+    /// let leader = cluster.leader(Duration::from_secs(20)).await.expect("a leader");
+    /// assert_eq!(cluster.mode(leader).await.as_deref(), Some("leader"));
+    /// let other = cluster.ids().into_iter().find(|&id| id != leader).unwrap();
+    /// println!("member {other}: {:?}", cluster.mode(other).await); // e.g. Some("follower")
+    /// cluster.stop().await;
+    /// # Ok(()) }
+    /// ```
     pub async fn mode(&self, id: u64) -> Option<String> {
         if !self.members.contains_key(&id) {
             return None;
@@ -302,6 +480,18 @@ impl TestCluster {
     /// Waits up to `within` for exactly one running member to lead, serving clients, with a
     /// quorum of members following it and every following member taking clients (members
     /// that are looking, paused or dead are not waited for); returns its id.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let cluster = TestCluster::builder(3).start().await?;
+    /// let leader = cluster.leader(Duration::from_secs(20)).await.expect("a leader");
+    /// assert!(cluster.ids().contains(&leader));
+    /// cluster.stop().await;
+    /// # Ok(()) }
+    /// ```
     pub async fn leader(&self, within: Duration) -> Option<u64> {
         let deadline = Instant::now() + within;
         let quorum = self.servers.len() / 2 + 1;
@@ -351,6 +541,21 @@ impl TestCluster {
 
     /// Kills member `id`: SIGKILL for a child process; for an in-process member its tasks
     /// are aborted (nothing more is written or sent; what is on disk stays).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let mut cluster = TestCluster::builder(3).start().await?;
+    /// let leader = cluster.leader(Duration::from_secs(20)).await.expect("a leader");
+    /// cluster.kill(leader).await;
+    /// assert_eq!(cluster.mode(leader).await, None);
+    /// let next = cluster.leader(Duration::from_secs(20)).await.expect("a new leader");
+    /// assert_ne!(next, leader);
+    /// cluster.stop().await;
+    /// # Ok(()) }
+    /// ```
     pub async fn kill(&mut self, id: u64) {
         match self.members.remove(&id) {
             Some(Running::Process(mut c)) => {
@@ -366,12 +571,41 @@ impl TestCluster {
     ///
     /// # Errors
     /// As [`crate::Builder::start`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let mut cluster = TestCluster::builder(3).start().await?;
+    /// let leader = cluster.leader(Duration::from_secs(20)).await.expect("a leader");
+    /// cluster.kill(leader).await;
+    /// cluster.restart(leader).await?; // on the same data directory and ports
+    /// assert!(cluster.leader(Duration::from_secs(20)).await.is_some());
+    /// cluster.stop().await;
+    /// # Ok(()) }
+    /// ```
     pub async fn restart(&mut self, id: u64) -> Result<(), ServerError> {
         self.kill(id).await;
         self.launch(id).await
     }
 
     /// Freezes member `id` (SIGSTOP for a child process).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let cluster = TestCluster::builder(3).start().await?;
+    /// let leader = cluster.leader(Duration::from_secs(20)).await.expect("a leader");
+    /// cluster.pause(leader);
+    /// // while it is frozen (SIGSTOP for a child process), the others may elect a new leader
+    /// cluster.resume(leader);
+    /// assert!(cluster.leader(Duration::from_secs(20)).await.is_some());
+    /// cluster.stop().await;
+    /// # Ok(()) }
+    /// ```
     pub fn pause(&self, id: u64) {
         match self.members.get(&id) {
             Some(Running::Process(c)) => signal(c.id(), "-STOP"),
@@ -385,6 +619,20 @@ impl TestCluster {
     }
 
     /// Lets a paused member go on (SIGCONT).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let cluster = TestCluster::builder(3).start().await?;
+    /// let leader = cluster.leader(Duration::from_secs(20)).await.expect("a leader");
+    /// cluster.pause(leader);
+    /// cluster.resume(leader); // goes on where it stopped
+    /// assert!(cluster.leader(Duration::from_secs(20)).await.is_some());
+    /// cluster.stop().await;
+    /// # Ok(()) }
+    /// ```
     pub fn resume(&self, id: u64) {
         match self.members.get(&id) {
             Some(Running::Process(c)) => signal(c.id(), "-CONT"),
@@ -419,6 +667,29 @@ impl TestCluster {
     /// `from_clients`, drops the client connections of the in-process members in `side`
     /// (clients reconnect to whichever member serves). Child processes take it through
     /// their fault-control file within a few tens of milliseconds.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let mut cluster = TestCluster::builder(3).start().await?;
+    /// let leader = cluster.leader(Duration::from_secs(20)).await.expect("a leader");
+    /// cluster.partition(&[leader], true).await; // a minority of one
+    /// // the old leader steps down once it misses its followers; the majority elects another
+    /// let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    /// let next = loop {
+    ///     match cluster.leader(Duration::from_secs(1)).await {
+    ///         Some(id) if id != leader => break id,
+    ///         _ => assert!(std::time::Instant::now() < deadline, "no new leader"),
+    ///     }
+    ///     tokio::time::sleep(Duration::from_millis(50)).await;
+    /// };
+    /// assert_ne!(next, leader);
+    /// cluster.heal();
+    /// cluster.stop().await;
+    /// # Ok(()) }
+    /// ```
     pub async fn partition(&mut self, side: &[u64], from_clients: bool) {
         let all: Vec<u64> = self.servers.keys().copied().collect();
         for id in &all {
@@ -442,6 +713,20 @@ impl TestCluster {
     }
 
     /// Ends every partition.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let mut cluster = TestCluster::builder(3).start().await?;
+    /// let leader = cluster.leader(Duration::from_secs(20)).await.expect("a leader");
+    /// cluster.partition(&[leader], false).await;
+    /// cluster.heal(); // every member talks to every other again
+    /// assert!(cluster.leader(Duration::from_secs(20)).await.is_some());
+    /// cluster.stop().await;
+    /// # Ok(()) }
+    /// ```
     pub fn heal(&mut self) {
         let all: Vec<u64> = self.servers.keys().copied().collect();
         for id in all {
@@ -460,6 +745,18 @@ impl TestCluster {
     }
 
     /// Makes every durable write of member `id` take `delay` longer.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let mut cluster = TestCluster::builder(3).start().await?;
+    /// let leader = cluster.leader(Duration::from_secs(20)).await.expect("a leader");
+    /// cluster.slow_disk(leader, Duration::from_millis(20)); // every commit now waits on it
+    /// cluster.stop().await;
+    /// # Ok(()) }
+    /// ```
     pub fn slow_disk(&mut self, id: u64, delay: Duration) {
         self.control.entry(id).or_default().1 = delay.as_millis() as u64;
         self.write_control(id);
@@ -472,6 +769,20 @@ impl TestCluster {
     }
 
     /// Closes the client connections of member `id` (sessions live on; clients reconnect).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let cluster = TestCluster::builder(3).start().await?;
+    /// let leader = cluster.leader(Duration::from_secs(20)).await.expect("a leader");
+    /// let mut client = zk_server_mini::testing::RawClient::connect(cluster.client_addr(leader), 10_000).await?;
+    /// assert_eq!(cluster.drop_connections(leader).await, 1);
+    /// assert!(client.closed_within(Duration::from_secs(5)).await); // the session lives on
+    /// cluster.stop().await;
+    /// # Ok(()) }
+    /// ```
     pub async fn drop_connections(&self, id: u64) -> usize {
         match self.members.get(&id) {
             Some(Running::InProcess(s)) => s.drop_connections(None).await,
@@ -480,6 +791,20 @@ impl TestCluster {
     }
 
     /// Expires `session` at the serving leader, as a timeout would. In-process only.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let cluster = TestCluster::builder(3).start().await?;
+    /// let leader = cluster.leader(Duration::from_secs(20)).await.expect("a leader");
+    /// let client = zk_server_mini::testing::RawClient::connect(cluster.client_addr(leader), 10_000).await?;
+    /// assert!(cluster.expire_session(client.session.session_id).await);
+    /// assert!(!cluster.expire_session(client.session.session_id).await); // already gone
+    /// cluster.stop().await;
+    /// # Ok(()) }
+    /// ```
     pub async fn expire_session(&self, session: i64) -> bool {
         for m in self.members.values() {
             if let Running::InProcess(s) = m
@@ -493,6 +818,17 @@ impl TestCluster {
 
     /// Stops every member (SIGKILL for child processes) and removes the data directories
     /// this cluster created.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let cluster = TestCluster::builder(3).start().await?;
+    /// let dir = cluster.dir().to_owned();
+    /// cluster.stop().await;
+    /// assert!(!dir.exists()); // the directory it created is gone
+    /// # Ok(()) }
+    /// ```
     pub async fn stop(mut self) {
         let ids: Vec<u64> = self.members.keys().copied().collect();
         for id in ids {
@@ -511,6 +847,18 @@ impl TestCluster {
     }
 
     /// The directory holding the members' data.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let cluster = TestCluster::builder(3).start().await?;
+    /// println!("member data under {}", cluster.dir().display());
+    /// assert!(cluster.data_dir(1).starts_with(cluster.dir()));
+    /// cluster.stop().await;
+    /// # Ok(()) }
+    /// ```
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -4,6 +4,14 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 /// Everything a server needs to start.
+///
+/// ```
+/// use zk_server_mini::ServerConfig;
+/// let cfg = ServerConfig { tick_ms: 500, max_client_cnxns: 0, ..ServerConfig::default() };
+/// assert_eq!(cfg.port, 0); // a free port
+/// assert_eq!(cfg.session_timeouts(), (1000, 10000));
+/// assert_eq!(ServerConfig::default().four_letter_whitelist, ["srvr"]);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
     /// Address to listen on (`clientPortAddress`, `--bind`).
@@ -60,6 +68,14 @@ pub struct ServerConfig {
 }
 
 /// One `server.N` line.
+///
+/// ```
+/// use zk_server_mini::ServerConfig;
+/// let cfg = ServerConfig::from_zoo_cfg("dataDir=/x\nserver.1=10.0.0.1:2888:3888\nserver.2=10.0.0.2:2888:3888\n")?;
+/// let one = &cfg.servers[&1];
+/// assert_eq!((one.host.as_str(), one.quorum_port, one.election_port), ("10.0.0.1", 2888, 3888));
+/// # Ok::<(), zk_server_mini::config::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerAddr {
     /// Host name or address.
@@ -130,6 +146,15 @@ impl Default for ServerConfig {
 }
 
 /// Why a configuration was refused.
+///
+/// ```
+/// use zk_server_mini::config::{ConfigError, ServerConfig};
+/// assert_eq!(ServerConfig::from_zoo_cfg("tickTime=2000\n"), Err(ConfigError::Missing("dataDir")));
+/// assert!(matches!(
+///     ServerConfig::from_zoo_cfg("dataDir=/x\ntickTime=soon\n"),
+///     Err(ConfigError::Invalid { key, .. }) if key == "tickTime"
+/// ));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     /// A value could not be parsed.
@@ -175,6 +200,15 @@ fn parse<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError>
 
 impl ServerConfig {
     /// The effective session timeout bounds `(min, max)`.
+    ///
+    /// ```
+    /// use zk_server_mini::ServerConfig;
+    /// let mut cfg = ServerConfig { tick_ms: 1000, ..ServerConfig::default() };
+    /// assert_eq!(cfg.session_timeouts(), (2000, 20000)); // 2 and 20 ticks
+    /// cfg.min_session_timeout_ms = Some(4000);
+    /// cfg.max_session_timeout_ms = Some(3000); // below the minimum: raised to it
+    /// assert_eq!(cfg.session_timeouts(), (4000, 4000));
+    /// ```
     pub fn session_timeouts(&self) -> (i32, i32) {
         let tick = i32::try_from(self.tick_ms).unwrap_or(i32::MAX);
         let min = self
@@ -187,6 +221,15 @@ impl ServerConfig {
     }
 
     /// The log directory.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use zk_server_mini::ServerConfig;
+    /// let mut cfg = ServerConfig { data_dir: "/var/zk".into(), ..ServerConfig::default() };
+    /// assert_eq!(cfg.log_dir(), Path::new("/var/zk"));
+    /// cfg.data_log_dir = Some("/fast-disk/zk-log".into());
+    /// assert_eq!(cfg.log_dir(), Path::new("/fast-disk/zk-log"));
+    /// ```
     pub fn log_dir(&self) -> PathBuf {
         self.data_log_dir
             .clone()

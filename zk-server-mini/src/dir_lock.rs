@@ -10,9 +10,30 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// The name of the lock file inside a data directory.
+///
+/// ```
+/// use zk_server_mini::dir_lock::{DirLock, LOCK_FILE};
+/// let dir = std::env::temp_dir().join(format!("zk-mini-lockfile-doc-{}", std::process::id()));
+/// let held = DirLock::acquire(&dir)?;
+/// assert!(dir.join(LOCK_FILE).exists()); // "LOCK", as ZooKeeper's admin tools expect nothing else there
+/// # drop(held); let _ = std::fs::remove_dir_all(&dir);
+/// # Ok::<(), zk_server_mini::dir_lock::LockError>(())
+/// ```
 pub const LOCK_FILE: &str = "LOCK";
 
 /// Why a directory could not be locked.
+///
+/// ```
+/// use zk_server_mini::dir_lock::{DirLock, LockError};
+/// let dir = std::env::temp_dir().join(format!("zk-mini-lockerr-doc-{}", std::process::id()));
+/// let held = DirLock::acquire(&dir)?;
+/// match DirLock::acquire(&dir) {
+///     Err(LockError::InUse { dir: busy }) => assert_eq!(busy, dir),
+///     other => panic!("expected InUse, got {other:?}"),
+/// }
+/// # drop(held); let _ = std::fs::remove_dir_all(&dir);
+/// # Ok::<(), LockError>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// Another server (in this process or another) holds the directory.
@@ -36,6 +57,18 @@ pub enum LockError {
 }
 
 /// A held lock; dropping it releases the directory.
+///
+/// ```
+/// use zk_server_mini::dir_lock::DirLock;
+/// let dir = std::env::temp_dir().join(format!("zk-mini-dirlock-doc-{}", std::process::id()));
+/// {
+///     let _held = DirLock::acquire(&dir)?;
+///     // ... the directory is ours ...
+/// } // dropped: released
+/// assert!(DirLock::acquire(&dir).is_ok());
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// # Ok::<(), zk_server_mini::dir_lock::LockError>(())
+/// ```
 #[derive(Debug)]
 pub struct DirLock {
     dir: PathBuf,
@@ -84,6 +117,15 @@ impl DirLock {
     }
 
     /// The locked directory.
+    ///
+    /// ```
+    /// use zk_server_mini::dir_lock::DirLock;
+    /// let dir = std::env::temp_dir().join(format!("zk-mini-lockdir-doc-{}", std::process::id()));
+    /// let held = DirLock::acquire(&dir)?;
+    /// assert_eq!(held.dir(), dir.as_path());
+    /// # drop(held); let _ = std::fs::remove_dir_all(&dir);
+    /// # Ok::<(), zk_server_mini::dir_lock::LockError>(())
+    /// ```
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -93,6 +135,16 @@ impl DirLock {
 ///
 /// # Errors
 /// As [`DirLock::acquire`]; nothing stays locked on error.
+///
+/// ```
+/// use zk_server_mini::dir_lock::lock_data_dirs;
+/// let root = std::env::temp_dir().join(format!("zk-mini-lockboth-doc-{}", std::process::id()));
+/// let (snap, log) = (root.join("data"), root.join("log"));
+/// assert_eq!(lock_data_dirs(&snap, &log)?.len(), 2);
+/// assert_eq!(lock_data_dirs(&snap, &snap)?.len(), 1); // one directory for both: one lock
+/// # let _ = std::fs::remove_dir_all(&root);
+/// # Ok::<(), zk_server_mini::dir_lock::LockError>(())
+/// ```
 pub fn lock_data_dirs(snap_dir: &Path, log_dir: &Path) -> Result<Vec<DirLock>, LockError> {
     let snap = DirLock::acquire(snap_dir)?;
     // The same directory under another spelling must not be locked twice: a second lock

@@ -7,6 +7,15 @@ use std::fmt::Write as _;
 use crate::state::StateMachine;
 
 /// Static facts about the server the words report.
+///
+/// ```
+/// use zk_server_mini::four_letter::ServerFacts;
+/// use zk_server_mini::state::{CoreConfig, StateMachine};
+/// use zk_server_mini::tree::DataTree;
+/// let sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+/// let facts = ServerFacts { client_port: 2181, mode: "leader".into(), ..ServerFacts::default() };
+/// assert!(sm.four_letter("srvr", &facts).contains("Mode: leader"));
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct ServerFacts {
     /// The client port.
@@ -41,6 +50,11 @@ impl ServerFacts {
 }
 
 /// The version string `srvr` and `envi` report.
+///
+/// ```
+/// use zk_server_mini::four_letter::VERSION;
+/// assert!(VERSION.starts_with("3.8.0-zk-server-mini-"));
+/// ```
 pub const VERSION: &str = concat!(
     "3.8.0-zk-server-mini-",
     env!("CARGO_PKG_VERSION"),
@@ -60,6 +74,11 @@ pub fn allowed(whitelist: &[String], word: &str) -> bool {
 }
 
 /// The reply for a word that is not whitelisted.
+///
+/// ```
+/// use zk_server_mini::four_letter::not_whitelisted;
+/// assert_eq!(not_whitelisted("dump"), "dump is not executed because it is not in the whitelist.\n");
+/// ```
 pub fn not_whitelisted(word: &str) -> String {
     format!("{word} is not executed because it is not in the whitelist.\n")
 }
@@ -70,6 +89,16 @@ fn hex(v: i64) -> String {
 
 impl StateMachine {
     /// The text reply to a four-letter word.
+    ///
+    /// ```
+    /// use zk_server_mini::four_letter::ServerFacts;
+    /// use zk_server_mini::state::{CoreConfig, StateMachine};
+    /// use zk_server_mini::tree::DataTree;
+    /// let sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+    /// let facts = ServerFacts::default();
+    /// assert_eq!(sm.four_letter("ruok", &facts), "imok");
+    /// assert!(sm.four_letter("srvr", &facts).contains("Mode: standalone"));
+    /// ```
     pub fn four_letter(&self, word: &str, facts: &ServerFacts) -> String {
         match word {
             "ruok" => "imok".into(),

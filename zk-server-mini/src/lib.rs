@@ -77,6 +77,21 @@ use crate::state::{CoreConfig, StateMachine};
 use crate::storage::Storage;
 
 /// Why a server could not start.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use zk_server_mini::MiniServer;
+/// let dir = std::env::temp_dir().join(format!("zk-mini-err-doc-{}", std::process::id()));
+/// use zk_server_mini::ServerError;
+/// assert!(matches!(MiniServer::builder().start().await, Err(ServerError::NoDataDir)));
+/// let first = MiniServer::builder().data_dir(&dir).start().await?;
+/// let second = MiniServer::builder().data_dir(&dir).start().await;
+/// assert!(matches!(second, Err(ServerError::DataDirInUse { .. })));
+/// first.stop().await;
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// No data directory was given.
@@ -122,11 +137,36 @@ pub enum ServerError {
 }
 
 /// Entry point for the embedded API.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use zk_server_mini::MiniServer;
+/// let dir = std::env::temp_dir().join(format!("zk-mini-entry-doc-{}", std::process::id()));
+/// let server = MiniServer::builder().data_dir(&dir).start().await?;
+/// assert!(server.is_running());
+/// println!("connect to {}", server.connect_string());
+/// server.stop().await;
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct MiniServer;
 
 impl MiniServer {
     /// A builder with ZooKeeper's defaults, listening on a free loopback port.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use zk_server_mini::MiniServer;
+    /// let dir = std::env::temp_dir().join(format!("zk-mini-builder-doc-{}", std::process::id()));
+    /// let server = MiniServer::builder().data_dir(&dir).tick_ms(500).start().await?;
+    /// assert!(server.addr().ip().is_loopback()); // 127.0.0.1, free port
+    /// server.stop().await;
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// # Ok(()) }
+    /// ```
     pub fn builder() -> Builder {
         Builder {
             config: ServerConfig::default(),
@@ -137,6 +177,27 @@ impl MiniServer {
 }
 
 /// Configures and starts a server.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use zk_server_mini::MiniServer;
+/// let dir = std::env::temp_dir().join(format!("zk-mini-builderty-doc-{}", std::process::id()));
+/// use std::time::Duration;
+/// let server = MiniServer::builder()
+///     .data_dir(&dir)
+///     .tick_ms(200)
+///     .session_timeouts(400, 10_000)
+///     .four_letter_words(&["srvr", "ruok"])
+///     .extended_types(true)
+///     .snap_count(10_000)
+///     .container_check_interval(Duration::from_secs(1))
+///     .start()
+///     .await?;
+/// server.stop().await;
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Builder {
     config: ServerConfig,
@@ -146,42 +207,106 @@ pub struct Builder {
 
 impl Builder {
     /// Starts from a whole configuration (for example one parsed from `zoo.cfg`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use zk_server_mini::MiniServer;
+    /// let dir = std::env::temp_dir().join(format!("zk-mini-cfg-doc-{}", std::process::id()));
+    /// use zk_server_mini::ServerConfig;
+    /// let cfg = ServerConfig::from_zoo_cfg(&format!("tickTime=500\ndataDir={}\nclientPort=0\n", dir.display()))?;
+    /// let server = MiniServer::builder().config(cfg).start().await?;
+    /// server.stop().await;
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// # Ok(()) }
+    /// ```
     pub fn config(mut self, config: ServerConfig) -> Self {
         self.config = config;
         self
     }
 
     /// The directory for snapshots and (unless [`Builder::data_log_dir`]) the log.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use zk_server_mini::MiniServer;
+    /// let dir = std::env::temp_dir().join(format!("zk-mini-datadir-doc-{}", std::process::id()));
+    /// let server = MiniServer::builder().data_dir(&dir).start().await?;
+    /// assert_eq!(server.data_dir(), dir.as_path());
+    /// server.stop().await;
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// # Ok(()) }
+    /// ```
     pub fn data_dir(mut self, dir: impl AsRef<Path>) -> Self {
         self.config.data_dir = dir.as_ref().to_owned();
         self
     }
 
     /// A separate directory for the transaction log.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use zk_server_mini::MiniServer;
+    /// let dir = std::env::temp_dir().join(format!("zk-mini-logdir-doc-{}", std::process::id()));
+    /// let log = dir.join("log"); // e.g. on a faster disk
+    /// let server = MiniServer::builder().data_dir(dir.join("snap")).data_log_dir(&log).start().await?;
+    /// server.stop().await;
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// # Ok(()) }
+    /// ```
     pub fn data_log_dir(mut self, dir: impl AsRef<Path>) -> Self {
         self.config.data_log_dir = Some(dir.as_ref().to_owned());
         self
     }
 
     /// The port (0, the default, picks a free one).
+    ///
+    /// ```
+    /// use zk_server_mini::MiniServer;
+    /// let builder = MiniServer::builder().port(2181); // 0 (the default) picks a free port
+    /// # drop(builder);
+    /// ```
     pub fn port(mut self, port: u16) -> Self {
         self.config.port = port;
         self
     }
 
     /// The address to listen on (default 127.0.0.1).
+    ///
+    /// ```
+    /// use zk_server_mini::MiniServer;
+    /// use std::net::Ipv4Addr;
+    /// let builder = MiniServer::builder().bind(Ipv4Addr::UNSPECIFIED.into()); // every interface
+    /// # drop(builder);
+    /// ```
     pub fn bind(mut self, addr: std::net::IpAddr) -> Self {
         self.config.bind = addr;
         self
     }
 
     /// `tickTime` in ms (default 2000).
+    ///
+    /// ```
+    /// use zk_server_mini::MiniServer;
+    /// // short ticks: faster session expiry in tests (sessions time out between 2 and 20 ticks)
+    /// let builder = MiniServer::builder().tick_ms(100);
+    /// # drop(builder);
+    /// ```
     pub fn tick_ms(mut self, ms: u64) -> Self {
         self.config.tick_ms = ms;
         self
     }
 
     /// Session timeout bounds in ms (default `2*tick`, `20*tick`).
+    ///
+    /// ```
+    /// use zk_server_mini::MiniServer;
+    /// // clients asking for less than 1 s or more than 60 s get the bound
+    /// let builder = MiniServer::builder().session_timeouts(1_000, 60_000);
+    /// # drop(builder);
+    /// ```
     pub fn session_timeouts(mut self, min_ms: i32, max_ms: i32) -> Self {
         self.config.min_session_timeout_ms = Some(min_ms);
         self.config.max_session_timeout_ms = Some(max_ms);
@@ -189,18 +314,37 @@ impl Builder {
     }
 
     /// `maxClientCnxns` per client address (0 = unlimited; default 60).
+    ///
+    /// ```
+    /// use zk_server_mini::MiniServer;
+    /// let builder = MiniServer::builder().max_client_cnxns(0); // no per-address limit
+    /// # drop(builder);
+    /// ```
     pub fn max_client_cnxns(mut self, n: usize) -> Self {
         self.config.max_client_cnxns = n;
         self
     }
 
     /// Four-letter words to allow (`["*"]` for all; default `srvr` only).
+    ///
+    /// ```
+    /// use zk_server_mini::MiniServer;
+    /// let builder = MiniServer::builder().four_letter_words(&["srvr", "ruok", "mntr"]);
+    /// let all = MiniServer::builder().four_letter_words(&["*"]);
+    /// # drop((builder, all));
+    /// ```
     pub fn four_letter_words(mut self, words: &[&str]) -> Self {
         self.config.four_letter_whitelist = words.iter().map(|w| w.to_string()).collect();
         self
     }
 
     /// Enables TTL nodes (`extendedTypesEnabled`).
+    ///
+    /// ```
+    /// use zk_server_mini::MiniServer;
+    /// let builder = MiniServer::builder().extended_types(true); // TTL nodes accepted
+    /// # drop(builder);
+    /// ```
     pub fn extended_types(mut self, on: bool) -> Self {
         self.config.extended_types = on;
         self
@@ -208,18 +352,40 @@ impl Builder {
 
     /// A super digest, `super:<base64 sha1("super:password")>`
     /// (see [`zk_proto::acl::digest_id`]).
+    ///
+    /// ```
+    /// use zk_server_mini::MiniServer;
+    /// let digest = zk_proto::acl::digest_id("super", "secret"); // "super:<base64 sha1>"
+    /// let builder = MiniServer::builder().super_digest(digest);
+    /// // a client that adds auth `digest` `super:secret` may then do anything
+    /// # drop(builder);
+    /// ```
     pub fn super_digest(mut self, digest: impl Into<String>) -> Self {
         self.config.super_digest = Some(digest.into());
         self
     }
 
     /// Transactions between snapshots (default 100000).
+    ///
+    /// ```
+    /// use zk_server_mini::MiniServer;
+    /// let builder = MiniServer::builder().snap_count(1_000); // smaller log, more snapshots
+    /// # drop(builder);
+    /// ```
     pub fn snap_count(mut self, n: u64) -> Self {
         self.config.snap_count = n.max(1);
         self
     }
 
     /// How often container and TTL nodes are checked (default 60 s).
+    ///
+    /// ```
+    /// use zk_server_mini::MiniServer;
+    /// use std::time::Duration;
+    /// // empty containers and expired TTL nodes go within about a second
+    /// let builder = MiniServer::builder().container_check_interval(Duration::from_secs(1));
+    /// # drop(builder);
+    /// ```
     pub fn container_check_interval(mut self, every: Duration) -> Self {
         self.config.container_check_interval_ms = every.as_millis() as u64;
         self
@@ -252,6 +418,12 @@ impl Builder {
     /// Request and reply bytes one connection may hold inside the server (default 8 MiB, at
     /// least one largest frame): past it the connection's socket is not read until replies
     /// drain, so one client cannot grow the server's memory.
+    ///
+    /// ```
+    /// use zk_server_mini::MiniServer;
+    /// let builder = MiniServer::builder().max_connection_bytes(2 << 20);
+    /// # drop(builder);
+    /// ```
     pub fn max_connection_bytes(mut self, bytes: usize) -> Self {
         self.config.max_connection_bytes = bytes;
         self
@@ -259,6 +431,12 @@ impl Builder {
 
     /// Request and reply bytes all connections together may hold inside the server (default
     /// 256 MiB): past it no socket is read until replies drain.
+    ///
+    /// ```
+    /// use zk_server_mini::MiniServer;
+    /// let builder = MiniServer::builder().max_server_bytes(64 << 20);
+    /// # drop(builder);
+    /// ```
     pub fn max_server_bytes(mut self, bytes: usize) -> Self {
         self.config.max_server_bytes = bytes;
         self
@@ -266,6 +444,22 @@ impl Builder {
 
     /// Fault injection: makes every log write take at least this long, as on a slow disk
     /// (default none). Not kept across [`RunningServer::restart`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use zk_server_mini::MiniServer;
+    /// let dir = std::env::temp_dir().join(format!("zk-mini-slowlog-doc-{}", std::process::id()));
+    /// use std::time::Duration;
+    /// let server = MiniServer::builder()
+    ///     .data_dir(&dir)
+    ///     .log_sync_delay(Duration::from_millis(20)) // every write now waits for the "disk"
+    ///     .start()
+    ///     .await?;
+    /// server.stop().await;
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// # Ok(()) }
+    /// ```
     pub fn log_sync_delay(mut self, delay: Duration) -> Self {
         self.log_sync_delay = delay;
         self
@@ -275,6 +469,15 @@ impl Builder {
     /// after the temporary file is written, before it is renamed into place), as on a slow
     /// disk (default none). Requests keep being served meanwhile. Not kept across
     /// [`RunningServer::restart`].
+    ///
+    /// ```
+    /// use zk_server_mini::MiniServer;
+    /// use std::time::Duration;
+    /// let builder = MiniServer::builder()
+    ///     .snap_count(100)
+    ///     .snapshot_write_delay(Duration::from_secs(1)); // requests are served meanwhile
+    /// # drop(builder);
+    /// ```
     pub fn snapshot_write_delay(mut self, delay: Duration) -> Self {
         self.snapshot_write_delay = delay;
         self
@@ -286,6 +489,20 @@ impl Builder {
     /// # Errors
     /// No data directory, a data directory in use by another server
     /// ([`ServerError::DataDirInUse`]), a recovery failure, or a port that cannot be bound.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use zk_server_mini::MiniServer;
+    /// let dir = std::env::temp_dir().join(format!("zk-mini-start-doc-{}", std::process::id()));
+    /// let server = MiniServer::builder().data_dir(&dir).start().await?;
+    /// use zk_server_mini::testing::RawClient;
+    /// let client = RawClient::connect(server.addr(), 10_000).await?;
+    /// assert_ne!(client.session.session_id, 0);
+    /// server.stop().await;
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// # Ok(()) }
+    /// ```
     pub async fn start(self) -> Result<RunningServer, ServerError> {
         if self.config.data_dir.as_os_str().is_empty() {
             return Err(ServerError::NoDataDir);
@@ -414,6 +631,21 @@ pub(crate) struct Member {
 
 /// A server started with [`Builder::start`]. Dropping it without [`RunningServer::stop`]
 /// also shuts it down, but without waiting.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use zk_server_mini::MiniServer;
+/// let dir = std::env::temp_dir().join(format!("zk-mini-running-doc-{}", std::process::id()));
+/// let server = MiniServer::builder().data_dir(&dir).start().await?;
+/// let addr = server.addr();
+/// assert_eq!(server.connect_string(), addr.to_string());
+/// let server = server.restart().await?; // same port, same data
+/// assert_eq!(server.addr(), addr);
+/// server.stop().await;
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct RunningServer {
     addr: SocketAddr,
@@ -450,21 +682,74 @@ impl RunningServer {
 
     /// An ensemble member's fault knobs (`None` for a standalone server): partitions,
     /// pause, slow disk. [`crate::cluster::TestCluster`] turns them.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use zk_server_mini::MiniServer;
+    /// let dir = std::env::temp_dir().join(format!("zk-mini-faults-doc-{}", std::process::id()));
+    /// let server = MiniServer::builder().data_dir(&dir).start().await?;
+    /// assert!(server.member_faults().is_none()); // standalone; see cluster::TestCluster
+    /// server.stop().await;
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// # Ok(()) }
+    /// ```
     pub fn member_faults(&self) -> Option<Arc<ensemble::MemberFaults>> {
         self.member.as_ref().map(|m| m.faults.clone())
     }
 
     /// The address clients connect to.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use zk_server_mini::MiniServer;
+    /// let dir = std::env::temp_dir().join(format!("zk-mini-addr-doc-{}", std::process::id()));
+    /// let server = MiniServer::builder().data_dir(&dir).start().await?;
+    /// let addr = server.addr();
+    /// assert!(addr.ip().is_loopback() && addr.port() != 0);
+    /// server.stop().await;
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// # Ok(()) }
+    /// ```
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// `host:port` for client connect strings.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use zk_server_mini::MiniServer;
+    /// let dir = std::env::temp_dir().join(format!("zk-mini-cs-doc-{}", std::process::id()));
+    /// let server = MiniServer::builder().data_dir(&dir).start().await?;
+    /// let connect = server.connect_string(); // e.g. "127.0.0.1:41234"
+    /// assert_eq!(connect, server.addr().to_string());
+    /// server.stop().await;
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// # Ok(()) }
+    /// ```
     pub fn connect_string(&self) -> String {
         self.addr.to_string()
     }
 
     /// The data directory (to restart on it).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use zk_server_mini::MiniServer;
+    /// let dir = std::env::temp_dir().join(format!("zk-mini-dd-doc-{}", std::process::id()));
+    /// let server = MiniServer::builder().data_dir(&dir).start().await?;
+    /// assert_eq!(server.data_dir(), dir.as_path());
+    /// let dd = server.data_dir().to_owned();
+    /// server.stop().await;
+    /// let again = MiniServer::builder().data_dir(&dd).start().await?; // same data
+    /// again.stop().await;
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// # Ok(()) }
+    /// ```
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
@@ -504,6 +789,20 @@ impl RunningServer {
     }
 
     /// Ids of the live sessions.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use zk_server_mini::MiniServer;
+    /// let dir = std::env::temp_dir().join(format!("zk-mini-sessions-doc-{}", std::process::id()));
+    /// let server = MiniServer::builder().data_dir(&dir).start().await?;
+    /// use zk_server_mini::testing::RawClient;
+    /// let client = RawClient::connect(server.addr(), 10_000).await?;
+    /// assert_eq!(server.sessions().await, vec![client.session.session_id]);
+    /// server.stop().await;
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// # Ok(()) }
+    /// ```
     pub async fn sessions(&self) -> Vec<i64> {
         self.admin(|reply| Admin::Sessions { reply })
             .await
@@ -512,6 +811,23 @@ impl RunningServer {
 
     /// Closes the connections of one session (or all connections) without ending any
     /// session: clients see a dropped connection and reconnect. Returns how many were closed.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use zk_server_mini::MiniServer;
+    /// let dir = std::env::temp_dir().join(format!("zk-mini-dropconn-doc-{}", std::process::id()));
+    /// let server = MiniServer::builder().data_dir(&dir).start().await?;
+    /// use std::time::Duration;
+    /// use zk_server_mini::testing::RawClient;
+    /// let mut client = RawClient::connect(server.addr(), 10_000).await?;
+    /// assert_eq!(server.drop_connections(None).await, 1);
+    /// assert!(client.closed_within(Duration::from_secs(5)).await);
+    /// assert_eq!(server.sessions().await, vec![client.session.session_id]); // the session lives on
+    /// server.stop().await;
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// # Ok(()) }
+    /// ```
     pub async fn drop_connections(&self, session_id: Option<i64>) -> usize {
         self.admin(|reply| Admin::DropConnections {
             session: session_id,
@@ -522,6 +838,26 @@ impl RunningServer {
     }
 
     /// The zxid of the last applied transaction.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use zk_server_mini::MiniServer;
+    /// let dir = std::env::temp_dir().join(format!("zk-mini-zxid-doc-{}", std::process::id()));
+    /// let server = MiniServer::builder().data_dir(&dir).start().await?;
+    /// use zk_proto::{CreateRequest, Request, acl::Acl};
+    /// use zk_server_mini::testing::RawClient;
+    /// let before = server.last_zxid().await;
+    /// let mut c = RawClient::connect(server.addr(), 10_000).await?;
+    /// let create = Request::Create(CreateRequest { path: "/a".into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+    /// let (header, _) = c.call(&create).await?;
+    /// assert!(header.err.is_ok());
+    /// assert!(server.last_zxid().await > before);
+    /// assert_eq!(server.last_zxid().await, header.zxid);
+    /// server.stop().await;
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// # Ok(()) }
+    /// ```
     pub async fn last_zxid(&self) -> i64 {
         self.admin(|reply| Admin::LastZxid { reply })
             .await
@@ -533,6 +869,21 @@ impl RunningServer {
     ///
     /// # Errors
     /// As [`Builder::start`] (for example when the port was taken in between).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use zk_server_mini::MiniServer;
+    /// let dir = std::env::temp_dir().join(format!("zk-mini-restart-doc-{}", std::process::id()));
+    /// let server = MiniServer::builder().data_dir(&dir).start().await?;
+    /// let (port, sessions) = (server.addr().port(), server.sessions().await);
+    /// let server = server.restart().await?;
+    /// assert_eq!(server.addr().port(), port);
+    /// assert_eq!(server.sessions().await, sessions);
+    /// server.stop().await;
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// # Ok(()) }
+    /// ```
     pub async fn restart(self) -> Result<RunningServer, ServerError> {
         let mut config = self.config.clone();
         config.port = self.addr.port();
@@ -542,6 +893,18 @@ impl RunningServer {
     }
 
     /// Whether the server is still running (it stops by itself if its log cannot be written).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use zk_server_mini::MiniServer;
+    /// let dir = std::env::temp_dir().join(format!("zk-mini-isrun-doc-{}", std::process::id()));
+    /// let server = MiniServer::builder().data_dir(&dir).start().await?;
+    /// assert!(server.is_running()); // false once its log could not be written
+    /// server.stop().await;
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// # Ok(()) }
+    /// ```
     pub fn is_running(&self) -> bool {
         self.core.as_ref().is_some_and(|c| !c.is_finished())
     }
@@ -571,6 +934,19 @@ impl RunningServer {
 
     /// Stops accepting, closes every connection, and waits until the state machine has
     /// stopped. Everything acknowledged is already on disk.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use zk_server_mini::MiniServer;
+    /// let dir = std::env::temp_dir().join(format!("zk-mini-stop-doc-{}", std::process::id()));
+    /// let server = MiniServer::builder().data_dir(&dir).start().await?;
+    /// server.stop().await;
+    /// // the data directory is unlocked: another server may start on it
+    /// MiniServer::builder().data_dir(&dir).start().await?.stop().await;
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// # Ok(()) }
+    /// ```
     pub async fn stop(mut self) {
         let _ = self.shutdown.send(true);
         if let Some(accept) = self.accept.take() {
@@ -587,6 +963,21 @@ impl RunningServer {
     ///
     /// # Errors
     /// [`ServerError::Stopped`] when the server stopped by itself.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use zk_server_mini::MiniServer;
+    /// let dir = std::env::temp_dir().join(format!("zk-mini-rununtil-doc-{}", std::process::id()));
+    /// let server = MiniServer::builder().data_dir(&dir).start().await?;
+    /// let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    /// let serving = tokio::spawn(server.run_until(async { let _ = stop_rx.await; }));
+    /// // in a binary: `server.run_until(async { let _ = tokio::signal::ctrl_c().await; })`
+    /// stop_tx.send(()).ok();
+    /// serving.await??; // Ok: stopped by the signal, not by a storage failure
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// # Ok(()) }
+    /// ```
     pub async fn run_until(
         mut self,
         signal: impl std::future::Future<Output = ()>,

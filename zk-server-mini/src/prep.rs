@@ -16,6 +16,17 @@ use crate::tree::{CONTAINER_OWNER, DataTree, OwnerKind, SPECIAL_PATHS, split_par
 use crate::txn::Txn;
 
 /// What prep needs to know about a node.
+///
+/// ```
+/// use std::sync::Arc;
+/// use zk_proto::acl::Acl;
+/// use zk_server_mini::prep::NodeView;
+/// let view = NodeView {
+///     version: 0, aversion: 0, counter: 0, num_children: 0, owner: 0,
+///     acl: Arc::from(Acl::open_unsafe()), mtime: 0,
+/// };
+/// assert_eq!(view.clone(), view); // prep compares and updates these, not tree nodes
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeView {
     /// Data version.
@@ -37,6 +48,22 @@ pub struct NodeView {
 /// Changes of prepared, unapplied transactions: for each touched path its view after the newest
 /// such transaction (`None` marks a pending delete), tagged with that transaction's zxid so the
 /// changes of a committed prefix can be forgotten while later batches are still in flight.
+///
+/// ```
+/// use zk_proto::{CreateRequest, Request, acl::Acl};
+/// use zk_server_mini::prep::{Caller, Pending, Prep, PrepConfig};
+/// use zk_server_mini::tree::DataTree;
+/// use zk_server_mini::txn::Txn;
+/// let tree = DataTree::new();
+/// let mut pending = Pending::default();
+/// let caller = Caller { session_id: 1, ids: &[] };
+/// let create = |path: &str| Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+/// pending.set_next_zxid(2);
+/// Prep::new(&tree, &mut pending, PrepConfig::default()).write(&caller, &create("/a"));
+/// assert!(!pending.is_empty()); // /a exists for the next request, though not applied yet
+/// pending.settle_through(2); // zxid 2 is applied to the tree now
+/// assert!(pending.is_empty());
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Pending {
     nodes: HashMap<String, (i64, Option<NodeView>)>,
@@ -45,22 +72,84 @@ pub struct Pending {
 
 impl Pending {
     /// Forgets everything (once all prepared transactions are applied).
+    ///
+    /// ```
+    /// use zk_proto::{CreateRequest, Request, acl::Acl};
+    /// use zk_server_mini::prep::{Caller, Pending, Prep, PrepConfig};
+    /// use zk_server_mini::tree::DataTree;
+    /// use zk_server_mini::txn::Txn;
+    /// let tree = DataTree::new();
+    /// let mut pending = Pending::default();
+    /// let caller = Caller { session_id: 1, ids: &[] };
+    /// let create = |path: &str| Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+    /// Prep::new(&tree, &mut pending, PrepConfig::default()).write(&caller, &create("/a"));
+    /// pending.clear(); // every prepared transaction is applied
+    /// assert!(pending.is_empty());
+    /// ```
     pub fn clear(&mut self) {
         self.nodes.clear();
     }
 
     /// Whether nothing is pending.
+    ///
+    /// ```
+    /// use zk_proto::{CreateRequest, Request, acl::Acl};
+    /// use zk_server_mini::prep::{Caller, Pending, Prep, PrepConfig};
+    /// use zk_server_mini::tree::DataTree;
+    /// use zk_server_mini::txn::Txn;
+    /// let tree = DataTree::new();
+    /// let mut pending = Pending::default();
+    /// let caller = Caller { session_id: 1, ids: &[] };
+    /// let create = |path: &str| Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+    /// assert!(pending.is_empty());
+    /// Prep::new(&tree, &mut pending, PrepConfig::default()).write(&caller, &create("/a"));
+    /// assert!(!pending.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
     }
 
     /// The zxid the transaction prepared next will get: its changes are tagged with it.
+    ///
+    /// ```
+    /// use zk_proto::{CreateRequest, Request, acl::Acl};
+    /// use zk_server_mini::prep::{Caller, Pending, Prep, PrepConfig};
+    /// use zk_server_mini::tree::DataTree;
+    /// use zk_server_mini::txn::Txn;
+    /// let tree = DataTree::new();
+    /// let mut pending = Pending::default();
+    /// let caller = Caller { session_id: 1, ids: &[] };
+    /// let create = |path: &str| Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+    /// pending.set_next_zxid(5); // the next transaction prepared will be zxid 5
+    /// Prep::new(&tree, &mut pending, PrepConfig::default()).write(&caller, &create("/a"));
+    /// pending.settle_through(4);
+    /// assert!(!pending.is_empty()); // tagged 5: still pending
+    /// ```
     pub fn set_next_zxid(&mut self, zxid: i64) {
         self.next_zxid = zxid;
     }
 
     /// Forgets the changes of transactions up to `zxid`, now applied to the tree. A path
     /// touched again by a later transaction keeps its view, which already includes them.
+    ///
+    /// ```
+    /// use zk_proto::{CreateRequest, Request, acl::Acl};
+    /// use zk_server_mini::prep::{Caller, Pending, Prep, PrepConfig};
+    /// use zk_server_mini::tree::DataTree;
+    /// use zk_server_mini::txn::Txn;
+    /// let tree = DataTree::new();
+    /// let mut pending = Pending::default();
+    /// let caller = Caller { session_id: 1, ids: &[] };
+    /// let create = |path: &str| Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+    /// pending.set_next_zxid(2);
+    /// Prep::new(&tree, &mut pending, PrepConfig::default()).write(&caller, &create("/a"));
+    /// pending.set_next_zxid(3);
+    /// Prep::new(&tree, &mut pending, PrepConfig::default()).write(&caller, &create("/b"));
+    /// pending.settle_through(2); // the first batch was applied; /b is still in flight
+    /// assert!(!pending.is_empty());
+    /// pending.settle_through(3);
+    /// assert!(pending.is_empty());
+    /// ```
     pub fn settle_through(&mut self, zxid: i64) {
         self.nodes.retain(|_, (z, _)| *z > zxid);
     }
@@ -79,6 +168,14 @@ impl Pending {
 }
 
 /// The identity of the caller of a request.
+///
+/// ```
+/// use zk_proto::acl::Id;
+/// use zk_server_mini::prep::Caller;
+/// let ids = [Id::new("ip", "127.0.0.1"), Id::new("digest", zk_proto::acl::digest_id("alice", "secret"))];
+/// let caller = Caller { session_id: 0x42, ids: &ids };
+/// assert_eq!(caller.ids.len(), 2);
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Caller<'a> {
     /// Session id (0 for the server itself).
@@ -88,6 +185,23 @@ pub struct Caller<'a> {
 }
 
 /// Limits and switches prep applies.
+///
+/// ```
+/// use zk_proto::{CreateRequest, Request, acl::Acl};
+/// use zk_server_mini::prep::{Caller, Pending, Prep, PrepConfig};
+/// use zk_server_mini::tree::DataTree;
+/// use zk_server_mini::txn::Txn;
+/// let tree = DataTree::new();
+/// let mut pending = Pending::default();
+/// let caller = Caller { session_id: 1, ids: &[] };
+/// let create = |path: &str| Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+/// use zk_proto::ErrorCode;
+/// let config = PrepConfig { max_data_len: 4, ..PrepConfig::default() };
+/// let big = Request::Create(CreateRequest { path: "/big".into(), data: Some("12345".into()), acl: Acl::open_unsafe(), flags: 0 });
+/// let txn = Prep::new(&tree, &mut pending, config).write(&caller, &big);
+/// assert!(matches!(txn, Txn::Error(_)));
+/// # let _ = (create, ErrorCode::Ok);
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct PrepConfig {
     /// Whether createTTL is allowed (`extendedTypesEnabled`).
@@ -106,6 +220,19 @@ impl Default for PrepConfig {
 }
 
 /// Prep's view of the tree plus pending changes.
+///
+/// ```
+/// use zk_proto::{CreateRequest, Request, acl::Acl};
+/// use zk_server_mini::prep::{Caller, Pending, Prep, PrepConfig};
+/// use zk_server_mini::tree::DataTree;
+/// use zk_server_mini::txn::Txn;
+/// let tree = DataTree::new();
+/// let mut pending = Pending::default();
+/// let caller = Caller { session_id: 1, ids: &[] };
+/// let create = |path: &str| Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+/// let mut prep = Prep::new(&tree, &mut pending, PrepConfig::default());
+/// assert!(matches!(prep.write(&caller, &create("/a")), Txn::Create { .. }));
+/// ```
 pub struct Prep<'a> {
     tree: &'a DataTree,
     pending: &'a mut Pending,
@@ -133,6 +260,20 @@ fn check_version(current: i32, expected: i32) -> Result<i32, ErrorCode> {
 
 impl<'a> Prep<'a> {
     /// Prep over `tree` and `pending`.
+    ///
+    /// ```
+    /// use zk_proto::{CreateRequest, Request, acl::Acl};
+    /// use zk_server_mini::prep::{Caller, Pending, Prep, PrepConfig};
+    /// use zk_server_mini::tree::DataTree;
+    /// use zk_server_mini::txn::Txn;
+    /// let tree = DataTree::new();
+    /// let mut pending = Pending::default();
+    /// let caller = Caller { session_id: 1, ids: &[] };
+    /// let create = |path: &str| Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+    /// let mut prep = Prep::new(&tree, &mut pending, PrepConfig::default());
+    /// let txn = prep.write(&caller, &create("/a/b")); // no parent
+    /// assert_eq!(txn, Txn::Error(zk_proto::ErrorCode::NoNode));
+    /// ```
     pub fn new(tree: &'a DataTree, pending: &'a mut Pending, config: PrepConfig) -> Self {
         Self {
             tree,
@@ -544,6 +685,18 @@ impl<'a> Prep<'a> {
 
     /// The closeSession transaction for `session`: it deletes every ephemeral the session owns,
     /// applied or pending.
+    ///
+    /// ```
+    /// use zk_proto::acl::Acl;
+    /// use zk_server_mini::prep::{Pending, Prep, PrepConfig};
+    /// use zk_server_mini::tree::{DataTree, Node};
+    /// use zk_server_mini::txn::Txn;
+    /// let mut tree = DataTree::new();
+    /// tree.insert("/lock", Node::new(None, Acl::open_unsafe(), 1, 0, 0x42), 1, 1); // an ephemeral of 0x42
+    /// let mut pending = Pending::default();
+    /// let txn = Prep::new(&tree, &mut pending, PrepConfig::default()).close_session(0x42);
+    /// assert_eq!(txn, Txn::CloseSession { paths: vec!["/lock".into()] });
+    /// ```
     pub fn close_session(&mut self, session: i64) -> Txn {
         let mut nodes = std::mem::take(self.pending);
         let mut paths: Vec<String> = self
@@ -573,6 +726,17 @@ impl<'a> Prep<'a> {
     }
 
     /// A delete for a container or TTL node that is due for reaping, or `None`.
+    ///
+    /// ```
+    /// use zk_proto::acl::Acl;
+    /// use zk_server_mini::prep::{Pending, Prep, PrepConfig};
+    /// use zk_server_mini::tree::{DataTree, Node};
+    /// let mut tree = DataTree::new();
+    /// tree.insert("/a", Node::new(None, Acl::open_unsafe(), 1, 0, 0), 1, 1); // persistent
+    /// let mut pending = Pending::default();
+    /// let mut prep = Prep::new(&tree, &mut pending, PrepConfig::default());
+    /// assert_eq!(prep.reap("/a", 1_000_000), None); // not a container or TTL node
+    /// ```
     pub fn reap(&mut self, path: &str, now_ms: i64) -> Option<Txn> {
         let mut nodes = std::mem::take(self.pending);
         let due = self.view(&nodes, path).and_then(|node| {

@@ -24,6 +24,12 @@ pub struct SessionTracker {
 
 impl SessionTracker {
     /// A tracker with buckets of `tick_ms`.
+    ///
+    /// ```
+    /// use zk_server_mini::session::SessionTracker;
+    /// let mut t = SessionTracker::new(2000);
+    /// assert!(t.is_empty());
+    /// ```
     pub fn new(tick_ms: u64) -> Self {
         Self {
             tick_ms: tick_ms.max(1),
@@ -37,12 +43,29 @@ impl SessionTracker {
     }
 
     /// Starts tracking a session with `timeout_ms`.
+    ///
+    /// ```
+    /// use zk_server_mini::session::SessionTracker;
+    /// let mut t = SessionTracker::new(2000);
+    /// t.add(7, 4000, 0); // expires at the first tick boundary at or after 4000
+    /// assert!(t.contains(7));
+    /// assert_eq!(t.expired(4000), vec![7]);
+    /// ```
     pub fn add(&mut self, session: i64, timeout_ms: u64, now: u64) {
         self.sessions.insert(session, (timeout_ms, 0));
         self.touch(session, now);
     }
 
     /// Renews a session; returns false if it is not tracked (expired or closing).
+    ///
+    /// ```
+    /// use zk_server_mini::session::SessionTracker;
+    /// let mut t = SessionTracker::new(2000);
+    /// t.add(7, 4000, 0);
+    /// assert!(t.touch(7, 3000)); // now due at ceil(7000/2000)*2000 = 8000
+    /// assert!(t.expired(7999).is_empty());
+    /// assert!(!t.touch(8, 3000)); // not tracked
+    /// ```
     pub fn touch(&mut self, session: i64, now: u64) -> bool {
         let Some(&(timeout, old)) = self.sessions.get(&session) else {
             return false;
@@ -62,6 +85,15 @@ impl SessionTracker {
     }
 
     /// Stops tracking (closed, or closing).
+    ///
+    /// ```
+    /// use zk_server_mini::session::SessionTracker;
+    /// let mut t = SessionTracker::new(2000);
+    /// t.add(7, 4000, 0);
+    /// t.remove(7); // closeSession
+    /// assert!(!t.contains(7));
+    /// assert!(t.expired(10_000).is_empty());
+    /// ```
     pub fn remove(&mut self, session: i64) {
         if let Some((_, b)) = self.sessions.remove(&session)
             && let Some(set) = self.buckets.get_mut(&b)
@@ -74,11 +106,28 @@ impl SessionTracker {
     }
 
     /// Whether the session is tracked.
+    ///
+    /// ```
+    /// use zk_server_mini::session::SessionTracker;
+    /// let mut t = SessionTracker::new(2000);
+    /// t.add(7, 4000, 0);
+    /// assert!(t.contains(7) && !t.contains(8));
+    /// ```
     pub fn contains(&self, session: i64) -> bool {
         self.sessions.contains_key(&session)
     }
 
     /// Removes and returns every session whose bucket is at or before `now`.
+    ///
+    /// ```
+    /// use zk_server_mini::session::SessionTracker;
+    /// let mut t = SessionTracker::new(2000);
+    /// t.add(7, 4000, 0);
+    /// t.add(8, 8000, 0);
+    /// assert_eq!(t.expired(4000), vec![7]);
+    /// assert!(!t.contains(7)); // removed as it is reported
+    /// assert_eq!(t.expired(8000), vec![8]);
+    /// ```
     pub fn expired(&mut self, now: u64) -> Vec<i64> {
         let later = self.buckets.split_off(&(now + 1));
         let due = std::mem::replace(&mut self.buckets, later);
@@ -93,16 +142,41 @@ impl SessionTracker {
     }
 
     /// Expiry buckets (for the `dump` four-letter word).
+    ///
+    /// ```
+    /// use zk_server_mini::session::SessionTracker;
+    /// let mut t = SessionTracker::new(2000);
+    /// t.add(7, 4000, 0);
+    /// t.add(8, 3000, 1000);
+    /// let due: Vec<u64> = t.buckets().keys().copied().collect();
+    /// assert_eq!(due, [4000]); // both fall in the same bucket
+    /// ```
     pub fn buckets(&self) -> &BTreeMap<u64, BTreeSet<i64>> {
         &self.buckets
     }
 
     /// Number of tracked sessions.
+    ///
+    /// ```
+    /// use zk_server_mini::session::SessionTracker;
+    /// let mut t = SessionTracker::new(2000);
+    /// t.add(7, 4000, 0);
+    /// t.add(8, 4000, 0);
+    /// assert_eq!(t.len(), 2);
+    /// ```
     pub fn len(&self) -> usize {
         self.sessions.len()
     }
 
     /// Whether no session is tracked.
+    ///
+    /// ```
+    /// use zk_server_mini::session::SessionTracker;
+    /// let mut t = SessionTracker::new(2000);
+    /// assert!(t.is_empty());
+    /// t.add(7, 4000, 0);
+    /// assert!(!t.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.sessions.is_empty()
     }

@@ -93,12 +93,38 @@ impl SimDisk {
     }
 
     /// Mutating operations (writes, syncs, creations, renames, removals, truncations) done.
+    ///
+    /// ```
+    /// use std::io::Write as _;
+    /// use std::path::Path;
+    /// use zk_server_mini::disk::Disk;
+    /// use zk_server_mini::sim_disk::SimDisk;
+    /// let disk = SimDisk::default();
+    /// disk.create_dir_all(Path::new("/d"))?;
+    /// let before = disk.ops();
+    /// let mut f = disk.create(Path::new("/d/f"))?;
+    /// f.write_all(b"x")?;
+    /// f.sync()?;
+    /// assert!(disk.ops() > before); // e.g. to pick a `fail_after` point in a crash test
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn ops(&self) -> u64 {
         self.lock().ops
     }
 
     /// After `n` more mutating operations, every operation fails, as if the power went out
     /// there; call [`SimDisk::crash`] to see what survived.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use zk_server_mini::disk::Disk;
+    /// use zk_server_mini::sim_disk::SimDisk;
+    /// let disk = SimDisk::default();
+    /// disk.create_dir_all(Path::new("/d"))?;
+    /// disk.fail_after(0); // the power goes out now
+    /// assert!(disk.create(Path::new("/d/x")).is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn fail_after(&self, n: u64) {
         let mut s = self.lock();
         s.fail_at = Some(s.ops + n);
@@ -107,6 +133,21 @@ impl SimDisk {
     /// The disk as found after a power loss now: only synced names and synced bytes. With
     /// `tear = Some(seed)`, each file also keeps a prefix (its length chosen by `seed`) of
     /// what was written after its last sync, as a torn write leaves it.
+    ///
+    /// ```
+    /// use std::io::Write as _;
+    /// use std::path::Path;
+    /// use zk_server_mini::disk::Disk;
+    /// use zk_server_mini::sim_disk::SimDisk;
+    /// let disk = SimDisk::default();
+    /// disk.create_dir_all(Path::new("/d"))?;
+    /// let mut f = disk.open_append(Path::new("/d/log"))?;
+    /// disk.sync_dir(Path::new("/d"))?;
+    /// f.write_all(b"never synced")?;
+    /// let after = disk.crash(None);
+    /// assert_eq!(after.read(Path::new("/d/log"))?, b""); // the name survived, the bytes did not
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn crash(&self, tear: Option<u64>) -> SimDisk {
         let s = self.lock();
         let mut after = State {

@@ -18,14 +18,54 @@ const MAGIC: &[u8; 8] = b"ZKMSNAP1";
 
 /// The file a snapshot is written to before it is renamed into place; one left behind by a
 /// crash is removed at the next start.
+///
+/// ```
+/// use zk_server_mini::snapshot;
+/// use zk_server_mini::tree::DataTree;
+/// let dir = std::env::temp_dir().join(format!("zk-mini-snap-tmp-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// snapshot::write(&dir, 5, &snapshot::serialize(&DataTree::new()))?;
+/// assert!(!dir.join(snapshot::TEMP_NAME).exists()); // renamed into place
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub const TEMP_NAME: &str = "snapshot.tmp";
 
 /// Snapshot files in `dir` with their zxid, oldest first.
+///
+/// ```
+/// use zk_server_mini::snapshot;
+/// use zk_server_mini::tree::DataTree;
+/// let dir = std::env::temp_dir().join(format!("zk-mini-snap-list-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// snapshot::write(&dir, 0x10, &snapshot::serialize(&DataTree::new()))?;
+/// snapshot::write(&dir, 0x2, &snapshot::serialize(&DataTree::new()))?;
+/// let zxids: Vec<i64> = snapshot::list_snapshots(&dir)?.into_iter().map(|(z, _)| z).collect();
+/// assert_eq!(zxids, [0x2, 0x10]); // oldest first, by zxid
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn list_snapshots(dir: &Path) -> io::Result<Vec<(i64, PathBuf)>> {
     list_snapshots_on(&RealDisk, dir)
 }
 
 /// [`list_snapshots`] on `disk`.
+///
+/// ```
+/// use std::path::Path;
+/// use std::time::Duration;
+/// use zk_server_mini::disk::Disk;
+/// use zk_server_mini::sim_disk::SimDisk;
+/// use zk_server_mini::snapshot;
+/// use zk_server_mini::tree::DataTree;
+/// let disk = SimDisk::default();
+/// let dir = Path::new("/data");
+/// disk.create_dir_all(dir)?;
+/// snapshot::write_with(&disk, dir, 7, Duration::ZERO, |f| f.write_all(&snapshot::serialize(&DataTree::new())))?;
+/// let found = snapshot::list_snapshots_on(&disk, dir)?;
+/// assert_eq!(found[0].0, 7);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn list_snapshots_on(disk: &dyn Disk, dir: &Path) -> io::Result<Vec<(i64, PathBuf)>> {
     let mut out = Vec::new();
     for path in disk.list(dir)? {
@@ -43,6 +83,14 @@ pub fn list_snapshots_on(disk: &dyn Disk, dir: &Path) -> io::Result<Vec<(i64, Pa
 }
 
 /// Serializes the state (nodes sorted by path, so equal trees give equal bytes).
+///
+/// ```
+/// use zk_server_mini::{snapshot, tree::DataTree};
+/// let a = snapshot::serialize(&DataTree::new());
+/// assert_eq!(a, snapshot::serialize(&DataTree::new())); // deterministic
+/// assert_eq!(snapshot::deserialize(&a)?, DataTree::new());
+/// # Ok::<(), zk_proto::DecodeError>(())
+/// ```
 pub fn serialize(tree: &DataTree) -> Bytes {
     let mut out = Vec::new();
     // Writing to a Vec cannot fail.
@@ -57,6 +105,13 @@ pub fn serialize(tree: &DataTree) -> Bytes {
 
 /// Serializes a [`TreeCopy`] (taken with [`DataTree::copy_for_snapshot`]): the same bytes as
 /// [`serialize`] of the tree it was copied from.
+///
+/// ```
+/// use zk_server_mini::{snapshot, tree::DataTree};
+/// let tree = DataTree::new();
+/// let copy = tree.copy_for_snapshot();
+/// assert_eq!(snapshot::serialize_copy(&copy), snapshot::serialize(&tree));
+/// ```
 pub fn serialize_copy(copy: &TreeCopy) -> Bytes {
     let mut out = Vec::new();
     let _ = write_copy_to(&mut out, copy);
@@ -65,6 +120,15 @@ pub fn serialize_copy(copy: &TreeCopy) -> Bytes {
 
 /// Streams the bytes of [`serialize_copy`] to `out` through a small buffer, so a snapshot
 /// never holds a second, serialized copy of the whole tree in memory.
+///
+/// ```
+/// use zk_server_mini::{snapshot, tree::DataTree};
+/// let tree = DataTree::new();
+/// let mut out = Vec::new();
+/// snapshot::write_copy_to(&mut out, &tree.copy_for_snapshot())?;
+/// assert_eq!(out, snapshot::serialize(&tree));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn write_copy_to(out: &mut impl Write, copy: &TreeCopy) -> io::Result<()> {
     encode(out, copy.last_zxid, &copy.sessions, copy.iter().collect())
 }
@@ -120,6 +184,15 @@ fn encode(
 }
 
 /// Reads a snapshot back; any damage is an error.
+///
+/// ```
+/// use zk_server_mini::{snapshot, tree::DataTree};
+/// let mut bytes = snapshot::serialize(&DataTree::new()).to_vec();
+/// assert!(snapshot::deserialize(&bytes).is_ok());
+/// let last = bytes.len() - 1;
+/// bytes[last] ^= 1; // the trailing CRC32 no longer matches
+/// assert!(snapshot::deserialize(&bytes).is_err());
+/// ```
 pub fn deserialize(bytes: &[u8]) -> Result<DataTree, DecodeError> {
     let corrupt = |what: &'static str| DecodeError::InvalidValue {
         field: what,
@@ -191,12 +264,36 @@ pub fn deserialize(bytes: &[u8]) -> Result<DataTree, DecodeError> {
 }
 
 /// Writes `bytes` (from [`serialize`]) as the snapshot for `zxid`, atomically.
+///
+/// ```
+/// use zk_server_mini::snapshot;
+/// use zk_server_mini::tree::DataTree;
+/// let dir = std::env::temp_dir().join(format!("zk-mini-snap-write-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let path = snapshot::write(&dir, 0x2a, &snapshot::serialize(&DataTree::new()))?;
+/// assert_eq!(path.file_name().unwrap(), "snapshot.000000000000002a");
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn write(dir: &Path, zxid: i64, bytes: &[u8]) -> io::Result<PathBuf> {
     write_slowly(dir, zxid, bytes, std::time::Duration::ZERO)
 }
 
 /// [`write()`], pausing for `delay` (fault injection: a slow disk) between writing the
 /// temporary file and renaming it into place.
+///
+/// ```
+/// use zk_server_mini::snapshot;
+/// use zk_server_mini::tree::DataTree;
+/// let dir = std::env::temp_dir().join(format!("zk-mini-snap-slow-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// use std::time::Duration;
+/// let bytes = snapshot::serialize(&DataTree::new());
+/// snapshot::write_slowly(&dir, 3, &bytes, Duration::from_millis(10))?; // as on a slow disk
+/// assert_eq!(snapshot::list_snapshots(&dir)?.len(), 1);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn write_slowly(
     dir: &Path,
     zxid: i64,
@@ -208,6 +305,24 @@ pub fn write_slowly(
 
 /// [`write_slowly`] with the contents produced by `fill`, straight into the temporary file.
 /// Buffered: the snapshot is serialized in many small writes.
+///
+/// ```
+/// use std::path::Path;
+/// use std::time::Duration;
+/// use zk_server_mini::disk::Disk;
+/// use zk_server_mini::sim_disk::SimDisk;
+/// use zk_server_mini::snapshot;
+/// use zk_server_mini::tree::DataTree;
+/// let disk = SimDisk::default();
+/// let dir = Path::new("/data");
+/// disk.create_dir_all(dir)?;
+/// let tree = DataTree::new();
+/// let copy = tree.copy_for_snapshot();
+/// // stream the copy straight into the temporary file
+/// snapshot::write_with(&disk, dir, 9, Duration::ZERO, |mut f| snapshot::write_copy_to(&mut f, &copy))?;
+/// assert_eq!(snapshot::load_newest_on(&disk, dir)?, tree);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn write_with(
     disk: &dyn Disk,
     dir: &Path,
@@ -232,11 +347,44 @@ pub fn write_with(
 }
 
 /// The newest snapshot that loads, or a fresh tree. Damaged snapshots are logged and skipped.
+///
+/// ```
+/// use zk_server_mini::snapshot;
+/// use zk_server_mini::tree::DataTree;
+/// let dir = std::env::temp_dir().join(format!("zk-mini-snap-newest-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// assert_eq!(snapshot::load_newest(&dir)?, DataTree::new()); // nothing yet: a fresh tree
+/// let mut tree = DataTree::new();
+/// tree.last_zxid = 4;
+/// snapshot::write(&dir, 4, &snapshot::serialize(&tree))?;
+/// assert_eq!(snapshot::load_newest(&dir)?.last_zxid, 4);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn load_newest(dir: &Path) -> io::Result<DataTree> {
     load_newest_on(&RealDisk, dir)
 }
 
 /// [`load_newest`] on `disk`.
+///
+/// ```
+/// use std::path::Path;
+/// use std::time::Duration;
+/// use zk_server_mini::disk::Disk;
+/// use zk_server_mini::sim_disk::SimDisk;
+/// use zk_server_mini::snapshot;
+/// use zk_server_mini::tree::DataTree;
+/// let disk = SimDisk::default();
+/// let dir = Path::new("/data");
+/// disk.create_dir_all(dir)?;
+/// let mut tree = DataTree::new();
+/// tree.last_zxid = 1;
+/// snapshot::write_with(&disk, dir, 1, Duration::ZERO, |f| f.write_all(&snapshot::serialize(&tree)))?;
+/// tree.last_zxid = 2;
+/// snapshot::write_with(&disk, dir, 2, Duration::ZERO, |f| f.write_all(b"damaged"))?;
+/// assert_eq!(snapshot::load_newest_on(&disk, dir)?.last_zxid, 1); // falls back
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn load_newest_on(disk: &dyn Disk, dir: &Path) -> io::Result<DataTree> {
     for (zxid, path) in list_snapshots_on(disk, dir)?.into_iter().rev() {
         let bytes = disk.read(&path)?;
@@ -252,6 +400,25 @@ pub fn load_newest_on(disk: &dyn Disk, dir: &Path) -> io::Result<DataTree> {
 }
 
 /// Keeps the newest `keep` snapshots and the logs they need; removes the rest.
+///
+/// ```
+/// use std::path::Path;
+/// use std::time::Duration;
+/// use zk_server_mini::disk::Disk;
+/// use zk_server_mini::sim_disk::SimDisk;
+/// use zk_server_mini::snapshot;
+/// use zk_server_mini::tree::DataTree;
+/// let disk = SimDisk::default();
+/// let dir = Path::new("/data");
+/// disk.create_dir_all(dir)?;
+/// for z in 1..=3 {
+///     snapshot::write_with(&disk, dir, z, Duration::ZERO, |f| f.write_all(&snapshot::serialize(&DataTree::new())))?;
+/// }
+/// snapshot::prune(&disk, dir, dir, 2)?;
+/// let left: Vec<i64> = snapshot::list_snapshots_on(&disk, dir)?.into_iter().map(|(z, _)| z).collect();
+/// assert_eq!(left, [2, 3]);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn prune(disk: &dyn Disk, dir: &Path, log_dir: &Path, keep: usize) -> io::Result<()> {
     let snaps = list_snapshots_on(disk, dir)?;
     if snaps.len() <= keep {

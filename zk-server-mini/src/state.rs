@@ -44,6 +44,15 @@ mod reads;
 use proposer::Proposer;
 
 /// Settings the state machine needs.
+///
+/// ```
+/// use zk_server_mini::state::{CoreConfig, StateMachine};
+/// use zk_server_mini::tree::DataTree;
+/// let config = CoreConfig { tick_ms: 500, extended_types: true, ..CoreConfig::default() };
+/// assert_eq!((config.min_session_timeout_ms, config.max_session_timeout_ms), (4000, 40000));
+/// let sm = StateMachine::new(DataTree::new(), config, 0, 0);
+/// # drop(sm);
+/// ```
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
     /// The tick (ms): session expiry granularity.
@@ -97,13 +106,45 @@ impl Default for CoreConfig {
 
 /// What a queued reply costs beyond its bytes (the queue slot and its handle): counted by
 /// the state machine and the driver alike, so many tiny replies are bounded too.
+///
+/// ```
+/// use zk_server_mini::state::FRAME_OVERHEAD;
+/// // what 1000 one-byte replies count against a connection's budget
+/// let charged = 1000 * (1 + FRAME_OVERHEAD);
+/// assert_eq!(charged, 65_000);
+/// ```
 pub const FRAME_OVERHEAD: usize = 64;
 
 /// Room a reply has beyond the largest node data: headers and the stat around it (the
 /// counterpart of ZooKeeper's `jute.maxbuffer.extrasize`).
+///
+/// ```
+/// use zk_server_mini::state::{CoreConfig, REPLY_SLACK};
+/// let c = CoreConfig::default();
+/// assert_eq!(c.max_reply_len, c.max_data_len + REPLY_SLACK);
+/// ```
 pub const REPLY_SLACK: usize = 1024;
 
 /// Something a connection sent.
+///
+/// ```
+/// use zk_proto::{ConnectRequest, CreateRequest, Request, acl::Acl};
+/// use zk_server_mini::state::{Action, CoreConfig, Input, StateMachine};
+/// use zk_server_mini::tree::DataTree;
+/// # let mut sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+/// # let addr = ([127, 0, 0, 1], 4000).into();
+/// # let connect = Input::Connect { conn: 1, request: ConnectRequest::new_session(10_000) };
+/// # sm.step(vec![Input::Open { conn: 1, addr }, connect], 0, 0);
+/// # sm.commit(); // connection 1 has a session now
+/// let create = |path: &str| {
+///     let r = Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+///     Input::Request { conn: 1, xid: 1, op: r.op_code(), body: Ok(r) }
+/// };
+/// assert!(sm.step(vec![create("/a")], 0, 0).is_empty()); // a write: answered after commit
+/// sm.commit();
+/// sm.step(vec![Input::Closed { conn: 1 }], 0, 0);
+/// assert_eq!(sm.connection_count(), 0);
+/// ```
 #[derive(Debug)]
 pub enum Input {
     /// A connection was accepted.
@@ -140,6 +181,11 @@ pub enum Input {
 
 impl Input {
     /// The connection it came from.
+    ///
+    /// ```
+    /// use zk_server_mini::state::Input;
+    /// assert_eq!(Input::Closed { conn: 7 }.conn(), 7);
+    /// ```
     pub fn conn(&self) -> ConnId {
         match self {
             Input::Open { conn, .. }
@@ -151,6 +197,28 @@ impl Input {
 }
 
 /// What the driver must do.
+///
+/// ```
+/// use zk_proto::{ConnectRequest, CreateRequest, Request, acl::Acl};
+/// use zk_server_mini::state::{Action, CoreConfig, Input, StateMachine};
+/// use zk_server_mini::tree::DataTree;
+/// # let mut sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+/// # let addr = ([127, 0, 0, 1], 4000).into();
+/// # let connect = Input::Connect { conn: 1, request: ConnectRequest::new_session(10_000) };
+/// # sm.step(vec![Input::Open { conn: 1, addr }, connect], 0, 0);
+/// # sm.commit(); // connection 1 has a session now
+/// let create = |path: &str| {
+///     let r = Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+///     Input::Request { conn: 1, xid: 1, op: r.op_code(), body: Ok(r) }
+/// };
+/// sm.step(vec![create("/a")], 0, 0);
+/// for action in sm.commit() {
+///     match action {
+///         Action::Send(conn, frame) => println!("write {} bytes to {conn}", frame.len()),
+///         Action::Close(conn) => println!("flush and close {conn}"),
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Write this frame (length prefix included) to the connection.
@@ -160,6 +228,25 @@ pub enum Action {
 }
 
 /// A prepared transaction waiting to become durable.
+///
+/// ```
+/// use zk_proto::{ConnectRequest, CreateRequest, Request, acl::Acl};
+/// use zk_server_mini::state::{Action, CoreConfig, Input, StateMachine};
+/// use zk_server_mini::tree::DataTree;
+/// # let mut sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+/// # let addr = ([127, 0, 0, 1], 4000).into();
+/// # let connect = Input::Connect { conn: 1, request: ConnectRequest::new_session(10_000) };
+/// # sm.step(vec![Input::Open { conn: 1, addr }, connect], 0, 0);
+/// # sm.commit(); // connection 1 has a session now
+/// let create = |path: &str| {
+///     let r = Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+///     Input::Request { conn: 1, xid: 1, op: r.op_code(), body: Ok(r) }
+/// };
+/// sm.step(vec![create("/a")], 0, 0);
+/// let p = &sm.proposals()[0];
+/// assert_eq!(p.header.zxid, 2); // 1 was the createSession
+/// assert!(matches!(&p.txn, zk_server_mini::txn::Txn::Create { path, .. } if path == "/a"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Proposal {
     /// Header (zxid, session, time).
@@ -203,6 +290,12 @@ impl Origin {
 }
 
 /// Per-connection counters, for the four-letter words.
+///
+/// ```
+/// use zk_server_mini::state::ConnStats;
+/// let stats = ConnStats::default(); // what `cons` prints per connection
+/// assert_eq!((stats.received, stats.sent), (0, 0));
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct ConnStats {
     /// Packets received.
@@ -308,6 +401,15 @@ fn is_write(op: OpCode) -> bool {
 
 impl StateMachine {
     /// A state machine over a recovered tree; every session in it starts a fresh timeout.
+    ///
+    /// ```
+    /// use zk_server_mini::state::{CoreConfig, StateMachine};
+    /// use zk_server_mini::tree::DataTree;
+    /// let mut sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+    /// assert_eq!(sm.last_zxid(), 0);
+    /// assert_eq!(sm.connection_count(), 0);
+    /// # let _ = &mut sm;
+    /// ```
     pub fn new(tree: DataTree, config: CoreConfig, now_ms: u64, wall_ms: i64) -> Self {
         let proposer = Proposer::new(&tree, config.tick_ms, config.server_id, now_ms, wall_ms);
         Self {
@@ -336,21 +438,95 @@ impl StateMachine {
     }
 
     /// The applied tree.
+    ///
+    /// ```
+    /// use zk_proto::{ConnectRequest, CreateRequest, Request, acl::Acl};
+    /// use zk_server_mini::state::{Action, CoreConfig, Input, StateMachine};
+    /// use zk_server_mini::tree::DataTree;
+    /// # let mut sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+    /// # let addr = ([127, 0, 0, 1], 4000).into();
+    /// # let connect = Input::Connect { conn: 1, request: ConnectRequest::new_session(10_000) };
+    /// # sm.step(vec![Input::Open { conn: 1, addr }, connect], 0, 0);
+    /// # sm.commit(); // connection 1 has a session now
+    /// let create = |path: &str| {
+    ///     let r = Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+    ///     Input::Request { conn: 1, xid: 1, op: r.op_code(), body: Ok(r) }
+    /// };
+    /// sm.step(vec![create("/a")], 0, 0);
+    /// assert!(sm.tree().get("/a").is_none()); // not applied before the commit
+    /// sm.commit();
+    /// assert!(sm.tree().get("/a").is_some());
+    /// ```
     pub fn tree(&self) -> &DataTree {
         &self.replica.tree
     }
 
     /// zxid of the last applied transaction.
+    ///
+    /// ```
+    /// use zk_proto::{ConnectRequest, CreateRequest, Request, acl::Acl};
+    /// use zk_server_mini::state::{Action, CoreConfig, Input, StateMachine};
+    /// use zk_server_mini::tree::DataTree;
+    /// # let mut sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+    /// # let addr = ([127, 0, 0, 1], 4000).into();
+    /// # let connect = Input::Connect { conn: 1, request: ConnectRequest::new_session(10_000) };
+    /// # sm.step(vec![Input::Open { conn: 1, addr }, connect], 0, 0);
+    /// # sm.commit(); // connection 1 has a session now
+    /// let create = |path: &str| {
+    ///     let r = Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+    ///     Input::Request { conn: 1, xid: 1, op: r.op_code(), body: Ok(r) }
+    /// };
+    /// assert_eq!(sm.last_zxid(), 1); // the createSession
+    /// sm.step(vec![create("/a")], 0, 0);
+    /// sm.commit();
+    /// assert_eq!(sm.last_zxid(), 2);
+    /// ```
     pub fn last_zxid(&self) -> i64 {
         self.replica.tree.last_zxid
     }
 
     /// Number of open connections.
+    ///
+    /// ```
+    /// use zk_proto::{ConnectRequest, CreateRequest, Request, acl::Acl};
+    /// use zk_server_mini::state::{Action, CoreConfig, Input, StateMachine};
+    /// use zk_server_mini::tree::DataTree;
+    /// # let mut sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+    /// # let addr = ([127, 0, 0, 1], 4000).into();
+    /// # let connect = Input::Connect { conn: 1, request: ConnectRequest::new_session(10_000) };
+    /// # sm.step(vec![Input::Open { conn: 1, addr }, connect], 0, 0);
+    /// # sm.commit(); // connection 1 has a session now
+    /// let create = |path: &str| {
+    ///     let r = Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+    ///     Input::Request { conn: 1, xid: 1, op: r.op_code(), body: Ok(r) }
+    /// };
+    /// # let _ = create;
+    /// assert_eq!(sm.connection_count(), 1);
+    /// ```
     pub fn connection_count(&self) -> usize {
         self.conns.len()
     }
 
     /// Whether requests are deferred to the next batch.
+    ///
+    /// ```
+    /// use zk_proto::{ConnectRequest, CreateRequest, Request, acl::Acl};
+    /// use zk_server_mini::state::{Action, CoreConfig, Input, StateMachine};
+    /// use zk_server_mini::tree::DataTree;
+    /// # let mut sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+    /// # let addr = ([127, 0, 0, 1], 4000).into();
+    /// # let connect = Input::Connect { conn: 1, request: ConnectRequest::new_session(10_000) };
+    /// # sm.step(vec![Input::Open { conn: 1, addr }, connect], 0, 0);
+    /// # sm.commit(); // connection 1 has a session now
+    /// let create = |path: &str| {
+    ///     let r = Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+    ///     Input::Request { conn: 1, xid: 1, op: r.op_code(), body: Ok(r) }
+    /// };
+    /// # let _ = create;
+    /// if sm.has_backlog() && sm.backlog_ready() {
+    ///     sm.step(Vec::new(), 0, 0); // let deferred requests move
+    /// }
+    /// ```
     pub fn has_backlog(&self) -> bool {
         !self.backlog.is_empty()
     }
@@ -358,11 +534,47 @@ impl StateMachine {
     /// Requests done (answered, dropped, or committed) per connection since the last call,
     /// in each connection's arrival order: the driver gives their bytes back to the
     /// connection's budget, which bounds how much one client can have inside the server.
+    ///
+    /// ```
+    /// use zk_proto::{ConnectRequest, CreateRequest, Request, acl::Acl};
+    /// use zk_server_mini::state::{Action, CoreConfig, Input, StateMachine};
+    /// use zk_server_mini::tree::DataTree;
+    /// # let mut sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+    /// # let addr = ([127, 0, 0, 1], 4000).into();
+    /// # let connect = Input::Connect { conn: 1, request: ConnectRequest::new_session(10_000) };
+    /// # sm.step(vec![Input::Open { conn: 1, addr }, connect], 0, 0);
+    /// # sm.commit(); // connection 1 has a session now
+    /// let create = |path: &str| {
+    ///     let r = Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+    ///     Input::Request { conn: 1, xid: 1, op: r.op_code(), body: Ok(r) }
+    /// };
+    /// sm.step(vec![create("/a")], 0, 0);
+    /// sm.commit();
+    /// let released = sm.take_released();
+    /// assert!(released.get(&1).is_some_and(|n| *n >= 1)); // give those request bytes back
+    /// ```
     pub fn take_released(&mut self) -> BTreeMap<ConnId, u32> {
         std::mem::take(&mut self.released)
     }
 
     /// Number of inputs deferred to the next batch.
+    ///
+    /// ```
+    /// use zk_proto::{ConnectRequest, CreateRequest, Request, acl::Acl};
+    /// use zk_server_mini::state::{Action, CoreConfig, Input, StateMachine};
+    /// use zk_server_mini::tree::DataTree;
+    /// # let mut sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+    /// # let addr = ([127, 0, 0, 1], 4000).into();
+    /// # let connect = Input::Connect { conn: 1, request: ConnectRequest::new_session(10_000) };
+    /// # sm.step(vec![Input::Open { conn: 1, addr }, connect], 0, 0);
+    /// # sm.commit(); // connection 1 has a session now
+    /// let create = |path: &str| {
+    ///     let r = Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+    ///     Input::Request { conn: 1, xid: 1, op: r.op_code(), body: Ok(r) }
+    /// };
+    /// # let _ = create;
+    /// assert_eq!(sm.backlog_len(), 0);
+    /// ```
     pub fn backlog_len(&self) -> usize {
         self.backlog.len()
     }
@@ -371,6 +583,26 @@ impl StateMachine {
     /// answered at once unless their connection has an unapplied write in flight; writes
     /// become proposals. Returns the actions to perform now; then persist
     /// [`StateMachine::proposals`] and call [`StateMachine::commit`].
+    ///
+    /// ```
+    /// use zk_proto::{ConnectRequest, CreateRequest, Request, acl::Acl};
+    /// use zk_server_mini::state::{Action, CoreConfig, Input, StateMachine};
+    /// use zk_server_mini::tree::DataTree;
+    /// # let mut sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+    /// # let addr = ([127, 0, 0, 1], 4000).into();
+    /// # let connect = Input::Connect { conn: 1, request: ConnectRequest::new_session(10_000) };
+    /// # sm.step(vec![Input::Open { conn: 1, addr }, connect], 0, 0);
+    /// # sm.commit(); // connection 1 has a session now
+    /// let create = |path: &str| {
+    ///     let r = Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+    ///     Input::Request { conn: 1, xid: 1, op: r.op_code(), body: Ok(r) }
+    /// };
+    /// let actions = sm.step(vec![create("/a")], 1_000, 1_700_000_000_000);
+    /// assert!(actions.is_empty());
+    /// // persist sm.proposals(), then:
+    /// let replies = sm.commit();
+    /// assert!(matches!(&replies[..], [Action::Send(1, _)]));
+    /// ```
     pub fn step(&mut self, inputs: Vec<Input>, now_ms: u64, wall_ms: i64) -> Vec<Action> {
         // Deferred inputs wait for their connection's writes to be applied: without a commit
         // since the last pass none of them can move, so they are not rescanned (that would
@@ -577,6 +809,27 @@ impl StateMachine {
 
     /// Expires `session` now, as if its timeout had passed (fault injection). Returns false
     /// when the session is not live.
+    ///
+    /// ```
+    /// use zk_proto::{ConnectRequest, CreateRequest, Request, acl::Acl};
+    /// use zk_server_mini::state::{Action, CoreConfig, Input, StateMachine};
+    /// use zk_server_mini::tree::DataTree;
+    /// # let mut sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+    /// # let addr = ([127, 0, 0, 1], 4000).into();
+    /// # let connect = Input::Connect { conn: 1, request: ConnectRequest::new_session(10_000) };
+    /// # sm.step(vec![Input::Open { conn: 1, addr }, connect], 0, 0);
+    /// # sm.commit(); // connection 1 has a session now
+    /// let create = |path: &str| {
+    ///     let r = Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+    ///     Input::Request { conn: 1, xid: 1, op: r.op_code(), body: Ok(r) }
+    /// };
+    /// # let _ = create;
+    /// let session = sm.session_ids()[0];
+    /// assert!(sm.expire_session(session, 0));
+    /// sm.commit(); // the closeSession transaction
+    /// assert!(sm.session_ids().is_empty());
+    /// assert!(!sm.expire_session(session, 0));
+    /// ```
     pub fn expire_session(&mut self, session: i64, wall_ms: i64) -> bool {
         if !self.proposer.sessions.contains(session) {
             return false;
@@ -592,6 +845,23 @@ impl StateMachine {
     }
 
     /// Live session ids.
+    ///
+    /// ```
+    /// use zk_proto::{ConnectRequest, CreateRequest, Request, acl::Acl};
+    /// use zk_server_mini::state::{Action, CoreConfig, Input, StateMachine};
+    /// use zk_server_mini::tree::DataTree;
+    /// # let mut sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+    /// # let addr = ([127, 0, 0, 1], 4000).into();
+    /// # let connect = Input::Connect { conn: 1, request: ConnectRequest::new_session(10_000) };
+    /// # sm.step(vec![Input::Open { conn: 1, addr }, connect], 0, 0);
+    /// # sm.commit(); // connection 1 has a session now
+    /// let create = |path: &str| {
+    ///     let r = Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+    ///     Input::Request { conn: 1, xid: 1, op: r.op_code(), body: Ok(r) }
+    /// };
+    /// # let _ = create;
+    /// assert_eq!(sm.session_ids().len(), 1);
+    /// ```
     pub fn session_ids(&self) -> Vec<i64> {
         self.replica
             .tree
@@ -604,6 +874,26 @@ impl StateMachine {
 
     /// Expires sessions whose bucket has passed, and reaps due containers and TTL nodes when
     /// `reap` is set: both become proposals.
+    ///
+    /// ```
+    /// use zk_proto::{ConnectRequest, CreateRequest, Request, acl::Acl};
+    /// use zk_server_mini::state::{Action, CoreConfig, Input, StateMachine};
+    /// use zk_server_mini::tree::DataTree;
+    /// # let mut sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+    /// # let addr = ([127, 0, 0, 1], 4000).into();
+    /// # let connect = Input::Connect { conn: 1, request: ConnectRequest::new_session(10_000) };
+    /// # sm.step(vec![Input::Open { conn: 1, addr }, connect], 0, 0);
+    /// # sm.commit(); // connection 1 has a session now
+    /// let create = |path: &str| {
+    ///     let r = Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+    ///     Input::Request { conn: 1, xid: 1, op: r.op_code(), body: Ok(r) }
+    /// };
+    /// # let _ = create;
+    /// sm.tick(60_000, 0, true); // long past the 10 s timeout, with no ping
+    /// assert_eq!(sm.proposals().len(), 1); // the closeSession
+    /// sm.commit();
+    /// assert!(sm.session_ids().is_empty());
+    /// ```
     pub fn tick(&mut self, now_ms: u64, wall_ms: i64, reap: bool) {
         for sid in self.proposer.sessions.expired(now_ms) {
             tracing::info!(session = format!("0x{sid:x}"), "session expired");
@@ -631,6 +921,24 @@ impl StateMachine {
 
     /// Transactions prepared since the last commit, in zxid order: the driver makes them
     /// durable before calling [`StateMachine::commit`].
+    ///
+    /// ```
+    /// use zk_proto::{ConnectRequest, CreateRequest, Request, acl::Acl};
+    /// use zk_server_mini::state::{Action, CoreConfig, Input, StateMachine};
+    /// use zk_server_mini::tree::DataTree;
+    /// # let mut sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+    /// # let addr = ([127, 0, 0, 1], 4000).into();
+    /// # let connect = Input::Connect { conn: 1, request: ConnectRequest::new_session(10_000) };
+    /// # sm.step(vec![Input::Open { conn: 1, addr }, connect], 0, 0);
+    /// # sm.commit(); // connection 1 has a session now
+    /// let create = |path: &str| {
+    ///     let r = Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+    ///     Input::Request { conn: 1, xid: 1, op: r.op_code(), body: Ok(r) }
+    /// };
+    /// sm.step(vec![create("/a"), create("/b")], 0, 0);
+    /// let zxids: Vec<i64> = sm.proposals().iter().map(|p| p.header.zxid).collect();
+    /// assert_eq!(zxids, [2, 3]);
+    /// ```
     pub fn proposals(&self) -> &[Proposal] {
         &self.proposer.proposals
     }

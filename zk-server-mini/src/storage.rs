@@ -25,9 +25,39 @@ use crate::wal::{Wal, encode_record};
 const SNAPSHOTS_KEPT: usize = 3;
 
 /// Largest zxid recovery accepts: it leaves 2^48 zxids to assign before `i64::MAX`.
+///
+/// ```
+/// use zk_server_mini::storage::ZXID_LIMIT;
+/// assert_eq!(i64::MAX - ZXID_LIMIT, 1 << 48); // room left to assign zxids after recovery
+/// ```
 pub const ZXID_LIMIT: i64 = i64::MAX - (1 << 48);
 
 /// The server's files: a log being appended to and the snapshot directory.
+///
+/// ```
+/// use std::path::Path;
+/// use std::sync::Arc;
+/// use bytes::BytesMut;
+/// use zk_server_mini::sim_disk::SimDisk;
+/// use zk_server_mini::storage::Storage;
+/// use zk_server_mini::txn::{Txn, TxnHeader};
+/// use zk_server_mini::wal::encode_record;
+/// let dir = Path::new("/zk");
+/// let (mut tree, mut storage) = Storage::recover_on(Arc::new(SimDisk::default()), dir, dir)?;
+/// let batch_of = |zxids: std::ops::RangeInclusive<i64>| -> std::io::Result<BytesMut> {
+///     let mut batch = BytesMut::new();
+///     for zxid in zxids {
+///         let header = TxnHeader { session_id: 1, cxid: 0, zxid, time: 0 };
+///         encode_record(&header, &Txn::Delete { path: format!("/n{zxid}") }, &mut batch)?;
+///     }
+///     Ok(batch)
+/// };
+/// # let _ = &mut tree;
+/// storage.append(&batch_of(1..=2)?, 2, 2)?; // logged (fsynced)
+/// storage.commit_through(2); // standalone: its own quorum
+/// assert_eq!((storage.last_logged(), storage.last_committed()), (2, 2));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Storage {
     disk: Arc<dyn Disk>,
@@ -47,6 +77,33 @@ pub struct Storage {
 }
 
 /// A snapshot to write off the state machine's thread (see [`Storage::begin_snapshot`]).
+///
+/// ```
+/// use std::path::Path;
+/// use std::sync::Arc;
+/// use bytes::BytesMut;
+/// use zk_server_mini::sim_disk::SimDisk;
+/// use zk_server_mini::storage::Storage;
+/// use zk_server_mini::txn::{Txn, TxnHeader};
+/// use zk_server_mini::wal::encode_record;
+/// let dir = Path::new("/zk");
+/// let (mut tree, mut storage) = Storage::recover_on(Arc::new(SimDisk::default()), dir, dir)?;
+/// let batch_of = |zxids: std::ops::RangeInclusive<i64>| -> std::io::Result<BytesMut> {
+///     let mut batch = BytesMut::new();
+///     for zxid in zxids {
+///         let header = TxnHeader { session_id: 1, cxid: 0, zxid, time: 0 };
+///         encode_record(&header, &Txn::Delete { path: format!("/n{zxid}") }, &mut batch)?;
+///     }
+///     Ok(batch)
+/// };
+/// storage.append(&batch_of(1..=1)?, 1, 1)?;
+/// storage.commit_through(1);
+/// tree.last_zxid = 1; // the tree has applied everything through 1
+/// let job = storage.begin_snapshot(1, std::time::Duration::ZERO)?;
+/// assert_eq!(job.zxid(), 1);
+/// job.write(&tree)?; // on a blocking thread in the server
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct SnapshotJob {
     disk: Arc<dyn Disk>,
@@ -58,6 +115,15 @@ pub struct SnapshotJob {
 
 impl Storage {
     /// Recovers the state from `snap_dir`/`log_dir` (created if missing) and opens the log.
+    ///
+    /// ```
+    /// use zk_server_mini::storage::Storage;
+    /// let dir = std::env::temp_dir().join(format!("zk-mini-storage-doc-{}", std::process::id()));
+    /// let (tree, storage) = Storage::recover(&dir, &dir)?; // created if missing
+    /// assert_eq!((tree.last_zxid, storage.last_logged()), (0, 0));
+    /// # drop(storage); std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn recover(snap_dir: &Path, log_dir: &Path) -> io::Result<(DataTree, Self)> {
         Self::recover_on(Arc::new(RealDisk), snap_dir, log_dir)
     }
@@ -132,6 +198,20 @@ impl Storage {
     ///
     /// # Errors
     /// A record too large for the log (see [`encode_record`]).
+    ///
+    /// ```
+    /// use zk_proto::ConnectRequest;
+    /// use zk_server_mini::state::{CoreConfig, Input, StateMachine};
+    /// use zk_server_mini::storage::Storage;
+    /// use zk_server_mini::tree::DataTree;
+    /// let mut sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+    /// let open = Input::Open { conn: 1, addr: ([127, 0, 0, 1], 4000).into() };
+    /// let connect = Input::Connect { conn: 1, request: ConnectRequest::new_session(10_000) };
+    /// sm.step(vec![open, connect], 0, 0);
+    /// let batch = Storage::encode(sm.proposals())?; // the createSession record, ready for `append`
+    /// assert!(!batch.is_empty());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn encode(proposals: &[Proposal]) -> io::Result<BytesMut> {
         let mut buf = BytesMut::new();
         for p in proposals {
@@ -141,6 +221,30 @@ impl Storage {
     }
 
     /// Fault injection: every [`Storage::append`] takes at least `delay` (a slow disk).
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use std::sync::Arc;
+    /// use bytes::BytesMut;
+    /// use zk_server_mini::sim_disk::SimDisk;
+    /// use zk_server_mini::storage::Storage;
+    /// use zk_server_mini::txn::{Txn, TxnHeader};
+    /// use zk_server_mini::wal::encode_record;
+    /// let dir = Path::new("/zk");
+    /// let (mut tree, mut storage) = Storage::recover_on(Arc::new(SimDisk::default()), dir, dir)?;
+    /// let batch_of = |zxids: std::ops::RangeInclusive<i64>| -> std::io::Result<BytesMut> {
+    ///     let mut batch = BytesMut::new();
+    ///     for zxid in zxids {
+    ///         let header = TxnHeader { session_id: 1, cxid: 0, zxid, time: 0 };
+    ///         encode_record(&header, &Txn::Delete { path: format!("/n{zxid}") }, &mut batch)?;
+    ///     }
+    ///     Ok(batch)
+    /// };
+    /// # let _ = &mut tree;
+    /// storage.set_sync_delay(std::time::Duration::from_millis(5)); // every append now takes >= 5 ms
+    /// storage.append(&batch_of(1..=1)?, 1, 1)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_sync_delay(&mut self, delay: std::time::Duration) {
         self.sync_delay = delay;
     }
@@ -149,6 +253,31 @@ impl Storage {
     /// batch: group commit), first starting the new log file a snapshot asked for. When this
     /// returns `Ok` the batch is *logged*, not yet committed (see [`Storage::commit_through`]).
     /// Blocks: call it from a blocking thread.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use std::sync::Arc;
+    /// use bytes::BytesMut;
+    /// use zk_server_mini::sim_disk::SimDisk;
+    /// use zk_server_mini::storage::Storage;
+    /// use zk_server_mini::txn::{Txn, TxnHeader};
+    /// use zk_server_mini::wal::encode_record;
+    /// let dir = Path::new("/zk");
+    /// let (mut tree, mut storage) = Storage::recover_on(Arc::new(SimDisk::default()), dir, dir)?;
+    /// let batch_of = |zxids: std::ops::RangeInclusive<i64>| -> std::io::Result<BytesMut> {
+    ///     let mut batch = BytesMut::new();
+    ///     for zxid in zxids {
+    ///         let header = TxnHeader { session_id: 1, cxid: 0, zxid, time: 0 };
+    ///         encode_record(&header, &Txn::Delete { path: format!("/n{zxid}") }, &mut batch)?;
+    ///     }
+    ///     Ok(batch)
+    /// };
+    /// # let _ = &mut tree;
+    /// storage.append(&batch_of(1..=3)?, 3, 3)?; // one fsync for the three (group commit)
+    /// assert_eq!(storage.last_logged(), 3);
+    /// assert_eq!(storage.since_snapshot(), 3);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn append(&mut self, batch: &[u8], count: usize, last_zxid: i64) -> io::Result<()> {
         if !self.sync_delay.is_zero() {
             std::thread::sleep(self.sync_delay);
@@ -165,16 +294,92 @@ impl Storage {
 
     /// The consensus layer declared everything through `zxid` committed (at most what is
     /// logged). A standalone server calls it as soon as a batch is logged.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use std::sync::Arc;
+    /// use bytes::BytesMut;
+    /// use zk_server_mini::sim_disk::SimDisk;
+    /// use zk_server_mini::storage::Storage;
+    /// use zk_server_mini::txn::{Txn, TxnHeader};
+    /// use zk_server_mini::wal::encode_record;
+    /// let dir = Path::new("/zk");
+    /// let (mut tree, mut storage) = Storage::recover_on(Arc::new(SimDisk::default()), dir, dir)?;
+    /// let batch_of = |zxids: std::ops::RangeInclusive<i64>| -> std::io::Result<BytesMut> {
+    ///     let mut batch = BytesMut::new();
+    ///     for zxid in zxids {
+    ///         let header = TxnHeader { session_id: 1, cxid: 0, zxid, time: 0 };
+    ///         encode_record(&header, &Txn::Delete { path: format!("/n{zxid}") }, &mut batch)?;
+    ///     }
+    ///     Ok(batch)
+    /// };
+    /// # let _ = &mut tree;
+    /// storage.append(&batch_of(1..=3)?, 3, 3)?;
+    /// storage.commit_through(2); // an ensemble leader: a quorum has 1..=2
+    /// assert_eq!(storage.last_committed(), 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn commit_through(&mut self, zxid: i64) {
         self.committed = self.committed.max(zxid.min(self.logged));
     }
 
     /// The last zxid made durable in the log.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use std::sync::Arc;
+    /// use bytes::BytesMut;
+    /// use zk_server_mini::sim_disk::SimDisk;
+    /// use zk_server_mini::storage::Storage;
+    /// use zk_server_mini::txn::{Txn, TxnHeader};
+    /// use zk_server_mini::wal::encode_record;
+    /// let dir = Path::new("/zk");
+    /// let (mut tree, mut storage) = Storage::recover_on(Arc::new(SimDisk::default()), dir, dir)?;
+    /// let batch_of = |zxids: std::ops::RangeInclusive<i64>| -> std::io::Result<BytesMut> {
+    ///     let mut batch = BytesMut::new();
+    ///     for zxid in zxids {
+    ///         let header = TxnHeader { session_id: 1, cxid: 0, zxid, time: 0 };
+    ///         encode_record(&header, &Txn::Delete { path: format!("/n{zxid}") }, &mut batch)?;
+    ///     }
+    ///     Ok(batch)
+    /// };
+    /// # let _ = &mut tree;
+    /// assert_eq!(storage.last_logged(), 0);
+    /// storage.append(&batch_of(1..=2)?, 2, 2)?;
+    /// assert_eq!(storage.last_logged(), 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn last_logged(&self) -> i64 {
         self.logged
     }
 
     /// The last zxid declared committed.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use std::sync::Arc;
+    /// use bytes::BytesMut;
+    /// use zk_server_mini::sim_disk::SimDisk;
+    /// use zk_server_mini::storage::Storage;
+    /// use zk_server_mini::txn::{Txn, TxnHeader};
+    /// use zk_server_mini::wal::encode_record;
+    /// let dir = Path::new("/zk");
+    /// let (mut tree, mut storage) = Storage::recover_on(Arc::new(SimDisk::default()), dir, dir)?;
+    /// let batch_of = |zxids: std::ops::RangeInclusive<i64>| -> std::io::Result<BytesMut> {
+    ///     let mut batch = BytesMut::new();
+    ///     for zxid in zxids {
+    ///         let header = TxnHeader { session_id: 1, cxid: 0, zxid, time: 0 };
+    ///         encode_record(&header, &Txn::Delete { path: format!("/n{zxid}") }, &mut batch)?;
+    ///     }
+    ///     Ok(batch)
+    /// };
+    /// # let _ = &mut tree;
+    /// storage.append(&batch_of(1..=2)?, 2, 2)?;
+    /// assert_eq!(storage.last_committed(), 0); // logged is not committed
+    /// storage.commit_through(2);
+    /// assert_eq!(storage.last_committed(), 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn last_committed(&self) -> i64 {
         self.committed
     }
@@ -226,6 +431,33 @@ impl Storage {
     }
 
     /// Transactions logged since the last snapshot.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use std::sync::Arc;
+    /// use bytes::BytesMut;
+    /// use zk_server_mini::sim_disk::SimDisk;
+    /// use zk_server_mini::storage::Storage;
+    /// use zk_server_mini::txn::{Txn, TxnHeader};
+    /// use zk_server_mini::wal::encode_record;
+    /// let dir = Path::new("/zk");
+    /// let (mut tree, mut storage) = Storage::recover_on(Arc::new(SimDisk::default()), dir, dir)?;
+    /// let batch_of = |zxids: std::ops::RangeInclusive<i64>| -> std::io::Result<BytesMut> {
+    ///     let mut batch = BytesMut::new();
+    ///     for zxid in zxids {
+    ///         let header = TxnHeader { session_id: 1, cxid: 0, zxid, time: 0 };
+    ///         encode_record(&header, &Txn::Delete { path: format!("/n{zxid}") }, &mut batch)?;
+    ///     }
+    ///     Ok(batch)
+    /// };
+    /// storage.append(&batch_of(1..=2)?, 2, 2)?;
+    /// storage.commit_through(2);
+    /// assert_eq!(storage.since_snapshot(), 2);
+    /// tree.last_zxid = 2; // the tree has applied everything through 2
+    /// storage.begin_snapshot(2, std::time::Duration::ZERO)?.write(&tree)?;
+    /// assert_eq!(storage.since_snapshot(), 0); // compare with snapCount to decide the next one
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn since_snapshot(&self) -> u64 {
         self.since_snapshot
     }
@@ -237,6 +469,34 @@ impl Storage {
     /// # Errors
     /// `zxid` above the committed zxid: a snapshot must never hold an uncommitted transaction
     /// (ZOOKEEPER-1549), since truncating the log would not remove it from there.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use std::sync::Arc;
+    /// use bytes::BytesMut;
+    /// use zk_server_mini::sim_disk::SimDisk;
+    /// use zk_server_mini::storage::Storage;
+    /// use zk_server_mini::txn::{Txn, TxnHeader};
+    /// use zk_server_mini::wal::encode_record;
+    /// let dir = Path::new("/zk");
+    /// let (mut tree, mut storage) = Storage::recover_on(Arc::new(SimDisk::default()), dir, dir)?;
+    /// let batch_of = |zxids: std::ops::RangeInclusive<i64>| -> std::io::Result<BytesMut> {
+    ///     let mut batch = BytesMut::new();
+    ///     for zxid in zxids {
+    ///         let header = TxnHeader { session_id: 1, cxid: 0, zxid, time: 0 };
+    ///         encode_record(&header, &Txn::Delete { path: format!("/n{zxid}") }, &mut batch)?;
+    ///     }
+    ///     Ok(batch)
+    /// };
+    /// storage.append(&batch_of(1..=2)?, 2, 2)?;
+    /// storage.commit_through(1);
+    /// tree.last_zxid = 2; // the tree has applied everything through 2
+    /// assert!(storage.begin_snapshot(2, std::time::Duration::ZERO).is_err()); // 2 is not committed
+    /// storage.commit_through(2);
+    /// let job = storage.begin_snapshot(2, std::time::Duration::ZERO)?;
+    /// job.write(&tree)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn begin_snapshot(
         &mut self,
         zxid: i64,
@@ -265,6 +525,33 @@ impl Storage {
 
 impl SnapshotJob {
     /// The zxid the snapshot is taken at.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use std::sync::Arc;
+    /// use bytes::BytesMut;
+    /// use zk_server_mini::sim_disk::SimDisk;
+    /// use zk_server_mini::storage::Storage;
+    /// use zk_server_mini::txn::{Txn, TxnHeader};
+    /// use zk_server_mini::wal::encode_record;
+    /// let dir = Path::new("/zk");
+    /// let (mut tree, mut storage) = Storage::recover_on(Arc::new(SimDisk::default()), dir, dir)?;
+    /// let batch_of = |zxids: std::ops::RangeInclusive<i64>| -> std::io::Result<BytesMut> {
+    ///     let mut batch = BytesMut::new();
+    ///     for zxid in zxids {
+    ///         let header = TxnHeader { session_id: 1, cxid: 0, zxid, time: 0 };
+    ///         encode_record(&header, &Txn::Delete { path: format!("/n{zxid}") }, &mut batch)?;
+    ///     }
+    ///     Ok(batch)
+    /// };
+    /// storage.append(&batch_of(1..=1)?, 1, 1)?;
+    /// storage.commit_through(1);
+    /// tree.last_zxid = 1; // the tree has applied everything through 1
+    /// let job = storage.begin_snapshot(1, std::time::Duration::ZERO)?;
+    /// assert_eq!(job.zxid(), 1);
+    /// # let _ = tree;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn zxid(&self) -> i64 {
         self.zxid
     }
@@ -273,6 +560,31 @@ impl SnapshotJob {
     /// durably, then prunes snapshots and logs no longer needed. Blocks: call it from a
     /// blocking thread. Safe to run while the log is appended to: pruning only removes log
     /// files that a later file, starting at or below the oldest kept snapshot, supersedes.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use std::sync::Arc;
+    /// use bytes::BytesMut;
+    /// use zk_server_mini::sim_disk::SimDisk;
+    /// use zk_server_mini::storage::Storage;
+    /// use zk_server_mini::txn::{Txn, TxnHeader};
+    /// use zk_server_mini::wal::encode_record;
+    /// let dir = Path::new("/zk");
+    /// let (mut tree, mut storage) = Storage::recover_on(Arc::new(SimDisk::default()), dir, dir)?;
+    /// let batch_of = |zxids: std::ops::RangeInclusive<i64>| -> std::io::Result<BytesMut> {
+    ///     let mut batch = BytesMut::new();
+    ///     for zxid in zxids {
+    ///         let header = TxnHeader { session_id: 1, cxid: 0, zxid, time: 0 };
+    ///         encode_record(&header, &Txn::Delete { path: format!("/n{zxid}") }, &mut batch)?;
+    ///     }
+    ///     Ok(batch)
+    /// };
+    /// storage.append(&batch_of(1..=1)?, 1, 1)?;
+    /// storage.commit_through(1);
+    /// tree.last_zxid = 1; // the tree has applied everything through 1
+    /// storage.begin_snapshot(1, std::time::Duration::ZERO)?.write(&tree)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn write(self, tree: &DataTree) -> io::Result<()> {
         let bytes = crate::snapshot::serialize(tree);
         self.write_with(tree.last_zxid, |f| f.write_all(&bytes))
@@ -280,6 +592,33 @@ impl SnapshotJob {
 
     /// [`SnapshotJob::write`] for a [`TreeCopy`] taken with [`DataTree::copy_for_snapshot`]
     /// at [`SnapshotJob::zxid`]: serialized straight into the file.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use std::sync::Arc;
+    /// use bytes::BytesMut;
+    /// use zk_server_mini::sim_disk::SimDisk;
+    /// use zk_server_mini::storage::Storage;
+    /// use zk_server_mini::txn::{Txn, TxnHeader};
+    /// use zk_server_mini::wal::encode_record;
+    /// let dir = Path::new("/zk");
+    /// let (mut tree, mut storage) = Storage::recover_on(Arc::new(SimDisk::default()), dir, dir)?;
+    /// let batch_of = |zxids: std::ops::RangeInclusive<i64>| -> std::io::Result<BytesMut> {
+    ///     let mut batch = BytesMut::new();
+    ///     for zxid in zxids {
+    ///         let header = TxnHeader { session_id: 1, cxid: 0, zxid, time: 0 };
+    ///         encode_record(&header, &Txn::Delete { path: format!("/n{zxid}") }, &mut batch)?;
+    ///     }
+    ///     Ok(batch)
+    /// };
+    /// storage.append(&batch_of(1..=1)?, 1, 1)?;
+    /// storage.commit_through(1);
+    /// tree.last_zxid = 1; // the tree has applied everything through 1
+    /// let copy = tree.copy_for_snapshot(); // cheap, on the state machine's task
+    /// let job = storage.begin_snapshot(1, std::time::Duration::ZERO)?;
+    /// job.write_copy(&copy)?; // the slow part, elsewhere
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn write_copy(self, copy: &TreeCopy) -> io::Result<()> {
         self.write_with(copy.last_zxid, |mut f| {
             crate::snapshot::write_copy_to(&mut f, copy)

@@ -10,6 +10,11 @@ use zk_proto::Stat;
 use zk_proto::acl::{Acl, Id, Perms};
 
 /// The `ephemeralOwner` marker stored for container nodes (reported to clients as 0).
+///
+/// ```
+/// use zk_server_mini::tree::{CONTAINER_OWNER, OwnerKind};
+/// assert_eq!(OwnerKind::of(CONTAINER_OWNER), OwnerKind::Container);
+/// ```
 pub const CONTAINER_OWNER: i64 = i64::MIN;
 /// The high byte that marks a TTL node's stored `ephemeralOwner`; the low bits hold the TTL.
 const TTL_MARKER: u64 = 0xFF00_0000_0000_0000;
@@ -17,9 +22,23 @@ const TTL_MARKER: u64 = 0xFF00_0000_0000_0000;
 const TTL_MASK: u64 = 0x00FF_FFFF_FFFF_FFFF;
 
 /// The four nodes that exist on every server and can never be deleted.
+///
+/// ```
+/// use zk_server_mini::tree::{DataTree, SPECIAL_PATHS};
+/// let tree = DataTree::new();
+/// assert!(SPECIAL_PATHS.iter().all(|p| tree.get(p).is_some()));
+/// ```
 pub const SPECIAL_PATHS: [&str; 4] = ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"];
 
 /// What kind of node a stored `ephemeralOwner` describes.
+///
+/// ```
+/// use zk_server_mini::tree::{CONTAINER_OWNER, OwnerKind};
+/// assert_eq!(OwnerKind::of(0), OwnerKind::Persistent);
+/// assert_eq!(OwnerKind::of(0x1234), OwnerKind::Ephemeral(0x1234));
+/// assert_eq!(OwnerKind::of(CONTAINER_OWNER), OwnerKind::Container);
+/// assert_eq!(OwnerKind::of(OwnerKind::ttl_owner(60_000)), OwnerKind::Ttl(60_000));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OwnerKind {
     /// A persistent node (owner 0).
@@ -34,6 +53,12 @@ pub enum OwnerKind {
 
 impl OwnerKind {
     /// Classifies a stored owner value.
+    ///
+    /// ```
+    /// use zk_server_mini::tree::OwnerKind;
+    /// let session = 0x0100_0000_0000_0001;
+    /// assert_eq!(OwnerKind::of(session), OwnerKind::Ephemeral(session));
+    /// ```
     pub fn of(owner: i64) -> Self {
         if owner == 0 {
             Self::Persistent
@@ -47,12 +72,28 @@ impl OwnerKind {
     }
 
     /// The stored owner value for a TTL node.
+    ///
+    /// ```
+    /// use zk_server_mini::tree::OwnerKind;
+    /// let stored = OwnerKind::ttl_owner(5_000);
+    /// assert_eq!(OwnerKind::of(stored), OwnerKind::Ttl(5_000));
+    /// ```
     pub fn ttl_owner(ttl_ms: i64) -> i64 {
         (TTL_MARKER | (ttl_ms as u64 & TTL_MASK)) as i64
     }
 }
 
 /// One znode.
+///
+/// ```
+/// use zk_proto::acl::Acl;
+/// use zk_server_mini::tree::{DataTree, Node};
+/// let mut tree = DataTree::new();
+/// let node = Node::new(Some("v".into()), Acl::open_unsafe(), 7, 1_000, 0);
+/// assert!(tree.insert("/a", node, 1, 7));
+/// let a = tree.get("/a").unwrap();
+/// assert_eq!((a.czxid, a.version, a.num_children), (7, 0, 0));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
     /// The data; `None` is ZooKeeper's null buffer.
@@ -84,6 +125,14 @@ pub struct Node {
 impl Node {
     /// A fresh node as a create transaction makes it. The tree interns `acl` when the node is
     /// inserted.
+    ///
+    /// ```
+    /// use zk_proto::acl::Acl;
+    /// use zk_server_mini::tree::Node;
+    /// let n = Node::new(None, Acl::open_unsafe(), 9, 1_000, 0);
+    /// assert_eq!((n.czxid, n.mzxid, n.pzxid), (9, 9, 9));
+    /// assert_eq!((n.ctime, n.mtime, n.version), (1_000, 1_000, 0));
+    /// ```
     pub fn new(
         data: Option<Bytes>,
         acl: impl Into<Arc<[Acl]>>,
@@ -108,6 +157,15 @@ impl Node {
     }
 
     /// The stat clients see (cversion quirk applied, special owners reported as 0).
+    ///
+    /// ```
+    /// use zk_proto::acl::Acl;
+    /// use zk_server_mini::tree::{CONTAINER_OWNER, Node};
+    /// let n = Node::new(Some("abc".into()), Acl::open_unsafe(), 9, 1_000, CONTAINER_OWNER);
+    /// let stat = n.stat();
+    /// assert_eq!(stat.data_length, 3);
+    /// assert_eq!(stat.ephemeral_owner, 0); // containers report no owner
+    /// ```
     pub fn stat(&self) -> Stat {
         let num_children = i32::try_from(self.num_children).unwrap_or(i32::MAX);
         Stat {
@@ -136,6 +194,14 @@ impl Node {
 }
 
 /// A session as the replicated state knows it.
+///
+/// ```
+/// use zk_server_mini::tree::{DataTree, SessionInfo};
+/// let mut tree = DataTree::new();
+/// let info = SessionInfo { timeout_ms: 30_000, passwd: vec![0u8; 16].into() };
+/// tree.sessions.insert(0x42, info);
+/// assert_eq!(tree.sessions[&0x42].timeout_ms, 30_000);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionInfo {
     /// Negotiated timeout (ms).
@@ -198,6 +264,21 @@ impl AclTable {
 /// The replicated state: every node plus the session table and the last applied zxid.
 ///
 /// Equality compares the state (nodes, indexes, sessions, zxid), not the ACL table's cache.
+///
+/// ```
+/// use zk_proto::acl::Acl;
+/// use zk_server_mini::tree::{DataTree, Node};
+/// let mut tree = DataTree::new();
+/// # fn add(tree: &mut DataTree, path: &str, owner: i64, zxid: i64) -> bool {
+/// #     let parent = zk_server_mini::tree::split_parent(path).unwrap().0;
+/// #     let counter = tree.get(parent).map_or(0, |p| p.create_counter) + 1;
+/// #     tree.insert(path, Node::new(None, Acl::open_unsafe(), zxid, 0, owner), counter, zxid)
+/// # }
+/// assert!(add(&mut tree, "/app", 0, 1));
+/// assert!(add(&mut tree, "/app/x", 0, 2));
+/// assert_eq!(tree.children("/app").collect::<Vec<_>>(), ["x"]);
+/// assert_eq!(tree.get("/app").unwrap().stat().num_children, 1);
+/// ```
 #[derive(Debug, Clone)]
 pub struct DataTree {
     /// Every node, split by a hash of its path into [`SHARDS`] maps, each behind an `Arc` and
@@ -250,6 +331,22 @@ impl Eq for DataTree {}
 /// What a snapshot needs of the tree at one zxid, taken by [`DataTree::copy_for_snapshot`]:
 /// the node shards as they were (shared, copy on write), the sessions and the zxid. Children
 /// are not part of it: loading rebuilds them from the paths.
+///
+/// ```
+/// use zk_proto::acl::Acl;
+/// use zk_server_mini::tree::{DataTree, Node};
+/// let mut tree = DataTree::new();
+/// # fn add(tree: &mut DataTree, path: &str, owner: i64, zxid: i64) -> bool {
+/// #     let parent = zk_server_mini::tree::split_parent(path).unwrap().0;
+/// #     let counter = tree.get(parent).map_or(0, |p| p.create_counter) + 1;
+/// #     tree.insert(path, Node::new(None, Acl::open_unsafe(), zxid, 0, owner), counter, zxid)
+/// # }
+/// add(&mut tree, "/a", 0, 1);
+/// let copy = tree.copy_for_snapshot(); // cheap: shares the node shards
+/// add(&mut tree, "/b", 0, 2); // copies only the shard it changes
+/// assert_eq!(copy.node_count() + 1, tree.node_count());
+/// assert_eq!(copy.last_zxid, tree.last_zxid); // insert does not move last_zxid; apply does
+/// ```
 #[derive(Debug, Clone)]
 pub struct TreeCopy {
     shards: Vec<Arc<Shard>>,
@@ -261,6 +358,20 @@ pub struct TreeCopy {
 
 impl TreeCopy {
     /// Every `(path, node)`, in no particular order.
+    ///
+    /// ```
+    /// use zk_proto::acl::Acl;
+    /// use zk_server_mini::tree::{DataTree, Node};
+    /// let mut tree = DataTree::new();
+    /// # fn add(tree: &mut DataTree, path: &str, owner: i64, zxid: i64) -> bool {
+    /// #     let parent = zk_server_mini::tree::split_parent(path).unwrap().0;
+    /// #     let counter = tree.get(parent).map_or(0, |p| p.create_counter) + 1;
+    /// #     tree.insert(path, Node::new(None, Acl::open_unsafe(), zxid, 0, owner), counter, zxid)
+    /// # }
+    /// add(&mut tree, "/a", 0, 1);
+    /// let copy = tree.copy_for_snapshot();
+    /// assert!(copy.iter().any(|(path, _)| path == "/a"));
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
         self.shards
             .iter()
@@ -269,6 +380,19 @@ impl TreeCopy {
     }
 
     /// Number of nodes.
+    ///
+    /// ```
+    /// use zk_proto::acl::Acl;
+    /// use zk_server_mini::tree::{DataTree, Node};
+    /// let mut tree = DataTree::new();
+    /// # fn add(tree: &mut DataTree, path: &str, owner: i64, zxid: i64) -> bool {
+    /// #     let parent = zk_server_mini::tree::split_parent(path).unwrap().0;
+    /// #     let counter = tree.get(parent).map_or(0, |p| p.create_counter) + 1;
+    /// #     tree.insert(path, Node::new(None, Acl::open_unsafe(), zxid, 0, owner), counter, zxid)
+    /// # }
+    /// let copy = tree.copy_for_snapshot();
+    /// assert_eq!(copy.node_count(), 4); // the special paths
+    /// ```
     pub fn node_count(&self) -> usize {
         self.shards.iter().map(|s| s.len()).sum()
     }
@@ -323,6 +447,12 @@ impl DataTree {
     }
 
     /// A tree with no nodes at all (snapshot loading fills it).
+    ///
+    /// ```
+    /// let tree = zk_server_mini::tree::DataTree::empty();
+    /// assert_eq!(tree.node_count(), 0);
+    /// assert!(tree.get("/").is_none());
+    /// ```
     pub fn empty() -> Self {
         Self {
             shards: new_shards(),
@@ -337,11 +467,35 @@ impl DataTree {
     }
 
     /// The node at `path`.
+    ///
+    /// ```
+    /// use zk_proto::acl::Acl;
+    /// use zk_server_mini::tree::{DataTree, Node};
+    /// let mut tree = DataTree::new();
+    /// assert!(tree.get("/zookeeper/config").is_some());
+    /// assert!(tree.get("/missing").is_none());
+    /// ```
     pub fn get(&self, path: &str) -> Option<&Node> {
         self.shards[shard_of(path)].get(path)
     }
 
     /// Mutable access to a node (copies its shard first if a snapshot still shares it).
+    ///
+    /// ```
+    /// use zk_proto::acl::Acl;
+    /// use zk_server_mini::tree::{DataTree, Node};
+    /// let mut tree = DataTree::new();
+    /// # fn add(tree: &mut DataTree, path: &str, owner: i64, zxid: i64) -> bool {
+    /// #     let parent = zk_server_mini::tree::split_parent(path).unwrap().0;
+    /// #     let counter = tree.get(parent).map_or(0, |p| p.create_counter) + 1;
+    /// #     tree.insert(path, Node::new(None, Acl::open_unsafe(), zxid, 0, owner), counter, zxid)
+    /// # }
+    /// add(&mut tree, "/a", 0, 1);
+    /// let node = tree.get_mut("/a").unwrap();
+    /// node.data = Some("new".into());
+    /// node.version += 1;
+    /// assert_eq!(tree.get("/a").unwrap().stat().version, 1);
+    /// ```
     pub fn get_mut(&mut self, path: &str) -> Option<&mut Node> {
         let shard = &mut self.shards[shard_of(path)];
         if !shard.contains_key(path) {
@@ -351,16 +505,48 @@ impl DataTree {
     }
 
     /// Names of the direct children of `path` (empty when it has none or does not exist).
+    ///
+    /// ```
+    /// use zk_proto::acl::Acl;
+    /// use zk_server_mini::tree::{DataTree, Node};
+    /// let mut tree = DataTree::new();
+    /// let names: Vec<&String> = tree.children("/zookeeper").collect();
+    /// assert_eq!(names, ["config", "quota"]);
+    /// assert_eq!(tree.children("/missing").count(), 0);
+    /// ```
     pub fn children(&self, path: &str) -> impl Iterator<Item = &String> {
         self.children.get(path).into_iter().flatten()
     }
 
     /// Number of nodes.
+    ///
+    /// ```
+    /// use zk_proto::acl::Acl;
+    /// use zk_server_mini::tree::{DataTree, Node};
+    /// let mut tree = DataTree::new();
+    /// # fn add(tree: &mut DataTree, path: &str, owner: i64, zxid: i64) -> bool {
+    /// #     let parent = zk_server_mini::tree::split_parent(path).unwrap().0;
+    /// #     let counter = tree.get(parent).map_or(0, |p| p.create_counter) + 1;
+    /// #     tree.insert(path, Node::new(None, Acl::open_unsafe(), zxid, 0, owner), counter, zxid)
+    /// # }
+    /// assert_eq!(tree.node_count(), 4);
+    /// add(&mut tree, "/a", 0, 1);
+    /// assert_eq!(tree.node_count(), 5);
+    /// ```
     pub fn node_count(&self) -> usize {
         self.shards.iter().map(|s| s.len()).sum()
     }
 
     /// Every `(path, node)`, in no particular order.
+    ///
+    /// ```
+    /// use zk_proto::acl::Acl;
+    /// use zk_server_mini::tree::{DataTree, Node};
+    /// let mut tree = DataTree::new();
+    /// let mut paths: Vec<&str> = tree.iter().map(|(p, _)| p).collect();
+    /// paths.sort();
+    /// assert_eq!(paths, ["/", "/zookeeper", "/zookeeper/config", "/zookeeper/quota"]);
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
         self.shards
             .iter()
@@ -369,6 +555,15 @@ impl DataTree {
     }
 
     /// The shared copy of `acl`: every node with an equal list holds the same allocation.
+    ///
+    /// ```
+    /// use zk_proto::acl::Acl;
+    /// use zk_server_mini::tree::{DataTree, Node};
+    /// let mut tree = DataTree::new();
+    /// let a = tree.intern_acl(&Acl::open_unsafe());
+    /// let b = tree.intern_acl(&Acl::open_unsafe());
+    /// assert!(std::sync::Arc::ptr_eq(&a, &b)); // one allocation for equal lists
+    /// ```
     pub fn intern_acl(&mut self, acl: &[Acl]) -> Arc<[Acl]> {
         self.acls.intern(acl)
     }
@@ -376,6 +571,21 @@ impl DataTree {
     /// The tree's nodes as they are now, for a snapshot. This runs on the task that serves
     /// every session, so it clones one `Arc` per shard and nothing else; the first change to a
     /// shard afterwards copies that shard (see [`DataTree::get_mut`]).
+    ///
+    /// ```
+    /// use zk_proto::acl::Acl;
+    /// use zk_server_mini::tree::{DataTree, Node};
+    /// let mut tree = DataTree::new();
+    /// # fn add(tree: &mut DataTree, path: &str, owner: i64, zxid: i64) -> bool {
+    /// #     let parent = zk_server_mini::tree::split_parent(path).unwrap().0;
+    /// #     let counter = tree.get(parent).map_or(0, |p| p.create_counter) + 1;
+    /// #     tree.insert(path, Node::new(None, Acl::open_unsafe(), zxid, 0, owner), counter, zxid)
+    /// # }
+    /// add(&mut tree, "/a", 0, 1);
+    /// let copy = tree.copy_for_snapshot(); // hand it to a snapshot writer thread
+    /// tree.remove("/a", 2);
+    /// assert!(copy.iter().any(|(p, _)| p == "/a")); // the copy is unaffected
+    /// ```
     pub fn copy_for_snapshot(&self) -> TreeCopy {
         TreeCopy {
             shards: self.shards.clone(),
@@ -385,26 +595,98 @@ impl DataTree {
     }
 
     /// Ephemeral paths of `session`.
+    ///
+    /// ```
+    /// use zk_proto::acl::Acl;
+    /// use zk_server_mini::tree::{DataTree, Node};
+    /// let mut tree = DataTree::new();
+    /// # fn add(tree: &mut DataTree, path: &str, owner: i64, zxid: i64) -> bool {
+    /// #     let parent = zk_server_mini::tree::split_parent(path).unwrap().0;
+    /// #     let counter = tree.get(parent).map_or(0, |p| p.create_counter) + 1;
+    /// #     tree.insert(path, Node::new(None, Acl::open_unsafe(), zxid, 0, owner), counter, zxid)
+    /// # }
+    /// add(&mut tree, "/lock", 0x77, 1);
+    /// assert_eq!(tree.ephemerals_of(0x77).collect::<Vec<_>>(), ["/lock"]);
+    /// assert_eq!(tree.ephemerals_of(0x78).count(), 0);
+    /// ```
     pub fn ephemerals_of(&self, session: i64) -> impl Iterator<Item = &String> {
         self.ephemerals.get(&session).into_iter().flatten()
     }
 
     /// Sessions that own at least one ephemeral, with their paths.
+    ///
+    /// ```
+    /// use zk_proto::acl::Acl;
+    /// use zk_server_mini::tree::{DataTree, Node};
+    /// let mut tree = DataTree::new();
+    /// # fn add(tree: &mut DataTree, path: &str, owner: i64, zxid: i64) -> bool {
+    /// #     let parent = zk_server_mini::tree::split_parent(path).unwrap().0;
+    /// #     let counter = tree.get(parent).map_or(0, |p| p.create_counter) + 1;
+    /// #     tree.insert(path, Node::new(None, Acl::open_unsafe(), zxid, 0, owner), counter, zxid)
+    /// # }
+    /// add(&mut tree, "/e1", 0x77, 1);
+    /// add(&mut tree, "/e2", 0x78, 2);
+    /// assert_eq!(tree.all_ephemerals().len(), 2);
+    /// ```
     pub fn all_ephemerals(&self) -> &HashMap<i64, BTreeSet<String>> {
         &self.ephemerals
     }
 
     /// Container nodes (candidates for reaping).
+    ///
+    /// ```
+    /// use zk_proto::acl::Acl;
+    /// use zk_server_mini::tree::{DataTree, Node};
+    /// let mut tree = DataTree::new();
+    /// # fn add(tree: &mut DataTree, path: &str, owner: i64, zxid: i64) -> bool {
+    /// #     let parent = zk_server_mini::tree::split_parent(path).unwrap().0;
+    /// #     let counter = tree.get(parent).map_or(0, |p| p.create_counter) + 1;
+    /// #     tree.insert(path, Node::new(None, Acl::open_unsafe(), zxid, 0, owner), counter, zxid)
+    /// # }
+    /// use zk_server_mini::tree::CONTAINER_OWNER;
+    /// add(&mut tree, "/locks", CONTAINER_OWNER, 1);
+    /// assert!(tree.containers().contains("/locks"));
+    /// ```
     pub fn containers(&self) -> &BTreeSet<String> {
         &self.containers
     }
 
     /// TTL nodes (candidates for reaping).
+    ///
+    /// ```
+    /// use zk_proto::acl::Acl;
+    /// use zk_server_mini::tree::{DataTree, Node};
+    /// let mut tree = DataTree::new();
+    /// # fn add(tree: &mut DataTree, path: &str, owner: i64, zxid: i64) -> bool {
+    /// #     let parent = zk_server_mini::tree::split_parent(path).unwrap().0;
+    /// #     let counter = tree.get(parent).map_or(0, |p| p.create_counter) + 1;
+    /// #     tree.insert(path, Node::new(None, Acl::open_unsafe(), zxid, 0, owner), counter, zxid)
+    /// # }
+    /// use zk_server_mini::tree::OwnerKind;
+    /// add(&mut tree, "/tmp-job", OwnerKind::ttl_owner(60_000), 1);
+    /// assert!(tree.ttl_nodes().contains("/tmp-job"));
+    /// ```
     pub fn ttl_nodes(&self) -> &BTreeSet<String> {
         &self.ttls
     }
 
     /// Number of descendants of `path` (not counting itself).
+    ///
+    /// ```
+    /// use zk_proto::acl::Acl;
+    /// use zk_server_mini::tree::{DataTree, Node};
+    /// let mut tree = DataTree::new();
+    /// # fn add(tree: &mut DataTree, path: &str, owner: i64, zxid: i64) -> bool {
+    /// #     let parent = zk_server_mini::tree::split_parent(path).unwrap().0;
+    /// #     let counter = tree.get(parent).map_or(0, |p| p.create_counter) + 1;
+    /// #     tree.insert(path, Node::new(None, Acl::open_unsafe(), zxid, 0, owner), counter, zxid)
+    /// # }
+    /// add(&mut tree, "/a", 0, 1);
+    /// add(&mut tree, "/a/b", 0, 2);
+    /// add(&mut tree, "/a/b/c", 0, 3);
+    /// assert_eq!(tree.descendant_count("/a"), 2);
+    /// assert_eq!(tree.descendant_count("/a/b/c"), 0);
+    /// ```
     pub fn descendant_count(&self, path: &str) -> usize {
         // Iterative: a client can build a chain deep enough to overflow the stack.
         let mut count = 0;
@@ -421,6 +703,18 @@ impl DataTree {
     /// Inserts a node (its parent must exist), updating the parent's counter, pzxid and
     /// children. Returns false (and changes nothing) when the parent is missing or the node
     /// exists.
+    ///
+    /// ```
+    /// use zk_proto::acl::Acl;
+    /// use zk_server_mini::tree::{DataTree, Node};
+    /// let mut tree = DataTree::new();
+    /// let node = || Node::new(None, Acl::open_unsafe(), 3, 0, 0);
+    /// assert!(tree.insert("/a", node(), 1, 3));
+    /// assert!(!tree.insert("/a", node(), 2, 3)); // exists
+    /// assert!(!tree.insert("/x/y", node(), 1, 3)); // no parent
+    /// let root = tree.get("/").unwrap();
+    /// assert_eq!((root.create_counter, root.pzxid), (1, 3));
+    /// ```
     pub fn insert(&mut self, path: &str, node: Node, parent_counter: i32, zxid: i64) -> bool {
         let Some((parent, _)) = split_parent(path) else {
             return false;
@@ -439,6 +733,16 @@ impl DataTree {
     }
 
     /// Inserts a node exactly as stored (snapshot loading): no parent bookkeeping.
+    ///
+    /// ```
+    /// use zk_proto::acl::Acl;
+    /// use zk_server_mini::tree::{DataTree, Node};
+    /// let mut tree = DataTree::empty();
+    /// tree.insert_raw("/".into(), Node::new(None, Acl::open_unsafe(), 0, 0, 0));
+    /// tree.insert_raw("/a".into(), Node::new(None, Acl::open_unsafe(), 1, 0, 0));
+    /// assert!(tree.link_child("/a"));
+    /// assert_eq!(tree.children("/").collect::<Vec<_>>(), ["a"]);
+    /// ```
     pub fn insert_raw(&mut self, path: String, mut node: Node) {
         self.index(&path, node.ephemeral_owner);
         node.acl = self.acls.intern(&node.acl);
@@ -449,6 +753,16 @@ impl DataTree {
 
     /// Records `path` as a child of its parent (snapshot loading; [`DataTree::insert`] does it
     /// itself). False when the parent does not exist.
+    ///
+    /// ```
+    /// use zk_proto::acl::Acl;
+    /// use zk_server_mini::tree::{DataTree, Node};
+    /// let mut tree = DataTree::empty();
+    /// tree.insert_raw("/".into(), Node::new(None, Acl::open_unsafe(), 0, 0, 0));
+    /// tree.insert_raw("/a".into(), Node::new(None, Acl::open_unsafe(), 1, 0, 0));
+    /// assert!(tree.link_child("/a"));
+    /// assert!(!tree.link_child("/missing/b")); // no parent
+    /// ```
     pub fn link_child(&mut self, path: &str) -> bool {
         let Some((parent, name)) = split_parent(path) else {
             return false;
@@ -493,6 +807,22 @@ impl DataTree {
 
     /// Removes a childless node, updating the parent's pzxid (not its counter). Returns the
     /// removed node.
+    ///
+    /// ```
+    /// use zk_proto::acl::Acl;
+    /// use zk_server_mini::tree::{DataTree, Node};
+    /// let mut tree = DataTree::new();
+    /// # fn add(tree: &mut DataTree, path: &str, owner: i64, zxid: i64) -> bool {
+    /// #     let parent = zk_server_mini::tree::split_parent(path).unwrap().0;
+    /// #     let counter = tree.get(parent).map_or(0, |p| p.create_counter) + 1;
+    /// #     tree.insert(path, Node::new(None, Acl::open_unsafe(), zxid, 0, owner), counter, zxid)
+    /// # }
+    /// add(&mut tree, "/a", 0, 1);
+    /// add(&mut tree, "/a/b", 0, 2);
+    /// assert!(tree.remove("/a", 3).is_none()); // has a child
+    /// assert!(tree.remove("/a/b", 3).is_some());
+    /// assert_eq!(tree.get("/a").unwrap().pzxid, 3);
+    /// ```
     pub fn remove(&mut self, path: &str, zxid: i64) -> Option<Node> {
         let (parent, name) = split_parent(path)?;
         if self.children.contains_key(path) {
@@ -538,6 +868,12 @@ impl DataTree {
 }
 
 /// `parent + "/" + name` without doubling the root's slash.
+///
+/// ```
+/// use zk_server_mini::tree::child_path;
+/// assert_eq!(child_path("/", "a"), "/a");
+/// assert_eq!(child_path("/a", "b"), "/a/b");
+/// ```
 pub fn child_path(parent: &str, name: &str) -> String {
     if parent == "/" {
         format!("/{name}")
@@ -547,6 +883,13 @@ pub fn child_path(parent: &str, name: &str) -> String {
 }
 
 /// Splits `/a/b` into (`/a`, `b`); `None` for `/` or a path without a slash.
+///
+/// ```
+/// use zk_server_mini::tree::split_parent;
+/// assert_eq!(split_parent("/a/b"), Some(("/a", "b")));
+/// assert_eq!(split_parent("/a"), Some(("/", "a")));
+/// assert_eq!(split_parent("/"), None);
+/// ```
 pub fn split_parent(path: &str) -> Option<(&str, &str)> {
     if path == "/" {
         return None;

@@ -7,6 +7,15 @@ use zk_proto::acl::Acl;
 use zk_proto::jute::{Decode, DecodeError, Encode, JuteReader};
 
 /// Who made a transaction, when, and its place in the total order.
+///
+/// ```
+/// use bytes::Bytes;
+/// use zk_server_mini::txn::{Txn, TxnHeader, decode_entry, encode_entry};
+/// let header = TxnHeader { session_id: 0x42, cxid: 3, zxid: 17, time: 1_700_000_000_000 };
+/// let payload = encode_entry(&header, &Txn::Delete { path: "/a".into() });
+/// assert_eq!(decode_entry(payload)?.0, header);
+/// # Ok::<(), zk_proto::DecodeError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TxnHeader {
     /// The session that issued the request (0 for server-internal transactions).
@@ -20,6 +29,18 @@ pub struct TxnHeader {
 }
 
 /// A state change, fully decided: applying it never needs to check anything.
+///
+/// ```
+/// use bytes::Bytes;
+/// use zk_server_mini::txn::{Txn, TxnHeader, decode_entry, encode_entry};
+/// let header = TxnHeader { session_id: 0x42, cxid: 3, zxid: 17, time: 1_700_000_000_000 };
+/// let txn = Txn::Multi(vec![
+///     Txn::Check { path: "/a".into() },
+///     Txn::SetData { path: "/a".into(), data: Some(Bytes::from_static(b"v")), version: 2 },
+/// ]);
+/// assert_eq!(decode_entry(encode_entry(&header, &txn))?.1, txn);
+/// # Ok::<(), zk_proto::DecodeError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Txn {
     /// Open a session.
@@ -239,6 +260,15 @@ fn decode_txn(r: &mut JuteReader, allow_multi: bool) -> Result<Txn, DecodeError>
 }
 
 /// Encodes a header and a transaction as one log payload.
+///
+/// ```
+/// use bytes::Bytes;
+/// use zk_server_mini::txn::{Txn, TxnHeader, decode_entry, encode_entry};
+/// let header = TxnHeader { session_id: 0x42, cxid: 3, zxid: 17, time: 1_700_000_000_000 };
+/// let payload = encode_entry(&header, &Txn::CloseSession { paths: vec!["/lock".into()] });
+/// // the payload of one log record / one Zab proposal
+/// assert!(!payload.is_empty());
+/// ```
 pub fn encode_entry(header: &TxnHeader, txn: &Txn) -> Bytes {
     let mut out = BytesMut::new();
     header.encode(&mut out);
@@ -247,6 +277,18 @@ pub fn encode_entry(header: &TxnHeader, txn: &Txn) -> Bytes {
 }
 
 /// Decodes a log payload; trailing bytes are an error.
+///
+/// ```
+/// use bytes::Bytes;
+/// use zk_server_mini::txn::{Txn, TxnHeader, decode_entry, encode_entry};
+/// let header = TxnHeader { session_id: 0x42, cxid: 3, zxid: 17, time: 1_700_000_000_000 };
+/// let mut payload = encode_entry(&header, &Txn::Delete { path: "/a".into() }).to_vec();
+/// let (h, txn) = decode_entry(Bytes::from(payload.clone()))?;
+/// assert_eq!((h, txn), (header, Txn::Delete { path: "/a".into() }));
+/// payload.push(0); // trailing garbage
+/// assert!(decode_entry(Bytes::from(payload)).is_err());
+/// # Ok::<(), zk_proto::DecodeError>(())
+/// ```
 pub fn decode_entry(payload: Bytes) -> Result<(TxnHeader, Txn), DecodeError> {
     let mut r = JuteReader::new(payload);
     let header = TxnHeader::decode(&mut r)?;

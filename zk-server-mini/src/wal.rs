@@ -57,6 +57,27 @@ fn parse_head(head: &[u8; FRAME_HEAD]) -> Option<(usize, u32)> {
 }
 
 /// An open log file being appended to.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use zk_server_mini::txn::{Txn, TxnHeader};
+/// use zk_server_mini::wal::{self, Wal};
+/// let dir = std::env::temp_dir().join(format!("zk-mini-wal-ty-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let rec = |zxid: i64, out: &mut BytesMut| {
+///     let h = TxnHeader { session_id: 0, cxid: 0, zxid, time: 0 };
+///     wal::encode_record(&h, &Txn::Delete { path: format!("/n{zxid}") }, out)
+/// };
+/// let mut log = Wal::open(&dir, 1)?;
+/// let mut batch = BytesMut::new();
+/// rec(1, &mut batch)?;
+/// rec(2, &mut batch)?;
+/// log.append(&batch)?; // one frame, one fsync: both are durable now
+/// let report = wal::replay(&dir, 0, |_, _| {})?;
+/// assert_eq!((report.applied, report.last_zxid), (2, 2));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Wal {
     disk: Arc<dyn Disk>,
@@ -66,16 +87,51 @@ pub struct Wal {
 }
 
 /// The name of the log file whose first zxid is `zxid`.
+///
+/// ```
+/// assert_eq!(zk_server_mini::wal::log_name(0x1_0000_0001), "log.0000000100000001");
+/// ```
 pub fn log_name(zxid: i64) -> String {
     format!("log.{zxid:016x}")
 }
 
 /// Log files in `dir` with their first zxid, oldest first.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use zk_server_mini::txn::{Txn, TxnHeader};
+/// use zk_server_mini::wal::{self, Wal};
+/// let dir = std::env::temp_dir().join(format!("zk-mini-wal-list-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let rec = |zxid: i64, out: &mut BytesMut| {
+///     let h = TxnHeader { session_id: 0, cxid: 0, zxid, time: 0 };
+///     wal::encode_record(&h, &Txn::Delete { path: format!("/n{zxid}") }, out)
+/// };
+/// let mut log = Wal::open(&dir, 1)?;
+/// log.roll(0x10)?;
+/// let firsts: Vec<i64> = wal::list_logs(&dir)?.into_iter().map(|(z, _)| z).collect();
+/// assert_eq!(firsts, [1, 0x10]);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn list_logs(dir: &Path) -> io::Result<Vec<(i64, PathBuf)>> {
     list_logs_on(&RealDisk, dir)
 }
 
 /// [`list_logs`] on `disk`.
+///
+/// ```
+/// use std::path::Path;
+/// use std::sync::Arc;
+/// use zk_server_mini::disk::Disk;
+/// use zk_server_mini::sim_disk::SimDisk;
+/// use zk_server_mini::wal::{self, Wal};
+/// let disk = SimDisk::default();
+/// disk.create_dir_all(Path::new("/log"))?;
+/// let _log = Wal::open_on(Arc::new(disk.clone()), Path::new("/log"), 5)?;
+/// assert_eq!(wal::list_logs_on(&disk, Path::new("/log"))?[0].0, 5);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn list_logs_on(disk: &dyn Disk, dir: &Path) -> io::Result<Vec<(i64, PathBuf)>> {
     let mut out = Vec::new();
     for path in disk.list(dir)? {
@@ -98,6 +154,23 @@ pub fn list_logs_on(disk: &dyn Disk, dir: &Path) -> io::Result<Vec<(i64, PathBuf
 /// A record longer than replay accepts (a closeSession of a session with a huge number of
 /// ephemerals): logging it would turn an acknowledged write into "corruption" at the next
 /// start, so it is refused instead.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use zk_server_mini::txn::{Txn, TxnHeader};
+/// use zk_server_mini::wal::{self, Wal};
+/// let dir = std::env::temp_dir().join(format!("zk-mini-wal-enc-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let rec = |zxid: i64, out: &mut BytesMut| {
+///     let h = TxnHeader { session_id: 0, cxid: 0, zxid, time: 0 };
+///     wal::encode_record(&h, &Txn::Delete { path: format!("/n{zxid}") }, out)
+/// };
+/// let mut batch = BytesMut::new();
+/// rec(1, &mut batch)?;
+/// assert!(batch.len() > 8); // length, CRC32, payload
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn encode_record(header: &TxnHeader, txn: &Txn, out: &mut BytesMut) -> io::Result<()> {
     let payload = encode_entry(header, txn);
     if payload.len() > MAX_RECORD {
@@ -118,11 +191,40 @@ pub fn encode_record(header: &TxnHeader, txn: &Txn, out: &mut BytesMut) -> io::R
 
 impl Wal {
     /// Opens (creating or appending to) the log file for transactions from `first_zxid` on.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use zk_server_mini::txn::{Txn, TxnHeader};
+    /// use zk_server_mini::wal::{self, Wal};
+    /// let dir = std::env::temp_dir().join(format!("zk-mini-wal-open-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let rec = |zxid: i64, out: &mut BytesMut| {
+    ///     let h = TxnHeader { session_id: 0, cxid: 0, zxid, time: 0 };
+    ///     wal::encode_record(&h, &Txn::Delete { path: format!("/n{zxid}") }, out)
+    /// };
+    /// let log = Wal::open(&dir, 1)?;
+    /// assert_eq!(log.path(), dir.join(wal::log_name(1)));
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn open(dir: &Path, first_zxid: i64) -> io::Result<Self> {
         Self::open_on(Arc::new(RealDisk), dir, first_zxid)
     }
 
     /// [`Wal::open`] on `disk`.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use std::sync::Arc;
+    /// use zk_server_mini::disk::Disk;
+    /// use zk_server_mini::sim_disk::SimDisk;
+    /// use zk_server_mini::wal::Wal;
+    /// let disk = SimDisk::default();
+    /// disk.create_dir_all(Path::new("/log"))?;
+    /// let log = Wal::open_on(Arc::new(disk), Path::new("/log"), 1)?; // crash tests run on SimDisk
+    /// assert!(log.path().starts_with("/log"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn open_on(disk: Arc<dyn Disk>, dir: &Path, first_zxid: i64) -> io::Result<Self> {
         let path = dir.join(log_name(first_zxid));
         let file = disk.open_append(&path)?;
@@ -139,6 +241,27 @@ impl Wal {
     /// Appends a batch of records (from [`encode_record`]) and syncs them to disk: when this
     /// returns `Ok`, every record survives a crash. Normally one frame and one fsync; a batch
     /// over `FRAME_TARGET` becomes several frames, each synced before the next is written.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use zk_server_mini::txn::{Txn, TxnHeader};
+    /// use zk_server_mini::wal::{self, Wal};
+    /// let dir = std::env::temp_dir().join(format!("zk-mini-wal-append-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let rec = |zxid: i64, out: &mut BytesMut| {
+    ///     let h = TxnHeader { session_id: 0, cxid: 0, zxid, time: 0 };
+    ///     wal::encode_record(&h, &Txn::Delete { path: format!("/n{zxid}") }, out)
+    /// };
+    /// let mut log = Wal::open(&dir, 1)?;
+    /// for zxid in 1..=3 {
+    ///     let mut batch = BytesMut::new();
+    ///     rec(zxid, &mut batch)?;
+    ///     log.append(&batch)?; // acknowledge the client only after this returns Ok
+    /// }
+    /// assert_eq!(wal::replay(&dir, 0, |_, _| {})?.applied, 3);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn append(&mut self, batch: &[u8]) -> io::Result<()> {
         let mut start = 0;
         let mut pos = 0;
@@ -168,12 +291,45 @@ impl Wal {
     }
 
     /// Starts a new file for transactions from `first_zxid` on (after a snapshot).
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use zk_server_mini::txn::{Txn, TxnHeader};
+    /// use zk_server_mini::wal::{self, Wal};
+    /// let dir = std::env::temp_dir().join(format!("zk-mini-wal-roll-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let rec = |zxid: i64, out: &mut BytesMut| {
+    ///     let h = TxnHeader { session_id: 0, cxid: 0, zxid, time: 0 };
+    ///     wal::encode_record(&h, &Txn::Delete { path: format!("/n{zxid}") }, out)
+    /// };
+    /// let mut log = Wal::open(&dir, 1)?;
+    /// log.roll(100)?; // after a snapshot at 99
+    /// assert_eq!(log.path(), dir.join(wal::log_name(100)));
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn roll(&mut self, first_zxid: i64) -> io::Result<()> {
         *self = Self::open_on(self.disk.clone(), &self.dir, first_zxid)?;
         Ok(())
     }
 
     /// The current file.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use zk_server_mini::txn::{Txn, TxnHeader};
+    /// use zk_server_mini::wal::{self, Wal};
+    /// let dir = std::env::temp_dir().join(format!("zk-mini-wal-path-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let rec = |zxid: i64, out: &mut BytesMut| {
+    ///     let h = TxnHeader { session_id: 0, cxid: 0, zxid, time: 0 };
+    ///     wal::encode_record(&h, &Txn::Delete { path: format!("/n{zxid}") }, out)
+    /// };
+    /// let log = Wal::open(&dir, 7)?;
+    /// assert!(log.path().ends_with(wal::log_name(7)));
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -263,6 +419,22 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// Fsyncs a directory so a created or renamed file's name is durable.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use zk_server_mini::txn::{Txn, TxnHeader};
+/// use zk_server_mini::wal::{self, Wal};
+/// let dir = std::env::temp_dir().join(format!("zk-mini-wal-syncdir-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let rec = |zxid: i64, out: &mut BytesMut| {
+///     let h = TxnHeader { session_id: 0, cxid: 0, zxid, time: 0 };
+///     wal::encode_record(&h, &Txn::Delete { path: format!("/n{zxid}") }, out)
+/// };
+/// std::fs::write(dir.join("new-file"), b"x")?;
+/// wal::sync_dir(&dir)?; // the new name survives a power loss
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     RealDisk.sync_dir(dir)
 }
@@ -284,6 +456,30 @@ fn write_frame(file: &mut dyn DiskFile, body: &[u8]) -> io::Result<()> {
 ///
 /// # Errors
 /// A storage failure, or a log that does not read back as whole frames.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use zk_server_mini::txn::{Txn, TxnHeader};
+/// use zk_server_mini::wal::{self, Wal};
+/// let dir = std::env::temp_dir().join(format!("zk-mini-wal-trunc-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let rec = |zxid: i64, out: &mut BytesMut| {
+///     let h = TxnHeader { session_id: 0, cxid: 0, zxid, time: 0 };
+///     wal::encode_record(&h, &Txn::Delete { path: format!("/n{zxid}") }, out)
+/// };
+/// use zk_server_mini::disk::RealDisk;
+/// let mut log = Wal::open(&dir, 1)?;
+/// let mut batch = BytesMut::new();
+/// for zxid in 1..=3 {
+///     rec(zxid, &mut batch)?;
+/// }
+/// log.append(&batch)?;
+/// drop(log);
+/// wal::truncate_after(&RealDisk, &dir, 1)?; // a new leader's TRUNC to zxid 1
+/// assert_eq!(wal::replay(&dir, 0, |_, _| {})?.last_zxid, 1);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn truncate_after(disk: &dyn Disk, dir: &Path, zxid: i64) -> io::Result<()> {
     let logs = list_logs_on(disk, dir)?;
     let bad = |path: &Path, off: u64, why: &str| {
@@ -342,6 +538,27 @@ pub fn truncate_after(disk: &dyn Disk, dir: &Path, zxid: i64) -> io::Result<()> 
 }
 
 /// What replay found.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use zk_server_mini::txn::{Txn, TxnHeader};
+/// use zk_server_mini::wal::{self, Wal};
+/// let dir = std::env::temp_dir().join(format!("zk-mini-wal-report-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let rec = |zxid: i64, out: &mut BytesMut| {
+///     let h = TxnHeader { session_id: 0, cxid: 0, zxid, time: 0 };
+///     wal::encode_record(&h, &Txn::Delete { path: format!("/n{zxid}") }, out)
+/// };
+/// let mut log = Wal::open(&dir, 1)?;
+/// let mut batch = BytesMut::new();
+/// rec(1, &mut batch)?;
+/// rec(2, &mut batch)?;
+/// log.append(&batch)?;
+/// let report = wal::replay(&dir, 1, |_, _| {})?; // a snapshot covers zxid 1
+/// assert_eq!((report.applied, report.last_zxid, report.truncated), (1, 2, false));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplayReport {
     /// Records applied (zxid above the snapshot).
@@ -365,6 +582,28 @@ pub struct ReplayReport {
 /// with bytes after it, damage followed by later non-empty files, a record whose checksum
 /// matches but which does not decode, and a zxid that is not exactly one above the previous
 /// record's (a gap or a duplicate), or above the snapshot's (a missing log file).
+///
+/// ```
+/// use bytes::BytesMut;
+/// use zk_server_mini::txn::{Txn, TxnHeader};
+/// use zk_server_mini::wal::{self, Wal};
+/// let dir = std::env::temp_dir().join(format!("zk-mini-wal-replay-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let rec = |zxid: i64, out: &mut BytesMut| {
+///     let h = TxnHeader { session_id: 0, cxid: 0, zxid, time: 0 };
+///     wal::encode_record(&h, &Txn::Delete { path: format!("/n{zxid}") }, out)
+/// };
+/// let mut log = Wal::open(&dir, 1)?;
+/// let mut batch = BytesMut::new();
+/// rec(1, &mut batch)?;
+/// rec(2, &mut batch)?;
+/// log.append(&batch)?;
+/// let mut seen = Vec::new();
+/// wal::replay(&dir, 0, |h, txn| seen.push((h.zxid, txn)))?;
+/// assert_eq!(seen[1], (2, Txn::Delete { path: "/n2".into() }));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn replay(
     dir: &Path,
     after_zxid: i64,
@@ -374,6 +613,27 @@ pub fn replay(
 }
 
 /// [`replay`] on `disk`.
+///
+/// ```
+/// use std::path::Path;
+/// use std::sync::Arc;
+/// use bytes::BytesMut;
+/// use zk_server_mini::disk::Disk;
+/// use zk_server_mini::sim_disk::SimDisk;
+/// use zk_server_mini::txn::{Txn, TxnHeader};
+/// use zk_server_mini::wal::{self, Wal};
+/// let disk = SimDisk::default();
+/// let dir = Path::new("/log");
+/// disk.create_dir_all(dir)?;
+/// let mut log = Wal::open_on(Arc::new(disk.clone()), dir, 1)?;
+/// let mut batch = BytesMut::new();
+/// wal::encode_record(&TxnHeader { session_id: 0, cxid: 0, zxid: 1, time: 0 }, &Txn::Delete { path: "/a".into() }, &mut batch)?;
+/// log.append(&batch)?;
+/// // power loss right after the append returned: the record is there
+/// let after = disk.crash(Some(42));
+/// assert_eq!(wal::replay_on(&after, dir, 0, |_, _| {})?.last_zxid, 1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn replay_on(
     disk: &dyn Disk,
     dir: &Path,

@@ -7,6 +7,17 @@ use std::sync::Arc;
 use zk_proto::{EventType, WatcherType};
 
 /// A connection's id inside the server.
+///
+/// ```
+/// use zk_proto::EventType;
+/// use zk_server_mini::watches::{Table, WatchTable};
+/// let mut w = WatchTable::default();
+/// use zk_server_mini::watches::ConnId;
+/// let conn: ConnId = 7; // assigned by the server per accepted connection
+/// w.add_one_shot(Table::Data, "/a", conn)?;
+/// assert_eq!(w.trigger_data("/a", EventType::NodeDeleted), vec![conn]);
+/// # Ok::<(), zk_server_mini::watches::WatchLimit>(())
+/// ```
 pub type ConnId = u64;
 
 const STANDARD: u8 = 1;
@@ -14,12 +25,35 @@ const PERSISTENT: u8 = 2;
 const RECURSIVE: u8 = 4;
 
 /// Watched paths one connection may hold by default (both tables, each path once).
+///
+/// ```
+/// use zk_server_mini::watches::{DEFAULT_MAX_WATCHES, WatchTable};
+/// assert_eq!(DEFAULT_MAX_WATCHES, 1 << 20);
+/// let w = WatchTable::with_limits(DEFAULT_MAX_WATCHES, zk_server_mini::watches::DEFAULT_MAX_WATCH_BYTES);
+/// # drop(w);
+/// ```
 pub const DEFAULT_MAX_WATCHES: usize = 1 << 20;
 
 /// Bytes of watched paths one connection may hold by default.
+///
+/// ```
+/// use zk_server_mini::watches::DEFAULT_MAX_WATCH_BYTES;
+/// assert_eq!(DEFAULT_MAX_WATCH_BYTES, 16 << 20); // 16 MiB of watched path bytes per connection
+/// ```
 pub const DEFAULT_MAX_WATCH_BYTES: usize = 16 << 20;
 
 /// Which table a watch lives in.
+///
+/// ```
+/// use zk_proto::EventType;
+/// use zk_server_mini::watches::{Table, WatchTable};
+/// let mut w = WatchTable::default();
+/// w.add_one_shot(Table::Data, "/a", 1)?;  // getData / exists with watch
+/// w.add_one_shot(Table::Child, "/a", 2)?; // getChildren with watch
+/// assert_eq!(w.trigger_data("/a", EventType::NodeDataChanged), vec![1]);
+/// assert_eq!(w.trigger_child("/a", EventType::NodeChildrenChanged, &[]), vec![2]);
+/// # Ok::<(), zk_server_mini::watches::WatchLimit>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Table {
     /// Data watches: getData, exists.
@@ -38,6 +72,14 @@ impl Table {
 }
 
 /// A connection tried to hold more watches than its limit allows.
+///
+/// ```
+/// use zk_server_mini::watches::{Table, WatchLimit, WatchTable};
+/// let mut w = WatchTable::with_limits(1, 1024);
+/// w.add_one_shot(Table::Data, "/a", 9).unwrap();
+/// let err = w.add_one_shot(Table::Data, "/b", 9).unwrap_err();
+/// assert_eq!(err, WatchLimit { conn: 9, count: 1, bytes: 2 });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("connection {conn} holds {count} watched paths ({bytes} bytes): over its watch limit")]
 pub struct WatchLimit {
@@ -189,6 +231,16 @@ impl WatchTable {
     ///
     /// # Errors
     /// [`WatchLimit`] when `path` is new for `conn` and would take it over its limits.
+    ///
+    /// ```
+    /// use zk_proto::EventType;
+    /// use zk_server_mini::watches::{Table, WatchTable};
+    /// let mut w = WatchTable::default();
+    /// w.add_one_shot(Table::Data, "/a", 1)?;
+    /// w.add_one_shot(Table::Data, "/a", 1)?; // twice: still one watch
+    /// assert_eq!(w.watch_count(), 1);
+    /// # Ok::<(), zk_server_mini::watches::WatchLimit>(())
+    /// ```
     pub fn add_one_shot(&mut self, t: Table, path: &str, conn: ConnId) -> Result<(), WatchLimit> {
         self.add(t, path, conn, STANDARD)
     }
@@ -197,6 +249,16 @@ impl WatchTable {
     ///
     /// # Errors
     /// [`WatchLimit`] as [`WatchTable::add_one_shot`].
+    ///
+    /// ```
+    /// use zk_proto::EventType;
+    /// use zk_server_mini::watches::{Table, WatchTable};
+    /// let mut w = WatchTable::default();
+    /// w.add_persistent("/app", 1, true)?; // addWatch PERSISTENT_RECURSIVE
+    /// assert_eq!(w.trigger_data("/app/x/y", EventType::NodeDataChanged), vec![1]);
+    /// assert_eq!(w.trigger_data("/app/x/y", EventType::NodeDataChanged), vec![1]); // stays
+    /// # Ok::<(), zk_server_mini::watches::WatchLimit>(())
+    /// ```
     pub fn add_persistent(
         &mut self,
         path: &str,
@@ -257,6 +319,17 @@ impl WatchTable {
     }
 
     /// Fires the data table for `path`; returns the connections to notify, in id order.
+    ///
+    /// ```
+    /// use zk_proto::EventType;
+    /// use zk_server_mini::watches::{Table, WatchTable};
+    /// let mut w = WatchTable::default();
+    /// w.add_one_shot(Table::Data, "/a", 2)?;
+    /// w.add_one_shot(Table::Data, "/a", 1)?;
+    /// assert_eq!(w.trigger_data("/a", EventType::NodeDataChanged), vec![1, 2]);
+    /// assert!(w.trigger_data("/a", EventType::NodeDataChanged).is_empty()); // one-shot
+    /// # Ok::<(), zk_server_mini::watches::WatchLimit>(())
+    /// ```
     pub fn trigger_data(&mut self, path: &str, event: EventType) -> Vec<ConnId> {
         self.trigger(Table::Data, path, event, &[])
     }
@@ -264,6 +337,19 @@ impl WatchTable {
     /// Fires the child table for `path`, skipping `suppress` (connections already notified of
     /// the same change from the data table; sorted, as [`WatchTable::trigger_data`] returns
     /// them).
+    ///
+    /// ```
+    /// use zk_proto::EventType;
+    /// use zk_server_mini::watches::{Table, WatchTable};
+    /// let mut w = WatchTable::default();
+    /// w.add_one_shot(Table::Data, "/a", 1)?;
+    /// w.add_one_shot(Table::Child, "/a", 1)?;
+    /// w.add_one_shot(Table::Child, "/a", 2)?;
+    /// let data = w.trigger_data("/a", EventType::NodeDeleted);
+    /// // a delete fires both tables; connection 1 is told once
+    /// assert_eq!(w.trigger_child("/a", EventType::NodeDeleted, &data), vec![2]);
+    /// # Ok::<(), zk_server_mini::watches::WatchLimit>(())
+    /// ```
     pub fn trigger_child(
         &mut self,
         path: &str,
@@ -276,6 +362,17 @@ impl WatchTable {
     /// Whether `conn` has a watch of `kind` on `path`; removes it when `remove`. 3.8 semantics:
     /// Children = child table, Data = data table, Any = both; types 4 and 5 are
     /// `MarshallingError`.
+    ///
+    /// ```
+    /// use zk_proto::{ErrorCode, WatcherType};
+    /// use zk_server_mini::watches::{Table, WatchTable};
+    /// let mut w = WatchTable::default();
+    /// w.add_one_shot(Table::Child, "/a", 1).unwrap();
+    /// assert_eq!(w.check_or_remove("/a", WatcherType::Data, 1, false), Ok(false));
+    /// assert_eq!(w.check_or_remove("/a", WatcherType::Any, 1, true), Ok(true)); // removeWatches
+    /// assert_eq!(w.watch_count(), 0);
+    /// assert_eq!(w.check_or_remove("/a", WatcherType::Persistent, 1, false), Err(ErrorCode::MarshallingError));
+    /// ```
     pub fn check_or_remove(
         &mut self,
         path: &str,
@@ -312,6 +409,17 @@ impl WatchTable {
     }
 
     /// Drops every watch of a closed connection: only its own watches are visited.
+    ///
+    /// ```
+    /// use zk_proto::EventType;
+    /// use zk_server_mini::watches::{Table, WatchTable};
+    /// let mut w = WatchTable::default();
+    /// w.add_one_shot(Table::Data, "/a", 1)?;
+    /// w.add_one_shot(Table::Data, "/a", 2)?;
+    /// w.remove_connection(1); // connection closed
+    /// assert_eq!(w.trigger_data("/a", EventType::NodeDataChanged), vec![2]);
+    /// # Ok::<(), zk_server_mini::watches::WatchLimit>(())
+    /// ```
     pub fn remove_connection(&mut self, conn: ConnId) {
         let Some(mine) = self.by_conn.remove(&conn) else {
             return;
@@ -339,12 +447,34 @@ impl WatchTable {
     }
 
     /// Total number of (path, connection) watches in both tables.
+    ///
+    /// ```
+    /// use zk_proto::EventType;
+    /// use zk_server_mini::watches::{Table, WatchTable};
+    /// let mut w = WatchTable::default();
+    /// w.add_one_shot(Table::Data, "/a", 1)?;
+    /// w.add_one_shot(Table::Child, "/a", 1)?;
+    /// w.add_one_shot(Table::Data, "/a", 2)?;
+    /// assert_eq!(w.watch_count(), 3); // (path, connection) pairs over both tables
+    /// # Ok::<(), zk_server_mini::watches::WatchLimit>(())
+    /// ```
     pub fn watch_count(&self) -> usize {
         self.data.values().map(BTreeMap::len).sum::<usize>()
             + self.child.values().map(BTreeMap::len).sum::<usize>()
     }
 
     /// Paths `conn` watches (in either table) and their total bytes.
+    ///
+    /// ```
+    /// use zk_proto::EventType;
+    /// use zk_server_mini::watches::{Table, WatchTable};
+    /// let mut w = WatchTable::default();
+    /// w.add_one_shot(Table::Data, "/ab", 1)?;
+    /// w.add_one_shot(Table::Child, "/ab", 1)?; // the same path counts once
+    /// assert_eq!(w.connection_usage(1), (1, 3));
+    /// assert_eq!(w.connection_usage(2), (0, 0));
+    /// # Ok::<(), zk_server_mini::watches::WatchLimit>(())
+    /// ```
     pub fn connection_usage(&self, conn: ConnId) -> (usize, usize) {
         self.by_conn
             .get(&conn)
@@ -352,6 +482,16 @@ impl WatchTable {
     }
 
     /// Every watched path with the connections watching it (both tables merged).
+    ///
+    /// ```
+    /// use zk_proto::EventType;
+    /// use zk_server_mini::watches::{Table, WatchTable};
+    /// let mut w = WatchTable::default();
+    /// w.add_one_shot(Table::Data, "/a", 2)?;
+    /// w.add_one_shot(Table::Child, "/a", 1)?;
+    /// assert_eq!(w.by_path()["/a"], vec![1, 2]); // what `wchp` prints
+    /// # Ok::<(), zk_server_mini::watches::WatchLimit>(())
+    /// ```
     pub fn by_path(&self) -> BTreeMap<String, Vec<ConnId>> {
         let mut out: BTreeMap<String, BTreeSet<ConnId>> = BTreeMap::new();
         for table in [&self.data, &self.child] {

@@ -15,27 +15,57 @@
 //! ```
 
 /// The zxid of `counter` in `epoch`.
+///
+/// ```
+/// use zk_server_mini::zxid::make;
+/// assert_eq!(make(0, 5), 5); // a standalone server's zxids
+/// assert_eq!(make(2, 1), 0x2_0000_0001);
+/// assert!(make(2, 0) > make(1, u32::MAX)); // a later epoch is always larger
+/// ```
 pub fn make(epoch: u32, counter: u32) -> i64 {
     ((u64::from(epoch) << 32) | u64::from(counter)) as i64
 }
 
 /// The epoch of a zxid (its high 32 bits).
+///
+/// ```
+/// use zk_server_mini::zxid::{epoch, make};
+/// assert_eq!(epoch(make(7, 123)), 7);
+/// assert_eq!(epoch(42), 0);
+/// ```
 pub fn epoch(zxid: i64) -> u32 {
     ((zxid as u64) >> 32) as u32
 }
 
 /// The counter of a zxid (its low 32 bits).
+///
+/// ```
+/// use zk_server_mini::zxid::{counter, make};
+/// assert_eq!(counter(make(7, 123)), 123);
+/// ```
 pub fn counter(zxid: i64) -> u32 {
     (zxid as u64 & 0xffff_ffff) as u32
 }
 
 /// The zxid after `zxid` in the same epoch, or `None` when the counter is exhausted (the
 /// leader must then start a new epoch, as ZooKeeper forces a re-election: ZOOKEEPER-1277).
+///
+/// ```
+/// use zk_server_mini::zxid::{make, next};
+/// assert_eq!(next(make(1, 9)), Some(make(1, 10)));
+/// assert_eq!(next(make(1, u32::MAX)), None); // a new epoch is needed
+/// ```
 pub fn next(zxid: i64) -> Option<i64> {
     counter(zxid).checked_add(1).map(|c| make(epoch(zxid), c))
 }
 
 /// Formats a zxid as ZooKeeper's logs do: `0x<epoch><counter>` in hex.
+///
+/// ```
+/// use zk_server_mini::zxid::{display, make};
+/// assert_eq!(display(make(1, 0x2a)), "0x10000002a");
+/// assert_eq!(display(5), "0x5");
+/// ```
 pub fn display(zxid: i64) -> String {
     format!("0x{zxid:x}")
 }

@@ -55,6 +55,10 @@ use futures::stream::BoxStream;
 use zk_client::{Bytes, Client, Result, SessionState, Stat};
 
 /// Events kept for a consumer that is behind, by default.
+///
+/// ```
+/// assert_eq!(zk_recipes::cache::DEFAULT_EVENT_CAPACITY, 4096);
+/// ```
 pub const DEFAULT_EVENT_CAPACITY: usize = 4096;
 
 /// One cached node: its data and its stat, as read from the server.

@@ -35,6 +35,10 @@ pub use format::CounterFormat;
 use crate::ensure::create_with_parents;
 
 /// Compare-and-set attempts of [`Counter::add`] by default.
+///
+/// ```
+/// assert_eq!(zk_recipes::counter::DEFAULT_MAX_ATTEMPTS, 100);
+/// ```
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 100;
 
 /// What can go wrong with a counter.

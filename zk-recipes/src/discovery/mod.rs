@@ -37,6 +37,10 @@ use crate::paths::join;
 use crate::persistent_node::PersistentNode;
 
 /// How long [`ServiceDiscovery::register`] waits for the first create.
+///
+/// ```
+/// assert_eq!(zk_recipes::discovery::REGISTER_TIMEOUT, std::time::Duration::from_secs(30));
+/// ```
 pub const REGISTER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Registers and finds service instances under one base path.

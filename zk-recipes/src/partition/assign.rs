@@ -40,6 +40,12 @@ pub struct MemberSpec {
 
 impl MemberSpec {
     /// A member of weight 1 with no capacity limit.
+    ///
+    /// ```
+    /// use zk_recipes::partition::MemberSpec;
+    /// let m = MemberSpec::new("worker-1");
+    /// assert_eq!((m.weight, m.capacity), (1, None));
+    /// ```
     pub fn new(id: impl Into<String>) -> Self {
         Self {
             id: id.into(),
@@ -49,12 +55,23 @@ impl MemberSpec {
     }
 
     /// Sets the weight (0 is taken as 1).
+    ///
+    /// ```
+    /// use zk_recipes::partition::MemberSpec;
+    /// assert_eq!(MemberSpec::new("a").weight(3).weight, 3);
+    /// assert_eq!(MemberSpec::new("a").weight(0).weight, 1); // 0 is taken as 1
+    /// ```
     pub fn weight(mut self, weight: u32) -> Self {
         self.weight = weight.max(1);
         self
     }
 
     /// Sets the capacity in units.
+    ///
+    /// ```
+    /// use zk_recipes::partition::MemberSpec;
+    /// assert_eq!(MemberSpec::new("a").capacity(10).capacity, Some(10));
+    /// ```
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity);
         self
@@ -82,6 +99,12 @@ pub struct UnitSpec {
 
 impl UnitSpec {
     /// A unit of load 1, not pegged.
+    ///
+    /// ```
+    /// use zk_recipes::partition::UnitSpec;
+    /// let u = UnitSpec::new("shard-7");
+    /// assert_eq!((u.load, u.pegged_to), (1.0, None));
+    /// ```
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
@@ -91,12 +114,25 @@ impl UnitSpec {
     }
 
     /// Sets the load.
+    ///
+    /// ```
+    /// use zk_recipes::partition::UnitSpec;
+    /// assert_eq!(UnitSpec::new("shard-7").load(2.5).load, 2.5);
+    /// ```
     pub fn load(mut self, load: f64) -> Self {
         self.load = load;
         self
     }
 
     /// Pegs the unit to a member.
+    ///
+    /// ```
+    /// use zk_recipes::partition::{BalanceOptions, MemberSpec, UnitSpec, assign};
+    /// let units = [UnitSpec::new("shard-7").pegged_to("b")];
+    /// let members = [MemberSpec::new("a"), MemberSpec::new("b")];
+    /// let next = assign(&members, &units, &Default::default(), &BalanceOptions::default());
+    /// assert_eq!(next["shard-7"], "b");
+    /// ```
     pub fn pegged_to(mut self, member: impl Into<String>) -> Self {
         self.pegged_to = Some(member.into());
         self
@@ -135,6 +171,12 @@ impl Default for BalanceOptions {
 
 impl BalanceOptions {
     /// Sets the tolerance (negative or non-finite values are taken as 0).
+    ///
+    /// ```
+    /// use zk_recipes::partition::BalanceOptions;
+    /// assert_eq!(BalanceOptions::default().tolerance(0.1).tolerance, 0.1);
+    /// assert_eq!(BalanceOptions::default().tolerance(-1.0).tolerance, 0.0); // taken as 0
+    /// ```
     pub fn tolerance(mut self, tolerance: f64) -> Self {
         self.tolerance = if tolerance.is_finite() && tolerance > 0.0 {
             tolerance
@@ -146,6 +188,13 @@ impl BalanceOptions {
 }
 
 /// Unit name → owning member id. Units missing from the map are unowned.
+///
+/// ```
+/// use zk_recipes::partition::Assignment;
+/// let mut a = Assignment::new();
+/// a.insert("shard-1".into(), "worker-1".into());
+/// assert_eq!(a.get("shard-2"), None); // unowned
+/// ```
 pub type Assignment = BTreeMap<String, String>;
 
 /// Computes the next assignment. See the source module's docs (`assign.rs`) for the rules: pegged units first, then each owner keeps what fits its bound, then the rest go to the highest-ranking member with room.

@@ -36,11 +36,24 @@ pub enum Units {
 
 impl Units {
     /// A fixed list of unit names of load 1.
+    ///
+    /// ```
+    /// use zk_recipes::partition::Units;
+    /// let Units::Static(units) = Units::fixed(["a", "b"]) else { unreachable!() };
+    /// assert_eq!(units.len(), 2);
+    /// assert_eq!(units[0].load, 1.0);
+    /// ```
     pub fn fixed<S: Into<String>>(names: impl IntoIterator<Item = S>) -> Self {
         Self::Static(names.into_iter().map(UnitSpec::new).collect())
     }
 
     /// The children of `path`.
+    ///
+    /// ```
+    /// use zk_recipes::partition::Units;
+    /// // one unit per child of /app/tenants, added and removed at runtime
+    /// assert!(matches!(Units::children_of("/app/tenants"), Units::Children(p) if p == "/app/tenants"));
+    /// ```
     pub fn children_of(path: impl Into<String>) -> Self {
         Self::Children(path.into())
     }

@@ -21,6 +21,25 @@ use std::time::Duration;
 use super::event::{PartitionEvent, RevokeReason, Token};
 
 /// What the driver must do for the member.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use std::time::Duration;
+/// use zk_recipes::partition::{Action, ClaimObservation, MemberCore, PartitionEvent, RevokeReason};
+/// # fn actions(core: &mut MemberCore) -> Vec<Action> { std::iter::from_fn(|| core.poll_action()).collect() }
+/// let to = |owner: &str| BTreeMap::from([("u".to_string(), Some(owner.to_string()))]);
+/// let mut core = MemberCore::new("m1", Duration::from_secs(10));
+/// // the driver loop: carry out each action, report its outcome back
+/// core.on_assignment(1, to("m1"));
+/// while let Some(action) = core.poll_action() {
+///     match action {
+///         Action::Create { unit } => core.on_claimed(&unit, 7), // the create succeeded: czxid 7
+///         Action::Emit(event) => println!("to the application: {event:?}"),
+///         other => println!("{other:?}"),
+///     }
+/// }
+/// assert_eq!(core.working().collect::<Vec<_>>(), [("u", 7)]);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Create the claim node of `unit` (ephemeral, data = member id). Report the outcome with
@@ -113,6 +132,20 @@ enum Health {
 }
 
 /// The member's state machine: the safety argument is in the [`partition`](crate::partition) module docs.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use std::time::Duration;
+/// use zk_recipes::partition::{Action, ClaimObservation, MemberCore, PartitionEvent, RevokeReason};
+/// # fn actions(core: &mut MemberCore) -> Vec<Action> { std::iter::from_fn(|| core.poll_action()).collect() }
+/// let to = |owner: &str| BTreeMap::from([("u".to_string(), Some(owner.to_string()))]);
+/// let mut core = MemberCore::new("m1", Duration::from_secs(10));
+/// core.on_assignment(1, to("m1"));
+/// assert_eq!(actions(&mut core), [Action::Create { unit: "u".into() }]);
+/// core.on_claimed("u", 7);
+/// assert_eq!(actions(&mut core), [Action::Emit(PartitionEvent::Assigned { unit: "u".into(), token: 7 })]);
+///
+/// ```
 #[derive(Debug)]
 pub struct MemberCore {
     me: String,
@@ -128,6 +161,18 @@ pub struct MemberCore {
 impl MemberCore {
     /// A member `me` that gives its application `revoke_deadline` to stop a moving unit. It
     /// starts healthy with no assignment.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use std::time::Duration;
+    /// use zk_recipes::partition::{Action, ClaimObservation, MemberCore, PartitionEvent, RevokeReason};
+    /// # fn actions(core: &mut MemberCore) -> Vec<Action> { std::iter::from_fn(|| core.poll_action()).collect() }
+    /// let to = |owner: &str| BTreeMap::from([("u".to_string(), Some(owner.to_string()))]);
+    /// let mut core = MemberCore::new("m1", Duration::from_secs(10));
+    /// assert_eq!(core.id(), "m1");
+    /// assert_eq!(core.generation(), -1); // no assignment yet
+    /// assert!(core.is_idle());
+    /// ```
     pub fn new(me: impl Into<String>, revoke_deadline: Duration) -> Self {
         Self {
             me: me.into(),
@@ -141,21 +186,71 @@ impl MemberCore {
     }
 
     /// The member id.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use std::time::Duration;
+    /// use zk_recipes::partition::{Action, ClaimObservation, MemberCore, PartitionEvent, RevokeReason};
+    /// # fn actions(core: &mut MemberCore) -> Vec<Action> { std::iter::from_fn(|| core.poll_action()).collect() }
+    /// let to = |owner: &str| BTreeMap::from([("u".to_string(), Some(owner.to_string()))]);
+    /// let mut core = MemberCore::new("m1", Duration::from_secs(10));
+    /// assert_eq!(core.id(), "m1");
+    /// ```
     pub fn id(&self) -> &str {
         &self.me
     }
 
     /// The generation of the last assignment applied.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use std::time::Duration;
+    /// use zk_recipes::partition::{Action, ClaimObservation, MemberCore, PartitionEvent, RevokeReason};
+    /// # fn actions(core: &mut MemberCore) -> Vec<Action> { std::iter::from_fn(|| core.poll_action()).collect() }
+    /// let to = |owner: &str| BTreeMap::from([("u".to_string(), Some(owner.to_string()))]);
+    /// let mut core = MemberCore::new("m1", Duration::from_secs(10));
+    /// core.on_assignment(4, to("m1"));
+    /// assert_eq!(core.generation(), 4);
+    /// core.on_assignment(3, to("m2")); // older: ignored
+    /// assert_eq!(core.generation(), 4);
+    /// ```
     pub fn generation(&self) -> i64 {
         self.generation
     }
 
     /// The next thing to do, if any.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use std::time::Duration;
+    /// use zk_recipes::partition::{Action, ClaimObservation, MemberCore, PartitionEvent, RevokeReason};
+    /// # fn actions(core: &mut MemberCore) -> Vec<Action> { std::iter::from_fn(|| core.poll_action()).collect() }
+    /// let to = |owner: &str| BTreeMap::from([("u".to_string(), Some(owner.to_string()))]);
+    /// let mut core = MemberCore::new("m1", Duration::from_secs(10));
+    /// assert_eq!(core.poll_action(), None);
+    /// core.on_assignment(1, to("m1"));
+    /// assert_eq!(core.poll_action(), Some(Action::Create { unit: "u".into() }));
+    /// assert_eq!(core.poll_action(), None);
+    /// ```
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
     }
 
     /// Units the application may work on now (granted, not yet revoked), with their tokens.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use std::time::Duration;
+    /// use zk_recipes::partition::{Action, ClaimObservation, MemberCore, PartitionEvent, RevokeReason};
+    /// # fn actions(core: &mut MemberCore) -> Vec<Action> { std::iter::from_fn(|| core.poll_action()).collect() }
+    /// let to = |owner: &str| BTreeMap::from([("u".to_string(), Some(owner.to_string()))]);
+    /// let mut core = MemberCore::new("m1", Duration::from_secs(10));
+    /// # core.on_assignment(1, to("m1"));
+    /// # assert_eq!(actions(&mut core), [Action::Create { unit: "u".into() }]);
+    /// # core.on_claimed("u", 7);
+    /// # assert_eq!(actions(&mut core), [Action::Emit(PartitionEvent::Assigned { unit: "u".into(), token: 7 })]);
+    /// assert_eq!(core.working().collect::<Vec<_>>(), [("u", 7)]);
+    /// ```
     pub fn working(&self) -> impl Iterator<Item = (&str, Token)> {
         self.units.iter().filter_map(|(u, p)| match p {
             Phase::Owned(t) | Phase::Revoking(t) => Some((u.as_str(), *t)),
@@ -164,12 +259,48 @@ impl MemberCore {
     }
 
     /// Whether the member holds no claims and has nothing in flight (drained).
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use std::time::Duration;
+    /// use zk_recipes::partition::{Action, ClaimObservation, MemberCore, PartitionEvent, RevokeReason};
+    /// # fn actions(core: &mut MemberCore) -> Vec<Action> { std::iter::from_fn(|| core.poll_action()).collect() }
+    /// let to = |owner: &str| BTreeMap::from([("u".to_string(), Some(owner.to_string()))]);
+    /// let mut core = MemberCore::new("m1", Duration::from_secs(10));
+    /// # core.on_assignment(1, to("m1"));
+    /// # assert_eq!(actions(&mut core), [Action::Create { unit: "u".into() }]);
+    /// # core.on_claimed("u", 7);
+    /// # assert_eq!(actions(&mut core), [Action::Emit(PartitionEvent::Assigned { unit: "u".into(), token: 7 })]);
+    /// assert!(!core.is_idle()); // holds a claim
+    /// core.drain();
+    /// actions(&mut core);
+    /// core.ack_revoked("u");
+    /// assert_eq!(actions(&mut core), [Action::Delete { unit: "u".into(), token: 7 }]);
+    /// core.on_released("u");
+    /// assert!(core.is_idle());
+    /// ```
     pub fn is_idle(&self) -> bool {
         self.units.values().all(|p| matches!(p, Phase::Waiting))
     }
 
     /// A new assignment: every unit with its desired owner (`None`: nobody). Older or equal
     /// generations are ignored.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use std::time::Duration;
+    /// use zk_recipes::partition::{Action, ClaimObservation, MemberCore, PartitionEvent, RevokeReason};
+    /// # fn actions(core: &mut MemberCore) -> Vec<Action> { std::iter::from_fn(|| core.poll_action()).collect() }
+    /// let to = |owner: &str| BTreeMap::from([("u".to_string(), Some(owner.to_string()))]);
+    /// let mut core = MemberCore::new("m1", Duration::from_secs(10));
+    /// # core.on_assignment(1, to("m1"));
+    /// # assert_eq!(actions(&mut core), [Action::Create { unit: "u".into() }]);
+    /// # core.on_claimed("u", 7);
+    /// # assert_eq!(actions(&mut core), [Action::Emit(PartitionEvent::Assigned { unit: "u".into(), token: 7 })]);
+    /// core.on_assignment(2, to("m2")); // the unit moves
+    /// let revoking = actions(&mut core);
+    /// assert!(matches!(&revoking[..], [Action::Emit(PartitionEvent::Revoking { unit, token: 7, .. })] if unit == "u"));
+    /// ```
     pub fn on_assignment(&mut self, generation: i64, units: BTreeMap<String, Option<String>>) {
         if generation <= self.generation {
             return;
@@ -180,6 +311,19 @@ impl MemberCore {
     }
 
     /// The claim of `unit` was created (or recreated) with token `token`.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use std::time::Duration;
+    /// use zk_recipes::partition::{Action, ClaimObservation, MemberCore, PartitionEvent, RevokeReason};
+    /// # fn actions(core: &mut MemberCore) -> Vec<Action> { std::iter::from_fn(|| core.poll_action()).collect() }
+    /// let to = |owner: &str| BTreeMap::from([("u".to_string(), Some(owner.to_string()))]);
+    /// let mut core = MemberCore::new("m1", Duration::from_secs(10));
+    /// core.on_assignment(1, to("m1"));
+    /// actions(&mut core); // Create { unit: "u" }
+    /// core.on_claimed("u", 7); // the create returned czxid 7
+    /// assert_eq!(actions(&mut core), [Action::Emit(PartitionEvent::Assigned { unit: "u".into(), token: 7 })]);
+    /// ```
     pub fn on_claimed(&mut self, unit: &str, token: Token) {
         match self.units.get(unit) {
             Some(Phase::Claiming { .. } | Phase::Resolving { .. }) => {}
@@ -211,6 +355,19 @@ impl MemberCore {
 
     /// The claim of `unit` is held by another member (or the create failed in a way that left
     /// no claim of ours).
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use std::time::Duration;
+    /// use zk_recipes::partition::{Action, ClaimObservation, MemberCore, PartitionEvent, RevokeReason};
+    /// # fn actions(core: &mut MemberCore) -> Vec<Action> { std::iter::from_fn(|| core.poll_action()).collect() }
+    /// let to = |owner: &str| BTreeMap::from([("u".to_string(), Some(owner.to_string()))]);
+    /// let mut core = MemberCore::new("m1", Duration::from_secs(10));
+    /// core.on_assignment(1, to("m1"));
+    /// actions(&mut core); // Create { unit: "u" }
+    /// core.on_claim_taken("u"); // NodeExists: the previous owner has not let go yet
+    /// assert_eq!(actions(&mut core), [Action::WatchClaim { unit: "u".into() }]);
+    /// ```
     pub fn on_claim_taken(&mut self, unit: &str) {
         if !matches!(
             self.units.get(unit),
@@ -232,6 +389,19 @@ impl MemberCore {
     /// request was written, then the connection was lost or the request timed out). The core
     /// asks for an [`Action::Resolve`] (a delete is simply sent again) as soon as the session is
     /// proven alive.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use std::time::Duration;
+    /// use zk_recipes::partition::{Action, ClaimObservation, MemberCore, PartitionEvent, RevokeReason};
+    /// # fn actions(core: &mut MemberCore) -> Vec<Action> { std::iter::from_fn(|| core.poll_action()).collect() }
+    /// let to = |owner: &str| BTreeMap::from([("u".to_string(), Some(owner.to_string()))]);
+    /// let mut core = MemberCore::new("m1", Duration::from_secs(10));
+    /// core.on_assignment(1, to("m1"));
+    /// actions(&mut core); // Create { unit: "u" }
+    /// core.on_outcome_unknown("u"); // ConnectionLoss with the create in flight
+    /// assert_eq!(actions(&mut core), [Action::Resolve { unit: "u".into() }]);
+    /// ```
     pub fn on_outcome_unknown(&mut self, unit: &str) {
         match self.units.get(unit).copied() {
             Some(Phase::Claiming { stale }) => {
@@ -252,6 +422,21 @@ impl MemberCore {
     }
 
     /// What a [`Action::Resolve`] found at `unit`'s claim node.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use std::time::Duration;
+    /// use zk_recipes::partition::{Action, ClaimObservation, MemberCore, PartitionEvent, RevokeReason};
+    /// # fn actions(core: &mut MemberCore) -> Vec<Action> { std::iter::from_fn(|| core.poll_action()).collect() }
+    /// let to = |owner: &str| BTreeMap::from([("u".to_string(), Some(owner.to_string()))]);
+    /// let mut core = MemberCore::new("m1", Duration::from_secs(10));
+    /// core.on_assignment(1, to("m1"));
+    /// actions(&mut core);
+    /// core.on_outcome_unknown("u");
+    /// actions(&mut core); // Resolve { unit: "u" }: the driver reads owners/u
+    /// core.on_claim_observed("u", ClaimObservation::Ours(7)); // the create did happen
+    /// assert_eq!(core.working().collect::<Vec<_>>(), [("u", 7)]);
+    /// ```
     pub fn on_claim_observed(&mut self, unit: &str, seen: ClaimObservation) {
         let Some(Phase::Resolving { stale }) = self.units.get(unit).copied() else {
             return;
@@ -281,6 +466,21 @@ impl MemberCore {
     }
 
     /// The claim node of `unit` that another member held is gone.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use std::time::Duration;
+    /// use zk_recipes::partition::{Action, ClaimObservation, MemberCore, PartitionEvent, RevokeReason};
+    /// # fn actions(core: &mut MemberCore) -> Vec<Action> { std::iter::from_fn(|| core.poll_action()).collect() }
+    /// let to = |owner: &str| BTreeMap::from([("u".to_string(), Some(owner.to_string()))]);
+    /// let mut core = MemberCore::new("m1", Duration::from_secs(10));
+    /// core.on_assignment(1, to("m1"));
+    /// actions(&mut core);
+    /// core.on_claim_taken("u");
+    /// actions(&mut core); // WatchClaim { unit: "u" }
+    /// core.on_claim_gone("u"); // the other member released it
+    /// assert_eq!(actions(&mut core), [Action::Create { unit: "u".into() }]);
+    /// ```
     pub fn on_claim_gone(&mut self, unit: &str) {
         if self.units.get(unit) == Some(&Phase::Waiting) {
             self.units.remove(unit);
@@ -289,6 +489,23 @@ impl MemberCore {
     }
 
     /// The application stopped working on `unit` after a `Revoking` event.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use std::time::Duration;
+    /// use zk_recipes::partition::{Action, ClaimObservation, MemberCore, PartitionEvent, RevokeReason};
+    /// # fn actions(core: &mut MemberCore) -> Vec<Action> { std::iter::from_fn(|| core.poll_action()).collect() }
+    /// let to = |owner: &str| BTreeMap::from([("u".to_string(), Some(owner.to_string()))]);
+    /// let mut core = MemberCore::new("m1", Duration::from_secs(10));
+    /// # core.on_assignment(1, to("m1"));
+    /// # assert_eq!(actions(&mut core), [Action::Create { unit: "u".into() }]);
+    /// # core.on_claimed("u", 7);
+    /// # assert_eq!(actions(&mut core), [Action::Emit(PartitionEvent::Assigned { unit: "u".into(), token: 7 })]);
+    /// core.on_assignment(2, to("m2"));
+    /// actions(&mut core); // Emit(Revoking { .. })
+    /// core.ack_revoked("u"); // the application stopped
+    /// assert_eq!(actions(&mut core), [Action::Delete { unit: "u".into(), token: 7 }]);
+    /// ```
     pub fn ack_revoked(&mut self, unit: &str) {
         if let Some(Phase::Revoking(token)) = self.units.get(unit).copied() {
             let reason = if self.health == Health::Draining {
@@ -303,6 +520,28 @@ impl MemberCore {
     }
 
     /// The claim of `unit` was deleted (or was found already gone).
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use std::time::Duration;
+    /// use zk_recipes::partition::{Action, ClaimObservation, MemberCore, PartitionEvent, RevokeReason};
+    /// # fn actions(core: &mut MemberCore) -> Vec<Action> { std::iter::from_fn(|| core.poll_action()).collect() }
+    /// let to = |owner: &str| BTreeMap::from([("u".to_string(), Some(owner.to_string()))]);
+    /// let mut core = MemberCore::new("m1", Duration::from_secs(10));
+    /// # core.on_assignment(1, to("m1"));
+    /// # assert_eq!(actions(&mut core), [Action::Create { unit: "u".into() }]);
+    /// # core.on_claimed("u", 7);
+    /// # assert_eq!(actions(&mut core), [Action::Emit(PartitionEvent::Assigned { unit: "u".into(), token: 7 })]);
+    /// core.on_assignment(2, to("m2"));
+    /// actions(&mut core);
+    /// core.ack_revoked("u");
+    /// actions(&mut core); // Delete { unit: "u", token: 7 }
+    /// core.on_released("u");
+    /// let events = actions(&mut core);
+    /// assert!(events.contains(&Action::Emit(PartitionEvent::Revoked {
+    ///     unit: "u".into(), token: 7, reason: RevokeReason::Moved,
+    /// })));
+    /// ```
     pub fn on_released(&mut self, unit: &str) {
         if let Some(Phase::Releasing(token, reason)) = self.units.get(unit).copied() {
             self.units.remove(unit);
@@ -319,6 +558,23 @@ impl MemberCore {
 
     /// The session can no longer be proven alive (`reason` is [`RevokeReason::Suspended`] or
     /// [`RevokeReason::LeaseExpired`]): every unit is revoked at once.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use std::time::Duration;
+    /// use zk_recipes::partition::{Action, ClaimObservation, MemberCore, PartitionEvent, RevokeReason};
+    /// # fn actions(core: &mut MemberCore) -> Vec<Action> { std::iter::from_fn(|| core.poll_action()).collect() }
+    /// let to = |owner: &str| BTreeMap::from([("u".to_string(), Some(owner.to_string()))]);
+    /// let mut core = MemberCore::new("m1", Duration::from_secs(10));
+    /// # core.on_assignment(1, to("m1"));
+    /// # assert_eq!(actions(&mut core), [Action::Create { unit: "u".into() }]);
+    /// # core.on_claimed("u", 7);
+    /// # assert_eq!(actions(&mut core), [Action::Emit(PartitionEvent::Assigned { unit: "u".into(), token: 7 })]);
+    /// core.on_unproven(RevokeReason::Suspended); // disconnected: stop at once
+    /// assert_eq!(core.working().count(), 0);
+    /// let events = actions(&mut core);
+    /// assert!(events.iter().any(|a| matches!(a, Action::Emit(PartitionEvent::Revoked { reason: RevokeReason::Suspended, .. }))));
+    /// ```
     pub fn on_unproven(&mut self, reason: RevokeReason) {
         if self.health == Health::Draining {
             return self.fence_all(reason);
@@ -329,6 +585,24 @@ impl MemberCore {
 
     /// The session is proven alive again (reconnected in time, and the lease renewed): fenced
     /// units still assigned here are granted again with new tokens.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use std::time::Duration;
+    /// use zk_recipes::partition::{Action, ClaimObservation, MemberCore, PartitionEvent, RevokeReason};
+    /// # fn actions(core: &mut MemberCore) -> Vec<Action> { std::iter::from_fn(|| core.poll_action()).collect() }
+    /// let to = |owner: &str| BTreeMap::from([("u".to_string(), Some(owner.to_string()))]);
+    /// let mut core = MemberCore::new("m1", Duration::from_secs(10));
+    /// # core.on_assignment(1, to("m1"));
+    /// # assert_eq!(actions(&mut core), [Action::Create { unit: "u".into() }]);
+    /// # core.on_claimed("u", 7);
+    /// # assert_eq!(actions(&mut core), [Action::Emit(PartitionEvent::Assigned { unit: "u".into(), token: 7 })]);
+    /// core.on_unproven(RevokeReason::Suspended);
+    /// actions(&mut core);
+    /// core.on_proven(); // reconnected within the lease
+    /// let next = actions(&mut core);
+    /// assert!(next.contains(&Action::Recreate { unit: "u".into(), old: 7 })); // a new claim, a new token
+    /// ```
     pub fn on_proven(&mut self) {
         if self.health == Health::Unproven {
             self.health = Health::Healthy;
@@ -368,6 +642,24 @@ impl MemberCore {
 
     /// The session expired: the server deleted every claim. Every unit is revoked; the member
     /// starts over (the driver re-joins with a new session and calls [`on_proven`](Self::on_proven)).
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use std::time::Duration;
+    /// use zk_recipes::partition::{Action, ClaimObservation, MemberCore, PartitionEvent, RevokeReason};
+    /// # fn actions(core: &mut MemberCore) -> Vec<Action> { std::iter::from_fn(|| core.poll_action()).collect() }
+    /// let to = |owner: &str| BTreeMap::from([("u".to_string(), Some(owner.to_string()))]);
+    /// let mut core = MemberCore::new("m1", Duration::from_secs(10));
+    /// # core.on_assignment(1, to("m1"));
+    /// # assert_eq!(actions(&mut core), [Action::Create { unit: "u".into() }]);
+    /// # core.on_claimed("u", 7);
+    /// # assert_eq!(actions(&mut core), [Action::Emit(PartitionEvent::Assigned { unit: "u".into(), token: 7 })]);
+    /// core.on_session_expired(); // the server deleted every claim
+    /// assert_eq!(core.working().count(), 0);
+    /// assert!(actions(&mut core).contains(&Action::Emit(PartitionEvent::Revoked {
+    ///     unit: "u".into(), token: 7, reason: RevokeReason::SessionExpired,
+    /// })));
+    /// ```
     pub fn on_session_expired(&mut self) {
         let units: Vec<(String, Phase)> = std::mem::take(&mut self.units).into_iter().collect();
         for (unit, phase) in units {
@@ -385,6 +677,21 @@ impl MemberCore {
     }
 
     /// Start draining: every owned unit is revoked cooperatively, nothing new is claimed.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use std::time::Duration;
+    /// use zk_recipes::partition::{Action, ClaimObservation, MemberCore, PartitionEvent, RevokeReason};
+    /// # fn actions(core: &mut MemberCore) -> Vec<Action> { std::iter::from_fn(|| core.poll_action()).collect() }
+    /// let to = |owner: &str| BTreeMap::from([("u".to_string(), Some(owner.to_string()))]);
+    /// let mut core = MemberCore::new("m1", Duration::from_secs(10));
+    /// # core.on_assignment(1, to("m1"));
+    /// # assert_eq!(actions(&mut core), [Action::Create { unit: "u".into() }]);
+    /// # core.on_claimed("u", 7);
+    /// # assert_eq!(actions(&mut core), [Action::Emit(PartitionEvent::Assigned { unit: "u".into(), token: 7 })]);
+    /// core.drain(); // shutdown: every owned unit is revoked cooperatively
+    /// assert!(matches!(&actions(&mut core)[..], [Action::Emit(PartitionEvent::Revoking { .. })]));
+    /// ```
     pub fn drain(&mut self) {
         self.health = Health::Draining;
         self.reconcile();

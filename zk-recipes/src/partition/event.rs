@@ -5,6 +5,16 @@ use std::time::Duration;
 
 /// A fencing token: the `czxid` of the claim node of one grant. Every new grant of a unit,
 /// to any member, has a higher token than every earlier grant of that unit.
+///
+/// ```no_run
+/// use zk_recipes::partition::Token;
+/// # fn demo(p: &zk_recipes::partition::Partitioner) {
+/// if let Some(token) = p.owned_token("shard-3") {
+///     let token: Token = token; // send with every write; the store rejects lower tokens
+/// #   let _ = token;
+/// }
+/// # }
+/// ```
 pub type Token = i64;
 
 /// Why this member stopped owning a unit.

@@ -72,6 +72,22 @@ impl EventQueue {
 }
 
 /// The application's side: a `Stream` of [`PartitionEvent`]s.
+///
+/// ```no_run
+/// use futures::StreamExt;
+/// use zk_recipes::partition::{PartitionEvent, PartitionEvents};
+/// # async fn demo(p: zk_recipes::partition::Partitioner) {
+/// let mut events: PartitionEvents = p.events(); // only the first call gets the events
+/// while let Some(event) = events.next().await {
+///     match event {
+///         PartitionEvent::Assigned { unit, token } => println!("start {unit} ({token})"),
+///         PartitionEvent::Revoking { unit, .. } => p.ack_revoked(&unit), // after stopping it
+///         PartitionEvent::Revoked { unit, reason, .. } => println!("stopped {unit}: {reason}"),
+///     }
+/// }
+/// // the stream ends when the partitioner's task ends (shutdown, or a `failure`)
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct PartitionEvents {
     queue: EventQueue,

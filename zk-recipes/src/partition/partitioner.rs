@@ -63,6 +63,16 @@ pub struct PartitionerOptions {
 impl PartitionerOptions {
     /// Options for member `member_id` over `units`, with weight 1, no capacity limit, exact
     /// balance, a 10 s revoke deadline, no grace and a 30 s rebalance interval.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zk_recipes::partition::{PartitionerOptions, Units};
+    /// let opts = PartitionerOptions::new("worker-1", Units::fixed(["a", "b"]));
+    /// assert_eq!((opts.weight, opts.capacity), (1, None));
+    /// assert_eq!(opts.revoke_deadline, Duration::from_secs(10));
+    /// assert_eq!(opts.grace, Duration::ZERO);
+    /// assert_eq!(opts.rebalance_interval, Duration::from_secs(30));
+    /// ```
     pub fn new(member_id: impl Into<String>, units: Units) -> Self {
         Self {
             member_id: member_id.into(),
@@ -77,36 +87,77 @@ impl PartitionerOptions {
     }
 
     /// Sets the weight.
+    ///
+    /// ```
+    /// use zk_recipes::partition::{PartitionerOptions, Units};
+    /// let opts = PartitionerOptions::new("big-box", Units::fixed(["a"])).weight(4);
+    /// assert_eq!(opts.weight, 4);
+    /// ```
     pub fn weight(mut self, weight: u32) -> Self {
         self.weight = weight.max(1);
         self
     }
 
     /// Sets the capacity.
+    ///
+    /// ```
+    /// use zk_recipes::partition::{PartitionerOptions, Units};
+    /// let opts = PartitionerOptions::new("w", Units::fixed(["a"])).capacity(8);
+    /// assert_eq!(opts.capacity, Some(8));
+    /// ```
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity);
         self
     }
 
     /// Sets the balance options.
+    ///
+    /// ```
+    /// use zk_recipes::partition::{BalanceOptions, PartitionerOptions, Units};
+    /// let opts = PartitionerOptions::new("w", Units::fixed(["a"]))
+    ///     .balance(BalanceOptions::default().tolerance(0.2));
+    /// assert_eq!(opts.balance.tolerance, 0.2);
+    /// ```
     pub fn balance(mut self, balance: BalanceOptions) -> Self {
         self.balance = balance;
         self
     }
 
     /// Sets the revoke deadline.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zk_recipes::partition::{PartitionerOptions, Units};
+    /// let opts = PartitionerOptions::new("w", Units::fixed(["a"])).revoke_deadline(Duration::from_secs(30));
+    /// assert_eq!(opts.revoke_deadline, Duration::from_secs(30));
+    /// ```
     pub fn revoke_deadline(mut self, deadline: Duration) -> Self {
         self.revoke_deadline = deadline;
         self
     }
 
     /// Sets the grace period before a departed member's units move.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zk_recipes::partition::{PartitionerOptions, Units};
+    /// // ride out a restart of up to 20 s before moving a departed member's units
+    /// let opts = PartitionerOptions::new("w", Units::fixed(["a"])).grace(Duration::from_secs(20));
+    /// assert_eq!(opts.grace, Duration::from_secs(20));
+    /// ```
     pub fn grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
         self
     }
 
     /// Sets the rebalance interval.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zk_recipes::partition::{PartitionerOptions, Units};
+    /// let opts = PartitionerOptions::new("w", Units::fixed(["a"])).rebalance_interval(Duration::from_millis(1));
+    /// assert_eq!(opts.rebalance_interval, Duration::from_millis(100)); // the minimum
+    /// ```
     pub fn rebalance_interval(mut self, interval: Duration) -> Self {
         self.rebalance_interval = interval.max(Duration::from_millis(100));
         self
@@ -217,6 +268,15 @@ impl Partitioner {
     /// # Errors
     /// [`RecipeError::InvalidPath`], [`RecipeError::DuplicateMember`] if a live session already
     /// uses this member id, and client errors.
+    ///
+    /// ```no_run
+    /// use zk_recipes::partition::{Partitioner, PartitionerOptions, Units};
+    /// # async fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
+    /// let options = PartitionerOptions::new("worker-1", Units::children_of("/app/tenants"));
+    /// let partitioner = Partitioner::start(client, "/app/sharding", options).await?;
+    /// assert_eq!(partitioner.member_id(), "worker-1");
+    /// # Ok(()) }
+    /// ```
     pub async fn start(client: Client, path: &str, options: PartitionerOptions) -> Result<Self> {
         paths::validate(path)?;
         let layout = Layout::new(path);
@@ -290,6 +350,19 @@ impl Partitioner {
     }
 
     /// The event stream (only the first call gets it; later calls get an empty stream).
+    ///
+    /// ```no_run
+    /// use futures::StreamExt;
+    /// use zk_recipes::partition::PartitionEvent;
+    /// # async fn demo(p: zk_recipes::partition::Partitioner) {
+    /// let mut events = p.events();
+    /// while let Some(event) = events.next().await {
+    ///     if let PartitionEvent::Assigned { unit, token } = event {
+    ///         println!("start {unit} with token {token}");
+    ///     }
+    /// }
+    /// # }
+    /// ```
     pub fn events(&self) -> PartitionEvents {
         lock(&self.events)
             .take()
@@ -297,6 +370,20 @@ impl Partitioner {
     }
 
     /// The application stopped working on `unit` after a `Revoking` event.
+    ///
+    /// ```no_run
+    /// use futures::StreamExt;
+    /// use zk_recipes::partition::PartitionEvent;
+    /// # async fn demo(p: zk_recipes::partition::Partitioner) {
+    /// let mut events = p.events();
+    /// while let Some(event) = events.next().await {
+    ///     if let PartitionEvent::Revoking { unit, .. } = event {
+    ///         // stop working on `unit` first, then:
+    ///         p.ack_revoked(&unit); // the unit is released and moves on
+    ///     }
+    /// }
+    /// # }
+    /// ```
     pub fn ack_revoked(&self, unit: &str) {
         lock(&self.shared.acks).insert(unit.to_owned());
         self.shared.wake.notify_one();
@@ -304,6 +391,14 @@ impl Partitioner {
 
     /// Reports the measured load of units this member owns; the leader balances by it at the
     /// next rebalance interval.
+    ///
+    /// ```no_run
+    /// use std::collections::BTreeMap;
+    /// # fn demo(p: &zk_recipes::partition::Partitioner) {
+    /// let loads: BTreeMap<String, f64> = p.owned().keys().map(|unit| (unit.clone(), 2.0)).collect();
+    /// p.report_loads(loads); // balanced by at the next rebalance interval
+    /// # }
+    /// ```
     pub fn report_loads(&self, loads: BTreeMap<String, f64>) {
         *lock(&self.shared.loads) = Some(loads);
         self.shared.wake.notify_one();
@@ -312,12 +407,29 @@ impl Partitioner {
     /// The token of `unit` if this member may work on it *right now*: granted, not revoked, the
     /// session connected and within its lease. Call it before each piece of work: a process that
     /// was paused past its session timeout gets `None` on resume, before its task has run.
+    ///
+    /// ```no_run
+    /// # fn demo(p: &zk_recipes::partition::Partitioner) {
+    /// match p.owned_token("shard-3") {
+    ///     Some(token) => println!("write with fencing token {token}"),
+    ///     None => println!("not ours (any more): skip"),
+    /// }
+    /// # }
+    /// ```
     pub fn owned_token(&self, unit: &str) -> Option<Token> {
         let token = *lock(&self.shared.owned).get(unit)?;
         session_proven(&self.shared.client, *lock(&self.shared.claims_session)).then_some(token)
     }
 
     /// The units this member may work on right now, with their tokens.
+    ///
+    /// ```no_run
+    /// # fn demo(p: &zk_recipes::partition::Partitioner) {
+    /// for (unit, token) in p.owned() {
+    ///     println!("{unit}: {token}");
+    /// }
+    /// # }
+    /// ```
     pub fn owned(&self) -> BTreeMap<String, Token> {
         if session_proven(&self.shared.client, *lock(&self.shared.claims_session)) {
             lock(&self.shared.owned).clone()
@@ -327,22 +439,51 @@ impl Partitioner {
     }
 
     /// The assignment as last read.
+    ///
+    /// ```no_run
+    /// # fn demo(p: &zk_recipes::partition::Partitioner) {
+    /// let snapshot = p.assignment();
+    /// let mine = snapshot.units.values().filter(|o| o.as_deref() == Some(p.member_id())).count();
+    /// println!("generation {}: {mine} units assigned to us", snapshot.generation);
+    /// # }
+    /// ```
     pub fn assignment(&self) -> AssignmentSnapshot {
         lock(&self.shared.snapshot).clone()
     }
 
     /// What this member has done since it started.
+    ///
+    /// ```no_run
+    /// # fn demo(p: &zk_recipes::partition::Partitioner) {
+    /// let s = p.stats();
+    /// println!("grants {} handed over {} self-fenced {}", s.grants, s.handed_over, s.self_fenced);
+    /// # }
+    /// ```
     pub fn stats(&self) -> PartitionStats {
         *lock(&self.shared.stats)
     }
 
     /// This member's id.
+    ///
+    /// ```no_run
+    /// # fn demo(p: &zk_recipes::partition::Partitioner) {
+    /// println!("member {}", p.member_id());
+    /// # }
+    /// ```
     pub fn member_id(&self) -> &str {
         &self.shared.member_id
     }
 
     /// Why the partitioner stopped on its own, if it did (duplicate member id after a new
     /// session, closed client).
+    ///
+    /// ```no_run
+    /// # fn demo(p: &zk_recipes::partition::Partitioner) {
+    /// if let Some(e) = p.failure() {
+    ///     eprintln!("partitioner stopped: {e}");
+    /// }
+    /// # }
+    /// ```
     pub fn failure(&self) -> Option<RecipeError> {
         lock(&self.shared.failure).clone()
     }
@@ -354,6 +495,14 @@ impl Partitioner {
     /// # Errors
     /// [`RecipeError::Deadline`] if units were still unacknowledged at the deadline (their claims
     /// stay until the application acknowledges them or the session ends).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// # async fn demo(p: zk_recipes::partition::Partitioner) -> zk_recipes::Result<()> {
+    /// // each owned unit gets `Revoking`: the event loop must ack them for this to finish
+    /// p.shutdown(Duration::from_secs(30)).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn shutdown(&self, deadline: Duration) -> Result<()> {
         self.shared.drain.cancel();
         self.shared.wake.notify_one();

@@ -26,6 +26,13 @@ pub struct PartitionStats {
 
 impl PartitionStats {
     /// Counts one event.
+    ///
+    /// ```
+    /// use zk_recipes::partition::{PartitionEvent, PartitionStats};
+    /// let mut stats = PartitionStats::default();
+    /// stats.record(&PartitionEvent::Assigned { unit: "a".into(), token: 7 });
+    /// assert_eq!(stats.grants, 1);
+    /// ```
     pub fn record(&mut self, event: &PartitionEvent) {
         match event {
             PartitionEvent::Assigned { .. } => self.grants += 1,

@@ -189,6 +189,20 @@ impl LockingQueue {
 
 /// An item taken from a [`LockingQueue`]: consume it or release it. Dropping it without either
 /// releases it in the background.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use zk_recipes::queue::{LockingQueue, QueueError};
+/// # async fn demo(client: zk_client::Client) -> Result<(), QueueError> {
+/// let queue = LockingQueue::new(&client, "/work");
+/// if let Some(item) = queue.take(Duration::from_secs(5)).await? {
+///     match std::str::from_utf8(item.data()) {
+///         Ok(job) => { println!("running {job}"); item.consume().await? }
+///         Err(_) => item.release().await?, // let another worker try
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct TakenItem {
     client: Client,

@@ -45,6 +45,10 @@ use crate::ensure::create_with_parents;
 use crate::paths::join;
 
 /// Priority of [`Queue::put`] on a priority queue (kazoo's default).
+///
+/// ```
+/// assert_eq!(zk_recipes::queue::DEFAULT_PRIORITY, 100);
+/// ```
 pub const DEFAULT_PRIORITY: u16 = 100;
 
 /// What can go wrong with a queue.

@@ -29,6 +29,18 @@ use crate::zab::store::ZabStore;
 use crate::zab::{Input, Message, Output, Peer, PeerId, PersistId, PersistOp, Role, Snapshot};
 
 /// What a member reports about itself (for tests and `srvr`).
+///
+/// ```no_run
+/// # async fn demo(member: zk_server_mini::RunningServer) {
+/// use zk_server_mini::ensemble::MemberStatus;
+/// use zk_server_mini::zab::Role;
+/// if let Some(MemberStatus { role, serving, applied, .. }) = member.member_status() {
+///     if role == Role::Leading && serving {
+///         println!("leader, applied through {applied:#x}");
+///     }
+/// }
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemberStatus {
     /// The role.
@@ -42,6 +54,18 @@ pub struct MemberStatus {
 }
 
 /// Knobs a test turns on a running member.
+///
+/// ```
+/// use std::sync::atomic::Ordering;
+/// use zk_server_mini::ensemble::MemberFaults;
+/// let faults = MemberFaults::default(); // a running member's: RunningServer::member_faults()
+/// faults.peers.blocked.lock().unwrap().insert(2); // cut off from member 2
+/// faults.disk_delay_ms.store(50, Ordering::Relaxed); // a slow disk
+/// faults.paused.store(true, Ordering::Relaxed); // frozen...
+/// faults.paused.store(false, Ordering::Relaxed);
+/// faults.resume.notify_waiters(); // ...and going on
+/// assert!(faults.peers.is_blocked(2));
+/// ```
 #[derive(Debug, Default)]
 pub struct MemberFaults {
     /// The member's peer traffic faults (partitions).

@@ -27,6 +27,14 @@ const OUT_QUEUE: usize = 16_384;
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Faults a test can inject into one member's peer traffic.
+///
+/// ```
+/// use zk_server_mini::ensemble::transport::PeerFaults;
+/// let faults = PeerFaults::default();
+/// faults.blocked.lock().unwrap().extend([2, 3]); // a partition: {this} | {2, 3}
+/// assert!(faults.is_blocked(3) && !faults.is_blocked(4));
+/// faults.blocked.lock().unwrap().clear(); // healed
+/// ```
 #[derive(Debug, Default)]
 pub struct PeerFaults {
     /// Peers this member neither hears nor reaches (a partition).
@@ -35,6 +43,14 @@ pub struct PeerFaults {
 
 impl PeerFaults {
     /// Whether traffic with `peer` is cut.
+    ///
+    /// ```
+    /// use zk_server_mini::ensemble::transport::PeerFaults;
+    /// let faults = PeerFaults::default();
+    /// assert!(!faults.is_blocked(2));
+    /// faults.blocked.lock().unwrap().insert(2);
+    /// assert!(faults.is_blocked(2));
+    /// ```
     pub fn is_blocked(&self, peer: PeerId) -> bool {
         self.blocked
             .lock()

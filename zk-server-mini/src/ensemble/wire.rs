@@ -7,15 +7,38 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use crate::zab::{Entry, Message, PeerId, Snapshot, SyncMode, Vote};
 
 /// The first bytes of every peer connection.
+///
+/// ```
+/// use zk_server_mini::ensemble::wire::{MAGIC, encode_hello};
+/// assert_eq!(&encode_hello(1, 2, 2181)[..8], &MAGIC);
+/// ```
 pub const MAGIC: [u8; 8] = *b"ZKMZAB01";
 
 /// Size of the hello: magic, ensemble id, sender id, sender's client port.
+///
+/// ```
+/// use zk_server_mini::ensemble::wire::{HELLO_LEN, encode_hello};
+/// assert_eq!(encode_hello(1, 2, 2181).len(), HELLO_LEN); // 8 + 8 + 8 + 2
+/// ```
 pub const HELLO_LEN: usize = 26;
 
 /// Largest frame accepted (a SNAP carries the whole tree).
+///
+/// ```
+/// use zk_server_mini::ensemble::wire::MAX_FRAME;
+/// assert_eq!(MAX_FRAME, 512 << 20); // room for a SNAP of a large tree
+/// ```
 pub const MAX_FRAME: usize = 512 << 20;
 
 /// Why bytes from a peer were refused.
+///
+/// ```
+/// use zk_server_mini::ensemble::wire::{WireError, decode_hello, encode_hello};
+/// let hello = encode_hello(0xabc, 2, 2181);
+/// assert_eq!(decode_hello(&hello, 0xdef, &[1, 2, 3], 1), Err(WireError::OtherEnsemble { ours: 0xdef, theirs: 0xabc }));
+/// assert_eq!(decode_hello(&hello, 0xabc, &[1, 3], 1), Err(WireError::NotAMember(2)));
+/// assert_eq!(decode_hello(&[0; 26], 0xabc, &[1, 2, 3], 1), Err(WireError::BadMagic));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
     /// Not our protocol.
@@ -60,6 +83,14 @@ pub fn encode_hello(ensemble_id: u64, from: PeerId, client_port: u16) -> [u8; HE
 ///
 /// # Errors
 /// [`WireError`] naming what is wrong.
+///
+/// ```
+/// use zk_server_mini::ensemble::wire::{WireError, decode_hello, encode_hello};
+/// let hello = encode_hello(0xabc, 2, 2182);
+/// assert_eq!(decode_hello(&hello, 0xabc, &[1, 2, 3], 1), Ok((2, 2182)));
+/// // a member's own id coming back is refused
+/// assert_eq!(decode_hello(&hello, 0xabc, &[1, 2, 3], 2), Err(WireError::NotAMember(2)));
+/// ```
 pub fn decode_hello(
     hello: &[u8; HELLO_LEN],
     ensemble_id: u64,

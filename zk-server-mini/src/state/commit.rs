@@ -22,6 +22,25 @@ impl StateMachine {
 
     /// Applies every proposal, sealed or not (all now durable), in zxid order, fires watches
     /// and produces the notifications and replies, notifications first.
+    ///
+    /// ```
+    /// use zk_proto::{ConnectRequest, CreateRequest, Request, acl::Acl};
+    /// use zk_server_mini::state::{Action, CoreConfig, Input, StateMachine};
+    /// use zk_server_mini::tree::DataTree;
+    /// # let mut sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+    /// # let addr = ([127, 0, 0, 1], 4000).into();
+    /// # let connect = Input::Connect { conn: 1, request: ConnectRequest::new_session(10_000) };
+    /// # sm.step(vec![Input::Open { conn: 1, addr }, connect], 0, 0);
+    /// # sm.commit(); // connection 1 has a session now
+    /// let create = |path: &str| {
+    ///     let r = Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+    ///     Input::Request { conn: 1, xid: 1, op: r.op_code(), body: Ok(r) }
+    /// };
+    /// sm.step(vec![create("/a")], 0, 0);
+    /// let actions = sm.commit(); // after making sm.proposals() durable
+    /// assert_eq!(actions.len(), 1); // the reply
+    /// assert!(sm.proposals().is_empty());
+    /// ```
     pub fn commit(&mut self) -> Vec<Action> {
         self.seal_batch();
         let actions = self.commit_through(self.proposer.last_assigned);
@@ -33,6 +52,27 @@ impl StateMachine {
     /// The state machine keeps preparing (against the batch's pending changes) and answering
     /// reads while the batch is being made durable; [`StateMachine::commit_through`] then
     /// commits it. Batches must be made durable in the order they were sealed.
+    ///
+    /// ```
+    /// use zk_proto::{ConnectRequest, CreateRequest, Request, acl::Acl};
+    /// use zk_server_mini::state::{Action, CoreConfig, Input, StateMachine};
+    /// use zk_server_mini::tree::DataTree;
+    /// # let mut sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+    /// # let addr = ([127, 0, 0, 1], 4000).into();
+    /// # let connect = Input::Connect { conn: 1, request: ConnectRequest::new_session(10_000) };
+    /// # sm.step(vec![Input::Open { conn: 1, addr }, connect], 0, 0);
+    /// # sm.commit(); // connection 1 has a session now
+    /// let create = |path: &str| {
+    ///     let r = Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+    ///     Input::Request { conn: 1, xid: 1, op: r.op_code(), body: Ok(r) }
+    /// };
+    /// sm.step(vec![create("/a")], 0, 0);
+    /// let last = sm.seal_batch().last().map(|p| p.header.zxid).unwrap(); // hand these to the log
+    /// assert!(sm.has_in_flight());
+    /// sm.step(vec![create("/b")], 0, 0); // keeps preparing meanwhile
+    /// sm.commit_through(last);
+    /// assert!(sm.tree().get("/a").is_some() && sm.tree().get("/b").is_none());
+    /// ```
     pub fn seal_batch(&mut self) -> &[Proposal] {
         let start = self.in_flight.len();
         self.in_flight.extend(self.proposer.proposals.drain(..));
@@ -42,6 +82,27 @@ impl StateMachine {
     }
 
     /// Whether a sealed batch waits for [`StateMachine::commit_through`].
+    ///
+    /// ```
+    /// use zk_proto::{ConnectRequest, CreateRequest, Request, acl::Acl};
+    /// use zk_server_mini::state::{Action, CoreConfig, Input, StateMachine};
+    /// use zk_server_mini::tree::DataTree;
+    /// # let mut sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+    /// # let addr = ([127, 0, 0, 1], 4000).into();
+    /// # let connect = Input::Connect { conn: 1, request: ConnectRequest::new_session(10_000) };
+    /// # sm.step(vec![Input::Open { conn: 1, addr }, connect], 0, 0);
+    /// # sm.commit(); // connection 1 has a session now
+    /// let create = |path: &str| {
+    ///     let r = Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+    ///     Input::Request { conn: 1, xid: 1, op: r.op_code(), body: Ok(r) }
+    /// };
+    /// assert!(!sm.has_in_flight());
+    /// sm.step(vec![create("/a")], 0, 0);
+    /// sm.seal_batch();
+    /// assert!(sm.has_in_flight());
+    /// sm.commit_through(2);
+    /// assert!(!sm.has_in_flight());
+    /// ```
     pub fn has_in_flight(&self) -> bool {
         !self.in_flight.is_empty()
     }
@@ -49,6 +110,25 @@ impl StateMachine {
     /// Commits the sealed proposals with zxids up to `zxid` (now durable): applies them in
     /// zxid order, fires watches, and produces the notifications and replies, notifications
     /// first. Pending changes of later batches are kept.
+    ///
+    /// ```
+    /// use zk_proto::{ConnectRequest, CreateRequest, Request, acl::Acl};
+    /// use zk_server_mini::state::{Action, CoreConfig, Input, StateMachine};
+    /// use zk_server_mini::tree::DataTree;
+    /// # let mut sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+    /// # let addr = ([127, 0, 0, 1], 4000).into();
+    /// # let connect = Input::Connect { conn: 1, request: ConnectRequest::new_session(10_000) };
+    /// # sm.step(vec![Input::Open { conn: 1, addr }, connect], 0, 0);
+    /// # sm.commit(); // connection 1 has a session now
+    /// let create = |path: &str| {
+    ///     let r = Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+    ///     Input::Request { conn: 1, xid: 1, op: r.op_code(), body: Ok(r) }
+    /// };
+    /// sm.step(vec![create("/a")], 0, 0);
+    /// sm.seal_batch();
+    /// let actions = sm.commit_through(2); // the log reports 2 durable
+    /// assert!(matches!(&actions[..], [Action::Send(1, _)]));
+    /// ```
     pub fn commit_through(&mut self, zxid: i64) -> Vec<Action> {
         while self
             .in_flight

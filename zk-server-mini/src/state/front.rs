@@ -27,6 +27,29 @@ impl StateMachine {
 
     /// The driver wrote `bytes` of `conn`'s replies to its socket: requests held back while
     /// its (or the server's) unsent replies were over the limit may go on.
+    ///
+    /// ```
+    /// use zk_proto::{ConnectRequest, CreateRequest, Request, acl::Acl};
+    /// use zk_server_mini::state::{Action, CoreConfig, Input, StateMachine};
+    /// use zk_server_mini::tree::DataTree;
+    /// # let mut sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+    /// # let addr = ([127, 0, 0, 1], 4000).into();
+    /// # let connect = Input::Connect { conn: 1, request: ConnectRequest::new_session(10_000) };
+    /// # sm.step(vec![Input::Open { conn: 1, addr }, connect], 0, 0);
+    /// # sm.commit(); // connection 1 has a session now
+    /// let create = |path: &str| {
+    ///     let r = Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+    ///     Input::Request { conn: 1, xid: 1, op: r.op_code(), body: Ok(r) }
+    /// };
+    /// sm.step(vec![create("/a")], 0, 0);
+    /// for action in sm.commit() {
+    ///     if let Action::Send(conn, frame) = action {
+    ///         // ... after writing it to the socket:
+    ///         sm.sent(conn, frame.len());
+    ///     }
+    /// }
+    /// assert!(!sm.is_congested());
+    /// ```
     pub fn sent(&mut self, conn: ConnId, bytes: usize) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
@@ -39,11 +62,45 @@ impl StateMachine {
 
     /// Whether deferred inputs may move now (something they waited for happened): the driver
     /// then steps again without waiting for new input.
+    ///
+    /// ```
+    /// use zk_proto::{ConnectRequest, CreateRequest, Request, acl::Acl};
+    /// use zk_server_mini::state::{Action, CoreConfig, Input, StateMachine};
+    /// use zk_server_mini::tree::DataTree;
+    /// # let mut sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+    /// # let addr = ([127, 0, 0, 1], 4000).into();
+    /// # let connect = Input::Connect { conn: 1, request: ConnectRequest::new_session(10_000) };
+    /// # sm.step(vec![Input::Open { conn: 1, addr }, connect], 0, 0);
+    /// # sm.commit(); // connection 1 has a session now
+    /// let create = |path: &str| {
+    ///     let r = Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+    ///     Input::Request { conn: 1, xid: 1, op: r.op_code(), body: Ok(r) }
+    /// };
+    /// # let _ = create;
+    /// assert!(!sm.backlog_ready()); // nothing deferred
+    /// ```
     pub fn backlog_ready(&self) -> bool {
         self.backlog_dirty && !self.backlog.is_empty()
     }
 
     /// Whether some requests wait for replies to be written ([`StateMachine::sent`]).
+    ///
+    /// ```
+    /// use zk_proto::{ConnectRequest, CreateRequest, Request, acl::Acl};
+    /// use zk_server_mini::state::{Action, CoreConfig, Input, StateMachine};
+    /// use zk_server_mini::tree::DataTree;
+    /// # let mut sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+    /// # let addr = ([127, 0, 0, 1], 4000).into();
+    /// # let connect = Input::Connect { conn: 1, request: ConnectRequest::new_session(10_000) };
+    /// # sm.step(vec![Input::Open { conn: 1, addr }, connect], 0, 0);
+    /// # sm.commit(); // connection 1 has a session now
+    /// let create = |path: &str| {
+    ///     let r = Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+    ///     Input::Request { conn: 1, xid: 1, op: r.op_code(), body: Ok(r) }
+    /// };
+    /// # let _ = create;
+    /// assert!(!sm.is_congested()); // replies are being written as fast as they come
+    /// ```
     pub fn is_congested(&self) -> bool {
         !self.congested.is_empty()
     }
@@ -259,6 +316,24 @@ impl StateMachine {
 
     /// Closes the connections of `session` (or every connection) without touching sessions:
     /// clients see a dropped connection and reconnect (fault injection). Returns how many.
+    ///
+    /// ```
+    /// use zk_proto::{ConnectRequest, CreateRequest, Request, acl::Acl};
+    /// use zk_server_mini::state::{Action, CoreConfig, Input, StateMachine};
+    /// use zk_server_mini::tree::DataTree;
+    /// # let mut sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+    /// # let addr = ([127, 0, 0, 1], 4000).into();
+    /// # let connect = Input::Connect { conn: 1, request: ConnectRequest::new_session(10_000) };
+    /// # sm.step(vec![Input::Open { conn: 1, addr }, connect], 0, 0);
+    /// # sm.commit(); // connection 1 has a session now
+    /// let create = |path: &str| {
+    ///     let r = Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+    ///     Input::Request { conn: 1, xid: 1, op: r.op_code(), body: Ok(r) }
+    /// };
+    /// # let _ = create;
+    /// assert_eq!(sm.drop_connections(None), 1);
+    /// assert_eq!(sm.session_ids().len(), 1); // the session lives on
+    /// ```
     pub fn drop_connections(&mut self, session: Option<i64>) -> usize {
         let conns: Vec<ConnId> = self
             .conns
@@ -273,6 +348,24 @@ impl StateMachine {
     }
 
     /// Whether `conn` may still receive (it is known and not closing).
+    ///
+    /// ```
+    /// use zk_proto::{ConnectRequest, CreateRequest, Request, acl::Acl};
+    /// use zk_server_mini::state::{Action, CoreConfig, Input, StateMachine};
+    /// use zk_server_mini::tree::DataTree;
+    /// # let mut sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+    /// # let addr = ([127, 0, 0, 1], 4000).into();
+    /// # let connect = Input::Connect { conn: 1, request: ConnectRequest::new_session(10_000) };
+    /// # sm.step(vec![Input::Open { conn: 1, addr }, connect], 0, 0);
+    /// # sm.commit(); // connection 1 has a session now
+    /// let create = |path: &str| {
+    ///     let r = Request::Create(CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 0 });
+    ///     Input::Request { conn: 1, xid: 1, op: r.op_code(), body: Ok(r) }
+    /// };
+    /// # let _ = create;
+    /// assert!(sm.is_open(1));
+    /// assert!(!sm.is_open(2));
+    /// ```
     pub fn is_open(&self, conn: ConnId) -> bool {
         self.conns.get(&conn).is_some_and(|c| !c.closing)
     }

@@ -61,6 +61,12 @@ pub struct Gap {
 
 impl History {
     /// An empty history after `base`.
+    ///
+    /// ```
+    /// use zk_server_mini::zab::history::History;
+    /// let h = History::new(42); // continues a snapshot at zxid 42
+    /// assert_eq!((h.base(), h.last(), h.len()), (42, 42, 0));
+    /// ```
     pub fn new(base: i64) -> Self {
         Self {
             base,
@@ -69,21 +75,64 @@ impl History {
     }
 
     /// The snapshot zxid the entries continue.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use zk_server_mini::zab::{Entry, history::History};
+    /// use zk_server_mini::zxid::make;
+    /// let e = |zxid| Entry { zxid, payload: Bytes::new() };
+    /// let mut h = History::new(make(1, 2));
+    /// h.append(e(make(1, 3))).unwrap();
+    /// assert_eq!(h.base(), make(1, 2));
+    /// ```
     pub fn base(&self) -> i64 {
         self.base
     }
 
     /// The last zxid (the base when there are no entries).
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use zk_server_mini::zab::{Entry, history::History};
+    /// use zk_server_mini::zxid::make;
+    /// let e = |zxid| Entry { zxid, payload: Bytes::new() };
+    /// let mut h = History::new(make(1, 2));
+    /// assert_eq!(h.last(), make(1, 2)); // the base while empty
+    /// h.append(e(make(1, 3))).unwrap();
+    /// assert_eq!(h.last(), make(1, 3));
+    /// ```
     pub fn last(&self) -> i64 {
         self.entries.back().map_or(self.base, |e| e.zxid)
     }
 
     /// Number of entries held.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use zk_server_mini::zab::{Entry, history::History};
+    /// use zk_server_mini::zxid::make;
+    /// let e = |zxid| Entry { zxid, payload: Bytes::new() };
+    /// let mut h = History::new(0);
+    /// h.append(e(make(1, 1))).unwrap();
+    /// h.append(e(make(1, 2))).unwrap();
+    /// assert_eq!(h.len(), 2); // the base is not an entry
+    /// ```
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether no entries are held.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use zk_server_mini::zab::{Entry, history::History};
+    /// use zk_server_mini::zxid::make;
+    /// let e = |zxid| Entry { zxid, payload: Bytes::new() };
+    /// let mut h = History::new(0);
+    /// assert!(h.is_empty());
+    /// h.append(e(make(1, 1))).unwrap();
+    /// assert!(!h.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -92,6 +141,18 @@ impl History {
     ///
     /// # Errors
     /// [`Gap`] when it does not.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use zk_server_mini::zab::{Entry, history::History};
+    /// use zk_server_mini::zxid::make;
+    /// let e = |zxid| Entry { zxid, payload: Bytes::new() };
+    /// use zk_server_mini::zab::history::Gap;
+    /// let mut h = History::new(make(1, 4));
+    /// h.append(e(make(1, 5))).unwrap();
+    /// h.append(e(make(2, 1))).unwrap(); // a new epoch starts at counter 1
+    /// assert_eq!(h.append(e(make(2, 3))), Err(Gap { last: make(2, 1), zxid: make(2, 3) }));
+    /// ```
     pub fn append(&mut self, entry: Entry) -> Result<(), Gap> {
         let last = self.last();
         if !follows(last, entry.zxid) {
@@ -109,17 +170,52 @@ impl History {
     }
 
     /// Whether `zxid` is the base or one of the entries.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use zk_server_mini::zab::{Entry, history::History};
+    /// use zk_server_mini::zxid::make;
+    /// let e = |zxid| Entry { zxid, payload: Bytes::new() };
+    /// let mut h = History::new(make(1, 4));
+    /// h.append(e(make(1, 5))).unwrap();
+    /// assert!(h.contains(make(1, 4)) && h.contains(make(1, 5)));
+    /// assert!(!h.contains(make(1, 6)));
+    /// ```
     pub fn contains(&self, zxid: i64) -> bool {
         zxid == self.base || self.index_of(zxid).is_ok()
     }
 
     /// The entry with `zxid`.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use zk_server_mini::zab::{Entry, history::History};
+    /// use zk_server_mini::zxid::make;
+    /// let e = |zxid| Entry { zxid, payload: Bytes::new() };
+    /// let mut h = History::new(0);
+    /// h.append(Entry { zxid: make(1, 1), payload: Bytes::from_static(b"txn") }).unwrap();
+    /// assert_eq!(h.get(make(1, 1)).map(|e| &e.payload[..]), Some(&b"txn"[..]));
+    /// assert!(h.get(0).is_none()); // the base is not an entry
+    /// ```
     pub fn get(&self, zxid: i64) -> Option<&Entry> {
         self.index_of(zxid).ok().map(|i| &self.entries[i])
     }
 
     /// The largest zxid of this history (base included) at or below `zxid`; `None` when
     /// `zxid` is below the base.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use zk_server_mini::zab::{Entry, history::History};
+    /// use zk_server_mini::zxid::make;
+    /// let e = |zxid| Entry { zxid, payload: Bytes::new() };
+    /// let mut h = History::new(make(1, 2));
+    /// h.append(e(make(1, 3))).unwrap();
+    /// h.append(e(make(3, 1))).unwrap();
+    /// assert_eq!(h.floor(make(2, 7)), Some(make(1, 3))); // where a diverged follower truncates to
+    /// assert_eq!(h.floor(make(1, 2)), Some(make(1, 2)));
+    /// assert_eq!(h.floor(make(1, 1)), None); // below the base
+    /// ```
     pub fn floor(&self, zxid: i64) -> Option<i64> {
         if zxid < self.base {
             return None;
@@ -132,6 +228,19 @@ impl History {
     }
 
     /// The entries above `zxid`, oldest first.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use zk_server_mini::zab::{Entry, history::History};
+    /// use zk_server_mini::zxid::make;
+    /// let e = |zxid| Entry { zxid, payload: Bytes::new() };
+    /// let mut h = History::new(0);
+    /// for c in 1..=4 {
+    ///     h.append(e(make(1, c))).unwrap();
+    /// }
+    /// let rest: Vec<i64> = h.after(make(1, 2)).map(|e| e.zxid).collect();
+    /// assert_eq!(rest, [make(1, 3), make(1, 4)]); // what a follower at 1/2 needs (DIFF)
+    /// ```
     pub fn after(&self, zxid: i64) -> impl Iterator<Item = &Entry> {
         let from = match self.index_of(zxid) {
             Ok(i) => i + 1,
@@ -141,11 +250,37 @@ impl History {
     }
 
     /// The first entry above `zxid`.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use zk_server_mini::zab::{Entry, history::History};
+    /// use zk_server_mini::zxid::make;
+    /// let e = |zxid| Entry { zxid, payload: Bytes::new() };
+    /// let mut h = History::new(0);
+    /// h.append(e(make(1, 1))).unwrap();
+    /// h.append(e(make(1, 2))).unwrap();
+    /// assert_eq!(h.next_after(make(1, 1)).map(|e| e.zxid), Some(make(1, 2)));
+    /// assert!(h.next_after(make(1, 2)).is_none());
+    /// ```
     pub fn next_after(&self, zxid: i64) -> Option<&Entry> {
         self.after(zxid).next()
     }
 
     /// Removes the entries above `zxid`.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use zk_server_mini::zab::{Entry, history::History};
+    /// use zk_server_mini::zxid::make;
+    /// let e = |zxid| Entry { zxid, payload: Bytes::new() };
+    /// let mut h = History::new(0);
+    /// for c in 1..=3 {
+    ///     h.append(e(make(1, c))).unwrap();
+    /// }
+    /// h.truncate_after(make(1, 1)); // drop uncommitted proposals the new leader never saw
+    /// assert_eq!(h.last(), make(1, 1));
+    /// h.append(e(make(2, 1))).unwrap();
+    /// ```
     pub fn truncate_after(&mut self, zxid: i64) {
         let keep = match self.index_of(zxid) {
             Ok(i) => i + 1,
@@ -156,6 +291,20 @@ impl History {
 
     /// Drops the entries at or below `zxid` (covered by a snapshot at `zxid`), which must be
     /// in this history; returns whether it was.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use zk_server_mini::zab::{Entry, history::History};
+    /// use zk_server_mini::zxid::make;
+    /// let e = |zxid| Entry { zxid, payload: Bytes::new() };
+    /// let mut h = History::new(0);
+    /// for c in 1..=3 {
+    ///     h.append(e(make(1, c))).unwrap();
+    /// }
+    /// assert!(h.compact(make(1, 2))); // a snapshot at 1/2 covers the first two
+    /// assert_eq!((h.base(), h.len()), (make(1, 2), 1));
+    /// assert!(!h.compact(make(7, 1))); // not in this history: nothing changes
+    /// ```
     pub fn compact(&mut self, zxid: i64) -> bool {
         if zxid <= self.base {
             return zxid == self.base;

@@ -202,6 +202,11 @@ pub enum Message {
 
 impl Message {
     /// The epoch a post-election message belongs to (votes and introductions have none).
+    ///
+    /// ```
+    /// use zk_server_mini::zab::Message;
+    /// assert_eq!(Message::Commit { epoch: 3, zxid: zk_server_mini::zxid::make(3, 9) }.epoch(), Some(3));
+    /// ```
     pub fn epoch(&self) -> Option<u32> {
         match self {
             Message::Vote { .. }

@@ -107,6 +107,14 @@ impl Peer {
     ///
     /// # Errors
     /// Recovered state this core could not have written ([`StartError`]).
+    ///
+    /// ```
+    /// use zk_server_mini::zab::{Config, Peer, Recovered, Role};
+    /// let peer = Peer::new(Config::new(2, vec![1, 2, 3]), Recovered::default())?;
+    /// assert_eq!(peer.role(), Role::Looking);
+    /// assert!(!peer.is_serving());
+    /// # Ok::<(), zk_server_mini::zab::StartError>(())
+    /// ```
     pub fn new(config: Config, recovered: Recovered) -> Result<Self, StartError> {
         if !config.members.contains(&config.id) {
             return Err(StartError::NotAMember(config.id));
@@ -159,11 +167,42 @@ impl Peer {
     }
 
     /// This member's id.
+    ///
+    /// ```
+    /// use zk_server_mini::zab::{Config, Peer, Recovered};
+    /// let peer = Peer::new(Config::new(2, vec![1, 2, 3]), Recovered::default())?;
+    /// assert_eq!(peer.id(), 2);
+    /// # Ok::<(), zk_server_mini::zab::StartError>(())
+    /// ```
     pub fn id(&self) -> PeerId {
         self.config.id
     }
 
     /// The current role.
+    ///
+    /// ```
+    /// # use zk_server_mini::zab::{Config, Input, Output, Peer, Recovered};
+    /// # fn run(peer: &mut Peer) -> Vec<Output> {
+    /// #     let mut seen = Vec::new();
+    /// #     for _ in 0..10 {
+    /// #         peer.step(Input::Tick);
+    /// #         for out in peer.take_outputs() {
+    /// #             if let Output::Persist { id, .. } = &out { peer.step(Input::Persisted { id: *id }); }
+    /// #             seen.push(out);
+    /// #         }
+    /// #     }
+    /// #     seen
+    /// # }
+    /// # fn serving() -> Peer {
+    /// #     let mut peer = Peer::new(Config::new(1, vec![1]), Recovered::default()).unwrap();
+    /// #     run(&mut peer);
+    /// #     assert!(peer.is_serving());
+    /// #     peer
+    /// # }
+    /// use zk_server_mini::zab::Role;
+    /// let peer = serving(); // an ensemble of one elects itself
+    /// assert_eq!(peer.role(), Role::Leading);
+    /// ```
     pub fn role(&self) -> Role {
         match &self.role {
             RoleState::Looking(_) => Role::Looking,
@@ -173,6 +212,31 @@ impl Peer {
     }
 
     /// The established epoch this member leads, if it is a serving leader.
+    ///
+    /// ```
+    /// # use zk_server_mini::zab::{Config, Input, Output, Peer, Recovered};
+    /// # fn run(peer: &mut Peer) -> Vec<Output> {
+    /// #     let mut seen = Vec::new();
+    /// #     for _ in 0..10 {
+    /// #         peer.step(Input::Tick);
+    /// #         for out in peer.take_outputs() {
+    /// #             if let Output::Persist { id, .. } = &out { peer.step(Input::Persisted { id: *id }); }
+    /// #             seen.push(out);
+    /// #         }
+    /// #     }
+    /// #     seen
+    /// # }
+    /// # fn serving() -> Peer {
+    /// #     let mut peer = Peer::new(Config::new(1, vec![1]), Recovered::default()).unwrap();
+    /// #     run(&mut peer);
+    /// #     assert!(peer.is_serving());
+    /// #     peer
+    /// # }
+    /// let fresh = Peer::new(Config::new(1, vec![1]), Recovered::default()).unwrap();
+    /// assert_eq!(fresh.leading_epoch(), None);
+    /// let peer = serving();
+    /// assert_eq!(peer.leading_epoch(), Some(peer.current_epoch()));
+    /// ```
     pub fn leading_epoch(&self) -> Option<u32> {
         match &self.role {
             RoleState::Leading(l) if l.established => l.epoch,
@@ -181,41 +245,220 @@ impl Peer {
     }
 
     /// Whether clients may be served here.
+    ///
+    /// ```
+    /// # use zk_server_mini::zab::{Config, Input, Output, Peer, Recovered};
+    /// # fn run(peer: &mut Peer) -> Vec<Output> {
+    /// #     let mut seen = Vec::new();
+    /// #     for _ in 0..10 {
+    /// #         peer.step(Input::Tick);
+    /// #         for out in peer.take_outputs() {
+    /// #             if let Output::Persist { id, .. } = &out { peer.step(Input::Persisted { id: *id }); }
+    /// #             seen.push(out);
+    /// #         }
+    /// #     }
+    /// #     seen
+    /// # }
+    /// # fn serving() -> Peer {
+    /// #     let mut peer = Peer::new(Config::new(1, vec![1]), Recovered::default()).unwrap();
+    /// #     run(&mut peer);
+    /// #     assert!(peer.is_serving());
+    /// #     peer
+    /// # }
+    /// let mut peer = Peer::new(Config::new(1, vec![1]), Recovered::default()).unwrap();
+    /// assert!(!peer.is_serving());
+    /// run(&mut peer);
+    /// assert!(peer.is_serving());
+    /// ```
     pub fn is_serving(&self) -> bool {
         self.serving
     }
 
     /// acceptedEpoch (as last emitted for persisting).
+    ///
+    /// ```
+    /// # use zk_server_mini::zab::{Config, Input, Output, Peer, Recovered};
+    /// # fn run(peer: &mut Peer) -> Vec<Output> {
+    /// #     let mut seen = Vec::new();
+    /// #     for _ in 0..10 {
+    /// #         peer.step(Input::Tick);
+    /// #         for out in peer.take_outputs() {
+    /// #             if let Output::Persist { id, .. } = &out { peer.step(Input::Persisted { id: *id }); }
+    /// #             seen.push(out);
+    /// #         }
+    /// #     }
+    /// #     seen
+    /// # }
+    /// # fn serving() -> Peer {
+    /// #     let mut peer = Peer::new(Config::new(1, vec![1]), Recovered::default()).unwrap();
+    /// #     run(&mut peer);
+    /// #     assert!(peer.is_serving());
+    /// #     peer
+    /// # }
+    /// let peer = serving();
+    /// assert!(peer.accepted_epoch() >= 1); // persisted before the epoch is established
+    /// ```
     pub fn accepted_epoch(&self) -> u32 {
         self.accepted_epoch
     }
 
     /// currentEpoch (as last emitted for persisting).
+    ///
+    /// ```
+    /// # use zk_server_mini::zab::{Config, Input, Output, Peer, Recovered};
+    /// # fn run(peer: &mut Peer) -> Vec<Output> {
+    /// #     let mut seen = Vec::new();
+    /// #     for _ in 0..10 {
+    /// #         peer.step(Input::Tick);
+    /// #         for out in peer.take_outputs() {
+    /// #             if let Output::Persist { id, .. } = &out { peer.step(Input::Persisted { id: *id }); }
+    /// #             seen.push(out);
+    /// #         }
+    /// #     }
+    /// #     seen
+    /// # }
+    /// # fn serving() -> Peer {
+    /// #     let mut peer = Peer::new(Config::new(1, vec![1]), Recovered::default()).unwrap();
+    /// #     run(&mut peer);
+    /// #     assert!(peer.is_serving());
+    /// #     peer
+    /// # }
+    /// let peer = serving();
+    /// assert_eq!(peer.current_epoch(), peer.accepted_epoch());
+    /// ```
     pub fn current_epoch(&self) -> u32 {
         self.current_epoch
     }
 
     /// The last logged zxid (persist requests emitted, durable or not).
+    ///
+    /// ```
+    /// # use zk_server_mini::zab::{Config, Input, Output, Peer, Recovered};
+    /// # fn run(peer: &mut Peer) -> Vec<Output> {
+    /// #     let mut seen = Vec::new();
+    /// #     for _ in 0..10 {
+    /// #         peer.step(Input::Tick);
+    /// #         for out in peer.take_outputs() {
+    /// #             if let Output::Persist { id, .. } = &out { peer.step(Input::Persisted { id: *id }); }
+    /// #             seen.push(out);
+    /// #         }
+    /// #     }
+    /// #     seen
+    /// # }
+    /// # fn serving() -> Peer {
+    /// #     let mut peer = Peer::new(Config::new(1, vec![1]), Recovered::default()).unwrap();
+    /// #     run(&mut peer);
+    /// #     assert!(peer.is_serving());
+    /// #     peer
+    /// # }
+    /// let mut peer = serving();
+    /// let zxid = peer.propose(bytes::Bytes::from_static(b"txn")).unwrap();
+    /// assert_eq!(peer.last_logged(), zxid); // emitted for persisting, not yet durable
+    /// assert!(peer.committed() < zxid);
+    /// ```
     pub fn last_logged(&self) -> i64 {
         self.history.last()
     }
 
     /// The last zxid handed to the driver to apply.
+    ///
+    /// ```
+    /// # use zk_server_mini::zab::{Config, Input, Output, Peer, Recovered};
+    /// # fn run(peer: &mut Peer) -> Vec<Output> {
+    /// #     let mut seen = Vec::new();
+    /// #     for _ in 0..10 {
+    /// #         peer.step(Input::Tick);
+    /// #         for out in peer.take_outputs() {
+    /// #             if let Output::Persist { id, .. } = &out { peer.step(Input::Persisted { id: *id }); }
+    /// #             seen.push(out);
+    /// #         }
+    /// #     }
+    /// #     seen
+    /// # }
+    /// # fn serving() -> Peer {
+    /// #     let mut peer = Peer::new(Config::new(1, vec![1]), Recovered::default()).unwrap();
+    /// #     run(&mut peer);
+    /// #     assert!(peer.is_serving());
+    /// #     peer
+    /// # }
+    /// let mut peer = serving();
+    /// let zxid = peer.propose(bytes::Bytes::from_static(b"txn")).unwrap();
+    /// assert!(peer.applied() < zxid);
+    /// run(&mut peer); // the persist completes: a quorum of one has it
+    /// assert_eq!(peer.applied(), zxid);
+    /// ```
     pub fn applied(&self) -> i64 {
         self.applied
     }
 
     /// The highest zxid known to be committed.
+    ///
+    /// ```
+    /// # use zk_server_mini::zab::{Config, Input, Output, Peer, Recovered};
+    /// # fn run(peer: &mut Peer) -> Vec<Output> {
+    /// #     let mut seen = Vec::new();
+    /// #     for _ in 0..10 {
+    /// #         peer.step(Input::Tick);
+    /// #         for out in peer.take_outputs() {
+    /// #             if let Output::Persist { id, .. } = &out { peer.step(Input::Persisted { id: *id }); }
+    /// #             seen.push(out);
+    /// #         }
+    /// #     }
+    /// #     seen
+    /// # }
+    /// # fn serving() -> Peer {
+    /// #     let mut peer = Peer::new(Config::new(1, vec![1]), Recovered::default()).unwrap();
+    /// #     run(&mut peer);
+    /// #     assert!(peer.is_serving());
+    /// #     peer
+    /// # }
+    /// let mut peer = serving();
+    /// let zxid = peer.propose(bytes::Bytes::from_static(b"txn")).unwrap();
+    /// run(&mut peer);
+    /// assert_eq!(peer.committed(), zxid);
+    /// ```
     pub fn committed(&self) -> i64 {
         self.committed
     }
 
     /// The entries held in memory (after the last snapshot).
+    ///
+    /// ```
+    /// # use zk_server_mini::zab::{Config, Input, Output, Peer, Recovered};
+    /// # fn run(peer: &mut Peer) -> Vec<Output> {
+    /// #     let mut seen = Vec::new();
+    /// #     for _ in 0..10 {
+    /// #         peer.step(Input::Tick);
+    /// #         for out in peer.take_outputs() {
+    /// #             if let Output::Persist { id, .. } = &out { peer.step(Input::Persisted { id: *id }); }
+    /// #             seen.push(out);
+    /// #         }
+    /// #     }
+    /// #     seen
+    /// # }
+    /// # fn serving() -> Peer {
+    /// #     let mut peer = Peer::new(Config::new(1, vec![1]), Recovered::default()).unwrap();
+    /// #     run(&mut peer);
+    /// #     assert!(peer.is_serving());
+    /// #     peer
+    /// # }
+    /// let mut peer = serving();
+    /// let zxid = peer.propose(bytes::Bytes::from_static(b"txn")).unwrap();
+    /// assert_eq!(peer.history().last(), zxid);
+    /// assert_eq!(&peer.history().get(zxid).unwrap().payload[..], b"txn");
+    /// ```
     pub fn history(&self) -> &History {
         &self.history
     }
 
     /// This member's vote if it looked for a leader now.
+    ///
+    /// ```
+    /// use zk_server_mini::zab::{Config, Peer, Recovered, Vote};
+    /// let peer = Peer::new(Config::new(3, vec![1, 2, 3]), Recovered::default())?;
+    /// assert_eq!(peer.own_vote(), Vote { current_epoch: 0, last_zxid: 0, id: 3 });
+    /// # Ok::<(), zk_server_mini::zab::StartError>(())
+    /// ```
     pub fn own_vote(&self) -> Vote {
         Vote {
             current_epoch: self.current_epoch,
@@ -225,11 +468,66 @@ impl Peer {
     }
 
     /// Drains the outputs produced so far, in the order they must be carried out.
+    ///
+    /// ```
+    /// # use zk_server_mini::zab::{Config, Input, Output, Peer, Recovered};
+    /// # fn run(peer: &mut Peer) -> Vec<Output> {
+    /// #     let mut seen = Vec::new();
+    /// #     for _ in 0..10 {
+    /// #         peer.step(Input::Tick);
+    /// #         for out in peer.take_outputs() {
+    /// #             if let Output::Persist { id, .. } = &out { peer.step(Input::Persisted { id: *id }); }
+    /// #             seen.push(out);
+    /// #         }
+    /// #     }
+    /// #     seen
+    /// # }
+    /// # fn serving() -> Peer {
+    /// #     let mut peer = Peer::new(Config::new(1, vec![1]), Recovered::default()).unwrap();
+    /// #     run(&mut peer);
+    /// #     assert!(peer.is_serving());
+    /// #     peer
+    /// # }
+    /// let mut peer = Peer::new(Config::new(1, vec![1]), Recovered::default()).unwrap();
+    /// peer.step(Input::Tick);
+    /// let outputs = peer.take_outputs(); // carry them out in this order
+    /// assert!(peer.take_outputs().is_empty()); // drained
+    /// # drop(outputs);
+    /// ```
     pub fn take_outputs(&mut self) -> Vec<Output> {
         std::mem::take(&mut self.outputs)
     }
 
     /// Feeds one input.
+    ///
+    /// ```
+    /// # use zk_server_mini::zab::{Config, Input, Output, Peer, Recovered};
+    /// # fn run(peer: &mut Peer) -> Vec<Output> {
+    /// #     let mut seen = Vec::new();
+    /// #     for _ in 0..10 {
+    /// #         peer.step(Input::Tick);
+    /// #         for out in peer.take_outputs() {
+    /// #             if let Output::Persist { id, .. } = &out { peer.step(Input::Persisted { id: *id }); }
+    /// #             seen.push(out);
+    /// #         }
+    /// #     }
+    /// #     seen
+    /// # }
+    /// # fn serving() -> Peer {
+    /// #     let mut peer = Peer::new(Config::new(1, vec![1]), Recovered::default()).unwrap();
+    /// #     run(&mut peer);
+    /// #     assert!(peer.is_serving());
+    /// #     peer
+    /// # }
+    /// let mut peer = Peer::new(Config::new(1, vec![1]), Recovered::default()).unwrap();
+    /// peer.step(Input::Tick); // time passes: elections, heartbeats, session expiry
+    /// for out in peer.take_outputs() {
+    ///     if let Output::Persist { id, .. } = out {
+    ///         // ... after the fsync:
+    ///         peer.step(Input::Persisted { id });
+    ///     }
+    /// }
+    /// ```
     pub fn step(&mut self, input: Input) {
         match input {
             Input::Tick => self.on_tick(),
@@ -263,6 +561,33 @@ impl Peer {
     /// # Errors
     /// [`ProposeError`]: not the serving leader, too many uncommitted proposals, or the
     /// epoch's counter is exhausted.
+    ///
+    /// ```
+    /// # use zk_server_mini::zab::{Config, Input, Output, Peer, Recovered};
+    /// # fn run(peer: &mut Peer) -> Vec<Output> {
+    /// #     let mut seen = Vec::new();
+    /// #     for _ in 0..10 {
+    /// #         peer.step(Input::Tick);
+    /// #         for out in peer.take_outputs() {
+    /// #             if let Output::Persist { id, .. } = &out { peer.step(Input::Persisted { id: *id }); }
+    /// #             seen.push(out);
+    /// #         }
+    /// #     }
+    /// #     seen
+    /// # }
+    /// # fn serving() -> Peer {
+    /// #     let mut peer = Peer::new(Config::new(1, vec![1]), Recovered::default()).unwrap();
+    /// #     run(&mut peer);
+    /// #     assert!(peer.is_serving());
+    /// #     peer
+    /// # }
+    /// let mut looking = Peer::new(Config::new(1, vec![1, 2, 3]), Recovered::default()).unwrap();
+    /// assert!(looking.propose(bytes::Bytes::new()).is_err()); // not the serving leader
+    /// let mut peer = serving();
+    /// let zxid = peer.propose(bytes::Bytes::from_static(b"txn")).unwrap();
+    /// let applied = run(&mut peer);
+    /// assert!(applied.iter().any(|o| matches!(o, Output::Apply(e) if e.zxid == zxid)));
+    /// ```
     pub fn propose(&mut self, payload: Bytes) -> Result<i64, ProposeError> {
         self.leader_propose(payload)
     }

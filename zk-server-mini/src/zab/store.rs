@@ -65,6 +65,17 @@ impl ZabStore {
     /// # Errors
     /// A storage failure, or damaged epochs or snapshot files (written atomically, so
     /// damage there is not a torn write and is not guessed around).
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use std::sync::Arc;
+    /// use zk_server_mini::sim_disk::SimDisk;
+    /// use zk_server_mini::zab::{Config, Peer, store::ZabStore};
+    /// let (_store, recovered) = ZabStore::open(Arc::new(SimDisk::default()), Path::new("/zk"))?;
+    /// let peer = Peer::new(Config::new(1, vec![1, 2, 3]), recovered).expect("fresh state");
+    /// assert_eq!(peer.last_logged(), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn open(disk: Arc<dyn Disk>, dir: &Path) -> io::Result<(Self, Recovered)> {
         disk.create_dir_all(dir)?;
         let (accepted_epoch, current_epoch) = read_epochs(&*disk, dir)?;
@@ -114,6 +125,16 @@ impl ZabStore {
 
     /// UNSAFE, for tests that prove the checks can fail: appends are written but never
     /// fsynced, so a crash loses acknowledged entries (as etcd's `--unsafe-no-fsync`).
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use std::sync::Arc;
+    /// use zk_server_mini::sim_disk::SimDisk;
+    /// use zk_server_mini::zab::store::ZabStore;
+    /// let (mut store, _) = ZabStore::open(Arc::new(SimDisk::default()), Path::new("/zk"))?;
+    /// store.set_unsafe_no_fsync(true); // only to show that a checker catches lost acknowledged writes
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_unsafe_no_fsync(&mut self, on: bool) {
         self.unsafe_no_fsync = on;
     }
@@ -122,6 +143,24 @@ impl ZabStore {
     ///
     /// # Errors
     /// A storage failure: the member must stop (it may not acknowledge anything).
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use std::sync::Arc;
+    /// use bytes::Bytes;
+    /// use zk_server_mini::sim_disk::SimDisk;
+    /// use zk_server_mini::zab::store::ZabStore;
+    /// use zk_server_mini::zab::{Entry, PersistOp};
+    /// use zk_server_mini::zxid::make;
+    /// let disk = SimDisk::default();
+    /// let (mut store, _) = ZabStore::open(Arc::new(disk.clone()), Path::new("/zk"))?;
+    /// let e = |c| Entry { zxid: make(1, c), payload: Bytes::new() };
+    /// store.persist(&PersistOp::Append(vec![e(1), e(2), e(3)]))?;
+    /// store.persist(&PersistOp::TruncateAfter(make(1, 1)))?; // a new leader's TRUNC
+    /// let (_, recovered) = ZabStore::open(Arc::new(disk.crash(None)), Path::new("/zk"))?;
+    /// assert_eq!(recovered.log.len(), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn persist(&mut self, op: &PersistOp) -> io::Result<()> {
         match op {
             PersistOp::AcceptedEpoch(e) => {
@@ -161,6 +200,25 @@ impl ZabStore {
     ///
     /// # Errors
     /// A storage failure.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use std::sync::Arc;
+    /// use bytes::Bytes;
+    /// use zk_server_mini::sim_disk::SimDisk;
+    /// use zk_server_mini::zab::store::ZabStore;
+    /// use zk_server_mini::zab::{Entry, PersistOp, Snapshot};
+    /// use zk_server_mini::zxid::make;
+    /// let disk = SimDisk::default();
+    /// let (mut store, _) = ZabStore::open(Arc::new(disk.clone()), Path::new("/zk"))?;
+    /// let e = |c| Entry { zxid: make(1, c), payload: Bytes::new() };
+    /// store.persist(&PersistOp::Append(vec![e(1), e(2), e(3)]))?;
+    /// store.save_snapshot(&Snapshot { zxid: make(1, 2), data: Bytes::from_static(b"state") })?;
+    /// let (_, recovered) = ZabStore::open(Arc::new(disk.crash(None)), Path::new("/zk"))?;
+    /// assert_eq!(recovered.snapshot.map(|s| s.zxid), Some(make(1, 2)));
+    /// assert_eq!(recovered.log.len(), 1); // only the entry above the snapshot
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn save_snapshot(&mut self, snapshot: &Snapshot) -> io::Result<()> {
         self.write_snapshot(snapshot)?;
         self.prune_log_through(snapshot.zxid)

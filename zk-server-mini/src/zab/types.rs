@@ -6,9 +6,27 @@ use bytes::Bytes;
 use super::message::Message;
 
 /// A member's id (`server.N` in `zoo.cfg`, the `myid` file).
+///
+/// ```
+/// use zk_server_mini::zab::{Config, PeerId};
+/// let members: Vec<PeerId> = vec![1, 2, 3]; // server.1 .. server.3
+/// assert_eq!(Config::new(2, members).id, 2);
+/// ```
 pub type PeerId = u64;
 
 /// Identifies one persist request; the driver reports completions with it, in order.
+///
+/// ```
+/// use zk_server_mini::zab::{Input, Output, PersistId};
+/// // the driver performs `Output::Persist { id, op }` in order, then reports the last one done
+/// fn done(output: &Output) -> Option<Input> {
+///     match output {
+///         Output::Persist { id, .. } => Some(Input::Persisted { id: *id as PersistId }),
+///         _ => None,
+///     }
+/// }
+/// # let _ = done;
+/// ```
 pub type PersistId = u64;
 
 /// One logged proposal: its zxid and an opaque payload (for the server, an encoded
@@ -82,6 +100,14 @@ pub struct Config {
 
 impl Config {
     /// ZooKeeper's defaults (initLimit 10, syncLimit 5, tickTime 2000) for `id` in `members`.
+    ///
+    /// ```
+    /// use zk_server_mini::zab::Config;
+    /// let c = Config::new(1, vec![1, 2, 3]);
+    /// assert_eq!((c.init_limit, c.sync_limit, c.tick_ms), (10, 5, 2000));
+    /// let fast = Config { tick_ms: 100, ..Config::new(1, vec![1, 2, 3]) };
+    /// assert_eq!(fast.tick_ms, 100);
+    /// ```
     pub fn new(id: PeerId, members: Vec<PeerId>) -> Self {
         Self {
             id,
@@ -96,6 +122,13 @@ impl Config {
     }
 
     /// Members needed for a quorum (a strict majority).
+    ///
+    /// ```
+    /// use zk_server_mini::zab::Config;
+    /// assert_eq!(Config::new(1, vec![1]).quorum(), 1);
+    /// assert_eq!(Config::new(1, vec![1, 2, 3, 4]).quorum(), 3);
+    /// assert_eq!(Config::new(1, vec![1, 2, 3, 4, 5]).quorum(), 3);
+    /// ```
     pub fn quorum(&self) -> usize {
         self.members.len() / 2 + 1
     }
