@@ -85,6 +85,24 @@ pub(crate) struct ConnSettings {
     pub(crate) handshake_timeout: Duration,
 }
 
+impl ConnSettings {
+    /// The settings `config` asks for, sharing the server's byte budget and core wake-up.
+    pub(crate) fn from_config(
+        config: &crate::ServerConfig,
+        global_budget: Arc<ByteBudget>,
+        core_wake: Arc<Notify>,
+    ) -> Self {
+        Self {
+            max_frame_len: config.max_frame_len,
+            whitelist: Arc::new(config.four_letter_whitelist.clone()),
+            max_connection_bytes: config.max_connection_bytes.max(1),
+            global_budget,
+            core_wake,
+            handshake_timeout: Duration::from_millis(config.handshake_timeout_ms.max(1)),
+        }
+    }
+}
+
 /// What a request of `frame_len` bytes is charged: its decoded form (strings, vectors and
 /// their allocations) takes more room than its wire bytes.
 pub(crate) fn request_cost(frame_len: usize) -> usize {

@@ -185,14 +185,7 @@ impl Builder {
             driver.run().await;
             transport_tasks.shutdown().await;
         });
-        let settings = ConnSettings {
-            max_frame_len: config.max_frame_len,
-            whitelist: Arc::new(config.four_letter_whitelist.clone()),
-            max_connection_bytes: config.max_connection_bytes.max(1),
-            global_budget,
-            core_wake,
-            handshake_timeout: Duration::from_millis(config.handshake_timeout_ms.max(1)),
-        };
+        let settings = ConnSettings::from_config(&config, global_budget, core_wake);
         let admin = core_tx.clone();
         let accept_handle = tokio::spawn(accept_loop(
             listener,
