@@ -242,57 +242,11 @@ async fn delay_queue_hands_out_items_when_due(zk: &Backend) {
     client.close().await;
 }
 
-/// The consumer process: takes items from the locking queue at $QUEUE_PATH and consumes each
-/// in one transaction with a `/qdone/<data>` marker, printing a line per step. Run only by
-/// `locking_queue_survives_killed_consumer_processes` (it is `#[ignore]`d otherwise).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a child process of locking_queue_survives_killed_consumer_processes"]
-async fn queue_consumer_process() {
-    let (Ok(server), Ok(path)) = (std::env::var("QUEUE_SERVER"), std::env::var("QUEUE_PATH"))
-    else {
-        return;
-    };
-    let client = Client::builder(&server)
-        .session_timeout(Duration::from_secs(2))
-        .connect()
-        .await
-        .unwrap();
-    let queue = LockingQueue::new(&client, &path);
-    println!("READY");
-    loop {
-        let Some(item) = queue.take(Duration::from_secs(1)).await.unwrap() else {
-            continue;
-        };
-        let data = String::from_utf8(item.data().to_vec()).unwrap();
-        println!("TAKEN {data}");
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        let marker = format!("/qdone/{data}");
-        match item
-            .consume_with(|tx| tx.create(&marker, b"", &CreateOptions::persistent()))
-            .await
-        {
-            Ok(()) => println!("CONSUMED {data}"),
-            Err(QueueError::ItemLost(_)) => println!("LOST {data}"),
-            Err(e) => println!("ERROR {data} {e}"),
-        }
-    }
-}
-
+/// A consumer process: the `queue_consumer` example (see its `--help` for its lines).
 fn consumer(zk: &Backend, n: usize) -> Worker {
-    let mut c = tokio::process::Command::new(std::env::current_exe().unwrap());
-    c.args([
-        "queue_consumer_process",
-        "--exact",
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env("QUEUE_SERVER", zk.connect_string())
-    .env("QUEUE_PATH", "/lq")
-    .stdin(std::process::Stdio::null())
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::null())
-    .kill_on_drop(true);
+    let mut c = recipes_common::example("queue_consumer");
+    c.args(["--server", &zk.connect_string(), "--path", "/lq"])
+        .stderr(std::process::Stdio::null());
     Worker::spawn(&format!("consumer{n}"), c)
 }
 

@@ -7,7 +7,6 @@ mod args;
 use std::time::Duration;
 
 use args::{Args, unix_ns};
-use zk_client::{Client, ExpiryPolicy};
 use zk_recipes::{CloseMode, Flavor, LeaderLatch, LeaderLatchOptions};
 
 const HELP: &str = "\
@@ -62,20 +61,7 @@ async fn main() {
         .get("lead-ms")
         .map(|_| Duration::from_millis(args.parsed("lead-ms", 0)));
 
-    let client = loop {
-        match Client::builder(&server)
-            .session_timeout(timeout)
-            .expiry_policy(ExpiryPolicy::NewSession)
-            .connect()
-            .await
-        {
-            Ok(c) => break c,
-            Err(e) => {
-                println!("ERROR {id} {} connect: {e}", unix_ns());
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-    };
+    let client = args::connect(&server, timeout, &id).await;
     println!("READY {id} {}", unix_ns());
     let options = LeaderLatchOptions::default().flavor(flavor).id(id.clone());
     loop {

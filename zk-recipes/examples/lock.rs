@@ -7,7 +7,6 @@ mod args;
 use std::time::Duration;
 
 use args::{Args, unix_ns};
-use zk_client::{Client, ExpiryPolicy};
 use zk_recipes::{Flavor, Mutex, MutexOptions};
 
 const HELP: &str = "\
@@ -62,20 +61,7 @@ async fn main() {
     let rounds: u32 = args.parsed("rounds", 3);
     let timeout = Duration::from_millis(args.parsed("session-timeout-ms", 4000));
 
-    let client = loop {
-        match Client::builder(&server)
-            .session_timeout(timeout)
-            .expiry_policy(ExpiryPolicy::NewSession)
-            .connect()
-            .await
-        {
-            Ok(c) => break c,
-            Err(e) => {
-                println!("ERROR {id} {} connect: {e}", unix_ns());
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-    };
+    let client = args::connect(&server, timeout, &id).await;
     let options = MutexOptions::default().flavor(flavor).id(id.clone());
     let mutex = match Mutex::new(client.clone(), &path, options) {
         Ok(m) => m,

@@ -12,7 +12,6 @@ use std::time::Duration;
 use args::{Args, unix_ns};
 use futures::StreamExt;
 use tokio::signal::unix::{SignalKind, signal};
-use zk_client::{Client, ExpiryPolicy};
 use zk_recipes::partition::{PartitionEvent, Partitioner, PartitionerOptions, Units};
 
 const HELP: &str = "\
@@ -86,19 +85,7 @@ async fn main() {
     };
 
     let partitioner = loop {
-        let client = match Client::builder(&server)
-            .session_timeout(timeout)
-            .expiry_policy(ExpiryPolicy::NewSession)
-            .connect()
-            .await
-        {
-            Ok(c) => c,
-            Err(e) => {
-                println!("ERROR {id} {} connect: {e}", unix_ns());
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-        };
+        let client = args::connect(&server, timeout, &id).await;
         let options = PartitionerOptions::new(id.clone(), units.clone())
             .weight(weight)
             .grace(grace);

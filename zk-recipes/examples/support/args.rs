@@ -62,3 +62,22 @@ pub fn unix_ns() -> u128 {
         .map(|d| d.as_nanos())
         .unwrap_or(0)
 }
+
+/// Connects to `server` with `timeout` and a new session after expiry, retrying every 200 ms
+/// and printing `ERROR <id> <unix_ns> connect: <error>` for each failed attempt.
+pub async fn connect(server: &str, timeout: std::time::Duration, id: &str) -> zk_client::Client {
+    loop {
+        match zk_client::Client::builder(server)
+            .session_timeout(timeout)
+            .expiry_policy(zk_client::ExpiryPolicy::NewSession)
+            .connect()
+            .await
+        {
+            Ok(c) => return c,
+            Err(e) => {
+                println!("ERROR {id} {} connect: {e}", unix_ns());
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
