@@ -2,11 +2,13 @@
 //! semaphore leases, leader latch): protected create, strict child filtering, herd-free wait
 //! on one predecessor, proof of ownership, deadline and cancellation.
 
+use std::task::Poll;
 use std::time::Duration;
 
+use futures::FutureExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use zk_client::{Client, Error};
+use zk_client::{Client, Error, EventType, Stat, WatchedEvent};
 
 use crate::error::{RecipeError, Result};
 use crate::flavor::{ErrorPolicy, Flavor};
@@ -22,6 +24,10 @@ pub(crate) enum Decision {
     Acquire,
     /// Wait for this child (a name) to go away, then look again.
     WaitFor(String),
+    /// Wait for this child to go away; then we hold it without looking again: every other
+    /// contender that could come first was already gone at our look, and contenders created
+    /// later sort after us (sequence numbers only grow). Saves the handoff a round trip.
+    Next(String),
     /// Wait for any change of the children (only for recipes where a lock already keeps
     /// other waiters out, so there is no herd).
     WaitChildren,
@@ -117,174 +123,329 @@ pub(crate) async fn acquire(spec: &Spec<'_>, wait: &Wait) -> Result<OwnershipGua
     let client = spec.client;
     check_client(client)?;
     paths::validate(spec.path)?;
-    let deadline = wait.deadline;
     with_cancel(wait, started, async {
         let mut cleanup = CleanupOnDrop {
             client: client.clone(),
             node: None,
         };
-        // A data watch on our own node, set once per node and handed to the guard's monitor.
-        let mut own_watch: Option<zk_client::OneshotWatch> = None;
-        loop {
-            check_client(client)?;
-            node::check_deadline(deadline).map_err(|_| wait.elapsed_error(started))?;
-            let own = match &cleanup.node {
-                Some(n) if n.session_id == client.session_id() => n.clone(),
-                _ => {
-                    own_watch = None;
-                    node::wait_connected(client, deadline).await?;
-                    let fresh = || fresh_name(spec.flavor, spec.curator_marker, spec.kazoo_marker);
-                    let created =
-                        node::protected_create(client, spec.path, fresh, spec.data, deadline)
-                            .await?;
-                    cleanup.node = Some(created.clone());
-                    created
-                }
-            };
-            // Snapshots before the read that proves the order: a session change or disconnect
-            // after them is seen by the guard.
-            let events = client.session_events();
-            let before = *client.state_watcher().borrow();
-            let sent = Instant::now();
-            // Without a watch on our node yet, the read that proves the order also sets a
-            // child watch on the recipe path: if we come first, it is the guard's deletion
-            // signal until its task sets the data watch (Curator's count of requests: create,
-            // getChildren, delete).
-            let (children, child_watch) = if own_watch.is_none() {
-                let (children, _, watch) =
-                    node::retry_read(client, deadline, || client.get_children_watch(spec.path))
-                        .await?;
-                (children, Some(watch))
-            } else {
-                let children =
-                    node::retry_read(client, deadline, || client.get_children(spec.path)).await?;
-                (children, None)
-            };
-            let sorted = contenders(spec, &children)?;
-            let own_name = paths::name_of(&own.path);
-            let Some(index) = sorted.iter().position(|c| c.name == own_name) else {
-                // Our node is gone (session ended, or someone deleted it): start over.
-                cleanup.node = None;
-                continue;
-            };
-            match (spec.decide)(&sorted, index) {
-                Decision::Acquire => {
-                    let after = *client.state_watcher().borrow();
-                    let steady = before.session_id == own.session_id
-                        && after.session_id == own.session_id
-                        && after.disconnects == before.disconnects
-                        && before.state == zk_client::SessionState::Connected;
-                    if !steady {
-                        // Disconnected meanwhile: look again rather than hand out a guard
-                        // that is already lost. (A read-only server counts as connected for
-                        // the wait but cannot prove anything: do not spin on it.)
-                        node::wait_connected(client, deadline).await?;
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                    let token = match own.czxid {
-                        0 => match prove_node(client, &own, spec.policy, deadline).await? {
-                            Some(guard) => {
-                                cleanup.disarm();
-                                return Ok(guard);
-                            }
-                            None => {
-                                cleanup.node = None;
-                                continue;
-                            }
-                        },
-                        czxid => czxid,
-                    };
-                    let guard = build_guard(
-                        client,
-                        &own,
-                        token,
-                        spec.policy,
-                        before,
-                        sent,
-                        events,
-                        own_watch.take().or(child_watch),
-                    );
-                    cleanup.disarm();
-                    return Ok(guard);
-                }
-                Decision::WaitFor(_) | Decision::WaitChildren if wait.try_once => {
-                    return Err(wait.elapsed_error(started));
-                }
-                Decision::WaitChildren => match client.get_children_watch(spec.path).await {
-                    Ok((now, _, watch)) => {
-                        if now != children {
-                            continue;
-                        }
-                        wait_either(watch, &mut own_watch, &mut cleanup, deadline)
-                            .await
-                            .map_err(|()| wait.elapsed_error(started))?;
-                    }
-                    Err(e) if node::is_retryable(&e) => {
-                        node::wait_connected(client, deadline).await?;
-                    }
-                    Err(e) => return Err(e.into()),
-                },
-                Decision::WaitFor(name) => {
-                    let pred = paths::join(spec.path, &name);
-                    if own_watch.is_none() {
-                        // Also watch our own node while waiting (one round trip for both).
-                        let (pred_result, own_result) = tokio::join!(
-                            client.get_data_watch(&pred),
-                            client.get_data_watch(&own.path)
-                        );
-                        match own_result {
-                            Ok((_, stat, w)) if stat.ephemeral_owner == own.session_id => {
-                                own_watch = Some(w);
-                            }
-                            Ok(_) | Err(Error::NoNode) => {
-                                cleanup.node = None;
-                                continue;
-                            }
-                            Err(e) if node::is_retryable(&e) => {}
-                            Err(e) => return Err(e.into()),
-                        }
-                        match pred_result {
-                            Ok((_, _, watch)) => {
-                                wait_either(watch, &mut own_watch, &mut cleanup, deadline)
-                                    .await
-                                    .map_err(|()| wait.elapsed_error(started))?;
-                            }
-                            Err(Error::NoNode) => {}
-                            Err(e) if node::is_retryable(&e) => {
-                                node::wait_connected(client, deadline).await?;
-                            }
-                            Err(e) => return Err(e.into()),
-                        }
-                        continue;
-                    }
-                    match client.get_data_watch(&pred).await {
-                        Ok((_, _, watch)) => {
-                            wait_either(watch, &mut own_watch, &mut cleanup, deadline)
-                                .await
-                                .map_err(|()| wait.elapsed_error(started))?;
-                        }
-                        Err(Error::NoNode) => {}
-                        Err(e) if node::is_retryable(&e) => {
-                            node::wait_connected(client, deadline).await?;
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-            }
+        let out = contend(spec, wait, started, &mut cleanup).await;
+        if out.is_err() {
+            cleanup.delete_now().await;
         }
+        out
     })
     .await
 }
 
+/// The loop of [`acquire`]: `cleanup` holds the node created so far.
+async fn contend(
+    spec: &Spec<'_>,
+    wait: &Wait,
+    started: Instant,
+    cleanup: &mut CleanupOnDrop,
+) -> Result<OwnershipGuard> {
+    let client = spec.client;
+    let deadline = wait.deadline;
+    // A data watch on our own node, set once per node and handed to the guard's monitor.
+    let mut own_watch: Option<zk_client::OneshotWatch> = None;
+    loop {
+        check_client(client)?;
+        node::check_deadline(deadline).map_err(|_| wait.elapsed_error(started))?;
+        let mut look = Look::start(client);
+        let mut pipelined = None;
+        let own = match &cleanup.node {
+            Some(n) if n.session_id == client.session_id() => n.clone(),
+            _ => {
+                own_watch = None;
+                node::wait_connected(client, deadline).await?;
+                look = Look::start(client);
+                let fresh = || fresh_name(spec.flavor, spec.curator_marker, spec.kazoo_marker);
+                // The create and the read that proves the order, sent back to back: a
+                // session's requests are processed in order, so a listing that holds our
+                // node was read after it was created (one round trip for both). A listing
+                // without it (the create was retried) is read again below.
+                let (created, listed) = create_and_list(client, spec, fresh, deadline).await;
+                let created = created?;
+                cleanup.node = Some(created.clone());
+                if let Ok((children, _, watch)) = listed.await {
+                    let own_name = paths::name_of(&created.path);
+                    if children.iter().any(|c| c == own_name) {
+                        pipelined = Some((children, Some(watch)));
+                    }
+                }
+                created
+            }
+        };
+        if pipelined.is_none() {
+            // Snapshots before the read that proves the order: a session change or
+            // disconnect after them is seen by the guard.
+            look = Look::start(client);
+        }
+        let Look {
+            events,
+            before,
+            sent,
+        } = look;
+        // Without a watch on our node yet, the read that proves the order also sets a
+        // child watch on the recipe path: if we come first, it is the guard's deletion
+        // signal until its task sets the data watch (Curator's count of requests: create,
+        // getChildren, delete).
+        let (children, child_watch) = if let Some(look) = pipelined {
+            look
+        } else if own_watch.is_none() {
+            let (children, _, watch) =
+                node::retry_read(client, deadline, || client.get_children_watch(spec.path)).await?;
+            (children, Some(watch))
+        } else {
+            let children =
+                node::retry_read(client, deadline, || client.get_children(spec.path)).await?;
+            (children, None)
+        };
+        let sorted = contenders(spec, &children)?;
+        let own_name = paths::name_of(&own.path);
+        let Some(index) = sorted.iter().position(|c| c.name == own_name) else {
+            // Our node is gone (session ended, or someone deleted it): start over.
+            cleanup.node = None;
+            continue;
+        };
+        let decision = (spec.decide)(&sorted, index);
+        let next = matches!(decision, Decision::Next(_));
+        match decision {
+            Decision::Acquire => {
+                let after = *client.state_watcher().borrow();
+                let steady = before.session_id == own.session_id
+                    && after.session_id == own.session_id
+                    && after.disconnects == before.disconnects
+                    && before.state == zk_client::SessionState::Connected;
+                if !steady {
+                    // Disconnected meanwhile: look again rather than hand out a guard
+                    // that is already lost. (A read-only server counts as connected for
+                    // the wait but cannot prove anything: do not spin on it.)
+                    node::wait_connected(client, deadline).await?;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                let token = match own.czxid {
+                    0 => match prove_node(client, &own, spec.policy, deadline).await? {
+                        Some(guard) => {
+                            cleanup.disarm();
+                            return Ok(guard);
+                        }
+                        None => {
+                            cleanup.node = None;
+                            continue;
+                        }
+                    },
+                    czxid => czxid,
+                };
+                let guard = build_guard(
+                    client,
+                    &own,
+                    token,
+                    spec.policy,
+                    before,
+                    sent,
+                    events,
+                    own_watch.take().or(child_watch),
+                );
+                cleanup.disarm();
+                return Ok(guard);
+            }
+            Decision::WaitFor(_) | Decision::Next(_) | Decision::WaitChildren if wait.try_once => {
+                return Err(wait.elapsed_error(started));
+            }
+            Decision::WaitChildren => match client.get_children_watch(spec.path).await {
+                Ok((now, _, watch)) => {
+                    if now != children {
+                        continue;
+                    }
+                    if let Fired::Own(event) = wait_either(watch, &mut own_watch, deadline).await? {
+                        own_watch = None;
+                        if event.event_type == EventType::NodeDeleted {
+                            cleanup.node = None;
+                        }
+                    }
+                }
+                Err(e) if node::is_retryable(&e) => {
+                    node::wait_connected(client, deadline).await?;
+                }
+                Err(e) => return Err(e.into()),
+            },
+            Decision::WaitFor(name) | Decision::Next(name) => {
+                let pred = paths::join(spec.path, &name);
+                match wait_for_predecessor(client, &pred, &own, &mut own_watch, deadline).await? {
+                    Waited::LookAgain => {}
+                    Waited::OwnGone => cleanup.node = None,
+                    Waited::PredecessorDeleted(watch_sent) if next && own.czxid != 0 => {
+                        // Held without another read if nothing happened to the session
+                        // since the look that made us next.
+                        let now = *client.state_watcher().borrow();
+                        let steady = before.session_id == own.session_id
+                            && now.session_id == own.session_id
+                            && now.disconnects == before.disconnects
+                            && before.state == zk_client::SessionState::Connected
+                            && now.state == zk_client::SessionState::Connected;
+                        if steady {
+                            let guard = build_guard(
+                                client,
+                                &own,
+                                own.czxid,
+                                spec.policy,
+                                before,
+                                watch_sent,
+                                events,
+                                own_watch.take(),
+                            );
+                            cleanup.disarm();
+                            return Ok(guard);
+                        }
+                    }
+                    Waited::PredecessorDeleted(_) => {}
+                }
+            }
+        }
+    }
+}
+
+/// The protected create and, sent right behind it, a watched listing of the recipe path.
+/// Returns the create's outcome as soon as it is known (so the caller records its node before
+/// anything else can be cancelled) and the listing, still running if not done yet.
+async fn create_and_list<'a>(
+    client: &'a Client,
+    spec: &'a Spec<'_>,
+    fresh: impl Fn() -> (String, String),
+    deadline: Option<Instant>,
+) -> (
+    Result<OwnNode>,
+    futures::future::BoxFuture<'a, zk_client::Result<(Vec<String>, Stat, zk_client::OneshotWatch)>>,
+) {
+    let mut listing = client.get_children_watch(spec.path).boxed();
+    let mut listed = None;
+    let create = node::protected_create(client, spec.path, fresh, spec.data, deadline);
+    tokio::pin!(create);
+    // The create is polled first, so it is queued first.
+    let created = std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = create.as_mut().poll(cx) {
+            return Poll::Ready(out);
+        }
+        if listed.is_none()
+            && let Poll::Ready(out) = listing.as_mut().poll(cx)
+        {
+            listed = Some(out);
+        }
+        Poll::Pending
+    })
+    .await;
+    let rest = match listed {
+        Some(out) => futures::future::ready(out).boxed(),
+        None => listing,
+    };
+    (created, rest)
+}
+
+/// What is noted just before a read that proves the order: the session's event stream (for
+/// the guard), its state, and the send time (the lease starts there).
+struct Look {
+    events: futures::stream::BoxStream<'static, zk_client::SessionUpdate>,
+    before: zk_client::SessionEvent,
+    sent: Instant,
+}
+
+impl Look {
+    fn start(client: &Client) -> Self {
+        // Subscribe first, so no session event after the snapshot can be missed.
+        let events = client.session_events();
+        Look {
+            events,
+            before: *client.state_watcher().borrow(),
+            sent: Instant::now(),
+        }
+    }
+}
+
+/// How waiting for a predecessor ended.
+enum Waited {
+    /// Something changed, or a read failed and the session is back: look again.
+    LookAgain,
+    /// Our own node is gone: create it again.
+    OwnGone,
+    /// The predecessor was deleted while our node stood, watched; the predecessor's watch
+    /// was set by a request sent at this instant (the session was alive after it).
+    PredecessorDeleted(Instant),
+}
+
+/// Watches `pred` (and our own node, if not yet watched) and waits for either to change.
+async fn wait_for_predecessor(
+    client: &Client,
+    pred: &str,
+    own: &OwnNode,
+    own_watch: &mut Option<zk_client::OneshotWatch>,
+    deadline: Option<Instant>,
+) -> Result<Waited> {
+    let sent = Instant::now();
+    let pred_result = if own_watch.is_none() {
+        // Also watch our own node while waiting (one round trip for both).
+        let (pred_result, own_result) = tokio::join!(
+            client.get_data_watch(pred),
+            client.get_data_watch(&own.path)
+        );
+        match own_result {
+            Ok((_, stat, w)) if stat.ephemeral_owner == own.session_id => *own_watch = Some(w),
+            Ok(_) | Err(Error::NoNode) => return Ok(Waited::OwnGone),
+            Err(e) if node::is_retryable(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+        pred_result
+    } else {
+        client.get_data_watch(pred).await
+    };
+    let watch = match pred_result {
+        Ok((_, _, watch)) => watch,
+        Err(Error::NoNode) => return Ok(Waited::LookAgain),
+        Err(e) if node::is_retryable(&e) => {
+            node::wait_connected(client, deadline).await?;
+            return Ok(Waited::LookAgain);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let own_fired = |own_watch: &mut Option<zk_client::OneshotWatch>, event: WatchedEvent| {
+        *own_watch = None;
+        if event.event_type == EventType::NodeDeleted {
+            Waited::OwnGone
+        } else {
+            Waited::LookAgain
+        }
+    };
+    match wait_either(watch, own_watch, deadline).await? {
+        Fired::Own(event) => Ok(own_fired(own_watch, event)),
+        Fired::Awaited(event) if event.event_type == EventType::NodeDeleted => {
+            // Events reach their watches in the server's order: had our node gone first, its
+            // event would be waiting already.
+            match own_watch.as_mut().map(FutureExt::now_or_never) {
+                Some(Some(event)) => Ok(own_fired(own_watch, event)),
+                Some(None) => Ok(Waited::PredecessorDeleted(sent)),
+                None => Ok(Waited::LookAgain),
+            }
+        }
+        Fired::Awaited(_) => Ok(Waited::LookAgain),
+    }
+}
+
+/// Which of two watches fired first.
+enum Fired {
+    /// The one we waited for.
+    Awaited(WatchedEvent),
+    /// Our own node's.
+    Own(WatchedEvent),
+}
+
 /// Waits for `watch` (the thing we wait for) or our own node's watch, whichever fires first;
-/// `Err` at the deadline. If our node was deleted, forgets it (the caller re-creates it).
+/// a deadline error when `deadline` passes.
 async fn wait_either(
     watch: zk_client::OneshotWatch,
     own_watch: &mut Option<zk_client::OneshotWatch>,
-    cleanup: &mut CleanupOnDrop,
     deadline: Option<Instant>,
-) -> Result<(), ()> {
+) -> Result<Fired> {
     let own = async {
         match own_watch.as_mut() {
             Some(w) => w.await,
@@ -293,21 +454,16 @@ async fn wait_either(
     };
     let either = async {
         tokio::select! {
-            _ = watch => None,
-            event = own => Some(event),
+            event = watch => Fired::Awaited(event),
+            event = own => Fired::Own(event),
         }
     };
-    let fired = match deadline {
-        Some(d) => tokio::time::timeout_at(d, either).await.map_err(|_| ())?,
-        None => either.await,
-    };
-    if let Some(event) = fired {
-        *own_watch = None;
-        if event.event_type == zk_client::EventType::NodeDeleted {
-            cleanup.node = None;
-        }
+    match deadline {
+        Some(d) => tokio::time::timeout_at(d, either)
+            .await
+            .map_err(|_| RecipeError::Deadline(Duration::ZERO)),
+        None => Ok(either.await),
     }
-    Ok(())
 }
 
 /// The guard of a node proven first by a read sent at `sent`, with `before` the session state
@@ -427,6 +583,8 @@ pub(crate) fn first_n(max: usize) -> impl Fn(&[SequencedChild], usize) -> Decisi
     move |sorted, index| {
         if index < max {
             Decision::Acquire
+        } else if index == max {
+            Decision::Next(sorted[index - 1].name.clone())
         } else {
             Decision::WaitFor(sorted[index - 1].name.clone())
         }
