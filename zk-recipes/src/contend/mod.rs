@@ -2,13 +2,16 @@
 //! semaphore leases, leader latch): protected create, strict child filtering, herd-free wait
 //! on one predecessor, proof of ownership, deadline and cancellation.
 
+mod wait;
+
 use std::task::Poll;
 use std::time::Duration;
 
 use futures::FutureExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use zk_client::{Client, Error, EventType, Stat, WatchedEvent};
+use wait::{Waited, Watches};
+use zk_client::{Client, Error, Stat};
 
 use crate::error::{RecipeError, Result};
 use crate::flavor::{ErrorPolicy, Flavor};
@@ -28,6 +31,15 @@ pub(crate) enum Decision {
     /// contender that could come first was already gone at our look, and contenders created
     /// later sort after us (sequence numbers only grow). Saves the handoff a round trip.
     Next(String),
+    /// Wait for `pred` to go away, then look again; if `earlier` (the contender just before
+    /// `pred`) goes first, look again at once: we may be next now, and a [`Decision::Next`]
+    /// made before `pred` goes spares the handoff a read. One extra watch per waiter: no herd.
+    Queued {
+        /// The contender just before us.
+        pred: String,
+        /// The contender just before `pred`.
+        earlier: String,
+    },
     /// Wait for any change of the children (only for recipes where a lock already keeps
     /// other waiters out, so there is no herd).
     WaitChildren,
@@ -146,8 +158,9 @@ async fn contend(
 ) -> Result<OwnershipGuard> {
     let client = spec.client;
     let deadline = wait.deadline;
-    // A data watch on our own node, set once per node and handed to the guard's monitor.
-    let mut own_watch: Option<zk_client::OneshotWatch> = None;
+    // The watches of our node while it waits; the one on our own node is set once per node
+    // and handed to the guard's monitor.
+    let mut watches = Watches::default();
     loop {
         check_client(client)?;
         node::check_deadline(deadline).map_err(|_| wait.elapsed_error(started))?;
@@ -156,7 +169,7 @@ async fn contend(
         let own = match &cleanup.node {
             Some(n) if n.session_id == client.session_id() => n.clone(),
             _ => {
-                own_watch = None;
+                watches.reset();
                 node::wait_connected(client, deadline).await?;
                 look = Look::start(client);
                 let fresh = || fresh_name(spec.flavor, spec.curator_marker, spec.kazoo_marker);
@@ -192,7 +205,7 @@ async fn contend(
         // getChildren, delete).
         let (children, child_watch) = if let Some(look) = pipelined {
             look
-        } else if own_watch.is_none() {
+        } else if watches.own.is_none() {
             let (children, _, watch) =
                 node::retry_read(client, deadline, || client.get_children_watch(spec.path)).await?;
             (children, Some(watch))
@@ -210,6 +223,10 @@ async fn contend(
         };
         let decision = (spec.decide)(&sorted, index);
         let next = matches!(decision, Decision::Next(_));
+        let earlier = match &decision {
+            Decision::Queued { earlier, .. } => Some(paths::join(spec.path, earlier)),
+            _ => None,
+        };
         match decision {
             Decision::Acquire => {
                 let after = *client.state_watcher().borrow();
@@ -246,12 +263,17 @@ async fn contend(
                     before,
                     sent,
                     events,
-                    own_watch.take().or(child_watch),
+                    watches.own.take().or(child_watch),
                 );
                 cleanup.disarm();
                 return Ok(guard);
             }
-            Decision::WaitFor(_) | Decision::Next(_) | Decision::WaitChildren if wait.try_once => {
+            Decision::WaitFor(_)
+            | Decision::Next(_)
+            | Decision::Queued { .. }
+            | Decision::WaitChildren
+                if wait.try_once =>
+            {
                 return Err(wait.elapsed_error(started));
             }
             Decision::WaitChildren => match client.get_children_watch(spec.path).await {
@@ -259,11 +281,8 @@ async fn contend(
                     if now != children {
                         continue;
                     }
-                    if let Fired::Own(event) = wait_either(watch, &mut own_watch, deadline).await? {
-                        own_watch = None;
-                        if event.event_type == EventType::NodeDeleted {
-                            cleanup.node = None;
-                        }
+                    if let Waited::OwnGone = watches.wait_children(watch, deadline).await? {
+                        cleanup.node = None;
                     }
                 }
                 Err(e) if node::is_retryable(&e) => {
@@ -271,9 +290,12 @@ async fn contend(
                 }
                 Err(e) => return Err(e.into()),
             },
-            Decision::WaitFor(name) | Decision::Next(name) => {
-                let pred = paths::join(spec.path, &name);
-                match wait_for_predecessor(client, &pred, &own, &mut own_watch, deadline).await? {
+            Decision::WaitFor(pred) | Decision::Next(pred) | Decision::Queued { pred, .. } => {
+                let pred = paths::join(spec.path, &pred);
+                match watches
+                    .wait(client, &own, &pred, earlier.as_deref(), deadline)
+                    .await?
+                {
                     Waited::LookAgain => {}
                     Waited::OwnGone => cleanup.node = None,
                     Waited::PredecessorDeleted(watch_sent) if next && own.czxid != 0 => {
@@ -294,7 +316,7 @@ async fn contend(
                                 before,
                                 watch_sent,
                                 events,
-                                own_watch.take(),
+                                watches.own.take(),
                             );
                             cleanup.disarm();
                             return Ok(guard);
@@ -360,109 +382,6 @@ impl Look {
             before: *client.state_watcher().borrow(),
             sent: Instant::now(),
         }
-    }
-}
-
-/// How waiting for a predecessor ended.
-enum Waited {
-    /// Something changed, or a read failed and the session is back: look again.
-    LookAgain,
-    /// Our own node is gone: create it again.
-    OwnGone,
-    /// The predecessor was deleted while our node stood, watched; the predecessor's watch
-    /// was set by a request sent at this instant (the session was alive after it).
-    PredecessorDeleted(Instant),
-}
-
-/// Watches `pred` (and our own node, if not yet watched) and waits for either to change.
-async fn wait_for_predecessor(
-    client: &Client,
-    pred: &str,
-    own: &OwnNode,
-    own_watch: &mut Option<zk_client::OneshotWatch>,
-    deadline: Option<Instant>,
-) -> Result<Waited> {
-    let sent = Instant::now();
-    let pred_result = if own_watch.is_none() {
-        // Also watch our own node while waiting (one round trip for both).
-        let (pred_result, own_result) = tokio::join!(
-            client.get_data_watch(pred),
-            client.get_data_watch(&own.path)
-        );
-        match own_result {
-            Ok((_, stat, w)) if stat.ephemeral_owner == own.session_id => *own_watch = Some(w),
-            Ok(_) | Err(Error::NoNode) => return Ok(Waited::OwnGone),
-            Err(e) if node::is_retryable(&e) => {}
-            Err(e) => return Err(e.into()),
-        }
-        pred_result
-    } else {
-        client.get_data_watch(pred).await
-    };
-    let watch = match pred_result {
-        Ok((_, _, watch)) => watch,
-        Err(Error::NoNode) => return Ok(Waited::LookAgain),
-        Err(e) if node::is_retryable(&e) => {
-            node::wait_connected(client, deadline).await?;
-            return Ok(Waited::LookAgain);
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let own_fired = |own_watch: &mut Option<zk_client::OneshotWatch>, event: WatchedEvent| {
-        *own_watch = None;
-        if event.event_type == EventType::NodeDeleted {
-            Waited::OwnGone
-        } else {
-            Waited::LookAgain
-        }
-    };
-    match wait_either(watch, own_watch, deadline).await? {
-        Fired::Own(event) => Ok(own_fired(own_watch, event)),
-        Fired::Awaited(event) if event.event_type == EventType::NodeDeleted => {
-            // Events reach their watches in the server's order: had our node gone first, its
-            // event would be waiting already.
-            match own_watch.as_mut().map(FutureExt::now_or_never) {
-                Some(Some(event)) => Ok(own_fired(own_watch, event)),
-                Some(None) => Ok(Waited::PredecessorDeleted(sent)),
-                None => Ok(Waited::LookAgain),
-            }
-        }
-        Fired::Awaited(_) => Ok(Waited::LookAgain),
-    }
-}
-
-/// Which of two watches fired first.
-enum Fired {
-    /// The one we waited for.
-    Awaited(WatchedEvent),
-    /// Our own node's.
-    Own(WatchedEvent),
-}
-
-/// Waits for `watch` (the thing we wait for) or our own node's watch, whichever fires first;
-/// a deadline error when `deadline` passes.
-async fn wait_either(
-    watch: zk_client::OneshotWatch,
-    own_watch: &mut Option<zk_client::OneshotWatch>,
-    deadline: Option<Instant>,
-) -> Result<Fired> {
-    let own = async {
-        match own_watch.as_mut() {
-            Some(w) => w.await,
-            None => std::future::pending().await,
-        }
-    };
-    let either = async {
-        tokio::select! {
-            event = watch => Fired::Awaited(event),
-            event = own => Fired::Own(event),
-        }
-    };
-    match deadline {
-        Some(d) => tokio::time::timeout_at(d, either)
-            .await
-            .map_err(|_| RecipeError::Deadline(Duration::ZERO)),
-        None => Ok(either.await),
     }
 }
 
@@ -586,7 +505,10 @@ pub(crate) fn first_n(max: usize) -> impl Fn(&[SequencedChild], usize) -> Decisi
         } else if index == max {
             Decision::Next(sorted[index - 1].name.clone())
         } else {
-            Decision::WaitFor(sorted[index - 1].name.clone())
+            Decision::Queued {
+                pred: sorted[index - 1].name.clone(),
+                earlier: sorted[index - 2].name.clone(),
+            }
         }
     }
 }
