@@ -512,3 +512,39 @@ pub(crate) fn first_n(max: usize) -> impl Fn(&[SequencedChild], usize) -> Decisi
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Decision, first_n};
+    use crate::names::SequencedChild;
+
+    fn line(n: usize) -> Vec<SequencedChild> {
+        (0..n)
+            .map(|i| SequencedChild {
+                name: format!("lock-{i:010}"),
+                sequence: i as i64,
+                marker: 0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn first_n_says_whom_to_wait_for_and_when_we_are_next() {
+        let sorted = line(5);
+        let mutex = first_n(1);
+        assert_eq!(mutex(&sorted, 0), Decision::Acquire);
+        // Second in line: the holder's deletion makes us the holder.
+        assert_eq!(mutex(&sorted, 1), Decision::Next("lock-0000000000".into()));
+        // Further back: wait for the one before, and watch the one before that.
+        assert_eq!(
+            mutex(&sorted, 3),
+            Decision::Queued {
+                pred: "lock-0000000002".into(),
+                earlier: "lock-0000000001".into()
+            }
+        );
+        let two = first_n(2);
+        assert_eq!(two(&sorted, 1), Decision::Acquire);
+        assert_eq!(two(&sorted, 2), Decision::Next("lock-0000000001".into()));
+    }
+}
