@@ -497,13 +497,17 @@ pub(crate) async fn prove_node(
     Ok(Some(OwnershipGuard::start(shared, events, None)))
 }
 
-/// The mutex rule: among the first `max` we hold; else wait for the one just before us.
+/// The mutex rule: among the first `max` we hold. Otherwise, with one holder (`max` 1), wait
+/// for the contender just before us (next in line: its deletion makes us the holder); with
+/// more, any deletion before us may let us in, so wait for any change of the children.
 pub(crate) fn first_n(max: usize) -> impl Fn(&[SequencedChild], usize) -> Decision + Send + Sync {
     move |sorted, index| {
         if index < max {
             Decision::Acquire
-        } else if index == max {
-            Decision::Next(sorted[index - 1].name.clone())
+        } else if max > 1 {
+            Decision::WaitChildren
+        } else if index == 1 {
+            Decision::Next(sorted[0].name.clone())
         } else {
             Decision::Queued {
                 pred: sorted[index - 1].name.clone(),
@@ -543,8 +547,9 @@ mod tests {
                 earlier: "lock-0000000001".into()
             }
         );
+        // Two holders: any deletion before us may let us in.
         let two = first_n(2);
         assert_eq!(two(&sorted, 1), Decision::Acquire);
-        assert_eq!(two(&sorted, 2), Decision::Next("lock-0000000001".into()));
+        assert_eq!(two(&sorted, 2), Decision::WaitChildren);
     }
 }
