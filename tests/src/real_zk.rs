@@ -863,6 +863,8 @@ impl RealZk {
 #[derive(Debug)]
 pub struct RealZkEnsemble {
     nodes: Vec<ZkNode>,
+    /// Members `0..participants` vote; the rest observe.
+    participants: usize,
 }
 
 impl RealZkEnsemble {
@@ -871,6 +873,30 @@ impl RealZkEnsemble {
     /// # Errors
     /// [`HarnessError::Unavailable`] when not installed; startup failures otherwise.
     pub async fn start(n: usize, opts: ZkOptions) -> Result<RealZkEnsemble, HarnessError> {
+        Self::start_with_observers(n, 0, opts).await
+    }
+
+    /// Starts `participants` voting members and `observers` observers after them
+    /// (`server.N=...:observer` on every member, `peerType=observer` in the observers' own
+    /// `zoo.cfg`), and waits until one member leads and every other follows or observes.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), zk_integration_tests::HarnessError> {
+    /// use zk_integration_tests::{RealZkEnsemble, ServerMode, ZkOptions};
+    /// let zk = RealZkEnsemble::start_with_observers(3, 1, ZkOptions::default()).await?;
+    /// assert_eq!(zk.observers(), [3]); // member index 3 is server.4
+    /// assert_eq!(zk.node(3).mode().await, ServerMode::Observer);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`HarnessError::Unavailable`] when not installed; startup failures otherwise.
+    pub async fn start_with_observers(
+        participants: usize,
+        observers: usize,
+        opts: ZkOptions,
+    ) -> Result<RealZkEnsemble, HarnessError> {
+        let n = participants + observers;
         let install = Installation::locate().map_err(HarnessError::Unavailable)?;
         let opts = Arc::new(opts);
         let mut planned = Vec::with_capacity(n);
@@ -880,8 +906,9 @@ impl RealZkEnsemble {
             let client = reserve("a client port")?;
             let peer = reserve("a peer port")?;
             let election = reserve("an election port")?;
+            let role = if i >= participants { ":observer" } else { "" };
             servers.push_str(&format!(
-                "server.{}=127.0.0.1:{}:{}\n",
+                "server.{}=127.0.0.1:{}:{}{role}\n",
                 i + 1,
                 peer.port(),
                 election.port()
@@ -891,21 +918,34 @@ impl RealZkEnsemble {
         let mut nodes = Vec::with_capacity(n);
         for (i, (client, quorum)) in planned.into_iter().enumerate() {
             let id = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            let lines = if i >= participants {
+                format!("peerType=observer\n{servers}")
+            } else {
+                servers.clone()
+            };
             nodes.push(ZkNode::create(
                 id,
                 client,
                 Some(quorum),
-                &servers,
+                &lines,
                 install.clone(),
                 Arc::clone(&opts),
             )?);
         }
-        let mut ensemble = RealZkEnsemble { nodes };
+        let mut ensemble = RealZkEnsemble {
+            nodes,
+            participants,
+        };
         for node in &mut ensemble.nodes {
             node.spawn()?;
         }
         ensemble.wait_quorum(opts.start_timeout, true).await?;
         Ok(ensemble)
+    }
+
+    /// The indexes of the observers (after the voting members).
+    pub fn observers(&self) -> Vec<usize> {
+        (self.participants..self.nodes.len()).collect()
     }
 
     /// Number of members (running or not).
