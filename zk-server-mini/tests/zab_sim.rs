@@ -1,4 +1,5 @@
-//! Deterministic simulation of Zab ensembles (3 and 5 members) under seeded faults: message
+//! Deterministic simulation of Zab ensembles (3 and 5 members, and 3 voters with 1 or 2
+//! observers) under seeded faults: message
 //! loss, delay, reordering, duplication, partitions, crashes that keep only fsynced data
 //! (with torn writes), full-ensemble crashes. Invariants are checked after every event (see
 //! `zab_harness/check.rs`); after the faults heal, a leader must be elected and a new write
@@ -334,6 +335,21 @@ fn checker_catches_skipped_truncation() {
 fn checker_catches_epoch_before_history() {
     let found = caught(Bug::EpochBeforeHistory, 300);
     assert!(found.is_some(), "no seed caught epoch-before-history");
+    if let Some((seed, e)) = found {
+        println!("caught on seed {seed}: {}", e.lines().next().unwrap_or(""));
+    }
+}
+
+/// The checker can fail: cores that let observers vote (and count them for a quorum) are
+/// caught.
+#[test]
+fn checker_catches_observers_that_vote() {
+    let found = (0..20).find_map(|seed| {
+        run_seed_observed(seed, 3, 2, Bug::ObserversVote, true)
+            .err()
+            .map(|e| (seed, e))
+    });
+    assert!(found.is_some(), "no seed caught voting observers");
     if let Some((seed, e)) = found {
         println!("caught on seed {seed}: {}", e.lines().next().unwrap_or(""));
     }

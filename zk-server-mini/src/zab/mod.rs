@@ -64,6 +64,8 @@ pub mod store;
 pub mod types;
 
 #[cfg(test)]
+mod observer_tests;
+#[cfg(test)]
 mod tests;
 
 pub use follower::SyncRefused;

@@ -220,13 +220,14 @@ impl Sim {
 
     /// Starts (or restarts) a member from its disk.
     pub fn start(&mut self, id: PeerId) {
-        let observers: Vec<PeerId> = self.observers.iter().copied().collect();
-        let members: Vec<PeerId> = self
-            .members()
-            .into_iter()
-            .filter(|m| !self.observers.contains(m))
-            .collect();
         let bug = self.bug_at(id);
+        let (members, observers): (Vec<PeerId>, Vec<PeerId>) = if bug == Bug::ObserversVote {
+            (self.members(), Vec::new())
+        } else {
+            self.members()
+                .into_iter()
+                .partition(|m| !self.observers.contains(m))
+        };
         let Some(node) = self.nodes.get_mut(&id) else {
             return;
         };
