@@ -9,7 +9,8 @@
 //! - killing the observer never blocks writes, and it catches up after a restart;
 //! - killing two of the three voters stops every member from serving, the observer
 //!   included (observers are no part of a quorum), and no write gets through; restarting
-//!   them restores writes, through the observer too.
+//!   them restores writes, through the observer too;
+//! - when the leader dies, the observer observes the new one and takes writes again.
 //!
 //! The observations of both runs must be equal.
 
@@ -177,6 +178,9 @@ if step == "rw":
 elif step == "caught-up":
     data, _ = zk.get("/without-observer")
     print("kazoo after restart", data.decode())
+elif step == "after-failover":
+    zk.set("/healed", b"f")
+    print("kazoo after failover", zk.get("/healed")[0].decode())
 else:
     zk.create("/healed", b"h")
     print("kazoo after healing", zk.get("/healed")[0].decode(),
@@ -314,6 +318,22 @@ async fn run(real: bool) -> Vec<String> {
     }
     ensemble.settled(&all).await;
     seen.extend(kazoo(ensemble.addr(OBSERVER), "healed").await);
+    // The leader dies: the observer observes the new one.
+    let leader = ensemble.settled(&all).await;
+    ensemble.kill(leader).await;
+    let rest: Vec<u64> = all.iter().copied().filter(|id| *id != leader).collect();
+    let next = ensemble.settled(&rest).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let m = ensemble.four_letter(OBSERVER, "mntr").await;
+        if row(&m, "zk_observer_master_id") == next.to_string() {
+            seen.push("the observer follows the new leader".into());
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "observer mntr: {m}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    seen.extend(kazoo(ensemble.addr(OBSERVER), "after-failover").await);
     ensemble.stop().await;
     seen
 }

@@ -127,3 +127,16 @@ fn an_observers_vote_never_counts_and_a_settled_voter_tells_it_the_leader() {
         "{outs:?}"
     );
 }
+
+#[test]
+fn an_observer_leaves_a_leader_whose_connection_closed() {
+    let mut p =
+        Peer::new(observer_config(4), Recovered::default()).unwrap_or_else(|e| panic!("{e}"));
+    settled_vote(&mut p, 3, 3);
+    settled_vote(&mut p, 1, 3);
+    assert_eq!(p.role(), Role::Observing { leader: 3 });
+    p.step(Input::PeerLost { peer: 1 });
+    assert_eq!(p.role(), Role::Observing { leader: 3 }, "not its leader");
+    p.step(Input::PeerLost { peer: 3 });
+    assert_eq!(p.role(), Role::Looking);
+}

@@ -552,7 +552,7 @@ impl Peer {
             Input::SessionClosed { session } => self.sessions.closed(session),
             Input::SnapshotTaken(snapshot) => self.on_snapshot_taken(snapshot),
             Input::PeerLost { peer } => {
-                if matches!(self.role(), Role::Following { leader } if leader == peer) {
+                if self.role().leader() == Some(peer) {
                     tracing::info!(leader = peer, "connection from the leader lost; looking");
                     self.become_looking();
                 }
