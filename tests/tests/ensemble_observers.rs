@@ -351,3 +351,77 @@ async fn observers_behave_alike_on_real_zookeeper_and_the_mini_ensemble() {
     );
     assert_eq!(mini, real, "the mini ensemble differs from ZooKeeper 3.8.0");
 }
+
+/// Runs `program` on a `zoo.cfg` holding `lines` (plus a data directory with `myid` 1);
+/// returns its exit code and everything it printed.
+async fn refuse(program: &str, lines: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    std::fs::write(data.join("myid"), "1\n").expect("myid");
+    let port = zk_integration_tests::reserve_port().expect("a port");
+    let cfg = dir.path().join("zoo.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\n\
+             clientPortAddress=127.0.0.1\nadmin.enableServer=false\n{lines}",
+            data.display(),
+            port.port()
+        ),
+    )
+    .expect("zoo.cfg");
+    let mut cmd = if program == "real" {
+        let install =
+            zk_integration_tests::real_zk::Installation::locate().expect("ZooKeeper installed");
+        let mut cmd = tokio::process::Command::new(install.java);
+        cmd.args([
+            "-Xmx64m",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            "-cp",
+        ])
+        .arg(install.classpath)
+        .arg(zk_integration_tests::real_zk::MAIN_CLASS);
+        cmd
+    } else {
+        let mut cmd = tokio::process::Command::new(mini_binary());
+        cmd.arg("--config");
+        cmd
+    };
+    let out = bounded(
+        Duration::from_secs(60),
+        cmd.arg(&cfg).kill_on_drop(true).output(),
+    )
+    .await
+    .expect("run the server");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), text)
+}
+
+/// Observer configurations ZooKeeper refuses are refused alike, with its exit status (2) and
+/// its message: an unknown `peerType`, an unknown role on a `server.N` line, and a list of
+/// observers only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_observer_configurations_are_refused_alike() {
+    require_real_zk!();
+    let cases = [
+        ("peerType=voter\n", "Unrecognised peertype: voter"),
+        (
+            "server.1=127.0.0.1:1:2:voter\nserver.2=127.0.0.1:3:4\n",
+            "Unrecognised peertype: voter",
+        ),
+        (
+            "server.1=127.0.0.1:1:2:observer\nserver.2=127.0.0.1:3:4:observer\n",
+            "Observers w/o participants is an invalid configuration",
+        ),
+    ];
+    for (lines, message) in cases {
+        for program in ["real", "mini"] {
+            let (code, text) = refuse(program, lines).await;
+            assert_eq!(code, Some(2), "{program} on {lines:?}: {text}");
+            assert!(text.contains(message), "{program} on {lines:?}: {text}");
+        }
+    }
+}
