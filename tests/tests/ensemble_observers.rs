@@ -232,6 +232,7 @@ async fn run(real: bool) -> Vec<String> {
     };
     for key in [
         "zk_server_state",
+        "zk_peer_state",
         "zk_synced_followers",
         "zk_synced_non_voting_followers",
         "zk_synced_observers",
@@ -250,8 +251,23 @@ async fn run(real: bool) -> Vec<String> {
         "observer zk_observer_master_id is the leader {}",
         row(&observer_mntr, "zk_observer_master_id") == leader.to_string()
     ));
-    for key in ["zk_synced_observers", "zk_learners", "zk_quorum_size"] {
+    for key in [
+        "zk_peer_state",
+        "zk_synced_observers",
+        "zk_learners",
+        "zk_quorum_size",
+    ] {
         seen.push(format!("observer {key} {}", row(&observer_mntr, key)));
+    }
+    let follower = (1..=3).find(|id| *id != leader).unwrap_or(1);
+    let follower_mntr = ensemble.four_letter(follower, "mntr").await;
+    for key in [
+        "zk_server_state",
+        "zk_peer_state",
+        "zk_synced_observers",
+        "zk_quorum_size",
+    ] {
+        seen.push(format!("follower {key} {}", row(&follower_mntr, key)));
     }
     let srvr = ensemble.four_letter(OBSERVER, "srvr").await;
     seen.push(format!(

@@ -50,6 +50,7 @@ impl ServerFacts {
 }
 
 /// The ensemble rows of `mntr`, as ZooKeeper 3.8.0 prints them: every member reports
+/// `zk_peer_state` (`leading - broadcast`, `observing - synchronization`, `looking`, ...) and
 /// `zk_quorum_size` (voting members); a serving leader adds the learners it heard from
 /// within `syncLimit` (`zk_synced_followers` counts voters only, `zk_synced_observers`
 /// observers, `zk_learners` both; `zk_followers` is kept from older releases); an observer
@@ -67,6 +68,7 @@ impl ServerFacts {
 /// let observer = Config::new(4, vec![1, 2, 3]).with_observers(vec![4]);
 /// let rows = learner_rows(true, Role::Observing { leader: 3 }, &observer, &[]);
 /// assert!(rows.contains("zk_observer_master_id\t3\n"));
+/// assert!(rows.contains("zk_peer_state\tobserving - broadcast\n"));
 /// ```
 pub fn learner_rows(
     serving: bool,
@@ -75,6 +77,18 @@ pub fn learner_rows(
     heard: &[crate::zab::PeerId],
 ) -> String {
     let mut rows = String::new();
+    let state = match role {
+        crate::zab::Role::Looking => "looking",
+        crate::zab::Role::Leading => "leading",
+        crate::zab::Role::Following { .. } => "following",
+        crate::zab::Role::Observing { .. } => "observing",
+    };
+    let phase = match (role, serving) {
+        (crate::zab::Role::Looking, _) => "",
+        (_, true) => " - broadcast",
+        (_, false) => " - synchronization",
+    };
+    let _ = writeln!(rows, "zk_peer_state\t{state}{phase}");
     if let crate::zab::Role::Observing { leader } = role {
         let _ = writeln!(rows, "zk_observer_master_id\t{leader}");
     }

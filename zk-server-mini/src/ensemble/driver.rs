@@ -675,7 +675,7 @@ impl Driver {
             }
             CoreMsg::FourLetter { word, reply } => {
                 self.facts.extra_mntr = crate::four_letter::learner_rows(
-                    st.serving,
+                    self.peer.is_serving(),
                     st.role,
                     self.peer.config(),
                     &self.learners_heard(st),
