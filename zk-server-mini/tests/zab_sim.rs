@@ -488,3 +488,44 @@ fn observers_never_make_a_quorum() {
     );
     assert!(!sim.checker.failed(), "{:?}", sim.checker.violations());
 }
+
+/// A session whose client talks to an observer only lives on: the observer forwards its
+/// touches in ping answers as a follower does; once the client goes quiet the leader
+/// expires it.
+#[test]
+fn sessions_touched_at_an_observer_live_on() {
+    use zk_server_mini::zab::Input;
+    let mut sim = Sim::quiet_observed(3, 1, 5);
+    if sim.await_leader(20_000).is_none() {
+        panic!("no leader: {}", sim.trace())
+    }
+    assert!(
+        sim.run_until(10_000, |s| s.serving().contains(&4)),
+        "the observer never served: {}",
+        sim.trace()
+    );
+    const SESSION: i64 = 0x78;
+    const TIMEOUT: u64 = 1_000;
+    for m in 1..=4 {
+        sim.input(
+            m,
+            Input::SessionOpened {
+                session: SESSION,
+                timeout_ms: TIMEOUT,
+            },
+        );
+    }
+    let until = sim.now + 4 * TIMEOUT;
+    while sim.now < until {
+        sim.input(4, Input::Touch { session: SESSION });
+        sim.run_for(TICK_MS * 2);
+    }
+    assert!(
+        sim.expired.is_empty(),
+        "expired while touched at the observer: {:?}",
+        sim.expired
+    );
+    sim.run_for(3 * TIMEOUT);
+    assert_eq!(sim.expired.len(), 1, "{:?}", sim.expired);
+    assert_eq!(sim.expired[0].1, SESSION);
+}
