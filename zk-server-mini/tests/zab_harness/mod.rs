@@ -10,6 +10,7 @@
 pub mod check;
 pub mod faults;
 pub mod node;
+mod observers;
 pub mod rng;
 mod script;
 
@@ -796,29 +797,6 @@ impl Sim {
         if let Some(epoch) = p.leading_epoch() {
             self.checker.on_leader(id, epoch, p);
         }
-    }
-
-    /// An observer may introduce itself, take an epoch, acknowledge its sync, answer pings
-    /// and forward client requests; anything that would decide (a vote that settles, an
-    /// acknowledged proposal, leading) is a violation.
-    fn check_observer_message(&mut self, from: PeerId, message: &Message) {
-        let what = match message {
-            Message::Vote {
-                settled: Some(_), ..
-            } => "told a voter whom it follows",
-            Message::LeaderInfo { .. } => "offered an epoch",
-            Message::Sync { .. } | Message::UpToDate { .. } => "synced a member",
-            Message::Proposal { .. } | Message::Inform { .. } | Message::Commit { .. } => {
-                "proposed or committed"
-            }
-            Message::Ack { .. } => "acknowledged a proposal",
-            Message::Ping { .. } | Message::ReadIndexReply { .. } => "acted as a leader",
-            _ => return,
-        };
-        self.checker.fail(Violation::ObserverDecided {
-            member: from,
-            what: what.into(),
-        });
     }
 
     /// Runs until `done` holds or `limit` virtual ms pass; returns whether it held.
