@@ -270,7 +270,8 @@ impl Driver {
             Message::AckNewLeader { .. } => st.sync_sent.remove(&from),
             _ => None,
         };
-        if let Some(sent) = answered {
+        // Only voters' answers make a leader's lease (observers do not count for a quorum).
+        if let Some(sent) = answered.filter(|_| !self.peer.config().is_observer(from)) {
             let lease = st.lease.entry(from).or_insert(sent);
             *lease = (*lease).max(sent);
         }
@@ -378,12 +379,7 @@ impl Driver {
     }
 
     fn publish(&mut self, st: &Loop) {
-        self.facts.mode = match st.role {
-            Role::Leading => "leader",
-            Role::Following { .. } => "follower",
-            Role::Looking => "looking",
-        }
-        .into();
+        self.facts.mode = st.role.mode().into();
         let _ = self.status.send(MemberStatus {
             role: st.role,
             serving: st.serving,
@@ -508,12 +504,13 @@ impl Driver {
             self.max_queued_bytes,
         );
         let target = match st.role {
-            Role::Following { leader } if self.peer.is_serving() => self
-                .client_addrs
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(&leader)
-                .copied(),
+            Role::Following { leader } | Role::Observing { leader } if self.peer.is_serving() => {
+                self.client_addrs
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&leader)
+                    .copied()
+            }
             _ => None,
         };
         let relay_changed = self.relay.send_if_modified(|t| {
@@ -641,9 +638,13 @@ impl Driver {
         fresh + 1 >= self.quorum
     }
 
-    fn followers_heard(&self, st: &Loop) -> usize {
+    fn learners_heard(&self, st: &Loop) -> Vec<PeerId> {
         let window = self.tick * self.sync_limit.max(1);
-        st.heard.values().filter(|t| t.elapsed() <= window).count()
+        st.heard
+            .iter()
+            .filter(|(_, t)| t.elapsed() <= window)
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     fn take(&mut self, m: CoreMsg, inputs: &mut Vec<SmInput>, st: &mut Loop) {
@@ -673,12 +674,12 @@ impl Driver {
                 inputs.push(input);
             }
             CoreMsg::FourLetter { word, reply } => {
-                self.facts.extra_mntr = if st.serving {
-                    let n = self.followers_heard(st);
-                    format!("zk_followers\t{n}\nzk_synced_followers\t{n}\nzk_pending_syncs\t0\n")
-                } else {
-                    String::new()
-                };
+                self.facts.extra_mntr = crate::four_letter::learner_rows(
+                    self.peer.is_serving(),
+                    st.role,
+                    self.peer.config(),
+                    &self.learners_heard(st),
+                );
                 let _ = reply.send(self.sm.four_letter(word, &self.facts));
             }
             CoreMsg::Admin(Admin::ExpireSession { session, reply }) => {
