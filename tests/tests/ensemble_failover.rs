@@ -446,7 +446,10 @@ async fn follower_scenario(ensemble: &mut Ensemble) -> Vec<String> {
         event.event_type, event.path
     ));
     let (data, _) = b.get_data("/f").await.expect("read");
-    seen.push(format!("read after the event {}", String::from_utf8_lossy(&data)));
+    seen.push(format!(
+        "read after the event {}",
+        String::from_utf8_lossy(&data)
+    ));
 
     // A session knowing both followers moves when the one it uses dies.
     let c = connect_to(&format!("{f1},{f2}")).await;
@@ -463,7 +466,8 @@ async fn follower_scenario(ensemble: &mut Ensemble) -> Vec<String> {
         (f2, f1, &a)
     };
     ensemble.kill_at(dead).await;
-    retry(|| writer.create("/c-x", b"", &CreateOptions::persistent())).await;
+    let persistent = CreateOptions::persistent();
+    retry(|| writer.create("/c-x", b"", &persistent)).await;
     let event = tokio::time::timeout(WAIT, watch)
         .await
         .expect("the watch fires after the move");
@@ -496,8 +500,14 @@ async fn followers_serve_their_clients_alike_on_real_zookeeper_and_the_mini_ense
         let (mini, real) = (&observed[0], &observed[1]);
         eprintln!("mini ensemble: {mini:?}\nZooKeeper 3.8.0 ensemble: {real:?}");
         assert_eq!(mini, real, "mini ensemble vs ZooKeeper 3.8.0 ensemble");
-        assert!(mini.contains(&"moved same session true".to_string()), "{mini:?}");
-        assert!(mini.contains(&"moved ephemeral kept true".to_string()), "{mini:?}");
+        assert!(
+            mini.contains(&"moved same session true".to_string()),
+            "{mini:?}"
+        );
+        assert!(
+            mini.contains(&"moved ephemeral kept true".to_string()),
+            "{mini:?}"
+        );
     })
     .await;
 }

@@ -7,7 +7,10 @@
 //! - the front end (`front`: connections, handshakes, replies, byte accounting; `reads`:
 //!   requests answered from the local tree; the watch table; and the per-session ordering of
 //!   reads behind writes in [`StateMachine::step`]);
-//! - the proposer (`proposer`: session expiry, prep, zxid assignment), the leader's part;
+//! - the proposer (`proposer`: session expiry, prep, zxid assignment), the leader's part,
+//!   which also prepares the writes followers forward (`forward`);
+//! - on a follower, the learner (`learner`): the same front end and reads, with writes,
+//!   session opens and closes forwarded to the leader and answered once applied here;
 //! - the replicated state ([`crate::replica::Replica`]), changed only by committed
 //!   transactions in zxid order (`commit`).
 //!
@@ -736,9 +739,7 @@ impl StateMachine {
             self.close(conn);
             return false;
         }
-        if self.is_learner()
-            && is_write(op)
-            && !matches!(body, Err(DecodeError::UnknownOpCode(_)))
+        if self.is_learner() && is_write(op) && !matches!(body, Err(DecodeError::UnknownOpCode(_)))
         {
             self.forward_write(conn, sid, xid, op, body);
             return true;

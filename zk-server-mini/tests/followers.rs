@@ -130,7 +130,9 @@ async fn a_client_of_a_follower_gets_a_session_writes_and_reads_its_writes() {
             assert_eq!(h.err, ErrorCode::Ok);
             assert_eq!(read(&mut c, &path).await, Some(("v2".into(), 0)));
             // A failed write is answered in order with the session's others.
-            c.send(100, &create(&path, "dup", false)).await.expect("send");
+            c.send(100, &create(&path, "dup", false))
+                .await
+                .expect("send");
             c.send(101, &get(&path, false)).await.expect("send");
             let (h, _) = c.read_reply().await.expect("reply");
             assert_eq!((h.xid, h.err), (100, ErrorCode::NodeExists));
@@ -164,13 +166,22 @@ async fn a_write_through_one_follower_fires_a_watch_set_at_another() {
         assert_eq!(h.err, ErrorCode::Ok);
         let (h, _) = watcher.call(&get("/w", true)).await.expect("watch");
         assert_eq!(h.err, ErrorCode::Ok);
-        let (h, _) = watcher.call(&exists("/w/child", true)).await.expect("watch");
+        let (h, _) = watcher
+            .call(&exists("/w/child", true))
+            .await
+            .expect("watch");
         assert_eq!(h.err, ErrorCode::NoNode);
         let (h, _) = writer.call(&set("/w", "1")).await.expect("ok");
         assert_eq!(h.err, ErrorCode::Ok);
         let e = next_event(&mut watcher).await;
-        assert_eq!((e.event_type, e.path.as_str()), (EventType::NodeDataChanged, "/w"));
-        let (h, _) = writer.call(&create("/w/child", "", false)).await.expect("ok");
+        assert_eq!(
+            (e.event_type, e.path.as_str()),
+            (EventType::NodeDataChanged, "/w")
+        );
+        let (h, _) = writer
+            .call(&create("/w/child", "", false))
+            .await
+            .expect("ok");
         assert_eq!(h.err, ErrorCode::Ok);
         let e = next_event(&mut watcher).await;
         assert_eq!(
@@ -223,7 +234,10 @@ async fn a_session_moves_between_followers_with_its_ephemeral_and_watch() {
         let (h, _) = other.call(&create("/x", "", false)).await.expect("ok");
         assert_eq!(h.err, ErrorCode::Ok);
         let e = next_event(&mut moved).await;
-        assert_eq!((e.event_type, e.path.as_str()), (EventType::NodeCreated, "/x"));
+        assert_eq!(
+            (e.event_type, e.path.as_str()),
+            (EventType::NodeCreated, "/x")
+        );
         // Its writes go on from the new member.
         let (h, _) = moved.call(&create("/e2", "", true)).await.expect("ok");
         assert_eq!(h.err, ErrorCode::Ok);
@@ -246,7 +260,10 @@ async fn a_member_cut_off_from_the_quorum_closes_its_clients_who_continue_elsewh
         let last = h.zxid;
         // Peer traffic only: the member itself must notice and close its clients.
         cluster.partition(&[f2], false).await;
-        assert!(c.closed_within(WAIT).await, "the cut-off member closed its client");
+        assert!(
+            c.closed_within(WAIT).await,
+            "the cut-off member closed its client"
+        );
         // It refuses new clients while it follows no one.
         let refused = RawClient::connect(cluster.client_addr(f2), 4000).await;
         assert!(refused.is_err(), "a member without a leader serves no one");
@@ -260,7 +277,10 @@ async fn a_member_cut_off_from_the_quorum_closes_its_clients_who_continue_elsewh
             }
         }
         let mut moved = moved.expect("the session continues at another member");
-        assert_eq!(read(&mut moved, "/cut").await.map(|r| r.1), Some(c.session.session_id));
+        assert_eq!(
+            read(&mut moved, "/cut").await.map(|r| r.1),
+            Some(c.session.session_id)
+        );
         cluster.heal();
         cluster.stop().await;
     })
@@ -281,7 +301,10 @@ async fn a_client_ahead_of_a_lagging_member_is_refused_there_and_continues_elsew
             // Member 3 stands still while a write commits without it; the client, which saw
             // that write, knocks while it is still behind.
             cluster.pause(f3);
-            let (h, _) = c.call(&create(&format!("/lag{i}"), "", false)).await.expect("ok");
+            let (h, _) = c
+                .call(&create(&format!("/lag{i}"), "", false))
+                .await
+                .expect("ok");
             assert_eq!(h.err, ErrorCode::Ok);
             last = h.zxid;
             let addr = cluster.client_addr(f3);

@@ -26,7 +26,12 @@ pub(crate) struct Learner {
 impl StateMachine {
     /// A state machine for a follower serving its own clients (see the module docs of
     /// `learner`): over the applied tree, forwarding its writes.
-    pub(crate) fn new_learner(tree: DataTree, config: CoreConfig, now_ms: u64, wall_ms: i64) -> Self {
+    pub(crate) fn new_learner(
+        tree: DataTree,
+        config: CoreConfig,
+        now_ms: u64,
+        wall_ms: i64,
+    ) -> Self {
         let mut sm = Self::new(tree, config, now_ms, wall_ms);
         sm.learner = Some(Learner {
             now_ms,
@@ -83,12 +88,7 @@ impl StateMachine {
 
     /// A new session for `conn`: its id and password are chosen here (the id carries this
     /// member's id in its high byte, so members never pick the same), the leader opens it.
-    pub(super) fn forward_connect(
-        &mut self,
-        conn: ConnId,
-        timeout: i32,
-        read_only: Option<bool>,
-    ) {
+    pub(super) fn forward_connect(&mut self, conn: ConnId, timeout: i32, read_only: Option<bool>) {
         let sid = self.proposer.new_session_id(&self.replica.tree);
         let passwd = session_password(&self.config.session_secret, sid);
         self.bind(conn, sid, timeout);
@@ -188,8 +188,7 @@ impl StateMachine {
                     }
                 }
                 self.done_forward(sid);
-                if let (Origin::Connect { conn, .. }, TxnResult::Error(code)) = (&origin, &result)
-                {
+                if let (Origin::Connect { conn, .. }, TxnResult::Error(code)) = (&origin, &result) {
                     tracing::warn!(conn, ?code, "the leader refused a new session");
                     self.close(*conn);
                     return;
@@ -218,5 +217,147 @@ impl StateMachine {
             }
         }
         self.backlog_dirty = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zk_proto::acl::Acl;
+    use zk_proto::jute::{Decode, JuteReader};
+
+    fn config(server_id: u8) -> CoreConfig {
+        CoreConfig {
+            server_id,
+            ..CoreConfig::default()
+        }
+    }
+
+    /// The leader prepares what the follower forwarded; both apply the result in order.
+    fn replicate(leader: &mut StateMachine, follower: &mut StateMachine) -> Vec<Action> {
+        for payload in follower.take_forwards() {
+            assert!(leader.forwarded(payload, 0, 0));
+        }
+        let batch: Vec<(TxnHeader, Txn)> = leader
+            .seal_batch()
+            .iter()
+            .map(|p| (p.header, p.txn.clone()))
+            .collect();
+        if let Some((last, _)) = batch.last() {
+            leader.commit_through(last.zxid);
+        }
+        for (header, txn) in &batch {
+            follower.apply_replicated(header, txn);
+        }
+        follower.take_actions()
+    }
+
+    fn replies(actions: &[Action]) -> Vec<(i32, ErrorCode)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send(_, b) => ReplyHeader::decode(&mut JuteReader::new(b.slice(4..)))
+                    .ok()
+                    .map(|h| (h.xid, h.err)),
+                Action::Close(_) => None,
+            })
+            .collect()
+    }
+
+    fn create(conn: ConnId, xid: i32, path: &str) -> Input {
+        let r = Request::Create(CreateRequest {
+            path: path.into(),
+            data: None,
+            acl: Acl::open_unsafe(),
+            flags: 1,
+        });
+        Input::Request {
+            conn,
+            xid,
+            op: r.op_code(),
+            body: Ok(r),
+        }
+    }
+
+    fn exists(conn: ConnId, xid: i32, path: &str) -> Input {
+        let r = Request::Exists(ExistsRequest {
+            path: path.into(),
+            watch: false,
+        });
+        Input::Request {
+            conn,
+            xid,
+            op: r.op_code(),
+            body: Ok(r),
+        }
+    }
+
+    #[test]
+    fn a_followers_client_is_served_in_order_with_its_writes_prepared_at_the_leader() {
+        let mut leader = StateMachine::new(DataTree::new(), config(1), 0, 0);
+        let mut follower = StateMachine::new_learner(DataTree::new(), config(2), 0, 0);
+        let addr = ([127, 0, 0, 1], 4000).into();
+        let connect = Input::Connect {
+            conn: 7,
+            request: ConnectRequest::new_session(10_000),
+        };
+        assert!(
+            follower
+                .step(vec![Input::Open { conn: 7, addr }, connect], 0, 0)
+                .is_empty()
+        );
+        let actions = replicate(&mut leader, &mut follower);
+        let Some(Action::Send(7, frame)) = actions.first() else {
+            panic!("no ConnectResponse: {actions:?}");
+        };
+        let resp = ConnectResponse::decode(&mut JuteReader::new(frame.slice(4..)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(resp.session_id >> 56, 2, "an id of the follower's range");
+        assert!(leader.session_ids().contains(&resp.session_id));
+        assert_eq!(follower.take_touched(), [resp.session_id]);
+
+        // A write, a read behind it, a failing write, a read behind that: answered in order.
+        let inputs = vec![
+            create(7, 1, "/a"),
+            exists(7, 2, "/a"),
+            create(7, 3, "/a"),
+            exists(7, 4, "/b"),
+        ];
+        assert!(follower.step(inputs, 10, 0).is_empty());
+        assert_eq!(follower.take_touched(), [resp.session_id]);
+        // As the driver does: replicate, then let the deferred requests move, until done.
+        let mut actions = Vec::new();
+        for _ in 0..4 {
+            actions.extend(replicate(&mut leader, &mut follower));
+            actions.extend(follower.step(Vec::new(), 20, 0));
+        }
+        assert!(!follower.has_backlog());
+        assert_eq!(
+            replies(&actions),
+            [
+                (1, ErrorCode::Ok),
+                (2, ErrorCode::Ok),
+                (3, ErrorCode::NodeExists),
+                (4, ErrorCode::NoNode),
+            ]
+        );
+        // The ephemeral is the follower's client's session's, on both members.
+        for sm in [&leader, &follower] {
+            let owner = sm.tree().get("/a").map(|n| n.stat().ephemeral_owner);
+            assert_eq!(owner, Some(resp.session_id));
+        }
+
+        // The leader expires the session: the follower closes its client.
+        assert!(leader.expire_session(resp.session_id, 0));
+        let batch: Vec<(TxnHeader, Txn)> = leader
+            .seal_batch()
+            .iter()
+            .map(|p| (p.header, p.txn.clone()))
+            .collect();
+        for (header, txn) in &batch {
+            follower.apply_replicated(header, txn);
+        }
+        assert_eq!(follower.take_actions(), [Action::Close(7)]);
+        assert!(follower.tree().get("/a").is_none());
     }
 }
