@@ -8,9 +8,13 @@
 //! its own tree, forwards writes, session opens and closes to the leader
 //! ([`Input::Forward`]), `sync()` as a read-index round ([`Input::ReadIndex`]), and reports
 //! its clients' activity ([`Input::Touch`]); it answers a forwarded write when its
-//! transaction is applied here. Every member applies committed entries to its replica in
-//! zxid order and fires the watches of its own clients, so any of them can take over with
-//! the whole tree and every session.
+//! transaction is applied here. Session expiry is the leader's state machine's alone (the
+//! same tracker a standalone server uses): the sessions followers report touched, batched
+//! into their ping answers, count as active there, and a session whose clients went silent
+//! everywhere is closed by an ordinary proposal, which every member applies (its ephemerals
+//! go; the member holding its connection closes it). Every member applies committed entries
+//! to its replica in zxid order and fires the watches of its own clients, so any of them can
+//! take over with the whole tree and every session.
 //!
 //! While a member serves no one (looking, or syncing) it answers four-letter words and
 //! refuses client handshakes by closing the connection, and the client moves on to the next
