@@ -224,4 +224,58 @@ mod tests {
         assert!(Forward::decode(Bytes::from_static(&[9, 1])).is_err());
         assert!(Forward::decode(Bytes::new()).is_err());
     }
+
+    /// A session opened at a follower lives at the leader while the follower reports it
+    /// touched, and expires there once it does not.
+    #[test]
+    fn the_leader_expires_a_followers_session_only_when_its_touches_stop() {
+        let config = CoreConfig {
+            tick_ms: 100,
+            min_session_timeout_ms: 200,
+            ..CoreConfig::default()
+        };
+        let mut leader = StateMachine::new(DataTree::new(), config, 0, 0);
+        let session = 0x0200_0000_0000_0001;
+        let open = Forward::CreateSession {
+            session,
+            timeout_ms: 1000,
+            passwd: Bytes::from_static(b"0123456789abcdef"),
+        };
+        assert!(leader.forwarded(open.encode(), 0, 0));
+        leader.commit();
+        assert_eq!(leader.session_ids(), [session]);
+        for now in (500..5000).step_by(500) {
+            leader.touch_remote(session, now);
+            leader.tick(now, 0, false);
+            assert!(
+                leader.proposals().is_empty(),
+                "expired at {now} though touched"
+            );
+        }
+        leader.tick(6500, 0, false);
+        assert!(matches!(
+            leader.proposals(),
+            [Proposal {
+                txn: Txn::CloseSession { .. },
+                ..
+            }]
+        ));
+        leader.commit();
+        assert!(leader.session_ids().is_empty());
+        // A write forwarded for it now is an error transaction, still answered in order.
+        let late = Forward::Request {
+            session,
+            xid: 9,
+            op: OpCode::Delete,
+            ids: Vec::new(),
+            body: Some(Request::Delete(DeleteRequest {
+                path: "/x".into(),
+                version: -1,
+            })),
+        };
+        assert!(leader.forwarded(late.encode(), 7000, 0));
+        let p = &leader.proposals()[0];
+        assert_eq!((p.header.session_id, p.header.cxid), (session, 9));
+        assert!(matches!(p.txn, Txn::Error(ErrorCode::SessionExpired)));
+    }
 }
