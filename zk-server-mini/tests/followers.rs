@@ -190,6 +190,44 @@ async fn a_client_of_a_follower_gets_a_session_writes_and_reads_its_writes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_followers_client_writes_under_its_own_identity() {
+    bounded(async {
+        let (cluster, leader, followers) = cluster().await;
+        let (f2, f3) = (followers[0], followers[1]);
+        let mut owner = RawClient::connect(cluster.client_addr(f2), 4000)
+            .await
+            .expect("ok");
+        let auth = zk_proto::AuthPacket {
+            auth_type: 0,
+            scheme: "digest".into(),
+            auth: Bytes::from_static(b"alice:secret"),
+        };
+        let (h, _) = owner.call(&Request::Auth(auth)).await.expect("auth");
+        assert_eq!(h.err, ErrorCode::Ok);
+        // `auth` ACLs need the creator's identities: the leader prepares it under them.
+        let mine = Request::Create(CreateRequest {
+            path: "/mine".into(),
+            data: None,
+            acl: Acl::creator_all(),
+            flags: 0,
+        });
+        let (h, _) = owner.call(&mine).await.expect("create");
+        assert_eq!(h.err, ErrorCode::Ok);
+        let (h, _) = owner.call(&set("/mine", "by alice")).await.expect("set");
+        assert_eq!(h.err, ErrorCode::Ok);
+        for id in [f3, leader] {
+            let mut other = RawClient::connect(cluster.client_addr(id), 4000)
+                .await
+                .expect("ok");
+            let (h, _) = other.call(&set("/mine", "by someone")).await.expect("set");
+            assert_eq!(h.err, ErrorCode::NoAuth, "a stranger at member {id}");
+        }
+        cluster.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_through_one_follower_fires_a_watch_set_at_another() {
     bounded(async {
         let (cluster, _leader, followers) = cluster().await;
