@@ -2,7 +2,10 @@ import java.util.Collection;
 import java.util.concurrent.TimeUnit;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
+import java.util.Arrays;
+import org.apache.curator.framework.recipes.barriers.DistributedBarrier;
 import org.apache.curator.framework.recipes.barriers.DistributedDoubleBarrier;
+import org.apache.curator.framework.recipes.locks.InterProcessMultiLock;
 import org.apache.curator.framework.recipes.locks.InterProcessMutex;
 import org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock;
 import org.apache.curator.framework.recipes.locks.InterProcessSemaphoreV2;
@@ -19,6 +22,11 @@ import org.apache.curator.retry.RetryNTimes;
  *                 until a line on stdin (HELD ... RELEASED)
  *   write-try _ / read-try _:   tries for 300 ms: GOT or BLOCKED
  *   double N:     DistributedDoubleBarrier(PATH, N): enter (20 s) -> ENTERED, leave -> LEFT
+ *   barrier-set _:   DistributedBarrier(PATH).setBarrier(); HELD; waits for a line on stdin;
+ *                    removeBarrier(); RELEASED
+ *   barrier-wait MS: DistributedBarrier(PATH).waitOnBarrier(MS ms): PASSED or TIMEOUT
+ *   multi-hold _:    InterProcessMultiLock(PATH/a, PATH/b): HELD; line on stdin; RELEASED
+ *   multi-try _:     the same for 300 ms: GOT or BLOCKED
  */
 public class RecipeHold {
     public static void main(String[] args) throws Exception {
@@ -70,6 +78,37 @@ public class RecipeHold {
                     DistributedDoubleBarrier b = new DistributedDoubleBarrier(c, path, n);
                     System.out.println(b.enter(20, TimeUnit.SECONDS) ? "ENTERED" : "TIMEOUT");
                     System.out.println(b.leave(20, TimeUnit.SECONDS) ? "LEFT" : "TIMEOUT");
+                    break;
+                }
+                case "barrier-set": {
+                    DistributedBarrier b = new DistributedBarrier(c, path);
+                    b.setBarrier();
+                    System.out.println("HELD");
+                    System.in.read();
+                    b.removeBarrier();
+                    System.out.println("RELEASED");
+                    break;
+                }
+                case "barrier-wait": {
+                    DistributedBarrier b = new DistributedBarrier(c, path);
+                    System.out.println(b.waitOnBarrier(n, TimeUnit.MILLISECONDS) ? "PASSED" : "TIMEOUT");
+                    break;
+                }
+                case "multi-hold":
+                case "multi-try": {
+                    InterProcessMultiLock m =
+                        new InterProcessMultiLock(c, Arrays.asList(path + "/a", path + "/b"));
+                    if (kind.equals("multi-try")) {
+                        boolean got = m.acquire(300, TimeUnit.MILLISECONDS);
+                        System.out.println(got ? "GOT" : "BLOCKED");
+                        if (got) m.release();
+                        break;
+                    }
+                    m.acquire();
+                    System.out.println("HELD");
+                    System.in.read();
+                    m.release();
+                    System.out.println("RELEASED");
                     break;
                 }
                 default:

@@ -7,6 +7,9 @@ Usage: recipe_hold.py CONNECT KIND PATH ARG
   sem-try N:   Semaphore(PATH, max_leases=N).acquire(timeout=0.3): GOT or BLOCKED
   write-hold _ / read-hold _: holds WriteLock / ReadLock(PATH) until a line on stdin
   write-try _ / read-try _:   acquire(timeout=0.3): GOT or BLOCKED
+  double N:        DoubleBarrier(PATH, N): enter -> ENTERED, leave -> LEFT
+  barrier-set _:   Barrier(PATH).create(); HELD; waits for a line on stdin; remove(); RELEASED
+  barrier-wait MS: Barrier(PATH).wait(MS / 1000): PASSED or TIMEOUT
 """
 import sys
 
@@ -52,6 +55,21 @@ def main():
         print("GOT" if got else "BLOCKED", flush=True)
         if got:
             lock.release()
+    elif kind == "double":
+        barrier = zk.DoubleBarrier(path, n)
+        barrier.enter()
+        print("ENTERED" if barrier.participating else "TIMEOUT", flush=True)
+        barrier.leave()
+        print("LEFT", flush=True)
+    elif kind == "barrier-set":
+        barrier = zk.Barrier(path)
+        barrier.create()
+        print("HELD", flush=True)
+        sys.stdin.readline()
+        barrier.remove()
+        print("RELEASED", flush=True)
+    elif kind == "barrier-wait":
+        print("PASSED" if zk.Barrier(path).wait(n / 1000.0) else "TIMEOUT", flush=True)
     else:
         raise SystemExit("unknown kind " + kind)
     zk.stop()

@@ -35,8 +35,8 @@ pub async fn bounded(test: impl Future<Output = ()>) {
         .expect("test timed out");
 }
 
-/// The `zk-server-mini` executable of this build, built first if missing (`cargo test
-/// --workspace` builds it; `cargo test -p zk-integration-tests` does not).
+/// The `zk-server-mini` executable of this build, brought up to date first (`cargo test
+/// --workspace` builds it; `cargo test -p zk-integration-tests` alone does not).
 ///
 /// # Panics
 /// When it cannot be built.
@@ -51,15 +51,15 @@ pub fn mini_binary() -> std::path::PathBuf {
                 .and_then(|d| d.parent())
                 .expect("target/<profile>");
             let bin = dir.join("zk-server-mini");
-            if !bin.is_file() {
-                let mut cmd = std::process::Command::new(env!("CARGO"));
-                cmd.args(["build", "-p", "zk-server-mini", "--bin", "zk-server-mini"]);
-                if dir.file_name().is_some_and(|n| n == "release") {
-                    cmd.arg("--release");
-                }
-                let status = cmd.status().expect("run cargo build");
-                assert!(status.success(), "cargo build of zk-server-mini failed");
+            // Always asked for (a no-op when up to date): a test run of this crate alone must
+            // not start a binary left over from older sources.
+            let mut cmd = std::process::Command::new(env!("CARGO"));
+            cmd.args(["build", "-p", "zk-server-mini", "--bin", "zk-server-mini"]);
+            if dir.file_name().is_some_and(|n| n == "release") {
+                cmd.arg("--release");
             }
+            let status = cmd.status().expect("run cargo build");
+            assert!(status.success(), "cargo build of zk-server-mini failed");
             bin
         })
         .clone()

@@ -250,8 +250,71 @@ async fn deleted_node_is_a_loss(backend: &Backend) {
     admin.close().await;
 }
 
+/// The first waiter takes the mutex on its predecessor's deletion without another read, but
+/// only while its own node stands: a waiter whose node was deleted behind its back queues
+/// again behind the others, and the one that was behind it takes over.
+async fn next_in_line_needs_its_own_node(backend: &Backend) {
+    let cs = backend.connect_string();
+    let (a, b, c) = (connect(&cs).await, connect(&cs).await, connect(&cs).await);
+    let admin = connect(&cs).await;
+    let path = "/api/next";
+    let mutex =
+        |client: &Client| Mutex::new(client.clone(), path, MutexOptions::default()).expect("mutex");
+    let (ma, mb, mc) = (mutex(&a), mutex(&b), mutex(&c));
+    let held_a = ma.acquire().await.expect("a acquires");
+    let b_waits = tokio::spawn(async move { mb.acquire().await });
+    wait_children(&admin, path, 2).await;
+    let c_waits = tokio::spawn(async move { mc.acquire().await });
+    wait_children(&admin, path, 3).await;
+    // The second in line is b's node: delete it.
+    let mut nodes = children(&admin, path).await;
+    nodes.sort_by_key(|n| n[n.len() - 10..].to_owned());
+    admin
+        .delete(&format!("{path}/{}", nodes[1]), None)
+        .await
+        .expect("delete b's node");
+    // b queues again (a new node, last in line).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = children(&admin, path).await;
+        if now.len() == 3 && !now.contains(&nodes[1]) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "b did not queue again: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let token_a = held_a.token();
+    held_a.release().await.expect("release a");
+    let held_c = tokio::time::timeout(Duration::from_secs(30), c_waits)
+        .await
+        .expect("c takes over")
+        .expect("task")
+        .expect("c acquires");
+    assert!(held_c.token() > token_a);
+    // b must not hold it at the same time: give a wrong takeover time to show.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!b_waits.is_finished(), "b acquired while c holds the mutex");
+    assert!(held_c.is_held());
+    let token_c = held_c.token();
+    held_c.release().await.expect("release c");
+    let held_b = tokio::time::timeout(Duration::from_secs(30), b_waits)
+        .await
+        .expect("b takes over")
+        .expect("task")
+        .expect("b acquires");
+    assert!(held_b.token() > token_c);
+    held_b.release().await.expect("release b");
+    for client in [a, b, c, admin] {
+        client.close().await;
+    }
+}
+
 zk_integration_tests::on_each_backend! {
     within: Duration::from_secs(60);
+    next_in_line_needs_its_own_node(zk_options()),
     deleted_node_is_a_loss(zk_options()),
     lost_create_reply_leaves_no_orphan(zk_options()),
     bad_input_gets_typed_errors(zk_options()),

@@ -1,6 +1,7 @@
-//! Semaphores, read-write locks and the double barrier share paths with real Curator 5.4 and
-//! kazoo processes: each side is blocked while the other holds, and gets in once it lets go.
-//! On the real ZooKeeper 3.8.0 and zk-server-mini.
+//! Semaphores, read-write locks, multi-locks and barriers share paths with real Curator 5.4
+//! and kazoo processes: each side is blocked while the other holds, and gets in once it lets
+//! go; double-barrier members of both enter and leave together. On the real ZooKeeper 3.8.0
+//! and zk-server-mini.
 
 mod recipes_common;
 
@@ -11,7 +12,10 @@ use recipes_common::*;
 use tokio::io::AsyncWriteExt;
 use zk_client::Client;
 use zk_integration_tests::backend::Backend;
-use zk_recipes::{DoubleBarrier, Flavor, MutexOptions, ReadWriteLock, RecipeError, Semaphore};
+use zk_recipes::{
+    Barrier, DoubleBarrier, Flavor, MultiLock, Mutex, MutexOptions, ReadWriteLock, RecipeError,
+    Semaphore,
+};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Peer {
@@ -218,11 +222,14 @@ async fn kazoo_rwlock_excludes(backend: &Backend) {
     rwlock_with(Peer::Kazoo, backend).await;
 }
 
-/// Two Rust members and one Curator `DistributedDoubleBarrier` member (3 in all) enter and
-/// leave together.
-async fn curator_double_barrier_together(backend: &Backend) {
-    let path = "/peers/double";
-    let Some(mut java) = peer(Peer::Curator, backend, "double", path, 3) else {
+/// Two Rust members and one peer double-barrier member (Curator `DistributedDoubleBarrier`,
+/// kazoo `DoubleBarrier`; 3 in all) enter and leave together.
+async fn double_barrier_with(which: Peer, backend: &Backend) {
+    let path = match which {
+        Peer::Curator => "/peers/double",
+        Peer::Kazoo => "/peers/double-kazoo",
+    };
+    let Some(mut peer) = peer(which, backend, "double", path, 3) else {
         return;
     };
     let mut tasks = Vec::new();
@@ -239,11 +246,112 @@ async fn curator_double_barrier_together(backend: &Backend) {
     for t in tasks {
         t.await
             .expect("join")
-            .expect("enter and leave with the Curator member");
+            .expect("enter and leave with the peer member");
     }
-    line(&java, "ENTERED").await;
-    line(&java, "LEFT").await;
-    java.finish(Duration::from_secs(30)).await;
+    line(&peer, "ENTERED").await;
+    line(&peer, "LEFT").await;
+    peer.finish(Duration::from_secs(30)).await;
+}
+
+async fn curator_double_barrier_together(backend: &Backend) {
+    double_barrier_with(Peer::Curator, backend).await;
+}
+
+async fn kazoo_double_barrier_together(backend: &Backend) {
+    double_barrier_with(Peer::Kazoo, backend).await;
+}
+
+/// The first of `PASSED` / `TIMEOUT` the peer printed.
+async fn passed(mut w: Worker) -> String {
+    w.finish(Duration::from_secs(60)).await;
+    let lines = w.lines.lock().expect("lines").clone();
+    lines
+        .into_iter()
+        .find(|l| l == "PASSED" || l == "TIMEOUT")
+        .expect("PASSED or TIMEOUT")
+}
+
+/// A barrier set by one side holds the other's waiters until it is removed, both ways
+/// (Curator `DistributedBarrier`, kazoo `Barrier`).
+async fn barrier_with(which: Peer, backend: &Backend) {
+    let path = format!("/peers/barrier-{}", flavor(which));
+    let client = connect(backend).await;
+    let barrier = Barrier::new(client.clone(), &path).expect("barrier");
+    // Ours holds the peer's waiter.
+    barrier.set().await.expect("set");
+    let Some(held) = peer(which, backend, "barrier-wait", &path, 300) else {
+        return;
+    };
+    assert_eq!(passed(held).await, "TIMEOUT", "our barrier holds the peer");
+    let waiter = peer(which, backend, "barrier-wait", &path, 30_000).expect("peer");
+    // Removed once the peer waits: it passes (whenever it started waiting).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    barrier.remove().await.expect("remove");
+    assert_eq!(
+        passed(waiter).await,
+        "PASSED",
+        "the peer passes once removed"
+    );
+    // The peer's holds ours.
+    let mut setter = peer(which, backend, "barrier-set", &path, 0).expect("peer");
+    line(&setter, "HELD").await;
+    assert!(matches!(
+        barrier.wait(Some(Duration::from_millis(300))).await,
+        Err(RecipeError::Deadline(_))
+    ));
+    let_go(&mut setter).await;
+    barrier
+        .wait(Some(Duration::from_secs(10)))
+        .await
+        .expect("we pass once the peer removed it");
+    client.close().await;
+}
+
+async fn curator_barrier_both_ways(backend: &Backend) {
+    barrier_with(Peer::Curator, backend).await;
+}
+
+async fn kazoo_barrier_both_ways(backend: &Backend) {
+    barrier_with(Peer::Kazoo, backend).await;
+}
+
+/// Our `MultiLock` and Curator's `InterProcessMultiLock` on the same two mutexes exclude each
+/// other; a plain mutex on one of them is excluded too.
+async fn curator_multi_lock_excludes(backend: &Backend) {
+    let path = "/peers/multi";
+    let client = connect(backend).await;
+    let mutex = |name: &str| {
+        Mutex::new(
+            client.clone(),
+            &format!("{path}/{name}"),
+            MutexOptions::default(),
+        )
+        .expect("mutex")
+    };
+    let multi = MultiLock::new(vec![mutex("a"), mutex("b")]);
+    let Some(mut holder) = peer(Peer::Curator, backend, "multi-hold", path, 0) else {
+        return;
+    };
+    line(&holder, "HELD").await;
+    assert!(matches!(
+        multi.acquire_timeout(Duration::from_millis(300)).await,
+        Err(RecipeError::Deadline(_))
+    ));
+    assert!(
+        mutex("b").try_acquire().await.expect("try").is_none(),
+        "Curator holds b"
+    );
+    let_go(&mut holder).await;
+    let both = multi
+        .acquire_timeout(Duration::from_secs(10))
+        .await
+        .expect("both once Curator let go");
+    let blocked = peer(Peer::Curator, backend, "multi-try", path, 0).expect("peer");
+    assert_eq!(verdict(blocked).await, "BLOCKED", "we hold both");
+    both.release().await.expect("release");
+    let free = peer(Peer::Curator, backend, "multi-try", path, 0).expect("peer");
+    assert_eq!(verdict(free).await, "GOT");
+    client.close().await;
 }
 
 zk_integration_tests::on_each_backend! {
@@ -253,4 +361,8 @@ zk_integration_tests::on_each_backend! {
     curator_rwlock_excludes(zk_options()),
     kazoo_rwlock_excludes(zk_options()),
     curator_double_barrier_together(zk_options()),
+    kazoo_double_barrier_together(zk_options()),
+    curator_barrier_both_ways(zk_options()),
+    kazoo_barrier_both_ways(zk_options()),
+    curator_multi_lock_excludes(zk_options()),
 }

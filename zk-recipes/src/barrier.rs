@@ -1,5 +1,6 @@
-//! Barriers: Curator `DistributedBarrier` (one node) and `DistributedDoubleBarrier`
-//! (`P/<uuid>` ephemeral members plus `P/ready`).
+//! Barriers: Curator `DistributedBarrier` / kazoo `Barrier` (one node) and Curator
+//! `DistributedDoubleBarrier` / kazoo `DoubleBarrier` (`P/<uuid>` ephemeral members plus
+//! `P/ready`; kazoo names its members with the 32-digit form of the UUID).
 
 use std::time::Duration;
 
@@ -217,7 +218,8 @@ impl DoubleBarrier {
             if c == READY {
                 continue;
             }
-            if uuid::Uuid::parse_str(&c).is_ok() && c.len() == 36 {
+            // Curator's members are hyphenated UUIDs, kazoo's the 32-digit simple form.
+            if uuid::Uuid::parse_str(&c).is_ok() && (c.len() == 36 || c.len() == 32) {
                 members.push(c);
             } else {
                 foreign.push(c);
@@ -310,8 +312,12 @@ impl DoubleBarrier {
                         .map_err(|_| RecipeError::Deadline(started.elapsed()))?,
                     None => watch.await,
                 };
-                if event.event_type == EventType::None {
-                    self.check_session()?;
+                match event.event_type {
+                    // Opened: pass, even if a quick member's leave (kazoo deletes `ready` as
+                    // it starts leaving) took the node away again before we could look.
+                    EventType::NodeCreated => return Ok(()),
+                    EventType::None => self.check_session()?,
+                    _ => {}
                 }
             }
         }

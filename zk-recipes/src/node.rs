@@ -226,6 +226,28 @@ impl CleanupOnDrop {
     pub(crate) fn disarm(&mut self) -> Option<OwnNode> {
         self.node.take()
     }
+
+    /// Deletes the node now if one attempt can (so that a caller who got an error can contend
+    /// again at once without meeting its own leftover node); otherwise as on drop, in the
+    /// background.
+    pub(crate) async fn delete_now(&mut self) {
+        let Some(node) = self.node.take() else {
+            return;
+        };
+        let connected = *self.client.state_watcher().borrow();
+        if connected.session_id == node.session_id
+            && connected.state == zk_client::SessionState::Connected
+        {
+            // Bounded: a connection that fails now leaves the node to the background task.
+            let attempt = self.client.delete(&node.path, None);
+            if let Ok(Ok(()) | Err(Error::NoNode)) =
+                tokio::time::timeout(std::time::Duration::from_secs(2), attempt).await
+            {
+                return;
+            }
+        }
+        delete_in_background(self.client.clone(), node.path, node.session_id);
+    }
 }
 
 impl Drop for CleanupOnDrop {

@@ -65,6 +65,7 @@ pub struct ClusterBuilder {
     kind: MemberKind,
     dir: Option<PathBuf>,
     snap_count: u64,
+    observers: usize,
 }
 
 impl ClusterBuilder {
@@ -127,6 +128,25 @@ impl ClusterBuilder {
         self
     }
 
+    /// Adds `n` observers (non-voting members, `server.N=...:observer`) after the voting
+    /// members: `builder(3).observers(1)` starts members 1..=3 voting and member 4 observing.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let cluster = TestCluster::builder(3).observers(1).start().await?;
+    /// assert_eq!(cluster.ids(), [1, 2, 3, 4]);
+    /// assert_eq!(cluster.observers(), [4]);
+    /// assert!(cluster.zoo_cfg(4).contains("peerType=observer"));
+    /// cluster.stop().await;
+    /// # Ok(()) }
+    /// ```
+    pub fn observers(mut self, n: usize) -> Self {
+        self.observers = n;
+        self
+    }
+
     /// Starts every member.
     ///
     /// # Errors
@@ -160,13 +180,14 @@ impl ClusterBuilder {
             attempt += 1;
             let mut servers = BTreeMap::new();
             let mut client_ports = BTreeMap::new();
-            for id in 1..=self.size as u64 {
+            for id in 1..=(self.size + self.observers) as u64 {
                 servers.insert(
                     id,
                     PeerAddr {
                         host: "127.0.0.1".into(),
                         quorum_port: free_port(),
                         election_port: free_port(),
+                        observer: id > self.size as u64,
                     },
                 );
                 client_ports.insert(id, free_port());
@@ -284,6 +305,7 @@ impl TestCluster {
             kind: MemberKind::InProcess,
             dir: None,
             snap_count: 100_000,
+            observers: 0,
         }
     }
 
@@ -312,13 +334,38 @@ impl TestCluster {
             self.client_ports.get(&id).copied().unwrap_or(0),
             self.builder.snap_count,
         );
+        if self.servers.get(&id).is_some_and(|a| a.observer) {
+            s.push_str("peerType=observer\n");
+        }
         for (n, a) in &self.servers {
+            let role = if a.observer { ":observer" } else { "" };
             s.push_str(&format!(
-                "server.{n}={}:{}:{}\n",
+                "server.{n}={}:{}:{}{role}\n",
                 a.host, a.quorum_port, a.election_port
             ));
         }
         s
+    }
+
+    /// The ids of the observers (see [`ClusterBuilder::observers`]); a member's role is also
+    /// in its `srvr` `Mode` ([`TestCluster::mode`]) and its
+    /// [`crate::ensemble::MemberStatus::role`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let cluster = TestCluster::builder(3).start().await?;
+    /// assert!(cluster.observers().is_empty());
+    /// cluster.stop().await;
+    /// # Ok(()) }
+    /// ```
+    pub fn observers(&self) -> Vec<u64> {
+        self.servers
+            .iter()
+            .filter(|(_, a)| a.observer)
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// Member `id`'s data directory.
@@ -494,7 +541,7 @@ impl TestCluster {
     /// ```
     pub async fn leader(&self, within: Duration) -> Option<u64> {
         let deadline = Instant::now() + within;
-        let quorum = self.servers.len() / 2 + 1;
+        let quorum = self.servers.values().filter(|a| !a.observer).count() / 2 + 1;
         loop {
             let mut leaders = Vec::new();
             let (mut followers, mut unready) = (0, 0);
@@ -502,7 +549,7 @@ impl TestCluster {
                 match self.mode(*id).await.as_deref() {
                     Some("leader") => leaders.push(*id),
                     Some("follower") if self.takes_clients(*id) => followers += 1,
-                    Some("follower") => unready += 1,
+                    Some("follower" | "observer") if !self.takes_clients(*id) => unready += 1,
                     _ => {}
                 }
             }
@@ -520,8 +567,32 @@ impl TestCluster {
         }
     }
 
-    /// Whether member `id` gives clients sessions (the serving leader, or a synced follower
-    /// that serves them itself); child processes are taken at their word (`srvr`).
+    /// Member `id`'s status (role, serving, applied zxid) when it runs in this process;
+    /// `None` for a child process or a member that is not running.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use zk_server_mini::cluster::TestCluster;
+    /// use zk_server_mini::zab::Role;
+    /// let cluster = TestCluster::builder(3).observers(1).start().await?;
+    /// let leader = cluster.leader(Duration::from_secs(20)).await.expect("a leader");
+    /// let status = cluster.member_status(4).expect("in process");
+    /// assert!(matches!(status.role, Role::Observing { .. } | Role::Looking));
+    /// assert_eq!(cluster.member_status(leader).map(|s| s.role), Some(Role::Leading));
+    /// cluster.stop().await;
+    /// # Ok(()) }
+    /// ```
+    pub fn member_status(&self, id: u64) -> Option<crate::ensemble::MemberStatus> {
+        match self.members.get(&id) {
+            Some(Running::InProcess(s)) => s.member_status(),
+            _ => None,
+        }
+    }
+
+    /// Whether member `id` gives clients sessions (the serving leader, or a synced follower or
+    /// observer that serves them itself); child processes are taken at their word (`srvr`).
     fn takes_clients(&self, id: u64) -> bool {
         match self.members.get(&id) {
             Some(Running::InProcess(s)) => s.member_status().is_some_and(|m| m.takes_clients),

@@ -56,9 +56,12 @@ pub struct ServerConfig {
     pub max_watches_per_connection: usize,
     /// Bytes of watched paths one connection may hold (likewise).
     pub max_watch_bytes_per_connection: usize,
-    /// The ensemble's members (`server.N=host:quorumPort:electionPort[:participant]`);
+    /// The ensemble's members (`server.N=host:quorumPort:electionPort[:participant|:observer]`);
     /// empty (or one member) runs standalone.
     pub servers: std::collections::BTreeMap<u64, PeerAddr>,
+    /// `peerType` (`participant` or `observer`) as written. As in ZooKeeper, this member's own
+    /// `server.N` line decides its role; a `peerType` that disagrees is logged and ignored.
+    pub peer_type: Option<PeerType>,
     /// This member's id (the `myid` file in `dataDir` when unset).
     pub my_id: Option<u64>,
     /// `initLimit` in ticks.
@@ -85,34 +88,81 @@ pub struct PeerAddr {
     /// `electionPort`: parsed and kept for `conf`, unused (elections travel on the quorum
     /// connections of our own protocol).
     pub election_port: u16,
+    /// The line ends in `:observer`: a non-voting member.
+    pub observer: bool,
+}
+
+/// `peerType=participant|observer` (and the last field of a `server.N` line).
+///
+/// ```
+/// use zk_server_mini::config::PeerType;
+/// assert_eq!(PeerType::parse("Observer"), Ok(PeerType::Observer));
+/// assert_eq!(PeerType::parse("voter").unwrap_err(), "Unrecognised peertype: voter");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerType {
+    /// A voting member.
+    Participant,
+    /// A non-voting member that receives committed transactions and serves clients.
+    Observer,
+}
+
+impl PeerType {
+    /// Parses the value the way ZooKeeper does (case-insensitive); the error is ZooKeeper's
+    /// message.
+    ///
+    /// ```
+    /// use zk_server_mini::config::PeerType;
+    /// assert_eq!(PeerType::parse("participant"), Ok(PeerType::Participant));
+    /// assert!(PeerType::parse("leader").is_err());
+    /// ```
+    pub fn parse(value: &str) -> Result<Self, String> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "observer" => Ok(Self::Observer),
+            "participant" => Ok(Self::Participant),
+            _ => Err(format!("Unrecognised peertype: {}", value.trim())),
+        }
+    }
 }
 
 impl PeerAddr {
-    /// Parses `host:quorumPort:electionPort[:participant][;clientAddr:clientPort]`.
+    /// Parses `host:quorumPort:electionPort[:participant|:observer][;clientAddr:clientPort]`.
+    ///
+    /// # Errors
+    /// A sentence saying what is wrong (ZooKeeper's `Unrecognised peertype: ...` for an
+    /// unknown role).
     ///
     /// ```
     /// use zk_server_mini::config::PeerAddr;
     /// let a = PeerAddr::parse("127.0.0.1:2888:3888:participant").unwrap();
     /// assert_eq!((a.host.as_str(), a.quorum_port, a.election_port), ("127.0.0.1", 2888, 3888));
-    /// assert!(PeerAddr::parse("127.0.0.1:2888:3888:observer").is_none());
+    /// assert!(PeerAddr::parse("127.0.0.1:2888:3888:observer").unwrap().observer);
+    /// assert!(PeerAddr::parse("127.0.0.1:2888:3888:voter").is_err());
     /// ```
-    pub fn parse(value: &str) -> Option<Self> {
-        let value = value.split(';').next()?.trim();
-        let parts: Vec<&str> = value.split(':').collect();
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let form =
+            || format!("{value:?} is not host:quorumPort:electionPort[:participant|:observer]");
+        let server = value.split(';').next().unwrap_or_default().trim();
+        let parts: Vec<&str> = server.split(':').collect();
         let (host, q, e, role) = match parts.as_slice() {
-            [h, q, e] => (h, q, e, "participant"),
-            [h, q, e, r] => (h, q, e, *r),
-            _ => return None,
+            [h, q, e] => (h, q, e, PeerType::Participant),
+            [h, q, e, r] => (h, q, e, PeerType::parse(r)?),
+            _ => return Err(form()),
         };
-        if role != "participant" || host.is_empty() {
-            return None;
+        if host.is_empty() {
+            return Err(form());
         }
-        Some(Self {
+        Ok(Self {
             host: (*host).to_owned(),
-            quorum_port: q.parse().ok()?,
-            election_port: e.parse().ok()?,
+            quorum_port: q.parse().map_err(|_| form())?,
+            election_port: e.parse().map_err(|_| form())?,
+            observer: role == PeerType::Observer,
         })
     }
+}
+
+fn kind(observer: bool) -> &'static str {
+    if observer { "OBSERVER" } else { "PARTICIPANT" }
 }
 
 impl Default for ServerConfig {
@@ -138,6 +188,7 @@ impl Default for ServerConfig {
             max_watches_per_connection: crate::watches::DEFAULT_MAX_WATCHES,
             max_watch_bytes_per_connection: crate::watches::DEFAULT_MAX_WATCH_BYTES,
             servers: Default::default(),
+            peer_type: None,
             my_id: None,
             init_limit: 10,
             sync_limit: 5,
@@ -303,6 +354,13 @@ impl ServerConfig {
                 "initLimit" => c.init_limit = parse(key, value)?,
                 "syncLimit" => c.sync_limit = parse(key, value)?,
                 "mini.myid" => c.my_id = Some(parse(key, value)?),
+                "peerType" => {
+                    c.peer_type =
+                        Some(PeerType::parse(value).map_err(|why| ConfigError::Ensemble {
+                            key: key.into(),
+                            why,
+                        })?);
+                }
                 k if k.starts_with("server.") => c.add_server(k, value)?,
                 _ => tracing::info!(key, "ignoring unknown zoo.cfg key"),
             }
@@ -310,7 +368,75 @@ impl ServerConfig {
         if !have_data_dir {
             return Err(ConfigError::Missing("dataDir"));
         }
+        if !c.servers.is_empty() && c.servers.values().all(|a| a.observer) {
+            return Err(ConfigError::Ensemble {
+                key: "server.N".into(),
+                why: "Observers w/o participants is an invalid configuration".into(),
+            });
+        }
         Ok(c)
+    }
+
+    /// Whether member `id` is an observer. As in ZooKeeper, the `server.N` line decides: a
+    /// `peerType` that disagrees with this member's own line is logged (ZooKeeper's warning)
+    /// and the line wins.
+    ///
+    /// ```
+    /// use zk_server_mini::ServerConfig;
+    /// let cfg = ServerConfig::from_zoo_cfg(
+    ///     "dataDir=/x\npeerType=observer\nserver.1=127.0.0.1:2888:3888\n\
+    ///      server.2=127.0.0.1:2889:3889\nserver.3=127.0.0.1:2890:3890:observer\n",
+    /// )?;
+    /// assert!(cfg.is_observer(3));
+    /// assert!(!cfg.is_observer(1)); // its line says participant: peerType is ignored
+    /// # Ok::<(), zk_server_mini::config::ConfigError>(())
+    /// ```
+    pub fn is_observer(&self, id: u64) -> bool {
+        let by_list = self.servers.get(&id).is_some_and(|a| a.observer);
+        let by_key = self.peer_type.map(|t| t == PeerType::Observer);
+        if by_key.is_some_and(|o| o != by_list) {
+            let (list, key) = (kind(by_list), kind(!by_list));
+            tracing::warn!(
+                "Peer type from servers list ({list}) doesn't match peerType ({key}). \
+                 Defaulting to servers list."
+            );
+        }
+        by_list
+    }
+
+    /// The ids of the voting members (participants).
+    ///
+    /// ```
+    /// use zk_server_mini::ServerConfig;
+    /// let cfg = ServerConfig::from_zoo_cfg(
+    ///     "dataDir=/x\nserver.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889:observer\n",
+    /// )?;
+    /// assert_eq!(cfg.participants(), vec![1]);
+    /// assert_eq!(cfg.observers(), vec![2]);
+    /// # Ok::<(), zk_server_mini::config::ConfigError>(())
+    /// ```
+    pub fn participants(&self) -> Vec<u64> {
+        self.servers
+            .iter()
+            .filter(|(_, a)| !a.observer)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// The ids of the observers.
+    ///
+    /// ```
+    /// use zk_server_mini::ServerConfig;
+    /// let cfg = ServerConfig::from_zoo_cfg("dataDir=/x\nserver.1=127.0.0.1:2888:3888\n")?;
+    /// assert!(cfg.observers().is_empty());
+    /// # Ok::<(), zk_server_mini::config::ConfigError>(())
+    /// ```
+    pub fn observers(&self) -> Vec<u64> {
+        self.servers
+            .iter()
+            .filter(|(_, a)| a.observer)
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     fn add_server(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
@@ -324,11 +450,7 @@ impl ServerConfig {
         if id == 0 || id > 255 {
             return Err(bad("member ids run from 1 to 255".into()));
         }
-        let addr = PeerAddr::parse(value).ok_or_else(|| {
-            bad(format!(
-                "{value:?} is not host:quorumPort:electionPort[:participant] (observers are not supported)"
-            ))
-        })?;
+        let addr = PeerAddr::parse(value).map_err(bad)?;
         if self.servers.contains_key(&id) {
             return Err(bad(format!("member {id} is listed twice")));
         }
@@ -415,6 +537,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn observers_are_read_from_their_lines() {
+        let cfg = ServerConfig::from_zoo_cfg(
+            "dataDir=/d\npeerType=OBSERVER\nserver.1=a:1:2\nserver.2=a:3:4:participant\n\
+             server.3=a:5:6\nserver.4=a:7:8:Observer;2181\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cfg.peer_type, Some(PeerType::Observer));
+        assert_eq!(cfg.participants(), vec![1, 2, 3]);
+        assert_eq!(cfg.observers(), vec![4]);
+        assert!(cfg.is_observer(4));
+        assert!(!cfg.is_observer(2));
+    }
+
+    #[test]
     fn zoo_cfg_keys() {
         let cfg = ServerConfig::from_zoo_cfg(
             "# comment\ntickTime=2000\ndataDir=/d\ndataLogDir=/l\nclientPort=2181\nclientPortAddress=127.0.0.2\nminSessionTimeout=1000\nmaxSessionTimeout=9000\nmaxClientCnxns=5\n4lw.commands.whitelist=ruok, srvr\nextendedTypesEnabled=true\nadmin.enableServer=false\n",
@@ -433,7 +569,9 @@ mod tests {
         for bad in [
             "dataDir=/d\nserver.1=a:1:2:3:4",
             "dataDir=/d\nserver.x=a:1:2",
-            "dataDir=/d\nserver.1=a:1:2:observer",
+            "dataDir=/d\nserver.1=a:1:2:voter",
+            "dataDir=/d\nserver.1=a:1:2:observer\nserver.2=a:1:3:observer",
+            "dataDir=/d\npeerType=leader",
             "dataDir=/d\nserver.1=a:1:2\nserver.1=b:1:2",
             "dataDir=/d\nserver.1=a:1:2\nserver.2=a:1:3",
         ] {
@@ -445,6 +583,10 @@ mod tests {
                 "{bad}"
             );
         }
+        let err = ServerConfig::from_zoo_cfg("dataDir=/d\nserver.1=a:1:2:Voter")
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(err.to_string(), "server.1: Unrecognised peertype: Voter");
         assert!(ServerConfig::from_zoo_cfg("tickTime=x\ndataDir=/d").is_err());
         assert!(ServerConfig::from_zoo_cfg("tickTime=1").is_err());
         assert!(ServerConfig::from_args(["--port".to_string()]).is_err());

@@ -49,6 +49,64 @@ impl ServerFacts {
     }
 }
 
+/// The ensemble rows of `mntr`, as ZooKeeper 3.8.0 prints them: every member reports
+/// `zk_peer_state` (`leading - broadcast`, `observing - synchronization`, `looking`, ...) and
+/// `zk_quorum_size` (voting members); a serving leader adds the learners it heard from
+/// within `syncLimit` (`zk_synced_followers` counts voters only, `zk_synced_observers`
+/// observers, `zk_learners` both; `zk_followers` is kept from older releases); an observer
+/// adds `zk_observer_master_id`, the leader it observes.
+///
+/// ```
+/// use zk_server_mini::four_letter::learner_rows;
+/// use zk_server_mini::zab::{Config, Role};
+///
+/// let config = Config::new(3, vec![1, 2, 3]).with_observers(vec![4]);
+/// let rows = learner_rows(true, Role::Leading, &config, &[1, 2, 4]);
+/// assert!(rows.contains("zk_synced_followers\t2\n"));
+/// assert!(rows.contains("zk_synced_observers\t1\n"));
+/// assert!(rows.contains("zk_learners\t3\n"));
+/// let observer = Config::new(4, vec![1, 2, 3]).with_observers(vec![4]);
+/// let rows = learner_rows(true, Role::Observing { leader: 3 }, &observer, &[]);
+/// assert!(rows.contains("zk_observer_master_id\t3\n"));
+/// assert!(rows.contains("zk_peer_state\tobserving - broadcast\n"));
+/// ```
+pub fn learner_rows(
+    serving: bool,
+    role: crate::zab::Role,
+    config: &crate::zab::Config,
+    heard: &[crate::zab::PeerId],
+) -> String {
+    let mut rows = String::new();
+    let state = match role {
+        crate::zab::Role::Looking => "looking",
+        crate::zab::Role::Leading => "leading",
+        crate::zab::Role::Following { .. } => "following",
+        crate::zab::Role::Observing { .. } => "observing",
+    };
+    let phase = match (role, serving) {
+        (crate::zab::Role::Looking, _) => "",
+        (_, true) => " - broadcast",
+        (_, false) => " - synchronization",
+    };
+    let _ = writeln!(rows, "zk_peer_state\t{state}{phase}");
+    if let crate::zab::Role::Observing { leader } = role {
+        let _ = writeln!(rows, "zk_observer_master_id\t{leader}");
+    }
+    let _ = writeln!(rows, "zk_quorum_size\t{}", config.members.len());
+    if serving && role == crate::zab::Role::Leading {
+        let observers = heard.iter().filter(|id| config.is_observer(**id)).count();
+        let followers = heard.len() - observers;
+        let _ = write!(
+            rows,
+            "zk_followers\t{followers}\nzk_synced_followers\t{followers}\n\
+             zk_synced_non_voting_followers\t0\nzk_synced_observers\t{observers}\n\
+             zk_learners\t{}\nzk_pending_syncs\t0\n",
+            heard.len()
+        );
+    }
+    rows
+}
+
 /// The version string `srvr` and `envi` report.
 ///
 /// ```

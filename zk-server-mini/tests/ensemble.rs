@@ -150,6 +150,201 @@ async fn four_letter_words_report_roles() {
     .await;
 }
 
+/// A `mntr` row's value.
+fn mntr_row(mntr: &str, key: &str) -> Option<String> {
+    mntr.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('\t'))
+        .map(str::to_owned)
+}
+
+/// Polls `check` until it holds or `WAIT` passes; returns whether it held.
+async fn eventually<F, Fut>(mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + WAIT;
+    while std::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
+}
+
+/// Waits until member 4 observes a leader and takes clients (a member that is still
+/// looking refuses them, and `TestCluster::leader` does not wait for looking members).
+async fn observer_ready(cluster: &TestCluster) -> bool {
+    eventually(|| {
+        let ready = cluster.member_status(4).is_some_and(|s| {
+            s.takes_clients && matches!(s.role, zk_server_mini::zab::Role::Observing { .. })
+        });
+        async move { ready }
+    })
+    .await
+}
+
+/// Three voters and an observer (`server.4=...:observer`): the observer reports itself as
+/// ZooKeeper 3.8.0 does (`srvr` Mode, `mntr` rows, the leader's synced counts), takes
+/// clients whose writes commit, can die and come back without blocking anyone and catches
+/// up; with two voters down it does not make a quorum (nobody serves, nothing commits),
+/// and healing restores writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_observer_serves_clients_but_never_makes_a_quorum() {
+    use zk_server_mini::cluster::four_letter;
+    use zk_server_mini::zab::Role;
+    bounded(async {
+        let mut cluster = TestCluster::builder(3)
+            .observers(1)
+            .tick_ms(50)
+            .start()
+            .await
+            .expect("ok");
+        assert_eq!(cluster.observers(), [4]);
+        let leader = cluster.leader(WAIT).await.expect("a leader");
+        assert_ne!(leader, 4, "an observer never leads");
+        assert!(
+            observer_ready(&cluster).await,
+            "the observer never took clients"
+        );
+        let all_in = eventually(|| {
+            let cluster = &cluster;
+            async move {
+                let mut modes = Vec::new();
+                for id in cluster.ids() {
+                    modes.push(cluster.mode(id).await.unwrap_or_default());
+                }
+                modes[3] == "observer" && modes.iter().filter(|m| *m == "follower").count() == 2
+            }
+        })
+        .await;
+        assert!(all_in, "srvr modes never settled");
+        assert_eq!(cluster.mode(leader).await.as_deref(), Some("leader"));
+        assert_eq!(
+            cluster.member_status(4).map(|s| s.role),
+            Some(Role::Observing { leader })
+        );
+        // mntr as ZooKeeper 3.8.0 prints it: the leader counts voters and observers apart.
+        let leader_addr = cluster.client_addr(leader);
+        let counted = eventually(|| async move {
+            let m = four_letter(leader_addr, "mntr").await.unwrap_or_default();
+            mntr_row(&m, "zk_synced_followers").as_deref() == Some("2")
+                && mntr_row(&m, "zk_synced_observers").as_deref() == Some("1")
+                && mntr_row(&m, "zk_learners").as_deref() == Some("3")
+        })
+        .await;
+        let m = four_letter(leader_addr, "mntr").await.unwrap_or_default();
+        assert!(counted, "{m}");
+        assert_eq!(mntr_row(&m, "zk_quorum_size").as_deref(), Some("3"));
+        let m = four_letter(cluster.client_addr(4), "mntr")
+            .await
+            .unwrap_or_default();
+        assert_eq!(
+            mntr_row(&m, "zk_server_state").as_deref(),
+            Some("observer"),
+            "{m}"
+        );
+        assert_eq!(
+            mntr_row(&m, "zk_observer_master_id"),
+            Some(leader.to_string()),
+            "{m}"
+        );
+        assert_eq!(mntr_row(&m, "zk_synced_observers"), None, "{m}");
+        // Writes through every member, the observer included.
+        for id in cluster.ids() {
+            let mut c = RawClient::connect(cluster.client_addr(id), 10_000)
+                .await
+                .unwrap_or_else(|e| panic!("a session at member {id}: {e}"));
+            let (h, _) = c
+                .call(&create(&format!("/via{id}"), false))
+                .await
+                .expect("ok");
+            assert_eq!(h.err, ErrorCode::Ok, "create through member {id}");
+            for other in 1..=id {
+                let (h, _) = c.call(&get(&format!("/via{other}"))).await.expect("ok");
+                assert_eq!(h.err, ErrorCode::Ok, "member {id} reads /via{other}");
+            }
+        }
+        // The observer dies: writes go on.
+        cluster.kill(4).await;
+        let mut c = RawClient::connect(leader_addr, 10_000).await.expect("ok");
+        for i in 0..20 {
+            let (h, _) = c
+                .call(&create(&format!("/alone{i}"), false))
+                .await
+                .expect("ok");
+            assert_eq!(h.err, ErrorCode::Ok, "write {i} with the observer down");
+        }
+        // It comes back and catches up with what it missed.
+        cluster.restart(4).await.expect("ok");
+        assert!(
+            observer_ready(&cluster).await,
+            "the observer did not rejoin"
+        );
+        let target = cluster.member_status(leader).map_or(0, |s| s.applied);
+        let caught_up = eventually(|| {
+            let applied = cluster.member_status(4).map_or(0, |s| s.applied);
+            async move { applied >= target }
+        })
+        .await;
+        assert!(caught_up, "the observer did not catch up to {target:#x}");
+        let mut o = RawClient::connect(cluster.client_addr(4), 10_000)
+            .await
+            .expect("ok");
+        let (h, _) = o.call(&get("/alone19")).await.expect("ok");
+        assert_eq!(h.err, ErrorCode::Ok);
+        // Two of three voters down: the observer is up, but it is no vote.
+        let followers: Vec<u64> = (1..=3).filter(|i| *i != leader).collect();
+        for f in &followers {
+            cluster.kill(*f).await;
+        }
+        let stopped = eventually(|| {
+            let leading = cluster.member_status(leader).is_some_and(|s| s.serving);
+            let observing = cluster.member_status(4).is_some_and(|s| s.takes_clients);
+            async move { !leading && !observing }
+        })
+        .await;
+        assert!(
+            stopped,
+            "a leader and an observer without a quorum kept serving"
+        );
+        for id in [leader, 4] {
+            let write = async {
+                let mut c = RawClient::connect(cluster.client_addr(id), 10_000).await?;
+                c.call(&create("/no-quorum", false)).await
+            };
+            let outcome = tokio::time::timeout(Duration::from_secs(5), write).await;
+            assert!(
+                !matches!(outcome, Ok(Ok((ref h, _))) if h.err == ErrorCode::Ok),
+                "member {id} took a write without a quorum: {outcome:?}"
+            );
+        }
+        // Healing restores writes, through the observer too.
+        for f in &followers {
+            cluster.restart(*f).await.expect("ok");
+        }
+        cluster.leader(WAIT).await.expect("a leader after healing");
+        assert!(
+            observer_ready(&cluster).await,
+            "the observer did not rejoin"
+        );
+        let mut o = RawClient::connect(cluster.client_addr(4), 10_000)
+            .await
+            .expect("ok");
+        let (h, _) = o.call(&create("/healed", false)).await.expect("ok");
+        assert_eq!(h.err, ErrorCode::Ok);
+        let (h, _) = o.call(&get("/no-quorum")).await.expect("ok");
+        assert_eq!(
+            h.err,
+            ErrorCode::NoNode,
+            "a write without a quorum became visible"
+        );
+        cluster.stop().await;
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partitioned_leader_is_replaced_and_rejoins_without_divergence() {
     bounded(async {

@@ -1,4 +1,5 @@
-//! Deterministic simulation of Zab ensembles (3 and 5 members) under seeded faults: message
+//! Deterministic simulation of Zab ensembles (3 and 5 members, and 3 voters with 1 or 2
+//! observers) under seeded faults: message
 //! loss, delay, reordering, duplication, partitions, crashes that keep only fsynced data
 //! (with torn writes), full-ensemble crashes. Invariants are checked after every event (see
 //! `zab_harness/check.rs`); after the faults heal, a leader must be elected and a new write
@@ -46,7 +47,20 @@ fn run_seed(seed: u64, members: u64, bug: Bug) -> Result<Outcome, String> {
 
 /// [`run_seed`], with or without snapshots (without them no sync is a SNAP).
 fn run_seed_with(seed: u64, members: u64, bug: Bug, snapshots: bool) -> Result<Outcome, String> {
-    let mut sim = Sim::with_bug(members, seed, bug);
+    run_seed_observed(seed, members, 0, bug, snapshots)
+}
+
+/// [`run_seed_with`] with `observers` non-voting members beside the `members` voters;
+/// faults, clients and writes pick among all of them.
+fn run_seed_observed(
+    seed: u64,
+    voters: u64,
+    observers: u64,
+    bug: Bug,
+    snapshots: bool,
+) -> Result<Outcome, String> {
+    let members = voters + observers;
+    let mut sim = Sim::with_observers(voters, observers, seed, bug);
     if let Some(percent) = env_u64("ZAB_SIM_CHAOS") {
         // A harsher network: this percentage of messages lost, duplicated and reordered.
         let p = percent.min(50) as f64 / 100.0;
@@ -164,14 +178,14 @@ fn run_seed_with(seed: u64, members: u64, bug: Bug, snapshots: bool) -> Result<O
     out.expiries = sim.expired.len() as u64;
     if sim.checker.failed() {
         return Err(format!(
-            "seed {seed} ({members} members, {bug:?}): {:?}\n--- last events ---\n{}",
+            "seed {seed} ({voters} voters, {observers} observers, {bug:?}): {:?}\n--- last events ---\n{}",
             sim.checker.violations(),
             sim.trace()
         ));
     }
     if let Err(e) = settled {
         return Err(format!(
-            "seed {seed} ({members} members, {bug:?}): liveness: {e}\n--- last events ---\n{}",
+            "seed {seed} ({voters} voters, {observers} observers, {bug:?}): liveness: {e}\n--- last events ---\n{}",
             sim.trace()
         ));
     }
@@ -180,8 +194,19 @@ fn run_seed_with(seed: u64, members: u64, bug: Bug, snapshots: bool) -> Result<O
 
 /// Runs the seeds for the test named `test`.
 fn run_many(test: &str, members: u64, default_seeds: u64, snapshots: bool) {
+    run_many_observed(test, members, 0, default_seeds, snapshots);
+}
+
+/// [`run_many`] with observers.
+fn run_many_observed(
+    test: &str,
+    members: u64,
+    observers: u64,
+    default_seeds: u64,
+    snapshots: bool,
+) {
     if let Some(seed) = env_u64("ZAB_SIM_SEED") {
-        match run_seed_with(seed, members, Bug::None, snapshots) {
+        match run_seed_observed(seed, members, observers, Bug::None, snapshots) {
             Ok(o) => println!("seed {seed} ({members} members): ok {o:?}"),
             Err(e) => panic!("{e}"),
         }
@@ -191,7 +216,7 @@ fn run_many(test: &str, members: u64, default_seeds: u64, snapshots: bool) {
     let first = env_u64("ZAB_SIM_FIRST_SEED").unwrap_or(0);
     let mut total = Outcome::default();
     for seed in first..first + seeds {
-        match run_seed_with(seed, members, Bug::None, snapshots) {
+        match run_seed_observed(seed, members, observers, Bug::None, snapshots) {
             Ok(o) => {
                 total.acked += o.acked;
                 total.applies += o.applies;
@@ -207,7 +232,7 @@ fn run_many(test: &str, members: u64, default_seeds: u64, snapshots: bool) {
         }
     }
     println!(
-        "{seeds} seeds from {first}, {members} members, snapshots {snapshots}: {} writes acknowledged, {} applies checked, {} crashes, {} sync reads checked, {} sessions opened, {} expiries decided",
+        "{seeds} seeds from {first}, {members} members + {observers} observers, snapshots {snapshots}: {} writes acknowledged, {} applies checked, {} crashes, {} sync reads checked, {} sessions opened, {} expiries decided",
         total.acked, total.applies, total.crashes, total.reads, total.sessions, total.expiries
     );
     assert!(total.acked > 0, "the workload never committed anything");
@@ -227,6 +252,32 @@ fn three_members_without_snapshots() {
 #[test]
 fn five_members_under_random_faults() {
     run_many("five_members_under_random_faults", 5, 150, true);
+}
+
+/// Three voters and two observers: observers sync (DIFF / TRUNC / SNAP), apply the same
+/// committed prefix as everyone, never lead, vote or acknowledge, and are never counted
+/// for a quorum (an entry durable on observers only is not committed).
+#[test]
+fn three_members_and_two_observers_under_random_faults() {
+    run_many_observed(
+        "three_members_and_two_observers_under_random_faults",
+        3,
+        2,
+        150,
+        true,
+    );
+}
+
+/// One observer, no snapshots: a diverged observer rejoins through TRUNC.
+#[test]
+fn three_members_and_an_observer_without_snapshots() {
+    run_many_observed(
+        "three_members_and_an_observer_without_snapshots",
+        3,
+        1,
+        80,
+        false,
+    );
 }
 
 /// The same seed gives the same run, event for event.
@@ -284,6 +335,21 @@ fn checker_catches_skipped_truncation() {
 fn checker_catches_epoch_before_history() {
     let found = caught(Bug::EpochBeforeHistory, 300);
     assert!(found.is_some(), "no seed caught epoch-before-history");
+    if let Some((seed, e)) = found {
+        println!("caught on seed {seed}: {}", e.lines().next().unwrap_or(""));
+    }
+}
+
+/// The checker can fail: cores that let observers vote (and count them for a quorum) are
+/// caught.
+#[test]
+fn checker_catches_observers_that_vote() {
+    let found = (0..20).find_map(|seed| {
+        run_seed_observed(seed, 3, 2, Bug::ObserversVote, true)
+            .err()
+            .map(|e| (seed, e))
+    });
+    assert!(found.is_some(), "no seed caught voting observers");
     if let Some((seed, e)) = found {
         println!("caught on seed {seed}: {}", e.lines().next().unwrap_or(""));
     }
@@ -351,4 +417,115 @@ fn sessions_expire_at_the_leader_from_touches_forwarded_by_followers() {
         at >= quiet_from && at <= quiet_from + TIMEOUT + 2 * TICK_MS + 2 * TICK_MS,
         "expired at {at}, quiet from {quiet_from}"
     );
+}
+
+/// Observers never make a quorum: with two of three voters down, the last voter and an
+/// observer commit nothing (the leader steps down, the observer stops serving); a voter back
+/// makes progress again, and the observer, restarted meanwhile, catches up with every
+/// acknowledged write without ever leading.
+#[test]
+fn observers_never_make_a_quorum() {
+    use zk_server_mini::zab::Role;
+    let mut sim = Sim::quiet_observed(3, 1, 11);
+    let Some(l) = sim.await_leader(20_000) else {
+        panic!("no leader: {}", sim.trace())
+    };
+    assert!(
+        sim.run_until(10_000, |s| s.serving().contains(&4)),
+        "the observer never served: {}",
+        sim.trace()
+    );
+    assert!(
+        matches!(sim.peer(4).map(|p| p.role()), Some(Role::Observing { leader }) if leader == l)
+    );
+    assert_eq!(sim.acked_writes(3).len(), 3);
+    // A write submitted at the observer is forwarded and committed like a follower's.
+    let Some(n) = sim.write_at(4) else {
+        panic!("observer down")
+    };
+    assert!(
+        sim.run_until(5_000, |s| s.checker.is_acked(n)),
+        "observer's write never committed"
+    );
+    // Two voters down: the observer is up, yet nothing commits.
+    let others: Vec<u64> = (1..=3).filter(|m| *m != l).collect();
+    sim.crash(others[0]);
+    sim.crash(others[1]);
+    let before = sim.checker.acked_count();
+    for _ in 0..5 {
+        sim.write_at(l);
+        sim.write_at(4);
+        sim.run_for(TICK_MS);
+    }
+    sim.run_for(3_000);
+    assert_eq!(
+        sim.checker.acked_count(),
+        before,
+        "committed without a quorum of voters"
+    );
+    assert!(
+        sim.leader().is_none(),
+        "a leader kept leading without a quorum"
+    );
+    assert!(
+        !sim.serving().contains(&4),
+        "the observer serves without a quorum behind it"
+    );
+    // The observer restarts while the quorum is gone, then one voter comes back.
+    sim.crash(4);
+    sim.start(4);
+    sim.start(others[0]);
+    let Some(l2) = sim.await_leader(30_000) else {
+        panic!("no leader after a voter came back: {}", sim.trace())
+    };
+    assert_ne!(l2, 4);
+    assert_eq!(sim.acked_writes(2).len(), 2);
+    let target = sim.checker.max_acked();
+    assert!(
+        sim.run_until(10_000, |s| s.nodes[&4].app.zxid >= target),
+        "the observer did not catch up: {}",
+        sim.trace()
+    );
+    assert!(!sim.checker.failed(), "{:?}", sim.checker.violations());
+}
+
+/// A session whose client talks to an observer only lives on: the observer forwards its
+/// touches in ping answers as a follower does; once the client goes quiet the leader
+/// expires it.
+#[test]
+fn sessions_touched_at_an_observer_live_on() {
+    use zk_server_mini::zab::Input;
+    let mut sim = Sim::quiet_observed(3, 1, 5);
+    if sim.await_leader(20_000).is_none() {
+        panic!("no leader: {}", sim.trace())
+    }
+    assert!(
+        sim.run_until(10_000, |s| s.serving().contains(&4)),
+        "the observer never served: {}",
+        sim.trace()
+    );
+    const SESSION: i64 = 0x78;
+    const TIMEOUT: u64 = 1_000;
+    for m in 1..=4 {
+        sim.input(
+            m,
+            Input::SessionOpened {
+                session: SESSION,
+                timeout_ms: TIMEOUT,
+            },
+        );
+    }
+    let until = sim.now + 4 * TIMEOUT;
+    while sim.now < until {
+        sim.input(4, Input::Touch { session: SESSION });
+        sim.run_for(TICK_MS * 2);
+    }
+    assert!(
+        sim.expired.is_empty(),
+        "expired while touched at the observer: {:?}",
+        sim.expired
+    );
+    sim.run_for(3 * TIMEOUT);
+    assert_eq!(sim.expired.len(), 1, "{:?}", sim.expired);
+    assert_eq!(sim.expired[0].1, SESSION);
 }

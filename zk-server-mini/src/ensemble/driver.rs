@@ -295,7 +295,8 @@ impl Driver {
             Message::AckNewLeader { .. } => st.sync_sent.remove(&from),
             _ => None,
         };
-        if let Some(sent) = answered {
+        // Only voters' answers make a leader's lease (observers do not count for a quorum).
+        if let Some(sent) = answered.filter(|_| !self.peer.config().is_observer(from)) {
             let lease = st.lease.entry(from).or_insert(sent);
             *lease = (*lease).max(sent);
         }
@@ -314,12 +315,7 @@ impl Driver {
     }
 
     fn publish(&mut self, st: &Loop) {
-        self.facts.mode = match st.role {
-            Role::Leading => "leader",
-            Role::Following { .. } => "follower",
-            Role::Looking => "looking",
-        }
-        .into();
+        self.facts.mode = st.role.mode().into();
         let _ = self.status.send(MemberStatus {
             role: st.role,
             serving: st.serving && st.role == Role::Leading,
@@ -450,7 +446,7 @@ impl Driver {
                     {
                         self.start_serving(st)
                     }
-                    Role::Following { .. } => self.start_following(st),
+                    Role::Following { .. } | Role::Observing { .. } => self.start_following(st),
                     _ => {}
                 }
             }
@@ -579,9 +575,13 @@ impl Driver {
         fresh + 1 >= self.quorum
     }
 
-    fn followers_heard(&self, st: &Loop) -> usize {
+    fn learners_heard(&self, st: &Loop) -> Vec<PeerId> {
         let window = self.tick * self.sync_limit.max(1);
-        st.heard.values().filter(|t| t.elapsed() <= window).count()
+        st.heard
+            .iter()
+            .filter(|(_, t)| t.elapsed() <= window)
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     fn take(&mut self, m: CoreMsg, inputs: &mut Vec<SmInput>, st: &mut Loop) {
@@ -611,12 +611,12 @@ impl Driver {
                 inputs.push(input);
             }
             CoreMsg::FourLetter { word, reply } => {
-                self.facts.extra_mntr = if st.serving && st.role == Role::Leading {
-                    let n = self.followers_heard(st);
-                    format!("zk_followers\t{n}\nzk_synced_followers\t{n}\nzk_pending_syncs\t0\n")
-                } else {
-                    String::new()
-                };
+                self.facts.extra_mntr = crate::four_letter::learner_rows(
+                    self.peer.is_serving(),
+                    st.role,
+                    self.peer.config(),
+                    &self.learners_heard(st),
+                );
                 let _ = reply.send(self.sm.four_letter(word, &self.facts));
             }
             CoreMsg::Admin(Admin::ExpireSession { session, reply }) => {

@@ -40,7 +40,7 @@ pub use driver::{MemberFaults, MemberStatus};
 /// use zk_server_mini::config::PeerAddr;
 /// use zk_server_mini::ensemble::ensemble_id;
 ///
-/// let addr = |p| PeerAddr { host: "127.0.0.1".into(), quorum_port: p, election_port: 1 };
+/// let addr = |p| PeerAddr { host: "127.0.0.1".into(), quorum_port: p, election_port: 1, observer: false };
 /// let a: BTreeMap<u64, PeerAddr> = [(1, addr(2888)), (2, addr(2889))].into();
 /// let b: BTreeMap<u64, PeerAddr> = [(1, addr(2888)), (2, addr(2890))].into();
 /// assert_ne!(ensemble_id(&a), ensemble_id(&b));
@@ -49,7 +49,10 @@ pub fn ensemble_id(servers: &BTreeMap<u64, PeerAddr>) -> u64 {
     // FNV-1a: stable across builds and platforms.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for (id, a) in servers {
-        for b in format!("{id}={}:{};", a.host, a.quorum_port).bytes() {
+        // An observer's line is marked, so members that disagree on who votes never talk
+        // (and an ensemble without observers keeps the id it always had).
+        let role = if a.observer { ":observer" } else { "" };
+        for b in format!("{id}={}:{}{role};", a.host, a.quorum_port).bytes() {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0100_0000_01b3);
         }

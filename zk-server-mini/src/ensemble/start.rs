@@ -60,7 +60,10 @@ impl Builder {
             None => crate::tree::DataTree::new(),
         };
         let tick_ms = config.tick_ms.clamp(1, i32::MAX as u64);
-        let mut zc = Config::new(me, config.servers.keys().copied().collect());
+        // The member's own server.N line decides whether it votes (ZooKeeper's rule; a
+        // disagreeing peerType is logged by is_observer).
+        let _ = config.is_observer(me);
+        let mut zc = Config::new(me, config.participants()).with_observers(config.observers());
         zc.init_limit = config.init_limit.max(1);
         zc.sync_limit = config.sync_limit.max(1);
         zc.tick_ms = tick_ms;
@@ -175,7 +178,7 @@ impl Builder {
             reap_every: Duration::from_millis(config.container_check_interval_ms.max(1)),
             status: status_tx,
             faults: faults.clone(),
-            quorum: config.servers.len() / 2 + 1,
+            quorum: config.participants().len() / 2 + 1,
         };
         let core_handle = tokio::spawn(async move {
             let mut transport_tasks = transport_tasks;

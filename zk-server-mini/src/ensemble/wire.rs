@@ -270,6 +270,11 @@ pub fn encode(m: &Message) -> Bytes {
             o.put_u64(*id);
             o.put_i64(*zxid);
         }
+        Message::Inform { epoch, entry } => {
+            o.put_u8(17);
+            o.put_u32(*epoch);
+            put_entries(&mut o, std::slice::from_ref(entry));
+        }
     }
     o.freeze()
 }
@@ -453,6 +458,14 @@ pub fn decode(body: Bytes) -> Result<Message, WireError> {
             id: r.u64()?,
             zxid: r.i64()?,
         },
+        17 => {
+            let epoch = r.u32()?;
+            let mut entries = r.entries()?;
+            let (Some(entry), true) = (entries.pop(), entries.is_empty()) else {
+                return Err(WireError::Malformed("an inform holds one entry"));
+            };
+            Message::Inform { epoch, entry }
+        }
         _ => return Err(WireError::Malformed("unknown message type")),
     };
     if r.0.has_remaining() {
@@ -514,6 +527,10 @@ mod tests {
             Message::UpToDate {
                 epoch: 5,
                 committed: 8,
+            },
+            Message::Inform {
+                epoch: 5,
+                entry: e.clone(),
             },
             Message::Proposal { epoch: 5, entry: e },
             Message::Ack { epoch: 5, zxid: 9 },

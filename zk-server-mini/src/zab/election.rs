@@ -73,6 +73,10 @@ impl Peer {
         vote: Vote,
         settled: Option<PeerId>,
     ) {
+        if self.config.is_observer(from) || self.is_observer() {
+            self.observer_vote(from, settled);
+            return;
+        }
         let me = self.config.id;
         let my_round = self.election_round;
         let own = self.own_vote();
@@ -130,8 +134,12 @@ impl Peer {
         self.check_decision();
     }
 
-    /// Settles when a quorum of this round votes as this member does.
+    /// Settles when a quorum of this round votes as this member does (never an observer's
+    /// decision: it only joins a leader, see `check_join`).
     fn check_decision(&mut self) {
+        if self.is_observer() {
+            return;
+        }
         let quorum = self.quorum();
         let me = self.config.id;
         let RoleState::Looking(election) = &self.role else {
@@ -151,9 +159,50 @@ impl Peer {
         }
     }
 
-    /// Joins a leader that a quorum follows and that says it leads.
-    fn check_join(&mut self) {
+    /// Votes between an observer and anyone: an observer's vote never counts, and an observer
+    /// decides nothing; it learns the leader from voters that settled.
+    fn observer_vote(&mut self, from: PeerId, settled: Option<PeerId>) {
+        if self.is_observer() {
+            // Only voters tell an observer whom to follow.
+            if self.config.is_observer(from) {
+                return;
+            }
+            if let RoleState::Looking(election) = &mut self.role {
+                match settled {
+                    Some(leader) => {
+                        election.settled.insert(from, leader);
+                        self.check_join();
+                    }
+                    None => {
+                        election.settled.remove(&from);
+                    }
+                }
+            }
+            return;
+        }
+        // A voter hears an observer: a settled voter tells it whom it follows; a looking
+        // one ignores it (its vote is no vote).
+        if settled.is_some() {
+            return;
+        }
+        let leader = match &self.role {
+            RoleState::Looking(_) => return,
+            RoleState::Following(f) => f.leader,
+            RoleState::Leading(_) => self.config.id,
+        };
+        let reply = Message::Vote {
+            round: self.election_round,
+            vote: self.own_vote(),
+            settled: Some(leader),
+        };
+        self.send(from, reply);
+    }
+
+    /// Joins a leader that a quorum follows and that says it leads (an observer does not
+    /// count itself: it joins a leader a quorum of voters follows).
+    pub(crate) fn check_join(&mut self) {
         let quorum = self.quorum();
+        let own = usize::from(!self.is_observer());
         let RoleState::Looking(election) = &self.role else {
             return;
         };
@@ -163,7 +212,7 @@ impl Peer {
         }
         let choice = counts.into_iter().find(|(leader, n)| {
             // +1: this member would follow too.
-            *n + 1 >= quorum && election.settled.get(leader) == Some(leader)
+            *n + own >= quorum && election.settled.get(leader) == Some(leader)
         });
         if let Some((leader, _)) = choice {
             self.become_follower(leader);

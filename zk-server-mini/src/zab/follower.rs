@@ -191,13 +191,18 @@ impl Peer {
                 self.commit_through(committed);
                 self.set_serving(true);
             }
+            Message::Inform { entry, .. }
+                if matches!(phase, Phase::Synced(_) | Phase::Serving(_)) && self.is_observer() =>
+            {
+                self.on_inform(entry)
+            }
             Message::Proposal { epoch, entry }
-                if matches!(phase, Phase::Synced(_) | Phase::Serving(_)) =>
+                if matches!(phase, Phase::Synced(_) | Phase::Serving(_)) && !self.is_observer() =>
             {
                 self.on_proposal(epoch, entry)
             }
             Message::Commit { zxid, .. }
-                if matches!(phase, Phase::Synced(_) | Phase::Serving(_)) =>
+                if matches!(phase, Phase::Synced(_) | Phase::Serving(_)) && !self.is_observer() =>
             {
                 // Over FIFO links the proposal comes before its commit: a commit beyond
                 // the last entry here means proposals were lost.
@@ -213,7 +218,13 @@ impl Peer {
                 last,
                 round,
             } if matches!(phase, Phase::Synced(_) | Phase::Serving(_)) => {
-                if committed.max(last) > self.history.last() {
+                // An observer is sent committed entries only: `last` says nothing to it.
+                let expected = if self.is_observer() {
+                    committed
+                } else {
+                    committed.max(last)
+                };
+                if expected > self.history.last() {
                     self.resync("proposals were lost on the way");
                     return;
                 }
@@ -250,6 +261,15 @@ impl Peer {
     }
 
     fn on_leader_info(&mut self, leader: PeerId, epoch: u32) {
+        if epoch < self.accepted_epoch && self.is_observer() {
+            // An observer promised nothing by accepting an epoch (its acks never count), so
+            // it takes an older one rather than stay out for the leader's whole epoch.
+            if let Some(f) = self.follower() {
+                f.phase = Phase::AwaitSync(epoch);
+            }
+            self.send_ack_epoch(leader, epoch, false);
+            return;
+        }
         if epoch < self.accepted_epoch {
             let accepted_epoch = self.accepted_epoch;
             self.send(
@@ -354,10 +374,16 @@ impl Peer {
                 last: g.last,
                 zxid: g.zxid,
             })?;
-        self.current_epoch = epoch;
+        // An observer may have taken an epoch below its acceptedEpoch: currentEpoch never
+        // goes back, nor above acceptedEpoch.
+        self.current_epoch = if self.is_observer() {
+            self.current_epoch.max(epoch)
+        } else {
+            epoch
+        };
         let zxid = self.history.last();
         self.persist(
-            PersistOp::CurrentEpoch(epoch),
+            PersistOp::CurrentEpoch(self.current_epoch),
             Some(Deferred::AckNewLeader { epoch, zxid }),
         );
         if let Some(f) = self.follower() {

@@ -89,8 +89,12 @@ impl Peer {
     fn try_choose_epoch(&mut self) {
         let quorum = self.quorum();
         let accepted = self.accepted_epoch;
+        let voters = self.config.members.clone();
         let Some(l) = self.leader() else { return };
-        if l.epoch.is_some() || l.infos.len() < quorum {
+        // Observers' acceptedEpochs raise the new epoch (so they can accept it) but do not
+        // make a quorum.
+        let voting = l.infos.keys().filter(|m| voters.contains(m)).count();
+        if l.epoch.is_some() || voting < quorum {
             return;
         }
         let max = l.infos.values().copied().max().unwrap_or(0).max(accepted);
@@ -244,6 +248,7 @@ impl Peer {
 
     pub(crate) fn leader_message(&mut self, from: PeerId, message: Message) {
         let (tick, me, last) = (self.tick, self.config.id, self.history.last());
+        let voter = self.votes(from);
         let Some(l) = self.leader() else { return };
         if let Some(e) = message.epoch()
             && Some(e) != l.epoch
@@ -279,6 +284,7 @@ impl Peer {
                 last_zxid,
                 ..
             } => {
+                let fresh = fresh && voter;
                 let Some(x) = l.learners.get_mut(&from) else {
                     return;
                 };
@@ -301,7 +307,7 @@ impl Peer {
             Message::RejectEpoch { accepted_epoch, .. } => {
                 tracing::info!(from, accepted_epoch, "follower refused our epoch");
                 l.learners.remove(&from);
-                if l.epoch.is_some_and(|e| accepted_epoch > e) {
+                if voter && l.epoch.is_some_and(|e| accepted_epoch > e) {
                     // It promised a later epoch (to a would-be leader that never got a
                     // quorum) and can never join this one. Without stepping down it would
                     // stay out for as long as this leader lives; the next election picks
@@ -320,9 +326,11 @@ impl Peer {
                     return;
                 }
                 x.stage = LearnerStage::NewLeaderAcked;
-                let mine = l.acked.entry(from).or_insert(zxid);
-                *mine = (*mine).max(zxid);
-                l.newleader_acks.insert(from);
+                if voter {
+                    let mine = l.acked.entry(from).or_insert(zxid);
+                    *mine = (*mine).max(zxid);
+                    l.newleader_acks.insert(from);
+                }
                 if l.established {
                     let committed = self.committed;
                     self.send(from, Message::UpToDate { epoch, committed });
@@ -336,7 +344,7 @@ impl Peer {
                     .learners
                     .get(&from)
                     .is_some_and(|x| x.stage >= LearnerStage::Synced);
-                if synced && zxid <= last {
+                if voter && synced && zxid <= last {
                     let mine = l.acked.entry(from).or_insert(zxid);
                     *mine = (*mine).max(zxid);
                     self.try_commit();
@@ -348,14 +356,16 @@ impl Peer {
                 acked,
                 ..
             } => {
-                let r = l.round_acks.entry(from).or_insert(round);
-                *r = (*r).max(round);
+                if voter {
+                    let r = l.round_acks.entry(from).or_insert(round);
+                    *r = (*r).max(round);
+                }
                 // A resent ack, as an ACK would be counted.
                 let synced = l
                     .learners
                     .get(&from)
                     .is_some_and(|x| x.stage >= LearnerStage::Synced);
-                if synced && acked > 0 && acked <= last {
+                if voter && synced && acked > 0 && acked <= last {
                     let mine = l.acked.entry(from).or_insert(acked);
                     *mine = (*mine).max(acked);
                 }
@@ -375,13 +385,15 @@ impl Peer {
             | Message::Sync { .. }
             | Message::UpToDate { .. }
             | Message::Proposal { .. }
+            | Message::Inform { .. }
             | Message::Commit { .. }
             | Message::Ping { .. }
             | Message::ReadIndexReply { .. } => {}
         }
     }
 
-    /// Followers that were sent their sync: they get every proposal, commit and ping.
+    /// Followers and observers that were sent their sync: they get every ping; followers
+    /// every proposal and commit, observers every committed entry.
     fn synced_learners(&self) -> Vec<PeerId> {
         match &self.role {
             RoleState::Leading(l) => l
@@ -392,6 +404,20 @@ impl Peer {
                 .collect(),
             _ => Vec::new(),
         }
+    }
+
+    /// Synced followers (voters): they get proposals and commits.
+    fn synced_followers(&self) -> Vec<PeerId> {
+        let mut all = self.synced_learners();
+        all.retain(|f| self.votes(*f));
+        all
+    }
+
+    /// Synced observers: they get committed entries (INFORM).
+    fn synced_observers(&self) -> Vec<PeerId> {
+        let mut all = self.synced_learners();
+        all.retain(|f| !self.votes(*f));
+        all
     }
 
     pub(crate) fn leader_propose(&mut self, payload: Bytes) -> Result<i64, ProposeError> {
@@ -434,7 +460,7 @@ impl Peer {
             PersistOp::Append(vec![entry.clone()]),
             Some(Deferred::LeaderLogged { zxid }),
         );
-        for f in self.synced_learners() {
+        for f in self.synced_followers() {
             self.send(
                 f,
                 Message::Proposal {
@@ -472,10 +498,13 @@ impl Peer {
         if point <= self.committed {
             return;
         }
+        let before = self.committed;
         self.commit_through(point);
-        for f in self.synced_learners() {
+        for f in self.synced_followers() {
             self.send(f, Message::Commit { epoch, zxid: point });
         }
+        let observers = self.synced_observers();
+        self.inform_observers(epoch, &observers, before, point);
         self.check_leader_reads();
     }
 
@@ -487,6 +516,7 @@ impl Peer {
             u64::from(self.config.sync_limit),
         );
         let committed = self.committed;
+        let voters = self.config.members.clone();
         let Some(l) = self.leader() else { return };
         if !l.established {
             if tick.saturating_sub(l.started) > init_limit {
@@ -498,7 +528,9 @@ impl Peer {
         let alive = 1 + l
             .last_heard
             .iter()
-            .filter(|(f, at)| **f != me && tick.saturating_sub(**at) <= sync_limit)
+            .filter(|(f, at)| {
+                **f != me && voters.contains(f) && tick.saturating_sub(**at) <= sync_limit
+            })
             .count();
         if alive < quorum {
             tracing::info!("lost the quorum; stepping down");

@@ -140,6 +140,14 @@ pub enum Message {
         /// The entry.
         entry: Entry,
     },
+    /// To an observer: a committed entry (ZooKeeper's INFORM, a proposal and its commit in
+    /// one). Observers never acknowledge; they log and apply it.
+    Inform {
+        /// The epoch.
+        epoch: u32,
+        /// The committed entry.
+        entry: Entry,
+    },
     /// The follower logged (durably) everything through `zxid`.
     Ack {
         /// The epoch.
@@ -220,6 +228,7 @@ impl Message {
             | Message::AckNewLeader { epoch, .. }
             | Message::UpToDate { epoch, .. }
             | Message::Proposal { epoch, .. }
+            | Message::Inform { epoch, .. }
             | Message::Ack { epoch, .. }
             | Message::Commit { epoch, .. }
             | Message::Ping { epoch, .. }

@@ -48,7 +48,8 @@
 //!
 //! Module map: [`types`] (inputs, outputs, configuration), [`message`] (the peer protocol),
 //! [`history`] (the in-memory log, continuity checks), `election`, `leader`, `follower`,
-//! `peer` (dispatch, persistence bookkeeping, apply), [`sessions`] (leader-side expiry),
+//! `observer` (non-voting members), `peer` (dispatch, persistence bookkeeping, apply),
+//! [`sessions`] (leader-side expiry),
 //! [`store`] (durable epochs, log and snapshot).
 
 mod election;
@@ -56,11 +57,14 @@ mod follower;
 pub mod history;
 mod leader;
 pub mod message;
+mod observer;
 mod peer;
 pub mod sessions;
 pub mod store;
 pub mod types;
 
+#[cfg(test)]
+mod observer_tests;
 #[cfg(test)]
 mod tests;
 

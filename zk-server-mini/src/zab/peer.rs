@@ -116,11 +116,15 @@ impl Peer {
     /// # Ok::<(), zk_server_mini::zab::StartError>(())
     /// ```
     pub fn new(config: Config, recovered: Recovered) -> Result<Self, StartError> {
-        if !config.members.contains(&config.id) {
+        if !config.is_member(config.id) {
             return Err(StartError::NotAMember(config.id));
         }
+        if config.members.is_empty() {
+            return Err(StartError::NoVoters);
+        }
         let mut seen = std::collections::BTreeSet::new();
-        if let Some(dup) = config.members.iter().find(|m| !seen.insert(**m)) {
+        let all = config.members.iter().chain(&config.observers);
+        if let Some(dup) = all.clone().find(|m| !seen.insert(**m)) {
             return Err(StartError::DuplicateMember(*dup));
         }
         if recovered.current_epoch > recovered.accepted_epoch {
@@ -206,6 +210,7 @@ impl Peer {
     pub fn role(&self) -> Role {
         match &self.role {
             RoleState::Looking(_) => Role::Looking,
+            RoleState::Following(f) if self.is_observer() => Role::Observing { leader: f.leader },
             RoleState::Following(f) => Role::Following { leader: f.leader },
             RoleState::Leading(_) => Role::Leading,
         }
@@ -547,7 +552,7 @@ impl Peer {
             Input::SessionClosed { session } => self.sessions.closed(session),
             Input::SnapshotTaken(snapshot) => self.on_snapshot_taken(snapshot),
             Input::PeerLost { peer } => {
-                if matches!(self.role(), Role::Following { leader } if leader == peer) {
+                if self.role().leader() == Some(peer) {
                     tracing::info!(leader = peer, "connection from the leader lost; looking");
                     self.become_looking();
                 }
@@ -600,6 +605,7 @@ impl Peer {
         self.config.quorum()
     }
 
+    /// The other voting members (observers get no votes).
     pub(crate) fn others(&self) -> Vec<PeerId> {
         self.config
             .members
@@ -610,7 +616,7 @@ impl Peer {
     }
 
     pub(crate) fn send(&mut self, to: PeerId, message: Message) {
-        if to != self.config.id && self.config.members.contains(&to) {
+        if to != self.config.id && self.config.is_member(to) {
             self.outputs.push(Output::Send { to, message });
         }
     }
@@ -718,7 +724,7 @@ impl Peer {
     }
 
     fn on_message(&mut self, from: PeerId, message: Message) {
-        if from == self.config.id || !self.config.members.contains(&from) {
+        if from == self.config.id || !self.config.is_member(from) {
             tracing::warn!(from, "message from a non-member dropped");
             return;
         }

@@ -78,8 +78,11 @@ pub struct Snapshot {
 pub struct Config {
     /// This member.
     pub id: PeerId,
-    /// Every voting member, this one included.
+    /// Every voting member (participant), this one included unless it is an observer.
     pub members: Vec<PeerId>,
+    /// Non-voting members (`server.N=...:observer`): they learn the leader, sync and receive
+    /// committed transactions, but never vote, never lead and never count for a quorum.
+    pub observers: Vec<PeerId>,
     /// Ticks a new leader has to establish its epoch (discovery and sync) before it gives
     /// up, and a follower has to get through sync.
     pub init_limit: u32,
@@ -112,6 +115,7 @@ impl Config {
         Self {
             id,
             members,
+            observers: Vec::new(),
             init_limit: 10,
             sync_limit: 5,
             tick_ms: 2000,
@@ -121,7 +125,44 @@ impl Config {
         }
     }
 
-    /// Members needed for a quorum (a strict majority).
+    /// The same configuration with these non-voting members (observers) added.
+    ///
+    /// ```
+    /// use zk_server_mini::zab::Config;
+    /// let c = Config::new(4, vec![1, 2, 3]).with_observers(vec![4]);
+    /// assert!(c.is_observer(4) && !c.is_observer(1));
+    /// assert_eq!(c.quorum(), 2); // observers never count
+    /// ```
+    pub fn with_observers(mut self, observers: Vec<PeerId>) -> Self {
+        self.observers = observers;
+        self
+    }
+
+    /// Whether `id` is an observer (a non-voting member).
+    ///
+    /// ```
+    /// use zk_server_mini::zab::Config;
+    /// let c = Config::new(1, vec![1, 2, 3]).with_observers(vec![4, 5]);
+    /// assert!(c.is_observer(5));
+    /// assert!(!c.is_observer(2));
+    /// ```
+    pub fn is_observer(&self, id: PeerId) -> bool {
+        self.observers.contains(&id)
+    }
+
+    /// Whether `id` is a member at all (voting or not).
+    ///
+    /// ```
+    /// use zk_server_mini::zab::Config;
+    /// let c = Config::new(1, vec![1, 2, 3]).with_observers(vec![4]);
+    /// assert!(c.is_member(4) && c.is_member(1) && !c.is_member(9));
+    /// ```
+    pub fn is_member(&self, id: PeerId) -> bool {
+        self.members.contains(&id) || self.observers.contains(&id)
+    }
+
+    /// Members needed for a quorum (a strict majority of the voting members; observers do
+    /// not count).
     ///
     /// ```
     /// use zk_server_mini::zab::Config;
@@ -175,6 +216,44 @@ pub enum Role {
     },
     /// Leading (establishing or established).
     Leading,
+    /// Observing `leader`: a non-voting member that receives committed transactions.
+    Observing {
+        /// The leader.
+        leader: PeerId,
+    },
+}
+
+impl Role {
+    /// The leader this member follows or observes, if any.
+    ///
+    /// ```
+    /// use zk_server_mini::zab::Role;
+    /// assert_eq!(Role::Observing { leader: 3 }.leader(), Some(3));
+    /// assert_eq!(Role::Following { leader: 2 }.leader(), Some(2));
+    /// assert_eq!(Role::Leading.leader(), None);
+    /// ```
+    pub fn leader(self) -> Option<PeerId> {
+        match self {
+            Role::Following { leader } | Role::Observing { leader } => Some(leader),
+            Role::Looking | Role::Leading => None,
+        }
+    }
+
+    /// What `srvr` reports as `Mode` (and `mntr` as `zk_server_state`) for this role.
+    ///
+    /// ```
+    /// use zk_server_mini::zab::Role;
+    /// assert_eq!(Role::Observing { leader: 1 }.mode(), "observer");
+    /// assert_eq!(Role::Leading.mode(), "leader");
+    /// ```
+    pub fn mode(self) -> &'static str {
+        match self {
+            Role::Leading => "leader",
+            Role::Following { .. } => "follower",
+            Role::Observing { .. } => "observer",
+            Role::Looking => "looking",
+        }
+    }
 }
 
 /// What the driver feeds the core.
@@ -371,6 +450,8 @@ pub enum ProposeError {
 /// assert_eq!(err, StartError::NotAMember(4));
 /// let err = Peer::new(Config::new(1, vec![1, 2, 2]), Recovered::default()).unwrap_err();
 /// assert_eq!(err, StartError::DuplicateMember(2));
+/// let observers_only = Config::new(1, vec![]).with_observers(vec![1]);
+/// assert_eq!(Peer::new(observers_only, Recovered::default()).unwrap_err(), StartError::NoVoters);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StartError {
@@ -396,4 +477,7 @@ pub enum StartError {
     /// A member is listed twice (a quorum computed from the list would be wrong).
     #[error("member {0} is listed twice")]
     DuplicateMember(PeerId),
+    /// Only observers are listed: nobody could ever vote.
+    #[error("Observers w/o participants is an invalid configuration")]
+    NoVoters,
 }

@@ -2,7 +2,9 @@
 //! - at most one established leader per epoch;
 //! - the applied state agrees at equal zxids (a digest chained over every applied entry, so
 //!   two members that applied different prefixes disagree at the first zxid they share);
-//! - nothing uncommitted is visible: whatever a member applies is durable on a quorum;
+//! - nothing uncommitted is visible: whatever a member applies is durable on a quorum of
+//!   voters (observers' copies never count);
+//! - an observer decides nothing: it never leads, votes, proposes or acknowledges;
 //! - no acknowledged write is lost: every leader, when it establishes its epoch, holds every
 //!   write acknowledged so far, and at the end every member has applied them all;
 //! - reads after `sync()` see every write acknowledged before it, and every member applies
@@ -77,6 +79,13 @@ pub enum Violation {
         /// The entry applied.
         zxid: i64,
     },
+    /// An observer acted as a voter or a leader (voted, acknowledged, proposed, led).
+    ObserverDecided {
+        /// The observer.
+        member: PeerId,
+        /// What it did.
+        what: String,
+    },
     /// A member could not recover from its own disk.
     Recovery(PeerId, String),
     /// A persist request failed.
@@ -87,6 +96,7 @@ pub enum Violation {
 #[derive(Debug, Default)]
 pub struct Checker {
     quorum: usize,
+    observers: BTreeSet<PeerId>,
     leaders: BTreeMap<u32, PeerId>,
     checked_leaders: BTreeSet<(u32, PeerId)>,
     /// zxid → (digest after it, payload when known).
@@ -99,10 +109,12 @@ pub struct Checker {
 }
 
 impl Checker {
-    /// A checker for `n` members.
-    pub fn new(n: usize) -> Self {
+    /// A checker for `n` voting members and these observers (which never count for a
+    /// quorum: an entry durable on observers only is not committed).
+    pub fn new(n: usize, observers: BTreeSet<PeerId>) -> Self {
         Self {
             quorum: n / 2 + 1,
+            observers,
             ..Self::default()
         }
     }
@@ -184,8 +196,9 @@ impl Checker {
         let durable_on = nodes
             .values()
             .filter(|n| {
-                n.durable.contains_key(&app.zxid)
-                    || n.durable_snapshot_holds.binary_search(&app.zxid).is_ok()
+                !self.observers.contains(&n.id)
+                    && (n.durable.contains_key(&app.zxid)
+                        || n.durable_snapshot_holds.binary_search(&app.zxid).is_ok())
             })
             .count();
         if durable_on < self.quorum {
@@ -199,6 +212,13 @@ impl Checker {
 
     /// `member` is the established leader of `epoch`.
     pub fn on_leader(&mut self, member: PeerId, epoch: u32, peer: &Peer) {
+        if self.observers.contains(&member) {
+            self.fail(Violation::ObserverDecided {
+                member,
+                what: format!("established epoch {epoch}"),
+            });
+            return;
+        }
         match self.leaders.get(&epoch) {
             Some(first) if *first != member => {
                 let first = *first;

@@ -18,6 +18,9 @@ pub enum Bug {
     SkipTruncate,
     /// currentEpoch is written before the synced entries queued ahead of it.
     EpochBeforeHistory,
+    /// The cores are configured with the observers among the voters (the checker still
+    /// knows who observes): observers vote, acknowledge and count for a quorum.
+    ObserversVote,
 }
 
 /// Fault rates for random runs.

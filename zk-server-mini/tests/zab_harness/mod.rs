@@ -10,6 +10,7 @@
 pub mod check;
 pub mod faults;
 pub mod node;
+mod observers;
 pub mod rng;
 mod script;
 
@@ -101,6 +102,8 @@ pub struct Sim {
     pub snapshot_every: u64,
     /// The invariants.
     pub checker: Checker,
+    /// The observers (non-voting members), after the voters in id order.
+    pub observers: BTreeSet<PeerId>,
     next_write: u64,
     /// zxid → write number, at the leader that proposed it (to acknowledge on apply).
     proposed: BTreeMap<(PeerId, i64), u64>,
@@ -125,6 +128,12 @@ impl Sim {
 
     /// [`Sim::new`] with a deliberately broken driver.
     pub fn with_bug(n: u64, seed: u64, bug: Bug) -> Self {
+        Self::with_observers(n, 0, seed, bug)
+    }
+
+    /// `n` voting members (ids 1..=n) and `observers` observers (ids after them).
+    pub fn with_observers(n: u64, observers: u64, seed: u64, bug: Bug) -> Self {
+        let observer_ids: BTreeSet<PeerId> = (n + 1..=n + observers).collect();
         let mut sim = Self {
             nodes: BTreeMap::new(),
             now: 0,
@@ -139,7 +148,8 @@ impl Sim {
             bug,
             bug_member: None,
             snapshot_every: 7,
-            checker: Checker::new(n as usize),
+            checker: Checker::new(n as usize, observer_ids.clone()),
+            observers: observer_ids,
             next_write: 0,
             proposed: BTreeMap::new(),
             reads: BTreeMap::new(),
@@ -149,7 +159,7 @@ impl Sim {
             expired: Vec::new(),
             trace: VecDeque::new(),
         };
-        for id in 1..=n {
+        for id in 1..=n + observers {
             sim.nodes.insert(
                 id,
                 Node {
@@ -169,7 +179,7 @@ impl Sim {
                 },
             );
         }
-        for id in 1..=n {
+        for id in 1..=n + observers {
             sim.start(id);
         }
         sim
@@ -211,8 +221,14 @@ impl Sim {
 
     /// Starts (or restarts) a member from its disk.
     pub fn start(&mut self, id: PeerId) {
-        let members = self.members();
         let bug = self.bug_at(id);
+        let (members, observers): (Vec<PeerId>, Vec<PeerId>) = if bug == Bug::ObserversVote {
+            (self.members(), Vec::new())
+        } else {
+            self.members()
+                .into_iter()
+                .partition(|m| !self.observers.contains(m))
+        };
         let Some(node) = self.nodes.get_mut(&id) else {
             return;
         };
@@ -245,7 +261,7 @@ impl Sim {
             .map(|e| (e.zxid, e.payload.clone()))
             .collect();
         let logged = recovered.log.clone();
-        let mut config = Config::new(id, members);
+        let mut config = Config::new(id, members).with_observers(observers);
         config.tick_ms = TICK_MS;
         config.init_limit = 10;
         config.sync_limit = 5;
@@ -614,6 +630,9 @@ impl Sim {
     }
 
     fn send(&mut self, from: PeerId, to: PeerId, message: Message) {
+        if self.observers.contains(&from) {
+            self.check_observer_message(from, &message);
+        }
         if let Some(f) = self.filter.as_mut()
             && f(from, to, &message)
         {
@@ -768,6 +787,13 @@ impl Sim {
         let Some(p) = self.nodes.get(&id).and_then(|n| n.peer.as_ref()) else {
             return;
         };
+        if self.observers.contains(&id) && p.role() == zk_server_mini::zab::Role::Leading {
+            self.checker.fail(Violation::ObserverDecided {
+                member: id,
+                what: "took the leader's role".into(),
+            });
+            return;
+        }
         if let Some(epoch) = p.leading_epoch() {
             self.checker.on_leader(id, epoch, p);
         }

@@ -43,6 +43,13 @@ impl Sim {
         sim
     }
 
+    /// [`Sim::quiet`] with `observers` observers after the `n` voters.
+    pub fn quiet_observed(n: u64, observers: u64, seed: u64) -> Self {
+        let mut sim = Self::with_observers(n, observers, seed, Bug::None);
+        sim.faults = Self::quiet(1, seed, Bug::None).faults;
+        sim
+    }
+
     /// The core of member `id`, if up.
     pub fn peer(&self, id: PeerId) -> Option<&Peer> {
         self.nodes.get(&id).and_then(|n| n.peer.as_ref())
