@@ -3,7 +3,7 @@
 //! Sessions move between members with their ephemerals and (re-sent) watches; a member cut
 //! off from its leader closes its clients; a member behind a client's last zxid refuses it;
 //! `sync()` makes a lagging follower's next read current; the leader alone expires sessions,
-//! kept alive by the pings a follower forwards.
+//! kept alive by the pings a follower forwards. An observer serves its clients the same way.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -489,6 +489,53 @@ async fn a_follower_client_that_pings_outlives_its_timeout_and_a_silent_one_expi
             assert!(read(&mut c, "/silent").await.is_none(), "member {id}");
             assert!(read(&mut c, "/live").await.is_some(), "member {id}");
         }
+        cluster.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_observer_serves_its_clients_as_a_follower_does() {
+    bounded(async {
+        let cluster = TestCluster::builder(3)
+            .tick_ms(TICK_MS)
+            .observers(1)
+            .start()
+            .await
+            .expect("a cluster");
+        let leader = cluster.leader(WAIT).await.expect("a leader");
+        let observer = 4;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut c = loop {
+            if let Ok(c) = RawClient::connect(cluster.client_addr(observer), 4000).await {
+                break c;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the observer never served"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!((c.session.session_id >> 56) as u64, observer);
+        let (h, _) = c.call(&create("/o", "0", true)).await.expect("create");
+        assert_eq!(h.err, ErrorCode::Ok);
+        assert_eq!(
+            read(&mut c, "/o").await,
+            Some(("0".into(), c.session.session_id))
+        );
+        let (h, _) = c.call(&get("/o", true)).await.expect("watch");
+        assert_eq!(h.err, ErrorCode::Ok);
+        let mut other = RawClient::connect(cluster.client_addr(leader), 4000)
+            .await
+            .expect("ok");
+        let (h, _) = other.call(&set("/o", "1")).await.expect("set");
+        assert_eq!(h.err, ErrorCode::Ok);
+        let e = next_event(&mut c).await;
+        assert_eq!(
+            (e.event_type, e.path.as_str()),
+            (EventType::NodeDataChanged, "/o")
+        );
+        assert_eq!(read(&mut c, "/o").await.map(|r| r.0), Some("1".into()));
         cluster.stop().await;
     })
     .await;
