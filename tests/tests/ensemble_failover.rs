@@ -2,7 +2,10 @@
 //! a 3-node ensemble of the `zk-server-mini` binary (child processes): the leader is killed
 //! with SIGKILL while `zk-client`, kazoo, Curator and zkCli.sh use the ensemble; each client must carry
 //! on with the same session, its ephemeral and its watch, and see every acknowledged write.
-//! The observations of both runs must be equal.
+//! The observations of both runs must be equal. A second scenario has clients that know only
+//! followers: they get sessions there, read their writes, see watches fire for writes made
+//! through another follower, and move with their session, ephemeral and watch when their
+//! follower dies.
 
 use std::future::Future;
 use std::time::Duration;
@@ -349,6 +352,160 @@ async fn clients_fail_over_alike_on_real_zookeeper_and_the_mini_ensemble() {
         assert!(mini.contains(&"same session true".to_string()), "{mini:?}");
         assert!(
             mini.contains(&"zkCli get /kz: after".to_string()),
+            "{mini:?}"
+        );
+    })
+    .await;
+}
+
+impl Ensemble {
+    /// The leader's client address and the followers', once a leader serves.
+    async fn members(&self) -> (std::net::SocketAddr, Vec<std::net::SocketAddr>) {
+        match self {
+            Ensemble::Real(zk) => {
+                let deadline = tokio::time::Instant::now() + WAIT;
+                let leader = loop {
+                    if let Some(i) = zk.leader().await {
+                        break i;
+                    }
+                    assert!(tokio::time::Instant::now() < deadline, "no real leader");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                };
+                let addrs = zk.addrs();
+                let followers = (0..addrs.len())
+                    .filter(|i| *i != leader)
+                    .map(|i| addrs[i])
+                    .collect();
+                (addrs[leader], followers)
+            }
+            Ensemble::Mini(c) => {
+                let leader = c.leader(WAIT).await.expect("a mini leader");
+                let followers = c
+                    .ids()
+                    .into_iter()
+                    .filter(|i| *i != leader)
+                    .map(|i| c.client_addr(i))
+                    .collect();
+                (c.client_addr(leader), followers)
+            }
+        }
+    }
+
+    /// Kills (SIGKILL) the member serving clients at `addr`.
+    async fn kill_at(&mut self, addr: std::net::SocketAddr) {
+        match self {
+            Ensemble::Real(zk) => {
+                let i = zk
+                    .addrs()
+                    .iter()
+                    .position(|a| *a == addr)
+                    .expect("a real member");
+                zk.kill(i);
+            }
+            Ensemble::Mini(c) => {
+                let id = c
+                    .ids()
+                    .into_iter()
+                    .find(|i| c.client_addr(*i) == addr)
+                    .expect("a mini member");
+                c.kill(id).await;
+            }
+        }
+    }
+}
+
+async fn connect_to(hosts: &str) -> Client {
+    Client::builder(hosts)
+        .session_timeout(Duration::from_secs(30))
+        .connect()
+        .await
+        .expect("connect")
+}
+
+/// Clients that know only followers; returns what they observed.
+async fn follower_scenario(ensemble: &mut Ensemble) -> Vec<String> {
+    let (_leader, followers) = ensemble.members().await;
+    let (f1, f2) = (followers[0], followers[1]);
+    let mut seen = Vec::new();
+    let a = connect_to(&f1.to_string()).await;
+    a.create("/f", b"0", &CreateOptions::persistent())
+        .await
+        .expect("create through a follower");
+    let (data, _) = a.get_data("/f").await.expect("read");
+    seen.push(format!("own write read {}", String::from_utf8_lossy(&data)));
+    let b = connect_to(&f2.to_string()).await;
+    b.sync("/f").await.expect("sync");
+    let (data, _, watch) = b.get_data_watch("/f").await.expect("watch /f");
+    seen.push(format!("synced read {}", String::from_utf8_lossy(&data)));
+    a.set_data("/f", "1", None).await.expect("write");
+    let event = tokio::time::timeout(WAIT, watch)
+        .await
+        .expect("the watch fires");
+    seen.push(format!(
+        "watch at the other follower {:?} {}",
+        event.event_type, event.path
+    ));
+    let (data, _) = b.get_data("/f").await.expect("read");
+    seen.push(format!(
+        "read after the event {}",
+        String::from_utf8_lossy(&data)
+    ));
+
+    // A session knowing both followers moves when the one it uses dies.
+    let c = connect_to(&format!("{f1},{f2}")).await;
+    let session = c.session_id();
+    c.create("/c-eph", b"", &CreateOptions::ephemeral())
+        .await
+        .expect("ephemeral");
+    let (stat, watch) = c.exists_watch("/c-x").await.expect("watch /c-x");
+    seen.push(format!("c-x exists {}", stat.is_some()));
+    let used = c.connected_server().expect("connected");
+    let (dead, alive, writer) = if used == f1.to_string() {
+        (f1, f2, &b)
+    } else {
+        (f2, f1, &a)
+    };
+    ensemble.kill_at(dead).await;
+    let persistent = CreateOptions::persistent();
+    retry(|| writer.create("/c-x", b"", &persistent)).await;
+    let event = tokio::time::timeout(WAIT, watch)
+        .await
+        .expect("the watch fires after the move");
+    seen.push(format!("moved watch {:?} {}", event.event_type, event.path));
+    let eph = retry(|| c.exists("/c-eph")).await;
+    seen.push(format!("moved ephemeral kept {}", eph.is_some()));
+    seen.push(format!("moved same session {}", c.session_id() == session));
+    seen.push(format!(
+        "moved to the other follower {}",
+        c.connected_server() == Some(alive.to_string())
+    ));
+    c.close().await;
+    // The client of the dead member has nowhere to go: it is dropped, not closed.
+    let (gone, kept) = if dead == f1 { (a, b) } else { (b, a) };
+    drop(gone);
+    kept.close().await;
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_serve_their_clients_alike_on_real_zookeeper_and_the_mini_ensemble() {
+    require_real_zk!();
+    bounded(Duration::from_secs(300), async {
+        let mut observed = Vec::new();
+        for real in [false, true] {
+            let mut ensemble = Ensemble::start(real).await;
+            observed.push(follower_scenario(&mut ensemble).await);
+            ensemble.stop().await;
+        }
+        let (mini, real) = (&observed[0], &observed[1]);
+        eprintln!("mini ensemble: {mini:?}\nZooKeeper 3.8.0 ensemble: {real:?}");
+        assert_eq!(mini, real, "mini ensemble vs ZooKeeper 3.8.0 ensemble");
+        assert!(
+            mini.contains(&"moved same session true".to_string()),
+            "{mini:?}"
+        );
+        assert!(
+            mini.contains(&"moved ephemeral kept true".to_string()),
             "{mini:?}"
         );
     })

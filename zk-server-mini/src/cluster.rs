@@ -591,8 +591,8 @@ impl TestCluster {
         }
     }
 
-    /// Whether member `id` gives clients sessions (serves or relays them); child processes
-    /// are taken at their word (`srvr`).
+    /// Whether member `id` gives clients sessions (the serving leader, or a synced follower or
+    /// observer that serves them itself); child processes are taken at their word (`srvr`).
     fn takes_clients(&self, id: u64) -> bool {
         match self.members.get(&id) {
             Some(Running::InProcess(s)) => s.member_status().is_some_and(|m| m.takes_clients),

@@ -599,7 +599,6 @@ impl Builder {
             settings,
             config.max_client_cnxns,
             shutdown_rx,
-            None,
         ));
         tracing::info!(%addr, data_dir = %snap_dir.display(), "zk-server-mini serving");
         Ok(RunningServer {

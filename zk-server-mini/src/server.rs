@@ -465,7 +465,6 @@ pub(crate) async fn accept_loop(
     settings: ConnSettings,
     max_client_cnxns: usize,
     mut shutdown: watch::Receiver<bool>,
-    relay: Option<crate::ensemble::relay::RelayTarget>,
 ) {
     let counter = ConnCounter::default();
     let mut tasks = JoinSet::new();
@@ -494,15 +493,9 @@ pub(crate) async fn accept_loop(
         next_conn += 1;
         let core = core.clone();
         let settings = settings.clone();
-        let relay = relay.clone();
         tasks.spawn(async move {
             let _guard = guard;
-            match relay {
-                Some(target) => {
-                    crate::ensemble::relay::serve(stream, addr, conn, core, settings, target).await
-                }
-                None => connection::run(stream, addr, conn, core, settings).await,
-            }
+            connection::run(stream, addr, conn, core, settings).await
         });
     }
     tasks.shutdown().await;

@@ -7,7 +7,10 @@
 //! - the front end (`front`: connections, handshakes, replies, byte accounting; `reads`:
 //!   requests answered from the local tree; the watch table; and the per-session ordering of
 //!   reads behind writes in [`StateMachine::step`]);
-//! - the proposer (`proposer`: session expiry, prep, zxid assignment), the leader's part;
+//! - the proposer (`proposer`: session expiry, prep, zxid assignment), the leader's part,
+//!   which also prepares the writes followers forward (`forward`);
+//! - on a follower, the learner (`learner`): the same front end and reads, with writes,
+//!   session opens and closes forwarded to the leader and answered once applied here;
 //! - the replicated state ([`crate::replica::Replica`]), changed only by committed
 //!   transactions in zxid order (`commit`).
 //!
@@ -37,7 +40,9 @@ use crate::txn::{Txn, TxnHeader};
 use crate::watches::{ConnId, WatchTable};
 
 mod commit;
+mod forward;
 mod front;
+mod learner;
 mod proposer;
 mod reads;
 
@@ -275,6 +280,8 @@ pub(crate) enum Origin {
         conn: ConnId,
         xid: i32,
     },
+    /// At the leader: a follower's client's write; that follower answers it.
+    Forwarded,
     Internal,
 }
 
@@ -284,7 +291,10 @@ impl Origin {
     fn is_client_write(&self) -> bool {
         matches!(
             self,
-            Origin::Request { .. } | Origin::Connect { .. } | Origin::Undecodable { .. }
+            Origin::Request { .. }
+                | Origin::Connect { .. }
+                | Origin::Undecodable { .. }
+                | Origin::Forwarded
         )
     }
 }
@@ -384,6 +394,8 @@ pub struct StateMachine {
     /// Connections with a held sync: everything they send waits behind it (replies go out in
     /// request order).
     pub(crate) syncing: BTreeSet<ConnId>,
+    /// On a follower serving its own clients: the forwarded writes it waits for.
+    learner: Option<learner::Learner>,
 }
 
 fn frame<T: Encode>(item: &T) -> Bytes {
@@ -434,6 +446,7 @@ impl StateMachine {
             hold_syncs: false,
             held_syncs: Vec::new(),
             syncing: BTreeSet::new(),
+            learner: None,
         }
     }
 
@@ -616,6 +629,7 @@ impl StateMachine {
             (VecDeque::new(), blocked)
         };
         queue.extend(inputs);
+        self.learner_clock(now_ms);
         for input in queue {
             let conn = input.conn();
             if blocked.contains(&conn) {
@@ -661,6 +675,7 @@ impl StateMachine {
                     // expire a session whose pings are queued.
                     if let Some(sid) = c.session.filter(|_| !c.closing) {
                         self.proposer.sessions.touch(sid, now_ms);
+                        self.learner_touch(sid);
                     }
                     let Some(c) = self.conns.get(&conn) else {
                         continue;
@@ -723,6 +738,11 @@ impl StateMachine {
             self.reply(conn, xid, zxid, ErrorCode::SessionExpired, &Response::Empty);
             self.close(conn);
             return false;
+        }
+        if self.is_learner() && is_write(op) && !matches!(body, Err(DecodeError::UnknownOpCode(_)))
+        {
+            self.forward_write(conn, sid, xid, op, body);
+            return true;
         }
         let request = match body {
             Ok(r) => r,

@@ -1,14 +1,25 @@
 //! The tokio driver of one ensemble member: it feeds the Zab core ([`crate::zab::Peer`])
 //! ticks, peer messages and persist completions, carries out its outputs (send, persist on
 //! the [`ZabStore`], apply), and serves clients through the same [`StateMachine`] as a
-//! standalone server while this member is the established leader. The leader's state
-//! machine prepares client writes into transactions; each is proposed to Zab and answered
-//! when Zab applies it (a quorum has logged it). Every member applies committed entries to
-//! its replica, so any of them can take over with the whole tree and every session.
+//! standalone server while this member is the established leader or a synced follower of a
+//! live leader. The leader's state machine prepares client writes into transactions, its
+//! own clients' and those its followers forward; each is proposed to Zab and answered when
+//! Zab applies it (a quorum has logged it). A follower's state machine answers reads from
+//! its own tree, forwards writes, session opens and closes to the leader
+//! ([`Input::Forward`]), `sync()` as a read-index round ([`Input::ReadIndex`]), and reports
+//! its clients' activity ([`Input::Touch`]); it answers a forwarded write when its
+//! transaction is applied here. Session expiry is the leader's state machine's alone (the
+//! same tracker a standalone server uses): the sessions followers report touched, batched
+//! into their ping answers, count as active there, and a session whose clients went silent
+//! everywhere is closed by an ordinary proposal, which every member applies (its ephemerals
+//! go; the member holding its connection closes it). Every member applies committed entries
+//! to its replica in zxid order and fires the watches of its own clients, so any of them can
+//! take over with the whole tree and every session.
 //!
-//! While a member is not the serving leader it answers four-letter words and refuses client
-//! handshakes by closing the connection, and the client moves on to the next member of its
-//! connect string (as a ZooKeeper client does on a member that is not serving).
+//! While a member serves no one (looking, or syncing) it answers four-letter words and
+//! refuses client handshakes by closing the connection, and the client moves on to the next
+//! member of its connect string (as a ZooKeeper client does on a member that is not
+//! serving).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,6 +39,8 @@ use crate::watches::ConnId;
 use crate::zab::store::ZabStore;
 use crate::zab::{Input, Message, Output, Peer, PeerId, PersistId, PersistOp, Role, Snapshot};
 
+mod clients;
+
 /// What a member reports about itself (for tests and `srvr`).
 ///
 /// ```no_run
@@ -45,11 +58,12 @@ use crate::zab::{Input, Message, Output, Peer, PeerId, PersistId, PersistOp, Rol
 pub struct MemberStatus {
     /// The role.
     pub role: Role,
-    /// Whether this member serves clients (the established leader).
+    /// Whether this member is the established leader, serving clients.
     pub serving: bool,
     /// The last applied zxid.
     pub applied: i64,
-    /// Whether clients get sessions here: served (the leader) or relayed to the leader.
+    /// Whether clients get sessions here: the serving leader, or a follower synced with a
+    /// live leader (it serves reads itself and forwards writes).
     pub takes_clients: bool,
 }
 
@@ -78,6 +92,10 @@ pub struct MemberFaults {
     pub disk_delay_ms: AtomicU64,
 }
 
+/// Forwarded writes a leader keeps while it is not yet serving (more are dropped; their
+/// clients time out and retry).
+const MAX_WAITING: usize = 100_000;
+
 pub(crate) struct Driver {
     pub(crate) peer: Peer,
     pub(crate) store: Option<ZabStore>,
@@ -100,9 +118,6 @@ pub(crate) struct Driver {
     pub(crate) reap_every: Duration,
     pub(crate) status: watch::Sender<MemberStatus>,
     pub(crate) faults: Arc<MemberFaults>,
-    /// Where this member's clients are relayed (the leader it follows, once synced).
-    pub(crate) relay: watch::Sender<Option<std::net::SocketAddr>>,
-    pub(crate) client_addrs: super::transport::ClientAddrs,
     /// Members needed for a quorum.
     pub(crate) quorum: usize,
 }
@@ -111,6 +126,7 @@ pub(crate) struct Driver {
 struct Loop {
     outs: Outs,
     dropped: Vec<ConnId>,
+    /// Whether clients are served here (leading, or following a live leader).
     serving: bool,
     want_serving: bool,
     role: Role,
@@ -131,6 +147,8 @@ struct Loop {
     /// Syncs waiting for their quorum round: read-index id -> (connection, xid, path).
     syncs: BTreeMap<u64, (ConnId, i32, String)>,
     next_sync: u64,
+    /// Writes followers forwarded while this leader was not yet serving: prepared once it is.
+    forwarded: Vec<bytes::Bytes>,
     start: Instant,
     last_reap: Instant,
 }
@@ -150,6 +168,7 @@ impl Driver {
             lease: BTreeMap::new(),
             syncs: BTreeMap::new(),
             next_sync: 0,
+            forwarded: Vec::new(),
             start: Instant::now(),
             last_reap: Instant::now(),
         };
@@ -244,9 +263,15 @@ impl Driver {
                     if reap {
                         st.last_reap = Instant::now();
                     }
-                    self.sm.tick(now, wall_ms(), reap);
+                    if st.role == Role::Leading {
+                        self.sm.tick(now, wall_ms(), reap);
+                    }
                 }
-                self.propose_sealed(&mut st);
+                if st.role == Role::Leading {
+                    self.propose_sealed(&mut st);
+                } else {
+                    self.forward_writes();
+                }
                 self.start_syncs(&mut st);
             } else {
                 self.refuse_clients(inputs, &mut st);
@@ -275,116 +300,27 @@ impl Driver {
             let lease = st.lease.entry(from).or_insert(sent);
             *lease = (*lease).max(sent);
         }
+        // Session expiry is decided by the leader's state machine: the sessions a
+        // follower's clients kept busy count as touched here.
+        if let Message::PingAck { touches, .. } = &message
+            && st.serving
+            && st.role == Role::Leading
+        {
+            let now = st.start.elapsed().as_millis() as u64;
+            for session in touches {
+                self.sm.touch_remote(*session, now);
+            }
+        }
         self.peer.step(Input::Message { from, message });
-    }
-
-    /// Not serving: connections are told nothing and closed at their handshake.
-    fn refuse_clients(&mut self, inputs: Vec<SmInput>, st: &mut Loop) {
-        for input in inputs {
-            match input {
-                SmInput::Connect { conn, .. } | SmInput::Request { conn, .. } => {
-                    if let Some(out) = st.outs.remove(&conn) {
-                        out.budget.close();
-                        let _ = out.tx.send(Outbound::Close);
-                    }
-                }
-                SmInput::Closed { conn } => {
-                    if let Some(out) = st.outs.remove(&conn) {
-                        out.budget.close();
-                    }
-                }
-                SmInput::Open { .. } => {}
-            }
-        }
-    }
-
-    /// Hands the writes the state machine prepared to Zab, in zxid order.
-    fn propose_sealed(&mut self, st: &mut Loop) {
-        let payloads: Vec<(i64, bytes::Bytes)> = self
-            .sm
-            .seal_batch()
-            .iter()
-            .map(|p| (p.header.zxid, crate::txn::encode_entry(&p.header, &p.txn)))
-            .collect();
-        for (zxid, payload) in payloads {
-            match self.peer.propose(payload) {
-                Ok(z) if z == zxid => {}
-                other => {
-                    // The state machine's zxids no longer match the log's: its clients go
-                    // (they reconnect), and it is rebuilt from what Zab applies.
-                    tracing::warn!(?other, zxid, "proposal refused; dropping clients");
-                    self.stop_serving(st);
-                    st.want_serving = true;
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Starts a read-index round (a quorum confirms this leader) for each held `sync()`.
-    fn start_syncs(&mut self, st: &mut Loop) {
-        for (conn, xid, path) in std::mem::take(&mut self.sm.held_syncs) {
-            st.next_sync += 1;
-            st.syncs.insert(st.next_sync, (conn, xid, path));
-            self.peer.step(Input::ReadIndex { id: st.next_sync });
-        }
-    }
-
-    fn rebuild_sm(&mut self) {
-        let tree = self.sm.take_tree();
-        let now = 0;
-        self.sm = StateMachine::new(tree, self.core_config.clone(), now, wall_ms());
-    }
-
-    fn stop_serving(&mut self, st: &mut Loop) {
-        for (_, out) in st.outs.drain() {
-            out.budget.close();
-            let _ = out.tx.send(Outbound::Close);
-        }
-        st.serving = false;
-        st.syncs.clear();
-        self.rebuild_sm();
-        self.publish(st);
-    }
-
-    fn start_serving(&mut self, st: &mut Loop) {
-        let Some(epoch) = self.peer.leading_epoch() else {
-            return;
-        };
-        for (_, out) in st.outs.drain() {
-            out.budget.close();
-            let _ = out.tx.send(Outbound::Close);
-        }
-        let tree = self.sm.take_tree();
-        let now = st.start.elapsed().as_millis() as u64;
-        self.sm = StateMachine::new(tree, self.core_config.clone(), now, wall_ms());
-        let last = self.peer.last_logged();
-        let after = if crate::zxid::epoch(last) == epoch {
-            last
-        } else {
-            crate::zxid::make(epoch, 0)
-        };
-        self.sm.continue_after(after);
-        self.sm.hold_syncs = true;
-        st.syncs.clear();
-        st.serving = true;
-        st.want_serving = false;
-        tracing::info!(
-            id = self.peer.id(),
-            epoch,
-            zxid = format!("0x{after:x}"),
-            "leading: serving clients"
-        );
-        self.publish(st);
     }
 
     fn publish(&mut self, st: &Loop) {
         self.facts.mode = st.role.mode().into();
         let _ = self.status.send(MemberStatus {
             role: st.role,
-            serving: st.serving,
+            serving: st.serving && st.role == Role::Leading,
             applied: self.sm.last_zxid(),
-            takes_clients: st.serving || self.relay.borrow().is_some(),
+            takes_clients: st.serving,
         });
     }
 
@@ -396,6 +332,7 @@ impl Driver {
                 break;
             }
             let mut persists: Vec<(PersistId, PersistOp)> = Vec::new();
+            let mut forwarded = Vec::new();
             for output in outputs {
                 match output {
                     Output::Send { to, message } => {
@@ -435,21 +372,33 @@ impl Driver {
                         st.lease.clear();
                         st.ping_sent.clear();
                         st.sync_sent.clear();
-                        if st.serving && role != Role::Leading {
+                        st.forwarded.clear();
+                        // Whatever this member served under its old role ends: its clients
+                        // reconnect, here once it serves again or elsewhere.
+                        if st.serving {
                             self.stop_serving(st);
                         }
                         st.want_serving = false;
                         self.publish(st);
                     }
                     Output::Serving(on) => {
-                        if on && st.role == Role::Leading {
+                        if on && st.role != Role::Looking {
                             st.want_serving = true;
-                        } else if !on && st.serving {
-                            self.stop_serving(st);
+                        } else if !on {
+                            st.want_serving = false;
+                            if st.serving {
+                                self.stop_serving(st);
+                            }
                         }
                     }
-                    Output::Forwarded { from, .. } => {
-                        tracing::debug!(from, "forwarded write ignored: followers refuse clients");
+                    Output::Forwarded { payload, .. } => {
+                        if st.role == Role::Leading && st.serving {
+                            forwarded.push(payload);
+                        } else if st.role == Role::Leading && st.forwarded.len() < MAX_WAITING {
+                            st.forwarded.push(payload);
+                        } else {
+                            tracing::debug!("forwarded write dropped: not leading");
+                        }
                     }
                     Output::ReadIndexReady { id, .. } => {
                         if let Some((conn, xid, path)) = st.syncs.remove(&id) {
@@ -462,12 +411,15 @@ impl Driver {
                         }
                     }
                     Output::ExpireSession { session } => {
-                        if st.serving {
+                        if st.serving && st.role == Role::Leading {
                             self.sm.expire_session(session, wall_ms());
                             self.propose_sealed(st);
                         }
                     }
                 }
+            }
+            if !forwarded.is_empty() {
+                self.prepare_forwarded(forwarded, st);
             }
             if !persists.is_empty() {
                 let last = persists.last().map_or(0, |p| p.0);
@@ -478,7 +430,7 @@ impl Driver {
                 st.since_snapshot = 0;
                 self.snapshot().await?;
             }
-            if st.serving && !self.lease_holds(st) {
+            if st.serving && st.role == Role::Leading && !self.lease_holds(st) {
                 // A quorum may have given up on this leader: it stops answering anyone (a
                 // new leader may already be taking writes), and serves again once a quorum
                 // answers its pings.
@@ -486,14 +438,17 @@ impl Driver {
                 self.stop_serving(st);
                 st.want_serving = true;
             }
-            if st.want_serving
-                && !st.serving
-                && st.role == Role::Leading
-                && self.lease_holds(st)
-                && self.peer.is_serving()
-                && self.peer.applied() == self.peer.last_logged()
-            {
-                self.start_serving(st);
+            if st.want_serving && !st.serving && self.peer.is_serving() {
+                match st.role {
+                    Role::Leading
+                        if self.lease_holds(st)
+                            && self.peer.applied() == self.peer.last_logged() =>
+                    {
+                        self.start_serving(st)
+                    }
+                    Role::Following { .. } | Role::Observing { .. } => self.start_following(st),
+                    _ => {}
+                }
             }
         }
         let actions = self.sm.take_actions();
@@ -503,24 +458,6 @@ impl Driver {
             &mut st.dropped,
             self.max_queued_bytes,
         );
-        let target = match st.role {
-            Role::Following { leader } | Role::Observing { leader } if self.peer.is_serving() => {
-                self.client_addrs
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(&leader)
-                    .copied()
-            }
-            _ => None,
-        };
-        let relay_changed = self.relay.send_if_modified(|t| {
-            let changed = *t != target;
-            *t = target;
-            changed
-        });
-        if relay_changed {
-            self.publish(st);
-        }
         if self.status.borrow().applied != self.sm.last_zxid() {
             self.publish(st);
         }
@@ -683,7 +620,9 @@ impl Driver {
                 let _ = reply.send(self.sm.four_letter(word, &self.facts));
             }
             CoreMsg::Admin(Admin::ExpireSession { session, reply }) => {
-                let done = st.serving && self.sm.expire_session(session, wall_ms());
+                let done = st.serving
+                    && st.role == Role::Leading
+                    && self.sm.expire_session(session, wall_ms());
                 let _ = reply.send(done);
             }
             CoreMsg::Admin(Admin::Sessions { reply }) => {

@@ -18,7 +18,6 @@
 //! ```
 
 pub mod driver;
-pub(crate) mod relay;
 mod start;
 pub mod transport;
 pub mod wire;

@@ -104,7 +104,7 @@ impl Builder {
             max_unsent_per_connection: config.max_connection_bytes,
             max_watches_per_connection: config.max_watches_per_connection,
             max_watch_bytes_per_connection: config.max_watch_bytes_per_connection,
-            session_secret: rand::random(),
+            session_secret: session_secret(ensemble_id),
         };
         let sm = StateMachine::new(tree, core_config.clone(), 0, crate::server::wall_ms());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -117,7 +117,6 @@ impl Builder {
             std::sync::atomic::Ordering::Relaxed,
         );
         let client_addrs = transport::ClientAddrs::default();
-        let (relay_tx, relay_rx) = watch::channel(None);
         let peers = addrs
             .iter()
             .filter(|(id, _)| **id != me)
@@ -179,8 +178,6 @@ impl Builder {
             reap_every: Duration::from_millis(config.container_check_interval_ms.max(1)),
             status: status_tx,
             faults: faults.clone(),
-            relay: relay_tx,
-            client_addrs,
             quorum: config.participants().len() / 2 + 1,
         };
         let core_handle = tokio::spawn(async move {
@@ -196,7 +193,6 @@ impl Builder {
             settings,
             config.max_client_cnxns,
             shutdown_rx,
-            Some(relay_rx),
         ));
         tracing::info!(%addr, me, quorum = %quorum_addr, data_dir = %snap_dir.display(), "zk-server-mini ensemble member started");
         Ok(RunningServer {
@@ -213,4 +209,18 @@ impl Builder {
             }),
         })
     }
+}
+
+/// The secret session passwords are derived from: the same on every member and across
+/// restarts, so a session opened at one member is accepted, with its password, at any
+/// other (ZooKeeper's is a constant for the same reason).
+fn session_secret(ensemble_id: u64) -> [u8; 16] {
+    use sha1::Digest as _;
+    let mut h = sha1::Sha1::new();
+    h.update(b"zk-server-mini session secret");
+    h.update(ensemble_id.to_be_bytes());
+    let digest = h.finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
 }

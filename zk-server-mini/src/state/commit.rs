@@ -209,7 +209,7 @@ impl StateMachine {
     pub(super) fn answer(&mut self, header: TxnHeader, result: TxnResult, origin: Origin) {
         let zxid = header.zxid;
         match origin {
-            Origin::Internal => {}
+            Origin::Internal | Origin::Forwarded => {}
             Origin::Undecodable { conn, xid } => {
                 self.release(conn);
                 if let Some(c) = self.conns.get_mut(&conn) {
@@ -321,7 +321,12 @@ impl StateMachine {
     /// server's connections fire; nobody here waits for a reply.
     pub(crate) fn apply_replicated(&mut self, header: &TxnHeader, txn: &Txn) {
         match self.replica.apply(header, txn) {
-            Ok((_, changes)) => self.fire(&changes),
+            Ok((result, changes)) => {
+                self.fire(&changes);
+                if self.is_learner() {
+                    self.learner_applied(header, txn, result);
+                }
+            }
             Err(e) => tracing::error!("{e}; not applied"),
         }
     }

@@ -213,6 +213,10 @@ impl StateMachine {
             return;
         }
         let timeout = self.clamp_timeout(req.timeout_ms);
+        if req.session_id == 0 && self.is_learner() {
+            self.forward_connect(conn, timeout, req.read_only);
+            return;
+        }
         if req.session_id == 0 {
             // Wrapping, and skipping ids in use: recovered ids come from disk and may sit
             // anywhere in the range. 0 means "new session" and i64::MIN marks containers.
@@ -268,6 +272,7 @@ impl StateMachine {
             .sessions
             .add(req.session_id, timeout.max(0) as u64, now_ms);
         self.bind(conn, req.session_id, timeout);
+        self.learner_touch(req.session_id);
         self.accept_session(conn, req.session_id, timeout, req.read_only);
     }
 
@@ -380,7 +385,7 @@ impl StateMachine {
 /// derives it (there from a `Random` seeded with both), so the state machine needs no
 /// randomness. It is stored in the createSession transaction, so recovery and (later)
 /// followers never derive it again.
-fn session_password(secret: &[u8; 16], session_id: i64) -> [u8; 16] {
+pub(super) fn session_password(secret: &[u8; 16], session_id: i64) -> [u8; 16] {
     use sha1::Digest as _;
     let mut h = sha1::Sha1::new();
     h.update(secret);

@@ -41,7 +41,16 @@ impl Proposer {
             sessions.add(*id, info.timeout_ms.max(0) as u64, now_ms);
         }
         let base = ((wall_ms << 24) as u64 >> 8) as i64 | (i64::from(server_id) << 56);
-        let max_existing = tree.sessions.keys().max().copied().unwrap_or(0);
+        // Only ids of this server's range: in an ensemble every member hands out ids under
+        // its own id byte, and continuing after another member's would collide with its.
+        let mine = |id: &&i64| (**id >> 56) as u8 == server_id;
+        let max_existing = tree
+            .sessions
+            .keys()
+            .filter(mine)
+            .max()
+            .copied()
+            .unwrap_or(0);
         Self {
             pending: Pending::default(),
             last_assigned: tree.last_zxid,
