@@ -402,7 +402,10 @@ impl Driver {
             let mut persists: Vec<(PersistId, PersistOp)> = Vec::new();
             for output in outputs {
                 match output {
-                    Output::Send { to, message } => {
+                    Output::Send { to, mut message } => {
+                        if !self.fill_snap(&mut message) {
+                            continue;
+                        }
                         if let Message::Sync { .. } = &message {
                             st.sync_sent.entry(to).or_insert_with(Instant::now);
                         }
@@ -556,6 +559,33 @@ impl Driver {
             }
             Err(e) => tracing::error!(zxid = entry.zxid, "entry does not decode ({e})"),
         }
+    }
+
+    /// Fills a SNAP the core asked for ([`Snapshot::needs_data`]) with the applied state,
+    /// serialized now (the outputs are carried out in order, so the tree is at the zxid the
+    /// core named). Returns false, after logging, when it is not: the message is not sent and
+    /// the follower retries its sync.
+    fn fill_snap(&self, message: &mut Message) -> bool {
+        let Message::Sync {
+            mode: crate::zab::SyncMode::Snap(s),
+            ..
+        } = message
+        else {
+            return true;
+        };
+        if !s.needs_data() {
+            return true;
+        }
+        if self.sm.last_zxid() != s.zxid {
+            tracing::error!(
+                snap = s.zxid,
+                applied = self.sm.last_zxid(),
+                "the state is not at the SNAP's zxid; SNAP not sent"
+            );
+            return false;
+        }
+        s.data = crate::snapshot::serialize(self.sm.tree());
+        true
     }
 
     /// Persists in order on a blocking thread; consecutive appends become one write.

@@ -62,8 +62,37 @@ pub struct Entry {
 pub struct Snapshot {
     /// The last zxid the state includes (a committed one).
     pub zxid: i64,
-    /// The serialized state.
+    /// The serialized state. Empty in a SNAP the core asks for ([`Snapshot::of_applied`]):
+    /// the driver fills in its applied state before the message leaves.
     pub data: Bytes,
+}
+
+impl Snapshot {
+    /// A SNAP of the applied state at `zxid` whose data the driver has yet to fill in
+    /// ([`Snapshot::needs_data`]): the core keeps no serialized copy of the state.
+    ///
+    /// ```
+    /// use zk_server_mini::zab::Snapshot;
+    /// let s = Snapshot::of_applied(7);
+    /// assert!(s.needs_data() && s.zxid == 7);
+    /// ```
+    pub fn of_applied(zxid: i64) -> Self {
+        Self {
+            zxid,
+            data: Bytes::new(),
+        }
+    }
+
+    /// Whether this is a SNAP whose data the driver must fill in before sending it.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use zk_server_mini::zab::Snapshot;
+    /// assert!(!Snapshot { zxid: 7, data: Bytes::from_static(b"state") }.needs_data());
+    /// ```
+    pub fn needs_data(&self) -> bool {
+        self.data.is_empty()
+    }
 }
 
 /// Timing and membership, in ticks (ZooKeeper's `tickTime`, `initLimit`, `syncLimit`).
@@ -96,6 +125,10 @@ pub struct Config {
     /// Session touches a follower buffers between two pings (more are dropped, and that
     /// session may expire early: bounded memory wins over a flood of touches).
     pub max_buffered_touches: usize,
+    /// Applied entries kept in memory for DIFF syncs (ZooKeeper keeps 500 committed
+    /// proposals); older ones are dropped from memory and a follower behind them gets a SNAP
+    /// of the applied state.
+    pub log_window: usize,
 }
 
 impl Config {
@@ -118,6 +151,7 @@ impl Config {
             max_uncommitted: 10_000,
             max_pending_reads: 10_000,
             max_buffered_touches: 100_000,
+            log_window: 500,
         }
     }
 

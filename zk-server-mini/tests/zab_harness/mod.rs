@@ -21,7 +21,7 @@ use bytes::Bytes;
 use zk_server_mini::sim_disk::SimDisk;
 use zk_server_mini::zab::store::ZabStore;
 use zk_server_mini::zab::{
-    Config, Entry, Input, Message, Output, Peer, PeerId, PersistOp, Snapshot,
+    Config, Entry, Input, Message, Output, Peer, PeerId, PersistOp, Snapshot, SyncMode,
 };
 
 pub use check::{Checker, Violation};
@@ -249,6 +249,8 @@ impl Sim {
         config.tick_ms = TICK_MS;
         config.init_limit = 10;
         config.sync_limit = 5;
+        // A small in-memory log window, so that SNAPs of the applied state are common.
+        config.log_window = 3;
         let peer = match Peer::new(config, recovered) {
             Ok(p) => p,
             Err(e) => {
@@ -458,7 +460,26 @@ impl Sim {
 
     fn output(&mut self, id: PeerId, out: Output) {
         match out {
-            Output::Send { to, message } => {
+            Output::Send { to, mut message } => {
+                // A SNAP the core asked for carries the applied state, filled in here as the
+                // driver does.
+                if let Message::Sync {
+                    mode: SyncMode::Snap(s),
+                    ..
+                } = &mut message
+                    && s.needs_data()
+                    && let Some(n) = self.nodes.get(&id)
+                {
+                    if n.app.zxid != s.zxid {
+                        // As the driver: a state that is not at the SNAP's zxid (only with
+                        // an injected bug) is never sent.
+                        self.note(format!("{id}: SNAP at {:#x} not sent", s.zxid));
+                        return;
+                    }
+                    s.data = n.app.encode();
+                    self.snapshot_contents
+                        .insert((n.app.zxid, n.app.digest), n.app.clone());
+                }
                 let kind = MsgKind::of(&message);
                 self.send(id, to, message);
                 if let Some(CrashAt::AfterSend(k)) = self.crash_points.get(&id).copied()
