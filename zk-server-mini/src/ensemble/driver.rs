@@ -631,14 +631,16 @@ impl Driver {
         if zxid != self.peer.applied() {
             return Ok(());
         }
-        let data = crate::snapshot::serialize(self.sm.tree());
-        let snapshot = Snapshot { zxid, data };
+        // Streamed from a copy-on-write view of the tree straight into the file: the
+        // state is never serialized whole in memory.
+        let copy = self.sm.tree().copy_for_snapshot();
         let Some(mut store) = self.store.take() else {
             return Err(());
         };
-        let s = snapshot.clone();
         let done = tokio::task::spawn_blocking(move || {
-            let r = store.save_snapshot(&s);
+            let r = store.save_snapshot_with(zxid, &mut |w| {
+                crate::snapshot::write_copy_to(&mut { w }, &copy)
+            });
             (store, r)
         })
         .await;
@@ -646,7 +648,9 @@ impl Driver {
             Ok((store, r)) => {
                 self.store = Some(store);
                 match r {
-                    Ok(()) => self.peer.step(Input::SnapshotTaken(snapshot)),
+                    Ok(()) => self
+                        .peer
+                        .step(Input::SnapshotTaken(Snapshot::of_applied(zxid))),
                     Err(e) => tracing::error!("cannot write a snapshot ({e}); will retry"),
                 }
                 Ok(())

@@ -57,6 +57,7 @@ pub mod history;
 mod leader;
 pub mod message;
 mod peer;
+mod segments;
 pub mod sessions;
 pub mod store;
 pub mod types;
