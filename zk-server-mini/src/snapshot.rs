@@ -130,7 +130,10 @@ pub fn serialize_copy(copy: &TreeCopy) -> Bytes {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn write_copy_to(out: &mut impl Write, copy: &TreeCopy) -> io::Result<()> {
-    encode(out, copy.last_zxid, &copy.sessions, copy.iter().collect())
+    // Sized up front: the list of references is the only per-node memory writing takes.
+    let mut nodes = Vec::with_capacity(copy.node_count());
+    nodes.extend(copy.iter());
+    encode(out, copy.last_zxid, &copy.sessions, nodes)
 }
 
 /// Bytes gathered before they are checksummed and handed to the writer.

@@ -104,11 +104,13 @@ impl ZabStore {
                     total_len,
                     "log ends in a torn record; cutting it off"
                 );
-                disk.truncate(path, valid_len)?;
-                // Nothing after a damaged record is trusted.
+                // Nothing after a damaged record is trusted: later segments go (durably)
+                // before the cut, so a crash never joins the cut file to them.
                 for (_, later) in files[i + 1..].iter().rev() {
                     disk.remove(later)?;
                 }
+                disk.sync_dir(dir)?;
+                disk.truncate(path, valid_len)?;
                 break;
             }
         }
@@ -379,12 +381,19 @@ impl ZabStore {
 
     fn truncate_after(&mut self, zxid: i64) -> io::Result<()> {
         // Whole segments above `zxid` go, newest first: a crash leaves a prefix of the log.
+        let mut removed = false;
         while let Some(seg) = self.segments.last()
             && seg.first.is_none_or(|f| f > zxid)
             && self.segments.len() > 1
         {
             self.disk.remove(&seg.path)?;
             self.segments.pop();
+            removed = true;
+        }
+        if removed {
+            // Durable before the cut below, or a crash could join the cut segment to a
+            // later one that comes back.
+            self.disk.sync_dir(&self.dir)?;
         }
         let Some(seg) = self.segments.last_mut() else {
             return Ok(());
