@@ -168,7 +168,13 @@ fn encode(
     (nodes.len() as i32).encode(&mut buf);
     for (path, n) in nodes {
         write_ustring(&mut buf, Some(path));
-        n.data.encode(&mut buf);
+        match n.data.as_slice() {
+            None => (-1i32).encode(&mut buf),
+            Some(d) => {
+                (d.len() as i32).encode(&mut buf);
+                buf.put_slice(d);
+            }
+        }
         write_vec(&mut buf, &n.acl);
         for v in [n.czxid, n.mzxid, n.ctime, n.mtime] {
             v.encode(&mut buf);
@@ -221,8 +227,8 @@ pub fn deserialize(bytes: &[u8]) -> Result<DataTree, DecodeError> {
     let mut loaded: Vec<(String, Node)> = Vec::new();
     for _ in 0..count.max(0) {
         let path = r.read_string()?;
-        // Own copies: a slice would pin the whole snapshot buffer while any node lives.
-        let data = crate::apply::owned(&r.read_buffer()?);
+        // `Node::new` keeps its own copy: a slice would pin the whole snapshot buffer.
+        let data = r.read_buffer()?;
         let acl: Vec<Acl> = r.read_vec()?;
         let mut n = Node::new(data, acl, 0, 0, 0);
         n.czxid = r.read_i64()?;
@@ -494,7 +500,7 @@ mod tests {
             matches!((acl("/"), acl("/a/e")), (Some(x), Some(y)) if std::sync::Arc::ptr_eq(&x, &y))
         );
         assert_eq!(
-            back.get("/a").and_then(|n| n.data.as_ref()).map(Bytes::len),
+            back.get("/a").and_then(|n| n.data.as_slice()).map(<[u8]>::len),
             Some(1)
         );
     }

@@ -160,7 +160,7 @@ async fn a_member_behind_the_log_window_comes_back_by_snap() {
         for i in 0..WRITES {
             let node = tree.get(&format!("/s{i:05}"));
             assert_eq!(
-                node.and_then(|n| n.data.clone()).as_deref(),
+                node.and_then(|n| n.data.as_slice()),
                 Some(&data[..]),
                 "/s{i:05}"
             );
