@@ -290,7 +290,10 @@ mod tests {
             parent_counter: 1,
         };
         let _ = apply(&mut t, &h(1), &create);
-        let stored = t.get("/d").and_then(|n| n.data.to_bytes()).unwrap_or_default();
+        let stored = t
+            .get("/d")
+            .and_then(|n| n.data.to_bytes())
+            .unwrap_or_default();
         assert_eq!(stored, buffer.slice(100..132));
         assert!(!inside(&stored));
         let set = Txn::SetData {
@@ -299,7 +302,10 @@ mod tests {
             version: 1,
         };
         let _ = apply(&mut t, &h(2), &set);
-        let stored = t.get("/d").and_then(|n| n.data.to_bytes()).unwrap_or_default();
+        let stored = t
+            .get("/d")
+            .and_then(|n| n.data.to_bytes())
+            .unwrap_or_default();
         assert_eq!(stored, buffer.slice(200..210));
         assert!(!inside(&stored));
         // Null stays null, empty stays empty.

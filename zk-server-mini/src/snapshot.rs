@@ -12,7 +12,7 @@ use zk_proto::acl::Acl;
 use zk_proto::jute::{Encode, JuteReader, write_ustring, write_vec};
 
 use crate::disk::{Disk, RealDisk};
-use crate::tree::{DataTree, Node, SessionInfo, TreeCopy, child_path};
+use crate::tree::{DataTree, Node, SessionInfo, TreeCopy};
 
 const MAGIC: &[u8; 8] = b"ZKMSNAP1";
 
@@ -203,6 +203,19 @@ fn encode(
 /// assert!(snapshot::deserialize(&bytes).is_err());
 /// ```
 pub fn deserialize(bytes: &[u8]) -> Result<DataTree, DecodeError> {
+    deserialize_shared(Bytes::copy_from_slice(bytes))
+}
+
+/// [`deserialize`] reading `bytes` in place (no copy of the snapshot): the loaded nodes own
+/// their paths and data, so `bytes` is not pinned once this returns.
+///
+/// ```
+/// use zk_server_mini::{snapshot, tree::DataTree};
+/// let tree = snapshot::deserialize_shared(snapshot::serialize(&DataTree::new()))?;
+/// assert_eq!(tree.node_count(), 4);
+/// # Ok::<(), zk_proto::DecodeError>(())
+/// ```
+pub fn deserialize_shared(bytes: Bytes) -> Result<DataTree, DecodeError> {
     let corrupt = |what: &'static str| DecodeError::InvalidValue {
         field: what,
         value: 0,
@@ -214,20 +227,25 @@ pub fn deserialize(bytes: &[u8]) -> Result<DataTree, DecodeError> {
     if crc32fast::hash(body) != u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]) {
         return Err(corrupt("snapshot checksum"));
     }
-    let mut r = JuteReader::new(Bytes::copy_from_slice(&body[MAGIC.len()..]));
+    let mut r = JuteReader::new(bytes.slice(MAGIC.len()..bytes.len() - 4));
     let last_zxid = r.read_i64()?;
     let mut sessions = std::collections::BTreeMap::new();
     for _ in 0..r.read_i32()?.max(0) {
         let id = r.read_i64()?;
         let timeout_ms = r.read_i32()?;
-        let passwd = r.read_buffer()?.unwrap_or_default();
+        // Its own copy: a slice would pin the whole snapshot buffer.
+        let passwd = Bytes::copy_from_slice(&r.read_buffer()?.unwrap_or_default());
         sessions.insert(id, SessionInfo { timeout_ms, passwd });
     }
+    // Rebuilt from scratch so the indexes (ephemerals, containers, TTLs) are right; nodes go
+    // in as they are read (no list of them beside the tree), children are linked after.
+    let mut rebuilt = DataTree::empty();
+    rebuilt.sessions = sessions;
+    rebuilt.last_zxid = last_zxid;
     let count = r.read_i32()?;
-    let mut loaded: Vec<(String, Node)> = Vec::new();
     for _ in 0..count.max(0) {
         let path = r.read_string()?;
-        // `Node::new` keeps its own copy: a slice would pin the whole snapshot buffer.
+        // `Node::new` keeps its own copy of the data (`NodeData`), never a slice of `bytes`.
         let data = r.read_buffer()?;
         let acl: Vec<Acl> = r.read_vec()?;
         let mut n = Node::new(data, acl, 0, 0, 0);
@@ -240,34 +258,19 @@ pub fn deserialize(bytes: &[u8]) -> Result<DataTree, DecodeError> {
         n.ephemeral_owner = r.read_i64()?;
         n.pzxid = r.read_i64()?;
         n.create_counter = r.read_i32()?;
-        loaded.push((path, n));
+        if rebuilt.get(&path).is_some() {
+            return Err(corrupt("snapshot node twice"));
+        }
+        rebuilt.insert_raw(path, n);
     }
     if !r.is_empty() {
         return Err(corrupt("snapshot trailing bytes"));
     }
-    // Rebuild the tree from scratch so the indexes (ephemerals, containers, TTLs) are right.
-    let mut rebuilt = DataTree::empty();
-    rebuilt.sessions = sessions;
-    rebuilt.last_zxid = last_zxid;
-    let paths: Vec<String> = loaded.iter().map(|(p, _)| p.clone()).collect();
-    for (path, node) in loaded {
-        rebuilt.insert_raw(path, node);
-    }
-    for p in &paths {
-        if p != "/" && !rebuilt.link_child(p) {
-            return Err(corrupt("snapshot node without parent"));
-        }
+    if !rebuilt.link_all() {
+        return Err(corrupt("snapshot node without parent"));
     }
     if rebuilt.get("/").is_none() {
         return Err(corrupt("snapshot without root"));
-    }
-    // Sanity: every child named by a node exists.
-    for p in &paths {
-        for c in rebuilt.children(p) {
-            if rebuilt.get(&child_path(p, c)).is_none() {
-                return Err(corrupt("snapshot child missing"));
-            }
-        }
     }
     Ok(rebuilt)
 }
@@ -500,7 +503,9 @@ mod tests {
             matches!((acl("/"), acl("/a/e")), (Some(x), Some(y)) if std::sync::Arc::ptr_eq(&x, &y))
         );
         assert_eq!(
-            back.get("/a").and_then(|n| n.data.as_slice()).map(<[u8]>::len),
+            back.get("/a")
+                .and_then(|n| n.data.as_slice())
+                .map(<[u8]>::len),
             Some(1)
         );
     }

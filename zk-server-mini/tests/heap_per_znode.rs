@@ -152,7 +152,10 @@ fn heap_bytes_per_znode_log_window_and_snapshot_writing_are_bounded() {
         max_len = max_len.max(history.len());
     }
     let held = live() - before;
-    println!("log window: {held} heap bytes for {} entries", history.len());
+    println!(
+        "log window: {held} heap bytes for {} entries",
+        history.len()
+    );
     assert_eq!(max_len, WINDOW);
     assert!(held < 1 << 20, "{held} heap bytes held by the log window");
     drop(tree);

@@ -90,9 +90,16 @@ async fn the_log_on_disk_stays_bounded_while_many_transactions_are_written() {
                 "member {id}: {bytes} bytes of log in {files} files (whole history: {whole})"
             );
             assert!(files <= 3, "member {id}: {files} segment files");
-            assert!(zab_dir(&cluster, id).join("zab.snap").exists(), "member {id}");
+            assert!(
+                zab_dir(&cluster, id).join("zab.snap").exists(),
+                "member {id}"
+            );
         }
-        assert!(peak.0 < whole / 3, "leader's log peaked at {} bytes", peak.0);
+        assert!(
+            peak.0 < whole / 3,
+            "leader's log peaked at {} bytes",
+            peak.0
+        );
         // Nothing acknowledged was lost to the truncation.
         for i in [0, WRITES / 2, WRITES - 1] {
             let got = common::get(&mut c, &format!("/n{i:05}")).await;
@@ -221,7 +228,11 @@ fn check(disk: &SimDisk, what: &str, finished: bool, op: &PersistOp, snap_at: Op
     let logged: Vec<i64> = r.log.iter().map(|e| e.zxid).collect();
     // The log continues the snapshot with no hole.
     if let Some(first) = logged.first() {
-        assert_eq!(*first, snap + 1, "{what}: snapshot {snap:#x}, log {logged:?}");
+        assert_eq!(
+            *first,
+            snap + 1,
+            "{what}: snapshot {snap:#x}, log {logged:?}"
+        );
     }
     match op {
         PersistOp::InstallSnapshot(s) if finished => {
@@ -245,7 +256,11 @@ fn check(disk: &SimDisk, what: &str, finished: bool, op: &PersistOp, snap_at: Op
         _ => {
             // A snapshot: every acknowledged entry (1..=30) is in the snapshot or the log.
             let known = *logged.last().unwrap_or(&snap);
-            assert_eq!(known, make(1, 30), "{what}: snapshot {snap:#x}, log {logged:?}");
+            assert_eq!(
+                known,
+                make(1, 30),
+                "{what}: snapshot {snap:#x}, log {logged:?}"
+            );
             if finished {
                 assert_eq!(Some(snap), snap_at, "{what}");
             }
@@ -262,7 +277,10 @@ fn a_crash_at_every_point_of_truncation_loses_no_acknowledged_entry() {
     };
     let ops: [(&str, Option<PersistOp>); 3] = [
         ("snapshot and truncate", None),
-        ("TRUNC across segments", Some(PersistOp::TruncateAfter(make(1, 17)))),
+        (
+            "TRUNC across segments",
+            Some(PersistOp::TruncateAfter(make(1, 17))),
+        ),
         ("SNAP install", Some(PersistOp::InstallSnapshot(install))),
     ];
     for (name, op) in &ops {

@@ -420,12 +420,8 @@ impl Driver {
                         self.out.send(to, &message);
                     }
                     Output::Persist { id, op } => persists.push((id, op)),
-                    Output::RestoreSnapshot(s) => match crate::snapshot::deserialize(&s.data) {
+                    Output::RestoreSnapshot(s) => match self.replace_tree(s, st) {
                         Ok(tree) => {
-                            if st.serving {
-                                self.stop_serving(st);
-                            }
-                            let _ = self.sm.take_tree();
                             self.sm =
                                 StateMachine::new(tree, self.core_config.clone(), 0, wall_ms());
                         }
@@ -559,6 +555,21 @@ impl Driver {
             }
             Err(e) => tracing::error!(zxid = entry.zxid, "entry does not decode ({e})"),
         }
+    }
+
+    /// Drops the current tree, then loads the leader's snapshot in its place (read in place,
+    /// no copy): never two trees in memory at once. A snapshot that does not decode stops the
+    /// member either way.
+    fn replace_tree(
+        &mut self,
+        snapshot: Snapshot,
+        st: &mut Loop,
+    ) -> Result<crate::tree::DataTree, zk_proto::DecodeError> {
+        if st.serving {
+            self.stop_serving(st);
+        }
+        drop(self.sm.take_tree());
+        crate::snapshot::deserialize_shared(snapshot.data)
     }
 
     /// Fills a SNAP the core asked for ([`Snapshot::needs_data`]) with the applied state,

@@ -205,8 +205,8 @@ async fn read_peer(
             .read_exact(&mut body)
             .await
             .map_err(|e| e.to_string())?;
-        let Some(message) =
-            wire::decode_frame(body.freeze(), &mut snap).map_err(|e| format!("from {from}: {e}"))?
+        let Some(message) = wire::decode_frame(body.freeze(), &mut snap)
+            .map_err(|e| format!("from {from}: {e}"))?
         else {
             continue;
         };

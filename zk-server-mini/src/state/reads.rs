@@ -24,7 +24,11 @@ impl StateMachine {
 
     fn child_names(&self, path: &str) -> Vec<String> {
         let path = if path.is_empty() { "/" } else { path };
-        self.replica.tree.children(path).map(str::to_owned).collect()
+        self.replica
+            .tree
+            .children(path)
+            .map(str::to_owned)
+            .collect()
     }
 
     fn readable(&self, node: &Node, ids: &[Id]) -> bool {

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use zk_proto::acl::Acl;
 
-
 /// Interned ACL lists, as ZooKeeper's reference-counted ACL cache: identical lists share one
 /// allocation. Keyed by a hash of the list; entries no node uses any more are dropped when the
 /// table has doubled since the last sweep, so it stays within twice the lists in use.

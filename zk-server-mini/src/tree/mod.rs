@@ -16,8 +16,7 @@ use zk_proto::acl::{Acl, Id, Perms};
 
 use acl_table::AclTable;
 pub use data::NodeData;
-pub use node::{CONTAINER_OWNER, Node, OwnerKind, SessionInfo, SPECIAL_PATHS};
-
+pub use node::{CONTAINER_OWNER, Node, OwnerKind, SPECIAL_PATHS, SessionInfo};
 
 /// The replicated state: every node plus the session table and the last applied zxid.
 ///
@@ -555,6 +554,31 @@ impl DataTree {
         true
     }
 
+    /// Links every node to its parent (snapshot loading, after [`DataTree::insert_raw`] of
+    /// every node) and sets the children counts. False when a node's parent is missing.
+    ///
+    /// ```
+    /// use zk_proto::acl::Acl;
+    /// use zk_server_mini::tree::{DataTree, Node};
+    /// let mut tree = DataTree::empty();
+    /// tree.insert_raw("/a".into(), Node::new(None, Acl::open_unsafe(), 1, 0, 0));
+    /// tree.insert_raw("/".into(), Node::new(None, Acl::open_unsafe(), 0, 0, 0));
+    /// assert!(tree.link_all());
+    /// assert_eq!(tree.get("/").unwrap().num_children, 1);
+    /// tree.insert_raw("/x/y".into(), Node::new(None, Acl::open_unsafe(), 2, 0, 0));
+    /// assert!(!tree.link_all()); // no parent
+    /// ```
+    pub fn link_all(&mut self) -> bool {
+        let paths: Vec<Arc<str>> = self.shards.iter().flat_map(|s| s.keys().cloned()).collect();
+        let mut linked = true;
+        for p in &paths {
+            if &**p != "/" && !self.link_child(p) {
+                linked = false;
+            }
+        }
+        linked
+    }
+
     /// The shards' allocation of `path` (a new one when the node is not there).
     fn shared_path(&self, path: &str) -> Arc<str> {
         self.shards[shard_of(path)]
@@ -678,4 +702,3 @@ pub fn split_parent(path: &str) -> Option<(&str, &str)> {
     let parent = if idx == 0 { "/" } else { &path[..idx] };
     Some((parent, &path[idx + 1..]))
 }
-

@@ -9,7 +9,6 @@ use zk_proto::acl::Acl;
 
 use super::NodeData;
 
-
 /// The `ephemeralOwner` marker stored for container nodes (reported to clients as 0).
 ///
 /// ```

@@ -186,7 +186,10 @@ impl Peer {
             Some(z) => (SyncMode::Trunc(z), z),
             // Behind the in-memory window: a snapshot of the applied state, whose data the
             // driver fills in when it sends it (see `SyncMode::Snap`).
-            None => (SyncMode::Snap(Snapshot::of_applied(self.applied)), self.applied),
+            None => (
+                SyncMode::Snap(Snapshot::of_applied(self.applied)),
+                self.applied,
+            ),
         };
         let entries: Vec<Entry> = self.history.after(from).cloned().collect();
         if let Some(l) = self.leader()

@@ -672,7 +672,8 @@ impl Peer {
             self.applied = entry.zxid;
             self.outputs.push(Output::Apply(entry));
         }
-        self.history.trim_applied(self.applied, self.config.log_window);
+        self.history
+            .trim_applied(self.applied, self.config.log_window);
         self.answer_reads();
     }
 

@@ -233,10 +233,16 @@ mod tests {
         assert!(result.is_ok(), "{result:?}");
         let bytes = Bytes::from(disk.read(path).unwrap_or_default());
         let decoded = decode_snapshot(bytes.clone()).ok().flatten();
-        assert_eq!(decoded.as_ref().map(|d| (d.0, d.1.len())), Some((42, 200_000)));
+        assert_eq!(
+            decoded.as_ref().map(|d| (d.0, d.1.len())),
+            Some((42, 200_000))
+        );
         let mut bad = bytes.to_vec();
         bad[100] ^= 1;
         assert!(decode_snapshot(Bytes::from(bad)).is_err());
-        assert_eq!(decode_snapshot(Bytes::from_static(b"old format")).ok(), Some(None));
+        assert_eq!(
+            decode_snapshot(Bytes::from_static(b"old format")).ok(),
+            Some(None)
+        );
     }
 }
