@@ -739,4 +739,43 @@ mod tests {
             Err(WireError::BadMagic)
         );
     }
+
+    #[test]
+    fn a_chunked_snap_with_a_missing_or_reordered_chunk_is_refused() {
+        let state = Bytes::from(vec![3u8; 2 * SNAP_CHUNK + 1]);
+        let m = Message::Sync {
+            epoch: 1,
+            follower_last: 0,
+            mode: SyncMode::Snap(Snapshot {
+                zxid: 7,
+                data: state,
+            }),
+            entries: vec![],
+            committed: 7,
+        };
+        let frames: Vec<Bytes> = encode_frames(&m)
+            .into_iter()
+            .map(|(h, b)| [h, b].concat().into())
+            .collect();
+        assert_eq!(frames.len(), 4);
+        assert!(frames.iter().all(|f| f.len() <= SNAP_CHUNK + 64));
+        // A chunk lost: the sync that ends it does not decode.
+        let mut asm = SnapAssembly::default();
+        assert_eq!(decode_frame(frames[0].clone(), &mut asm), Ok(None));
+        assert_eq!(decode_frame(frames[1].clone(), &mut asm), Ok(None));
+        assert!(decode_frame(frames[3].clone(), &mut asm).is_err());
+        // Out of order.
+        let mut asm = SnapAssembly::default();
+        assert_eq!(decode_frame(frames[0].clone(), &mut asm), Ok(None));
+        assert!(decode_frame(frames[2].clone(), &mut asm).is_err());
+        // The sync alone, without its chunks.
+        assert!(decode_frame(frames[3].clone(), &mut SnapAssembly::default()).is_err());
+        // All of them, in order: the message back.
+        let mut asm = SnapAssembly::default();
+        let got: Vec<Option<Message>> = frames
+            .iter()
+            .map(|f| decode_frame(f.clone(), &mut asm).unwrap_or(None))
+            .collect();
+        assert_eq!(got.last(), Some(&Some(m)));
+    }
 }

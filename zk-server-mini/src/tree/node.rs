@@ -98,7 +98,7 @@ impl OwnerKind {
 pub struct Node {
     /// The data (null, or bytes: small data inline, no allocation of its own).
     pub data: NodeData,
-    /// The node's ACL, shared with every node that has the same list (see [`DataTree::intern_acl`]).
+    /// The node's ACL, shared with every node that has the same list (see [`super::DataTree::intern_acl`]).
     pub acl: Arc<[Acl]>,
     /// zxid of the create.
     pub czxid: i64,
@@ -118,7 +118,7 @@ pub struct Node {
     pub pzxid: i64,
     /// The stored child-create counter C: the sequence source; cversion is `2*C - children`.
     pub create_counter: i32,
-    /// Number of direct children (their names are kept by the tree: [`DataTree::children`]).
+    /// Number of direct children (their names are kept by the tree: [`super::DataTree::children`]).
     pub num_children: u32,
 }
 
