@@ -48,8 +48,8 @@ pub struct Entry {
 }
 
 /// The applied state at a committed zxid, serialized by the driver. The core never looks
-/// inside; it ships it to followers that are too far behind (SNAP) and compacts its
-/// in-memory log up to it.
+/// inside and keeps no copy: a SNAP it sends names the zxid and the driver fills in the
+/// data ([`Snapshot::of_applied`]); a snapshot taken or installed only moves its log base.
 ///
 /// ```
 /// use bytes::Bytes;
@@ -270,7 +270,7 @@ pub enum Input {
         session: i64,
     },
     /// The driver made a snapshot of its applied state durable: the core may drop log
-    /// entries at or below it from memory and ship it to followers that need a SNAP.
+    /// entries at or below it from memory (it keeps only the zxid, never the data).
     SnapshotTaken(Snapshot),
     /// The transport lost its connection from `peer` (closed or reset, as when the process
     /// died): a follower of `peer` looks for a new leader at once instead of waiting
