@@ -92,7 +92,8 @@ pub fn list_snapshots_on(disk: &dyn Disk, dir: &Path) -> io::Result<Vec<(i64, Pa
 /// # Ok::<(), zk_proto::DecodeError>(())
 /// ```
 pub fn serialize(tree: &DataTree) -> Bytes {
-    let mut out = Vec::new();
+    // Sized exactly up front: a growing buffer would peak at up to twice the state.
+    let mut out = Vec::with_capacity(encoded_len(tree));
     // Writing to a Vec cannot fail.
     let _ = encode(
         &mut out,
@@ -101,6 +102,28 @@ pub fn serialize(tree: &DataTree) -> Bytes {
         tree.iter().collect(),
     );
     out.into()
+}
+
+/// The exact length of [`serialize`]'s output for `tree`.
+fn encoded_len(tree: &DataTree) -> usize {
+    let string = |s: &str| 4 + s.len();
+    let sessions: usize = tree
+        .sessions
+        .values()
+        .map(|s| 8 + 4 + 4 + s.passwd.len())
+        .sum();
+    let nodes: usize = tree
+        .iter()
+        .map(|(path, n)| {
+            let acl: usize = n
+                .acl
+                .iter()
+                .map(|a| 4 + string(&a.id.scheme) + string(&a.id.id))
+                .sum();
+            string(path) + 4 + n.data.len() + 4 + acl + 4 * 8 + 4 + 4 + 8 + 8 + 4
+        })
+        .sum();
+    MAGIC.len() + 8 + 4 + sessions + 4 + nodes + 4
 }
 
 /// Serializes a [`TreeCopy`] (taken with [`DataTree::copy_for_snapshot`]): the same bytes as
@@ -455,6 +478,30 @@ pub fn prune(disk: &dyn Disk, dir: &Path, log_dir: &Path, keep: usize) -> io::Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_serialized_size_is_known_up_front() {
+        let mut t = DataTree::new();
+        t.sessions.insert(
+            5,
+            SessionInfo {
+                timeout_ms: 10,
+                passwd: Bytes::from_static(&[1; 16]),
+            },
+        );
+        let acl = vec![Acl::new(
+            zk_proto::acl::Perms::ALL,
+            zk_proto::acl::Id::new("digest", "u:x"),
+        )];
+        assert!(t.insert(
+            "/a",
+            Node::new(Some(Bytes::from(vec![1; 100])), acl, 1, 0, 0),
+            1,
+            1
+        ));
+        assert!(t.insert("/a/b", Node::new(None, Acl::open_unsafe(), 2, 0, 0), 1, 2));
+        assert_eq!(serialize(&t).len(), encoded_len(&t));
+    }
     use crate::apply::apply;
     use crate::tree::CONTAINER_OWNER;
     use crate::txn::{Txn, TxnHeader};
