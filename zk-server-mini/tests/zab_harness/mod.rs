@@ -110,6 +110,8 @@ pub struct Sim {
     next_read: u64,
     /// Read-index answers checked.
     pub reads_checked: u64,
+    /// SNAPs of the applied state sent (their data filled in, as the driver does).
+    pub snaps_sent: u64,
     /// Sessions the cores asked to expire: (member, session, when).
     pub expired: Vec<(PeerId, i64, Ms)>,
     /// What each snapshot ever taken holds, by (zxid, digest).
@@ -145,6 +147,7 @@ impl Sim {
             reads: BTreeMap::new(),
             next_read: 0,
             reads_checked: 0,
+            snaps_sent: 0,
             snapshot_contents: BTreeMap::new(),
             expired: Vec::new(),
             trace: VecDeque::new(),
@@ -173,6 +176,22 @@ impl Sim {
             sim.start(id);
         }
         sim
+    }
+
+    /// No snapshots and no in-memory log window (the whole log stays in memory), so that no
+    /// sync is a SNAP: every member is started again with that setting. Call it right after
+    /// construction, before the simulation runs.
+    pub fn no_snapshots(&mut self) {
+        self.snapshot_every = u64::MAX;
+        let ids: Vec<PeerId> = self.nodes.keys().copied().collect();
+        for id in ids {
+            if let Some(n) = self.nodes.get_mut(&id) {
+                // Nothing ran yet: the peers' first outputs are simply not carried out.
+                n.peer = None;
+                n.store = None;
+            }
+            self.start(id);
+        }
     }
 
     /// The bug member `id`'s driver has.
@@ -249,8 +268,13 @@ impl Sim {
         config.tick_ms = TICK_MS;
         config.init_limit = 10;
         config.sync_limit = 5;
-        // A small in-memory log window, so that SNAPs of the applied state are common.
-        config.log_window = 3;
+        // A small in-memory log window, so that SNAPs of the applied state are common; none
+        // without snapshots (there every rejoin of a diverged member is a TRUNC).
+        config.log_window = if self.snapshot_every == u64::MAX {
+            usize::MAX
+        } else {
+            3
+        };
         let peer = match Peer::new(config, recovered) {
             Ok(p) => p,
             Err(e) => {
@@ -477,6 +501,7 @@ impl Sim {
                         return;
                     }
                     s.data = n.app.encode();
+                    self.snaps_sent += 1;
                     self.snapshot_contents
                         .insert((n.app.zxid, n.app.digest), n.app.clone());
                 }
