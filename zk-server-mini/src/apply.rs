@@ -1,10 +1,9 @@
 //! Applying a committed transaction to the tree: the results the reply needs and the changes
 //! that fire watches. Applying never checks permissions or versions; prep already decided.
 
-use bytes::Bytes;
 use zk_proto::{ErrorCode, Stat};
 
-use crate::tree::{DataTree, Node, SessionInfo, split_parent};
+use crate::tree::{DataTree, Node, NodeData, SessionInfo, split_parent};
 use crate::txn::{Txn, TxnHeader};
 
 /// What a transaction did, for building the reply.
@@ -152,7 +151,9 @@ fn apply_one(
             parent_counter,
         } => {
             let acl = tree.intern_acl(acl);
-            let node = Node::new(owned(data), acl, h.zxid, h.time, *ephemeral_owner);
+            // The node keeps its own exact-size copy (see `NodeData`), never a slice of the
+            // request or log buffer.
+            let node = Node::new(data.clone(), acl, h.zxid, h.time, *ephemeral_owner);
             let stat = node.stat();
             if !tree.insert(path, node, *parent_counter, h.zxid) {
                 return inconsistent("create", path, h.zxid);
@@ -178,7 +179,7 @@ fn apply_one(
             let Some(node) = tree.get_mut(path) else {
                 return inconsistent("setData", path, h.zxid);
             };
-            node.data = owned(data);
+            node.data = NodeData::copy_of(data.as_deref());
             node.version = *version;
             node.mzxid = h.zxid;
             node.mtime = h.time;
@@ -212,21 +213,6 @@ fn apply_one(
     }
 }
 
-/// The data a node stores: its own exact-size copy. A transaction's data is usually a zero-copy
-/// slice of the buffer its request arrived in (or of a log or snapshot file read back); kept as
-/// is, every stored value would pin that whole buffer for the life of the node. The copy is
-/// reference-counted from the start (`Bytes::from_owner`), so handing it to a reply or to a
-/// snapshot copy is a counter increment, never an allocation on the serving task.
-pub(crate) fn owned(data: &Option<Bytes>) -> Option<Bytes> {
-    data.as_ref().map(|d| {
-        if d.is_empty() {
-            Bytes::new()
-        } else {
-            Bytes::from_owner(Box::<[u8]>::from(&d[..]))
-        }
-    })
-}
-
 /// The parent of a changed path, for NodeChildrenChanged.
 ///
 /// ```
@@ -242,6 +228,7 @@ pub fn parent_of(path: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
     use zk_proto::acl::Acl;
 
     fn h(zxid: i64) -> TxnHeader {
@@ -303,7 +290,10 @@ mod tests {
             parent_counter: 1,
         };
         let _ = apply(&mut t, &h(1), &create);
-        let stored = t.get("/d").and_then(|n| n.data.clone()).unwrap_or_default();
+        let stored = t
+            .get("/d")
+            .and_then(|n| n.data.to_bytes())
+            .unwrap_or_default();
         assert_eq!(stored, buffer.slice(100..132));
         assert!(!inside(&stored));
         let set = Txn::SetData {
@@ -312,7 +302,10 @@ mod tests {
             version: 1,
         };
         let _ = apply(&mut t, &h(2), &set);
-        let stored = t.get("/d").and_then(|n| n.data.clone()).unwrap_or_default();
+        let stored = t
+            .get("/d")
+            .and_then(|n| n.data.to_bytes())
+            .unwrap_or_default();
         assert_eq!(stored, buffer.slice(200..210));
         assert!(!inside(&stored));
         // Null stays null, empty stays empty.
@@ -322,7 +315,7 @@ mod tests {
             version: 2,
         };
         let _ = apply(&mut t, &h(3), &set);
-        assert_eq!(t.get("/d").map(|n| n.data.is_none()), Some(true));
+        assert_eq!(t.get("/d").map(|n| n.data.is_null()), Some(true));
     }
 
     #[test]

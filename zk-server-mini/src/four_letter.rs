@@ -324,7 +324,7 @@ impl StateMachine {
             .replica
             .tree
             .iter()
-            .map(|(p, n)| p.len() + n.data.as_ref().map_or(0, |d| d.len()))
+            .map(|(p, n)| p.len() + n.data.len())
             .sum();
         let rows: Vec<(&str, String)> = vec![
             ("zk_version", VERSION.to_string()),

@@ -244,7 +244,7 @@ fn view_of(tree: &DataTree, path: &str) -> Option<NodeView> {
         version: n.version,
         aversion: n.aversion,
         counter: n.create_counter,
-        num_children: n.num_children,
+        num_children: n.num_children as usize,
         owner: n.ephemeral_owner,
         acl: n.acl.clone(),
         mtime: n.mtime,

@@ -12,7 +12,7 @@ use zk_proto::acl::Acl;
 use zk_proto::jute::{Encode, JuteReader, write_ustring, write_vec};
 
 use crate::disk::{Disk, RealDisk};
-use crate::tree::{DataTree, Node, SessionInfo, TreeCopy, child_path};
+use crate::tree::{DataTree, Node, SessionInfo, TreeCopy};
 
 const MAGIC: &[u8; 8] = b"ZKMSNAP1";
 
@@ -92,7 +92,8 @@ pub fn list_snapshots_on(disk: &dyn Disk, dir: &Path) -> io::Result<Vec<(i64, Pa
 /// # Ok::<(), zk_proto::DecodeError>(())
 /// ```
 pub fn serialize(tree: &DataTree) -> Bytes {
-    let mut out = Vec::new();
+    // Sized exactly up front: a growing buffer would peak at up to twice the state.
+    let mut out = Vec::with_capacity(encoded_len(tree));
     // Writing to a Vec cannot fail.
     let _ = encode(
         &mut out,
@@ -101,6 +102,28 @@ pub fn serialize(tree: &DataTree) -> Bytes {
         tree.iter().collect(),
     );
     out.into()
+}
+
+/// The exact length of [`serialize`]'s output for `tree`.
+fn encoded_len(tree: &DataTree) -> usize {
+    let string = |s: &str| 4 + s.len();
+    let sessions: usize = tree
+        .sessions
+        .values()
+        .map(|s| 8 + 4 + 4 + s.passwd.len())
+        .sum();
+    let nodes: usize = tree
+        .iter()
+        .map(|(path, n)| {
+            let acl: usize = n
+                .acl
+                .iter()
+                .map(|a| 4 + string(&a.id.scheme) + string(&a.id.id))
+                .sum();
+            string(path) + 4 + n.data.len() + 4 + acl + 4 * 8 + 4 + 4 + 8 + 8 + 4
+        })
+        .sum();
+    MAGIC.len() + 8 + 4 + sessions + 4 + nodes + 4
 }
 
 /// Serializes a [`TreeCopy`] (taken with [`DataTree::copy_for_snapshot`]): the same bytes as
@@ -130,7 +153,10 @@ pub fn serialize_copy(copy: &TreeCopy) -> Bytes {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn write_copy_to(out: &mut impl Write, copy: &TreeCopy) -> io::Result<()> {
-    encode(out, copy.last_zxid, &copy.sessions, copy.iter().collect())
+    // Sized up front: the list of references is the only per-node memory writing takes.
+    let mut nodes = Vec::with_capacity(copy.node_count());
+    nodes.extend(copy.iter());
+    encode(out, copy.last_zxid, &copy.sessions, nodes)
 }
 
 /// Bytes gathered before they are checksummed and handed to the writer.
@@ -165,7 +191,13 @@ fn encode(
     (nodes.len() as i32).encode(&mut buf);
     for (path, n) in nodes {
         write_ustring(&mut buf, Some(path));
-        n.data.encode(&mut buf);
+        match n.data.as_slice() {
+            None => (-1i32).encode(&mut buf),
+            Some(d) => {
+                (d.len() as i32).encode(&mut buf);
+                buf.put_slice(d);
+            }
+        }
         write_vec(&mut buf, &n.acl);
         for v in [n.czxid, n.mzxid, n.ctime, n.mtime] {
             v.encode(&mut buf);
@@ -194,6 +226,19 @@ fn encode(
 /// assert!(snapshot::deserialize(&bytes).is_err());
 /// ```
 pub fn deserialize(bytes: &[u8]) -> Result<DataTree, DecodeError> {
+    deserialize_shared(Bytes::copy_from_slice(bytes))
+}
+
+/// [`deserialize`] reading `bytes` in place (no copy of the snapshot): the loaded nodes own
+/// their paths and data, so `bytes` is not pinned once this returns.
+///
+/// ```
+/// use zk_server_mini::{snapshot, tree::DataTree};
+/// let tree = snapshot::deserialize_shared(snapshot::serialize(&DataTree::new()))?;
+/// assert_eq!(tree.node_count(), 4);
+/// # Ok::<(), zk_proto::DecodeError>(())
+/// ```
+pub fn deserialize_shared(bytes: Bytes) -> Result<DataTree, DecodeError> {
     let corrupt = |what: &'static str| DecodeError::InvalidValue {
         field: what,
         value: 0,
@@ -205,21 +250,26 @@ pub fn deserialize(bytes: &[u8]) -> Result<DataTree, DecodeError> {
     if crc32fast::hash(body) != u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]) {
         return Err(corrupt("snapshot checksum"));
     }
-    let mut r = JuteReader::new(Bytes::copy_from_slice(&body[MAGIC.len()..]));
+    let mut r = JuteReader::new(bytes.slice(MAGIC.len()..bytes.len() - 4));
     let last_zxid = r.read_i64()?;
     let mut sessions = std::collections::BTreeMap::new();
     for _ in 0..r.read_i32()?.max(0) {
         let id = r.read_i64()?;
         let timeout_ms = r.read_i32()?;
-        let passwd = r.read_buffer()?.unwrap_or_default();
+        // Its own copy: a slice would pin the whole snapshot buffer.
+        let passwd = Bytes::copy_from_slice(&r.read_buffer()?.unwrap_or_default());
         sessions.insert(id, SessionInfo { timeout_ms, passwd });
     }
+    // Rebuilt from scratch so the indexes (ephemerals, containers, TTLs) are right; nodes go
+    // in as they are read (no list of them beside the tree), children are linked after.
+    let mut rebuilt = DataTree::empty();
+    rebuilt.sessions = sessions;
+    rebuilt.last_zxid = last_zxid;
     let count = r.read_i32()?;
-    let mut loaded: Vec<(String, Node)> = Vec::new();
     for _ in 0..count.max(0) {
         let path = r.read_string()?;
-        // Own copies: a slice would pin the whole snapshot buffer while any node lives.
-        let data = crate::apply::owned(&r.read_buffer()?);
+        // `Node::new` keeps its own copy of the data (`NodeData`), never a slice of `bytes`.
+        let data = r.read_buffer()?;
         let acl: Vec<Acl> = r.read_vec()?;
         let mut n = Node::new(data, acl, 0, 0, 0);
         n.czxid = r.read_i64()?;
@@ -231,34 +281,19 @@ pub fn deserialize(bytes: &[u8]) -> Result<DataTree, DecodeError> {
         n.ephemeral_owner = r.read_i64()?;
         n.pzxid = r.read_i64()?;
         n.create_counter = r.read_i32()?;
-        loaded.push((path, n));
+        if rebuilt.get(&path).is_some() {
+            return Err(corrupt("snapshot node twice"));
+        }
+        rebuilt.insert_raw(path, n);
     }
     if !r.is_empty() {
         return Err(corrupt("snapshot trailing bytes"));
     }
-    // Rebuild the tree from scratch so the indexes (ephemerals, containers, TTLs) are right.
-    let mut rebuilt = DataTree::empty();
-    rebuilt.sessions = sessions;
-    rebuilt.last_zxid = last_zxid;
-    let paths: Vec<String> = loaded.iter().map(|(p, _)| p.clone()).collect();
-    for (path, node) in loaded {
-        rebuilt.insert_raw(path, node);
-    }
-    for p in &paths {
-        if p != "/" && !rebuilt.link_child(p) {
-            return Err(corrupt("snapshot node without parent"));
-        }
+    if !rebuilt.link_all() {
+        return Err(corrupt("snapshot node without parent"));
     }
     if rebuilt.get("/").is_none() {
         return Err(corrupt("snapshot without root"));
-    }
-    // Sanity: every child named by a node exists.
-    for p in &paths {
-        for c in rebuilt.children(p) {
-            if rebuilt.get(&child_path(p, c)).is_none() {
-                return Err(corrupt("snapshot child missing"));
-            }
-        }
     }
     Ok(rebuilt)
 }
@@ -443,6 +478,30 @@ pub fn prune(disk: &dyn Disk, dir: &Path, log_dir: &Path, keep: usize) -> io::Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_serialized_size_is_known_up_front() {
+        let mut t = DataTree::new();
+        t.sessions.insert(
+            5,
+            SessionInfo {
+                timeout_ms: 10,
+                passwd: Bytes::from_static(&[1; 16]),
+            },
+        );
+        let acl = vec![Acl::new(
+            zk_proto::acl::Perms::ALL,
+            zk_proto::acl::Id::new("digest", "u:x"),
+        )];
+        assert!(t.insert(
+            "/a",
+            Node::new(Some(Bytes::from(vec![1; 100])), acl, 1, 0, 0),
+            1,
+            1
+        ));
+        assert!(t.insert("/a/b", Node::new(None, Acl::open_unsafe(), 2, 0, 0), 1, 2));
+        assert_eq!(serialize(&t).len(), encoded_len(&t));
+    }
     use crate::apply::apply;
     use crate::tree::CONTAINER_OWNER;
     use crate::txn::{Txn, TxnHeader};
@@ -491,7 +550,9 @@ mod tests {
             matches!((acl("/"), acl("/a/e")), (Some(x), Some(y)) if std::sync::Arc::ptr_eq(&x, &y))
         );
         assert_eq!(
-            back.get("/a").and_then(|n| n.data.as_ref()).map(Bytes::len),
+            back.get("/a")
+                .and_then(|n| n.data.as_slice())
+                .map(<[u8]>::len),
             Some(1)
         );
     }

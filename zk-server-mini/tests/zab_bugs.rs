@@ -100,7 +100,7 @@ fn zookeeper_1154_uncommitted_tail_is_truncated_on_rejoin() {
     fn run(bug: Bug) -> (Sim, i64, u64) {
         let mut sim = Sim::quiet(3, SEED, bug);
         // No snapshots: the rejoin must be a TRUNC, not a SNAP.
-        sim.snapshot_every = u64::MAX;
+        sim.no_snapshots();
         let Some(l) = sim.await_leader(LIMIT) else {
             fail(&sim, "no leader")
         };

@@ -335,7 +335,10 @@ impl Driver {
             let mut forwarded = Vec::new();
             for output in outputs {
                 match output {
-                    Output::Send { to, message } => {
+                    Output::Send { to, mut message } => {
+                        if !self.fill_snap(&mut message) {
+                            continue;
+                        }
                         if let Message::Sync { .. } = &message {
                             st.sync_sent.entry(to).or_insert_with(Instant::now);
                         }
@@ -350,12 +353,8 @@ impl Driver {
                         self.out.send(to, &message);
                     }
                     Output::Persist { id, op } => persists.push((id, op)),
-                    Output::RestoreSnapshot(s) => match crate::snapshot::deserialize(&s.data) {
+                    Output::RestoreSnapshot(s) => match self.replace_tree(s, st) {
                         Ok(tree) => {
-                            if st.serving {
-                                self.stop_serving(st);
-                            }
-                            let _ = self.sm.take_tree();
                             self.sm =
                                 StateMachine::new(tree, self.core_config.clone(), 0, wall_ms());
                         }
@@ -492,6 +491,48 @@ impl Driver {
         }
     }
 
+    /// Drops the current tree, then loads the leader's snapshot in its place (read in place,
+    /// no copy): never two trees in memory at once. A snapshot that does not decode stops the
+    /// member either way.
+    fn replace_tree(
+        &mut self,
+        snapshot: Snapshot,
+        st: &mut Loop,
+    ) -> Result<crate::tree::DataTree, zk_proto::DecodeError> {
+        if st.serving {
+            self.stop_serving(st);
+        }
+        drop(self.sm.take_tree());
+        crate::snapshot::deserialize_shared(snapshot.data)
+    }
+
+    /// Fills a SNAP the core asked for ([`Snapshot::needs_data`]) with the applied state,
+    /// serialized now (the outputs are carried out in order, so the tree is at the zxid the
+    /// core named). Returns false, after logging, when it is not: the message is not sent and
+    /// the follower retries its sync.
+    fn fill_snap(&self, message: &mut Message) -> bool {
+        let Message::Sync {
+            mode: crate::zab::SyncMode::Snap(s),
+            ..
+        } = message
+        else {
+            return true;
+        };
+        if !s.needs_data() {
+            return true;
+        }
+        if self.sm.last_zxid() != s.zxid {
+            tracing::error!(
+                snap = s.zxid,
+                applied = self.sm.last_zxid(),
+                "the state is not at the SNAP's zxid; SNAP not sent"
+            );
+            return false;
+        }
+        s.data = crate::snapshot::serialize(self.sm.tree());
+        true
+    }
+
     /// Persists in order on a blocking thread; consecutive appends become one write.
     async fn persist(&mut self, ops: Vec<(PersistId, PersistOp)>) -> Result<(), ()> {
         let mut merged: Vec<PersistOp> = Vec::new();
@@ -535,14 +576,16 @@ impl Driver {
         if zxid != self.peer.applied() {
             return Ok(());
         }
-        let data = crate::snapshot::serialize(self.sm.tree());
-        let snapshot = Snapshot { zxid, data };
+        // Streamed from a copy-on-write view of the tree straight into the file: the
+        // state is never serialized whole in memory.
+        let copy = self.sm.tree().copy_for_snapshot();
         let Some(mut store) = self.store.take() else {
             return Err(());
         };
-        let s = snapshot.clone();
         let done = tokio::task::spawn_blocking(move || {
-            let r = store.save_snapshot(&s);
+            let r = store.save_snapshot_with(zxid, &mut |w| {
+                crate::snapshot::write_copy_to(&mut { w }, &copy)
+            });
             (store, r)
         })
         .await;
@@ -550,7 +593,9 @@ impl Driver {
             Ok((store, r)) => {
                 self.store = Some(store);
                 match r {
-                    Ok(()) => self.peer.step(Input::SnapshotTaken(snapshot)),
+                    Ok(()) => self
+                        .peer
+                        .step(Input::SnapshotTaken(Snapshot::of_applied(zxid))),
                     Err(e) => tracing::error!("cannot write a snapshot ({e}); will retry"),
                 }
                 Ok(())

@@ -51,12 +51,12 @@ impl Builder {
             })?
         };
         let tree = match &recovered.snapshot {
-            Some(s) => {
-                crate::snapshot::deserialize(&s.data).map_err(|e| ServerError::Recovery {
+            Some(s) => crate::snapshot::deserialize_shared(s.data.clone()).map_err(|e| {
+                ServerError::Recovery {
                     dir: zab_dir.clone(),
                     source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
-                })?
-            }
+                }
+            })?,
             None => crate::tree::DataTree::new(),
         };
         let tick_ms = config.tick_ms.clamp(1, i32::MAX as u64);

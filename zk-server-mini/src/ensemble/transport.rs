@@ -66,7 +66,7 @@ pub(crate) type ClientAddrs = Arc<Mutex<BTreeMap<PeerId, SocketAddr>>>;
 /// The sending side: one bounded queue per peer.
 #[derive(Debug)]
 pub(crate) struct Outboxes {
-    queues: BTreeMap<PeerId, mpsc::Sender<Bytes>>,
+    queues: BTreeMap<PeerId, mpsc::Sender<(Bytes, Bytes)>>,
     faults: Arc<PeerFaults>,
 }
 
@@ -76,10 +76,15 @@ impl Outboxes {
         if self.faults.is_blocked(to) {
             return;
         }
-        if let Some(q) = self.queues.get(&to)
-            && q.try_send(wire::encode(message)).is_err()
-        {
-            tracing::debug!(to, "peer queue full; message dropped");
+        let Some(q) = self.queues.get(&to) else {
+            return;
+        };
+        for frame in wire::encode_frames(message) {
+            if q.try_send(frame).is_err() {
+                // A chunked SNAP missing a chunk is refused by the follower, which syncs again.
+                tracing::debug!(to, "peer queue full; message dropped");
+                return;
+            }
         }
     }
 }
@@ -189,6 +194,7 @@ async fn read_peer(
             .insert(from, SocketAddr::new(peer.ip(), client_port));
     }
     let _ = stream.set_nodelay(true);
+    let mut snap = wire::SnapAssembly::default();
     loop {
         let len = stream.read_u32().await.map_err(|e| e.to_string())? as usize;
         if len > MAX_FRAME {
@@ -199,7 +205,11 @@ async fn read_peer(
             .read_exact(&mut body)
             .await
             .map_err(|e| e.to_string())?;
-        let message = wire::decode(body.freeze()).map_err(|e| format!("from {from}: {e}"))?;
+        let Some(message) = wire::decode_frame(body.freeze(), &mut snap)
+            .map_err(|e| format!("from {from}: {e}"))?
+        else {
+            continue;
+        };
         if faults.is_blocked(from) {
             continue;
         }
@@ -212,7 +222,7 @@ async fn read_peer(
 async fn dial(
     addr: SocketAddr,
     hello: [u8; HELLO_LEN],
-    mut rx: mpsc::Receiver<Bytes>,
+    mut rx: mpsc::Receiver<(Bytes, Bytes)>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut backoff = Duration::from_millis(20);
@@ -259,11 +269,16 @@ async fn dial(
             if stream.write_all(&buf).await.is_err() {
                 break;
             }
+            if buf.capacity() > 4 << 20 {
+                // A burst (a large sync) must not pin its peak for the connection's life.
+                buf = BytesMut::new();
+            }
         }
     }
 }
 
-fn push_frame(buf: &mut BytesMut, body: &Bytes) {
-    buf.extend_from_slice(&(body.len() as u32).to_be_bytes());
+fn push_frame(buf: &mut BytesMut, (head, body): &(Bytes, Bytes)) {
+    buf.extend_from_slice(&((head.len() + body.len()) as u32).to_be_bytes());
+    buf.extend_from_slice(head);
     buf.extend_from_slice(body);
 }

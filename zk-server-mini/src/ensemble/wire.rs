@@ -22,13 +22,30 @@ pub const MAGIC: [u8; 8] = *b"ZKMZAB01";
 /// ```
 pub const HELLO_LEN: usize = 26;
 
-/// Largest frame accepted (a SNAP carries the whole tree).
+/// Largest frame accepted (a sync's entries; a SNAP's state goes in chunks of
+/// [`SNAP_CHUNK`] bytes, never in one frame).
 ///
 /// ```
 /// use zk_server_mini::ensemble::wire::MAX_FRAME;
-/// assert_eq!(MAX_FRAME, 512 << 20); // room for a SNAP of a large tree
+/// assert_eq!(MAX_FRAME, 512 << 20);
 /// ```
 pub const MAX_FRAME: usize = 512 << 20;
+
+/// Bytes of a SNAP's state per frame: a larger state is sent as chunk frames, then the sync
+/// message itself ([`encode_frames`]).
+///
+/// ```
+/// use zk_server_mini::ensemble::wire::{MAX_FRAME, SNAP_CHUNK};
+/// assert!(SNAP_CHUNK < MAX_FRAME);
+/// ```
+pub const SNAP_CHUNK: usize = 1 << 20;
+
+/// Type byte of a SNAP chunk frame: zxid, total length, offset, then the bytes.
+const CHUNK_TYPE: u8 = 17;
+/// Sync mode byte of a SNAP whose state came in chunk frames just before it.
+const CHUNKED_SNAP: u8 = 3;
+/// Most state bytes reserved up front for a chunked SNAP (a larger one grows as it comes).
+const MAX_RESERVE: u64 = 256 << 20;
 
 /// Why bytes from a peer were refused.
 ///
@@ -192,6 +209,12 @@ pub fn encode(m: &Message) -> Bytes {
                 SyncMode::Trunc(z) => {
                     o.put_u8(1);
                     o.put_i64(*z);
+                }
+                SyncMode::Snap(s) if s.data.len() > SNAP_CHUNK => {
+                    // Its state went ahead in chunk frames (see `encode_frames`).
+                    o.put_u8(CHUNKED_SNAP);
+                    o.put_i64(s.zxid);
+                    o.put_u64(s.data.len() as u64);
                 }
                 SyncMode::Snap(s) => {
                     o.put_u8(2);
@@ -389,6 +412,15 @@ pub fn decode(body: Bytes) -> Result<Message, WireError> {
                     zxid: r.i64()?,
                     data: r.bytes()?,
                 }),
+                CHUNKED_SNAP => {
+                    let zxid = r.i64()?;
+                    let total = r.u64()?;
+                    if total <= SNAP_CHUNK as u64 {
+                        return Err(WireError::Malformed("a small SNAP sent in chunks"));
+                    }
+                    // The state is filled in from the chunks by `decode_frame`.
+                    SyncMode::Snap(Snapshot::of_applied(zxid))
+                }
                 _ => return Err(WireError::Malformed("bad sync mode")),
             };
             let entries = r.entries()?;
@@ -472,6 +504,131 @@ pub fn decode(body: Bytes) -> Result<Message, WireError> {
         return Err(WireError::Malformed("trailing bytes"));
     }
     Ok(m)
+}
+
+/// The frames that carry `m`, in order, each as (head, body) to be sent as one frame of
+/// `head.len() + body.len()` bytes: one frame, except for a SNAP whose state is larger than
+/// [`SNAP_CHUNK`], which goes as chunk frames whose bodies are slices of the state (no copy)
+/// followed by the sync message. [`decode_frame`] puts them back together.
+///
+/// ```
+/// use bytes::Bytes;
+/// use zk_server_mini::ensemble::wire::{SNAP_CHUNK, SnapAssembly, decode_frame, encode_frames};
+/// use zk_server_mini::zab::{Message, Snapshot, SyncMode};
+/// let state = Bytes::from(vec![7u8; 3 * SNAP_CHUNK + 5]);
+/// let m = Message::Sync {
+///     epoch: 2,
+///     follower_last: 0,
+///     mode: SyncMode::Snap(Snapshot { zxid: 9, data: state }),
+///     entries: vec![],
+///     committed: 9,
+/// };
+/// let frames = encode_frames(&m);
+/// assert_eq!(frames.len(), 5); // four chunks, then the sync
+/// assert!(frames.iter().all(|(h, b)| h.len() + b.len() <= SNAP_CHUNK + 64));
+/// let mut asm = SnapAssembly::default();
+/// let mut got = None;
+/// for (h, b) in frames {
+///     got = decode_frame([h, b].concat().into(), &mut asm)?;
+/// }
+/// assert_eq!(got, Some(m));
+/// # Ok::<(), zk_server_mini::ensemble::wire::WireError>(())
+/// ```
+pub fn encode_frames(m: &Message) -> Vec<(Bytes, Bytes)> {
+    let Message::Sync {
+        mode: SyncMode::Snap(s),
+        ..
+    } = m
+    else {
+        return vec![(encode(m), Bytes::new())];
+    };
+    if s.data.len() <= SNAP_CHUNK {
+        return vec![(encode(m), Bytes::new())];
+    }
+    let total = s.data.len();
+    let mut out = Vec::with_capacity(total / SNAP_CHUNK + 2);
+    let mut offset = 0;
+    while offset < total {
+        let end = (offset + SNAP_CHUNK).min(total);
+        let mut head = BytesMut::with_capacity(25);
+        head.put_u8(CHUNK_TYPE);
+        head.put_i64(s.zxid);
+        head.put_u64(total as u64);
+        head.put_u64(offset as u64);
+        out.push((head.freeze(), s.data.slice(offset..end)));
+        offset = end;
+    }
+    out.push((encode(m), Bytes::new()));
+    out
+}
+
+/// A SNAP's state being put back together from its chunk frames, per connection.
+///
+/// ```
+/// use zk_server_mini::ensemble::wire::SnapAssembly;
+/// let asm = SnapAssembly::default(); // one per peer connection, before its first frame
+/// # let _ = asm;
+/// ```
+#[derive(Debug, Default)]
+pub struct SnapAssembly {
+    zxid: i64,
+    total: u64,
+    data: BytesMut,
+}
+
+/// Decodes one frame body received on a connection: a message, or `None` for a SNAP chunk
+/// (kept in `asm` until the sync message that ends it).
+///
+/// # Errors
+/// [`WireError::Malformed`] for a frame that does not decode, a chunk out of order, or a
+/// chunked SNAP whose chunks did not all arrive.
+///
+/// ```
+/// use bytes::Bytes;
+/// use zk_server_mini::ensemble::wire::{SnapAssembly, decode_frame, encode};
+/// use zk_server_mini::zab::Message;
+/// let m = Message::Commit { epoch: 1, zxid: 5 };
+/// assert_eq!(decode_frame(encode(&m), &mut SnapAssembly::default()), Ok(Some(m)));
+/// ```
+pub fn decode_frame(body: Bytes, asm: &mut SnapAssembly) -> Result<Option<Message>, WireError> {
+    if body.first() == Some(&CHUNK_TYPE) {
+        let mut r = Reader(body.slice(1..));
+        let zxid = r.i64()?;
+        let total = r.u64()?;
+        let offset = r.u64()?;
+        let chunk = r.0;
+        if offset == 0 {
+            *asm = SnapAssembly {
+                zxid,
+                total,
+                data: BytesMut::with_capacity(total.min(MAX_RESERVE) as usize),
+            };
+        }
+        if asm.zxid != zxid
+            || asm.total != total
+            || asm.data.len() as u64 != offset
+            || offset + chunk.len() as u64 > total
+        {
+            *asm = SnapAssembly::default();
+            return Err(WireError::Malformed("SNAP chunk out of order"));
+        }
+        asm.data.extend_from_slice(&chunk);
+        return Ok(None);
+    }
+    let mut m = decode(body)?;
+    if let Message::Sync {
+        mode: SyncMode::Snap(s),
+        ..
+    } = &mut m
+        && s.needs_data()
+    {
+        let done = std::mem::take(asm);
+        if done.zxid != s.zxid || done.total == 0 || done.data.len() as u64 != done.total {
+            return Err(WireError::Malformed("chunked SNAP incomplete"));
+        }
+        s.data = done.data.freeze();
+    }
+    Ok(Some(m))
 }
 
 #[cfg(test)]
@@ -598,5 +755,44 @@ mod tests {
             decode_hello(&bad, 7, &[1, 2, 3], 1),
             Err(WireError::BadMagic)
         );
+    }
+
+    #[test]
+    fn a_chunked_snap_with_a_missing_or_reordered_chunk_is_refused() {
+        let state = Bytes::from(vec![3u8; 2 * SNAP_CHUNK + 1]);
+        let m = Message::Sync {
+            epoch: 1,
+            follower_last: 0,
+            mode: SyncMode::Snap(Snapshot {
+                zxid: 7,
+                data: state,
+            }),
+            entries: vec![],
+            committed: 7,
+        };
+        let frames: Vec<Bytes> = encode_frames(&m)
+            .into_iter()
+            .map(|(h, b)| [h, b].concat().into())
+            .collect();
+        assert_eq!(frames.len(), 4);
+        assert!(frames.iter().all(|f| f.len() <= SNAP_CHUNK + 64));
+        // A chunk lost: the sync that ends it does not decode.
+        let mut asm = SnapAssembly::default();
+        assert_eq!(decode_frame(frames[0].clone(), &mut asm), Ok(None));
+        assert_eq!(decode_frame(frames[1].clone(), &mut asm), Ok(None));
+        assert!(decode_frame(frames[3].clone(), &mut asm).is_err());
+        // Out of order.
+        let mut asm = SnapAssembly::default();
+        assert_eq!(decode_frame(frames[0].clone(), &mut asm), Ok(None));
+        assert!(decode_frame(frames[2].clone(), &mut asm).is_err());
+        // The sync alone, without its chunks.
+        assert!(decode_frame(frames[3].clone(), &mut SnapAssembly::default()).is_err());
+        // All of them, in order: the message back.
+        let mut asm = SnapAssembly::default();
+        let got: Vec<Option<Message>> = frames
+            .iter()
+            .map(|f| decode_frame(f.clone(), &mut asm).unwrap_or(None))
+            .collect();
+        assert_eq!(got.last(), Some(&Some(m)));
     }
 }

@@ -24,7 +24,11 @@ impl StateMachine {
 
     fn child_names(&self, path: &str) -> Vec<String> {
         let path = if path.is_empty() { "/" } else { path };
-        self.replica.tree.children(path).cloned().collect()
+        self.replica
+            .tree
+            .children(path)
+            .map(str::to_owned)
+            .collect()
     }
 
     fn readable(&self, node: &Node, ids: &[Id]) -> bool {
@@ -58,7 +62,7 @@ impl StateMachine {
                 Some(n) if !self.readable(n, &ids) => Err(ErrorCode::NoAuth),
                 Some(n) => {
                     let resp = Response::GetData(GetDataResponse {
-                        data: n.data.clone(),
+                        data: n.data.to_bytes(),
                         stat: n.stat(),
                     });
                     if r.watch {
@@ -255,9 +259,9 @@ impl StateMachine {
                     None => OpResult::Error(ErrorCode::NoNode),
                     Some(n) if !self.readable(n, ids) => OpResult::Error(ErrorCode::NoAuth),
                     Some(n) => {
-                        size += 4 + n.data.as_ref().map_or(0, |d| d.len()) + STAT;
+                        size += 4 + n.data.len() + STAT;
                         OpResult::GetData(GetDataResponse {
-                            data: n.data.clone(),
+                            data: n.data.to_bytes(),
                             stat: n.stat(),
                         })
                     }

@@ -318,6 +318,41 @@ impl History {
             Err(_) => false,
         }
     }
+
+    /// Keeps at most `window` entries at or below `applied` in memory (the DIFF window) and
+    /// drops older ones: they are applied, so a snapshot of the applied state covers them, and
+    /// a follower behind the window is brought up by SNAP. Entries above `applied` are never
+    /// dropped. Returns how many entries were dropped.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use zk_server_mini::zab::{Entry, history::History};
+    /// use zk_server_mini::zxid::make;
+    /// let mut h = History::new(0);
+    /// for c in 1..=10 {
+    ///     h.append(Entry { zxid: make(1, c), payload: Bytes::new() }).unwrap();
+    /// }
+    /// assert_eq!(h.trim_applied(make(1, 8), 3), 5); // keeps 1/6..1/8 and the unapplied 9, 10
+    /// assert_eq!((h.base(), h.len()), (make(1, 5), 5));
+    /// assert_eq!(h.floor(make(1, 2)), None); // behind the window: SNAP
+    /// ```
+    pub fn trim_applied(&mut self, applied: i64, window: usize) -> usize {
+        let upto = match self.index_of(applied) {
+            Ok(i) => i + 1,
+            Err(i) => i,
+        };
+        let drop = upto.saturating_sub(window);
+        if drop == 0 {
+            return 0;
+        }
+        self.base = self.entries[drop - 1].zxid;
+        self.entries.drain(..drop);
+        // A burst (a recovered log, a long sync) must not pin its peak capacity.
+        if self.entries.capacity() > 64 && self.entries.len() < self.entries.capacity() / 4 {
+            self.entries.shrink_to(self.entries.len() * 2);
+        }
+        drop
+    }
 }
 
 #[cfg(test)]

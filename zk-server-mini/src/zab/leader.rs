@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use super::message::{Message, SyncMode};
 use super::peer::{Deferred, Peer, RoleState};
-use super::types::{Entry, Output, PeerId, PersistOp, ProposeError};
+use super::types::{Entry, Output, PeerId, PersistOp, ProposeError, Snapshot};
 use crate::zxid;
 
 /// Where a follower is in the leader's view.
@@ -188,13 +188,12 @@ impl Peer {
         let (mode, from) = match self.history.floor(theirs) {
             Some(z) if z == theirs => (SyncMode::Diff, z),
             Some(z) => (SyncMode::Trunc(z), z),
-            None => match &self.snapshot {
-                Some(s) => (SyncMode::Snap(s.clone()), s.zxid),
-                None => {
-                    tracing::error!(f, "no snapshot to bring a follower up from");
-                    return;
-                }
-            },
+            // Behind the in-memory window: a snapshot of the applied state, whose data the
+            // driver fills in when it sends it (see `SyncMode::Snap`).
+            None => (
+                SyncMode::Snap(Snapshot::of_applied(self.applied)),
+                self.applied,
+            ),
         };
         let entries: Vec<Entry> = self.history.after(from).cloned().collect();
         if let Some(l) = self.leader()

@@ -46,7 +46,8 @@ pub enum SyncMode {
     /// The follower has entries the leader does not: remove everything above this zxid,
     /// then the entries after it follow.
     Trunc(i64),
-    /// The follower is behind the leader's snapshot: install it, then the entries after it.
+    /// The follower is behind the leader's in-memory log: install the leader's applied state,
+    /// then the entries after it.
     Snap(Snapshot),
 }
 

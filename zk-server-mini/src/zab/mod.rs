@@ -29,8 +29,11 @@
 //!   the report, which is what makes acks mean "durable".
 //! - **State machine**: apply [`Output::Apply`] entries in order (they are committed);
 //!   [`Output::RestoreSnapshot`] replaces the state. Now and then snapshot the *applied*
-//!   state, make it durable, and feed [`Input::SnapshotTaken`] so the core can drop the
-//!   log entries it covers and ship it to far-behind followers.
+//!   state, make it durable (the store then deletes the log segments it covers), and feed
+//!   [`Input::SnapshotTaken`]. The core keeps only [`Config::log_window`] applied entries in
+//!   memory; a follower behind them gets a SNAP whose data is empty
+//!   ([`Snapshot::needs_data`]): fill it with the applied state, serialized as the message
+//!   leaves (the outputs are carried out in order, so the state is at the SNAP's zxid).
 //! - **Clients**: serve only while [`Peer::is_serving`]. A write at a follower goes through
 //!   [`Input::Forward`]; at the leader it comes out as [`Output::Forwarded`], gets
 //!   prepared (checked against the tree plus pending writes, turned into a transaction)
@@ -59,6 +62,7 @@ mod leader;
 pub mod message;
 mod observer;
 mod peer;
+mod segments;
 pub mod sessions;
 pub mod store;
 pub mod types;

@@ -151,7 +151,11 @@ impl Peer {
             accepted_epoch: recovered.accepted_epoch,
             current_epoch: recovered.current_epoch,
             history,
-            snapshot: recovered.snapshot,
+            // Only its zxid is kept: a SNAP is made from the applied state on demand.
+            snapshot: recovered.snapshot.map(|s| Snapshot {
+                zxid: s.zxid,
+                data: Bytes::new(),
+            }),
             applied: base,
             committed: base,
             role: RoleState::Looking(Election::default()),
@@ -674,6 +678,8 @@ impl Peer {
             self.applied = entry.zxid;
             self.outputs.push(Output::Apply(entry));
         }
+        self.history
+            .trim_applied(self.applied, self.config.log_window);
         self.answer_reads();
     }
 
@@ -795,7 +801,10 @@ impl Peer {
             return;
         }
         if self.history.compact(snapshot.zxid) {
-            self.snapshot = Some(snapshot);
+            self.snapshot = Some(Snapshot {
+                zxid: snapshot.zxid,
+                data: Bytes::new(),
+            });
         }
     }
 
@@ -805,8 +814,11 @@ impl Peer {
         self.history = History::new(snapshot.zxid);
         self.applied = snapshot.zxid;
         self.committed = self.committed.max(snapshot.zxid);
-        self.outputs.push(Output::RestoreSnapshot(snapshot.clone()));
-        self.snapshot = Some(snapshot);
+        self.snapshot = Some(Snapshot {
+            zxid: snapshot.zxid,
+            data: Bytes::new(),
+        });
+        self.outputs.push(Output::RestoreSnapshot(snapshot));
     }
 
     /// Appends entries received from the leader (sync or proposals).

@@ -1,6 +1,7 @@
 //! A durable home for what [`crate::zab::Peer`] asks to persist, on any [`Disk`]: the two
-//! epochs (one small file, replaced atomically), the log (one append-only file of
-//! checksummed records, one fsync per append) and the newest snapshot (replaced
+//! epochs (one small file, replaced atomically), the log (append-only segment files of
+//! checksummed records, one fsync per append; a snapshot starts a new segment and deletes
+//! the ones it covers) and the newest snapshot (streamed to a temporary file, replaced
 //! atomically). [`ZabStore::open`] recovers a [`Recovered`] for [`crate::zab::Peer::new`].
 //!
 //! Recovery rules: a torn or damaged record at the end of the log (a write that never
@@ -9,21 +10,19 @@
 //! snapshot and emptying the log, the log's tail belongs to an older history and is dropped
 //! (it was never acknowledged under the new one).
 
-use std::io::{self, Read as _};
+use std::io::{self, Read as _, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::history::follows;
-use super::types::{Entry, PersistOp, Recovered, Snapshot};
+use super::segments::{self, Segment, encode_record};
+use super::types::{PersistOp, Recovered, Snapshot};
 use crate::disk::{Disk, DiskFile};
 
 const EPOCHS: &str = "epochs";
-const LOG: &str = "zab.log";
 const SNAP: &str = "zab.snap";
-/// Largest record recovery accepts: anything longer is damage.
-const MAX_RECORD: usize = 1 << 30;
 
 /// The durable store. See the module docs.
 ///
@@ -49,7 +48,10 @@ const MAX_RECORD: usize = 1 << 30;
 pub struct ZabStore {
     disk: Arc<dyn Disk>,
     dir: PathBuf,
+    /// The newest segment, appended to.
     log: Box<dyn DiskFile>,
+    /// Every segment on disk, oldest first; the last one is `log`.
+    segments: Vec<Segment>,
     accepted_epoch: u32,
     current_epoch: u32,
     unsafe_no_fsync: bool,
@@ -80,15 +82,37 @@ impl ZabStore {
         disk.create_dir_all(dir)?;
         let (accepted_epoch, current_epoch) = read_epochs(&*disk, dir)?;
         let snapshot = read_snapshot(&*disk, dir)?;
-        let log_path = dir.join(LOG);
-        let (mut log, valid_len, total_len) = read_log(&*disk, &log_path)?;
-        if valid_len < total_len {
-            tracing::warn!(
-                valid_len,
-                total_len,
-                "log ends in a torn record; cutting it off"
-            );
-            disk.truncate(&log_path, valid_len)?;
+        let files = segments::list(&*disk, dir)?;
+        let mut log = Vec::new();
+        let mut segs: Vec<Segment> = Vec::new();
+        for (i, (seq, path)) in files.iter().enumerate() {
+            let (entries, valid_len, total_len) = segments::read_file(&*disk, path)?;
+            let mut seg = Segment {
+                seq: *seq,
+                path: path.clone(),
+                first: None,
+                last: None,
+            };
+            for e in &entries {
+                seg.note(e.zxid);
+            }
+            log.extend(entries);
+            segs.push(seg);
+            if valid_len < total_len {
+                tracing::warn!(
+                    valid_len,
+                    total_len,
+                    "log ends in a torn record; cutting it off"
+                );
+                // Nothing after a damaged record is trusted: later segments go (durably)
+                // before the cut, so a crash never joins the cut file to them.
+                for (_, later) in files[i + 1..].iter().rev() {
+                    disk.remove(later)?;
+                }
+                disk.sync_dir(dir)?;
+                disk.truncate(path, valid_len)?;
+                break;
+            }
         }
         if let Some(s) = &snapshot {
             let continues = log.iter().any(|e| e.zxid == s.zxid)
@@ -98,11 +122,21 @@ impl ZabStore {
             log.retain(|e| e.zxid > s.zxid);
             if !continues && !log.is_empty() {
                 tracing::warn!("log does not continue the snapshot; dropping its tail");
-                disk.truncate(&log_path, 0)?;
+                for seg in segs.drain(..).rev() {
+                    disk.remove(&seg.path)?;
+                }
                 log.clear();
             }
         }
-        let file = disk.open_append(&log_path)?;
+        if segs.last().is_none_or(|s| s.seq == 0) {
+            // A fresh log, or one from an older version: appends go to a new segment.
+            let next = segs.last().map_or(1, |s| s.seq + 1);
+            let seg = Segment::new(dir, next);
+            drop(disk.create(&seg.path)?);
+            segs.push(seg);
+        }
+        let last = segs.last().map(|s| s.path.clone()).unwrap_or_default();
+        let file = disk.open_append(&last)?;
         disk.sync_dir(dir)?;
         let recovered = Recovered {
             accepted_epoch,
@@ -115,6 +149,7 @@ impl ZabStore {
                 disk,
                 dir: dir.to_owned(),
                 log: file,
+                segments: segs,
                 accepted_epoch,
                 current_epoch,
                 unsafe_no_fsync: false,
@@ -180,16 +215,24 @@ impl ZabStore {
                 if !self.unsafe_no_fsync {
                     self.log.sync()?;
                 }
+                if let Some(seg) = self.segments.last_mut() {
+                    for e in entries {
+                        seg.note(e.zxid);
+                    }
+                }
                 Ok(())
             }
             PersistOp::TruncateAfter(zxid) => self.truncate_after(*zxid),
             PersistOp::InstallSnapshot(s) => {
                 // The snapshot first: until it is durable the old log must stay.
-                self.write_snapshot(s)?;
-                let path = self.dir.join(LOG);
-                self.disk.truncate(&path, 0)?;
-                self.log = self.disk.open_append(&path)?;
-                Ok(())
+                self.write_snapshot(s.zxid, &mut |w| w.write_all(&s.data))?;
+                // Newest first: a crash leaves a prefix of the old log, which recovery
+                // drops unless it continues the snapshot.
+                let next = self.segments.last().map_or(1, |s| s.seq + 1);
+                for seg in std::mem::take(&mut self.segments).into_iter().rev() {
+                    self.disk.remove(&seg.path)?;
+                }
+                self.start_segment(next)
             }
         }
     }
@@ -220,40 +263,100 @@ impl ZabStore {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn save_snapshot(&mut self, snapshot: &Snapshot) -> io::Result<()> {
-        self.write_snapshot(snapshot)?;
-        self.prune_log_through(snapshot.zxid)
+        self.save_snapshot_with(snapshot.zxid, &mut |w| w.write_all(&snapshot.data))
     }
 
-    fn prune_log_through(&mut self, zxid: i64) -> io::Result<()> {
-        let path = self.dir.join(LOG);
-        let (entries, _, _) = read_log(&*self.disk, &path)?;
-        if !entries.iter().any(|e| e.zxid <= zxid) {
-            return Ok(());
+    /// [`ZabStore::save_snapshot`] of the state `write` streams out (never held whole in
+    /// memory): the snapshot is written to a temporary file, fsynced and renamed into
+    /// place; then a new log segment starts and the segments the snapshot wholly covers are
+    /// deleted, oldest first (a crash at any point leaves the old snapshot and the whole log,
+    /// or the new snapshot and a suffix of the log that continues it).
+    ///
+    /// # Errors
+    /// A storage failure, or what `write` returns.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use std::sync::Arc;
+    /// use bytes::Bytes;
+    /// use zk_server_mini::sim_disk::SimDisk;
+    /// use zk_server_mini::zab::store::ZabStore;
+    /// use zk_server_mini::zab::{Entry, PersistOp};
+    /// use zk_server_mini::zxid::make;
+    /// let disk = SimDisk::default();
+    /// let (mut store, _) = ZabStore::open(Arc::new(disk.clone()), Path::new("/zk"))?;
+    /// let e = |c| Entry { zxid: make(1, c), payload: Bytes::new() };
+    /// store.persist(&PersistOp::Append(vec![e(1), e(2)]))?;
+    /// store.save_snapshot_with(make(1, 2), &mut |w| w.write_all(b"state"))?;
+    /// store.persist(&PersistOp::Append(vec![e(3)]))?;
+    /// assert_eq!(store.segment_count(), 1); // the covered segment is gone
+    /// let (_, recovered) = ZabStore::open(Arc::new(disk.crash(None)), Path::new("/zk"))?;
+    /// assert_eq!(recovered.snapshot.map(|s| (s.zxid, s.data)), Some((make(1, 2), Bytes::from_static(b"state"))));
+    /// assert_eq!(recovered.log.len(), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn save_snapshot_with(
+        &mut self,
+        zxid: i64,
+        write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<()> {
+        self.write_snapshot(zxid, write)?;
+        if self.segments.last().is_some_and(|s| s.first.is_some()) {
+            let next = self.segments.last().map_or(1, |s| s.seq + 1);
+            self.start_segment(next)?;
         }
-        let mut buf = BytesMut::new();
-        for e in entries.iter().filter(|e| e.zxid > zxid) {
-            encode_record(e, &mut buf)?;
+        let newest = self.segments.len().saturating_sub(1);
+        let covered = self.segments[..newest]
+            .iter()
+            .take_while(|s| s.covered_by(zxid))
+            .count();
+        if covered > 0 {
+            tracing::debug!(zxid, covered, "deleting log segments below a snapshot");
+            for seg in self.segments.drain(..covered) {
+                self.disk.remove(&seg.path)?;
+            }
+            self.disk.sync_dir(&self.dir)?;
         }
-        let dropped = entries.iter().filter(|e| e.zxid <= zxid).count();
-        tracing::debug!(zxid, dropped, "pruning the log below a snapshot");
-        let tmp = self.dir.join(format!("{LOG}.tmp"));
-        let mut f = self.disk.create(&tmp)?;
-        f.write_all(&buf)?;
-        f.sync()?;
-        self.disk.rename(&tmp, &path)?;
-        self.disk.sync_dir(&self.dir)?;
-        self.log = self.disk.open_append(&path)?;
         Ok(())
     }
 
-    fn write_snapshot(&mut self, snapshot: &Snapshot) -> io::Result<()> {
-        let mut body = BytesMut::new();
-        body.put_i64(snapshot.zxid);
-        body.put_slice(&snapshot.data);
-        let mut out = BytesMut::new();
-        out.put_u32(crc32fast::hash(&body));
-        out.put_slice(&body);
-        self.replace(SNAP, &out)
+    /// How many log segment files the store has (a bounded number when snapshots are
+    /// taken: the segments since the previous snapshot).
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use std::sync::Arc;
+    /// use zk_server_mini::sim_disk::SimDisk;
+    /// use zk_server_mini::zab::store::ZabStore;
+    /// let (store, _) = ZabStore::open(Arc::new(SimDisk::default()), Path::new("/zk"))?;
+    /// assert_eq!(store.segment_count(), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Creates segment `seq` (empty, durable in the directory) and appends to it from now on.
+    fn start_segment(&mut self, seq: u64) -> io::Result<()> {
+        let seg = Segment::new(&self.dir, seq);
+        drop(self.disk.create(&seg.path)?);
+        self.disk.sync_dir(&self.dir)?;
+        self.log = self.disk.open_append(&seg.path)?;
+        self.segments.push(seg);
+        Ok(())
+    }
+
+    fn write_snapshot(
+        &mut self,
+        zxid: i64,
+        write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let tmp = self.dir.join(format!("{SNAP}.tmp"));
+        let mut f = self.disk.create(&tmp)?;
+        segments::write_snapshot(&mut *f, zxid, write)?;
+        drop(f);
+        self.disk.rename(&tmp, &self.dir.join(SNAP))?;
+        self.disk.sync_dir(&self.dir)
     }
 
     fn write_epochs(&mut self) -> io::Result<()> {
@@ -277,73 +380,35 @@ impl ZabStore {
     }
 
     fn truncate_after(&mut self, zxid: i64) -> io::Result<()> {
-        let path = self.dir.join(LOG);
-        let bytes = self.disk.read(&path)?;
-        let mut off = 0usize;
-        while let Some((entry, next)) = decode_record(&bytes, off) {
-            if entry.zxid > zxid {
-                break;
-            }
-            off = next;
+        // Whole segments above `zxid` go, newest first: a crash leaves a prefix of the log.
+        let mut removed = false;
+        while let Some(seg) = self.segments.last()
+            && seg.first.is_none_or(|f| f > zxid)
+            && self.segments.len() > 1
+        {
+            self.disk.remove(&seg.path)?;
+            self.segments.pop();
+            removed = true;
         }
-        self.disk.truncate(&path, off as u64)?;
-        self.log = self.disk.open_append(&path)?;
+        if removed {
+            // Durable before the cut below, or a crash could join the cut segment to a
+            // later one that comes back.
+            self.disk.sync_dir(&self.dir)?;
+        }
+        let Some(seg) = self.segments.last_mut() else {
+            return Ok(());
+        };
+        if seg.last.is_some_and(|l| l > zxid) {
+            let off = segments::offset_after(&*self.disk, &seg.path, zxid)?;
+            self.disk.truncate(&seg.path, off)?;
+            seg.last = if off == 0 { None } else { Some(zxid) };
+            if off == 0 {
+                seg.first = None;
+            }
+        }
+        self.log = self.disk.open_append(&seg.path)?;
         Ok(())
     }
-}
-
-fn encode_record(e: &Entry, out: &mut BytesMut) -> io::Result<()> {
-    let len = 8 + e.payload.len();
-    if len > MAX_RECORD {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("entry {:#x} is too large to log ({len} bytes)", e.zxid),
-        ));
-    }
-    let mut body = BytesMut::with_capacity(len);
-    body.put_i64(e.zxid);
-    body.put_slice(&e.payload);
-    out.put_u32(len as u32);
-    out.put_u32(crc32fast::hash(&body));
-    out.put_slice(&body);
-    Ok(())
-}
-
-/// The record at `off` and the offset after it, if a whole, checksummed one is there.
-fn decode_record(bytes: &[u8], off: usize) -> Option<(Entry, usize)> {
-    let head = bytes.get(off..off + 8)?;
-    let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
-    let crc = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
-    if !(8..=MAX_RECORD).contains(&len) {
-        return None;
-    }
-    let body = bytes.get(off + 8..off + 8 + len)?;
-    if crc32fast::hash(body) != crc {
-        return None;
-    }
-    let mut z = [0u8; 8];
-    z.copy_from_slice(&body[..8]);
-    let entry = Entry {
-        zxid: i64::from_be_bytes(z),
-        payload: Bytes::copy_from_slice(&body[8..]),
-    };
-    Some((entry, off + 8 + len))
-}
-
-/// The log's whole records, the length they cover and the file's length.
-fn read_log(disk: &dyn Disk, path: &Path) -> io::Result<(Vec<Entry>, u64, u64)> {
-    let bytes = match disk.read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), 0, 0)),
-        Err(e) => return Err(e),
-    };
-    let mut out = Vec::new();
-    let mut off = 0usize;
-    while let Some((entry, next)) = decode_record(&bytes, off) {
-        out.push(entry);
-        off = next;
-    }
-    Ok((out, off as u64, bytes.len() as u64))
 }
 
 fn read_checked(disk: &dyn Disk, path: &Path) -> io::Result<Option<Vec<u8>>> {
@@ -379,7 +444,17 @@ fn read_epochs(disk: &dyn Disk, dir: &Path) -> io::Result<(u32, u32)> {
 }
 
 fn read_snapshot(disk: &dyn Disk, dir: &Path) -> io::Result<Option<Snapshot>> {
-    let Some(b) = read_checked(disk, &dir.join(SNAP))? else {
+    let path = dir.join(SNAP);
+    let bytes = match disk.read(&path) {
+        Ok(b) => Bytes::from(b),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if let Some((zxid, data)) = segments::decode_snapshot(bytes)? {
+        return Ok(Some(Snapshot { zxid, data }));
+    }
+    // The format of older versions: CRC32 first, then zxid and state.
+    let Some(b) = read_checked(disk, &path)? else {
         return Ok(None);
     };
     if b.len() < 8 {
@@ -397,6 +472,7 @@ fn read_snapshot(disk: &dyn Disk, dir: &Path) -> io::Result<Option<Snapshot>> {
 mod tests {
     use super::*;
     use crate::sim_disk::SimDisk;
+    use crate::zab::Entry;
     use crate::zxid::make;
 
     fn e(z: i64) -> Entry {

@@ -48,8 +48,8 @@ pub struct Entry {
 }
 
 /// The applied state at a committed zxid, serialized by the driver. The core never looks
-/// inside; it ships it to followers that are too far behind (SNAP) and compacts its
-/// in-memory log up to it.
+/// inside and keeps no copy: a SNAP it sends names the zxid and the driver fills in the
+/// data ([`Snapshot::of_applied`]); a snapshot taken or installed only moves its log base.
 ///
 /// ```
 /// use bytes::Bytes;
@@ -62,8 +62,37 @@ pub struct Entry {
 pub struct Snapshot {
     /// The last zxid the state includes (a committed one).
     pub zxid: i64,
-    /// The serialized state.
+    /// The serialized state. Empty in a SNAP the core asks for ([`Snapshot::of_applied`]):
+    /// the driver fills in its applied state before the message leaves.
     pub data: Bytes,
+}
+
+impl Snapshot {
+    /// A SNAP of the applied state at `zxid` whose data the driver has yet to fill in
+    /// ([`Snapshot::needs_data`]): the core keeps no serialized copy of the state.
+    ///
+    /// ```
+    /// use zk_server_mini::zab::Snapshot;
+    /// let s = Snapshot::of_applied(7);
+    /// assert!(s.needs_data() && s.zxid == 7);
+    /// ```
+    pub fn of_applied(zxid: i64) -> Self {
+        Self {
+            zxid,
+            data: Bytes::new(),
+        }
+    }
+
+    /// Whether this is a SNAP whose data the driver must fill in before sending it.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use zk_server_mini::zab::Snapshot;
+    /// assert!(!Snapshot { zxid: 7, data: Bytes::from_static(b"state") }.needs_data());
+    /// ```
+    pub fn needs_data(&self) -> bool {
+        self.data.is_empty()
+    }
 }
 
 /// Timing and membership, in ticks (ZooKeeper's `tickTime`, `initLimit`, `syncLimit`).
@@ -99,6 +128,10 @@ pub struct Config {
     /// Session touches a follower buffers between two pings (more are dropped, and that
     /// session may expire early: bounded memory wins over a flood of touches).
     pub max_buffered_touches: usize,
+    /// Applied entries kept in memory for DIFF syncs (ZooKeeper keeps 500 committed
+    /// proposals); older ones are dropped from memory and a follower behind them gets a SNAP
+    /// of the applied state.
+    pub log_window: usize,
 }
 
 impl Config {
@@ -122,6 +155,7 @@ impl Config {
             max_uncommitted: 10_000,
             max_pending_reads: 10_000,
             max_buffered_touches: 100_000,
+            log_window: 500,
         }
     }
 
@@ -315,7 +349,7 @@ pub enum Input {
         session: i64,
     },
     /// The driver made a snapshot of its applied state durable: the core may drop log
-    /// entries at or below it from memory and ship it to followers that need a SNAP.
+    /// entries at or below it from memory (it keeps only the zxid, never the data).
     SnapshotTaken(Snapshot),
     /// The transport lost its connection from `peer` (closed or reset, as when the process
     /// died): a follower of `peer` looks for a new leader at once instead of waiting

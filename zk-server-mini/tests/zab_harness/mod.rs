@@ -22,7 +22,7 @@ use bytes::Bytes;
 use zk_server_mini::sim_disk::SimDisk;
 use zk_server_mini::zab::store::ZabStore;
 use zk_server_mini::zab::{
-    Config, Entry, Input, Message, Output, Peer, PeerId, PersistOp, Snapshot,
+    Config, Entry, Input, Message, Output, Peer, PeerId, PersistOp, Snapshot, SyncMode,
 };
 
 pub use check::{Checker, Violation};
@@ -113,6 +113,8 @@ pub struct Sim {
     next_read: u64,
     /// Read-index answers checked.
     pub reads_checked: u64,
+    /// SNAPs of the applied state sent (their data filled in, as the driver does).
+    pub snaps_sent: u64,
     /// Sessions the cores asked to expire: (member, session, when).
     pub expired: Vec<(PeerId, i64, Ms)>,
     /// What each snapshot ever taken holds, by (zxid, digest).
@@ -155,6 +157,7 @@ impl Sim {
             reads: BTreeMap::new(),
             next_read: 0,
             reads_checked: 0,
+            snaps_sent: 0,
             snapshot_contents: BTreeMap::new(),
             expired: Vec::new(),
             trace: VecDeque::new(),
@@ -183,6 +186,22 @@ impl Sim {
             sim.start(id);
         }
         sim
+    }
+
+    /// No snapshots and no in-memory log window (the whole log stays in memory), so that no
+    /// sync is a SNAP: every member is started again with that setting. Call it right after
+    /// construction, before the simulation runs.
+    pub fn no_snapshots(&mut self) {
+        self.snapshot_every = u64::MAX;
+        let ids: Vec<PeerId> = self.nodes.keys().copied().collect();
+        for id in ids {
+            if let Some(n) = self.nodes.get_mut(&id) {
+                // Nothing ran yet: the peers' first outputs are simply not carried out.
+                n.peer = None;
+                n.store = None;
+            }
+            self.start(id);
+        }
     }
 
     /// The bug member `id`'s driver has.
@@ -265,6 +284,13 @@ impl Sim {
         config.tick_ms = TICK_MS;
         config.init_limit = 10;
         config.sync_limit = 5;
+        // A small in-memory log window, so that SNAPs of the applied state are common; none
+        // without snapshots (there every rejoin of a diverged member is a TRUNC).
+        config.log_window = if self.snapshot_every == u64::MAX {
+            usize::MAX
+        } else {
+            3
+        };
         let peer = match Peer::new(config, recovered) {
             Ok(p) => p,
             Err(e) => {
@@ -474,7 +500,27 @@ impl Sim {
 
     fn output(&mut self, id: PeerId, out: Output) {
         match out {
-            Output::Send { to, message } => {
+            Output::Send { to, mut message } => {
+                // A SNAP the core asked for carries the applied state, filled in here as the
+                // driver does.
+                if let Message::Sync {
+                    mode: SyncMode::Snap(s),
+                    ..
+                } = &mut message
+                    && s.needs_data()
+                    && let Some(n) = self.nodes.get(&id)
+                {
+                    if n.app.zxid != s.zxid {
+                        // As the driver: a state that is not at the SNAP's zxid (only with
+                        // an injected bug) is never sent.
+                        self.note(format!("{id}: SNAP at {:#x} not sent", s.zxid));
+                        return;
+                    }
+                    s.data = n.app.encode();
+                    self.snaps_sent += 1;
+                    self.snapshot_contents
+                        .insert((n.app.zxid, n.app.digest), n.app.clone());
+                }
                 let kind = MsgKind::of(&message);
                 self.send(id, to, message);
                 if let Some(CrashAt::AfterSend(k)) = self.crash_points.get(&id).copied()
