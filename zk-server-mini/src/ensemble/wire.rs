@@ -40,8 +40,9 @@ pub const MAX_FRAME: usize = 512 << 20;
 /// ```
 pub const SNAP_CHUNK: usize = 1 << 20;
 
-/// Type byte of a SNAP chunk frame: zxid, total length, offset, then the bytes.
-const CHUNK_TYPE: u8 = 17;
+/// Type byte of a SNAP chunk frame: zxid, total length, offset, then the bytes. Far from
+/// the message type bytes (1, 2, ...), so a new message kind cannot take it.
+const CHUNK_TYPE: u8 = 0xF0;
 /// Sync mode byte of a SNAP whose state came in chunk frames just before it.
 const CHUNKED_SNAP: u8 = 3;
 /// Most state bytes reserved up front for a chunked SNAP (a larger one grows as it comes).
@@ -717,6 +718,11 @@ mod tests {
         for m in all {
             let bytes = encode(&m);
             assert_eq!(decode(bytes.clone()), Ok(m.clone()));
+            // As a frame on a connection, too: no message is taken for a SNAP chunk.
+            assert_eq!(
+                decode_frame(bytes.clone(), &mut SnapAssembly::default()),
+                Ok(Some(m.clone()))
+            );
             for cut in 0..bytes.len() {
                 assert!(decode(bytes.slice(..cut)).is_err(), "{m:?} cut at {cut}");
             }
