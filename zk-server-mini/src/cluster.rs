@@ -26,7 +26,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+/// How long a child-process member has to answer a fault-control request (it polls every
+/// 20 ms; generous for a loaded machine).
+const CONTROL_ANSWER: Duration = Duration::from_secs(20);
+
 use crate::config::{PeerAddr, ServerConfig};
+use crate::fault_control::{Control, answer, write_atomically};
 use crate::{MiniServer, RunningServer, ServerError};
 
 /// How members run.
@@ -199,7 +204,7 @@ impl ClusterBuilder {
                 servers,
                 client_ports,
                 members: BTreeMap::new(),
-                control: BTreeMap::new(),
+                control: std::sync::Mutex::new(BTreeMap::new()),
             };
             let ids: Vec<u64> = cluster.servers.keys().copied().collect();
             let mut failed = None;
@@ -271,8 +276,9 @@ pub struct TestCluster {
     servers: BTreeMap<u64, PeerAddr>,
     client_ports: BTreeMap<u64, u16>,
     members: BTreeMap<u64, Running>,
-    /// Per child-process member: the members it is cut off from, its disk delay (ms).
-    control: BTreeMap<u64, (Vec<u64>, u64)>,
+    /// Per child-process member: what its fault-control file asks (see
+    /// [`crate::fault_control`]).
+    control: std::sync::Mutex<BTreeMap<u64, Control>>,
 }
 
 impl std::fmt::Debug for TestCluster {
@@ -406,7 +412,7 @@ impl TestCluster {
                 let log = std::fs::File::create(data.join("member.log")).map_err(io)?;
                 let err = log.try_clone().map_err(io)?;
                 let control = data.join("faults");
-                std::fs::write(&control, self.control_text(id)).map_err(io)?;
+                std::fs::write(&control, self.control_of(id).render()).map_err(io)?;
                 let child = std::process::Command::new(binary)
                     .arg("--config")
                     .arg(&path)
@@ -717,21 +723,29 @@ impl TestCluster {
         }
     }
 
-    fn control_text(&self, id: u64) -> String {
-        let (blocked, delay) = self.control.get(&id).cloned().unwrap_or_default();
-        let ids: Vec<String> = blocked.iter().map(u64::to_string).collect();
-        format!("block {}\ndisk_delay_ms {delay}\n", ids.join(" "))
+    /// What member `id`'s fault-control file asks for now.
+    fn control_of(&self, id: u64) -> Control {
+        let control = self.control.lock().unwrap_or_else(|e| e.into_inner());
+        control.get(&id).cloned().unwrap_or_default()
     }
 
-    /// Rewrites a child-process member's fault-control file (it polls it every 20 ms).
-    fn write_control(&self, id: u64) {
+    /// Changes member `id`'s fault-control state and, for a child process, rewrites its file
+    /// (it polls it every 20 ms); returns the new state.
+    fn update_control(&self, id: u64, change: impl FnOnce(&mut Control)) -> Control {
+        let now = {
+            let mut control = self.control.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = control.entry(id).or_default();
+            change(entry);
+            entry.clone()
+        };
         if matches!(self.members.get(&id), Some(Running::Process(_))) {
-            let path = self.data_dir(id).join("faults");
-            let tmp = self.data_dir(id).join("faults.tmp");
-            if std::fs::write(&tmp, self.control_text(id)).is_ok() {
-                let _ = std::fs::rename(&tmp, &path);
-            }
+            let _ = write_atomically(&self.control_path(id), &now.render());
         }
+        now
+    }
+
+    fn control_path(&self, id: u64) -> PathBuf {
+        self.data_dir(id).join("faults")
     }
 
     /// Cuts `side` off from the other members (peer traffic both ways), and, with
@@ -770,8 +784,13 @@ impl TestCluster {
                 .copied()
                 .filter(|other| side.contains(other) != inside)
                 .collect();
-            self.control.entry(*id).or_default().0 = cut.clone();
-            self.write_control(*id);
+            let drop_clients = inside && from_clients;
+            self.update_control(*id, |c| {
+                c.blocked = cut.clone();
+                if drop_clients {
+                    c.drop_seq += 1;
+                }
+            });
             let Some(Running::InProcess(s)) = self.members.get(id) else {
                 continue;
             };
@@ -801,8 +820,7 @@ impl TestCluster {
     pub fn heal(&mut self) {
         let all: Vec<u64> = self.servers.keys().copied().collect();
         for id in all {
-            self.control.entry(id).or_default().0.clear();
-            self.write_control(id);
+            self.update_control(id, |c| c.blocked.clear());
             if let Some(Running::InProcess(s)) = self.members.get(&id)
                 && let Some(f) = s.member_faults()
             {
@@ -829,8 +847,7 @@ impl TestCluster {
     /// # Ok(()) }
     /// ```
     pub fn slow_disk(&mut self, id: u64, delay: Duration) {
-        self.control.entry(id).or_default().1 = delay.as_millis() as u64;
-        self.write_control(id);
+        self.update_control(id, |c| c.disk_delay_ms = delay.as_millis() as u64);
         if let Some(Running::InProcess(s)) = self.members.get(&id)
             && let Some(f) = s.member_faults()
         {
@@ -857,11 +874,25 @@ impl TestCluster {
     pub async fn drop_connections(&self, id: u64) -> usize {
         match self.members.get(&id) {
             Some(Running::InProcess(s)) => s.drop_connections(None).await,
-            _ => 0,
+            Some(Running::Process(_)) => {
+                let asked = self.update_control(id, |c| c.drop_seq += 1);
+                answer(
+                    &self.control_path(id),
+                    "drop",
+                    asked.drop_seq,
+                    CONTROL_ANSWER,
+                )
+                .await
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+            }
+            None => 0,
         }
     }
 
-    /// Expires `session` at the serving leader, as a timeout would. In-process only.
+    /// Expires `session` at the serving leader, as a timeout would; whether it was live
+    /// there. In-process members are asked directly, child processes through their
+    /// fault-control file (every member is asked; only the serving leader expires).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -877,14 +908,31 @@ impl TestCluster {
     /// # Ok(()) }
     /// ```
     pub async fn expire_session(&self, session: i64) -> bool {
-        for m in self.members.values() {
-            if let Running::InProcess(s) = m
-                && s.member_status().is_some_and(|st| st.serving)
-            {
-                return s.expire_session(session).await;
+        let mut asked = Vec::new();
+        for (id, m) in &self.members {
+            match m {
+                Running::InProcess(s) => {
+                    if s.member_status().is_some_and(|st| st.serving) {
+                        return s.expire_session(session).await;
+                    }
+                }
+                Running::Process(_) => {
+                    let seq = self.update_control(*id, |c| {
+                        let next = c.expire.map_or(1, |(seq, _)| seq + 1);
+                        c.expire = Some((next, session));
+                    });
+                    if let Some((seq, _)) = seq.expire {
+                        asked.push((*id, seq));
+                    }
+                }
             }
         }
-        false
+        let mut expired = false;
+        for (id, seq) in asked {
+            let said = answer(&self.control_path(id), "expire", seq, CONTROL_ANSWER).await;
+            expired |= said.as_deref() == Some("true");
+        }
+        expired
     }
 
     /// Stops every member (SIGKILL for child processes) and removes the data directories

@@ -34,6 +34,7 @@
 //! `--config zoo.cfg`, logs through `tracing` (`RUST_LOG`), and stops cleanly on SIGTERM/SIGINT.
 
 pub mod acl_check;
+mod admin_handle;
 pub mod apply;
 mod budget;
 pub mod cluster;
@@ -42,6 +43,7 @@ mod connection;
 pub mod dir_lock;
 pub mod disk;
 pub mod ensemble;
+pub mod fault_control;
 pub mod four_letter;
 pub mod prep;
 pub mod replica;
@@ -65,12 +67,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+pub use admin_handle::AdminHandle;
 pub use config::ServerConfig;
 
-use crate::connection::{Admin, ConnSettings, CoreMsg};
+use crate::connection::{ConnSettings, CoreMsg};
 use crate::four_letter::ServerFacts;
 use crate::server::{CoreTask, accept_loop, wall_ms};
 use crate::state::{CoreConfig, StateMachine};
@@ -746,10 +749,23 @@ impl RunningServer {
         &self.data_dir
     }
 
-    async fn admin<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Admin) -> Option<T> {
-        let (tx, rx) = oneshot::channel();
-        self.admin.send(CoreMsg::Admin(make(tx))).await.ok()?;
-        rx.await.ok()
+    /// A cloneable handle to this server's administrative operations, usable after the
+    /// server was handed to [`run_until`](Self::run_until).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use zk_server_mini::MiniServer;
+    /// let dir = std::env::temp_dir().join(format!("zk-mini-ah-doc-{}", std::process::id()));
+    /// let server = MiniServer::builder().data_dir(&dir).start().await?;
+    /// let handle = server.admin_handle();
+    /// assert!(handle.sessions().await.is_empty());
+    /// server.stop().await;
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// # Ok(()) }
+    /// ```
+    pub fn admin_handle(&self) -> AdminHandle {
+        AdminHandle::new(self.admin.clone())
     }
 
     /// Expires a live session now, exactly as a timeout would: its ephemerals are deleted
@@ -772,12 +788,7 @@ impl RunningServer {
     /// # Ok(()) }
     /// ```
     pub async fn expire_session(&self, session_id: i64) -> bool {
-        self.admin(|reply| Admin::ExpireSession {
-            session: session_id,
-            reply,
-        })
-        .await
-        .unwrap_or(false)
+        self.admin_handle().expire_session(session_id).await
     }
 
     /// Ids of the live sessions.
@@ -796,9 +807,7 @@ impl RunningServer {
     /// # Ok(()) }
     /// ```
     pub async fn sessions(&self) -> Vec<i64> {
-        self.admin(|reply| Admin::Sessions { reply })
-            .await
-            .unwrap_or_default()
+        self.admin_handle().sessions().await
     }
 
     /// Closes the connections of one session (or all connections) without ending any
@@ -821,12 +830,7 @@ impl RunningServer {
     /// # Ok(()) }
     /// ```
     pub async fn drop_connections(&self, session_id: Option<i64>) -> usize {
-        self.admin(|reply| Admin::DropConnections {
-            session: session_id,
-            reply,
-        })
-        .await
-        .unwrap_or(0)
+        self.admin_handle().drop_connections(session_id).await
     }
 
     /// The zxid of the last applied transaction.
@@ -851,9 +855,7 @@ impl RunningServer {
     /// # Ok(()) }
     /// ```
     pub async fn last_zxid(&self) -> i64 {
-        self.admin(|reply| Admin::LastZxid { reply })
-            .await
-            .unwrap_or(0)
+        self.admin_handle().last_zxid().await
     }
 
     /// Stops the server and starts it again on the same data directory and port; sessions

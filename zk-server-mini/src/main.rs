@@ -17,8 +17,8 @@ const SNAPSHOT_DELAY_ENV: &str = "ZK_MINI_FAULT_SNAPSHOT_DELAY_MS";
 /// Test-only: milliseconds every log write takes at least (a slow disk).
 const LOG_DELAY_ENV: &str = "ZK_MINI_FAULT_LOG_DELAY_MS";
 
-/// Test-only: a file an ensemble member polls for faults (partitions, a slow disk); see
-/// `zk_server_mini::ensemble::MemberFaults::apply_control`.
+/// Test-only: a file an ensemble member polls for faults (partitions, a slow disk, dropped
+/// connections, expired sessions); see `zk_server_mini::fault_control`.
 const FAULT_CONTROL_ENV: &str = "ZK_MINI_FAULT_CONTROL";
 
 const HELP: &str = "\
@@ -138,17 +138,12 @@ async fn run() -> ExitCode {
     if let (Some(path), Some(faults)) =
         (std::env::var_os(FAULT_CONTROL_ENV), server.member_faults())
     {
-        tokio::spawn(async move {
-            let mut last = String::new();
-            loop {
-                let text = tokio::fs::read_to_string(&path).await.unwrap_or_default();
-                if text != last {
-                    faults.apply_control(&text);
-                    last = text;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-        });
+        let admin = server.admin_handle();
+        tokio::spawn(zk_server_mini::fault_control::follow(
+            path.into(),
+            faults,
+            admin,
+        ));
     }
     match server.run_until(shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,7 @@
-//! `TestCluster`'s fault knobs on an in-process ensemble: expiring a session (its ephemeral
-//! goes, its client is told), dropping client connections (the session lives on), a slow
-//! disk (writes still commit, later), a frozen leader (replaced; it rejoins when resumed).
+//! `TestCluster`'s fault knobs, on an in-process ensemble and on one of child processes of
+//! the binary: expiring a session (its ephemeral goes, its client is told), dropping client
+//! connections (the session lives on), a slow disk (writes still commit, later), a frozen
+//! leader (replaced; it rejoins when resumed).
 
 use std::time::Duration;
 
@@ -28,13 +29,22 @@ fn get(path: &str) -> Request {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn faults_on_demand() {
+async fn faults_on_demand_in_process() {
+    faults_on_demand(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_on_demand_child_processes() {
+    faults_on_demand(true).await;
+}
+
+async fn faults_on_demand(processes: bool) {
     let test = async {
-        let mut cluster = TestCluster::builder(3)
-            .tick_ms(50)
-            .start()
-            .await
-            .expect("start");
+        let mut builder = TestCluster::builder(3).tick_ms(50);
+        if processes {
+            builder = builder.processes(env!("CARGO_BIN_EXE_zk-server-mini"));
+        }
+        let mut cluster = builder.start().await.expect("start");
         let leader = cluster.leader(WAIT).await.expect("a leader");
         let mut c = RawClient::connect(cluster.client_addr(leader), 10_000)
             .await
