@@ -65,6 +65,7 @@ pub struct ClusterBuilder {
     kind: MemberKind,
     dir: Option<PathBuf>,
     snap_count: u64,
+    read_only_mode: bool,
 }
 
 impl ClusterBuilder {
@@ -124,6 +125,19 @@ impl ClusterBuilder {
     /// ```
     pub fn snap_count(mut self, n: u64) -> Self {
         self.snap_count = n.max(1);
+        self
+    }
+
+    /// Read-only mode (`readonlymode.enabled=true` in every member's `zoo.cfg`): a member
+    /// cut off from the quorum serves read-only sessions (default off).
+    ///
+    /// ```
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let builder = TestCluster::builder(3).read_only_mode(true);
+    /// # drop(builder);
+    /// ```
+    pub fn read_only_mode(mut self, on: bool) -> Self {
+        self.read_only_mode = on;
         self
     }
 
@@ -284,6 +298,7 @@ impl TestCluster {
             kind: MemberKind::InProcess,
             dir: None,
             snap_count: 100_000,
+            read_only_mode: false,
         }
     }
 
@@ -317,6 +332,9 @@ impl TestCluster {
                 "server.{n}={}:{}:{}\n",
                 a.host, a.quorum_port, a.election_port
             ));
+        }
+        if self.builder.read_only_mode {
+            s.push_str("readonlymode.enabled=true\n");
         }
         s
     }
