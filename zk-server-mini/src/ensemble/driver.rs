@@ -281,6 +281,8 @@ impl Driver {
                     }
                     if st.role == Role::Leading {
                         self.sm.tick(now, wall_ms(), reap);
+                    } else if st.read_only {
+                        self.sm.expire_read_only_sessions(now);
                     }
                 }
                 if st.role == Role::Leading {

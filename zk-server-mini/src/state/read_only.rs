@@ -90,6 +90,22 @@ impl StateMachine {
         self.send(conn, frame(&response));
     }
 
+    /// Ends the read-only sessions whose timeout has passed without a packet: their
+    /// connections are closed (nothing is proposed; the sessions were never replicated).
+    pub(crate) fn expire_read_only_sessions(&mut self, now_ms: u64) {
+        for sid in self.proposer.sessions.expired(now_ms) {
+            tracing::debug!(session = format!("0x{sid:x}"), "read-only session expired");
+            let conns: Vec<ConnId> = self
+                .session_conns
+                .get(&sid)
+                .map(|s| s.iter().copied().collect())
+                .unwrap_or_default();
+            for conn in conns {
+                self.close(conn);
+            }
+        }
+    }
+
     /// Whether a request must be refused at a read-only member (answered here): every write
     /// and `sync()` get `NotReadOnly`, `closeSession` ends the local session.
     pub(super) fn read_only_refuses(
@@ -268,6 +284,18 @@ mod tests {
         let actions = sm.step(vec![request(5, 6, Request::CloseSession)], 20, 0);
         assert_eq!(replies(&actions), [(6, 2, ErrorCode::Ok)]);
         assert_eq!(actions.last(), Some(&Action::Close(5)));
+        assert!(sm.proposals().is_empty());
+        assert!(!sm.proposer.sessions.contains(resp.session_id));
+    }
+
+    #[test]
+    fn a_silent_read_only_session_expires_without_a_proposal() {
+        let mut sm = read_only_sm();
+        let resp = connect_response(&handshake(&mut sm, 5, read_only_request()));
+        sm.expire_read_only_sessions(5_000);
+        assert!(sm.take_actions().is_empty(), "not yet: 10 s timeout");
+        sm.expire_read_only_sessions(30_000);
+        assert_eq!(sm.take_actions(), [Action::Close(5)]);
         assert!(sm.proposals().is_empty());
         assert!(!sm.proposer.sessions.contains(resp.session_id));
     }
