@@ -270,6 +270,11 @@ async fn scenario(ensemble: &mut Ensemble) -> Vec<String> {
         "srvr says read-only {}",
         srvr.contains("READ-ONLY mode; serving only read-only clients")
     ));
+    let mntr = four_letter_word(addr, "mntr").await.expect("mntr");
+    let state = mntr
+        .lines()
+        .find_map(|l| l.strip_prefix("zk_server_state\t"));
+    seen.push(format!("mntr state {state:?}"));
     seen.push(handshake(addr, false, kept).await);
     seen.push(handshake(addr, true, kept).await);
 
@@ -319,11 +324,18 @@ async fn scenario(ensemble: &mut Ensemble) -> Vec<String> {
         .arg(&hosts)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("start kazoo");
     let mut stdin = kazoo.stdin.take().expect("stdin");
+    // Its log, shown if it fails.
+    let mut stderr = kazoo.stderr.take().expect("stderr");
+    let log = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
     let mut lines = BufReader::new(kazoo.stdout.take().expect("stdout")).lines();
     let mut ready = false;
     while let Some(line) = lines.next_line().await.expect("read kazoo") {
@@ -333,7 +345,10 @@ async fn scenario(ensemble: &mut Ensemble) -> Vec<String> {
         }
         seen.push(line);
     }
-    assert!(ready, "kazoo stopped before its writes: {seen:?}");
+    if !ready {
+        let log = log.await.unwrap_or_default();
+        panic!("kazoo stopped before its writes: {seen:?}\n{log}");
+    }
 
     // The quorum comes back: the member rejoins it, read-only sessions end.
     ensemble.heal(kept).await;
@@ -347,7 +362,10 @@ async fn scenario(ensemble: &mut Ensemble) -> Vec<String> {
         seen.push(line);
     }
     let status = kazoo.wait().await.expect("kazoo exits");
-    assert!(status.success(), "kazoo failed: {seen:?}");
+    if !status.success() {
+        let log = log.await.unwrap_or_default();
+        panic!("kazoo failed: {seen:?}\n{log}");
+    }
 
     // zk-client finds a read-write member (its isro probe) and opens a new session there.
     let mut state = ro.state_watcher();
