@@ -71,6 +71,7 @@ pub struct ClusterBuilder {
     dir: Option<PathBuf>,
     snap_count: u64,
     observers: usize,
+    read_only_mode: bool,
 }
 
 impl ClusterBuilder {
@@ -149,6 +150,19 @@ impl ClusterBuilder {
     /// ```
     pub fn observers(mut self, n: usize) -> Self {
         self.observers = n;
+        self
+    }
+
+    /// Read-only mode (`readonlymode.enabled=true` in every member's `zoo.cfg`): a member
+    /// cut off from the quorum serves read-only sessions (default off).
+    ///
+    /// ```
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let builder = TestCluster::builder(3).read_only_mode(true);
+    /// # drop(builder);
+    /// ```
+    pub fn read_only_mode(mut self, on: bool) -> Self {
+        self.read_only_mode = on;
         self
     }
 
@@ -312,6 +326,7 @@ impl TestCluster {
             dir: None,
             snap_count: 100_000,
             observers: 0,
+            read_only_mode: false,
         }
     }
 
@@ -349,6 +364,9 @@ impl TestCluster {
                 "server.{n}={}:{}:{}{role}\n",
                 a.host, a.quorum_port, a.election_port
             ));
+        }
+        if self.builder.read_only_mode {
+            s.push_str("readonlymode.enabled=true\n");
         }
         s
     }

@@ -68,6 +68,12 @@ pub struct ServerConfig {
     pub init_limit: u32,
     /// `syncLimit` in ticks.
     pub sync_limit: u32,
+    /// Read-only mode: a member cut off from its quorum keeps serving reads to clients that
+    /// allow read-only connections. ZooKeeper 3.8.0 reads it from the JVM system property
+    /// `readonlymode.enabled` only (a `zoo.cfg` line of that name is ignored there); this
+    /// server takes the `zoo.cfg` line `readonlymode.enabled=true` and the command-line flag
+    /// `-Dreadonlymode.enabled=true`.
+    pub read_only_mode: bool,
 }
 
 /// One `server.N` line.
@@ -192,6 +198,7 @@ impl Default for ServerConfig {
             my_id: None,
             init_limit: 10,
             sync_limit: 5,
+            read_only_mode: false,
         }
     }
 }
@@ -241,6 +248,9 @@ pub enum ConfigError {
         error: String,
     },
 }
+
+/// The JVM flag ZooKeeper enables read-only mode with, taken on this server's command line.
+const READ_ONLY_PROPERTY: &str = "-Dreadonlymode.enabled=";
 
 fn parse<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError> {
     value.trim().parse().map_err(|_| ConfigError::Invalid {
@@ -361,6 +371,8 @@ impl ServerConfig {
                             why,
                         })?);
                 }
+                // ZooKeeper 3.8.0 takes it as a JVM property only; accepted here as a line.
+                "readonlymode.enabled" => c.read_only_mode = parse(key, value)?,
                 k if k.starts_with("server.") => c.add_server(k, value)?,
                 _ => tracing::info!(key, "ignoring unknown zoo.cfg key"),
             }
@@ -475,7 +487,9 @@ impl ServerConfig {
     ///
     /// let args = ["--port", "2181", "--data-dir", "/tmp/d", "--tick-ms", "500"];
     /// let cfg = ServerConfig::from_args(args.iter().map(|s| s.to_string()))?;
-    /// assert_eq!((cfg.port, cfg.tick_ms), (2181, 500));
+    /// assert_eq!((cfg.port, cfg.tick_ms, cfg.read_only_mode), (2181, 500, false));
+    /// let ro = ["--port", "2181", "--data-dir", "/tmp/d", "-Dreadonlymode.enabled=true"];
+    /// assert!(ServerConfig::from_args(ro.iter().map(|s| s.to_string()))?.read_only_mode);
     /// # Ok::<(), zk_server_mini::config::ConfigError>(())
     /// ```
     pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Self, ConfigError> {
@@ -514,12 +528,17 @@ impl ServerConfig {
                     extra.push(("4lw".into(), value("--4lw")?));
                 }
                 "-h" | "--help" => return Err(ConfigError::Usage("help".into())),
+                jvm if jvm.starts_with(READ_ONLY_PROPERTY) => {
+                    extra.push(("ro".into(), jvm[READ_ONLY_PROPERTY.len()..].to_owned()));
+                }
                 other => return Err(ConfigError::Usage(format!("unknown argument {other:?}"))),
             }
         }
         for (k, v) in extra {
             if k == "4lw" {
                 c.four_letter_whitelist = v.split(',').map(|w| w.trim().to_owned()).collect();
+            } else if k == "ro" {
+                c.read_only_mode = parse(READ_ONLY_PROPERTY, &v)?;
             }
         }
         if !have_data_dir {
@@ -562,6 +581,22 @@ mod tests {
         assert_eq!(cfg.max_client_cnxns, 5);
         assert_eq!(cfg.four_letter_whitelist, vec!["ruok", "srvr"]);
         assert!(cfg.extended_types);
+        assert!(!cfg.read_only_mode);
+    }
+
+    #[test]
+    fn read_only_mode_from_zoo_cfg_and_the_jvm_flag() {
+        let on = ServerConfig::from_zoo_cfg("dataDir=/d\nreadonlymode.enabled=true\n");
+        assert!(on.is_ok_and(|c| c.read_only_mode));
+        let bad = ServerConfig::from_zoo_cfg("dataDir=/d\nreadonlymode.enabled=yes\n");
+        assert!(matches!(bad, Err(ConfigError::Invalid { .. })));
+        let args = |flag: &str| {
+            let args = ["--port", "1", "--data-dir", "/d", flag];
+            ServerConfig::from_args(args.iter().map(|s| s.to_string()))
+        };
+        assert!(args("-Dreadonlymode.enabled=true").is_ok_and(|c| c.read_only_mode));
+        assert!(args("-Dreadonlymode.enabled=false").is_ok_and(|c| !c.read_only_mode));
+        assert!(args("-Dreadonlymode.enabled=1").is_err());
     }
 
     #[test]

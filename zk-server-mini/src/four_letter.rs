@@ -160,15 +160,20 @@ impl StateMachine {
     pub fn four_letter(&self, word: &str, facts: &ServerFacts) -> String {
         match word {
             "ruok" => "imok".into(),
+            "isro" if self.is_read_only() => "ro".into(),
             "isro" => "rw".into(),
             "srvr" => self.srvr(facts.mode()),
             "stat" => {
                 let mut s = String::from("Zookeeper version: ");
                 s.push_str(VERSION);
-                s.push_str("\nClients:\n");
+                s.push('\n');
+                s.push_str(self.read_only_line());
+                s.push_str("Clients:\n");
                 s.push_str(&self.client_lines(false));
                 s.push('\n');
-                s.push_str(self.srvr(facts.mode()).split_once('\n').map_or("", |x| x.1));
+                let srvr = self.srvr(facts.mode());
+                let tail = srvr.split_once('\n').map_or("", |x| x.1);
+                s.push_str(tail.strip_prefix(self.read_only_line()).unwrap_or(tail));
                 s
             }
             "cons" => self.client_lines(true) + "\n",
@@ -268,14 +273,24 @@ impl StateMachine {
     }
 
     fn srvr(&self, mode: &str) -> String {
+        let read_only = self.read_only_line();
         format!(
-            "Zookeeper version: {VERSION}\nLatency min/avg/max: 0/0.0/0\nReceived: {}\nSent: {}\nConnections: {}\nOutstanding: 0\nZxid: {}\nMode: {mode}\nNode count: {}\n",
+            "Zookeeper version: {VERSION}\n{read_only}Latency min/avg/max: 0/0.0/0\nReceived: {}\nSent: {}\nConnections: {}\nOutstanding: 0\nZxid: {}\nMode: {mode}\nNode count: {}\n",
             self.received,
             self.sent,
             self.conns.len(),
             hex(self.replica.tree.last_zxid),
             self.replica.tree.node_count(),
         )
+    }
+
+    /// As 3.8's read-only server, which says so right after its version.
+    fn read_only_line(&self) -> &'static str {
+        if self.is_read_only() {
+            "READ-ONLY mode; serving only read-only clients\n"
+        } else {
+            ""
+        }
     }
 
     fn client_lines(&self, detailed: bool) -> String {

@@ -34,12 +34,14 @@ USAGE:
   --bind ADDR       clientPortAddress (default 127.0.0.1)
   --tick-ms MS      tickTime (default 2000)
   --4lw WORDS       4lw.commands.whitelist, e.g. `srvr,ruok,mntr` or `*`
+  -Dreadonlymode.enabled=true
+                    read-only mode, as ZooKeeper's JVM property (also a zoo.cfg key)
 
 zoo.cfg keys read (others are logged and ignored):
     tickTime dataDir dataLogDir clientPort clientPortAddress initLimit syncLimit
     minSessionTimeout maxSessionTimeout maxClientCnxns snapCount 4lw.commands.whitelist
     extendedTypesEnabled jute.maxbuffer znode.container.checkIntervalMs
-    zookeeper.DigestAuthenticationProvider.superDigest
+    zookeeper.DigestAuthenticationProvider.superDigest readonlymode.enabled
     server.N=host:quorumPort:electionPort[:participant]   (two or more: an ensemble; each
                                                           member's dataDir holds its `myid`)
     mini.maxConnectionBytes mini.maxServerBytes mini.maxWatchesPerConnection

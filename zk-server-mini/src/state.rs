@@ -11,6 +11,8 @@
 //!   which also prepares the writes followers forward (`forward`);
 //! - on a follower, the learner (`learner`): the same front end and reads, with writes,
 //!   session opens and closes forwarded to the leader and answered once applied here;
+//! - on a member cut off from its quorum in read-only mode (`read_only`): the same front end
+//!   and reads over local sessions, every write refused;
 //! - the replicated state ([`crate::replica::Replica`]), changed only by committed
 //!   transactions in zxid order (`commit`).
 //!
@@ -44,6 +46,7 @@ mod forward;
 mod front;
 mod learner;
 mod proposer;
+mod read_only;
 mod reads;
 
 use proposer::Proposer;
@@ -396,6 +399,8 @@ pub struct StateMachine {
     pub(crate) syncing: BTreeSet<ConnId>,
     /// On a follower serving its own clients: the forwarded writes it waits for.
     learner: Option<learner::Learner>,
+    /// A member cut off from its quorum in read-only mode: local read-only sessions only.
+    read_only: bool,
 }
 
 fn frame<T: Encode>(item: &T) -> Bytes {
@@ -447,6 +452,7 @@ impl StateMachine {
             held_syncs: Vec::new(),
             syncing: BTreeSet::new(),
             learner: None,
+            read_only: false,
         }
     }
 
@@ -737,6 +743,9 @@ impl StateMachine {
             let zxid = self.replica.tree.last_zxid;
             self.reply(conn, xid, zxid, ErrorCode::SessionExpired, &Response::Empty);
             self.close(conn);
+            return false;
+        }
+        if self.read_only && self.read_only_refuses(conn, sid, xid, op, &body) {
             return false;
         }
         if self.is_learner() && is_write(op) && !matches!(body, Err(DecodeError::UnknownOpCode(_)))

@@ -1,7 +1,8 @@
 //! `TestCluster`'s fault knobs, on an in-process ensemble and on one of child processes of
 //! the binary: expiring a session (its ephemeral goes, its client is told), dropping client
 //! connections (the session lives on), a slow disk (writes still commit, later), a frozen
-//! leader (replaced; it rejoins when resumed).
+//! leader (replaced; it rejoins when resumed); and a partitioned member in read-only mode (it
+//! serves read-only sessions until it rejoins).
 
 use std::time::Duration;
 
@@ -129,6 +130,117 @@ async fn faults_on_demand(processes: bool) {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        cluster.stop().await;
+    };
+    tokio::time::timeout(Duration::from_secs(120), test)
+        .await
+        .expect("test timed out");
+}
+
+/// Polls `isro` at member `id` until it answers `want`.
+async fn wait_isro(cluster: &TestCluster, id: u64, want: &str) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let answer = zk_server_mini::cluster::four_letter(cluster.client_addr(id), "isro").await;
+        if answer.as_deref() == Some(want) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "member {id} never said {want} (last: {answer:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_member_in_read_only_mode_serves_reads_until_it_rejoins() {
+    let test = async {
+        let mut cluster = TestCluster::builder(3)
+            .tick_ms(50)
+            .read_only_mode(true)
+            .start()
+            .await
+            .expect("start");
+        let leader = cluster.leader(WAIT).await.expect("a leader");
+        let cut = cluster
+            .ids()
+            .into_iter()
+            .find(|i| *i != leader)
+            .expect("a follower");
+        let mut writer = RawClient::connect(cluster.client_addr(leader), 10_000)
+            .await
+            .expect("connect");
+        let (h, _) = writer.call(&create("/before", 0)).await.expect("create");
+        assert_eq!(h.err, ErrorCode::Ok);
+        // The member about to be cut off has applied it (a sync there waits for it).
+        let mut at_cut = RawClient::connect(cluster.client_addr(cut), 10_000)
+            .await
+            .expect("connect");
+        let sync = Request::Sync(zk_proto::SyncRequest { path: "/".into() });
+        at_cut.call(&sync).await.expect("sync");
+        assert_eq!(
+            at_cut.call(&get("/before")).await.expect("get").0.err,
+            ErrorCode::Ok
+        );
+
+        cluster.partition(&[cut], false).await;
+        wait_isro(&cluster, cut, "ro").await;
+        assert!(
+            at_cut.closed_within(Duration::from_secs(5)).await,
+            "its session ended"
+        );
+        let srvr = zk_server_mini::cluster::four_letter(cluster.client_addr(cut), "srvr").await;
+        assert!(srvr.is_some_and(|s| s.contains("Mode: read-only")));
+        // The majority goes on writing.
+        let (h, _) = writer.call(&create("/during", 0)).await.expect("create");
+        assert_eq!(h.err, ErrorCode::Ok);
+
+        // A client that does not allow read-only mode is refused; one that does is served.
+        let plain = RawClient::connect(cluster.client_addr(cut), 10_000).await;
+        assert!(plain.is_err(), "closed at the handshake");
+        let request = ConnectRequest {
+            read_only: Some(true),
+            ..ConnectRequest::new_session(10_000)
+        };
+        let (mut ro, resp) = RawClient::connect_with(cluster.client_addr(cut), request)
+            .await
+            .expect("a read-only session");
+        assert_eq!(resp.read_only, Some(true));
+        assert_eq!(
+            ro.call(&get("/before")).await.expect("get").0.err,
+            ErrorCode::Ok
+        );
+        let stale = ro.call(&get("/during")).await.expect("get").0.err;
+        assert_eq!(
+            stale,
+            ErrorCode::NoNode,
+            "cut off, it has not seen the majority's write"
+        );
+        let (h, _) = ro.call(&create("/x", 0)).await.expect("create");
+        assert_eq!(h.err, ErrorCode::NotReadOnly);
+
+        // Healed, it rejoins: its read-only sessions end, it serves read-write sessions again
+        // over the majority's history.
+        cluster.heal();
+        assert!(ro.closed_within(WAIT).await, "the read-only session ended");
+        wait_isro(&cluster, cut, "rw").await;
+        let deadline = std::time::Instant::now() + WAIT;
+        let mut back = loop {
+            match RawClient::connect(cluster.client_addr(cut), 10_000).await {
+                Ok(c) => break c,
+                Err(_) => assert!(std::time::Instant::now() < deadline, "never serves again"),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(back.session.read_only, Some(false));
+        back.call(&sync).await.expect("sync");
+        assert_eq!(
+            back.call(&get("/during")).await.expect("get").0.err,
+            ErrorCode::Ok
+        );
+        let (h, _) = back.call(&create("/after", 0)).await.expect("create");
+        assert_eq!(h.err, ErrorCode::Ok);
         cluster.stop().await;
     };
     tokio::time::timeout(Duration::from_secs(120), test)

@@ -19,7 +19,9 @@
 //! While a member serves no one (looking, or syncing) it answers four-letter words and
 //! refuses client handshakes by closing the connection, and the client moves on to the next
 //! member of its connect string (as a ZooKeeper client does on a member that is not
-//! serving).
+//! serving). In read-only mode (`readonlymode.enabled`), a member that has been looking for
+//! as long as ZooKeeper waits (2 s, or a tick if longer) serves read-only sessions from its
+//! own replica until it finds a quorum again; then they end, and their clients reconnect.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -65,6 +67,9 @@ pub struct MemberStatus {
     /// Whether clients get sessions here: the serving leader, or a follower synced with a
     /// live leader (it serves reads itself and forwards writes).
     pub takes_clients: bool,
+    /// Whether this member, cut off from any quorum, serves read-only sessions
+    /// (`readonlymode.enabled`).
+    pub read_only: bool,
 }
 
 /// Knobs a test turns on a running member.
@@ -120,14 +125,20 @@ pub(crate) struct Driver {
     pub(crate) faults: Arc<MemberFaults>,
     /// Members needed for a quorum.
     pub(crate) quorum: usize,
+    /// `readonlymode.enabled`: serve read-only sessions while cut off from any quorum.
+    pub(crate) read_only_mode: bool,
 }
 
 /// Mutable loop state beside the parts.
 struct Loop {
     outs: Outs,
     dropped: Vec<ConnId>,
-    /// Whether clients are served here (leading, or following a live leader).
+    /// Whether clients are served here (leading, following a live leader, or read-only).
     serving: bool,
+    /// Whether the clients served here are read-only sessions (cut off from any quorum).
+    read_only: bool,
+    /// Since when this member has been looking for a leader.
+    looking_since: Option<Instant>,
     want_serving: bool,
     role: Role,
     since_snapshot: u64,
@@ -159,6 +170,8 @@ impl Driver {
             outs: Outs::new(),
             dropped: Vec::new(),
             serving: false,
+            read_only: false,
+            looking_since: Some(Instant::now()),
             want_serving: false,
             role: Role::Looking,
             since_snapshot: 0,
@@ -233,6 +246,9 @@ impl Driver {
                     Err(_) => break,
                 }
             }
+            if self.read_only_due(&st) {
+                self.start_read_only(&mut st);
+            }
             if st.serving {
                 let now = st.start.elapsed().as_millis() as u64;
                 let actions = self.sm.step(inputs, now, wall_ms());
@@ -265,6 +281,8 @@ impl Driver {
                     }
                     if st.role == Role::Leading {
                         self.sm.tick(now, wall_ms(), reap);
+                    } else if st.read_only {
+                        self.sm.expire_read_only_sessions(now);
                     }
                 }
                 if st.role == Role::Leading {
@@ -315,12 +333,17 @@ impl Driver {
     }
 
     fn publish(&mut self, st: &Loop) {
-        self.facts.mode = st.role.mode().into();
+        self.facts.mode = if st.read_only {
+            "read-only".into()
+        } else {
+            st.role.mode().into()
+        };
         let _ = self.status.send(MemberStatus {
             role: st.role,
             serving: st.serving && st.role == Role::Leading,
             applied: self.sm.last_zxid(),
-            takes_clients: st.serving,
+            takes_clients: st.serving && !st.read_only,
+            read_only: st.read_only,
         });
     }
 
@@ -368,6 +391,7 @@ impl Driver {
                     Output::Apply(entry) => self.apply(entry, st),
                     Output::RoleChanged(role) => {
                         st.role = role;
+                        st.looking_since = (role == Role::Looking).then(Instant::now);
                         st.lease.clear();
                         st.ping_sent.clear();
                         st.sync_sent.clear();
@@ -385,7 +409,8 @@ impl Driver {
                             st.want_serving = true;
                         } else if !on {
                             st.want_serving = false;
-                            if st.serving {
+                            // Read-only sessions end with the looking, not before.
+                            if st.serving && !st.read_only {
                                 self.stop_serving(st);
                             }
                         }
@@ -662,7 +687,13 @@ impl Driver {
                     self.peer.config(),
                     &self.learners_heard(st),
                 );
-                let _ = reply.send(self.sm.four_letter(word, &self.facts));
+                // As ZooKeeper: `isro` says `null` while no server runs here.
+                let text = if word == "isro" && !st.serving {
+                    "null".to_owned()
+                } else {
+                    self.sm.four_letter(word, &self.facts)
+                };
+                let _ = reply.send(text);
             }
             CoreMsg::Admin(Admin::ExpireSession { session, reply }) => {
                 let done = st.serving

@@ -150,6 +150,7 @@ impl Builder {
             serving: false,
             applied: 0,
             takes_clients: false,
+            read_only: false,
         });
         let core_wake = Arc::new(tokio::sync::Notify::new());
         let global_budget = budget::ByteBudget::new(config.max_server_bytes.max(1));
@@ -179,6 +180,7 @@ impl Builder {
             status: status_tx,
             faults: faults.clone(),
             quorum: config.participants().len() / 2 + 1,
+            read_only_mode: config.read_only_mode,
         };
         let core_handle = tokio::spawn(async move {
             let mut transport_tasks = transport_tasks;

@@ -212,6 +212,10 @@ impl StateMachine {
             self.close(conn);
             return;
         }
+        if self.read_only {
+            self.read_only_connect(conn, req, now_ms);
+            return;
+        }
         let timeout = self.clamp_timeout(req.timeout_ms);
         if req.session_id == 0 && self.is_learner() {
             self.forward_connect(conn, timeout, req.read_only);

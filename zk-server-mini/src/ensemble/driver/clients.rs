@@ -5,7 +5,8 @@
 use super::{Driver, Loop, wall_ms};
 use crate::connection::Outbound;
 use crate::state::{Input as SmInput, StateMachine};
-use crate::zab::Input;
+use crate::zab::{Input, Role};
+use std::time::Duration;
 
 impl Driver {
     /// Not serving: connections are told nothing and closed at their handshake.
@@ -92,6 +93,7 @@ impl Driver {
             let _ = out.tx.send(Outbound::Close);
         }
         st.serving = false;
+        st.read_only = false;
         st.syncs.clear();
         self.rebuild_sm();
         self.publish(st);
@@ -130,6 +132,38 @@ impl Driver {
         if !waiting.is_empty() {
             self.prepare_forwarded(waiting, st);
         }
+    }
+
+    /// Whether read-only mode is on and this member has looked for a leader long enough to
+    /// serve read-only sessions (ZooKeeper waits 2 s, or a tick if longer).
+    pub(super) fn read_only_due(&self, st: &Loop) -> bool {
+        let wait = Duration::from_millis(2000).max(self.tick);
+        self.read_only_mode
+            && !st.serving
+            && st.role == Role::Looking
+            && st.looking_since.is_some_and(|t| t.elapsed() >= wait)
+    }
+
+    /// Cut off from any quorum: serves read-only sessions over the tree it has applied (see
+    /// the state machine's read-only mode); nothing it does is replicated.
+    pub(super) fn start_read_only(&mut self, st: &mut Loop) {
+        for (_, out) in st.outs.drain() {
+            out.budget.close();
+            let _ = out.tx.send(Outbound::Close);
+        }
+        let tree = self.sm.take_tree();
+        let now = st.start.elapsed().as_millis() as u64;
+        self.sm = StateMachine::new_read_only(tree, self.core_config.clone(), now, wall_ms());
+        st.syncs.clear();
+        st.serving = true;
+        st.read_only = true;
+        st.want_serving = false;
+        tracing::info!(
+            id = self.peer.id(),
+            applied = format!("0x{:x}", self.sm.last_zxid()),
+            "no quorum: serving read-only sessions"
+        );
+        self.publish(st);
     }
 
     /// A synced follower of a live leader: serves its own clients (reads here, writes
