@@ -11,11 +11,12 @@ use super::driver::{Driver, MemberFaults, MemberStatus};
 use super::transport::{self, Net};
 use crate::connection::ConnSettings;
 use crate::four_letter::ServerFacts;
+use crate::running::Member;
 use crate::server::accept_loop;
 use crate::state::{CoreConfig, StateMachine};
 use crate::zab::store::ZabStore;
 use crate::zab::{Config, Peer, Role};
-use crate::{Builder, Member, RunningServer, ServerError, budget, dir_lock};
+use crate::{Builder, RunningServer, ServerError, budget, dir_lock};
 
 fn ensemble_error(why: impl Into<String>) -> ServerError {
     ServerError::Ensemble { why: why.into() }
