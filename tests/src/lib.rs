@@ -25,6 +25,24 @@ pub mod real_zk;
 pub mod skip;
 
 pub use ports::{PortReservation, reserve_port, reserve_ports};
+
+/// Runs `f`, failing the test if it takes longer than `limit` (so a hang fails instead of
+/// blocking CI).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::time::Duration;
+/// let answer = zk_integration_tests::bounded(Duration::from_secs(5), async { 42 }).await;
+/// assert_eq!(answer, 42);
+/// # }
+/// ```
+pub async fn bounded<F: std::future::Future>(limit: std::time::Duration, f: F) -> F::Output {
+    match tokio::time::timeout(limit, f).await {
+        Ok(out) => out,
+        Err(_) => panic!("test did not finish within {limit:?}"),
+    }
+}
 pub use proxy::{Direction, FrameSplitter, TapEvent, TcpProxy};
 pub use real_zk::{
     HarnessError, RealZk, RealZkEnsemble, ServerMode, ZkNode, ZkOptions, four_letter_word,

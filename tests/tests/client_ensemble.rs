@@ -6,7 +6,6 @@
 //! run on the real ensemble; the mini ensemble's client failover is checked against the real
 //! one in `ensemble_failover.rs`.
 
-use std::future::Future;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -15,14 +14,8 @@ use tokio::time::timeout;
 use zk_client::{
     Client, CreateOptions, Error, EventType, SessionEvent, SessionState, SessionUpdate,
 };
+use zk_integration_tests::bounded;
 use zk_integration_tests::{RealZkEnsemble, ZkOptions, require_real_zk};
-
-async fn bounded<F: Future>(limit: Duration, f: F) -> F::Output {
-    match timeout(limit, f).await {
-        Ok(out) => out,
-        Err(_) => panic!("test did not finish within {limit:?}"),
-    }
-}
 
 async fn expect_state(
     events: &mut BoxStream<'static, SessionUpdate>,

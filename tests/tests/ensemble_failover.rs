@@ -12,19 +12,13 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use zk_client::{Client, CreateOptions, EventType};
+use zk_integration_tests::bounded;
 use zk_integration_tests::clients;
 use zk_integration_tests::mini::mini_binary;
 use zk_integration_tests::{RealZkEnsemble, ZkOptions, require, require_real_zk};
 use zk_server_mini::cluster::TestCluster;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-async fn bounded<F: Future>(limit: Duration, f: F) -> F::Output {
-    match tokio::time::timeout(limit, f).await {
-        Ok(out) => out,
-        Err(_) => panic!("test did not finish within {limit:?}"),
-    }
-}
 
 /// One of the two ensembles under test.
 enum Ensemble {

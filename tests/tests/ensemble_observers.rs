@@ -14,11 +14,11 @@
 //!
 //! The observations of both runs must be equal.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use zk_client::{Client, CreateOptions};
+use zk_integration_tests::bounded;
 use zk_integration_tests::mini::mini_binary;
 use zk_integration_tests::{
     RealZkEnsemble, ServerMode, ZkOptions, clients, four_letter_word, require, require_real_zk,
@@ -28,13 +28,6 @@ use zk_server_mini::cluster::TestCluster;
 const WAIT: Duration = Duration::from_secs(60);
 /// server.4 observes; 1..=3 vote.
 const OBSERVER: u64 = 4;
-
-async fn bounded<F: Future>(limit: Duration, f: F) -> F::Output {
-    match tokio::time::timeout(limit, f).await {
-        Ok(out) => out,
-        Err(_) => panic!("test did not finish within {limit:?}"),
-    }
-}
 
 /// One of the two ensembles under test; members are named by server id (1..=4).
 enum Ensemble {

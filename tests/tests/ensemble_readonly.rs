@@ -8,13 +8,13 @@
 //! third rejoins the quorum, and both clients move to a read-write member with a new session
 //! and write there. The observations of both runs must be equal.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use zk_client::{Client, CreateOptions, SessionState};
+use zk_integration_tests::bounded;
 use zk_integration_tests::mini::mini_binary;
 use zk_integration_tests::real_zk::four_letter_word;
 use zk_integration_tests::{RealZkEnsemble, ZkOptions, clients, require, require_real_zk};
@@ -23,13 +23,6 @@ use zk_proto::{ConnectRequest, ConnectResponse};
 use zk_server_mini::cluster::TestCluster;
 
 const WAIT: Duration = Duration::from_secs(90);
-
-async fn bounded<F: Future>(limit: Duration, f: F) -> F::Output {
-    match tokio::time::timeout(limit, f).await {
-        Ok(out) => out,
-        Err(_) => panic!("test did not finish within {limit:?}"),
-    }
-}
 
 /// One of the two ensembles under test.
 enum Ensemble {

@@ -1,7 +1,6 @@
 //! Tests of the test harness itself: the reference server starts, answers, elects, restarts and is
 //! cleaned up; the proxy forwards, drops, pauses and blocks.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -9,18 +8,11 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
+use zk_integration_tests::bounded;
 use zk_integration_tests::{
     Direction, FrameSplitter, RealZk, RealZkEnsemble, ServerMode, TcpProxy, ZkOptions,
     four_letter_word, require_real_zk,
 };
-
-/// Every test runs under a hard deadline so a hang fails instead of blocking CI.
-async fn bounded<F: Future>(limit: Duration, f: F) -> F::Output {
-    match timeout(limit, f).await {
-        Ok(out) => out,
-        Err(_) => panic!("test did not finish within {limit:?}"),
-    }
-}
 
 fn process_exists(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
