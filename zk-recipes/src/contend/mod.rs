@@ -478,23 +478,9 @@ pub(crate) async fn prove_node(
     {
         return Ok(None);
     }
-    let timeout = client.session_timeout();
-    let valid_until = sent + lease_len(timeout.max(Duration::from_millis(1)));
-    let (tx, _) = tokio::sync::watch::channel(HoldState {
-        lost: None,
-        valid_until,
-    });
-    let shared = HoldShared {
-        client: client.clone(),
-        node: own.path.clone(),
-        token: stat.czxid,
-        session_id: own.session_id,
-        policy,
-        disconnects: event.disconnects,
-        verified_disconnects: std::sync::atomic::AtomicU64::new(event.disconnects),
-        tx,
-    };
-    Ok(Some(OwnershipGuard::start(shared, events, None)))
+    Ok(Some(build_guard(
+        client, own, stat.czxid, policy, event, sent, events, None,
+    )))
 }
 
 /// The mutex rule: among the first `max` we hold. Otherwise, with one holder (`max` 1), wait
