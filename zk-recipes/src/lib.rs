@@ -15,8 +15,10 @@
 //!   request plus the session timeout (minus a margin); [`OwnershipGuard::is_held`] is false
 //!   past it, so a process paused longer than its session learns it on resume;
 //! - **protected creates** (never a blind retry after ConnectionLoss), deadlines and
-//!   cancellation on every wait, herd-free waiting on one predecessor, CONTAINER parents and
-//!   strict child filtering ([`RecipeError::ForeignChildren`]).
+//!   cancellation on every wait, herd-free waiting (a waiter watches the contender before it and
+//!   the one before that: a deletion wakes at most two waiters, and the next in line takes over
+//!   on its predecessor's deletion without another read), CONTAINER parents and strict child
+//!   filtering ([`RecipeError::ForeignChildren`]).
 //!
 //! # Recipes
 //!

@@ -1,6 +1,8 @@
 //! The acquisition loop shared by every sequential-node recipe (mutex, read-write lock,
-//! semaphore leases, leader latch): protected create, strict child filtering, herd-free wait
-//! on one predecessor, proof of ownership, deadline and cancellation.
+//! semaphore leases, leader latch): protected create sent with the listing that proves the
+//! order, strict child filtering, herd-free waiting (the predecessor and the one before it;
+//! the next in line holds on its predecessor's deletion), proof of ownership, deadline and
+//! cancellation.
 
 mod wait;
 
