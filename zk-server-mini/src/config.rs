@@ -74,6 +74,12 @@ pub struct ServerConfig {
     /// server takes the `zoo.cfg` line `readonlymode.enabled=true` and the command-line flag
     /// `-Dreadonlymode.enabled=true`.
     pub read_only_mode: bool,
+    /// `reconfigEnabled`: dynamic reconfiguration (the `reconfig` request, and a versioned
+    /// `/zookeeper/config`); off by default, as in ZooKeeper 3.5+.
+    pub reconfig_enabled: bool,
+    /// `skipACL=yes`: no ACL is checked (ZooKeeper's `zookeeper.skipACL`); here it only
+    /// lets a `reconfig` through without the super user.
+    pub skip_acl: bool,
 }
 
 /// One `server.N` line.
@@ -96,6 +102,9 @@ pub struct PeerAddr {
     pub election_port: u16,
     /// The line ends in `:observer`: a non-voting member.
     pub observer: bool,
+    /// The client address after `;`, as ZooKeeper writes it back (`;2181` becomes
+    /// `0.0.0.0:2181`); `None` when the line has none.
+    pub client: Option<String>,
 }
 
 /// `peerType=participant|observer` (and the last field of a `server.N` line).
@@ -148,7 +157,10 @@ impl PeerAddr {
     pub fn parse(value: &str) -> Result<Self, String> {
         let form =
             || format!("{value:?} is not host:quorumPort:electionPort[:participant|:observer]");
-        let server = value.split(';').next().unwrap_or_default().trim();
+        let (server, client) = match value.split_once(';') {
+            Some((s, c)) => (s.trim(), Some(client_addr(c.trim()).ok_or_else(form)?)),
+            None => (value.trim(), None),
+        };
         let parts: Vec<&str> = server.split(':').collect();
         let (host, q, e, role) = match parts.as_slice() {
             [h, q, e] => (h, q, e, PeerType::Participant),
@@ -163,7 +175,20 @@ impl PeerAddr {
             quorum_port: q.parse().map_err(|_| form())?,
             election_port: e.parse().map_err(|_| form())?,
             observer: role == PeerType::Observer,
+            client,
         })
+    }
+}
+
+/// `port` or `host:port` after a server line's `;`, as ZooKeeper normalises it.
+fn client_addr(c: &str) -> Option<String> {
+    match c.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() => {
+            port.parse::<u16>().ok()?;
+            Some(format!("{host}:{port}"))
+        }
+        Some(_) => None,
+        None => Some(format!("0.0.0.0:{}", c.parse::<u16>().ok()?)),
     }
 }
 
@@ -199,6 +224,8 @@ impl Default for ServerConfig {
             init_limit: 10,
             sync_limit: 5,
             read_only_mode: false,
+            reconfig_enabled: false,
+            skip_acl: false,
         }
     }
 }
@@ -373,6 +400,12 @@ impl ServerConfig {
                 }
                 // ZooKeeper 3.8.0 takes it as a JVM property only; accepted here as a line.
                 "readonlymode.enabled" => c.read_only_mode = parse(key, value)?,
+                "reconfigEnabled" => c.reconfig_enabled = parse(key, value)?,
+                "skipACL" | "zookeeper.skipACL" => c.skip_acl = value == "yes" || value == "true",
+                // Accepted as ZooKeeper does; an ensemble of one still runs standalone here.
+                "standaloneEnabled" => {
+                    let _: bool = parse(key, value)?;
+                }
                 k if k.starts_with("server.") => c.add_server(k, value)?,
                 _ => tracing::info!(key, "ignoring unknown zoo.cfg key"),
             }

@@ -46,6 +46,7 @@ pub mod ensemble;
 pub mod fault_control;
 pub mod four_letter;
 pub mod prep;
+pub mod reconfig;
 pub mod replica;
 mod running;
 mod server;
@@ -561,6 +562,11 @@ impl Builder {
             max_watch_bytes_per_connection: config.max_watch_bytes_per_connection,
             // The one random draw: the state machine itself is deterministic.
             session_secret: rand::random(),
+            reconfig: crate::prep::ReconfigPolicy {
+                enabled: config.reconfig_enabled,
+                skip_acl: config.skip_acl,
+                ensemble: false,
+            },
         };
         let sm = StateMachine::new(tree, core_config, 0, wall_ms());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);

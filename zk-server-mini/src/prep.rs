@@ -208,6 +208,8 @@ pub struct PrepConfig {
     pub extended_types: bool,
     /// Largest node data accepted, in bytes.
     pub max_data_len: usize,
+    /// How `reconfig` requests are treated.
+    pub reconfig: ReconfigPolicy,
 }
 
 impl Default for PrepConfig {
@@ -215,8 +217,27 @@ impl Default for PrepConfig {
         Self {
             extended_types: false,
             max_data_len: zk_proto::codec::DEFAULT_MAX_FRAME_LEN,
+            reconfig: ReconfigPolicy::default(),
         }
     }
+}
+
+/// What prep needs to answer `reconfig` (opcode 16) as a real 3.8.0 server does.
+///
+/// ```
+/// use zk_server_mini::prep::ReconfigPolicy;
+/// let p = ReconfigPolicy::default();
+/// assert!(!p.enabled && !p.skip_acl && !p.ensemble); // answered ReconfigDisabled
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReconfigPolicy {
+    /// `reconfigEnabled`; when off every `reconfig` is answered `ReconfigDisabled` (-123).
+    pub enabled: bool,
+    /// `skipACL=yes`: no super user needed.
+    pub skip_acl: bool,
+    /// Whether the server is an ensemble member (a standalone server answers
+    /// `Unimplemented`, -6).
+    pub ensemble: bool,
 }
 
 /// Prep's view of the tree plus pending changes.
@@ -359,7 +380,7 @@ impl<'a> Prep<'a> {
             // Outside a multi, 3.8 runs check's usual checks (a failure is an ordinary error
             // reply that uses a zxid); a passing one is logged but never answered.
             Request::Check(r) => self.check(&nodes, caller, &r.path, r.version),
-            Request::Reconfig(_) => Err(ErrorCode::ReconfigDisabled),
+            Request::Reconfig(r) => self.reconfig(&mut nodes, caller, r),
             _ => Err(ErrorCode::BadArguments),
         };
         *self.pending = nodes;
@@ -632,6 +653,65 @@ impl<'a> Prep<'a> {
             path: path.to_owned(),
             data: data.clone(),
             version: new_version,
+        })
+    }
+
+    /// `reconfig`, in the real server's order of checks: enabled, standalone, the caller's
+    /// WRITE permission on `/zookeeper/config` (only the super user has it) unless
+    /// `skipACL`, one reconfiguration at a time, then the request itself. A change that
+    /// leaves the membership as it is commits a new config version (as ZooKeeper does);
+    /// changing the membership is not implemented yet (`Unimplemented`).
+    fn reconfig(
+        &self,
+        nodes: &mut Pending,
+        caller: &Caller<'_>,
+        r: &zk_proto::ReconfigRequest,
+    ) -> Result<Txn, ErrorCode> {
+        use crate::reconfig::{CONFIG_PATH, Membership, next_membership};
+        let policy = self.config.reconfig;
+        if !policy.enabled {
+            return Err(ErrorCode::ReconfigDisabled);
+        }
+        if !policy.ensemble {
+            return Err(ErrorCode::Unimplemented);
+        }
+        let node = self
+            .view(nodes, CONFIG_PATH)
+            .ok_or(ErrorCode::SystemError)?;
+        if !policy.skip_acl && !allowed(&node.acl, caller.ids, Perms::WRITE) {
+            return Err(ErrorCode::NoAuth);
+        }
+        if nodes.get(CONFIG_PATH).is_some() {
+            return Err(ErrorCode::ReconfigInProgress);
+        }
+        let current = self
+            .tree
+            .get(CONFIG_PATH)
+            .and_then(|n| n.data.as_slice())
+            .and_then(|d| std::str::from_utf8(d).ok())
+            .and_then(Membership::parse)
+            .ok_or(ErrorCode::SystemError)?;
+        let next = next_membership(&current, r)?;
+        if next != current.servers {
+            return Err(ErrorCode::Unimplemented);
+        }
+        let text = Membership {
+            servers: next,
+            version: nodes.next_zxid,
+        }
+        .text();
+        nodes.insert(
+            CONFIG_PATH.to_owned(),
+            Some(NodeView {
+                version: -1,
+                mtime: i64::MAX,
+                ..node
+            }),
+        );
+        Ok(Txn::SetData {
+            path: CONFIG_PATH.to_owned(),
+            data: Some(Bytes::from(text)),
+            version: -1,
         })
     }
 
