@@ -133,7 +133,7 @@ pub enum Backend {
     /// The reference server.
     Real(RealZk),
     /// The workspace's server.
-    Mini(MiniZk),
+    Mini(Box<MiniZk>),
 }
 
 impl Backend {
@@ -145,7 +145,9 @@ impl Backend {
     pub async fn start(kind: BackendKind, opts: ZkOptions) -> Result<Backend, HarnessError> {
         match kind {
             BackendKind::Real => RealZk::start_standalone(opts).await.map(Backend::Real),
-            BackendKind::Mini => MiniZk::start(&opts).await.map(Backend::Mini),
+            BackendKind::Mini => MiniZk::start(&opts)
+                .await
+                .map(|m| Backend::Mini(Box::new(m))),
         }
     }
 
@@ -198,7 +200,7 @@ impl Backend {
     pub fn as_mini(&self) -> Option<&MiniZk> {
         match self {
             Self::Real(_) => None,
-            Self::Mini(mini) => Some(mini),
+            Self::Mini(mini) => Some(&**mini),
         }
     }
 
@@ -207,7 +209,7 @@ impl Backend {
     pub async fn stop(self) {
         match self {
             Self::Real(zk) => drop(zk),
-            Self::Mini(mini) => mini.stop().await,
+            Self::Mini(mini) => (*mini).stop().await,
         }
     }
 }

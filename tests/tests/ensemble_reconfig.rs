@@ -219,8 +219,38 @@ async fn run(real: bool, reconfig: bool) -> Vec<String> {
         )
         .await,
     );
+    if let (Ensemble::Real(zk), true) = (&ensemble, reconfig) {
+        the_rewritten_zoo_cfg_reads_back(zk).await;
+    }
     ensemble.stop().await;
     seen
+}
+
+/// A real member with `reconfigEnabled` rewrites its `zoo.cfg` to point at
+/// `zoo.cfg.dynamic.<version>`; the mini's `--config` reads it back to the membership that
+/// the member's `/zookeeper/config` holds.
+async fn the_rewritten_zoo_cfg_reads_back(zk: &RealZkEnsemble) {
+    let client = zk_client::Client::builder(&zk.node(0).addr().to_string())
+        .session_timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .expect("a session");
+    let (data, _) = client.get_config().await.expect("getConfig");
+    let cfg_path = zk.node(0).dir().join("zoo.cfg");
+    let args = ["--config".to_owned(), cfg_path.display().to_string()];
+    let cfg = zk_server_mini::ServerConfig::from_args(args).expect("the mini reads it");
+    let file = cfg.dynamic_config_file.clone().expect("dynamicConfigFile=");
+    let version = file
+        .extension()
+        .and_then(|v| i64::from_str_radix(&v.to_string_lossy(), 16).ok())
+        .expect("zoo.cfg.dynamic.<hex version>");
+    let text = zk_server_mini::reconfig::Membership {
+        servers: cfg.servers,
+        version,
+    }
+    .text();
+    assert_eq!(text.as_bytes(), &data[..], "{}", cfg_path.display());
+    client.close().await;
 }
 
 async fn compare(reconfig: bool) {

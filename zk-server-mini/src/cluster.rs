@@ -225,7 +225,7 @@ impl ClusterBuilder {
                 client_ports.insert(id, free_port());
             }
             let mut cluster = TestCluster {
-                builder: self.clone(),
+                builder: Box::new(self.clone()),
                 dir: dir.clone(),
                 owned,
                 servers,
@@ -297,7 +297,7 @@ enum Running {
 /// # Ok(()) }
 /// ```
 pub struct TestCluster {
-    builder: ClusterBuilder,
+    builder: Box<ClusterBuilder>,
     dir: PathBuf,
     owned: bool,
     servers: BTreeMap<u64, PeerAddr>,

@@ -80,6 +80,10 @@ pub struct ServerConfig {
     /// `skipACL=yes`: no ACL is checked (ZooKeeper's `zookeeper.skipACL`); here it only
     /// lets a `reconfig` through without the super user.
     pub skip_acl: bool,
+    /// `dynamicConfigFile`: the file with the `server.N` lines, as a ZooKeeper 3.5+ member
+    /// with `reconfigEnabled` rewrites its `zoo.cfg` (`zoo.cfg.dynamic.<version>`). `--config`
+    /// reads it when `zoo.cfg` itself lists no server.
+    pub dynamic_config_file: Option<PathBuf>,
 }
 
 /// One `server.N` line.
@@ -226,6 +230,7 @@ impl Default for ServerConfig {
             read_only_mode: false,
             reconfig_enabled: false,
             skip_acl: false,
+            dynamic_config_file: None,
         }
     }
 }
@@ -406,6 +411,7 @@ impl ServerConfig {
                 "standaloneEnabled" => {
                     let _: bool = parse(key, value)?;
                 }
+                "dynamicConfigFile" => c.dynamic_config_file = Some(PathBuf::from(value)),
                 k if k.starts_with("server.") => c.add_server(k, value)?,
                 _ => tracing::info!(key, "ignoring unknown zoo.cfg key"),
             }
@@ -420,6 +426,45 @@ impl ServerConfig {
             });
         }
         Ok(c)
+    }
+
+    /// Adds the `server.N` lines of a dynamic configuration file (`zoo.cfg.dynamic.<version>`
+    /// as ZooKeeper 3.5+ writes it; its `version=` line is skipped).
+    ///
+    /// ```
+    /// use zk_server_mini::ServerConfig;
+    /// let mut cfg = ServerConfig::from_zoo_cfg("dataDir=/x\ndynamicConfigFile=/x/zoo.cfg.dynamic.100000000\n")?;
+    /// cfg.add_dynamic_config("server.1=127.0.0.1:2888:3888:participant\nserver.2=127.0.0.1:2889:3889:observer;2181\nversion=100000000")?;
+    /// assert_eq!((cfg.participants(), cfg.observers()), (vec![1], vec![2]));
+    /// # Ok::<(), zk_server_mini::config::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A malformed or repeated `server.N` line, a list of observers only, or any other key.
+    pub fn add_dynamic_config(&mut self, text: &str) -> Result<(), ConfigError> {
+        for line in text.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') || line.starts_with("version=") {
+                continue;
+            }
+            match line.split_once('=') {
+                Some((key, value)) if key.trim().starts_with("server.") => {
+                    self.add_server(key.trim(), value.trim())?
+                }
+                _ => {
+                    return Err(ConfigError::Ensemble {
+                        key: "dynamicConfigFile".into(),
+                        why: format!("{line:?} is not a server.N line"),
+                    });
+                }
+            }
+        }
+        if !self.servers.is_empty() && self.servers.values().all(|a| a.observer) {
+            return Err(ConfigError::Ensemble {
+                key: "server.N".into(),
+                why: "Observers w/o participants is an invalid configuration".into(),
+            });
+        }
+        Ok(())
     }
 
     /// Whether member `id` is an observer. As in ZooKeeper, the `server.N` line decides: a
@@ -544,6 +589,16 @@ impl ServerConfig {
                         error: e.to_string(),
                     })?;
                     c = Self::from_zoo_cfg(&text)?;
+                    if let (Some(file), true) =
+                        (c.dynamic_config_file.clone(), c.servers.is_empty())
+                    {
+                        let text =
+                            std::fs::read_to_string(&file).map_err(|e| ConfigError::Read {
+                                path: file.display().to_string(),
+                                error: e.to_string(),
+                            })?;
+                        c.add_dynamic_config(&text)?;
+                    }
                     have_data_dir = true;
                     have_port = true;
                 }
@@ -658,5 +713,40 @@ mod tests {
         assert!(ServerConfig::from_zoo_cfg("tickTime=x\ndataDir=/d").is_err());
         assert!(ServerConfig::from_zoo_cfg("tickTime=1").is_err());
         assert!(ServerConfig::from_args(["--port".to_string()]).is_err());
+    }
+
+    #[test]
+    fn a_rewritten_zoo_cfg_reads_its_dynamic_file() {
+        // What a real 3.8.0 member with reconfigEnabled leaves behind: zoo.cfg without server
+        // lines, pointing at zoo.cfg.dynamic.<version>.
+        let dir = tempfile::tempdir().unwrap();
+        let dynamic = dir.path().join("zoo.cfg.dynamic.10000000d");
+        std::fs::write(
+            &dynamic,
+            "server.1=127.0.0.1:1:2:participant\nserver.2=127.0.0.1:3:4:participant\n\
+             server.3=127.0.0.1:5:6:participant\nserver.4=127.0.0.1:7:8:observer;127.0.0.1:9\n\
+             version=10000000d",
+        )
+        .unwrap();
+        let cfg_path = dir.path().join("zoo.cfg");
+        std::fs::write(
+            &cfg_path,
+            format!(
+                "dataDir={}\nclientPort=2181\nreconfigEnabled=true\ndynamicConfigFile={}\n",
+                dir.path().display(),
+                dynamic.display()
+            ),
+        )
+        .unwrap();
+        let args = ["--config".to_owned(), cfg_path.display().to_string()];
+        let cfg = ServerConfig::from_args(args).unwrap_or_else(|e| panic!("{e}"));
+        assert!(cfg.reconfig_enabled);
+        assert_eq!(
+            (cfg.participants(), cfg.observers()),
+            (vec![1, 2, 3], vec![4])
+        );
+        assert_eq!(cfg.servers[&4].client.as_deref(), Some("127.0.0.1:9"));
+        let mut bad = cfg.clone();
+        assert!(bad.add_dynamic_config("clientPort=1").is_err());
     }
 }
