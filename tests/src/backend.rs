@@ -57,17 +57,17 @@ pub struct MiniZk {
 
 impl MiniZk {
     /// Starts a mini-server configured like a [`RealZk`] started with `opts`: `tickTime`,
-    /// session-timeout bounds, TTL nodes, superuser, `maxClientCnxns`, every four-letter word.
+    /// session-timeout bounds, TTL nodes, superuser, `maxClientCnxns`, `reconfigEnabled`, every
+    /// four-letter word.
     ///
     /// # Errors
     /// [`HarnessError::Unavailable`] for options the mini-server does not have (read-only mode,
-    /// Netty, reconfiguration, extra `zoo.cfg` lines, JVM properties); [`HarnessError::Io`] when
+    /// Netty, extra `zoo.cfg` lines, JVM properties); [`HarnessError::Io`] when
     /// it cannot start.
     pub async fn start(opts: &ZkOptions) -> Result<MiniZk, HarnessError> {
         let unsupported = [
             (opts.read_only_mode, "read-only mode"),
             (opts.netty, "the Netty connection factory"),
-            (opts.reconfig_enabled, "dynamic reconfiguration"),
             (!opts.extra_config.is_empty(), "extra zoo.cfg lines"),
             (!opts.jvm_properties.is_empty(), "JVM properties"),
         ];
@@ -98,6 +98,7 @@ impl MiniZk {
             .session_timeouts(clamp(min), clamp(max))
             .extended_types(opts.extended_types)
             .max_client_cnxns(opts.max_client_cnxns as usize)
+            .reconfig_enabled(opts.reconfig_enabled)
             .four_letter_words(&["*"]);
         if let Some(digest) = &opts.super_digest {
             builder = builder.super_digest(digest.clone());

@@ -11,7 +11,11 @@
 //!   stale `from_config`; a change that leaves the membership as it is (removing an id that
 //!   is no member) commits a new version, equal to its zxid, and fires the getConfig watch;
 //! - the Java `zkCli.sh` prints the configuration with `config`, refuses `reconfig` without
-//!   the super user, and prints `Committed new configuration:` with it.
+//!   the super user, and prints `Committed new configuration:` with it;
+//! - a real member's rewritten `zoo.cfg` (`dynamicConfigFile=`) reads back, in the mini, to
+//!   the membership its `/zookeeper/config` holds;
+//! - a standalone server leaves `/zookeeper/config` empty and refuses every `reconfig`,
+//!   with `ReconfigDisabled`, or `Unimplemented` (before any ACL check) when enabled.
 //!
 //! The observations of both runs must be equal. Member ports differ between the runs, so
 //! every `host:quorumPort:electionPort` is written as `ADDR` before comparing.
@@ -20,6 +24,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use zk_integration_tests::backend::{Backend, BackendKind};
 use zk_integration_tests::mini::mini_binary;
 use zk_integration_tests::real_zk::digest_credential;
 use zk_integration_tests::{RealZkEnsemble, ZkOptions, clients, require, require_real_zk};
@@ -260,6 +265,73 @@ async fn compare(reconfig: bool) {
         mini, real,
         "mini (left) and real (right) differ:\nmini: {mini:#?}\nreal: {real:#?}"
     );
+}
+
+/// kazoo on a standalone server: `/zookeeper/config` and `reconfig` with and without the
+/// super user; prints what it saw.
+const KAZOO_STANDALONE: &str = r#"
+import sys
+from kazoo.client import KazooClient
+plain = KazooClient(hosts=sys.argv[1], timeout=10.0); plain.start(timeout=30)
+root = KazooClient(hosts=sys.argv[1], timeout=10.0, auth_data=[("digest", "super:secret")])
+root.start(timeout=30)
+data, stat = plain.get("/zookeeper/config")
+print("config", repr(data), "dataVersion", stat.version, "mzxid", stat.mzxid)
+for label, zk in [("plain", plain), ("super", root)]:
+    for leaving in ["1", "9"]:
+        try:
+            print(label, leaving, "ok", zk.reconfig(joining=None, leaving=leaving, new_members=None))
+        except Exception as e:
+            print(label, leaving, "error", type(e).__name__)
+plain.stop(); root.stop()
+"#;
+
+async fn standalone(kind: BackendKind, reconfig: bool) -> Vec<String> {
+    let opts = ZkOptions::default()
+        .tick_time(500)
+        .reconfig_enabled(reconfig)
+        .super_user("super", "secret");
+    let server = Backend::start(kind, opts).await.expect("start a server");
+    let out = tokio::process::Command::new(clients::kazoo().expect("kazoo"))
+        .args(["-c", KAZOO_STANDALONE, &server.addr().to_string()])
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("run kazoo");
+    assert!(
+        out.status.success(),
+        "kazoo failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server.stop().await;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A standalone server: empty `/zookeeper/config`; `reconfig` refused with
+/// `ReconfigDisabled`, or with reconfiguration on, as the real server refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standalone_reconfig_matches_the_real_server() {
+    require_real_zk!();
+    require!("kazoo", clients::kazoo());
+    for reconfig in [false, true] {
+        let real = bounded(
+            Duration::from_secs(120),
+            standalone(BackendKind::Real, reconfig),
+        )
+        .await;
+        let mini = bounded(
+            Duration::from_secs(120),
+            standalone(BackendKind::Mini, reconfig),
+        )
+        .await;
+        assert_eq!(
+            mini, real,
+            "reconfigEnabled={reconfig}: mini (left), real (right)"
+        );
+    }
 }
 
 /// `reconfigEnabled=true`: the config node, kazoo's reconfig and its refusals, zkCli.sh.

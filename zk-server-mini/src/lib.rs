@@ -370,6 +370,19 @@ impl Builder {
         self
     }
 
+    /// `reconfigEnabled`. A standalone server then answers `reconfig` with `Unimplemented`
+    /// (-6) instead of `ReconfigDisabled` (-123), as ZooKeeper 3.8.0 does.
+    ///
+    /// ```
+    /// use zk_server_mini::MiniServer;
+    /// let builder = MiniServer::builder().reconfig_enabled(true);
+    /// # drop(builder);
+    /// ```
+    pub fn reconfig_enabled(mut self, on: bool) -> Self {
+        self.config.reconfig_enabled = on;
+        self
+    }
+
     /// Transactions between snapshots (default 100000).
     ///
     /// ```
