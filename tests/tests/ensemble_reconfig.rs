@@ -12,6 +12,8 @@
 //!   is no member) commits a new version, equal to its zxid, and fires the getConfig watch;
 //! - the Java `zkCli.sh` prints the configuration with `config`, refuses `reconfig` without
 //!   the super user, and prints `Committed new configuration:` with it;
+//! - ten reconfigurations committed while two kazoo clients on other members create nodes:
+//!   the versions increase, and every acknowledged create (and nothing else) is there after;
 //! - a real member's rewritten `zoo.cfg` (`dynamicConfigFile=`) reads back, in the mini, to
 //!   the membership its `/zookeeper/config` holds;
 //! - a standalone server leaves `/zookeeper/config` empty and refuses every `reconfig`,
@@ -156,6 +158,71 @@ except Exception as e:
 plain.stop(); root.stop()
 "#;
 
+/// Reconfigurations under client load: writers on `argv[1]` and `argv[2]` create nodes while
+/// the super user on `argv[3]` commits reconfigurations; every acknowledged create must be
+/// read back from a fresh session afterwards.
+const KAZOO_LOAD: &str = r#"
+import sys, threading
+from kazoo.client import KazooClient
+def client(host, auth=None):
+    zk = KazooClient(hosts=host, timeout=10.0, auth_data=auth)
+    zk.start(timeout=30)
+    return zk
+setup = client(sys.argv[1])
+setup.ensure_path("/load")
+acked = []
+lock = threading.Lock()
+stop = threading.Event()
+def writer(host, name):
+    zk = client(host)
+    i = 0
+    while not stop.is_set() or i < 20:
+        path = zk.create("/load/%s-" % name, b"x", sequence=True)
+        with lock:
+            acked.append(path)
+        i += 1
+    zk.stop()
+threads = [threading.Thread(target=writer, args=(h, n)) for h, n in
+           [(sys.argv[1], "a"), (sys.argv[2], "b")]]
+for t in threads: t.start()
+root = client(sys.argv[3], [("digest", "super:secret")])
+versions = []
+for _ in range(10):
+    data, stat = root.reconfig(joining=None, leaving="9", new_members=None)
+    versions.append(stat.mzxid)
+stop.set()
+for t in threads: t.join()
+check = client(sys.argv[2])
+check.sync("/load")
+present = set("/load/" + c for c in check.get_children("/load"))
+print("load: reconfigs committed", len(versions))
+print("load: versions increase", all(a < b for a, b in zip(versions, versions[1:])))
+print("load: writes acknowledged at least 40", len(acked) >= 40)
+print("load: every acknowledged write present", set(acked) <= present)
+print("load: nothing unacknowledged present", present <= set(acked))
+for zk in (setup, root, check): zk.stop()
+"#;
+
+async fn kazoo_load(hosts: [SocketAddr; 3]) -> Vec<String> {
+    let out = tokio::process::Command::new(clients::kazoo().expect("kazoo"))
+        .arg("-c")
+        .arg(KAZOO_LOAD)
+        .args(hosts.iter().map(ToString::to_string))
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("run kazoo");
+    assert!(
+        out.status.success(),
+        "kazoo under load failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
 async fn kazoo(plain: SocketAddr, root: SocketAddr) -> Vec<String> {
     let out = tokio::process::Command::new(clients::kazoo().expect("kazoo"))
         .args(["-c", KAZOO, &plain.to_string(), &root.to_string()])
@@ -224,6 +291,10 @@ async fn run(real: bool, reconfig: bool) -> Vec<String> {
         )
         .await,
     );
+    if reconfig {
+        let hosts = [ensemble.addr(1), ensemble.addr(2), ensemble.addr(3)];
+        seen.extend(kazoo_load(hosts).await);
+    }
     if let (Ensemble::Real(zk), true) = (&ensemble, reconfig) {
         the_rewritten_zoo_cfg_reads_back(zk).await;
     }
