@@ -10,6 +10,7 @@
 //!   server spec, or an incremental and a whole membership at once, `BadVersionError` for a
 //!   stale `from_config`; a change that leaves the membership as it is (removing an id that
 //!   is no member) commits a new version, equal to its zxid, and fires the getConfig watch;
+//! - `conf` ends in the member's quorum rows, `membership: ` and the configuration;
 //! - the Java `zkCli.sh` prints the configuration with `config`, refuses `reconfig` without
 //!   the super user, and prints `Committed new configuration:` with it;
 //! - ten reconfigurations committed while two kazoo clients on other members create nodes:
@@ -282,6 +283,20 @@ async fn zkcli(addr: SocketAddr, commands: &str) -> Vec<String> {
 async fn run(real: bool, reconfig: bool) -> Vec<String> {
     let ensemble = Ensemble::start(real, reconfig).await;
     let mut seen = kazoo(ensemble.addr(1), ensemble.addr(2)).await;
+    seen.push("-- conf on server 1, from serverId on".to_owned());
+    let conf = zk_integration_tests::four_letter_word(ensemble.addr(1), "conf")
+        .await
+        .expect("conf");
+    seen.extend(
+        conf.lines()
+            .skip_while(|l| !l.starts_with("serverId="))
+            .map(|l| match l.split_once('=') {
+                Some(("electionPort" | "quorumPort" | "version", _)) => {
+                    format!("{}=<n>", l.split('=').next().unwrap_or(""))
+                }
+                _ => normalise(l),
+            }),
+    );
     seen.push("-- zkCli.sh config, reconfig without and with the super user".to_owned());
     seen.extend(zkcli(ensemble.addr(3), "config\nreconfig -remove 9").await);
     seen.extend(

@@ -155,6 +155,15 @@ impl Builder {
             data_log_dir: log_dir.display().to_string(),
             max_client_cnxns: config.max_client_cnxns,
             mode: "looking".into(),
+            quorum_conf: format!(
+                "serverId={me}\ninitLimit={}\nsyncLimit={}\nelectionAlg=3\nelectionPort={}\n\
+                 quorumPort={}\npeerType={}\n",
+                config.init_limit,
+                config.sync_limit,
+                config.servers[&me].election_port,
+                config.servers[&me].quorum_port,
+                u8::from(config.is_observer(me)),
+            ),
             ..ServerFacts::default()
         };
         let (status_tx, status_rx) = watch::channel(MemberStatus {
