@@ -15,6 +15,7 @@
 //!   the super user, and prints `Committed new configuration:` with it;
 //! - ten reconfigurations committed while two kazoo clients on other members create nodes:
 //!   the versions increase, and every acknowledged create (and nothing else) is there after;
+//! - a member killed and restarted after them serves the newest configuration;
 //! - a real member's rewritten `zoo.cfg` (`dynamicConfigFile=`) reads back, in the mini, to
 //!   the membership its `/zookeeper/config` holds;
 //! - a standalone server leaves `/zookeeper/config` empty and refuses every `reconfig`,
@@ -75,6 +76,34 @@ impl Ensemble {
             Ensemble::Real(zk) => zk.node(id as usize - 1).addr(),
             Ensemble::Mini(c) => c.client_addr(id),
         }
+    }
+
+    /// Kills member `id` and starts it again (it syncs with the others before it serves).
+    async fn restart(&mut self, id: u64) {
+        match self {
+            Ensemble::Real(zk) => {
+                zk.kill(id as usize - 1);
+                zk.restart(id as usize - 1).await.expect("restart");
+            }
+            Ensemble::Mini(c) => {
+                c.kill(id).await;
+                c.restart(id).await.expect("restart");
+            }
+        }
+    }
+
+    /// `getConfig` on member `id` alone: the data, and the stat's version and mzxid.
+    async fn config(&self, id: u64) -> (Vec<u8>, i32, i64) {
+        let client = zk_client::Client::builder(&self.addr(id).to_string())
+            .session_timeout(Duration::from_secs(10))
+            .initial_connect_timeout(Duration::from_secs(60))
+            .connect()
+            .await
+            .expect("a session");
+        client.sync("/").await.expect("sync");
+        let (data, stat) = client.get_config().await.expect("getConfig");
+        client.close().await;
+        (data.to_vec(), stat.version, stat.mzxid)
     }
 
     async fn stop(self) {
@@ -281,7 +310,7 @@ async fn zkcli(addr: SocketAddr, commands: &str) -> Vec<String> {
 
 /// The whole scenario; returns what it observed.
 async fn run(real: bool, reconfig: bool) -> Vec<String> {
-    let ensemble = Ensemble::start(real, reconfig).await;
+    let mut ensemble = Ensemble::start(real, reconfig).await;
     let mut seen = kazoo(ensemble.addr(1), ensemble.addr(2)).await;
     seen.push("-- conf on server 1, from serverId on".to_owned());
     let conf = zk_integration_tests::four_letter_word(ensemble.addr(1), "conf")
@@ -309,6 +338,17 @@ async fn run(real: bool, reconfig: bool) -> Vec<String> {
     if reconfig {
         let hosts = [ensemble.addr(1), ensemble.addr(2), ensemble.addr(3)];
         seen.extend(kazoo_load(hosts).await);
+        // A restarted member comes back with the newest configuration, data and stat.
+        let before = ensemble.config(1).await;
+        ensemble.restart(3).await;
+        let after = ensemble.config(3).await;
+        assert_eq!(
+            String::from_utf8_lossy(&after.0),
+            String::from_utf8_lossy(&before.0),
+            "real: {real}"
+        );
+        assert_eq!((after.1, after.2), (before.1, before.2), "real: {real}");
+        seen.push("restarted member has the newest config".to_owned());
     }
     if let (Ensemble::Real(zk), true) = (&ensemble, reconfig) {
         the_rewritten_zoo_cfg_reads_back(zk).await;

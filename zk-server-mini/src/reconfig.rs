@@ -367,4 +367,33 @@ mod tests {
         .unwrap();
         assert_eq!(whole.len(), 2);
     }
+
+    #[test]
+    fn a_committed_configuration_survives_a_restart() {
+        let servers = three().servers;
+        let mut tree = DataTree::new();
+        install_initial(&mut tree, &servers, true, 1);
+        let initial = tree.get(CONFIG_PATH).map(|n| (n.mzxid, n.version));
+        assert_eq!(initial, Some((INITIAL_VERSION, -1)));
+        // A reconfig at zxid 0x100000009 rewrote it; the restarted member must keep it.
+        let committed = Membership {
+            servers: servers.clone(),
+            version: 0x1_0000_0009,
+        };
+        if let Some(n) = tree.get_mut(CONFIG_PATH) {
+            n.data = NodeData::copy_of(Some(committed.text().as_bytes()));
+            n.mzxid = committed.version;
+        }
+        install_initial(&mut tree, &servers, true, 2);
+        let node = tree.get(CONFIG_PATH).unwrap();
+        assert_eq!(node.mzxid, 0x1_0000_0009);
+        assert_eq!(node.data.as_slice(), Some(committed.text().as_bytes()));
+        // With reconfiguration off the initial text says version=0.
+        let mut off = DataTree::new();
+        install_initial(&mut off, &servers, false, 3);
+        let text = off
+            .get(CONFIG_PATH)
+            .and_then(|n| n.data.as_slice().map(|d| d.to_vec()));
+        assert!(text.is_some_and(|t| t.ends_with(b"\nversion=0")));
+    }
 }
