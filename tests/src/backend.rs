@@ -57,17 +57,17 @@ pub struct MiniZk {
 
 impl MiniZk {
     /// Starts a mini-server configured like a [`RealZk`] started with `opts`: `tickTime`,
-    /// session-timeout bounds, TTL nodes, superuser, `maxClientCnxns`, every four-letter word.
+    /// session-timeout bounds, TTL nodes, superuser, `maxClientCnxns`, `reconfigEnabled`, every
+    /// four-letter word.
     ///
     /// # Errors
     /// [`HarnessError::Unavailable`] for options the mini-server does not have (read-only mode,
-    /// Netty, reconfiguration, extra `zoo.cfg` lines, JVM properties); [`HarnessError::Io`] when
+    /// Netty, extra `zoo.cfg` lines, JVM properties); [`HarnessError::Io`] when
     /// it cannot start.
     pub async fn start(opts: &ZkOptions) -> Result<MiniZk, HarnessError> {
         let unsupported = [
             (opts.read_only_mode, "read-only mode"),
             (opts.netty, "the Netty connection factory"),
-            (opts.reconfig_enabled, "dynamic reconfiguration"),
             (!opts.extra_config.is_empty(), "extra zoo.cfg lines"),
             (!opts.jvm_properties.is_empty(), "JVM properties"),
         ];
@@ -98,6 +98,7 @@ impl MiniZk {
             .session_timeouts(clamp(min), clamp(max))
             .extended_types(opts.extended_types)
             .max_client_cnxns(opts.max_client_cnxns as usize)
+            .reconfig_enabled(opts.reconfig_enabled)
             .four_letter_words(&["*"]);
         if let Some(digest) = &opts.super_digest {
             builder = builder.super_digest(digest.clone());
@@ -133,7 +134,7 @@ pub enum Backend {
     /// The reference server.
     Real(RealZk),
     /// The workspace's server.
-    Mini(MiniZk),
+    Mini(Box<MiniZk>),
 }
 
 impl Backend {
@@ -145,7 +146,9 @@ impl Backend {
     pub async fn start(kind: BackendKind, opts: ZkOptions) -> Result<Backend, HarnessError> {
         match kind {
             BackendKind::Real => RealZk::start_standalone(opts).await.map(Backend::Real),
-            BackendKind::Mini => MiniZk::start(&opts).await.map(Backend::Mini),
+            BackendKind::Mini => MiniZk::start(&opts)
+                .await
+                .map(|m| Backend::Mini(Box::new(m))),
         }
     }
 
@@ -198,7 +201,7 @@ impl Backend {
     pub fn as_mini(&self) -> Option<&MiniZk> {
         match self {
             Self::Real(_) => None,
-            Self::Mini(mini) => Some(mini),
+            Self::Mini(mini) => Some(&**mini),
         }
     }
 
@@ -207,7 +210,7 @@ impl Backend {
     pub async fn stop(self) {
         match self {
             Self::Real(zk) => drop(zk),
-            Self::Mini(mini) => mini.stop().await,
+            Self::Mini(mini) => (*mini).stop().await,
         }
     }
 }

@@ -70,6 +70,7 @@ pub struct ClusterBuilder {
     snap_count: u64,
     observers: usize,
     read_only_mode: bool,
+    extra_config: Vec<(String, String)>,
 }
 
 impl ClusterBuilder {
@@ -164,6 +165,19 @@ impl ClusterBuilder {
         self
     }
 
+    /// One more `key=value` line in every member's `zoo.cfg` (`reconfigEnabled`,
+    /// `superDigest`, `skipACL`, ...).
+    ///
+    /// ```
+    /// use zk_server_mini::cluster::TestCluster;
+    /// let builder = TestCluster::builder(3).config("reconfigEnabled", "true");
+    /// # drop(builder);
+    /// ```
+    pub fn config(mut self, key: &str, value: &str) -> Self {
+        self.extra_config.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
     /// Starts every member.
     ///
     /// # Errors
@@ -205,12 +219,13 @@ impl ClusterBuilder {
                         quorum_port: free_port(),
                         election_port: free_port(),
                         observer: id > self.size as u64,
+                        client: None,
                     },
                 );
                 client_ports.insert(id, free_port());
             }
             let mut cluster = TestCluster {
-                builder: self.clone(),
+                builder: Box::new(self.clone()),
                 dir: dir.clone(),
                 owned,
                 servers,
@@ -282,7 +297,7 @@ enum Running {
 /// # Ok(()) }
 /// ```
 pub struct TestCluster {
-    builder: ClusterBuilder,
+    builder: Box<ClusterBuilder>,
     dir: PathBuf,
     owned: bool,
     servers: BTreeMap<u64, PeerAddr>,
@@ -325,6 +340,7 @@ impl TestCluster {
             snap_count: 100_000,
             observers: 0,
             read_only_mode: false,
+            extra_config: Vec::new(),
         }
     }
 
@@ -365,6 +381,9 @@ impl TestCluster {
         }
         if self.builder.read_only_mode {
             s.push_str("readonlymode.enabled=true\n");
+        }
+        for (k, v) in &self.builder.extra_config {
+            s.push_str(&format!("{k}={v}\n"));
         }
         s
     }

@@ -74,6 +74,16 @@ pub struct ServerConfig {
     /// server takes the `zoo.cfg` line `readonlymode.enabled=true` and the command-line flag
     /// `-Dreadonlymode.enabled=true`.
     pub read_only_mode: bool,
+    /// `reconfigEnabled`: dynamic reconfiguration (the `reconfig` request, and a versioned
+    /// `/zookeeper/config`); off by default, as in ZooKeeper 3.5+.
+    pub reconfig_enabled: bool,
+    /// `skipACL=yes`: no ACL is checked (ZooKeeper's `zookeeper.skipACL`); here it only
+    /// lets a `reconfig` through without the super user.
+    pub skip_acl: bool,
+    /// `dynamicConfigFile`: the file with the `server.N` lines, as a ZooKeeper 3.5+ member
+    /// with `reconfigEnabled` rewrites its `zoo.cfg` (`zoo.cfg.dynamic.<version>`). `--config`
+    /// reads it when `zoo.cfg` itself lists no server.
+    pub dynamic_config_file: Option<PathBuf>,
 }
 
 /// One `server.N` line.
@@ -96,6 +106,9 @@ pub struct PeerAddr {
     pub election_port: u16,
     /// The line ends in `:observer`: a non-voting member.
     pub observer: bool,
+    /// The client address after `;`, as ZooKeeper writes it back (`;2181` becomes
+    /// `0.0.0.0:2181`); `None` when the line has none.
+    pub client: Option<String>,
 }
 
 /// `peerType=participant|observer` (and the last field of a `server.N` line).
@@ -148,7 +161,10 @@ impl PeerAddr {
     pub fn parse(value: &str) -> Result<Self, String> {
         let form =
             || format!("{value:?} is not host:quorumPort:electionPort[:participant|:observer]");
-        let server = value.split(';').next().unwrap_or_default().trim();
+        let (server, client) = match value.split_once(';') {
+            Some((s, c)) => (s.trim(), Some(client_addr(c.trim()).ok_or_else(form)?)),
+            None => (value.trim(), None),
+        };
         let parts: Vec<&str> = server.split(':').collect();
         let (host, q, e, role) = match parts.as_slice() {
             [h, q, e] => (h, q, e, PeerType::Participant),
@@ -163,7 +179,20 @@ impl PeerAddr {
             quorum_port: q.parse().map_err(|_| form())?,
             election_port: e.parse().map_err(|_| form())?,
             observer: role == PeerType::Observer,
+            client,
         })
+    }
+}
+
+/// `port` or `host:port` after a server line's `;`, as ZooKeeper normalises it.
+fn client_addr(c: &str) -> Option<String> {
+    match c.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() => {
+            port.parse::<u16>().ok()?;
+            Some(format!("{host}:{port}"))
+        }
+        Some(_) => None,
+        None => Some(format!("0.0.0.0:{}", c.parse::<u16>().ok()?)),
     }
 }
 
@@ -199,6 +228,9 @@ impl Default for ServerConfig {
             init_limit: 10,
             sync_limit: 5,
             read_only_mode: false,
+            reconfig_enabled: false,
+            skip_acl: false,
+            dynamic_config_file: None,
         }
     }
 }
@@ -373,6 +405,13 @@ impl ServerConfig {
                 }
                 // ZooKeeper 3.8.0 takes it as a JVM property only; accepted here as a line.
                 "readonlymode.enabled" => c.read_only_mode = parse(key, value)?,
+                "reconfigEnabled" => c.reconfig_enabled = parse(key, value)?,
+                "skipACL" | "zookeeper.skipACL" => c.skip_acl = value == "yes" || value == "true",
+                // Accepted as ZooKeeper does; an ensemble of one still runs standalone here.
+                "standaloneEnabled" => {
+                    let _: bool = parse(key, value)?;
+                }
+                "dynamicConfigFile" => c.dynamic_config_file = Some(PathBuf::from(value)),
                 k if k.starts_with("server.") => c.add_server(k, value)?,
                 _ => tracing::info!(key, "ignoring unknown zoo.cfg key"),
             }
@@ -387,6 +426,45 @@ impl ServerConfig {
             });
         }
         Ok(c)
+    }
+
+    /// Adds the `server.N` lines of a dynamic configuration file (`zoo.cfg.dynamic.<version>`
+    /// as ZooKeeper 3.5+ writes it; its `version=` line is skipped).
+    ///
+    /// ```
+    /// use zk_server_mini::ServerConfig;
+    /// let mut cfg = ServerConfig::from_zoo_cfg("dataDir=/x\ndynamicConfigFile=/x/zoo.cfg.dynamic.100000000\n")?;
+    /// cfg.add_dynamic_config("server.1=127.0.0.1:2888:3888:participant\nserver.2=127.0.0.1:2889:3889:observer;2181\nversion=100000000")?;
+    /// assert_eq!((cfg.participants(), cfg.observers()), (vec![1], vec![2]));
+    /// # Ok::<(), zk_server_mini::config::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A malformed or repeated `server.N` line, a list of observers only, or any other key.
+    pub fn add_dynamic_config(&mut self, text: &str) -> Result<(), ConfigError> {
+        for line in text.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') || line.starts_with("version=") {
+                continue;
+            }
+            match line.split_once('=') {
+                Some((key, value)) if key.trim().starts_with("server.") => {
+                    self.add_server(key.trim(), value.trim())?
+                }
+                _ => {
+                    return Err(ConfigError::Ensemble {
+                        key: "dynamicConfigFile".into(),
+                        why: format!("{line:?} is not a server.N line"),
+                    });
+                }
+            }
+        }
+        if !self.servers.is_empty() && self.servers.values().all(|a| a.observer) {
+            return Err(ConfigError::Ensemble {
+                key: "server.N".into(),
+                why: "Observers w/o participants is an invalid configuration".into(),
+            });
+        }
+        Ok(())
     }
 
     /// Whether member `id` is an observer. As in ZooKeeper, the `server.N` line decides: a
@@ -511,6 +589,16 @@ impl ServerConfig {
                         error: e.to_string(),
                     })?;
                     c = Self::from_zoo_cfg(&text)?;
+                    if let (Some(file), true) =
+                        (c.dynamic_config_file.clone(), c.servers.is_empty())
+                    {
+                        let text =
+                            std::fs::read_to_string(&file).map_err(|e| ConfigError::Read {
+                                path: file.display().to_string(),
+                                error: e.to_string(),
+                            })?;
+                        c.add_dynamic_config(&text)?;
+                    }
                     have_data_dir = true;
                     have_port = true;
                 }
@@ -625,5 +713,40 @@ mod tests {
         assert!(ServerConfig::from_zoo_cfg("tickTime=x\ndataDir=/d").is_err());
         assert!(ServerConfig::from_zoo_cfg("tickTime=1").is_err());
         assert!(ServerConfig::from_args(["--port".to_string()]).is_err());
+    }
+
+    #[test]
+    fn a_rewritten_zoo_cfg_reads_its_dynamic_file() {
+        // What a real 3.8.0 member with reconfigEnabled leaves behind: zoo.cfg without server
+        // lines, pointing at zoo.cfg.dynamic.<version>.
+        let dir = tempfile::tempdir().unwrap();
+        let dynamic = dir.path().join("zoo.cfg.dynamic.10000000d");
+        std::fs::write(
+            &dynamic,
+            "server.1=127.0.0.1:1:2:participant\nserver.2=127.0.0.1:3:4:participant\n\
+             server.3=127.0.0.1:5:6:participant\nserver.4=127.0.0.1:7:8:observer;127.0.0.1:9\n\
+             version=10000000d",
+        )
+        .unwrap();
+        let cfg_path = dir.path().join("zoo.cfg");
+        std::fs::write(
+            &cfg_path,
+            format!(
+                "dataDir={}\nclientPort=2181\nreconfigEnabled=true\ndynamicConfigFile={}\n",
+                dir.path().display(),
+                dynamic.display()
+            ),
+        )
+        .unwrap();
+        let args = ["--config".to_owned(), cfg_path.display().to_string()];
+        let cfg = ServerConfig::from_args(args).unwrap_or_else(|e| panic!("{e}"));
+        assert!(cfg.reconfig_enabled);
+        assert_eq!(
+            (cfg.participants(), cfg.observers()),
+            (vec![1, 2, 3], vec![4])
+        );
+        assert_eq!(cfg.servers[&4].client.as_deref(), Some("127.0.0.1:9"));
+        let mut bad = cfg.clone();
+        assert!(bad.add_dynamic_config("clientPort=1").is_err());
     }
 }

@@ -37,6 +37,9 @@ pub struct ServerFacts {
     pub mode: String,
     /// Extra `mntr` rows (`key\tvalue\n` each): an ensemble leader's follower counts.
     pub extra_mntr: String,
+    /// An ensemble member's `conf` rows from `serverId=` to `peerType=` (empty: standalone,
+    /// `serverId=0`); `membership: ` and the `/zookeeper/config` text follow them.
+    pub quorum_conf: String,
 }
 
 impl ServerFacts {
@@ -248,17 +251,7 @@ impl StateMachine {
                 }
                 s
             }
-            "conf" => format!(
-                "clientPort={}\nclientPortAddress={}\ndataDir={}\ndataDirSize=0\ndataLogDir={}\ndataLogSize=0\ntickTime={}\nmaxClientCnxns={}\nminSessionTimeout={}\nmaxSessionTimeout={}\nclientPortListenBacklog=-1\nserverId=0\n",
-                facts.client_port,
-                facts.client_address,
-                facts.data_dir,
-                facts.data_log_dir,
-                self.config.tick_ms,
-                facts.max_client_cnxns,
-                self.config.min_session_timeout_ms,
-                self.config.max_session_timeout_ms,
-            ),
+            "conf" => self.conf(facts),
             "envi" => format!(
                 "Environment:\nzookeeper.version={VERSION}\nhost.name={}\njava.version=none (Rust)\nos.name={}\nos.arch={}\nuser.dir={}\n",
                 std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into()),
@@ -270,6 +263,38 @@ impl StateMachine {
             ),
             other => format!("{other} is not supported by zk-server-mini\n"),
         }
+    }
+
+    /// `conf`: the settings, then for an ensemble member its quorum rows and, as ZooKeeper
+    /// 3.8.0 prints it, `membership: ` and the configuration `/zookeeper/config` holds.
+    fn conf(&self, facts: &ServerFacts) -> String {
+        let mut s = format!(
+            "clientPort={}\nclientPortAddress={}\ndataDir={}\ndataDirSize=0\ndataLogDir={}\n\
+             dataLogSize=0\ntickTime={}\nmaxClientCnxns={}\nminSessionTimeout={}\n\
+             maxSessionTimeout={}\nclientPortListenBacklog=-1\n",
+            facts.client_port,
+            facts.client_address,
+            facts.data_dir,
+            facts.data_log_dir,
+            self.config.tick_ms,
+            facts.max_client_cnxns,
+            self.config.min_session_timeout_ms,
+            self.config.max_session_timeout_ms,
+        );
+        if facts.quorum_conf.is_empty() {
+            s.push_str("serverId=0\n");
+        } else {
+            s.push_str(&facts.quorum_conf);
+            s.push_str("membership: \n");
+            let text = self
+                .replica
+                .tree
+                .get(crate::reconfig::CONFIG_PATH)
+                .and_then(|n| n.data.as_slice().map(String::from_utf8_lossy))
+                .unwrap_or_default();
+            s.push_str(&text);
+        }
+        s
     }
 
     fn srvr(&self, mode: &str) -> String {

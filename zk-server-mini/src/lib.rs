@@ -46,6 +46,7 @@ pub mod ensemble;
 pub mod fault_control;
 pub mod four_letter;
 pub mod prep;
+pub mod reconfig;
 pub mod replica;
 mod running;
 mod server;
@@ -369,6 +370,19 @@ impl Builder {
         self
     }
 
+    /// `reconfigEnabled`. A standalone server then answers `reconfig` with `Unimplemented`
+    /// (-6) instead of `ReconfigDisabled` (-123), as ZooKeeper 3.8.0 does.
+    ///
+    /// ```
+    /// use zk_server_mini::MiniServer;
+    /// let builder = MiniServer::builder().reconfig_enabled(true);
+    /// # drop(builder);
+    /// ```
+    pub fn reconfig_enabled(mut self, on: bool) -> Self {
+        self.config.reconfig_enabled = on;
+        self
+    }
+
     /// Transactions between snapshots (default 100000).
     ///
     /// ```
@@ -561,6 +575,11 @@ impl Builder {
             max_watch_bytes_per_connection: config.max_watch_bytes_per_connection,
             // The one random draw: the state machine itself is deterministic.
             session_secret: rand::random(),
+            reconfig: crate::prep::ReconfigPolicy {
+                enabled: config.reconfig_enabled,
+                skip_acl: config.skip_acl,
+                ensemble: false,
+            },
         };
         let sm = StateMachine::new(tree, core_config, 0, wall_ms());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);

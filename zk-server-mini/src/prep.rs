@@ -208,6 +208,8 @@ pub struct PrepConfig {
     pub extended_types: bool,
     /// Largest node data accepted, in bytes.
     pub max_data_len: usize,
+    /// How `reconfig` requests are treated.
+    pub reconfig: ReconfigPolicy,
 }
 
 impl Default for PrepConfig {
@@ -215,8 +217,27 @@ impl Default for PrepConfig {
         Self {
             extended_types: false,
             max_data_len: zk_proto::codec::DEFAULT_MAX_FRAME_LEN,
+            reconfig: ReconfigPolicy::default(),
         }
     }
+}
+
+/// What prep needs to answer `reconfig` (opcode 16) as a real 3.8.0 server does.
+///
+/// ```
+/// use zk_server_mini::prep::ReconfigPolicy;
+/// let p = ReconfigPolicy::default();
+/// assert!(!p.enabled && !p.skip_acl && !p.ensemble); // answered ReconfigDisabled
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReconfigPolicy {
+    /// `reconfigEnabled`; when off every `reconfig` is answered `ReconfigDisabled` (-123).
+    pub enabled: bool,
+    /// `skipACL=yes`: no super user needed.
+    pub skip_acl: bool,
+    /// Whether the server is an ensemble member (a standalone server answers
+    /// `Unimplemented`, -6).
+    pub ensemble: bool,
 }
 
 /// Prep's view of the tree plus pending changes.
@@ -359,7 +380,7 @@ impl<'a> Prep<'a> {
             // Outside a multi, 3.8 runs check's usual checks (a failure is an ordinary error
             // reply that uses a zxid); a passing one is logged but never answered.
             Request::Check(r) => self.check(&nodes, caller, &r.path, r.version),
-            Request::Reconfig(_) => Err(ErrorCode::ReconfigDisabled),
+            Request::Reconfig(r) => self.reconfig(&mut nodes, caller, r),
             _ => Err(ErrorCode::BadArguments),
         };
         *self.pending = nodes;
@@ -763,5 +784,6 @@ impl<'a> Prep<'a> {
     }
 }
 
+mod reconfig;
 #[cfg(test)]
 mod tests;

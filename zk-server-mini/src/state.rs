@@ -91,6 +91,8 @@ pub struct CoreConfig {
     /// The secret session passwords are derived from (with the session id). The state
     /// machine draws no randomness of its own; the driver picks this at random at startup.
     pub session_secret: [u8; 16],
+    /// How `reconfig` is answered (`reconfigEnabled`, `skipACL`, ensemble or standalone).
+    pub reconfig: crate::prep::ReconfigPolicy,
 }
 
 impl Default for CoreConfig {
@@ -108,6 +110,7 @@ impl Default for CoreConfig {
             max_watches_per_connection: crate::watches::DEFAULT_MAX_WATCHES,
             max_watch_bytes_per_connection: crate::watches::DEFAULT_MAX_WATCH_BYTES,
             session_secret: [0; 16],
+            reconfig: crate::prep::ReconfigPolicy::default(),
         }
     }
 }
@@ -833,6 +836,7 @@ impl StateMachine {
         PrepConfig {
             extended_types: self.config.extended_types,
             max_data_len: self.config.max_data_len,
+            reconfig: self.config.reconfig,
         }
     }
 

@@ -40,7 +40,7 @@ pub use driver::{MemberFaults, MemberStatus};
 /// use zk_server_mini::config::PeerAddr;
 /// use zk_server_mini::ensemble::ensemble_id;
 ///
-/// let addr = |p| PeerAddr { host: "127.0.0.1".into(), quorum_port: p, election_port: 1, observer: false };
+/// let addr = |p| PeerAddr { host: "127.0.0.1".into(), quorum_port: p, election_port: 1, observer: false, client: None };
 /// let a: BTreeMap<u64, PeerAddr> = [(1, addr(2888)), (2, addr(2889))].into();
 /// let b: BTreeMap<u64, PeerAddr> = [(1, addr(2888)), (2, addr(2890))].into();
 /// assert_ne!(ensemble_id(&a), ensemble_id(&b));

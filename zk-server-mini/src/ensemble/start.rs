@@ -51,7 +51,7 @@ impl Builder {
                 source,
             })?
         };
-        let tree = match &recovered.snapshot {
+        let mut tree = match &recovered.snapshot {
             Some(s) => crate::snapshot::deserialize_shared(s.data.clone()).map_err(|e| {
                 ServerError::Recovery {
                     dir: zab_dir.clone(),
@@ -60,6 +60,12 @@ impl Builder {
             })?,
             None => crate::tree::DataTree::new(),
         };
+        crate::reconfig::install_initial(
+            &mut tree,
+            &config.servers,
+            config.reconfig_enabled,
+            crate::server::wall_ms(),
+        );
         let tick_ms = config.tick_ms.clamp(1, i32::MAX as u64);
         // The member's own server.N line decides whether it votes (ZooKeeper's rule; a
         // disagreeing peerType is logged by is_observer).
@@ -106,6 +112,11 @@ impl Builder {
             max_watches_per_connection: config.max_watches_per_connection,
             max_watch_bytes_per_connection: config.max_watch_bytes_per_connection,
             session_secret: session_secret(ensemble_id),
+            reconfig: crate::prep::ReconfigPolicy {
+                enabled: config.reconfig_enabled,
+                skip_acl: config.skip_acl,
+                ensemble: true,
+            },
         };
         let sm = StateMachine::new(tree, core_config.clone(), 0, crate::server::wall_ms());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -144,6 +155,15 @@ impl Builder {
             data_log_dir: log_dir.display().to_string(),
             max_client_cnxns: config.max_client_cnxns,
             mode: "looking".into(),
+            quorum_conf: format!(
+                "serverId={me}\ninitLimit={}\nsyncLimit={}\nelectionAlg=3\nelectionPort={}\n\
+                 quorumPort={}\npeerType={}\n",
+                config.init_limit,
+                config.sync_limit,
+                config.servers[&me].election_port,
+                config.servers[&me].quorum_port,
+                u8::from(config.is_observer(me)),
+            ),
             ..ServerFacts::default()
         };
         let (status_tx, status_rx) = watch::channel(MemberStatus {

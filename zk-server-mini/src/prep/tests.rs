@@ -288,3 +288,92 @@ fn reaping_rules() {
     let mut prep = Prep::new(&t, &mut pending, config);
     assert!(matches!(prep.reap("/t", 1_000), Some(Txn::Delete { .. })));
 }
+
+#[test]
+fn reconfig_is_answered_as_the_real_server_answers_it() {
+    use crate::reconfig::{CONFIG_PATH, install_initial};
+    use zk_proto::ReconfigRequest;
+    let cfg = crate::ServerConfig::from_zoo_cfg(
+        "dataDir=/x\nserver.1=127.0.0.1:1:2\nserver.2=127.0.0.1:3:4\nserver.3=127.0.0.1:5:6\n",
+    )
+    .unwrap();
+    let mut tree = DataTree::new();
+    install_initial(&mut tree, &cfg.servers, true, 7);
+    let remove = |ids: &str| {
+        Request::Reconfig(ReconfigRequest {
+            joining_servers: None,
+            leaving_servers: Some(ids.into()),
+            new_members: None,
+            cur_config_id: -1,
+        })
+    };
+    let add = Request::Reconfig(ReconfigRequest {
+        joining_servers: Some("server.4=127.0.0.1:7:8:observer".into()),
+        leaving_servers: None,
+        new_members: None,
+        cur_config_id: -1,
+    });
+    let prep =
+        |policy: ReconfigPolicy, caller: &Caller<'_>, req: &Request, pending: &mut Pending| {
+            let config = PrepConfig {
+                reconfig: policy,
+                ..PrepConfig::default()
+            };
+            Prep::new(&tree, pending, config).write(caller, req)
+        };
+    let on = ReconfigPolicy {
+        enabled: true,
+        skip_acl: false,
+        ensemble: true,
+    };
+    let super_ids = [Id::new("super", "")];
+    let root = Caller {
+        session_id: ME.session_id,
+        ids: &super_ids,
+    };
+    let err = |code| Txn::Error(code);
+    let p = &mut Pending::default();
+    assert_eq!(
+        prep(ReconfigPolicy::default(), &root, &remove("9"), p),
+        err(ErrorCode::ReconfigDisabled)
+    );
+    let standalone = ReconfigPolicy {
+        ensemble: false,
+        ..on
+    };
+    assert_eq!(
+        prep(standalone, &root, &remove("9"), p),
+        err(ErrorCode::Unimplemented)
+    );
+    assert_eq!(prep(on, &ME, &remove("9"), p), err(ErrorCode::NoAuth));
+    assert_eq!(
+        prep(on, &root, &remove("1,2,3"), p),
+        err(ErrorCode::BadArguments)
+    );
+    // Membership changes are not implemented yet; the no-op change commits a new version.
+    assert_eq!(prep(on, &root, &add, p), err(ErrorCode::Unimplemented));
+    p.set_next_zxid(0x1_0000_0004);
+    let skip = ReconfigPolicy {
+        skip_acl: true,
+        ..on
+    };
+    let Txn::SetData {
+        path,
+        data,
+        version,
+    } = prep(skip, &ME, &remove("9"), p)
+    else {
+        panic!("a no-op reconfig is a setData of the config node");
+    };
+    assert_eq!((path.as_str(), version), (CONFIG_PATH, -1));
+    let text = String::from_utf8(data.unwrap().to_vec()).unwrap();
+    assert!(
+        text.ends_with("server.3=127.0.0.1:5:6:participant\nversion=100000004"),
+        "{text}"
+    );
+    // One at a time: a second reconfig while the first is unapplied.
+    assert_eq!(
+        prep(on, &root, &remove("9"), p),
+        err(ErrorCode::ReconfigInProgress)
+    );
+}

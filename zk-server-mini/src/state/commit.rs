@@ -267,6 +267,16 @@ impl StateMachine {
                         let body = Response::Multi(MultiResponse { results });
                         self.reply(conn, xid, zxid, ErrorCode::Ok, &body);
                     }
+                    (TxnResult::Stat(stat), Request::Reconfig(_)) => {
+                        // The new configuration and the node's stat, as getData answers.
+                        let data = self
+                            .replica
+                            .tree
+                            .get(crate::reconfig::CONFIG_PATH)
+                            .and_then(|n| n.data.as_slice().map(Bytes::copy_from_slice));
+                        let body = Response::GetData(GetDataResponse { data, stat });
+                        self.reply(conn, xid, zxid, ErrorCode::Ok, &body);
+                    }
                     (result, request) => {
                         let body = single_result(result, request.op_code());
                         self.reply(conn, xid, zxid, ErrorCode::Ok, &body);

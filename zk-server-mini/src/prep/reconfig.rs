@@ -1,0 +1,70 @@
+//! `reconfig` (opcode 16) in prep: the checks a real 3.8.0 leader makes, in its order.
+
+use bytes::Bytes;
+use zk_proto::ErrorCode;
+use zk_proto::acl::Perms;
+
+use super::{Caller, NodeView, Pending, Prep};
+use crate::acl_check::allowed;
+use crate::txn::Txn;
+
+impl Prep<'_> {
+    /// `reconfig`, in the real server's order of checks: enabled, standalone, the caller's
+    /// WRITE permission on `/zookeeper/config` (only the super user has it) unless
+    /// `skipACL`, one reconfiguration at a time, then the request itself. A change that
+    /// leaves the membership as it is commits a new config version (as ZooKeeper does);
+    /// changing the membership is not implemented yet (`Unimplemented`).
+    pub(super) fn reconfig(
+        &self,
+        nodes: &mut Pending,
+        caller: &Caller<'_>,
+        r: &zk_proto::ReconfigRequest,
+    ) -> Result<Txn, ErrorCode> {
+        use crate::reconfig::{CONFIG_PATH, Membership, next_membership};
+        let policy = self.config.reconfig;
+        if !policy.enabled {
+            return Err(ErrorCode::ReconfigDisabled);
+        }
+        if !policy.ensemble {
+            return Err(ErrorCode::Unimplemented);
+        }
+        let node = self
+            .view(nodes, CONFIG_PATH)
+            .ok_or(ErrorCode::SystemError)?;
+        if !policy.skip_acl && !allowed(&node.acl, caller.ids, Perms::WRITE) {
+            return Err(ErrorCode::NoAuth);
+        }
+        if nodes.get(CONFIG_PATH).is_some() {
+            return Err(ErrorCode::ReconfigInProgress);
+        }
+        let current = self
+            .tree
+            .get(CONFIG_PATH)
+            .and_then(|n| n.data.as_slice())
+            .and_then(|d| std::str::from_utf8(d).ok())
+            .and_then(Membership::parse)
+            .ok_or(ErrorCode::SystemError)?;
+        let next = next_membership(&current, r)?;
+        if next != current.servers {
+            return Err(ErrorCode::Unimplemented);
+        }
+        let text = Membership {
+            servers: next,
+            version: nodes.next_zxid,
+        }
+        .text();
+        nodes.insert(
+            CONFIG_PATH.to_owned(),
+            Some(NodeView {
+                version: -1,
+                mtime: i64::MAX,
+                ..node
+            }),
+        );
+        Ok(Txn::SetData {
+            path: CONFIG_PATH.to_owned(),
+            data: Some(Bytes::from(text)),
+            version: -1,
+        })
+    }
+}
