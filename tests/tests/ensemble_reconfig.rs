@@ -24,22 +24,15 @@
 //! The observations of both runs must be equal. Member ports differ between the runs, so
 //! every `host:quorumPort:electionPort` is written as `ADDR` before comparing.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use zk_integration_tests::backend::{Backend, BackendKind};
+use zk_integration_tests::bounded;
 use zk_integration_tests::mini::mini_binary;
 use zk_integration_tests::real_zk::digest_credential;
 use zk_integration_tests::{RealZkEnsemble, ZkOptions, clients, require, require_real_zk};
 use zk_server_mini::cluster::TestCluster;
-
-async fn bounded<F: Future>(limit: Duration, f: F) -> F::Output {
-    match tokio::time::timeout(limit, f).await {
-        Ok(out) => out,
-        Err(_) => panic!("test did not finish within {limit:?}"),
-    }
-}
 
 /// One of the two ensembles under test.
 enum Ensemble {
