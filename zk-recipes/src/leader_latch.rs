@@ -420,10 +420,7 @@ async fn run(inner: Arc<Inner>) {
     let decide = contend::first_n(1);
     let mut backoff = Duration::from_millis(50);
     while !inner.close.is_cancelled() {
-        let wait = Wait {
-            cancel: Some(inner.close.clone()),
-            ..Wait::default()
-        };
+        let wait = Wait::cancelled_by(inner.close.clone());
         match contend::acquire(&spec(&inner, &decide), &wait).await {
             Ok(guard) => {
                 backoff = Duration::from_millis(50);

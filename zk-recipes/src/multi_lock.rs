@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use crate::contend::Wait;
 use crate::error::Result;
 use crate::mutex::Mutex;
@@ -94,11 +92,7 @@ impl MultiLock {
     /// # Ok(()) }
     /// ```
     pub async fn acquire_timeout(&self, timeout: Duration) -> Result<MultiGuard> {
-        self.acquire_with(Wait {
-            deadline: Some(Instant::now() + timeout),
-            ..Wait::default()
-        })
-        .await
+        self.acquire_with(Wait::within(timeout)).await
     }
 
     async fn acquire_with(&self, wait: Wait) -> Result<MultiGuard> {

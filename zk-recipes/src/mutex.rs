@@ -229,11 +229,7 @@ impl Mutex {
     /// # Ok(()) }
     /// ```
     pub async fn acquire_until(&self, deadline: Instant) -> Result<MutexGuard> {
-        self.acquire_with(Wait {
-            deadline: Some(deadline),
-            ..Wait::default()
-        })
-        .await
+        self.acquire_with(Wait::until(deadline)).await
     }
 
     /// Waits until acquired or `cancel` fires ([`RecipeError::Cancelled`](crate::RecipeError::Cancelled)).
@@ -248,11 +244,7 @@ impl Mutex {
     /// # drop(guard); Ok(()) }
     /// ```
     pub async fn acquire_cancellable(&self, cancel: CancellationToken) -> Result<MutexGuard> {
-        self.acquire_with(Wait {
-            cancel: Some(cancel),
-            ..Wait::default()
-        })
-        .await
+        self.acquire_with(Wait::cancelled_by(cancel)).await
     }
 
     /// Acquires only if nobody holds or waits before us; `Ok(None)` otherwise (our node is
@@ -269,17 +261,7 @@ impl Mutex {
     /// # Ok(()) }
     /// ```
     pub async fn try_acquire(&self) -> Result<Option<MutexGuard>> {
-        match self
-            .acquire_with(Wait {
-                try_once: true,
-                ..Wait::default()
-            })
-            .await
-        {
-            Ok(g) => Ok(Some(g)),
-            Err(crate::RecipeError::Deadline(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
+        contend::none_if_busy(self.acquire_with(Wait::once()).await)
     }
 
     pub(crate) async fn acquire_with(&self, wait: Wait) -> Result<MutexGuard> {

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use tokio::time::Instant;
 use zk_client::Client;
 
 use crate::contend::{self, Decision, Spec, Wait};
@@ -150,7 +149,7 @@ impl ReadWriteLock {
     /// # Ok(()) }
     /// ```
     pub async fn read_timeout(&self, timeout: Duration) -> Result<OwnershipGuard> {
-        self.lock(false, None, deadline(timeout)).await
+        self.lock(false, None, Wait::within(timeout)).await
     }
 
     /// Waits for the write lock.
@@ -185,7 +184,7 @@ impl ReadWriteLock {
     /// # Ok(()) }
     /// ```
     pub async fn write_timeout(&self, timeout: Duration) -> Result<OwnershipGuard> {
-        self.lock(true, None, deadline(timeout)).await
+        self.lock(true, None, Wait::within(timeout)).await
     }
 
     /// The read lock if no writer holds or waits before us; `Ok(None)` otherwise.
@@ -202,17 +201,7 @@ impl ReadWriteLock {
     /// # Ok(()) }
     /// ```
     pub async fn try_read(&self) -> Result<Option<OwnershipGuard>> {
-        try_once(
-            self.lock(
-                false,
-                None,
-                Wait {
-                    try_once: true,
-                    ..Wait::default()
-                },
-            )
-            .await,
-        )
+        contend::none_if_busy(self.lock(false, None, Wait::once()).await)
     }
 
     /// The write lock if nobody holds or waits before us; `Ok(None)` otherwise.
@@ -228,17 +217,7 @@ impl ReadWriteLock {
     /// # Ok(()) }
     /// ```
     pub async fn try_write(&self) -> Result<Option<OwnershipGuard>> {
-        try_once(
-            self.lock(
-                true,
-                None,
-                Wait {
-                    try_once: true,
-                    ..Wait::default()
-                },
-            )
-            .await,
-        )
+        contend::none_if_busy(self.lock(true, None, Wait::once()).await)
     }
 
     /// Takes the read lock while holding `write` (a downgrade path: release the write guard
@@ -285,20 +264,5 @@ impl ReadWriteLock {
     pub async fn contenders(&self) -> Result<Vec<Contender>> {
         let decide = contend::first_n(1);
         crate::mutex::list_contenders(&self.spec(true, &decide)).await
-    }
-}
-
-fn try_once(result: Result<OwnershipGuard>) -> Result<Option<OwnershipGuard>> {
-    match result {
-        Ok(g) => Ok(Some(g)),
-        Err(crate::RecipeError::Deadline(_)) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-fn deadline(timeout: Duration) -> Wait {
-    Wait {
-        deadline: Some(Instant::now() + timeout),
-        ..Wait::default()
     }
 }

@@ -125,11 +125,7 @@ impl Semaphore {
     /// # Ok(()) }
     /// ```
     pub async fn acquire_timeout(&self, timeout: Duration) -> Result<OwnershipGuard> {
-        self.acquire_with(Wait {
-            deadline: Some(Instant::now() + timeout),
-            ..Wait::default()
-        })
-        .await
+        self.acquire_with(Wait::within(timeout)).await
     }
 
     /// Waits for a lease until `cancel` fires.
@@ -147,11 +143,7 @@ impl Semaphore {
     /// # drop(stop); Ok(()) }
     /// ```
     pub async fn acquire_cancellable(&self, cancel: CancellationToken) -> Result<OwnershipGuard> {
-        self.acquire_with(Wait {
-            cancel: Some(cancel),
-            ..Wait::default()
-        })
-        .await
+        self.acquire_with(Wait::cancelled_by(cancel)).await
     }
 
     /// A lease if one is free right now, else `None`.
@@ -168,17 +160,7 @@ impl Semaphore {
     /// # Ok(()) }
     /// ```
     pub async fn try_acquire(&self) -> Result<Option<OwnershipGuard>> {
-        match self
-            .acquire_with(Wait {
-                try_once: true,
-                ..Wait::default()
-            })
-            .await
-        {
-            Ok(g) => Ok(Some(g)),
-            Err(RecipeError::Deadline(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
+        contend::none_if_busy(self.acquire_with(Wait::once()).await)
     }
 
     async fn acquire_with(&self, wait: Wait) -> Result<OwnershipGuard> {

@@ -551,36 +551,9 @@ impl Builder {
                 })?
         };
         storage.set_sync_delay(log_sync_delay);
-        let bind = SocketAddr::new(config.bind, config.port);
-        let listener = TcpListener::bind(bind)
-            .await
-            .map_err(|source| ServerError::Bind { addr: bind, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| ServerError::Bind { addr: bind, source })?;
-        let (min, max) = config.session_timeouts();
-        let core_config = CoreConfig {
-            // Bounded: the tick is added to `Instant`s and multiplied in the expiry buckets,
-            // and an absurd `tickTime` must not overflow either.
-            tick_ms: config.tick_ms.clamp(1, i32::MAX as u64),
-            min_session_timeout_ms: min,
-            max_session_timeout_ms: max,
-            extended_types: config.extended_types,
-            max_data_len: config.max_frame_len,
-            super_digest: config.super_digest.clone(),
-            server_id: 1,
-            max_reply_len: config.max_frame_len.saturating_add(state::REPLY_SLACK),
-            max_unsent_per_connection: config.max_connection_bytes,
-            max_watches_per_connection: config.max_watches_per_connection,
-            max_watch_bytes_per_connection: config.max_watch_bytes_per_connection,
-            // The one random draw: the state machine itself is deterministic.
-            session_secret: rand::random(),
-            reconfig: crate::prep::ReconfigPolicy {
-                enabled: config.reconfig_enabled,
-                skip_acl: config.skip_acl,
-                ensemble: false,
-            },
-        };
+        let (listener, addr) = bind_clients(&config).await?;
+        // The one random draw: the state machine itself is deterministic.
+        let core_config = core_config(&config, 1, rand::random(), false);
         let sm = StateMachine::new(tree, core_config, 0, wall_ms());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (core_tx, core_rx) = mpsc::channel(8192);
@@ -634,6 +607,55 @@ impl Builder {
             accept: Some(accept_handle),
             member: None,
         })
+    }
+}
+
+/// The client port's listener, bound as `config` says, and its address.
+pub(crate) async fn bind_clients(
+    config: &ServerConfig,
+) -> Result<(TcpListener, SocketAddr), ServerError> {
+    let bind = SocketAddr::new(config.bind, config.port);
+    let listener = TcpListener::bind(bind)
+        .await
+        .map_err(|source| ServerError::Bind { addr: bind, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind { addr: bind, source })?;
+    Ok((listener, addr))
+}
+
+/// The tick, bounded: it is added to `Instant`s and multiplied in the expiry buckets, and an
+/// absurd `tickTime` must not overflow either.
+pub(crate) fn tick_ms(config: &ServerConfig) -> u64 {
+    config.tick_ms.clamp(1, i32::MAX as u64)
+}
+
+/// The state machine's settings for a server of `config` (standalone, or an ensemble member).
+pub(crate) fn core_config(
+    config: &ServerConfig,
+    server_id: u8,
+    session_secret: [u8; 16],
+    ensemble: bool,
+) -> CoreConfig {
+    let (min, max) = config.session_timeouts();
+    CoreConfig {
+        tick_ms: tick_ms(config),
+        min_session_timeout_ms: min,
+        max_session_timeout_ms: max,
+        extended_types: config.extended_types,
+        max_data_len: config.max_frame_len,
+        super_digest: config.super_digest.clone(),
+        server_id,
+        max_reply_len: config.max_frame_len.saturating_add(state::REPLY_SLACK),
+        max_unsent_per_connection: config.max_connection_bytes,
+        max_watches_per_connection: config.max_watches_per_connection,
+        max_watch_bytes_per_connection: config.max_watch_bytes_per_connection,
+        session_secret,
+        reconfig: crate::prep::ReconfigPolicy {
+            enabled: config.reconfig_enabled,
+            skip_acl: config.skip_acl,
+            ensemble,
+        },
     }
 }
 

@@ -79,8 +79,46 @@ pub(crate) struct Wait {
 }
 
 impl Wait {
+    /// Wait until `deadline`.
+    pub(crate) fn until(deadline: Instant) -> Self {
+        Wait {
+            deadline: Some(deadline),
+            ..Wait::default()
+        }
+    }
+
+    /// Wait at most `timeout` from now.
+    pub(crate) fn within(timeout: Duration) -> Self {
+        Self::until(Instant::now() + timeout)
+    }
+
+    /// Wait until `cancel` fires.
+    pub(crate) fn cancelled_by(cancel: CancellationToken) -> Self {
+        Wait {
+            cancel: Some(cancel),
+            ..Wait::default()
+        }
+    }
+
+    /// Look once; do not wait.
+    pub(crate) fn once() -> Self {
+        Wait {
+            try_once: true,
+            ..Wait::default()
+        }
+    }
+
     pub(crate) fn elapsed_error(&self, started: Instant) -> RecipeError {
         RecipeError::Deadline(Instant::now().saturating_duration_since(started))
+    }
+}
+
+/// A try-acquire's answer: `None` when it would have had to wait.
+pub(crate) fn none_if_busy<T>(result: Result<T>) -> Result<Option<T>> {
+    match result {
+        Ok(g) => Ok(Some(g)),
+        Err(RecipeError::Deadline(_)) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

@@ -1,6 +1,5 @@
 //! Starting an ensemble member: recovery from the Zab store, the peer transport, the driver.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +12,7 @@ use crate::connection::ConnSettings;
 use crate::four_letter::ServerFacts;
 use crate::running::Member;
 use crate::server::accept_loop;
-use crate::state::{CoreConfig, StateMachine};
+use crate::state::StateMachine;
 use crate::zab::store::ZabStore;
 use crate::zab::{Config, Peer, Role};
 use crate::{Builder, RunningServer, ServerError, budget, dir_lock};
@@ -66,7 +65,7 @@ impl Builder {
             config.reconfig_enabled,
             crate::server::wall_ms(),
         );
-        let tick_ms = config.tick_ms.clamp(1, i32::MAX as u64);
+        let tick_ms = crate::tick_ms(&config);
         // The member's own server.N line decides whether it votes (ZooKeeper's rule; a
         // disagreeing peerType is logged by is_observer).
         let _ = config.is_observer(me);
@@ -89,35 +88,13 @@ impl Builder {
                     addr: quorum_addr,
                     source,
                 })?;
-        let bind = SocketAddr::new(config.bind, config.port);
-        let listener = TcpListener::bind(bind)
-            .await
-            .map_err(|source| ServerError::Bind { addr: bind, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| ServerError::Bind { addr: bind, source })?;
-        let (min, max) = config.session_timeouts();
-        let core_config = CoreConfig {
-            tick_ms,
-            min_session_timeout_ms: min,
-            max_session_timeout_ms: max,
-            extended_types: config.extended_types,
-            max_data_len: config.max_frame_len,
-            super_digest: config.super_digest.clone(),
-            server_id: u8::try_from(me).unwrap_or(u8::MAX),
-            max_reply_len: config
-                .max_frame_len
-                .saturating_add(crate::state::REPLY_SLACK),
-            max_unsent_per_connection: config.max_connection_bytes,
-            max_watches_per_connection: config.max_watches_per_connection,
-            max_watch_bytes_per_connection: config.max_watch_bytes_per_connection,
-            session_secret: session_secret(ensemble_id),
-            reconfig: crate::prep::ReconfigPolicy {
-                enabled: config.reconfig_enabled,
-                skip_acl: config.skip_acl,
-                ensemble: true,
-            },
-        };
+        let (listener, addr) = crate::bind_clients(&config).await?;
+        let core_config = crate::core_config(
+            &config,
+            u8::try_from(me).unwrap_or(u8::MAX),
+            session_secret(ensemble_id),
+            true,
+        );
         let sm = StateMachine::new(tree, core_config.clone(), 0, crate::server::wall_ms());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (core_tx, core_rx) = mpsc::channel(8192);

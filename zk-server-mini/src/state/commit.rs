@@ -222,14 +222,7 @@ impl StateMachine {
                 self.reply(conn, xid, zxid, code, &Response::Empty);
             }
             Origin::Expire { session } => {
-                let conns: Vec<ConnId> = self
-                    .session_conns
-                    .get(&session)
-                    .map(|s| s.iter().copied().collect())
-                    .unwrap_or_default();
-                for c in conns {
-                    self.close(c);
-                }
+                self.close_session_conns(session);
             }
             Origin::Connect { conn, read_only } => {
                 if let Some(c) = self.conns.get_mut(&conn) {

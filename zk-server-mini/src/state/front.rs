@@ -119,6 +119,32 @@ impl StateMachine {
         }
     }
 
+    /// Closes every connection of `session` (its session ended, or never was replicated).
+    pub(super) fn close_session_conns(&mut self, session: i64) {
+        let conns: Vec<ConnId> = self
+            .session_conns
+            .get(&session)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        for conn in conns {
+            self.close(conn);
+        }
+    }
+
+    /// A reconnect of `session` on `keep`: every other connection of the session is closed
+    /// and unbound from it.
+    pub(super) fn close_other_conns(&mut self, session: i64, keep: ConnId) {
+        let others: Vec<ConnId> = self
+            .session_conns
+            .get(&session)
+            .map(|s| s.iter().copied().filter(|c| *c != keep).collect())
+            .unwrap_or_default();
+        for other in others {
+            self.close(other);
+            self.forget_binding(other);
+        }
+    }
+
     pub(super) fn reply(
         &mut self,
         conn: ConnId,
@@ -249,15 +275,7 @@ impl StateMachine {
             return;
         }
         // A reconnect first closes every other connection of the session, password or not.
-        let others: Vec<ConnId> = self
-            .session_conns
-            .get(&req.session_id)
-            .map(|s| s.iter().copied().filter(|c| *c != conn).collect())
-            .unwrap_or_default();
-        for other in others {
-            self.close(other);
-            self.forget_binding(other);
-        }
+        self.close_other_conns(req.session_id, conn);
         let alive = self.proposer.sessions.contains(req.session_id)
             && self
                 .replica

@@ -196,14 +196,7 @@ impl StateMachine {
                 self.answer(*header, result, origin);
             }
             None if result == TxnResult::SessionClosed => {
-                let conns: Vec<ConnId> = self
-                    .session_conns
-                    .get(&sid)
-                    .map(|s| s.iter().copied().collect())
-                    .unwrap_or_default();
-                for c in conns {
-                    self.close(c);
-                }
+                self.close_session_conns(sid);
             }
             None => {}
         }

@@ -66,15 +66,7 @@ impl StateMachine {
             }
             (req.session_id, passwd.to_vec())
         };
-        let others: Vec<ConnId> = self
-            .session_conns
-            .get(&sid)
-            .map(|s| s.iter().copied().filter(|c| *c != conn).collect())
-            .unwrap_or_default();
-        for other in others {
-            self.close(other);
-            self.forget_binding(other);
-        }
+        self.close_other_conns(sid, conn);
         self.proposer.sessions.remove(sid);
         self.proposer
             .sessions
@@ -95,14 +87,7 @@ impl StateMachine {
     pub(crate) fn expire_read_only_sessions(&mut self, now_ms: u64) {
         for sid in self.proposer.sessions.expired(now_ms) {
             tracing::debug!(session = format!("0x{sid:x}"), "read-only session expired");
-            let conns: Vec<ConnId> = self
-                .session_conns
-                .get(&sid)
-                .map(|s| s.iter().copied().collect())
-                .unwrap_or_default();
-            for conn in conns {
-                self.close(conn);
-            }
+            self.close_session_conns(sid);
         }
     }
 

@@ -173,16 +173,7 @@ impl DataTree {
     /// ```
     pub fn new() -> Self {
         let open = Acl::open_unsafe();
-        let mut tree = Self {
-            shards: new_shards(),
-            children: HashMap::new(),
-            acls: AclTable::default(),
-            ephemerals: HashMap::new(),
-            containers: BTreeSet::new(),
-            ttls: BTreeSet::new(),
-            sessions: BTreeMap::new(),
-            last_zxid: 0,
-        };
+        let mut tree = Self::empty();
         let mut root = Node::new(None, open.clone(), 0, 0, 0);
         root.data = NodeData::copy_of(Some(b""));
         let zk = Node::new(Some(Bytes::new()), open.clone(), 0, 0, 0);

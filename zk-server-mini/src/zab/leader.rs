@@ -539,6 +539,15 @@ impl Peer {
         let Some(epoch) = l.epoch else { return };
         let round = l.round;
         let last = self.history.last();
+        self.ping_learners(epoch, committed, last, round);
+        let now = self.now_ms();
+        for session in self.sessions.expired(now) {
+            self.outputs.push(Output::ExpireSession { session });
+        }
+    }
+
+    /// Pings every synced learner (the answers count for the lease and read-index `round`).
+    fn ping_learners(&mut self, epoch: u32, committed: i64, last: i64, round: u64) {
         for f in self.synced_learners() {
             self.send(
                 f,
@@ -550,10 +559,6 @@ impl Peer {
                 },
             );
         }
-        let now = self.now_ms();
-        for session in self.sessions.expired(now) {
-            self.outputs.push(Output::ExpireSession { session });
-        }
     }
 
     /// Starts a read-index round: the answer waits until a quorum confirmed this member
@@ -562,18 +567,14 @@ impl Peer {
         let last = self.history.last();
         let max = self.config.max_pending_reads;
         let Some(l) = self.leader() else { return };
-        let (true, Some(epoch)) = (l.established, l.epoch) else {
+        let (true, Some(epoch), true) = (l.established, l.epoch, l.reads.len() < max) else {
+            // Not leading yet, or too many rounds waiting: a local request fails at once (a
+            // forwarded one is asked again by its follower).
             if origin.is_none() {
                 self.outputs.push(Output::ReadIndexFailed { id });
             }
             return;
         };
-        if l.reads.len() >= max {
-            if origin.is_none() {
-                self.outputs.push(Output::ReadIndexFailed { id });
-            }
-            return;
-        }
         l.round += 1;
         let round = l.round;
         l.reads.push(LeaderRead {
@@ -586,17 +587,7 @@ impl Peer {
             self.reads.insert(id, None);
         }
         let committed = self.committed;
-        for f in self.synced_learners() {
-            self.send(
-                f,
-                Message::Ping {
-                    epoch,
-                    committed,
-                    last,
-                    round,
-                },
-            );
-        }
+        self.ping_learners(epoch, committed, last, round);
         self.check_leader_reads();
     }
 
