@@ -73,7 +73,7 @@ impl Peer {
         vote: Vote,
         settled: Option<PeerId>,
     ) {
-        if self.config.is_observer(from) || self.is_observer() {
+        if !self.votes(from) || self.is_observer() {
             self.observer_vote(from, settled);
             return;
         }
@@ -137,10 +137,9 @@ impl Peer {
     /// Settles when a quorum of this round votes as this member does (never an observer's
     /// decision: it only joins a leader, see `check_join`).
     fn check_decision(&mut self) {
-        if self.is_observer() {
+        if self.is_observer() || self.removed {
             return;
         }
-        let quorum = self.quorum();
         let me = self.config.id;
         let RoleState::Looking(election) = &self.role else {
             return;
@@ -148,8 +147,7 @@ impl Peer {
         let Some(vote) = election.vote else {
             return;
         };
-        let agreeing = election.received.values().filter(|v| **v == vote).count();
-        if agreeing < quorum {
+        if !self.is_quorum(|m| election.received.get(&m) == Some(&vote)) {
             return;
         }
         if vote.id == me {
@@ -164,7 +162,7 @@ impl Peer {
     fn observer_vote(&mut self, from: PeerId, settled: Option<PeerId>) {
         if self.is_observer() {
             // Only voters tell an observer whom to follow.
-            if self.config.is_observer(from) {
+            if !self.votes(from) {
                 return;
             }
             if let RoleState::Looking(election) = &mut self.role {
@@ -201,20 +199,21 @@ impl Peer {
     /// Joins a leader that a quorum follows and that says it leads (an observer does not
     /// count itself: it joins a leader a quorum of voters follows).
     pub(crate) fn check_join(&mut self) {
-        let quorum = self.quorum();
-        let own = usize::from(!self.is_observer());
+        if self.removed {
+            return;
+        }
+        let me = self.config.id;
         let RoleState::Looking(election) = &self.role else {
             return;
         };
-        let mut counts: BTreeMap<PeerId, usize> = BTreeMap::new();
-        for leader in election.settled.values() {
-            *counts.entry(*leader).or_default() += 1;
-        }
-        let choice = counts.into_iter().find(|(leader, n)| {
-            // +1: this member would follow too.
-            *n + own >= quorum && election.settled.get(leader) == Some(leader)
+        let leaders: std::collections::BTreeSet<PeerId> =
+            election.settled.values().copied().collect();
+        // This member would follow too (its own vote counts only if it votes).
+        let choice = leaders.into_iter().find(|leader| {
+            election.settled.get(leader) == Some(leader)
+                && self.is_quorum(|m| m == me || election.settled.get(&m) == Some(leader))
         });
-        if let Some((leader, _)) = choice {
+        if let Some(leader) = choice {
             self.become_follower(leader);
         }
     }

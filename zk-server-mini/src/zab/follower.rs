@@ -365,6 +365,7 @@ impl Peer {
             SyncMode::Diff => {}
             SyncMode::Trunc(t) => {
                 self.history.truncate_after(t);
+                self.note_truncated(t);
                 self.persist(PersistOp::TruncateAfter(t), None);
             }
             SyncMode::Snap(s) => self.install_snapshot(s),

@@ -87,16 +87,19 @@ impl Peer {
     }
 
     fn try_choose_epoch(&mut self) {
-        let quorum = self.quorum();
         let accepted = self.accepted_epoch;
-        let voters = self.config.members.clone();
-        let Some(l) = self.leader() else { return };
         // Observers' acceptedEpochs raise the new epoch (so they can accept it) but do not
         // make a quorum.
-        let voting = l.infos.keys().filter(|m| voters.contains(m)).count();
-        if l.epoch.is_some() || voting < quorum {
+        let introduced = match &self.role {
+            RoleState::Leading(l) if l.epoch.is_none() => {
+                self.is_quorum(|m| l.infos.contains_key(&m))
+            }
+            _ => false,
+        };
+        if !introduced {
             return;
         }
+        let Some(l) = self.leader() else { return };
         let max = l.infos.values().copied().max().unwrap_or(0).max(accepted);
         let Some(epoch) = max.checked_add(1).filter(|e| *e <= 0x7fff_ffff) else {
             tracing::error!("epoch space exhausted; cannot lead");
@@ -124,11 +127,14 @@ impl Peer {
     }
 
     fn try_epoch_quorum(&mut self) {
-        let quorum = self.quorum();
         let mine = (self.current_epoch, self.history.last());
+        let acked = match &self.role {
+            RoleState::Leading(l) => self.is_quorum(|m| l.epoch_acks.contains(&m)),
+            _ => false,
+        };
         let Some(l) = self.leader() else { return };
         let Some(epoch) = l.epoch else { return };
-        if l.syncing || l.epoch_acks.len() < quorum {
+        if l.syncing || !acked {
             return;
         }
         // A follower with a fresher history means the election went wrong: give up and
@@ -215,9 +221,12 @@ impl Peer {
     }
 
     fn check_established(&mut self) {
-        let quorum = self.quorum();
+        let acked = match &self.role {
+            RoleState::Leading(l) => self.is_quorum(|m| l.newleader_acks.contains(&m)),
+            _ => false,
+        };
         let Some(l) = self.leader() else { return };
-        if l.established || l.newleader_acks.len() < quorum {
+        if l.established || !acked {
             return;
         }
         l.established = true;
@@ -405,17 +414,19 @@ impl Peer {
         }
     }
 
-    /// Synced followers (voters): they get proposals and commits.
+    /// Synced followers (voters of the committed membership): they get proposals and
+    /// commits.
     fn synced_followers(&self) -> Vec<PeerId> {
         let mut all = self.synced_learners();
-        all.retain(|f| self.votes(*f));
+        all.retain(|f| self.votes_now(*f));
         all
     }
 
-    /// Synced observers: they get committed entries (INFORM).
+    /// Synced observers (and learners not in the membership): they get committed entries
+    /// (INFORM).
     fn synced_observers(&self) -> Vec<PeerId> {
         let mut all = self.synced_learners();
-        all.retain(|f| !self.votes(*f));
+        all.retain(|f| !self.votes_now(*f));
         all
     }
 
@@ -455,6 +466,7 @@ impl Peer {
         if self.history.append(entry.clone()).is_err() {
             return Err(ProposeError::EpochExhausted);
         }
+        self.note_logged(&entry);
         self.persist(
             PersistOp::Append(vec![entry.clone()]),
             Some(Deferred::LeaderLogged { zxid }),
@@ -483,20 +495,25 @@ impl Peer {
     /// Commits the highest zxid a quorum has logged (acks are cumulative: a member that
     /// logged `z` logged everything before it in this epoch).
     fn try_commit(&mut self) {
-        let quorum = self.quorum();
-        let Some(l) = self.leader() else { return };
+        let Some(l) = (match &self.role {
+            RoleState::Leading(l) => Some(l),
+            _ => None,
+        }) else {
+            return;
+        };
         let (true, Some(epoch)) = (l.established, l.epoch) else {
             return;
         };
-        let mut acks: Vec<i64> = l.acked.values().copied().collect();
-        if acks.len() < quorum {
-            return;
-        }
-        acks.sort_unstable_by(|a, b| b.cmp(a));
-        let point = acks[quorum - 1];
-        if point <= self.committed {
-            return;
-        }
+        // The highest zxid the members that logged it make a quorum of (acks are
+        // cumulative; with a membership change pending, of both memberships).
+        let mut candidates: Vec<i64> = l.acked.values().copied().collect();
+        candidates.sort_unstable_by(|a, b| b.cmp(a));
+        candidates.dedup();
+        let point = candidates
+            .into_iter()
+            .take_while(|z| *z > self.committed)
+            .find(|z| self.is_quorum(|m| l.acked.get(&m).is_some_and(|a| a >= z)));
+        let Some(point) = point else { return };
         let before = self.committed;
         self.commit_through(point);
         for f in self.synced_followers() {
@@ -508,14 +525,21 @@ impl Peer {
     }
 
     pub(crate) fn leader_tick(&mut self) {
-        let quorum = self.quorum();
         let (tick, me) = (self.tick, self.config.id);
         let (init_limit, sync_limit) = (
             u64::from(self.config.init_limit),
             u64::from(self.config.sync_limit),
         );
         let committed = self.committed;
-        let voters = self.config.members.clone();
+        let alive = match &self.role {
+            RoleState::Leading(l) => self.is_quorum(|m| {
+                m == me
+                    || l.last_heard
+                        .get(&m)
+                        .is_some_and(|at| tick.saturating_sub(*at) <= sync_limit)
+            }),
+            _ => false,
+        };
         let Some(l) = self.leader() else { return };
         if !l.established {
             if tick.saturating_sub(l.started) > init_limit {
@@ -524,14 +548,7 @@ impl Peer {
             }
             return;
         }
-        let alive = 1 + l
-            .last_heard
-            .iter()
-            .filter(|(f, at)| {
-                **f != me && voters.contains(f) && tick.saturating_sub(**at) <= sync_limit
-            })
-            .count();
-        if alive < quorum {
+        if !alive {
             tracing::info!("lost the quorum; stepping down");
             self.become_looking();
             return;
@@ -592,23 +609,31 @@ impl Peer {
     }
 
     fn check_leader_reads(&mut self) {
-        let quorum = self.quorum();
         let committed = self.committed;
         let me = self.config.id;
+        // The highest round a quorum (this leader at its own round) answered.
+        let confirmed_round = match &self.role {
+            RoleState::Leading(l) => {
+                let round_of = |m: PeerId| {
+                    if m == me {
+                        l.round
+                    } else {
+                        l.round_acks.get(&m).copied().unwrap_or(0)
+                    }
+                };
+                let mut rounds: Vec<u64> = l.round_acks.values().copied().collect();
+                rounds.push(l.round);
+                rounds.sort_unstable_by(|a, b| b.cmp(a));
+                rounds.dedup();
+                rounds
+                    .into_iter()
+                    .find(|r| self.is_quorum(|m| round_of(m) >= *r))
+                    .unwrap_or(0)
+            }
+            _ => return,
+        };
         let Some(l) = self.leader() else { return };
         let Some(epoch) = l.epoch else { return };
-        let mut confirmed_round = 0;
-        let mut rounds: Vec<u64> = l
-            .round_acks
-            .iter()
-            .filter(|(f, _)| **f != me)
-            .map(|(_, r)| *r)
-            .collect();
-        rounds.push(l.round);
-        rounds.sort_unstable_by(|a, b| b.cmp(a));
-        if rounds.len() >= quorum {
-            confirmed_round = rounds[quorum - 1];
-        }
         let (ready, waiting): (Vec<LeaderRead>, Vec<LeaderRead>) = l
             .reads
             .drain(..)

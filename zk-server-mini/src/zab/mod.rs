@@ -51,7 +51,7 @@
 //!
 //! Module map: [`types`] (inputs, outputs, configuration), [`message`] (the peer protocol),
 //! [`history`] (the in-memory log, continuity checks), `election`, `leader`, `follower`,
-//! `observer` (non-voting members), `peer` (dispatch, persistence bookkeeping, apply),
+//! `observer` (non-voting members), [`membership`] (membership changes), `peer` (dispatch, persistence bookkeeping, apply),
 //! [`sessions`] (leader-side expiry),
 //! [`store`] (durable epochs, log and snapshot).
 
@@ -59,6 +59,7 @@ mod election;
 mod follower;
 pub mod history;
 mod leader;
+pub mod membership;
 pub mod message;
 mod observer;
 mod peer;
@@ -73,6 +74,7 @@ mod observer_tests;
 mod tests;
 
 pub use follower::SyncRefused;
+pub use membership::{Members, MembershipDecoder};
 pub use message::{Message, SyncMode, Vote};
 pub use peer::Peer;
 pub use types::{

@@ -13,7 +13,8 @@ use super::peer::Peer;
 use super::types::{Config, Entry, PeerId};
 
 impl Peer {
-    /// Whether this member is an observer (never votes, never leads).
+    /// Whether this member is an observer (never votes, never leads): listed as one, or not
+    /// listed at all (a server being added).
     ///
     /// ```
     /// use zk_server_mini::zab::{Config, Peer, Recovered};
@@ -23,7 +24,8 @@ impl Peer {
     /// # Ok::<(), zk_server_mini::zab::StartError>(())
     /// ```
     pub fn is_observer(&self) -> bool {
-        self.config.is_observer(self.config.id)
+        // Not a voter: an observer, or a member not (yet) in the membership.
+        !self.config.members.contains(&self.config.id)
     }
 
     /// The configuration this member runs with (who votes, who observes, the limits).
@@ -37,11 +39,6 @@ impl Peer {
     /// ```
     pub fn config(&self) -> &Config {
         &self.config
-    }
-
-    /// Whether `id` votes (a participant, not an observer).
-    pub(crate) fn votes(&self, id: PeerId) -> bool {
-        self.config.members.contains(&id)
     }
 
     /// At an observer: a committed entry from the leader. One it already holds (the sync

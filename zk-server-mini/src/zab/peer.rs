@@ -100,6 +100,10 @@ pub struct Peer {
     pub(crate) sessions: SessionExpiry,
     /// Read-index requests of this member's clients: id → read point once known.
     pub(crate) reads: BTreeMap<u64, Option<i64>>,
+    /// A membership change logged and not yet applied, with its zxid.
+    pub(crate) pending_members: Option<(i64, super::membership::Members)>,
+    /// A committed membership change removed this member.
+    pub(crate) removed: bool,
 }
 
 impl Peer {
@@ -116,7 +120,9 @@ impl Peer {
     /// # Ok::<(), zk_server_mini::zab::StartError>(())
     /// ```
     pub fn new(config: Config, recovered: Recovered) -> Result<Self, StartError> {
-        if !config.is_member(config.id) {
+        // With dynamic membership a member may start outside the membership it last saw
+        // (a server being added, or one restarted after its state moved on).
+        if config.membership.is_none() && !config.is_member(config.id) {
             return Err(StartError::NotAMember(config.id));
         }
         if config.members.is_empty() {
@@ -135,9 +141,16 @@ impl Peer {
         }
         let base = recovered.snapshot.as_ref().map_or(0, |s| s.zxid);
         let mut history = History::new(base);
+        let mut logged_changes = Vec::new();
         for entry in recovered.log {
             if entry.zxid <= base {
                 continue;
+            }
+            if config
+                .membership
+                .is_some_and(|d| d.decode(&entry.payload).is_some())
+            {
+                logged_changes.push(entry.clone());
             }
             history
                 .append(entry)
@@ -168,8 +181,13 @@ impl Peer {
             serving: false,
             sessions,
             reads: BTreeMap::new(),
+            pending_members: None,
+            removed: false,
             config,
         };
+        for entry in &logged_changes {
+            peer.note_logged(entry);
+        }
         peer.become_looking();
         Ok(peer)
     }
@@ -605,22 +623,21 @@ impl Peer {
         self.tick.saturating_mul(self.config.tick_ms)
     }
 
-    pub(crate) fn quorum(&self) -> usize {
-        self.config.quorum()
-    }
-
-    /// The other voting members (observers get no votes).
+    /// The other voting members (observers get no votes), of the committed membership and
+    /// of a pending change.
     pub(crate) fn others(&self) -> Vec<PeerId> {
-        self.config
-            .members
-            .iter()
-            .copied()
-            .filter(|m| *m != self.config.id)
-            .collect()
+        let mut all: std::collections::BTreeSet<PeerId> =
+            self.config.members.iter().copied().collect();
+        if let Some((_, next)) = &self.pending_members {
+            all.extend(next.voters.iter().copied());
+        }
+        all.remove(&self.config.id);
+        all.into_iter().collect()
     }
 
     pub(crate) fn send(&mut self, to: PeerId, message: Message) {
-        if to != self.config.id && self.config.is_member(to) {
+        // Non-members too: a server being added learns from the leader before it is listed.
+        if to != self.config.id {
             self.outputs.push(Output::Send { to, message });
         }
     }
@@ -676,7 +693,9 @@ impl Peer {
                 break;
             }
             self.applied = entry.zxid;
+            let zxid = entry.zxid;
             self.outputs.push(Output::Apply(entry));
+            self.note_applied(zxid);
         }
         self.history
             .trim_applied(self.applied, self.config.log_window);
@@ -730,8 +749,9 @@ impl Peer {
     }
 
     fn on_message(&mut self, from: PeerId, message: Message) {
-        if from == self.config.id || !self.config.is_member(from) {
-            tracing::warn!(from, "message from a non-member dropped");
+        // A non-member may be a server being added: it may learn (nothing it says counts),
+        // but one that was removed is out for good.
+        if from == self.config.id || self.removed {
             return;
         }
         if let Message::Vote {
@@ -812,6 +832,7 @@ impl Peer {
     pub(crate) fn install_snapshot(&mut self, snapshot: Snapshot) {
         self.persist(PersistOp::InstallSnapshot(snapshot.clone()), None);
         self.history = History::new(snapshot.zxid);
+        self.note_truncated(snapshot.zxid);
         self.applied = snapshot.zxid;
         self.committed = self.committed.max(snapshot.zxid);
         self.snapshot = Some(Snapshot {
@@ -837,6 +858,7 @@ impl Peer {
         }
         for e in &entries {
             self.history.append(e.clone())?;
+            self.note_logged(e);
         }
         if !entries.is_empty() {
             self.persist(PersistOp::Append(entries), then);

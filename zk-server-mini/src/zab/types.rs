@@ -132,6 +132,9 @@ pub struct Config {
     /// proposals); older ones are dropped from memory and a follower behind them gets a SNAP
     /// of the applied state.
     pub log_window: usize,
+    /// Recognises membership-change entries (dynamic reconfiguration); `None`: the
+    /// membership never changes. See [`crate::zab::membership`].
+    pub membership: Option<super::membership::MembershipDecoder>,
 }
 
 impl Config {
@@ -156,6 +159,7 @@ impl Config {
             max_pending_reads: 10_000,
             max_buffered_touches: 100_000,
             log_window: 500,
+            membership: None,
         }
     }
 

@@ -1,0 +1,288 @@
+//! Membership changes (ZooKeeper 3.5+ `reconfig`): who votes, who observes, and how that
+//! changes without ever letting two leaders commit.
+//!
+//! A membership change is an ordinary entry whose payload the driver recognises
+//! ([`Config::membership`]). From the moment a member logs one until it is applied the
+//! member is in a *joint* state: every decision (an election, an epoch, NEWLEADER, a commit,
+//! a read-index round, the leader's liveness) needs a quorum of the committed voters **and**
+//! a quorum of the new ones. Applying it (it is committed) makes the new membership the only
+//! one. A truncated change is forgotten; a second change logged after a first proves the
+//! first committed (the leader proposes one change at a time and a new leader commits its
+//! whole history before it proposes), so the first takes effect then.
+//!
+//! Consequences once a change takes effect here: a leader that no longer votes steps down;
+//! a learner whose vote changed synchronises again (the leader sends voters proposals and
+//! observers committed entries); a member the change removed stops and never joins a leader
+//! again. Members not in any membership (a server being added, started with a configuration
+//! that lists it) may follow a leader as a non-voting learner: nothing they say counts.
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+
+use super::peer::{Peer, RoleState};
+use super::types::{Config, Entry, PeerId};
+
+/// Who votes and who observes.
+///
+/// ```
+/// use zk_server_mini::zab::Members;
+/// let m = Members::new([1, 2, 3], [4]);
+/// assert!(m.has_quorum(|id| id == 1 || id == 2));
+/// assert!(!m.has_quorum(|id| id == 1 || id == 4)); // observers never count
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Members {
+    /// Participants.
+    pub voters: BTreeSet<PeerId>,
+    /// Observers.
+    pub observers: BTreeSet<PeerId>,
+}
+
+impl Members {
+    /// Voters and observers from two lists.
+    ///
+    /// ```
+    /// use zk_server_mini::zab::Members;
+    /// assert_eq!(Members::new([1, 2], []).voters.len(), 2);
+    /// ```
+    pub fn new(
+        voters: impl IntoIterator<Item = PeerId>,
+        observers: impl IntoIterator<Item = PeerId>,
+    ) -> Self {
+        Self {
+            voters: voters.into_iter().collect(),
+            observers: observers.into_iter().collect(),
+        }
+    }
+
+    /// Whether the members for which `has` holds include a strict majority of the voters.
+    ///
+    /// ```
+    /// use zk_server_mini::zab::Members;
+    /// let m = Members::new([1, 2, 3, 4], []);
+    /// assert!(!m.has_quorum(|id| id <= 2));
+    /// assert!(m.has_quorum(|id| id <= 3));
+    /// ```
+    pub fn has_quorum(&self, has: impl Fn(PeerId) -> bool) -> bool {
+        let n = self.voters.iter().filter(|v| has(**v)).count();
+        n > self.voters.len() / 2
+    }
+
+    /// Whether `id` is listed at all.
+    ///
+    /// ```
+    /// use zk_server_mini::zab::Members;
+    /// assert!(Members::new([1], [2]).contains(2));
+    /// ```
+    pub fn contains(&self, id: PeerId) -> bool {
+        self.voters.contains(&id) || self.observers.contains(&id)
+    }
+}
+
+/// Recognises a membership change in an entry's payload: the driver's decoding (the core
+/// never looks inside payloads otherwise).
+///
+/// ```
+/// use bytes::Bytes;
+/// use zk_server_mini::zab::{Members, MembershipDecoder};
+/// fn decode(p: &Bytes) -> Option<Members> {
+///     p.starts_with(b"members:").then(|| Members::new([1, 2], []))
+/// }
+/// let d = MembershipDecoder(decode);
+/// assert!(d.decode(&Bytes::from_static(b"members:1,2")).is_some());
+/// assert_eq!(d, MembershipDecoder(decode));
+/// ```
+#[derive(Clone, Copy)]
+pub struct MembershipDecoder(pub fn(&Bytes) -> Option<Members>);
+
+impl MembershipDecoder {
+    /// The membership `payload` changes to, if it is a membership change.
+    ///
+    /// ```
+    /// use zk_server_mini::zab::MembershipDecoder;
+    /// let never = MembershipDecoder(|_| None);
+    /// assert!(never.decode(&bytes::Bytes::new()).is_none());
+    /// ```
+    pub fn decode(&self, payload: &Bytes) -> Option<Members> {
+        (self.0)(payload)
+    }
+}
+
+impl std::fmt::Debug for MembershipDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MembershipDecoder")
+    }
+}
+
+impl PartialEq for MembershipDecoder {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::fn_addr_eq(self.0, other.0)
+    }
+}
+
+impl Eq for MembershipDecoder {}
+
+impl Config {
+    /// The membership this configuration lists.
+    ///
+    /// ```
+    /// use zk_server_mini::zab::{Config, Members};
+    /// let c = Config::new(1, vec![1, 2, 3]).with_observers(vec![4]);
+    /// assert_eq!(c.members_now(), Members::new([1, 2, 3], [4]));
+    /// ```
+    pub fn members_now(&self) -> Members {
+        Members::new(self.members.iter().copied(), self.observers.iter().copied())
+    }
+}
+
+impl Peer {
+    /// Whether the members for which `has` holds make a quorum: of the committed voters and,
+    /// while a membership change is logged here but not applied, of its voters too.
+    ///
+    /// ```
+    /// use zk_server_mini::zab::{Config, Peer, Recovered};
+    /// let peer = Peer::new(Config::new(1, vec![1, 2, 3]), Recovered::default())?;
+    /// assert!(peer.is_quorum(|id| id != 3));
+    /// assert!(!peer.is_quorum(|id| id == 1));
+    /// # Ok::<(), zk_server_mini::zab::StartError>(())
+    /// ```
+    pub fn is_quorum(&self, has: impl Fn(PeerId) -> bool) -> bool {
+        let now = self.config.members_now();
+        now.has_quorum(&has)
+            && self
+                .pending_members
+                .as_ref()
+                .is_none_or(|(_, next)| next.has_quorum(&has))
+    }
+
+    /// The membership change logged here and not yet applied, with its zxid.
+    ///
+    /// ```
+    /// use zk_server_mini::zab::{Config, Peer, Recovered};
+    /// let peer = Peer::new(Config::new(1, vec![1, 2, 3]), Recovered::default())?;
+    /// assert!(peer.pending_membership().is_none());
+    /// # Ok::<(), zk_server_mini::zab::StartError>(())
+    /// ```
+    pub fn pending_membership(&self) -> Option<(i64, &Members)> {
+        self.pending_members.as_ref().map(|(z, m)| (*z, m))
+    }
+
+    /// Whether a membership change removed this member: it no longer joins any leader.
+    ///
+    /// ```
+    /// use zk_server_mini::zab::{Config, Peer, Recovered};
+    /// let peer = Peer::new(Config::new(1, vec![1, 2, 3]), Recovered::default())?;
+    /// assert!(!peer.is_removed());
+    /// # Ok::<(), zk_server_mini::zab::StartError>(())
+    /// ```
+    pub fn is_removed(&self) -> bool {
+        self.removed
+    }
+
+    /// Replaces the committed membership (the driver's call after it restored a snapshot,
+    /// whose state holds the membership it was taken under). Anything logged after is gone,
+    /// and so is a pending change.
+    ///
+    /// ```
+    /// use zk_server_mini::zab::{Config, Members, Peer, Recovered};
+    /// let mut peer = Peer::new(Config::new(1, vec![1, 2, 3]), Recovered::default())?;
+    /// peer.set_membership(Members::new([1, 2, 3], [4]));
+    /// assert!(peer.config().is_observer(4));
+    /// # Ok::<(), zk_server_mini::zab::StartError>(())
+    /// ```
+    pub fn set_membership(&mut self, members: Members) {
+        self.pending_members = None;
+        if members != self.config.members_now() {
+            self.take_effect(members, false);
+        }
+    }
+
+    /// Whether `id` votes: in the committed membership or in a pending change (its acks and
+    /// answers are counted; [`Peer::is_quorum`] decides for which quorum).
+    pub(crate) fn votes(&self, id: PeerId) -> bool {
+        self.config.members.contains(&id)
+            || self
+                .pending_members
+                .as_ref()
+                .is_some_and(|(_, m)| m.voters.contains(&id))
+    }
+
+    /// Whether `id` votes in the committed membership (the leader sends it proposals rather
+    /// than committed entries).
+    pub(crate) fn votes_now(&self, id: PeerId) -> bool {
+        self.config.members.contains(&id)
+    }
+
+    /// An entry was logged here: a membership change becomes pending (and one pending before
+    /// it is committed, see the module docs).
+    pub(crate) fn note_logged(&mut self, entry: &Entry) {
+        let Some(decoder) = self.config.membership else {
+            return;
+        };
+        let Some(next) = decoder.decode(&entry.payload) else {
+            return;
+        };
+        if let Some((_, earlier)) = self.pending_members.take() {
+            self.take_effect(earlier, true);
+        }
+        tracing::info!(zxid = entry.zxid, ?next, "membership change logged");
+        self.pending_members = Some((entry.zxid, next));
+    }
+
+    /// An entry was applied: a pending change at this zxid takes effect.
+    pub(crate) fn note_applied(&mut self, zxid: i64) {
+        if self
+            .pending_members
+            .as_ref()
+            .is_some_and(|(z, _)| *z == zxid)
+            && let Some((_, next)) = self.pending_members.take()
+        {
+            self.take_effect(next, true);
+        }
+    }
+
+    /// Entries after `zxid` were dropped: a change among them is forgotten.
+    pub(crate) fn note_truncated(&mut self, zxid: i64) {
+        if self
+            .pending_members
+            .as_ref()
+            .is_some_and(|(z, _)| *z > zxid)
+        {
+            tracing::info!(zxid, "a pending membership change was truncated");
+            self.pending_members = None;
+        }
+    }
+
+    /// Makes `next` the committed membership and carries out what follows for this member's
+    /// role. `by_entry`: a committed change did it (only then can it remove this member).
+    fn take_effect(&mut self, next: Members, by_entry: bool) {
+        let me = self.config.id;
+        let was_member = self.config.is_member(me);
+        let voted = self.config.members.contains(&me);
+        tracing::info!(?next, "membership takes effect");
+        self.config.members = next.voters.iter().copied().collect();
+        self.config.observers = next.observers.iter().copied().collect();
+        let votes = self.config.members.contains(&me);
+        if by_entry && was_member && !next.contains(me) {
+            tracing::warn!(me, "removed from the ensemble; stopping");
+            self.removed = true;
+            self.become_looking();
+            return;
+        }
+        match &self.role {
+            RoleState::Leading(_) if !votes => {
+                tracing::info!("no longer a voter; stepping down");
+                self.become_looking();
+            }
+            RoleState::Following(f) if votes != voted => {
+                // The leader now sends this member the other stream (proposals or committed
+                // entries): start over with it.
+                let leader = f.leader;
+                self.become_follower(leader);
+            }
+            RoleState::Looking(_) if votes != voted => self.become_looking(),
+            _ => {}
+        }
+    }
+}
