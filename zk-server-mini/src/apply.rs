@@ -203,6 +203,19 @@ fn apply_one(
             node.aversion = *aversion;
             TxnResult::Stat(node.stat())
         }
+        Txn::Reconfig { data } => {
+            let path = crate::reconfig::CONFIG_PATH;
+            let Some(node) = tree.get_mut(path) else {
+                return inconsistent("reconfig", path, h.zxid);
+            };
+            node.data = NodeData::copy_of(Some(data));
+            node.version = -1;
+            node.mzxid = h.zxid;
+            node.mtime = h.time;
+            let stat = node.stat();
+            changes.push(Change::DataChanged(path.to_owned()));
+            TxnResult::Stat(stat)
+        }
         Txn::Check { .. } => TxnResult::Checked,
         Txn::Multi(txns) => TxnResult::Multi(
             txns.iter()

@@ -98,6 +98,13 @@ pub enum Txn {
     },
     /// Several transactions applied atomically.
     Multi(Vec<Txn>),
+    /// A committed `reconfig`: `/zookeeper/config` gets this text (ZooKeeper's reconfig
+    /// transaction type, 16). Its own type, so that the membership changes only through
+    /// `reconfig` (see [`is_reconfig_entry`]).
+    Reconfig {
+        /// The new configuration text.
+        data: Bytes,
+    },
     /// A failed write: consumes a zxid, changes nothing.
     Error(ErrorCode),
 }
@@ -110,6 +117,7 @@ const T_SET_DATA: i32 = 5;
 const T_SET_ACL: i32 = 7;
 const T_CHECK: i32 = 13;
 const T_MULTI: i32 = 14;
+const T_RECONFIG: i32 = 16;
 const T_ERROR: i32 = -1;
 
 impl Encode for TxnHeader {
@@ -171,6 +179,10 @@ impl Encode for Txn {
                 path.encode(out);
                 data.encode(out);
                 version.encode(out);
+            }
+            Txn::Reconfig { data } => {
+                T_RECONFIG.encode(out);
+                data.encode(out);
             }
             Txn::SetAcl {
                 path,
@@ -240,6 +252,9 @@ fn decode_txn(r: &mut JuteReader, allow_multi: bool) -> Result<Txn, DecodeError>
             T_CHECK => Txn::Check {
                 path: r.read_string()?,
             },
+            T_RECONFIG if allow_multi => Txn::Reconfig {
+                data: Bytes::decode(r)?,
+            },
             T_MULTI if allow_multi => {
                 let len = r.read_vec_len()?.unwrap_or(0);
                 let mut txns = Vec::with_capacity(len.min(1024));
@@ -274,6 +289,22 @@ pub fn encode_entry(header: &TxnHeader, txn: &Txn) -> Bytes {
     header.encode(&mut out);
     txn.encode(&mut out);
     out.freeze()
+}
+
+/// Whether a log payload is a committed `reconfig` ([`Txn::Reconfig`]), read from its type
+/// field alone (the header is fixed-size).
+///
+/// ```
+/// use bytes::Bytes;
+/// use zk_server_mini::txn::{Txn, TxnHeader, encode_entry, is_reconfig_entry};
+/// let h = TxnHeader { session_id: 1, cxid: 1, zxid: 9, time: 0 };
+/// let text = Bytes::from_static(b"server.1=h:1:2:participant\nversion=9");
+/// assert!(is_reconfig_entry(&encode_entry(&h, &Txn::Reconfig { data: text })));
+/// assert!(!is_reconfig_entry(&encode_entry(&h, &Txn::Delete { path: "/a".into() })));
+/// ```
+pub fn is_reconfig_entry(payload: &[u8]) -> bool {
+    // session id, cxid, zxid, time: 8 + 4 + 8 + 8 bytes, then the type.
+    payload.get(28..32) == Some(&T_RECONFIG.to_be_bytes()[..])
 }
 
 /// Decodes a log payload; trailing bytes are an error.

@@ -42,6 +42,10 @@ use crate::zab::store::ZabStore;
 use crate::zab::{Input, Message, Output, Peer, PeerId, PersistId, PersistOp, Role, Snapshot};
 
 mod clients;
+mod membership;
+
+pub(crate) use membership::DECODER;
+pub use membership::{decode_membership, members_of};
 
 /// What a member reports about itself (for tests and `srvr`).
 ///
@@ -123,8 +127,6 @@ pub(crate) struct Driver {
     pub(crate) reap_every: Duration,
     pub(crate) status: watch::Sender<MemberStatus>,
     pub(crate) faults: Arc<MemberFaults>,
-    /// Members needed for a quorum.
-    pub(crate) quorum: usize,
     /// `readonlymode.enabled`: serve read-only sessions while cut off from any quorum.
     pub(crate) read_only_mode: bool,
 }
@@ -314,7 +316,7 @@ impl Driver {
             _ => None,
         };
         // Only voters' answers make a leader's lease (observers do not count for a quorum).
-        if let Some(sent) = answered.filter(|_| !self.peer.config().is_observer(from)) {
+        if let Some(sent) = answered {
             let lease = st.lease.entry(from).or_insert(sent);
             *lease = (*lease).max(sent);
         }
@@ -356,6 +358,7 @@ impl Driver {
             }
             let mut persists: Vec<(PersistId, PersistOp)> = Vec::new();
             let mut forwarded = Vec::new();
+            let mut membership_changed = false;
             for output in outputs {
                 match output {
                     Output::Send { to, mut message } => {
@@ -380,6 +383,8 @@ impl Driver {
                         Ok(tree) => {
                             self.sm =
                                 StateMachine::new(tree, self.core_config.clone(), 0, wall_ms());
+                            self.membership_restored();
+                            membership_changed = true;
                         }
                         Err(e) => {
                             tracing::error!(
@@ -388,7 +393,10 @@ impl Driver {
                             return Err(());
                         }
                     },
-                    Output::Apply(entry) => self.apply(entry, st),
+                    Output::Apply(entry) => {
+                        membership_changed |= crate::txn::is_reconfig_entry(&entry.payload);
+                        self.apply(entry, st);
+                    }
                     Output::RoleChanged(role) => {
                         st.role = role;
                         st.looking_since = (role == Role::Looking).then(Instant::now);
@@ -441,6 +449,9 @@ impl Driver {
                         }
                     }
                 }
+            }
+            if membership_changed {
+                self.membership_changed().await;
             }
             if !forwarded.is_empty() {
                 self.prepare_forwarded(forwarded, st);
@@ -637,12 +648,9 @@ impl Driver {
     /// other leader can have committed anything, and reads here are not stale.
     fn lease_holds(&self, st: &Loop) -> bool {
         let lease = self.tick * self.sync_limit.saturating_sub(1).max(1);
-        let fresh = st
-            .lease
-            .values()
-            .filter(|sent| sent.elapsed() < lease)
-            .count();
-        fresh + 1 >= self.quorum
+        let me = self.peer.id();
+        self.peer
+            .is_quorum(|m| m == me || st.lease.get(&m).is_some_and(|sent| sent.elapsed() < lease))
     }
 
     fn learners_heard(&self, st: &Loop) -> Vec<PeerId> {

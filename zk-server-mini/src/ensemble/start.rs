@@ -69,15 +69,27 @@ impl Builder {
         // The member's own server.N line decides whether it votes (ZooKeeper's rule; a
         // disagreeing peerType is logged by is_observer).
         let _ = config.is_observer(me);
-        let mut zc = Config::new(me, config.participants()).with_observers(config.observers());
+        // The membership the state holds: the static list at first start, the newest a
+        // committed `reconfig` wrote after (changes logged since are found in the log).
+        let state_servers = tree
+            .get(crate::reconfig::CONFIG_PATH)
+            .and_then(|n| n.data.as_slice())
+            .and_then(|d| std::str::from_utf8(d).ok())
+            .and_then(crate::reconfig::Membership::parse)
+            .map_or_else(|| config.servers.clone(), |m| m.servers);
+        let members = super::driver::members_of(&state_servers);
+        let mut zc = Config::new(me, members.voters.into_iter().collect())
+            .with_observers(members.observers.into_iter().collect());
+        zc.membership = Some(super::driver::DECODER);
         zc.init_limit = config.init_limit.max(1);
         zc.sync_limit = config.sync_limit.max(1);
         zc.tick_ms = tick_ms;
         zc.max_uncommitted = 200_000;
         let peer = Peer::new(zc, recovered).map_err(|e| ensemble_error(e.to_string()))?;
-        let addrs = super::resolve(&config.servers)
-            .await
-            .map_err(ensemble_error)?;
+        // Peers: the static list and the members the state holds.
+        let mut known = state_servers;
+        known.extend(config.servers.clone());
+        let addrs = super::resolve(&known).await.map_err(ensemble_error)?;
         let Some(&quorum_addr) = addrs.get(&me) else {
             return Err(ensemble_error(format!("myid {me} has no address")));
         };
@@ -177,7 +189,6 @@ impl Builder {
             reap_every: Duration::from_millis(config.container_check_interval_ms.max(1)),
             status: status_tx,
             faults: faults.clone(),
-            quorum: config.participants().len() / 2 + 1,
             read_only_mode: config.read_only_mode,
         };
         let core_handle = tokio::spawn(async move {

@@ -71,6 +71,12 @@ pub(crate) struct Outboxes {
 }
 
 impl Outboxes {
+    /// Points the transport at these peers (the committed membership). Interim: replaced
+    /// by the joiner-transport branch's dynamic peer set.
+    pub(crate) fn set_peers(&mut self, peers: BTreeMap<PeerId, SocketAddr>) {
+        tracing::debug!(?peers, "membership peers");
+    }
+
     /// Queues `message` for `to`; dropped when the queue is full or the peer is cut off.
     pub(crate) fn send(&self, to: PeerId, message: &Message) {
         if self.faults.is_blocked(to) {

@@ -11,9 +11,10 @@ use crate::txn::Txn;
 impl Prep<'_> {
     /// `reconfig`, in the real server's order of checks: enabled, standalone, the caller's
     /// WRITE permission on `/zookeeper/config` (only the super user has it) unless
-    /// `skipACL`, one reconfiguration at a time, then the request itself. A change that
-    /// leaves the membership as it is commits a new config version (as ZooKeeper does);
-    /// changing the membership is not implemented yet (`Unimplemented`).
+    /// `skipACL`, one reconfiguration at a time, then the request itself. The result is a
+    /// [`Txn::Reconfig`] with the new configuration text (a change that leaves the membership
+    /// as it is still commits a new version, as ZooKeeper does); the ensemble's membership
+    /// changes when it is applied (see `crate::zab::membership`).
     pub(super) fn reconfig(
         &self,
         nodes: &mut Pending,
@@ -45,9 +46,6 @@ impl Prep<'_> {
             .and_then(Membership::parse)
             .ok_or(ErrorCode::SystemError)?;
         let next = next_membership(&current, r)?;
-        if next != current.servers {
-            return Err(ErrorCode::Unimplemented);
-        }
         let text = Membership {
             servers: next,
             version: nodes.next_zxid,
@@ -61,10 +59,8 @@ impl Prep<'_> {
                 ..node
             }),
         );
-        Ok(Txn::SetData {
-            path: CONFIG_PATH.to_owned(),
-            data: Some(Bytes::from(text)),
-            version: -1,
+        Ok(Txn::Reconfig {
+            data: Bytes::from(text),
         })
     }
 }

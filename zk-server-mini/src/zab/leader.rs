@@ -440,10 +440,11 @@ impl Peer {
         } else {
             self.history.after(committed).count()
         };
+        let stepping_down = self.step_down.is_some();
         let Some(l) = self.leader() else {
             return Err(ProposeError::NotLeader);
         };
-        let (true, Some(epoch)) = (l.established, l.epoch) else {
+        let (true, Some(epoch), false) = (l.established, l.epoch, stepping_down) else {
             return Err(ProposeError::NotLeader);
         };
         if pending >= max {

@@ -214,6 +214,21 @@ impl Peer {
         self.config.members.contains(&id)
     }
 
+    /// A leader that a committed change made a non-voter (or removed) steps down.
+    pub(crate) fn finish_step_down(&mut self) {
+        match self.step_down.take() {
+            Some(true) => self.leave_ensemble(),
+            Some(false) => self.become_looking(),
+            None => {}
+        }
+    }
+
+    fn leave_ensemble(&mut self) {
+        tracing::warn!(me = self.config.id, "removed from the ensemble; stopping");
+        self.removed = true;
+        self.become_looking();
+    }
+
     /// An entry was logged here: a membership change becomes pending (and one pending before
     /// it is committed, see the module docs).
     pub(crate) fn note_logged(&mut self, entry: &Entry) {
@@ -264,17 +279,15 @@ impl Peer {
         self.config.members = next.voters.iter().copied().collect();
         self.config.observers = next.observers.iter().copied().collect();
         let votes = self.config.members.contains(&me);
-        if by_entry && was_member && !next.contains(me) {
-            tracing::warn!(me, "removed from the ensemble; stopping");
-            self.removed = true;
-            self.become_looking();
-            return;
-        }
+        let removed = by_entry && was_member && !next.contains(me);
         match &self.role {
             RoleState::Leading(_) if !votes => {
-                tracing::info!("no longer a voter; stepping down");
-                self.become_looking();
+                // Not at once: the answers to what it committed (the `reconfig` itself among
+                // them) go out first. It proposes nothing more and steps down at the next tick.
+                tracing::info!(removed, "no longer a voter; stepping down at the next tick");
+                self.step_down = Some(removed);
             }
+            _ if removed => self.leave_ensemble(),
             RoleState::Following(f) if votes != voted => {
                 // The leader now sends this member the other stream (proposals or committed
                 // entries): start over with it.

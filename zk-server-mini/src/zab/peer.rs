@@ -104,6 +104,9 @@ pub struct Peer {
     pub(crate) pending_members: Option<(i64, super::membership::Members)>,
     /// A committed membership change removed this member.
     pub(crate) removed: bool,
+    /// A leader that a committed change made a non-voter: `Some(removed)` until it steps
+    /// down (at the next tick).
+    pub(crate) step_down: Option<bool>,
 }
 
 impl Peer {
@@ -183,6 +186,7 @@ impl Peer {
             reads: BTreeMap::new(),
             pending_members: None,
             removed: false,
+            step_down: None,
             config,
         };
         for entry in &logged_changes {
@@ -731,6 +735,9 @@ impl Peer {
     /// Leaves whatever role this member had.
     pub(crate) fn change_role(&mut self, role: RoleState) {
         self.role_gen += 1;
+        if self.step_down.take() == Some(true) {
+            self.removed = true;
+        }
         self.set_serving(false);
         self.sessions.follow();
         self.fail_reads();
@@ -741,6 +748,7 @@ impl Peer {
 
     fn on_tick(&mut self) {
         self.tick += 1;
+        self.finish_step_down();
         match &self.role {
             RoleState::Looking(_) => self.election_tick(),
             RoleState::Following(_) => self.follower_tick(),

@@ -1,0 +1,203 @@
+//! Membership changes by `reconfig` on an in-process ensemble of three voters: a voter
+//! becomes an observer and a voter again, a follower is removed, then the leader is
+//! removed. After each change: `/zookeeper/config` lists the new membership, every remaining
+//! member reports the role the change gave it, a removed member stops serving, and writes
+//! keep committing — made through one member and read back through another.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use zk_proto::acl::Acl;
+use zk_proto::{
+    CreateRequest, ErrorCode, GetDataRequest, ReconfigRequest, Request, Response, SyncRequest,
+};
+use zk_server_mini::cluster::TestCluster;
+use zk_server_mini::reconfig::Membership;
+use zk_server_mini::testing::RawClient;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn client(cluster: &TestCluster, id: u64) -> RawClient {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Ok(mut c) = RawClient::connect(cluster.client_addr(id), 10_000).await
+            && c.call(&Request::Sync(SyncRequest { path: "/".into() }))
+                .await
+                .is_ok_and(|(h, _)| h.err == ErrorCode::Ok)
+        {
+            return c;
+        }
+        assert!(Instant::now() < deadline, "member {id} never served");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn config(c: &mut RawClient) -> Membership {
+    let get = Request::GetData(GetDataRequest {
+        path: "/zookeeper/config".into(),
+        watch: false,
+    });
+    let (h, body) = c.call(&get).await.expect("getConfig");
+    assert_eq!(h.err, ErrorCode::Ok);
+    let Some(Response::GetData(r)) = body else {
+        panic!("no data: {body:?}")
+    };
+    let text = String::from_utf8(r.data.unwrap_or_default().to_vec()).expect("utf-8");
+    Membership::parse(&text).unwrap_or_else(|| panic!("not a config: {text}"))
+}
+
+/// Asks for a membership change through any serving member until the configuration shows
+/// it (`done`): a connection lost on the way (a leader may drop its clients while a change
+/// moves the quorum) is retried as a client would, after reading whether the change landed.
+async fn reconfig(
+    cluster: &TestCluster,
+    joining: Option<String>,
+    leaving: Option<&str>,
+    done: impl Fn(&Membership) -> bool,
+) -> Membership {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        for id in cluster.ids() {
+            let Ok(Ok(mut c)) = tokio::time::timeout(
+                Duration::from_secs(2),
+                RawClient::connect(cluster.client_addr(id), 10_000),
+            )
+            .await
+            else {
+                continue;
+            };
+            let synced = c
+                .call(&Request::Sync(SyncRequest { path: "/".into() }))
+                .await;
+            if !synced.is_ok_and(|(h, _)| h.err == ErrorCode::Ok) {
+                continue;
+            }
+            let now = config(&mut c).await;
+            if done(&now) {
+                return now;
+            }
+            let req = Request::Reconfig(ReconfigRequest {
+                joining_servers: joining.clone(),
+                leaving_servers: leaving.map(Into::into),
+                new_members: None,
+                cur_config_id: now.version,
+            });
+            if let Ok((h, _)) = c.call(&req).await {
+                assert!(
+                    matches!(h.err, ErrorCode::Ok | ErrorCode::BadVersion),
+                    "reconfig answered {:?}",
+                    h.err
+                );
+            }
+        }
+        assert!(Instant::now() < deadline, "the change never landed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn wait_mode(cluster: &TestCluster, id: u64, want: &[&str]) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mode = cluster.mode(id).await;
+        if mode.as_deref().is_some_and(|m| want.contains(&m)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "member {id} is {mode:?}, not {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Creates `path` through member `via` and reads it back (after a sync) through `check`.
+async fn write_and_read(cluster: &TestCluster, via: u64, check: u64, path: &str) {
+    let mut w = client(cluster, via).await;
+    let create = Request::Create(CreateRequest {
+        path: path.into(),
+        data: Some(Bytes::from_static(b"x")),
+        acl: Acl::open_unsafe(),
+        flags: 0,
+    });
+    let (h, _) = w.call(&create).await.expect("create");
+    assert_eq!(h.err, ErrorCode::Ok, "create {path} via {via}");
+    let mut r = client(cluster, check).await;
+    let get = Request::GetData(GetDataRequest {
+        path: path.into(),
+        watch: false,
+    });
+    let (h, _) = r.call(&get).await.expect("get");
+    assert_eq!(h.err, ErrorCode::Ok, "{path} read via {check}");
+}
+
+fn line_with_role(m: &Membership, id: u64, observer: bool) -> String {
+    let mut a = m.servers[&id].clone();
+    a.observer = observer;
+    zk_server_mini::reconfig::server_line(id, &a)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_change_and_members_leave() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let test = async {
+        let cluster = TestCluster::builder(3)
+            .tick_ms(100)
+            .config("reconfigEnabled", "true")
+            .config("skipACL", "yes")
+            .start()
+            .await
+            .expect("start");
+        let leader = cluster.leader(WAIT).await.expect("a leader");
+        let followers: Vec<u64> = cluster.ids().into_iter().filter(|i| *i != leader).collect();
+        let (a, b) = (followers[0], followers[1]);
+        let mut c = client(&cluster, leader).await;
+        let before = config(&mut c).await;
+        assert_eq!(before.voters(), 3);
+
+        // A follower becomes an observer: it serves, the others are the quorum.
+        let now = reconfig(
+            &cluster,
+            Some(line_with_role(&before, b, true)),
+            None,
+            |m| m.servers[&b].observer,
+        )
+        .await;
+        assert!(now.version > before.version);
+        wait_mode(&cluster, b, &["observer"]).await;
+        write_and_read(&cluster, a, b, "/as-observer").await;
+
+        // And a voter again.
+        reconfig(&cluster, Some(line_with_role(&now, b, false)), None, |m| {
+            !m.servers[&b].observer
+        })
+        .await;
+        wait_mode(&cluster, b, &["follower"]).await;
+        write_and_read(&cluster, b, leader, "/voter-again").await;
+
+        // A follower leaves: it stops serving; the two left commit.
+        let now = reconfig(&cluster, None, Some(&a.to_string()), |m| {
+            !m.servers.contains_key(&a)
+        })
+        .await;
+        assert_eq!(now.voters(), 2);
+        wait_mode(&cluster, a, &["looking"]).await;
+        write_and_read(&cluster, b, leader, "/without-a").await;
+
+        // The leader leaves: the one voter left leads.
+        let now = reconfig(&cluster, None, Some(&leader.to_string()), |m| {
+            !m.servers.contains_key(&leader)
+        })
+        .await;
+        assert_eq!(now.servers.keys().copied().collect::<Vec<_>>(), [b]);
+        wait_mode(&cluster, b, &["leader"]).await;
+        wait_mode(&cluster, leader, &["looking"]).await;
+        write_and_read(&cluster, b, b, "/only-b").await;
+        cluster.stop().await;
+    };
+    tokio::time::timeout(Duration::from_secs(180), test)
+        .await
+        .expect("test timed out");
+}
