@@ -202,7 +202,7 @@ pub struct Caller<'a> {
 /// assert!(matches!(txn, Txn::Error(_)));
 /// # let _ = (create, ErrorCode::Ok);
 /// ```
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct PrepConfig {
     /// Whether createTTL is allowed (`extendedTypesEnabled`).
     pub extended_types: bool,
@@ -210,6 +210,9 @@ pub struct PrepConfig {
     pub max_data_len: usize,
     /// How `reconfig` requests are treated.
     pub reconfig: ReconfigPolicy,
+    /// At an ensemble's leader: the members synced with it (itself included). A `reconfig`
+    /// whose new voters have no quorum among them is refused (`NewConfigNoQuorum`).
+    pub synced: Option<std::sync::Arc<std::collections::BTreeSet<u64>>>,
 }
 
 impl Default for PrepConfig {
@@ -218,6 +221,7 @@ impl Default for PrepConfig {
             extended_types: false,
             max_data_len: zk_proto::codec::DEFAULT_MAX_FRAME_LEN,
             reconfig: ReconfigPolicy::default(),
+            synced: None,
         }
     }
 }

@@ -397,6 +397,8 @@ pub struct StateMachine {
     pub(crate) hold_syncs: bool,
     /// Held syncs (connection, xid, path), for the driver to take.
     pub(crate) held_syncs: Vec<(ConnId, i32, String)>,
+    /// See [`StateMachine::set_synced`].
+    pub(crate) synced: Option<std::sync::Arc<BTreeSet<u64>>>,
     /// Connections with a held sync: everything they send waits behind it (replies go out in
     /// request order).
     pub(crate) syncing: BTreeSet<ConnId>,
@@ -453,6 +455,7 @@ impl StateMachine {
             sent: 0,
             hold_syncs: false,
             held_syncs: Vec::new(),
+            synced: None,
             syncing: BTreeSet::new(),
             learner: None,
             read_only: false,
@@ -837,6 +840,22 @@ impl StateMachine {
             extended_types: self.config.extended_types,
             max_data_len: self.config.max_data_len,
             reconfig: self.config.reconfig,
+            synced: self.synced.clone(),
+        }
+    }
+
+    /// At an ensemble's leader: the members synced with it, itself included (`None`
+    /// elsewhere); a `reconfig` needs a quorum of its new voters among them.
+    ///
+    /// ```
+    /// use zk_server_mini::state::{CoreConfig, StateMachine};
+    /// use zk_server_mini::tree::DataTree;
+    /// let mut sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+    /// sm.set_synced(Some([1, 2].into()));
+    /// ```
+    pub fn set_synced(&mut self, members: Option<std::collections::BTreeSet<u64>>) {
+        if self.synced.as_deref() != members.as_ref() {
+            self.synced = members.map(std::sync::Arc::new);
         }
     }
 

@@ -5,8 +5,8 @@
 use bytes::Bytes;
 use tokio::sync::oneshot;
 use zk_proto::{
-    ClientInfo, GetAllChildrenNumberRequest, GetDataRequest, GetEphemeralsRequest, Request,
-    Response, Stat,
+    ClientInfo, GetAllChildrenNumberRequest, GetDataRequest, GetEphemeralsRequest, ReconfigRequest,
+    Request, Response, Stat,
 };
 
 use super::{CONFIG_NODE, Client};
@@ -113,6 +113,83 @@ impl Client {
         match self.call(&request, None, Effect::None).await? {
             Response::GetData(r) => Ok((r.data.unwrap_or_default(), r.stat)),
             other => Err(Self::unexpected("getConfig", &other)),
+        }
+    }
+
+    /// Changes the ensemble's membership incrementally (ZooKeeper 3.5+ `reconfig`): adds or
+    /// updates the `joining` servers (`server.N=host:quorumPort:electionPort[:role][;client]`)
+    /// and removes the `leaving` ids. With `from_config` the change applies only if the
+    /// configuration's version is still that one. Returns the new configuration and stat.
+    /// Needs `reconfigEnabled` and a super user (or `skipACL`).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// // a fourth server, already started with the ensemble plus itself in its zoo.cfg
+    /// let (config, stat) = client
+    ///     .reconfig(&["server.4=10.0.0.4:2888:3888:observer;2181"], &[], None)
+    ///     .await?;
+    /// println!("now at version {:#x}:\n{}", stat.mzxid, String::from_utf8_lossy(&config));
+    /// client.reconfig(&[], &[4], Some(stat.mzxid)).await?; // and out again
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::ReconfigDisabled`], [`Error::NoAuth`], [`Error::BadArguments`] (a malformed
+    /// spec, no voter left), [`Error::BadVersion`] (`from_config` is stale),
+    /// [`Error::Server`] with `ReconfigInProgress` or `NewConfigNoQuorum` (the new voters are
+    /// not up and synced), and the connection errors (the change may or may not have happened: read the
+    /// configuration).
+    pub async fn reconfig(
+        &self,
+        joining: &[&str],
+        leaving: &[u64],
+        from_config: Option<i64>,
+    ) -> Result<(Bytes, Stat)> {
+        let list = |items: Vec<String>| (!items.is_empty()).then(|| items.join(","));
+        let request = Request::Reconfig(ReconfigRequest {
+            joining_servers: list(joining.iter().map(|s| (*s).to_owned()).collect()),
+            leaving_servers: list(leaving.iter().map(u64::to_string).collect()),
+            new_members: None,
+            cur_config_id: from_config.unwrap_or(-1),
+        });
+        self.send_reconfig(request).await
+    }
+
+    /// Replaces the ensemble's whole membership (a non-incremental `reconfig`) with
+    /// `members`, each `server.N=host:quorumPort:electionPort[:role][;client]`. See
+    /// [`Client::reconfig`].
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// client
+    ///     .reconfig_members(
+    ///         &["server.1=10.0.0.1:2888:3888;2181", "server.2=10.0.0.2:2888:3888;2181"],
+    ///         None,
+    ///     )
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Client::reconfig`].
+    pub async fn reconfig_members(
+        &self,
+        members: &[&str],
+        from_config: Option<i64>,
+    ) -> Result<(Bytes, Stat)> {
+        let request = Request::Reconfig(ReconfigRequest {
+            joining_servers: None,
+            leaving_servers: None,
+            new_members: Some(members.join(",")),
+            cur_config_id: from_config.unwrap_or(-1),
+        });
+        self.send_reconfig(request).await
+    }
+
+    async fn send_reconfig(&self, request: Request) -> Result<(Bytes, Stat)> {
+        match self.call(&request, None, Effect::None).await? {
+            Response::GetData(r) => Ok((r.data.unwrap_or_default(), r.stat)),
+            other => Err(Self::unexpected("reconfig", &other)),
         }
     }
 

@@ -235,6 +235,8 @@ impl Driver {
                 next_tick = tokio::time::Instant::now() + self.tick;
                 ticked = true;
                 self.peer.step(Input::Tick);
+                // What a `reconfig` is checked against (a quorum of the new voters synced).
+                self.sm.set_synced(self.peer.synced_members());
             }
             for _ in 0..4096 {
                 match self.inbox.try_recv() {

@@ -11,7 +11,8 @@ use crate::txn::Txn;
 impl Prep<'_> {
     /// `reconfig`, in the real server's order of checks: enabled, standalone, the caller's
     /// WRITE permission on `/zookeeper/config` (only the super user has it) unless
-    /// `skipACL`, one reconfiguration at a time, then the request itself. The result is a
+    /// `skipACL`, one reconfiguration at a time, then the request itself, and a quorum of the
+    /// new voters synced with this leader (`NewConfigNoQuorum`). The result is a
     /// [`Txn::Reconfig`] with the new configuration text (a change that leaves the membership
     /// as it is still commits a new version, as ZooKeeper does); the ensemble's membership
     /// changes when it is applied (see `crate::zab::membership`).
@@ -46,6 +47,17 @@ impl Prep<'_> {
             .and_then(Membership::parse)
             .ok_or(ErrorCode::SystemError)?;
         let next = next_membership(&current, r)?;
+        if let Some(synced) = &self.config.synced {
+            let voters: Vec<u64> = next
+                .iter()
+                .filter(|(_, a)| !a.observer)
+                .map(|(id, _)| *id)
+                .collect();
+            let live = voters.iter().filter(|v| synced.contains(v)).count();
+            if live <= voters.len() / 2 {
+                return Err(ErrorCode::NewConfigNoQuorum);
+            }
+        }
         let text = Membership {
             servers: next,
             version: nodes.next_zxid,

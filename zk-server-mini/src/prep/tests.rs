@@ -265,11 +265,12 @@ fn reaping_rules() {
         extended_types: true,
         ..PrepConfig::default()
     };
-    let mut prep = Prep::new(&t, &mut pending, config);
+    let mut prep = Prep::new(&t, &mut pending, config.clone());
     assert!(matches!(prep.reap("/used", 0), Some(Txn::Delete { .. })));
     assert_eq!(prep.reap("/unused", 0), None);
     // The TTL node was created at time 100 (see `run`) with a TTL of 50 ms.
-    let txn = Prep::new(&t, &mut Pending::default(), config).write(&ME, &ttl_create("/t", 50));
+    let txn =
+        Prep::new(&t, &mut Pending::default(), config.clone()).write(&ME, &ttl_create("/t", 50));
     let header = TxnHeader {
         session_id: 1,
         cxid: 1,
@@ -278,20 +279,20 @@ fn reaping_rules() {
     };
     let _ = apply(&mut t, &header, &txn);
     let mut pending = Pending::default();
-    let mut prep = Prep::new(&t, &mut pending, config);
+    let mut prep = Prep::new(&t, &mut pending, config.clone());
     assert_eq!(prep.reap("/t", 150), None);
     // A pending setData keeps it alive even once the TTL has passed.
     let set = Request::SetData(set_data("/t", -1));
     assert!(matches!(prep.write(&ME, &set), Txn::SetData { .. }));
     assert_eq!(prep.reap("/t", 1_000), None);
     let mut pending = Pending::default();
-    let mut prep = Prep::new(&t, &mut pending, config);
+    let mut prep = Prep::new(&t, &mut pending, config.clone());
     assert!(matches!(prep.reap("/t", 1_000), Some(Txn::Delete { .. })));
 }
 
 #[test]
 fn reconfig_is_answered_as_the_real_server_answers_it() {
-    use crate::reconfig::{CONFIG_PATH, install_initial};
+    use crate::reconfig::install_initial;
     use zk_proto::ReconfigRequest;
     let cfg = crate::ServerConfig::from_zoo_cfg(
         "dataDir=/x\nserver.1=127.0.0.1:1:2\nserver.2=127.0.0.1:3:4\nserver.3=127.0.0.1:5:6\n",
@@ -313,14 +314,19 @@ fn reconfig_is_answered_as_the_real_server_answers_it() {
         new_members: None,
         cur_config_id: -1,
     });
-    let prep =
-        |policy: ReconfigPolicy, caller: &Caller<'_>, req: &Request, pending: &mut Pending| {
-            let config = PrepConfig {
-                reconfig: policy,
-                ..PrepConfig::default()
-            };
-            Prep::new(&tree, pending, config).write(caller, req)
+    let prep = |policy: ReconfigPolicy,
+                caller: &Caller<'_>,
+                req: &Request,
+                pending: &mut Pending,
+                synced: &[u64]| {
+        let config = PrepConfig {
+            reconfig: policy,
+            synced: Some(std::sync::Arc::new(synced.iter().copied().collect())),
+            ..PrepConfig::default()
         };
+        Prep::new(&tree, pending, config).write(caller, req)
+    };
+    let all = [1, 2, 3];
     let on = ReconfigPolicy {
         enabled: true,
         skip_acl: false,
@@ -334,7 +340,7 @@ fn reconfig_is_answered_as_the_real_server_answers_it() {
     let err = |code| Txn::Error(code);
     let p = &mut Pending::default();
     assert_eq!(
-        prep(ReconfigPolicy::default(), &root, &remove("9"), p),
+        prep(ReconfigPolicy::default(), &root, &remove("9"), p, &all),
         err(ErrorCode::ReconfigDisabled)
     );
     let standalone = ReconfigPolicy {
@@ -342,38 +348,36 @@ fn reconfig_is_answered_as_the_real_server_answers_it() {
         ..on
     };
     assert_eq!(
-        prep(standalone, &root, &remove("9"), p),
+        prep(standalone, &root, &remove("9"), p, &all),
         err(ErrorCode::Unimplemented)
     );
-    assert_eq!(prep(on, &ME, &remove("9"), p), err(ErrorCode::NoAuth));
+    assert_eq!(prep(on, &ME, &remove("9"), p, &all), err(ErrorCode::NoAuth));
     assert_eq!(
-        prep(on, &root, &remove("1,2,3"), p),
+        prep(on, &root, &remove("1,2,3"), p, &all),
         err(ErrorCode::BadArguments)
     );
-    // Membership changes are not implemented yet; the no-op change commits a new version.
-    assert_eq!(prep(on, &root, &add, p), err(ErrorCode::Unimplemented));
+    // A new membership needs a quorum of its voters synced with the leader: removing 3
+    // while 2 is not synced leaves {1, 2} with only 1 live.
+    assert_eq!(
+        prep(on, &root, &remove("3"), p, &[1, 3]),
+        err(ErrorCode::NewConfigNoQuorum)
+    );
     p.set_next_zxid(0x1_0000_0004);
     let skip = ReconfigPolicy {
         skip_acl: true,
         ..on
     };
-    let Txn::SetData {
-        path,
-        data,
-        version,
-    } = prep(skip, &ME, &remove("9"), p)
-    else {
-        panic!("a no-op reconfig is a setData of the config node");
+    let Txn::Reconfig { data } = prep(skip, &ME, &add, p, &all) else {
+        panic!("a reconfig is a Txn::Reconfig with the new text");
     };
-    assert_eq!((path.as_str(), version), (CONFIG_PATH, -1));
-    let text = String::from_utf8(data.unwrap().to_vec()).unwrap();
+    let text = String::from_utf8(data.to_vec()).unwrap();
     assert!(
-        text.ends_with("server.3=127.0.0.1:5:6:participant\nversion=100000004"),
+        text.ends_with("server.4=127.0.0.1:7:8:observer\nversion=100000004"),
         "{text}"
     );
     // One at a time: a second reconfig while the first is unapplied.
     assert_eq!(
-        prep(on, &root, &remove("9"), p),
+        prep(on, &root, &remove("9"), p, &all),
         err(ErrorCode::ReconfigInProgress)
     );
 }

@@ -414,6 +414,33 @@ impl Peer {
         }
     }
 
+    /// At a serving leader: itself and the learners that acknowledged its NEWLEADER (what a
+    /// membership change needs a quorum of among its new voters, as ZooKeeper's leader
+    /// checks); `None` elsewhere.
+    ///
+    /// ```
+    /// use zk_server_mini::zab::{Config, Peer, Recovered};
+    /// let peer = Peer::new(Config::new(1, vec![1, 2, 3]), Recovered::default())?;
+    /// assert!(peer.synced_members().is_none()); // not leading
+    /// # Ok::<(), zk_server_mini::zab::StartError>(())
+    /// ```
+    pub fn synced_members(&self) -> Option<BTreeSet<PeerId>> {
+        let RoleState::Leading(l) = &self.role else {
+            return None;
+        };
+        if !l.established {
+            return None;
+        }
+        let mut all: BTreeSet<PeerId> = l
+            .learners
+            .iter()
+            .filter(|(_, x)| x.stage == LearnerStage::NewLeaderAcked)
+            .map(|(f, _)| *f)
+            .collect();
+        all.insert(self.config.id);
+        Some(all)
+    }
+
     /// Synced followers (voters of the committed membership): they get proposals and
     /// commits.
     fn synced_followers(&self) -> Vec<PeerId> {
