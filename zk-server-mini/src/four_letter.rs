@@ -97,12 +97,15 @@ pub fn learner_rows(
     }
     let _ = writeln!(rows, "zk_quorum_size\t{}", config.members.len());
     if serving && role == crate::zab::Role::Leading {
+        // Followers: every learner not listed as an observer, counting those not listed
+        // as voters either (a server being added, or one removed): non-voting followers.
         let observers = heard.iter().filter(|id| config.is_observer(**id)).count();
         let followers = heard.len() - observers;
+        let non_voting = heard.iter().filter(|id| !config.is_member(**id)).count();
         let _ = write!(
             rows,
             "zk_followers\t{followers}\nzk_synced_followers\t{followers}\n\
-             zk_synced_non_voting_followers\t0\nzk_synced_observers\t{observers}\n\
+             zk_synced_non_voting_followers\t{non_voting}\nzk_synced_observers\t{observers}\n\
              zk_learners\t{}\nzk_pending_syncs\t0\n",
             heard.len()
         );

@@ -155,7 +155,8 @@ fn server_spec(spec: &str) -> Result<(u64, PeerAddr), ErrorCode> {
 
 /// The membership a `reconfig` request asks for, given the current one, or the error a real
 /// 3.8.0 leader answers: `BadArguments` for a request that is both incremental and not, a
-/// malformed server spec or id, a result without a voter or with one address twice;
+/// malformed server spec or id, a joining spec without a client address, a result without a
+/// voter or with one address twice;
 /// `BadVersion` when `curConfigId` is neither -1 nor the current version. Removing an id that
 /// is not a member changes nothing (and is no error).
 ///
@@ -167,7 +168,7 @@ fn server_spec(spec: &str) -> Result<(u64, PeerAddr), ErrorCode> {
 ///     joining_servers: j.map(Into::into), leaving_servers: l.map(Into::into),
 ///     new_members: None, cur_config_id: -1,
 /// };
-/// let added = next_membership(&now, &req(Some("server.3=a:5:6:observer"), None)).unwrap();
+/// let added = next_membership(&now, &req(Some("server.3=a:5:6:observer;2181"), None)).unwrap();
 /// assert!(added[&3].observer);
 /// assert_eq!(next_membership(&now, &req(None, Some("9"))).unwrap(), now.servers);
 /// assert_eq!(next_membership(&now, &req(None, Some("1,2"))), Err(ErrorCode::BadArguments));
@@ -204,6 +205,11 @@ pub fn next_membership(
             }
             for spec in joining.into_iter().flat_map(|j| j.split(',')) {
                 let (id, addr) = server_spec(spec)?;
+                // A joining spec names where the server takes clients (3.8.0 refuses one
+                // without, for a new server and for a change of a member alike).
+                if addr.client.is_none() {
+                    return Err(ErrorCode::BadArguments);
+                }
                 next.insert(id, addr);
             }
             next
@@ -325,7 +331,7 @@ mod tests {
                 Some("server.1=a:1:2"),
                 -1,
             ),
-            req(Some("server.5=127.0.0.1:1:9"), None, None, -1),
+            req(Some("server.5=127.0.0.1:1:9;2181"), None, None, -1),
         ];
         for r in bad {
             assert_eq!(
@@ -351,7 +357,7 @@ mod tests {
         assert_eq!(removed.keys().copied().collect::<Vec<_>>(), [1, 2]);
         let role = next_membership(
             &m,
-            &req(Some("server.3=127.0.0.1:5:6:observer"), None, None, -1),
+            &req(Some("server.3=127.0.0.1:5:6:observer;2183"), None, None, -1),
         )
         .unwrap();
         assert!(role[&3].observer);

@@ -130,9 +130,12 @@ async fn write_and_read(cluster: &TestCluster, via: u64, check: u64, path: &str)
     assert_eq!(h.err, ErrorCode::Ok, "{path} read via {check}");
 }
 
-fn line_with_role(m: &Membership, id: u64, observer: bool) -> String {
+/// Member `id`'s spec in `m` with the role given and its client address (a `reconfig`
+/// spec must name one).
+fn line_with_role(cluster: &TestCluster, m: &Membership, id: u64, observer: bool) -> String {
     let mut a = m.servers[&id].clone();
     a.observer = observer;
+    a.client = Some(cluster.client_addr(id).to_string());
     zk_server_mini::reconfig::server_line(id, &a)
 }
 
@@ -160,7 +163,7 @@ async fn roles_change_and_members_leave() {
         // A follower becomes an observer: it serves, the others are the quorum.
         let now = reconfig(
             &cluster,
-            Some(line_with_role(&before, b, true)),
+            Some(line_with_role(&cluster, &before, b, true)),
             None,
             |m| m.servers[&b].observer,
         )
@@ -170,9 +173,12 @@ async fn roles_change_and_members_leave() {
         write_and_read(&cluster, a, b, "/as-observer").await;
 
         // And a voter again.
-        reconfig(&cluster, Some(line_with_role(&now, b, false)), None, |m| {
-            !m.servers[&b].observer
-        })
+        reconfig(
+            &cluster,
+            Some(line_with_role(&cluster, &now, b, false)),
+            None,
+            |m| !m.servers[&b].observer,
+        )
         .await;
         wait_mode(&cluster, b, &["follower"]).await;
         write_and_read(&cluster, b, leader, "/voter-again").await;

@@ -309,7 +309,7 @@ fn reconfig_is_answered_as_the_real_server_answers_it() {
         })
     };
     let add = Request::Reconfig(ReconfigRequest {
-        joining_servers: Some("server.4=127.0.0.1:7:8:observer".into()),
+        joining_servers: Some("server.4=127.0.0.1:7:8:observer;127.0.0.1:2184".into()),
         leaving_servers: None,
         new_members: None,
         cur_config_id: -1,
@@ -372,7 +372,7 @@ fn reconfig_is_answered_as_the_real_server_answers_it() {
     };
     let text = String::from_utf8(data.to_vec()).unwrap();
     assert!(
-        text.ends_with("server.4=127.0.0.1:7:8:observer\nversion=100000004"),
+        text.ends_with("server.4=127.0.0.1:7:8:observer;127.0.0.1:2184\nversion=100000004"),
         "{text}"
     );
     // One at a time: a second reconfig while the first is unapplied.
