@@ -31,6 +31,7 @@ use crate::fault_control::Control;
 use crate::{MiniServer, RunningServer, ServerError};
 
 mod faults;
+mod membership;
 
 /// How members run.
 ///
@@ -230,6 +231,7 @@ impl ClusterBuilder {
                 owned,
                 servers,
                 client_ports,
+                listed: BTreeMap::new(),
                 members: BTreeMap::new(),
                 control: std::sync::Mutex::new(BTreeMap::new()),
             };
@@ -254,6 +256,25 @@ impl ClusterBuilder {
                 Some(e) => return Err(e),
             }
         }
+    }
+}
+
+/// A `server.N` value: `host:quorum:election[:observer]`, or for a member added later
+/// (which names its client address) ZooKeeper's dynamic form,
+/// `host:quorum:election:participant|observer;clientHost:clientPort`.
+fn server_line(a: &PeerAddr) -> String {
+    let base = format!("{}:{}:{}", a.host, a.quorum_port, a.election_port);
+    match &a.client {
+        Some(client) => {
+            let role = if a.observer {
+                "observer"
+            } else {
+                "participant"
+            };
+            format!("{base}:{role};{client}")
+        }
+        None if a.observer => format!("{base}:observer"),
+        None => base,
     }
 }
 
@@ -302,6 +323,9 @@ pub struct TestCluster {
     owned: bool,
     servers: BTreeMap<u64, PeerAddr>,
     client_ports: BTreeMap<u64, u16>,
+    /// Per member added later ([`TestCluster::add_member`]): the members its `zoo.cfg`
+    /// lists (those there were when it joined, and itself). The others list the first ones.
+    listed: BTreeMap<u64, Vec<u64>>,
     members: BTreeMap<u64, Running>,
     /// Per child-process member: what its fault-control file asks (see
     /// [`crate::fault_control`]).
@@ -372,12 +396,18 @@ impl TestCluster {
         if self.servers.get(&id).is_some_and(|a| a.observer) {
             s.push_str("peerType=observer\n");
         }
-        for (n, a) in &self.servers {
-            let role = if a.observer { ":observer" } else { "" };
-            s.push_str(&format!(
-                "server.{n}={}:{}:{}{role}\n",
-                a.host, a.quorum_port, a.election_port
-            ));
+        let first: Vec<u64>;
+        let listed = match self.listed.get(&id) {
+            Some(ids) => ids,
+            None => {
+                first = self.first_members();
+                &first
+            }
+        };
+        for n in listed {
+            if let Some(a) = self.servers.get(n) {
+                s.push_str(&format!("server.{n}={}\n", server_line(a)));
+            }
         }
         if self.builder.read_only_mode {
             s.push_str("readonlymode.enabled=true\n");

@@ -462,6 +462,32 @@ impl StateMachine {
         }
     }
 
+    /// Sets the secret session passwords are derived from ([`CoreConfig::session_secret`]):
+    /// an ensemble member learns it when it binds to its ensemble, before it first serves.
+    ///
+    /// ```
+    /// use zk_server_mini::state::{CoreConfig, StateMachine};
+    /// use zk_server_mini::tree::DataTree;
+    /// let mut sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+    /// sm.set_session_secret([7; 16]);
+    /// assert_eq!(sm.session_secret(), [7; 16]);
+    /// ```
+    pub fn set_session_secret(&mut self, secret: [u8; 16]) {
+        self.config.session_secret = secret;
+    }
+
+    /// The secret session passwords are derived from.
+    ///
+    /// ```
+    /// use zk_server_mini::state::{CoreConfig, StateMachine};
+    /// use zk_server_mini::tree::DataTree;
+    /// let sm = StateMachine::new(DataTree::new(), CoreConfig::default(), 0, 0);
+    /// assert_eq!(sm.session_secret(), CoreConfig::default().session_secret);
+    /// ```
+    pub fn session_secret(&self) -> [u8; 16] {
+        self.config.session_secret
+    }
+
     /// The applied tree.
     ///
     /// ```

@@ -1,7 +1,7 @@
 //! A running 3-member ensemble, in-process: election, replication, leader failover with
 //! every acknowledged write kept, sessions and ephemerals moving to the new leader, and the
-//! bad-input cases of the issue (a member listed twice, a myid not listed, a data directory
-//! of another ensemble, strangers and garbage on the quorum port).
+//! bad-input cases of the issue (a member listed twice, a myid not listed, a damaged
+//! ensemble binding, strangers and garbage on the quorum port).
 
 use std::time::Duration;
 
@@ -471,7 +471,8 @@ async fn bad_configurations_are_clear_errors() {
         matches!(&err, ServerError::Ensemble { why } if why.contains("myid 7 is not among")),
         "{err}"
     );
-    // A data directory written by another ensemble.
+    // A data directory whose ensemble binding is damaged (one bound to another ensemble
+    // starts, and is refused by this ensemble's members: see the transport's tests).
     std::fs::write(dir.path().join("myid"), "1\n").expect("ok");
     let s = MiniServer::builder()
         .config(cfg.clone())
@@ -479,15 +480,14 @@ async fn bad_configurations_are_clear_errors() {
         .await
         .expect("ok");
     s.stop().await;
-    let other = ServerConfig::from_zoo_cfg(&three(dir.path(), [ports[0], free_port(), ports[2]]))
-        .expect("ok");
+    std::fs::write(dir.path().join("zab").join("ensemble"), "not an id\n").expect("ok");
     let err = MiniServer::builder()
-        .config(other)
+        .config(cfg.clone())
         .start()
         .await
         .expect_err("an error");
     assert!(
-        matches!(&err, ServerError::Ensemble { why } if why.contains("belongs to ensemble")),
+        matches!(&err, ServerError::Ensemble { why } if why.contains("damaged")),
         "{err}"
     );
     // A member listed twice.
@@ -515,8 +515,16 @@ async fn strangers_and_garbage_on_the_quorum_port_do_not_disturb_the_ensemble() 
         let hellos: Vec<Vec<u8>> = vec![
             b"GET / HTTP/1.1\r\n\r\n".to_vec(),
             vec![0xff; 4096],
-            // Right magic, another ensemble.
-            zk_server_mini::ensemble::wire::encode_hello(0x1234, 2, 1).to_vec(),
+            // Right magic, a bound member of another ensemble.
+            zk_server_mini::ensemble::wire::Hello {
+                ensemble: 0x1234,
+                provisional: false,
+                from: 2,
+                client_port: 1,
+                quorum_port: 1,
+            }
+            .encode()
+            .to_vec(),
         ];
         for bytes in hellos {
             let mut s = tokio::net::TcpStream::connect(addr).await.expect("ok");

@@ -107,6 +107,8 @@ const MAX_WAITING: usize = 100_000;
 
 pub(crate) struct Driver {
     pub(crate) peer: Peer,
+    /// The ensemble this member is bound to; a provisional member binds as it first serves.
+    pub(crate) identity: super::identity::Binder,
     pub(crate) store: Option<ZabStore>,
     pub(crate) sm: StateMachine,
     pub(crate) core_config: CoreConfig,
@@ -475,7 +477,14 @@ impl Driver {
                 self.stop_serving(st);
                 st.want_serving = true;
             }
-            if st.want_serving && !st.serving && self.peer.is_serving() {
+            if st.want_serving
+                && !st.serving
+                && self.peer.is_serving()
+                && self
+                    .identity
+                    .bind_to_serve(st.role, &mut self.core_config, &mut self.sm)
+                    .await
+            {
                 match st.role {
                     Role::Leading
                         if self.lease_holds(st)

@@ -1,5 +1,5 @@
-//! A replicated ensemble member: `zoo.cfg`'s `server.N` lines and `myid`, the peer
-//! transport ([`transport`], [`wire`]) and the driver that runs the Zab core
+//! A replicated ensemble member: `zoo.cfg`'s `server.N` lines and `myid`, the ensemble it
+//! belongs to ([`identity`]), the peer transport ([`transport`], [`wire`]) and the driver that runs the Zab core
 //! ([`crate::zab`]) under the server's state machine.
 //!
 //! ```no_run
@@ -18,47 +18,19 @@
 //! ```
 
 pub mod driver;
+pub mod identity;
 mod start;
 pub mod transport;
 pub mod wire;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
 
 use crate::config::{PeerAddr, ServerConfig};
 use crate::zab::PeerId;
 
 pub use driver::{MemberFaults, MemberStatus};
-
-/// The ensemble id: a hash of the membership (ids and quorum addresses), so members of two
-/// ensembles never talk to each other, and a data directory written by one ensemble is
-/// refused by another.
-///
-/// ```
-/// use std::collections::BTreeMap;
-/// use zk_server_mini::config::PeerAddr;
-/// use zk_server_mini::ensemble::ensemble_id;
-///
-/// let addr = |p| PeerAddr { host: "127.0.0.1".into(), quorum_port: p, election_port: 1, observer: false, client: None };
-/// let a: BTreeMap<u64, PeerAddr> = [(1, addr(2888)), (2, addr(2889))].into();
-/// let b: BTreeMap<u64, PeerAddr> = [(1, addr(2888)), (2, addr(2890))].into();
-/// assert_ne!(ensemble_id(&a), ensemble_id(&b));
-/// ```
-pub fn ensemble_id(servers: &BTreeMap<u64, PeerAddr>) -> u64 {
-    // FNV-1a: stable across builds and platforms.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for (id, a) in servers {
-        // An observer's line is marked, so members that disagree on who votes never talk
-        // (and an ensemble without observers keeps the id it always had).
-        let role = if a.observer { ":observer" } else { "" };
-        for b in format!("{id}={}:{}{role};", a.host, a.quorum_port).bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    h
-}
+pub use identity::ensemble_id;
 
 /// This member's id: the configured one, or the `myid` file in the data directory.
 ///
@@ -125,43 +97,4 @@ pub(crate) async fn resolve(
         out.insert(*id, addr);
     }
     Ok(out)
-}
-
-/// Checks (or, on first start, records) which ensemble a data directory belongs to.
-///
-/// ```
-/// use zk_server_mini::ensemble::check_data_dir;
-///
-/// let dir = std::env::temp_dir().join(format!("zk-mini-ens-doc-{}", std::process::id()));
-/// assert!(check_data_dir(&dir, 7).is_ok()); // recorded
-/// assert!(check_data_dir(&dir, 7).is_ok());
-/// assert!(check_data_dir(&dir, 8).unwrap_err().contains("belongs to ensemble"));
-/// # std::fs::remove_dir_all(&dir).unwrap();
-/// ```
-///
-/// # Errors
-/// The directory belongs to another ensemble, or cannot be read or written.
-pub fn check_data_dir(dir: &Path, id: u64) -> Result<(), String> {
-    let path = dir.join("ensemble");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let theirs = u64::from_str_radix(text.trim(), 16)
-                .map_err(|_| format!("{} is damaged ({:?})", path.display(), text.trim()))?;
-            if theirs != id {
-                return Err(format!(
-                    "{} belongs to ensemble {theirs:016x}, not to this one ({id:016x}): its \
-                     members are listed differently in zoo.cfg; use an empty data directory",
-                    dir.display()
-                ));
-            }
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-            let tmp = dir.join("ensemble.tmp");
-            std::fs::write(&tmp, format!("{id:016x}\n")).map_err(|e| e.to_string())?;
-            std::fs::rename(&tmp, &path).map_err(|e| e.to_string())
-        }
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
-    }
 }

@@ -7,6 +7,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 use super::driver::{Driver, MemberFaults, MemberStatus};
+use super::identity::{Binder, EnsembleIdentity, session_secret};
 use super::transport::{self, Net};
 use crate::connection::ConnSettings;
 use crate::four_letter::ServerFacts;
@@ -26,7 +27,6 @@ impl Builder {
     pub(crate) async fn start_member(self) -> Result<RunningServer, ServerError> {
         let config = self.config;
         let me = super::my_id(&config).map_err(ensemble_error)?;
-        let ensemble_id = super::ensemble_id(&config.servers);
         let snap_dir = config.data_dir.clone();
         let log_dir = config.log_dir();
         let locks = dir_lock::lock_data_dirs(&snap_dir, &log_dir).map_err(|e| match e {
@@ -34,7 +34,7 @@ impl Builder {
             dir_lock::LockError::Io { dir, source } => ServerError::Recovery { dir, source },
         })?;
         let zab_dir = log_dir.join("zab");
-        super::check_data_dir(&zab_dir, ensemble_id).map_err(ensemble_error)?;
+        let identity = super::identity::load(&zab_dir, &config.servers).map_err(ensemble_error)?;
         let (store, recovered) = {
             let dir = zab_dir.clone();
             tokio::task::spawn_blocking(move || {
@@ -101,12 +101,13 @@ impl Builder {
                     source,
                 })?;
         let (listener, addr) = crate::bind_clients(&config).await?;
-        let core_config = crate::core_config(
-            &config,
-            u8::try_from(me).unwrap_or(u8::MAX),
-            session_secret(ensemble_id),
-            true,
-        );
+        // A provisional member learns its secret when it binds (it serves no one before).
+        let secret = match identity {
+            EnsembleIdentity::Bound(id) => session_secret(id),
+            EnsembleIdentity::Provisional(_) => [0; 16],
+        };
+        let core_config =
+            crate::core_config(&config, u8::try_from(me).unwrap_or(u8::MAX), secret, true);
         let sm = StateMachine::new(tree, core_config.clone(), 0, crate::server::wall_ms());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (core_tx, core_rx) = mpsc::channel(8192);
@@ -117,7 +118,7 @@ impl Builder {
             self.log_sync_delay.as_millis() as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
-        let client_addrs = transport::ClientAddrs::default();
+        let (identity_tx, identity_rx) = watch::channel(identity);
         let peers = addrs
             .iter()
             .filter(|(id, _)| **id != me)
@@ -126,10 +127,10 @@ impl Builder {
         let (outboxes, transport_tasks) = transport::start(
             Net {
                 me,
-                ensemble_id,
+                identity: identity_rx,
                 peers,
                 client_port: addr.port(),
-                client_addrs: client_addrs.clone(),
+                quorum_port: quorum_addr.port(),
                 lost: lost_tx,
             },
             quorum_listener,
@@ -164,8 +165,10 @@ impl Builder {
         });
         let core_wake = Arc::new(tokio::sync::Notify::new());
         let global_budget = budget::ByteBudget::new(config.max_server_bytes.max(1));
+        let binder = Binder::new(zab_dir, identity_tx, outboxes.greetings());
         let driver = Driver {
             peer,
+            identity: binder,
             store: Some(store),
             sm,
             core_config,
@@ -192,7 +195,6 @@ impl Builder {
             read_only_mode: config.read_only_mode,
         };
         let core_handle = tokio::spawn(async move {
-            let mut transport_tasks = transport_tasks;
             driver.run().await;
             transport_tasks.shutdown().await;
         });
@@ -205,7 +207,7 @@ impl Builder {
             config.max_client_cnxns,
             shutdown_rx,
         ));
-        tracing::info!(%addr, me, quorum = %quorum_addr, data_dir = %snap_dir.display(), "zk-server-mini ensemble member started");
+        tracing::info!(%addr, me, quorum = %quorum_addr, ensemble = ?identity, data_dir = %snap_dir.display(), "zk-server-mini ensemble member started");
         Ok(RunningServer {
             addr,
             config,
@@ -220,18 +222,4 @@ impl Builder {
             }),
         })
     }
-}
-
-/// The secret session passwords are derived from: the same on every member and across
-/// restarts, so a session opened at one member is accepted, with its password, at any
-/// other (ZooKeeper's is a constant for the same reason).
-fn session_secret(ensemble_id: u64) -> [u8; 16] {
-    use sha1::Digest as _;
-    let mut h = sha1::Sha1::new();
-    h.update(b"zk-server-mini session secret");
-    h.update(ensemble_id.to_be_bytes());
-    let digest = h.finalize();
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&digest[..16]);
-    out
 }

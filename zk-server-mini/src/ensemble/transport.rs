@@ -1,27 +1,40 @@
-//! Peer connections over TCP. Each member listens on its quorum port and dials every other
-//! member: a member's messages to a peer travel on the connection it dialed, so each
-//! direction is one FIFO stream. A dialed connection opens with the hello
-//! ([`super::wire::encode_hello`]); the listener refuses strangers (another ensemble, a
-//! non-member, garbage) and drops any connection whose bytes do not decode. Queues are
-//! bounded: a peer that does not keep up loses messages (Zab resynchronises it), the
-//! member's memory does not grow.
+//! Peer connections over TCP. Each member listens on its quorum port and dials its peers: a
+//! member's messages to a peer travel on the connection it dialed, so each direction is one
+//! FIFO stream. A dialed connection opens with the hello ([`super::wire::Hello`]); the
+//! listener refuses strangers (a bound member of another ensemble, garbage, see
+//! [`super::identity`]) and drops any connection whose bytes do not decode.
+//!
+//! Whom a member dials changes at run time (the driver's `Outboxes::set_peers`, when a
+//! membership change commits), and a hello from a peer the member does not know (a joining
+//! member) makes it dial that peer back, at the address the hello came from and the quorum
+//! port it names, while that connection is up; at most [`MAX_LEARNED_PEERS`] such peers at
+//! once, so a flood of hellos from random ids cannot grow the member's tasks or memory. Their
+//! messages go to the inbox like anyone's: the Zab core decides what a non-member may do.
+//!
+//! Queues are bounded: a peer that does not keep up loses messages (Zab resynchronises it),
+//! the member's memory does not grow.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use super::wire::{self, HELLO_LEN, MAX_FRAME};
+use super::identity::EnsembleIdentity;
+use super::wire::{self, HELLO_LEN, Hello, MAX_FRAME};
 use crate::zab::{Message, PeerId};
 
-/// Messages queued for one peer before more are dropped.
-const OUT_QUEUE: usize = 16_384;
+mod peer_set;
+#[cfg(test)]
+mod tests;
+
+pub use peer_set::MAX_LEARNED_PEERS;
+use peer_set::{Frame, Me, PeerSet, Shared, lock};
 
 /// Time a dialing peer has to send its hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -59,30 +72,21 @@ impl PeerFaults {
     }
 }
 
-/// Where each peer serves clients, learnt from its hello (its address as seen here, and
-/// the client port it announced).
-pub(crate) type ClientAddrs = Arc<Mutex<BTreeMap<PeerId, SocketAddr>>>;
-
-/// The sending side: one bounded queue per peer.
+/// The sending side: one bounded queue per dialed peer.
 #[derive(Debug)]
 pub(crate) struct Outboxes {
-    queues: BTreeMap<PeerId, mpsc::Sender<(Bytes, Bytes)>>,
+    peers: Shared,
     faults: Arc<PeerFaults>,
 }
 
 impl Outboxes {
-    /// Points the transport at these peers (the committed membership). Interim: replaced
-    /// by the joiner-transport branch's dynamic peer set.
-    pub(crate) fn set_peers(&mut self, peers: BTreeMap<PeerId, SocketAddr>) {
-        tracing::debug!(?peers, "membership peers");
-    }
-
-    /// Queues `message` for `to`; dropped when the queue is full or the peer is cut off.
+    /// Queues `message` for `to`; dropped when the queue is full, the peer is not dialed, or
+    /// it is cut off.
     pub(crate) fn send(&self, to: PeerId, message: &Message) {
         if self.faults.is_blocked(to) {
             return;
         }
-        let Some(q) = self.queues.get(&to) else {
+        let Some(q) = lock(&self.peers).queue(to).cloned() else {
             return;
         };
         for frame in wire::encode_frames(message) {
@@ -93,18 +97,75 @@ impl Outboxes {
             }
         }
     }
+
+    /// Makes `peers` (this member's peers and their quorum addresses, resolved by the
+    /// caller; this member's own id is ignored) the peers dialed: a dialer starts for each
+    /// new id and restarts for an id whose address changed; the dialer of an id no longer
+    /// listed stops (its task ends, its queued messages are dropped) unless that peer greeted
+    /// this member on a connection that is still up (a peer learned from its hello, which
+    /// stays dialed while it is connected). The driver calls it when a membership change
+    /// commits:
+    ///
+    /// ```ignore
+    /// // in the driver, once the new configuration is applied (`servers`: id -> PeerAddr)
+    /// let peers = crate::ensemble::resolve(&servers).await?; // BTreeMap<PeerId, SocketAddr>
+    /// self.out.set_peers(peers);
+    /// ```
+    pub(crate) fn set_peers(&mut self, peers: BTreeMap<PeerId, SocketAddr>) {
+        lock(&self.peers).set_named(peers);
+    }
+
+    /// The peers dialed now and where (named or learned).
+    #[cfg(test)]
+    pub(crate) fn dialed(&self) -> BTreeMap<PeerId, SocketAddr> {
+        lock(&self.peers).dialed()
+    }
+
+    /// The hellos peers greeted this member with (for binding to the leader's ensemble).
+    pub(crate) fn greetings(&self) -> Greetings {
+        Greetings(self.peers.clone())
+    }
 }
 
-/// Who this member is and whom it talks to.
+/// The latest hello each peer greeted this member with.
+#[derive(Debug, Clone)]
+pub(crate) struct Greetings(Shared);
+
+impl Greetings {
+    /// `peer`'s latest accepted hello, kept while it is a named peer or connected.
+    pub(crate) fn hello_from(&self, peer: PeerId) -> Option<Hello> {
+        lock(&self.0).hello_from(peer)
+    }
+}
+
+/// Who this member is and whom it talks to at first.
 #[derive(Debug, Clone)]
 pub(crate) struct Net {
     pub(crate) me: PeerId,
-    pub(crate) ensemble_id: u64,
+    /// This member's ensemble, bound or proposed: its hellos say it, and whom it accepts
+    /// follows from it.
+    pub(crate) identity: watch::Receiver<EnsembleIdentity>,
     pub(crate) peers: BTreeMap<PeerId, SocketAddr>,
     pub(crate) client_port: u16,
-    pub(crate) client_addrs: ClientAddrs,
+    pub(crate) quorum_port: u16,
     /// Told the id of a peer whose (greeted) connection to us ended.
     pub(crate) lost: mpsc::Sender<PeerId>,
+}
+
+/// The transport's tasks: the listener (and its connections) and the dialers.
+#[derive(Debug)]
+pub(crate) struct TransportTasks {
+    listener: JoinSet<()>,
+    peers: Shared,
+}
+
+impl TransportTasks {
+    /// Stops every task and waits for them.
+    pub(crate) async fn shutdown(mut self) {
+        self.listener.shutdown().await;
+        let mut dialers = lock(&self.peers).close();
+        dialers.shutdown().await;
+    }
 }
 
 /// Starts the listener and the dialers. Received messages go to `inbox`.
@@ -114,31 +175,41 @@ pub(crate) fn start(
     inbox: mpsc::Sender<(PeerId, Message)>,
     faults: Arc<PeerFaults>,
     shutdown: watch::Receiver<bool>,
-) -> (Outboxes, JoinSet<()>) {
+) -> (Outboxes, TransportTasks) {
+    let me = Me {
+        id: net.me,
+        client_port: net.client_port,
+        quorum_port: net.quorum_port,
+        identity: net.identity.clone(),
+        shutdown: shutdown.clone(),
+    };
+    let peers: Shared = Arc::new(Mutex::new(PeerSet::new(me)));
+    lock(&peers).set_named(net.peers.clone());
     let mut tasks = JoinSet::new();
-    let members: Vec<PeerId> = net.peers.keys().copied().chain([net.me]).collect();
     tasks.spawn(listen(
         listener,
-        net.clone(),
-        members,
+        peers.clone(),
+        net,
         inbox,
         faults.clone(),
-        shutdown.clone(),
+        shutdown,
     ));
-    let mut queues = BTreeMap::new();
-    for (&peer, &addr) in &net.peers {
-        let (tx, rx) = mpsc::channel(OUT_QUEUE);
-        queues.insert(peer, tx);
-        let hello = wire::encode_hello(net.ensemble_id, net.me, net.client_port);
-        tasks.spawn(dial(addr, hello, rx, shutdown.clone()));
-    }
-    (Outboxes { queues, faults }, tasks)
+    (
+        Outboxes {
+            peers: peers.clone(),
+            faults,
+        },
+        TransportTasks {
+            listener: tasks,
+            peers,
+        },
+    )
 }
 
 async fn listen(
     listener: TcpListener,
+    peers: Shared,
     net: Net,
-    members: Vec<PeerId>,
     inbox: mpsc::Sender<(PeerId, Message)>,
     faults: Arc<PeerFaults>,
     mut shutdown: watch::Receiver<bool>,
@@ -155,22 +226,23 @@ async fn listen(
             continue;
         };
         // Bounded: a flood of connections to the quorum port cannot grow the task set.
-        if readers.len() >= 4 * members.len() + 16 {
+        if readers.len() >= lock(&peers).max_connections() {
             tracing::warn!(%addr, "too many peer connections; refused");
             continue;
         }
-        let (net, members, inbox, faults) =
-            (net.clone(), members.clone(), inbox.clone(), faults.clone());
+        let (peers, net, inbox, faults) =
+            (peers.clone(), net.clone(), inbox.clone(), faults.clone());
         readers.spawn(async move {
             let mut greeted = None;
-            let r = read_peer(stream, &net, &members, &inbox, &faults, &mut greeted).await;
+            let r = read_peer(stream, addr, &peers, &net, &inbox, &faults, &mut greeted).await;
             if let Err(e) = r {
                 tracing::warn!(%addr, "peer connection dropped: {e}");
             }
-            if let Some(peer) = greeted
-                && !faults.is_blocked(peer)
-            {
-                let _ = net.lost.try_send(peer);
+            if let Some(peer) = greeted {
+                lock(&peers).leave(peer);
+                if !faults.is_blocked(peer) {
+                    let _ = net.lost.try_send(peer);
+                }
             }
         });
     }
@@ -179,26 +251,26 @@ async fn listen(
 
 async fn read_peer(
     mut stream: TcpStream,
+    addr: SocketAddr,
+    peers: &Shared,
     net: &Net,
-    members: &[PeerId],
     inbox: &mpsc::Sender<(PeerId, Message)>,
     faults: &PeerFaults,
     greeted: &mut Option<PeerId>,
 ) -> Result<(), String> {
-    let mut hello = [0u8; HELLO_LEN];
-    tokio::time::timeout(HELLO_TIMEOUT, stream.read_exact(&mut hello))
+    let mut identity = net.identity.clone();
+    let mut bytes = [0u8; HELLO_LEN];
+    tokio::time::timeout(HELLO_TIMEOUT, stream.read_exact(&mut bytes))
         .await
         .map_err(|_| "no hello in time".to_string())?
         .map_err(|e| e.to_string())?;
-    let (from, client_port) = wire::decode_hello(&hello, net.ensemble_id, members, net.me)
+    let hello = Hello::decode(&bytes).map_err(|e| format!("refused: {e}"))?;
+    identity.borrow_and_update();
+    lock(peers)
+        .admit(hello, addr.ip())
         .map_err(|e| format!("refused: {e}"))?;
+    let from = hello.from;
     *greeted = Some(from);
-    if let Ok(peer) = stream.peer_addr() {
-        net.client_addrs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(from, SocketAddr::new(peer.ip(), client_port));
-    }
     let _ = stream.set_nodelay(true);
     let mut snap = wire::SnapAssembly::default();
     loop {
@@ -216,6 +288,13 @@ async fn read_peer(
         else {
             continue;
         };
+        // A member accepted while this one was provisional may be a stranger now that it is
+        // bound.
+        if identity.has_changed().unwrap_or(false) {
+            let ours = *identity.borrow_and_update();
+            ours.accepts(&hello, net.me)
+                .map_err(|e| format!("refused once bound: {e}"))?;
+        }
         if faults.is_blocked(from) {
             continue;
         }
@@ -225,16 +304,15 @@ async fn read_peer(
     }
 }
 
-async fn dial(
-    addr: SocketAddr,
-    hello: [u8; HELLO_LEN],
-    mut rx: mpsc::Receiver<(Bytes, Bytes)>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+/// Dials `addr` until it stops (its queue's sender dropped, shutdown, or aborted), sending
+/// what is queued. A connection opens with this member's hello as of when it is made; when
+/// the member binds to another ensemble id than the one it announced, the connection is made
+/// again, so peers always know the id it is bound to.
+async fn dial(addr: SocketAddr, mut me: Me, mut rx: mpsc::Receiver<Frame>) {
     let mut backoff = Duration::from_millis(20);
     loop {
         let connected = tokio::select! {
-            _ = shutdown.changed() => return,
+            _ = me.shutdown.changed() => return,
             c = TcpStream::connect(addr) => c,
         };
         let mut stream = match connected {
@@ -243,7 +321,7 @@ async fn dial(
                 // Messages queued while the peer is unreachable are stale: drop them.
                 while rx.try_recv().is_ok() {}
                 tokio::select! {
-                    _ = shutdown.changed() => return,
+                    _ = me.shutdown.changed() => return,
                     _ = tokio::time::sleep(backoff) => {}
                 }
                 backoff = (backoff * 2).min(Duration::from_millis(250));
@@ -252,13 +330,24 @@ async fn dial(
         };
         backoff = Duration::from_millis(20);
         let _ = stream.set_nodelay(true);
-        if stream.write_all(&hello).await.is_err() {
+        let announced = *me.identity.borrow_and_update();
+        let hello = announced.hello(me.id, me.client_port, me.quorum_port);
+        if stream.write_all(&hello.encode()).await.is_err() {
             continue;
         }
         let mut buf = BytesMut::new();
         loop {
             let first = tokio::select! {
-                _ = shutdown.changed() => return,
+                _ = me.shutdown.changed() => return,
+                changed = me.identity.changed() => {
+                    if changed.is_err() {
+                        return; // the member is gone
+                    }
+                    if me.identity.borrow_and_update().id() != announced.id() {
+                        break;
+                    }
+                    continue;
+                }
                 m = rx.recv() => match m {
                     Some(m) => m,
                     None => return,
@@ -283,7 +372,7 @@ async fn dial(
     }
 }
 
-fn push_frame(buf: &mut BytesMut, (head, body): &(Bytes, Bytes)) {
+fn push_frame(buf: &mut BytesMut, (head, body): &Frame) {
     buf.extend_from_slice(&((head.len() + body.len()) as u32).to_be_bytes());
     buf.extend_from_slice(head);
     buf.extend_from_slice(body);

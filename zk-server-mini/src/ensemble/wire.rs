@@ -1,4 +1,4 @@
-//! The peer protocol on the wire: a fixed-size hello (magic, ensemble id, sender id), then
+//! The peer protocol on the wire: a fixed-size hello ([`Hello`]), then
 //! length-prefixed frames, each one [`Message`]. Decoding checks every length against the
 //! bytes present, so garbage is an error, never a panic or an unbounded allocation.
 
@@ -6,21 +6,9 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::zab::{Entry, Message, PeerId, Snapshot, SyncMode, Vote};
 
-/// The first bytes of every peer connection.
-///
-/// ```
-/// use zk_server_mini::ensemble::wire::{MAGIC, encode_hello};
-/// assert_eq!(&encode_hello(1, 2, 2181)[..8], &MAGIC);
-/// ```
-pub const MAGIC: [u8; 8] = *b"ZKMZAB01";
+mod hello;
 
-/// Size of the hello: magic, ensemble id, sender id, sender's client port.
-///
-/// ```
-/// use zk_server_mini::ensemble::wire::{HELLO_LEN, encode_hello};
-/// assert_eq!(encode_hello(1, 2, 2181).len(), HELLO_LEN); // 8 + 8 + 8 + 2
-/// ```
-pub const HELLO_LEN: usize = 26;
+pub use hello::{HELLO_LEN, Hello, MAGIC};
 
 /// Largest frame accepted (a sync's entries; a SNAP's state goes in chunks of
 /// [`SNAP_CHUNK`] bytes, never in one frame).
@@ -51,11 +39,13 @@ const MAX_RESERVE: u64 = 256 << 20;
 /// Why bytes from a peer were refused.
 ///
 /// ```
-/// use zk_server_mini::ensemble::wire::{WireError, decode_hello, encode_hello};
-/// let hello = encode_hello(0xabc, 2, 2181);
-/// assert_eq!(decode_hello(&hello, 0xdef, &[1, 2, 3], 1), Err(WireError::OtherEnsemble { ours: 0xdef, theirs: 0xabc }));
-/// assert_eq!(decode_hello(&hello, 0xabc, &[1, 3], 1), Err(WireError::NotAMember(2)));
-/// assert_eq!(decode_hello(&[0; 26], 0xabc, &[1, 2, 3], 1), Err(WireError::BadMagic));
+/// use zk_server_mini::ensemble::identity::EnsembleIdentity;
+/// use zk_server_mini::ensemble::wire::{Hello, WireError};
+/// let hello = Hello { ensemble: 0xabc, provisional: false, from: 2, client_port: 2181, quorum_port: 2888 };
+/// let ours = EnsembleIdentity::Bound(0xdef);
+/// assert_eq!(ours.accepts(&hello, 1), Err(WireError::OtherEnsemble { ours: 0xdef, theirs: 0xabc }));
+/// assert_eq!(EnsembleIdentity::Bound(0xabc).accepts(&hello, 2), Err(WireError::NotAMember(2)));
+/// assert_eq!(Hello::decode(&[0; 29]), Err(WireError::BadMagic));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
@@ -76,62 +66,6 @@ pub enum WireError {
     /// A frame that does not decode.
     #[error("malformed message: {0}")]
     Malformed(&'static str),
-}
-
-/// Encodes the hello a dialing member sends first (with its client port, so that
-/// followers know where the leader serves clients).
-///
-/// ```
-/// use zk_server_mini::ensemble::wire::{decode_hello, encode_hello};
-/// let hello = encode_hello(0xabc, 2, 2181);
-/// assert_eq!(decode_hello(&hello, 0xabc, &[1, 2, 3], 1), Ok((2, 2181)));
-/// assert!(decode_hello(&hello, 0xdef, &[1, 2, 3], 1).is_err());
-/// ```
-pub fn encode_hello(ensemble_id: u64, from: PeerId, client_port: u16) -> [u8; HELLO_LEN] {
-    let mut out = [0u8; HELLO_LEN];
-    out[..8].copy_from_slice(&MAGIC);
-    out[8..16].copy_from_slice(&ensemble_id.to_be_bytes());
-    out[16..24].copy_from_slice(&from.to_be_bytes());
-    out[24..].copy_from_slice(&client_port.to_be_bytes());
-    out
-}
-
-/// Checks a hello: our magic, our ensemble, a sender that is another member. Returns the
-/// sender and its client port.
-///
-/// # Errors
-/// [`WireError`] naming what is wrong.
-///
-/// ```
-/// use zk_server_mini::ensemble::wire::{WireError, decode_hello, encode_hello};
-/// let hello = encode_hello(0xabc, 2, 2182);
-/// assert_eq!(decode_hello(&hello, 0xabc, &[1, 2, 3], 1), Ok((2, 2182)));
-/// // a member's own id coming back is refused
-/// assert_eq!(decode_hello(&hello, 0xabc, &[1, 2, 3], 2), Err(WireError::NotAMember(2)));
-/// ```
-pub fn decode_hello(
-    hello: &[u8; HELLO_LEN],
-    ensemble_id: u64,
-    members: &[PeerId],
-    me: PeerId,
-) -> Result<(PeerId, u16), WireError> {
-    if hello[..8] != MAGIC {
-        return Err(WireError::BadMagic);
-    }
-    let mut rest = &hello[8..];
-    let theirs = rest.get_u64();
-    let from = rest.get_u64();
-    let client_port = rest.get_u16();
-    if theirs != ensemble_id {
-        return Err(WireError::OtherEnsemble {
-            ours: ensemble_id,
-            theirs,
-        });
-    }
-    if from == me || !members.contains(&from) {
-        return Err(WireError::NotAMember(from));
-    }
-    Ok((from, client_port))
 }
 
 fn put_entries(out: &mut BytesMut, entries: &[Entry]) {
@@ -737,30 +671,6 @@ mod tests {
         b.put_u64(1);
         b.put_u32(u32::MAX);
         assert!(decode(b.freeze()).is_err());
-    }
-
-    #[test]
-    fn hellos_from_strangers_are_refused() {
-        let h = encode_hello(7, 2, 9);
-        assert_eq!(decode_hello(&h, 7, &[1, 2, 3], 1), Ok((2, 9)));
-        assert_eq!(
-            decode_hello(&h, 8, &[1, 2, 3], 1),
-            Err(WireError::OtherEnsemble { ours: 8, theirs: 7 })
-        );
-        assert_eq!(
-            decode_hello(&h, 7, &[1, 3], 1),
-            Err(WireError::NotAMember(2))
-        );
-        assert_eq!(
-            decode_hello(&h, 7, &[1, 2, 3], 2),
-            Err(WireError::NotAMember(2))
-        );
-        let mut bad = h;
-        bad[0] = b'X';
-        assert_eq!(
-            decode_hello(&bad, 7, &[1, 2, 3], 1),
-            Err(WireError::BadMagic)
-        );
     }
 
     #[test]

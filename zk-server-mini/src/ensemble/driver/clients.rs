@@ -139,6 +139,7 @@ impl Driver {
     pub(super) fn read_only_due(&self, st: &Loop) -> bool {
         let wait = Duration::from_millis(2000).max(self.tick);
         self.read_only_mode
+            && self.identity.is_bound()
             && !st.serving
             && st.role == Role::Looking
             && st.looking_since.is_some_and(|t| t.elapsed() >= wait)
