@@ -238,8 +238,9 @@ impl Peer {
             .map(|(f, _)| *f)
             .collect();
         // The whole initial history is on a quorum, durably, under this epoch: committed.
+        // The learners are told before it is applied here: applying a membership change
+        // that takes this member's vote away makes it step down at once.
         let last = self.history.last();
-        self.commit_through(last);
         for f in acked {
             self.send(
                 f,
@@ -248,6 +249,10 @@ impl Peer {
                     committed: last,
                 },
             );
+        }
+        self.commit_through(last);
+        if self.leading_epoch() != Some(epoch) {
+            return;
         }
         let now = self.now_ms();
         self.sessions.lead(now);
@@ -515,12 +520,15 @@ impl Peer {
             .find(|z| self.is_quorum(|m| l.acked.get(&m).is_some_and(|a| a >= z)));
         let Some(point) = point else { return };
         let before = self.committed;
-        self.commit_through(point);
+        // The learners are told before the entries are applied here: applying a membership
+        // change that takes this member's vote away makes it step down at once (and applying
+        // may drop the entries from memory, past the log window).
         for f in self.synced_followers() {
             self.send(f, Message::Commit { epoch, zxid: point });
         }
         let observers = self.synced_observers();
         self.inform_observers(epoch, &observers, before, point);
+        self.commit_through(point);
         self.check_leader_reads();
     }
 

@@ -150,10 +150,11 @@ impl Peer {
     pub fn is_quorum(&self, has: impl Fn(PeerId) -> bool) -> bool {
         let now = self.config.members_now();
         now.has_quorum(&has)
-            && self
-                .pending_members
-                .as_ref()
-                .is_none_or(|(_, next)| next.has_quorum(&has))
+            && (self.config.bug_committed_quorum_only
+                || self
+                    .pending_members
+                    .as_ref()
+                    .is_none_or(|(_, next)| next.has_quorum(&has)))
     }
 
     /// The membership change logged here and not yet applied, with its zxid.
