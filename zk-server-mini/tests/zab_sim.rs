@@ -71,7 +71,8 @@ fn run_seed_observed(
 /// A pool of six: three voters, one observer and two servers not yet members; now and
 /// then the leader proposes a membership change (see `Sim::propose_change`).
 fn run_seed_membership(seed: u64, bug: Bug) -> Result<Outcome, String> {
-    let sim = Sim::with_membership(6, 3, 1, seed, bug);
+    let mut sim = Sim::with_membership(6, 3, 1, seed, bug);
+    sim.any_change = env_u64("ZAB_SIM_ANY_CHANGE").is_some_and(|v| v != 0);
     run_sim(
         seed,
         sim,

@@ -98,6 +98,7 @@ impl Peer {
         };
         if let Some(leader) = settled {
             election.settled.insert(from, leader);
+            self.ask_leader(from, leader);
             self.check_join();
             return;
         }
@@ -158,29 +159,53 @@ impl Peer {
     }
 
     /// Votes between an observer and anyone: an observer's vote never counts, and an observer
-    /// decides nothing; it learns the leader from voters that settled.
+    /// decides nothing; it learns the leader from voters that settled, or from the leader
+    /// itself.
+    ///
+    /// With dynamic membership a member's view may be stale (it was away while the
+    /// membership changed): the leader's own claim is taken from anyone (what makes the
+    /// member join is still a quorum of its view following that leader), and a settled
+    /// observer tells a looking member that is not a voter in its own view whom it follows
+    /// (never a voter of its view: observers do not take part in their voters' elections).
     fn observer_vote(&mut self, from: PeerId, settled: Option<PeerId>) {
         if self.is_observer() {
-            // Only voters tell an observer whom to follow.
-            if !self.votes(from) {
-                return;
-            }
-            if let RoleState::Looking(election) = &mut self.role {
-                match settled {
-                    Some(leader) => {
-                        election.settled.insert(from, leader);
-                        self.check_join();
-                    }
-                    None => {
-                        election.settled.remove(&from);
+            if self.votes(from) || settled == Some(from) {
+                if let RoleState::Looking(election) = &mut self.role {
+                    match settled {
+                        Some(leader) => {
+                            election.settled.insert(from, leader);
+                            self.ask_leader(from, leader);
+                            self.check_join();
+                        }
+                        None => {
+                            election.settled.remove(&from);
+                        }
                     }
                 }
+                return;
+            }
+            if settled.is_none()
+                && let RoleState::Following(f) = &self.role
+            {
+                let reply = Message::Vote {
+                    round: self.election_round,
+                    vote: self.own_vote(),
+                    settled: Some(f.leader),
+                };
+                self.send(from, reply);
             }
             return;
         }
-        // A voter hears an observer: a settled voter tells it whom it follows; a looking
-        // one ignores it (its vote is no vote).
-        if settled.is_some() {
+        // A voter hears a member that does not vote in its view: the leader's own claim is
+        // taken (this view may be stale); a settled voter tells it whom it follows; a looking
+        // one ignores its vote (no vote).
+        if let Some(leader) = settled {
+            if leader == from
+                && let RoleState::Looking(election) = &mut self.role
+            {
+                election.settled.insert(from, leader);
+                self.check_join();
+            }
             return;
         }
         let leader = match &self.role {
@@ -194,6 +219,28 @@ impl Peer {
             settled: Some(leader),
         };
         self.send(from, reply);
+    }
+
+    /// A member `from` follows `leader`: if this member does not send its votes to that
+    /// leader (its view does not list it as a voter) and has not heard its claim yet, it asks
+    /// the leader directly, whose answer says whether it leads.
+    fn ask_leader(&mut self, from: PeerId, leader: PeerId) {
+        let me = self.config.id;
+        if leader == from || leader == me || self.others().contains(&leader) {
+            return;
+        }
+        let RoleState::Looking(election) = &self.role else {
+            return;
+        };
+        if election.settled.get(&leader) == Some(&leader) {
+            return;
+        }
+        let vote = Message::Vote {
+            round: self.election_round,
+            vote: election.vote.unwrap_or_else(|| self.own_vote()),
+            settled: None,
+        };
+        self.send(leader, vote);
     }
 
     /// Joins a leader that a quorum follows and that says it leads (an observer does not

@@ -182,8 +182,12 @@ impl Peer {
     }
 
     /// Replaces the committed membership (the driver's call after it restored a snapshot,
-    /// whose state holds the membership it was taken under). Anything logged after is gone,
-    /// and so is a pending change.
+    /// whose state holds the membership it was taken under).
+    ///
+    /// The driver carries out the outputs of a step after the step: by then the core may
+    /// have logged the entries that came with the SNAP, and applied some. A change among
+    /// them stays pending, and one that already took effect is not undone by the
+    /// snapshot's older membership.
     ///
     /// ```
     /// use zk_server_mini::zab::{Config, Members, Peer, Recovered};
@@ -193,10 +197,15 @@ impl Peer {
     /// # Ok::<(), zk_server_mini::zab::StartError>(())
     /// ```
     pub fn set_membership(&mut self, members: Members) {
-        self.pending_members = None;
+        if self.changed_since_snap {
+            return;
+        }
+        // Logged after the snapshot was installed (installing forgets a pending change).
+        let pending = self.pending_members.take();
         if members != self.config.members_now() {
             self.take_effect(members, false);
         }
+        self.pending_members = pending;
     }
 
     /// Whether `id` votes: in the committed membership or in a pending change (its acks and
@@ -259,6 +268,7 @@ impl Peer {
     /// role. `by_entry`: a committed change did it (only then can it remove this member).
     fn take_effect(&mut self, next: Members, by_entry: bool) {
         let me = self.config.id;
+        self.changed_since_snap |= by_entry;
         let was_member = self.config.is_member(me);
         let voted = self.config.members.contains(&me);
         tracing::info!(?next, "membership takes effect");

@@ -104,6 +104,9 @@ pub struct Peer {
     pub(crate) pending_members: Option<(i64, super::membership::Members)>,
     /// A committed membership change removed this member.
     pub(crate) removed: bool,
+    /// A logged change took effect here since the last SNAP was installed (the driver's
+    /// [`Peer::set_membership`] with the snapshot's membership must not undo it).
+    pub(crate) changed_since_snap: bool,
 }
 
 impl Peer {
@@ -183,6 +186,7 @@ impl Peer {
             reads: BTreeMap::new(),
             pending_members: None,
             removed: false,
+            changed_since_snap: false,
             config,
         };
         for entry in &logged_changes {
@@ -832,7 +836,10 @@ impl Peer {
     pub(crate) fn install_snapshot(&mut self, snapshot: Snapshot) {
         self.persist(PersistOp::InstallSnapshot(snapshot.clone()), None);
         self.history = History::new(snapshot.zxid);
-        self.note_truncated(snapshot.zxid);
+        // A change pending here is either in the snapshot (its membership comes with it,
+        // through `set_membership`) or gone with the log.
+        self.pending_members = None;
+        self.changed_since_snap = false;
         self.applied = snapshot.zxid;
         self.committed = self.committed.max(snapshot.zxid);
         self.snapshot = Some(Snapshot {

@@ -166,6 +166,14 @@ impl Checker {
         self.canonical.get(&zxid).and_then(|(_, p)| p.clone())
     }
 
+    /// The membership the last change applied anywhere set (else the initial one).
+    pub fn latest_members(&self) -> &Members {
+        self.memberships
+            .values()
+            .next_back()
+            .unwrap_or(&self.initial)
+    }
+
     /// The membership in effect just before `zxid`.
     pub fn members_before(&self, zxid: i64) -> &Members {
         self.memberships

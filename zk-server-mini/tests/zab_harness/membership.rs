@@ -120,6 +120,14 @@ impl Sim {
         if next.voters.is_empty() || next == now {
             return None;
         }
+        // The core sends proposals to the committed voters only (others get committed
+        // entries): a change whose new voters are mostly not voters yet could never gather
+        // their acks. Unless told otherwise, the driver keeps a majority of the new voters
+        // among the current ones.
+        let kept = next.voters.intersection(&now.voters).count();
+        if !self.any_change && kept * 2 <= next.voters.len() {
+            return None;
+        }
         let payload = Bytes::from(encode_members(&next));
         let peer = self.nodes.get_mut(&leader)?.peer.as_mut()?;
         let zxid = peer.propose(payload.clone()).ok()?;
@@ -159,6 +167,14 @@ impl Sim {
             }
         }
         if let Some(next) = decode_members(&entry.payload) {
+            if let Some(n) = self.nodes.get_mut(&id) {
+                // It runs with the membership of its configuration file: a change that takes
+                // it out of that one removes it.
+                if n.config_file.as_ref().is_some_and(|m| m.contains(id)) && !next.contains(id) {
+                    n.knows_removed = true;
+                }
+                n.config_file = Some(next.clone());
+            }
             let gone: Vec<PeerId> = before
                 .voters
                 .iter()
@@ -167,11 +183,6 @@ impl Sim {
                 .filter(|m| !next.contains(*m))
                 .collect();
             for m in gone {
-                if m == id
-                    && let Some(n) = self.nodes.get_mut(&id)
-                {
-                    n.knows_removed = true;
-                }
                 if self.removed.insert(m) {
                     self.note(format!("{m} removed at {:#x}", entry.zxid));
                 }

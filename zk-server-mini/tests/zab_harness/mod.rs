@@ -133,6 +133,9 @@ pub struct Sim {
     pub changes: Vec<(PeerId, i64, Bytes)>,
     /// Epochs established, and by whom.
     established: BTreeSet<(u32, PeerId)>,
+    /// Whether the driver proposes any membership change, even one most of whose voters
+    /// are not voters yet (see [`Sim::propose_change`]).
+    pub any_change: bool,
 }
 
 impl Sim {
@@ -188,6 +191,7 @@ impl Sim {
             removed: BTreeSet::new(),
             changes: Vec::new(),
             established: BTreeSet::new(),
+            any_change: false,
         };
         for id in 1..=n + observers {
             sim.nodes.insert(
@@ -210,6 +214,7 @@ impl Sim {
                     durable_current_epoch: 0,
                     leading: false,
                     knows_removed: false,
+                    config_file: None,
                 },
             );
         }
@@ -317,18 +322,17 @@ impl Sim {
         let logged = recovered.log.clone();
         let mut config = Config::new(id, members).with_observers(observers);
         if self.dynamic {
-            // The membership of the recovered state (the snapshot's), else the initial one
-            // with this member listed (as an observer, if it is not a member yet).
-            let m = match &node.app.members {
+            // The membership it last applied (its configuration file), else that of its
+            // recovered state; a member that never had one is started as an operator starts
+            // a server: with the current membership (the initial one at first). A server not
+            // in it is a learner until a change adds it (it is not listed: a configuration
+            // listing it would make the core take any change that does not list it yet for
+            // its removal).
+            let m = match node.config_file.as_ref().or(node.app.members.as_ref()) {
                 Some(m) => m.clone(),
-                None => {
-                    let mut m = self.initial.clone();
-                    if !m.contains(id) {
-                        m.observers.insert(id);
-                    }
-                    m
-                }
+                None => self.checker.latest_members().clone(),
             };
+            node.config_file = Some(m.clone());
             config.members = m.voters.iter().copied().collect();
             config.observers = m.observers.iter().copied().collect();
             config.membership = Some(MembershipDecoder(decode_members));
@@ -618,6 +622,9 @@ impl Sim {
                 let dynamic = self.dynamic;
                 if let Some(n) = self.nodes.get_mut(&id) {
                     before = std::mem::replace(&mut n.app, app.clone()).sessions;
+                    if app.members.is_some() {
+                        n.config_file = app.members.clone();
+                    }
                     // As the driver: the restored state's membership is the committed one.
                     if dynamic && let Some(p) = n.peer.as_mut() {
                         p.set_membership(members);

@@ -173,6 +173,9 @@ pub struct Node {
     pub leading: bool,
     /// Whether it applied (since it started) a change that removed it.
     pub knows_removed: bool,
+    /// The membership it last applied or restored, durably (ZooKeeper's dynamic
+    /// configuration file, written when a change is applied): what it restarts with.
+    pub config_file: Option<Members>,
 }
 
 impl Node {
