@@ -25,10 +25,30 @@ pub(crate) struct Election {
 }
 
 impl Peer {
-    /// Starts a new election round, voting for itself.
+    /// Whether this member takes part in elections: it votes in the committed membership or
+    /// in a change logged here (a member a pending change makes a voter must vote: the new
+    /// voters' quorum may need it).
+    pub(crate) fn elects(&self) -> bool {
+        self.votes(self.config.id)
+    }
+
+    /// The vote a member that does not elect starts from: below every candidate's, so that
+    /// nobody adopts it (it never stands itself).
+    const NO_CANDIDATE: Vote = Vote {
+        current_epoch: 0,
+        last_zxid: i64::MIN,
+        id: 0,
+    };
+
+    /// Starts a new election round, voting for itself (a member that does not elect votes
+    /// for nobody until it hears a candidate).
     pub(crate) fn become_looking(&mut self) {
         self.election_round += 1;
-        let own = self.own_vote();
+        let own = if self.elects() {
+            self.own_vote()
+        } else {
+            Self::NO_CANDIDATE
+        };
         let mut election = Election {
             vote: Some(own),
             ..Election::default()
@@ -73,7 +93,14 @@ impl Peer {
         vote: Vote,
         settled: Option<PeerId>,
     ) {
-        if !self.votes(from) || self.is_observer() {
+        if !self.elects() {
+            if settled.is_none() {
+                self.adopt_vote(from, round, vote);
+            }
+            self.observer_vote(from, settled);
+            return;
+        }
+        if !self.votes(from) {
             self.observer_vote(from, settled);
             return;
         }
@@ -138,7 +165,7 @@ impl Peer {
     /// Settles when a quorum of this round votes as this member does (never an observer's
     /// decision: it only joins a leader, see `check_join`).
     fn check_decision(&mut self) {
-        if self.is_observer() || self.removed {
+        if !self.elects() || self.removed {
             return;
         }
         let me = self.config.id;
@@ -168,7 +195,7 @@ impl Peer {
     /// observer tells a looking member that is not a voter in its own view whom it follows
     /// (never a voter of its view: observers do not take part in their voters' elections).
     fn observer_vote(&mut self, from: PeerId, settled: Option<PeerId>) {
-        if self.is_observer() {
+        if !self.elects() {
             if self.votes(from) || settled == Some(from) {
                 if let RoleState::Looking(election) = &mut self.role {
                     match settled {
@@ -221,6 +248,49 @@ impl Peer {
         self.send(from, reply);
     }
 
+    /// A looking member that does not vote in its own view still votes as the members that
+    /// count it do (their view is older: they have not applied the change that took its vote
+    /// away, or it has not learned the one that gave it one, and their quorum needs it, as
+    /// a server removed in Raft still grants votes): it adopts the best candidate it hears,
+    /// never itself, and never decides.
+    fn adopt_vote(&mut self, from: PeerId, round: u64, vote: Vote) {
+        let me = self.config.id;
+        let my_round = self.election_round;
+        let RoleState::Looking(election) = &mut self.role else {
+            return;
+        };
+        if vote.id == me || vote == Self::NO_CANDIDATE {
+            return;
+        }
+        let current = election.vote.unwrap_or(Self::NO_CANDIDATE);
+        if round > my_round {
+            self.election_round = round;
+            election.received.clear();
+            election.vote = Some(vote);
+        } else if round == my_round && vote > current {
+            election.vote = Some(vote);
+        } else {
+            if round < my_round {
+                let reply = Message::Vote {
+                    round: my_round,
+                    vote: current,
+                    settled: None,
+                };
+                self.send(from, reply);
+            }
+            return;
+        }
+        self.broadcast_vote();
+        if !self.others().contains(&from) {
+            let reply = Message::Vote {
+                round: self.election_round,
+                vote,
+                settled: None,
+            };
+            self.send(from, reply);
+        }
+    }
+
     /// A member `from` follows `leader`: if this member does not send its votes to that
     /// leader (its view does not list it as a voter) and has not heard its claim yet, it asks
     /// the leader directly, whose answer says whether it leads.
@@ -255,10 +325,23 @@ impl Peer {
         };
         let leaders: std::collections::BTreeSet<PeerId> =
             election.settled.values().copied().collect();
-        // This member would follow too (its own vote counts only if it votes).
+        // This member would follow too (its own vote counts only if it votes). Joining
+        // decides nothing (the leader's discovery does): with a membership change logged
+        // here, a quorum of either membership following the leader will do. (The change may
+        // be committed already, its new voters following a leader, while the old voters
+        // that logged it look for one: none of them would count as following.)
+        let following =
+            |m: PeerId, leader: PeerId| m == me || election.settled.get(&m) == Some(&leader);
         let choice = leaders.into_iter().find(|leader| {
             election.settled.get(leader) == Some(leader)
-                && self.is_quorum(|m| m == me || election.settled.get(&m) == Some(leader))
+                && (self
+                    .config
+                    .members_now()
+                    .has_quorum(|m| following(m, *leader))
+                    || self
+                        .pending_members
+                        .as_ref()
+                        .is_some_and(|(_, next)| next.has_quorum(|m| following(m, *leader))))
         });
         if let Some(leader) = choice {
             self.become_follower(leader);

@@ -120,12 +120,21 @@ impl Sim {
         if next.voters.is_empty() || next == now {
             return None;
         }
-        // The core sends proposals to the committed voters only (others get committed
-        // entries): a change whose new voters are mostly not voters yet could never gather
-        // their acks. Unless told otherwise, the driver keeps a majority of the new voters
-        // among the current ones.
-        let kept = next.voters.intersection(&now.voters).count();
-        if !self.any_change && kept * 2 <= next.voters.len() {
+        // ZooKeeper's rule: a quorum of the new voters must be connected and synced to the
+        // leader (the leader itself, or following it and serving). Unless told otherwise, the
+        // driver keeps it.
+        let synced = next
+            .voters
+            .iter()
+            .filter(|v| {
+                **v == leader
+                    || self.peer(**v).is_some_and(|p| {
+                        p.is_serving()
+                            && p.role() == zk_server_mini::zab::Role::Following { leader }
+                    })
+            })
+            .count();
+        if !self.any_change && synced * 2 <= next.voters.len() {
             return None;
         }
         let payload = Bytes::from(encode_members(&next));
@@ -168,12 +177,11 @@ impl Sim {
         }
         if let Some(next) = decode_members(&entry.payload) {
             if let Some(n) = self.nodes.get_mut(&id) {
-                // It runs with the membership of its configuration file: a change that takes
-                // it out of that one removes it.
-                if n.config_file.as_ref().is_some_and(|m| m.contains(id)) && !next.contains(id) {
+                // A change that takes it out of the membership it runs with removes it.
+                if n.runs_with.contains(id) && !next.contains(id) {
                     n.knows_removed = true;
                 }
-                n.config_file = Some(next.clone());
+                n.runs_with = next.clone();
             }
             let gone: Vec<PeerId> = before
                 .voters

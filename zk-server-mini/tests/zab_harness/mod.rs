@@ -215,6 +215,7 @@ impl Sim {
                     leading: false,
                     knows_removed: false,
                     config_file: None,
+                    runs_with: Members::default(),
                 },
             );
         }
@@ -322,17 +323,21 @@ impl Sim {
         let logged = recovered.log.clone();
         let mut config = Config::new(id, members).with_observers(observers);
         if self.dynamic {
-            // The membership it last applied (its configuration file), else that of its
-            // recovered state; a member that never had one is started as an operator starts
-            // a server: with the current membership (the initial one at first). A server not
-            // in it is a learner until a change adds it (it is not listed: a configuration
-            // listing it would make the core take any change that does not list it yet for
-            // its removal).
-            let m = match node.config_file.as_ref().or(node.app.members.as_ref()) {
-                Some(m) => m.clone(),
-                None => self.checker.latest_members().clone(),
-            };
-            node.config_file = Some(m.clone());
+            // The membership of its recovered state (the snapshot's), else that of its
+            // configuration file, written when the operator first started it: with the
+            // current membership (the initial one at first). A server not in it is a learner
+            // until a change adds it (it is not listed: a configuration listing it would make
+            // the core take any change that does not list it yet for its removal).
+            if node.config_file.is_none() {
+                node.config_file = Some(self.checker.latest_members().clone());
+            }
+            let m = node
+                .app
+                .members
+                .clone()
+                .or_else(|| node.config_file.clone())
+                .unwrap_or_default();
+            node.runs_with = m.clone();
             config.members = m.voters.iter().copied().collect();
             config.observers = m.observers.iter().copied().collect();
             config.membership = Some(MembershipDecoder(decode_members));
@@ -348,6 +353,7 @@ impl Sim {
         } else {
             3
         };
+        let node_config = (config.members.clone(), config.observers.clone());
         let peer = match Peer::new(config, recovered) {
             Ok(p) => p,
             Err(e) => {
@@ -383,7 +389,10 @@ impl Sim {
             }
         }
         let app = node.app.clone();
-        self.note(format!("start {id} (incarnation {incarnation})"));
+        self.note(format!(
+            "start {id} (incarnation {incarnation}, config {:?}+{:?})",
+            node_config.0, node_config.1
+        ));
         if app != app_start {
             self.checker.on_apply(id, &app, None, &self.nodes);
         }
@@ -622,9 +631,7 @@ impl Sim {
                 let dynamic = self.dynamic;
                 if let Some(n) = self.nodes.get_mut(&id) {
                     before = std::mem::replace(&mut n.app, app.clone()).sessions;
-                    if app.members.is_some() {
-                        n.config_file = app.members.clone();
-                    }
+                    n.runs_with = members.clone();
                     // As the driver: the restored state's membership is the committed one.
                     if dynamic && let Some(p) = n.peer.as_mut() {
                         p.set_membership(members);

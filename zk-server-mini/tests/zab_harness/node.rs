@@ -173,9 +173,13 @@ pub struct Node {
     pub leading: bool,
     /// Whether it applied (since it started) a change that removed it.
     pub knows_removed: bool,
-    /// The membership it last applied or restored, durably (ZooKeeper's dynamic
-    /// configuration file, written when a change is applied): what it restarts with.
+    /// The membership the operator first started it with (its configuration file): it
+    /// restarts with its snapshot's membership, or this one without a snapshot (the
+    /// recovered log's changes are the core's to replay).
     pub config_file: Option<Members>,
+    /// The membership it runs with as far as its outputs say: the one it started with,
+    /// then each change it applied or snapshot it restored.
+    pub runs_with: Members,
 }
 
 impl Node {
