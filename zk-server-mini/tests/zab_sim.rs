@@ -603,7 +603,7 @@ fn three_voters_with_membership_changes_under_random_faults() {
         }
         return;
     }
-    let seeds = env_u64("ZAB_SIM_SEEDS").unwrap_or(60);
+    let seeds = env_u64("ZAB_SIM_SEEDS").unwrap_or(300);
     let first = env_u64("ZAB_SIM_FIRST_SEED").unwrap_or(0);
     let mut total = Outcome::default();
     for seed in first..first + seeds {

@@ -22,6 +22,8 @@ pub(crate) struct Election {
     pub(crate) received: BTreeMap<PeerId, Vote>,
     /// Members that already follow or lead, and whom.
     pub(crate) settled: BTreeMap<PeerId, PeerId>,
+    /// The tick this election started at.
+    pub(crate) since: u64,
 }
 
 impl Peer {
@@ -51,6 +53,7 @@ impl Peer {
         };
         let mut election = Election {
             vote: Some(own),
+            since: self.tick,
             ..Election::default()
         };
         election.received.insert(self.config.id, own);
@@ -84,6 +87,7 @@ impl Peer {
     /// Votes are resent every tick: the network may lose them.
     pub(crate) fn election_tick(&mut self) {
         self.broadcast_vote();
+        self.check_join();
     }
 
     pub(crate) fn on_vote(
@@ -330,14 +334,21 @@ impl Peer {
         // here, a quorum of either membership following the leader will do. (The change may
         // be committed already, its new voters following a leader, while the old voters
         // that logged it look for one: none of them would count as following.)
+        //
+        // A member whose view is stale (the voters it knows were removed, or look for a
+        // leader with views as stale as its own) may never see such a quorum: once it has
+        // looked for longer than `init_limit` ticks, the leader's own claim will do (a
+        // leader that lost its quorum steps down within `sync_limit` ticks anyway).
+        let patient = self.tick.saturating_sub(election.since) > u64::from(self.config.init_limit);
         let following =
             |m: PeerId, leader: PeerId| m == me || election.settled.get(&m) == Some(&leader);
         let choice = leaders.into_iter().find(|leader| {
             election.settled.get(leader) == Some(leader)
-                && (self
-                    .config
-                    .members_now()
-                    .has_quorum(|m| following(m, *leader))
+                && (patient
+                    || self
+                        .config
+                        .members_now()
+                        .has_quorum(|m| following(m, *leader))
                     || self
                         .pending_members
                         .as_ref()
