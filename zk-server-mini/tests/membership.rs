@@ -207,3 +207,71 @@ async fn roles_change_and_members_leave() {
         .await
         .expect("test timed out");
 }
+
+/// The spec a joiner is added with: its line in its own `zoo.cfg`.
+fn joiner_spec(cluster: &TestCluster, id: u64) -> String {
+    let prefix = format!("server.{id}=");
+    cluster
+        .zoo_cfg(id)
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no {prefix} line"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_join_as_observer_and_voter_and_leave() {
+    let test = async {
+        let mut cluster = TestCluster::builder(3)
+            .tick_ms(100)
+            .config("reconfigEnabled", "true")
+            .config("skipACL", "yes")
+            .start()
+            .await
+            .expect("start");
+        let leader = cluster.leader(WAIT).await.expect("a leader");
+        write_and_read(&cluster, leader, leader, "/before").await;
+
+        // A joiner syncs before it is listed: a non-voting follower that serves clients.
+        cluster.add_member(4, true).await.expect("start server 4");
+        wait_mode(&cluster, 4, &["follower"]).await;
+        write_and_read(&cluster, leader, 4, "/seen-by-the-joiner").await;
+        let m = reconfig(&cluster, Some(joiner_spec(&cluster, 4)), None, |m| {
+            m.servers.contains_key(&4)
+        })
+        .await;
+        assert!(m.servers[&4].observer);
+        wait_mode(&cluster, 4, &["observer"]).await;
+        write_and_read(&cluster, 4, leader, "/from-the-observer").await;
+
+        // A fifth server joins as a voter: four... five voters, and it follows.
+        cluster.add_member(5, false).await.expect("start server 5");
+        wait_mode(&cluster, 5, &["follower"]).await;
+        let m = reconfig(&cluster, Some(joiner_spec(&cluster, 5)), None, |m| {
+            m.servers.contains_key(&5)
+        })
+        .await;
+        assert_eq!(m.voters(), 4);
+        write_and_read(&cluster, 5, 4, "/from-the-new-voter").await;
+
+        // Two old voters killed: the two left of four are no quorum... but with the new voter
+        // three of four are up after killing one.
+        let victim = cluster
+            .ids()
+            .into_iter()
+            .find(|id| *id != leader && *id <= 3)
+            .expect("a follower");
+        cluster.kill(victim).await;
+        write_and_read(&cluster, 5, leader, "/without-a-founder").await;
+
+        // The observer leaves: it stays up as a non-voting follower.
+        let m = reconfig(&cluster, None, Some("4"), |m| !m.servers.contains_key(&4)).await;
+        assert!(!m.servers.contains_key(&4));
+        wait_mode(&cluster, 4, &["follower"]).await;
+        write_and_read(&cluster, 4, 5, "/after-4-left").await;
+        cluster.stop().await;
+    };
+    tokio::time::timeout(Duration::from_secs(180), test)
+        .await
+        .expect("test timed out");
+}

@@ -22,15 +22,38 @@ pub(crate) struct Election {
     pub(crate) received: BTreeMap<PeerId, Vote>,
     /// Members that already follow or lead, and whom.
     pub(crate) settled: BTreeMap<PeerId, PeerId>,
+    /// The tick this election started at.
+    pub(crate) since: u64,
 }
 
 impl Peer {
-    /// Starts a new election round, voting for itself.
+    /// Whether this member takes part in elections: it votes in the committed membership or
+    /// in a change logged here (a member a pending change makes a voter must vote: the new
+    /// voters' quorum may need it).
+    pub(crate) fn elects(&self) -> bool {
+        self.votes(self.config.id)
+    }
+
+    /// The vote a member that does not elect starts from: below every candidate's, so that
+    /// nobody adopts it (it never stands itself).
+    const NO_CANDIDATE: Vote = Vote {
+        current_epoch: 0,
+        last_zxid: i64::MIN,
+        id: 0,
+    };
+
+    /// Starts a new election round, voting for itself (a member that does not elect votes
+    /// for nobody until it hears a candidate).
     pub(crate) fn become_looking(&mut self) {
         self.election_round += 1;
-        let own = self.own_vote();
+        let own = if self.elects() {
+            self.own_vote()
+        } else {
+            Self::NO_CANDIDATE
+        };
         let mut election = Election {
             vote: Some(own),
+            since: self.tick,
             ..Election::default()
         };
         election.received.insert(self.config.id, own);
@@ -64,6 +87,7 @@ impl Peer {
     /// Votes are resent every tick: the network may lose them.
     pub(crate) fn election_tick(&mut self) {
         self.broadcast_vote();
+        self.check_join();
     }
 
     pub(crate) fn on_vote(
@@ -73,7 +97,14 @@ impl Peer {
         vote: Vote,
         settled: Option<PeerId>,
     ) {
-        if !self.votes(from) || self.is_observer() {
+        if !self.elects() {
+            if settled.is_none() {
+                self.adopt_vote(from, round, vote);
+            }
+            self.observer_vote(from, settled);
+            return;
+        }
+        if !self.votes(from) {
             self.observer_vote(from, settled);
             return;
         }
@@ -98,6 +129,7 @@ impl Peer {
         };
         if let Some(leader) = settled {
             election.settled.insert(from, leader);
+            self.ask_leader(from, leader);
             self.check_join();
             return;
         }
@@ -137,7 +169,7 @@ impl Peer {
     /// Settles when a quorum of this round votes as this member does (never an observer's
     /// decision: it only joins a leader, see `check_join`).
     fn check_decision(&mut self) {
-        if self.is_observer() || self.removed {
+        if !self.elects() {
             return;
         }
         let me = self.config.id;
@@ -158,29 +190,53 @@ impl Peer {
     }
 
     /// Votes between an observer and anyone: an observer's vote never counts, and an observer
-    /// decides nothing; it learns the leader from voters that settled.
+    /// decides nothing; it learns the leader from voters that settled, or from the leader
+    /// itself.
+    ///
+    /// With dynamic membership a member's view may be stale (it was away while the
+    /// membership changed): the leader's own claim is taken from anyone (what makes the
+    /// member join is still a quorum of its view following that leader), and a settled
+    /// observer tells a looking member that is not a voter in its own view whom it follows
+    /// (never a voter of its view: observers do not take part in their voters' elections).
     fn observer_vote(&mut self, from: PeerId, settled: Option<PeerId>) {
-        if self.is_observer() {
-            // Only voters tell an observer whom to follow.
-            if !self.votes(from) {
-                return;
-            }
-            if let RoleState::Looking(election) = &mut self.role {
-                match settled {
-                    Some(leader) => {
-                        election.settled.insert(from, leader);
-                        self.check_join();
-                    }
-                    None => {
-                        election.settled.remove(&from);
+        if !self.elects() {
+            if self.votes(from) || settled == Some(from) {
+                if let RoleState::Looking(election) = &mut self.role {
+                    match settled {
+                        Some(leader) => {
+                            election.settled.insert(from, leader);
+                            self.ask_leader(from, leader);
+                            self.check_join();
+                        }
+                        None => {
+                            election.settled.remove(&from);
+                        }
                     }
                 }
+                return;
+            }
+            if settled.is_none()
+                && let RoleState::Following(f) = &self.role
+            {
+                let reply = Message::Vote {
+                    round: self.election_round,
+                    vote: self.own_vote(),
+                    settled: Some(f.leader),
+                };
+                self.send(from, reply);
             }
             return;
         }
-        // A voter hears an observer: a settled voter tells it whom it follows; a looking
-        // one ignores it (its vote is no vote).
-        if settled.is_some() {
+        // A voter hears a member that does not vote in its view: the leader's own claim is
+        // taken (this view may be stale); a settled voter tells it whom it follows; a looking
+        // one ignores its vote (no vote).
+        if let Some(leader) = settled {
+            if leader == from
+                && let RoleState::Looking(election) = &mut self.role
+            {
+                election.settled.insert(from, leader);
+                self.check_join();
+            }
             return;
         }
         let leader = match &self.role {
@@ -196,22 +252,107 @@ impl Peer {
         self.send(from, reply);
     }
 
+    /// A looking member that does not vote in its own view still votes as the members that
+    /// count it do (their view is older: they have not applied the change that took its vote
+    /// away, or it has not learned the one that gave it one, and their quorum needs it, as
+    /// a server removed in Raft still grants votes): it adopts the best candidate it hears,
+    /// never itself, and never decides.
+    fn adopt_vote(&mut self, from: PeerId, round: u64, vote: Vote) {
+        let me = self.config.id;
+        let my_round = self.election_round;
+        let RoleState::Looking(election) = &mut self.role else {
+            return;
+        };
+        if vote.id == me || vote == Self::NO_CANDIDATE {
+            return;
+        }
+        let current = election.vote.unwrap_or(Self::NO_CANDIDATE);
+        if round > my_round {
+            self.election_round = round;
+            election.received.clear();
+            election.vote = Some(vote);
+        } else if round == my_round && vote > current {
+            election.vote = Some(vote);
+        } else {
+            if round < my_round {
+                let reply = Message::Vote {
+                    round: my_round,
+                    vote: current,
+                    settled: None,
+                };
+                self.send(from, reply);
+            }
+            return;
+        }
+        self.broadcast_vote();
+        if !self.others().contains(&from) {
+            let reply = Message::Vote {
+                round: self.election_round,
+                vote,
+                settled: None,
+            };
+            self.send(from, reply);
+        }
+    }
+
+    /// A member `from` follows `leader`: if this member does not send its votes to that
+    /// leader (its view does not list it as a voter) and has not heard its claim yet, it asks
+    /// the leader directly, whose answer says whether it leads.
+    fn ask_leader(&mut self, from: PeerId, leader: PeerId) {
+        let me = self.config.id;
+        if leader == from || leader == me || self.others().contains(&leader) {
+            return;
+        }
+        let RoleState::Looking(election) = &self.role else {
+            return;
+        };
+        if election.settled.get(&leader) == Some(&leader) {
+            return;
+        }
+        let vote = Message::Vote {
+            round: self.election_round,
+            vote: election.vote.unwrap_or_else(|| self.own_vote()),
+            settled: None,
+        };
+        self.send(leader, vote);
+    }
+
     /// Joins a leader that a quorum follows and that says it leads (an observer does not
     /// count itself: it joins a leader a quorum of voters follows).
     pub(crate) fn check_join(&mut self) {
-        if self.removed {
-            return;
-        }
         let me = self.config.id;
         let RoleState::Looking(election) = &self.role else {
             return;
         };
         let leaders: std::collections::BTreeSet<PeerId> =
             election.settled.values().copied().collect();
-        // This member would follow too (its own vote counts only if it votes).
+        // This member would follow too (its own vote counts only if it votes). Joining
+        // decides nothing (the leader's discovery does): with a membership change logged
+        // here, a quorum of either membership following the leader will do. (The change may
+        // be committed already, its new voters following a leader, while the old voters
+        // that logged it look for one: none of them would count as following.)
+        //
+        // A member whose view is stale (the voters it knows were removed, or look for a
+        // leader with views as stale as its own) may never see such a quorum: once it has
+        // looked for longer than `init_limit` ticks, the leader's own claim will do (a
+        // leader that lost its quorum steps down within `sync_limit` ticks anyway) — for a
+        // voter, only a leader that votes in its view.
+        let patient = self.tick.saturating_sub(election.since) > u64::from(self.config.init_limit);
+        let following =
+            |m: PeerId, leader: PeerId| m == me || election.settled.get(&m) == Some(&leader);
         let choice = leaders.into_iter().find(|leader| {
             election.settled.get(leader) == Some(leader)
-                && self.is_quorum(|m| m == me || election.settled.get(&m) == Some(leader))
+                // A voter waits for its own quorum before following a leader its view
+                // does not count as a voter (it would lend that leader its vote).
+                && ((patient && (!self.elects() || self.votes(*leader)))
+                    || self
+                        .config
+                        .members_now()
+                        .has_quorum(|m| following(m, *leader))
+                    || self
+                        .pending_members
+                        .as_ref()
+                        .is_some_and(|(_, next)| next.has_quorum(|m| following(m, *leader))))
         });
         if let Some(leader) = choice {
             self.become_follower(leader);

@@ -189,7 +189,11 @@ impl Peer {
                     f.phase = Phase::Serving(epoch);
                 }
                 self.commit_through(committed);
-                self.set_serving(true);
+                // Applying may have changed this member's role (a membership change that
+                // removed it, or changed its vote: it resyncs): then it does not serve.
+                if self.synced_in(epoch) {
+                    self.set_serving(true);
+                }
             }
             Message::Inform { entry, .. }
                 if matches!(phase, Phase::Synced(_) | Phase::Serving(_)) && self.is_observer() =>
@@ -200,6 +204,14 @@ impl Peer {
                 if matches!(phase, Phase::Synced(_) | Phase::Serving(_)) && !self.is_observer() =>
             {
                 self.on_proposal(epoch, entry)
+            }
+            // The leader sends this member the other stream: their views of its vote differ
+            // (a membership change one of them has and the other not yet): start over, the
+            // sync brings the change.
+            Message::Inform { .. } | Message::Proposal { .. }
+                if matches!(phase, Phase::Synced(_) | Phase::Serving(_)) =>
+            {
+                self.resync("the leader counts this member's vote otherwise");
             }
             Message::Commit { zxid, .. }
                 if matches!(phase, Phase::Synced(_) | Phase::Serving(_)) && !self.is_observer() =>
@@ -229,6 +241,11 @@ impl Peer {
                     return;
                 }
                 self.commit_through(committed);
+                if !self.synced_in(epoch) {
+                    // A membership change applied just now removed this member or made it
+                    // start over: the old stream's ping is not answered.
+                    return;
+                }
                 let (touches, acked) = self
                     .follower()
                     .map(|f| {
@@ -258,6 +275,13 @@ impl Peer {
             // phase): dropped.
             _ => {}
         }
+    }
+
+    /// Whether this member still follows in `epoch`, synced (a commit applied since may
+    /// have changed its role).
+    fn synced_in(&self, epoch: u32) -> bool {
+        matches!(&self.role, RoleState::Following(f)
+            if matches!(f.phase, Phase::Synced(e) | Phase::Serving(e) if e == epoch))
     }
 
     fn on_leader_info(&mut self, leader: PeerId, epoch: u32) {

@@ -238,8 +238,9 @@ impl Peer {
             .map(|(f, _)| *f)
             .collect();
         // The whole initial history is on a quorum, durably, under this epoch: committed.
+        // The learners are told before it is applied here: applying a membership change
+        // that takes this member's vote away makes it step down at once.
         let last = self.history.last();
-        self.commit_through(last);
         for f in acked {
             self.send(
                 f,
@@ -248,6 +249,15 @@ impl Peer {
                     committed: last,
                 },
             );
+        }
+        self.commit_through(last);
+        if self.step_down {
+            // Its history took its vote away: it never serves this epoch (no answers are
+            // owed: nothing was proposed in it).
+            self.finish_step_down();
+        }
+        if self.leading_epoch() != Some(epoch) {
+            return;
         }
         let now = self.now_ms();
         self.sessions.lead(now);
@@ -441,11 +451,11 @@ impl Peer {
         Some(all)
     }
 
-    /// Synced followers (voters of the committed membership): they get proposals and
-    /// commits.
+    /// Synced followers (voters of the committed membership or of a pending change, whose
+    /// acks that change needs): they get proposals and commits.
     fn synced_followers(&self) -> Vec<PeerId> {
         let mut all = self.synced_learners();
-        all.retain(|f| self.votes_now(*f));
+        all.retain(|f| self.votes(*f));
         all
     }
 
@@ -453,7 +463,7 @@ impl Peer {
     /// (INFORM).
     fn synced_observers(&self) -> Vec<PeerId> {
         let mut all = self.synced_learners();
-        all.retain(|f| !self.votes_now(*f));
+        all.retain(|f| !self.votes(*f));
         all
     }
 
@@ -467,7 +477,7 @@ impl Peer {
         } else {
             self.history.after(committed).count()
         };
-        let stepping_down = self.step_down.is_some();
+        let stepping_down = self.step_down;
         let Some(l) = self.leader() else {
             return Err(ProposeError::NotLeader);
         };
@@ -543,12 +553,15 @@ impl Peer {
             .find(|z| self.is_quorum(|m| l.acked.get(&m).is_some_and(|a| a >= z)));
         let Some(point) = point else { return };
         let before = self.committed;
-        self.commit_through(point);
+        // The learners are told before the entries are applied here: applying a membership
+        // change that takes this member's vote away makes it step down at once (and applying
+        // may drop the entries from memory, past the log window).
         for f in self.synced_followers() {
             self.send(f, Message::Commit { epoch, zxid: point });
         }
         let observers = self.synced_observers();
         self.inform_observers(epoch, &observers, before, point);
+        self.commit_through(point);
         self.check_leader_reads();
     }
 

@@ -10,11 +10,12 @@
 //! first committed (the leader proposes one change at a time and a new leader commits its
 //! whole history before it proposes), so the first takes effect then.
 //!
-//! Consequences once a change takes effect here: a leader that no longer votes steps down;
-//! a learner whose vote changed synchronises again (the leader sends voters proposals and
-//! observers committed entries); a member the change removed stops and never joins a leader
-//! again. Members not in any membership (a server being added, started with a configuration
-//! that lists it) may follow a leader as a non-voting learner: nothing they say counts.
+//! Consequences once a change takes effect here: a leader that no longer votes steps down
+//! (at the next tick, once the answers to what it committed are out); a learner whose vote
+//! changed synchronises again (the leader sends voters proposals and observers committed
+//! entries). Members not in the membership (a server being added, started with a
+//! configuration that lists it, or one a change removed) follow the leader as non-voting
+//! learners, as in ZooKeeper 3.8.0: they serve clients, and nothing they say counts.
 
 use std::collections::BTreeSet;
 
@@ -150,10 +151,11 @@ impl Peer {
     pub fn is_quorum(&self, has: impl Fn(PeerId) -> bool) -> bool {
         let now = self.config.members_now();
         now.has_quorum(&has)
-            && self
-                .pending_members
-                .as_ref()
-                .is_none_or(|(_, next)| next.has_quorum(&has))
+            && (self.config.bug_committed_quorum_only
+                || self
+                    .pending_members
+                    .as_ref()
+                    .is_none_or(|(_, next)| next.has_quorum(&has)))
     }
 
     /// The membership change logged here and not yet applied, with its zxid.
@@ -168,21 +170,13 @@ impl Peer {
         self.pending_members.as_ref().map(|(z, m)| (*z, m))
     }
 
-    /// Whether a membership change removed this member: it no longer joins any leader.
-    ///
-    /// ```
-    /// use zk_server_mini::zab::{Config, Peer, Recovered};
-    /// let peer = Peer::new(Config::new(1, vec![1, 2, 3]), Recovered::default())?;
-    /// assert!(!peer.is_removed());
-    /// # Ok::<(), zk_server_mini::zab::StartError>(())
-    /// ```
-    pub fn is_removed(&self) -> bool {
-        self.removed
-    }
-
     /// Replaces the committed membership (the driver's call after it restored a snapshot,
-    /// whose state holds the membership it was taken under). Anything logged after is gone,
-    /// and so is a pending change.
+    /// whose state holds the membership it was taken under).
+    ///
+    /// The driver carries out the outputs of a step after the step: by then the core may
+    /// have logged the entries that came with the SNAP, and applied some. A change among
+    /// them stays pending, and one that already took effect is not undone by the
+    /// snapshot's older membership.
     ///
     /// ```
     /// use zk_server_mini::zab::{Config, Members, Peer, Recovered};
@@ -192,10 +186,16 @@ impl Peer {
     /// # Ok::<(), zk_server_mini::zab::StartError>(())
     /// ```
     pub fn set_membership(&mut self, members: Members) {
-        self.pending_members = None;
-        if members != self.config.members_now() {
-            self.take_effect(members, false);
+        if self.changed_since_snap {
+            return;
         }
+        // Logged after the snapshot was installed (installing forgets a pending change).
+        let voted = self.votes(self.config.id);
+        let pending = self.pending_members.take();
+        if members != self.config.members_now() {
+            self.take_effect(members, false, voted);
+        }
+        self.pending_members = pending;
     }
 
     /// Whether `id` votes: in the committed membership or in a pending change (its acks and
@@ -208,25 +208,11 @@ impl Peer {
                 .is_some_and(|(_, m)| m.voters.contains(&id))
     }
 
-    /// Whether `id` votes in the committed membership (the leader sends it proposals rather
-    /// than committed entries).
-    pub(crate) fn votes_now(&self, id: PeerId) -> bool {
-        self.config.members.contains(&id)
-    }
-
-    /// A leader that a committed change made a non-voter (or removed) steps down.
+    /// A leader that a committed change made a non-voter steps down.
     pub(crate) fn finish_step_down(&mut self) {
-        match self.step_down.take() {
-            Some(true) => self.leave_ensemble(),
-            Some(false) => self.become_looking(),
-            None => {}
+        if std::mem::take(&mut self.step_down) {
+            self.become_looking();
         }
-    }
-
-    fn leave_ensemble(&mut self) {
-        tracing::warn!(me = self.config.id, "removed from the ensemble; stopping");
-        self.removed = true;
-        self.become_looking();
     }
 
     /// An entry was logged here: a membership change becomes pending (and one pending before
@@ -238,8 +224,9 @@ impl Peer {
         let Some(next) = decoder.decode(&entry.payload) else {
             return;
         };
+        let voted = self.votes(self.config.id);
         if let Some((_, earlier)) = self.pending_members.take() {
-            self.take_effect(earlier, true);
+            self.take_effect(earlier, true, voted);
         }
         tracing::info!(zxid = entry.zxid, ?next, "membership change logged");
         self.pending_members = Some((entry.zxid, next));
@@ -247,13 +234,14 @@ impl Peer {
 
     /// An entry was applied: a pending change at this zxid takes effect.
     pub(crate) fn note_applied(&mut self, zxid: i64) {
+        let voted = self.votes(self.config.id);
         if self
             .pending_members
             .as_ref()
             .is_some_and(|(z, _)| *z == zxid)
             && let Some((_, next)) = self.pending_members.take()
         {
-            self.take_effect(next, true);
+            self.take_effect(next, true, voted);
         }
     }
 
@@ -270,24 +258,23 @@ impl Peer {
     }
 
     /// Makes `next` the committed membership and carries out what follows for this member's
-    /// role. `by_entry`: a committed change did it (only then can it remove this member).
-    fn take_effect(&mut self, next: Members, by_entry: bool) {
+    /// role. `by_entry`: a committed change did it; `voted`: whether this member voted
+    /// before (in the committed membership or the pending change).
+    fn take_effect(&mut self, next: Members, by_entry: bool, voted: bool) {
         let me = self.config.id;
-        let was_member = self.config.is_member(me);
-        let voted = self.config.members.contains(&me);
+        self.changed_since_snap |= by_entry;
         tracing::info!(?next, "membership takes effect");
         self.config.members = next.voters.iter().copied().collect();
         self.config.observers = next.observers.iter().copied().collect();
         let votes = self.config.members.contains(&me);
-        let removed = by_entry && was_member && !next.contains(me);
         match &self.role {
-            RoleState::Leading(_) if !votes => {
+            RoleState::Leading(_) if !votes && by_entry => {
                 // Not at once: the answers to what it committed (the `reconfig` itself among
                 // them) go out first. It proposes nothing more and steps down at the next tick.
-                tracing::info!(removed, "no longer a voter; stepping down at the next tick");
-                self.step_down = Some(removed);
+                tracing::info!("no longer a voter; stepping down at the next tick");
+                self.step_down = true;
             }
-            _ if removed => self.leave_ensemble(),
+            RoleState::Leading(_) if !votes => self.become_looking(),
             RoleState::Following(f) if votes != voted => {
                 // The leader now sends this member the other stream (proposals or committed
                 // entries): start over with it.

@@ -24,8 +24,9 @@ impl Peer {
     /// # Ok::<(), zk_server_mini::zab::StartError>(())
     /// ```
     pub fn is_observer(&self) -> bool {
-        // Not a voter: an observer, or a member not (yet) in the membership.
-        !self.config.members.contains(&self.config.id)
+        // Not a voter (of the committed membership, nor of a change logged here): an
+        // observer, or a member not in the membership.
+        !self.votes(self.config.id)
     }
 
     /// The configuration this member runs with (who votes, who observes, the limits).

@@ -102,11 +102,12 @@ pub struct Peer {
     pub(crate) reads: BTreeMap<u64, Option<i64>>,
     /// A membership change logged and not yet applied, with its zxid.
     pub(crate) pending_members: Option<(i64, super::membership::Members)>,
-    /// A committed membership change removed this member.
-    pub(crate) removed: bool,
-    /// A leader that a committed change made a non-voter: `Some(removed)` until it steps
-    /// down (at the next tick).
-    pub(crate) step_down: Option<bool>,
+    /// A leader that a committed change made a non-voter: set until it steps down (at the
+    /// next tick).
+    pub(crate) step_down: bool,
+    /// A logged change took effect here since the last SNAP was installed (the driver's
+    /// [`Peer::set_membership`] with the snapshot's membership must not undo it).
+    pub(crate) changed_since_snap: bool,
 }
 
 impl Peer {
@@ -185,8 +186,8 @@ impl Peer {
             sessions,
             reads: BTreeMap::new(),
             pending_members: None,
-            removed: false,
-            step_down: None,
+            step_down: false,
+            changed_since_snap: false,
             config,
         };
         for entry in &logged_changes {
@@ -236,7 +237,10 @@ impl Peer {
     pub fn role(&self) -> Role {
         match &self.role {
             RoleState::Looking(_) => Role::Looking,
-            RoleState::Following(f) if self.is_observer() => Role::Observing { leader: f.leader },
+            // A learner not listed at all (being added, or removed) is a non-voting follower.
+            RoleState::Following(f) if self.config.is_observer(self.config.id) => {
+                Role::Observing { leader: f.leader }
+            }
             RoleState::Following(f) => Role::Following { leader: f.leader },
             RoleState::Leading(_) => Role::Leading,
         }
@@ -735,9 +739,7 @@ impl Peer {
     /// Leaves whatever role this member had.
     pub(crate) fn change_role(&mut self, role: RoleState) {
         self.role_gen += 1;
-        if self.step_down.take() == Some(true) {
-            self.removed = true;
-        }
+        self.step_down = false;
         self.set_serving(false);
         self.sessions.follow();
         self.fail_reads();
@@ -757,9 +759,9 @@ impl Peer {
     }
 
     fn on_message(&mut self, from: PeerId, message: Message) {
-        // A non-member may be a server being added: it may learn (nothing it says counts),
-        // but one that was removed is out for good.
-        if from == self.config.id || self.removed {
+        // A non-member may be a server being added, or one removed: it may learn (nothing
+        // it says counts).
+        if from == self.config.id {
             return;
         }
         if let Message::Vote {
@@ -840,7 +842,10 @@ impl Peer {
     pub(crate) fn install_snapshot(&mut self, snapshot: Snapshot) {
         self.persist(PersistOp::InstallSnapshot(snapshot.clone()), None);
         self.history = History::new(snapshot.zxid);
-        self.note_truncated(snapshot.zxid);
+        // A change pending here is either in the snapshot (its membership comes with it,
+        // through `set_membership`) or gone with the log.
+        self.pending_members = None;
+        self.changed_since_snap = false;
         self.applied = snapshot.zxid;
         self.committed = self.committed.max(snapshot.zxid);
         self.snapshot = Some(Snapshot {

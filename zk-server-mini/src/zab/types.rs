@@ -135,6 +135,11 @@ pub struct Config {
     /// Recognises membership-change entries (dynamic reconfiguration); `None`: the
     /// membership never changes. See [`crate::zab::membership`].
     pub membership: Option<super::membership::MembershipDecoder>,
+    /// Test only (the simulation's checker self-test): a deliberately broken core whose
+    /// quorums count the committed voters only, even while a membership change is pending.
+    /// Never set it outside tests.
+    #[doc(hidden)]
+    pub bug_committed_quorum_only: bool,
 }
 
 impl Config {
@@ -160,6 +165,7 @@ impl Config {
             max_buffered_touches: 100_000,
             log_window: 500,
             membership: None,
+            bug_committed_quorum_only: false,
         }
     }
 

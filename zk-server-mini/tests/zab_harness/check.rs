@@ -3,7 +3,8 @@
 //! - the applied state agrees at equal zxids (a digest chained over every applied entry, so
 //!   two members that applied different prefixes disagree at the first zxid they share);
 //! - nothing uncommitted is visible: whatever a member applies is durable on a quorum of
-//!   voters (observers' copies never count);
+//!   the voters of the membership in effect at it (observers' copies never count; a
+//!   membership change is durable on a quorum of the old voters and of the new ones);
 //! - an observer decides nothing: it never leads, votes, proposes or acknowledges;
 //! - no acknowledged write is lost: every leader, when it establishes its epoch, holds every
 //!   write acknowledged so far, and at the end every member has applied them all;
@@ -13,9 +14,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
-use zk_server_mini::zab::{Entry, Peer, PeerId};
+use zk_server_mini::zab::{Entry, Members, Peer, PeerId};
 
-use super::{App, Node};
+use super::{App, Node, decode_members};
 
 /// A broken invariant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,12 +91,46 @@ pub enum Violation {
     Recovery(PeerId, String),
     /// A persist request failed.
     Storage(PeerId, String),
+    /// A leader committed an entry not durable on a majority of its committed voters, or
+    /// of the voters of a change pending at it.
+    CommittedWithoutQuorum {
+        /// The leader.
+        leader: PeerId,
+        /// The entry.
+        zxid: i64,
+        /// The voters whose majority was needed.
+        voters: Vec<PeerId>,
+        /// Those holding the entry durably.
+        durable_on: Vec<PeerId>,
+    },
+    /// A leader established its epoch without a majority of its voters (and of a pending
+    /// change's) having made it their currentEpoch durably.
+    EstablishedWithoutQuorum {
+        /// The leader.
+        leader: PeerId,
+        /// The epoch.
+        epoch: u32,
+        /// The voters whose majority was needed.
+        voters: Vec<PeerId>,
+        /// Those at the epoch.
+        synced: Vec<PeerId>,
+    },
+    /// A member a committed change removed led, or spoke as a member.
+    RemovedActed {
+        /// The member.
+        member: PeerId,
+        /// What it did.
+        what: String,
+    },
 }
 
 /// Collects violations (see the module docs).
 #[derive(Debug, Default)]
 pub struct Checker {
-    quorum: usize,
+    /// The membership at the start.
+    initial: Members,
+    /// Membership changes applied: zxid → the membership it sets.
+    memberships: BTreeMap<i64, Members>,
     observers: BTreeSet<PeerId>,
     leaders: BTreeMap<u32, PeerId>,
     checked_leaders: BTreeSet<(u32, PeerId)>,
@@ -113,10 +148,38 @@ impl Checker {
     /// quorum: an entry durable on observers only is not committed).
     pub fn new(n: usize, observers: BTreeSet<PeerId>) -> Self {
         Self {
-            quorum: n / 2 + 1,
+            initial: Members::new(1..=n as PeerId, observers.iter().copied()),
             observers,
             ..Self::default()
         }
+    }
+
+    /// The membership at the start (dynamic membership: the observers are whoever the
+    /// membership says, not a fixed set).
+    pub fn set_initial(&mut self, initial: Members) {
+        self.initial = initial;
+        self.observers.clear();
+    }
+
+    /// The payload applied at `zxid`, if known.
+    pub fn applied_payload(&self, zxid: i64) -> Option<Bytes> {
+        self.canonical.get(&zxid).and_then(|(_, p)| p.clone())
+    }
+
+    /// The membership the last change applied anywhere set (else the initial one).
+    pub fn latest_members(&self) -> &Members {
+        self.memberships
+            .values()
+            .next_back()
+            .unwrap_or(&self.initial)
+    }
+
+    /// The membership in effect just before `zxid`.
+    pub fn members_before(&self, zxid: i64) -> &Members {
+        self.memberships
+            .range(..zxid)
+            .next_back()
+            .map_or(&self.initial, |(_, m)| m)
     }
 
     /// Records a violation.
@@ -193,20 +256,30 @@ impl Checker {
                 zxid: app.zxid,
             });
         }
-        let durable_on = nodes
-            .values()
-            .filter(|n| {
-                !self.observers.contains(&n.id)
-                    && (n.durable.contains_key(&app.zxid)
-                        || n.durable_snapshot_holds.binary_search(&app.zxid).is_ok())
-            })
-            .count();
-        if durable_on < self.quorum {
-            self.fail(Violation::UncommittedVisible {
-                member,
-                zxid: app.zxid,
-                durable_on,
-            });
+        if let Some(m) = entry.and_then(|e| decode_members(&e.payload)) {
+            self.memberships.insert(app.zxid, m);
+        }
+        // The voters before it and, for a membership change, the new ones too.
+        let mut quorums = vec![self.members_before(app.zxid).clone()];
+        quorums.extend(self.memberships.get(&app.zxid).cloned());
+        for m in quorums {
+            let durable_on = m
+                .voters
+                .iter()
+                .filter(|v| {
+                    nodes.get(v).is_some_and(|n| {
+                        n.durable.contains_key(&app.zxid)
+                            || n.durable_snapshot_holds.binary_search(&app.zxid).is_ok()
+                    })
+                })
+                .count();
+            if durable_on * 2 <= m.voters.len() {
+                self.fail(Violation::UncommittedVisible {
+                    member,
+                    zxid: app.zxid,
+                    durable_on,
+                });
+            }
         }
     }
 
@@ -257,7 +330,7 @@ impl Checker {
 
     /// After settling: every member applied every acknowledged write, and the applied
     /// history holds each with its payload.
-    pub fn check_final(&mut self, nodes: &BTreeMap<PeerId, Node>) {
+    pub fn check_final(&mut self, nodes: &BTreeMap<PeerId, Node>, skip: &BTreeSet<PeerId>) {
         let acked: Vec<(i64, Bytes)> = self
             .acked
             .iter()
@@ -269,7 +342,7 @@ impl Checker {
                 Some((_, None)) => true,
                 None => false,
             };
-            for n in nodes.values() {
+            for n in nodes.values().filter(|n| !skip.contains(&n.id)) {
                 if !ok || n.app.zxid < zxid {
                     self.fail(Violation::FinalMissing { member: n.id, zxid });
                 }

@@ -21,6 +21,9 @@ pub enum Bug {
     /// The cores are configured with the observers among the voters (the checker still
     /// knows who observes): observers vote, acknowledge and count for a quorum.
     ObserversVote,
+    /// The cores' quorums count the committed voters only, even while a membership change
+    /// is pending (a test-only knob in the core: `Config::bug_committed_quorum_only`).
+    CommittedQuorumOnly,
 }
 
 /// Fault rates for random runs.

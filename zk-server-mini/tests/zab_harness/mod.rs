@@ -9,6 +9,7 @@
 
 pub mod check;
 pub mod faults;
+pub mod membership;
 pub mod node;
 mod observers;
 pub mod rng;
@@ -22,12 +23,13 @@ use bytes::Bytes;
 use zk_server_mini::sim_disk::SimDisk;
 use zk_server_mini::zab::store::ZabStore;
 use zk_server_mini::zab::{
-    Config, Entry, Input, Message, Output, Peer, PeerId, PersistOp, Snapshot, SyncMode,
+    Config, Entry, Input, Members, MembershipDecoder, Message, Output, Peer, PeerId, PersistOp,
+    Snapshot, SyncMode,
 };
 
 pub use check::{Checker, Violation};
 pub use faults::{Bug, CrashAt, Faults, MsgKind, OpKind};
-pub use node::{App, Node, SessionEvent};
+pub use node::{App, Node, SessionEvent, decode_members, encode_members};
 pub use rng::Rng;
 
 /// Virtual milliseconds.
@@ -120,6 +122,20 @@ pub struct Sim {
     /// What each snapshot ever taken holds, by (zxid, digest).
     snapshot_contents: BTreeMap<(i64, u64), App>,
     trace: VecDeque<String>,
+    /// Whether the membership changes (the cores recognise `cfg:` entries).
+    pub dynamic: bool,
+    /// The membership the ensemble starts with (members not in it start as learners with a
+    /// configuration that lists them as observers, as a server being added does).
+    pub initial: Members,
+    /// Members a committed (applied somewhere) change removed: they never come back.
+    pub removed: BTreeSet<PeerId>,
+    /// Membership changes proposed: (leader, zxid, payload).
+    pub changes: Vec<(PeerId, i64, Bytes)>,
+    /// Epochs established, and by whom.
+    established: BTreeSet<(u32, PeerId)>,
+    /// Whether the driver proposes any membership change, even one most of whose voters
+    /// are not voters yet (see [`Sim::propose_change`]).
+    pub any_change: bool,
 }
 
 impl Sim {
@@ -135,6 +151,15 @@ impl Sim {
 
     /// `n` voting members (ids 1..=n) and `observers` observers (ids after them).
     pub fn with_observers(n: u64, observers: u64, seed: u64, bug: Bug) -> Self {
+        let mut sim = Self::unstarted(n, observers, seed, bug);
+        for id in 1..=n + observers {
+            sim.start(id);
+        }
+        sim
+    }
+
+    /// [`Sim::with_observers`] with no member started yet.
+    fn unstarted(n: u64, observers: u64, seed: u64, bug: Bug) -> Self {
         let observer_ids: BTreeSet<PeerId> = (n + 1..=n + observers).collect();
         let mut sim = Self {
             nodes: BTreeMap::new(),
@@ -161,6 +186,12 @@ impl Sim {
             snapshot_contents: BTreeMap::new(),
             expired: Vec::new(),
             trace: VecDeque::new(),
+            dynamic: false,
+            initial: Members::new(1..=n, n + 1..=n + observers),
+            removed: BTreeSet::new(),
+            changes: Vec::new(),
+            established: BTreeSet::new(),
+            any_change: false,
         };
         for id in 1..=n + observers {
             sim.nodes.insert(
@@ -179,11 +210,14 @@ impl Sim {
                     durable: BTreeMap::new(),
                     durable_snapshot: 0,
                     durable_snapshot_holds: Arc::new(Vec::new()),
+                    logged: BTreeMap::new(),
+                    durable_current_epoch: 0,
+                    leading: false,
+                    knows_removed: None,
+                    config_file: None,
+                    runs_with: Members::default(),
                 },
             );
-        }
-        for id in 1..=n + observers {
-            sim.start(id);
         }
         sim
     }
@@ -241,7 +275,10 @@ impl Sim {
     /// Starts (or restarts) a member from its disk.
     pub fn start(&mut self, id: PeerId) {
         let bug = self.bug_at(id);
-        let (members, observers): (Vec<PeerId>, Vec<PeerId>) = if bug == Bug::ObserversVote {
+        let (members, observers): (Vec<PeerId>, Vec<PeerId>) = if self.dynamic {
+            // Filled in below, from the recovered state.
+            (Vec::new(), Vec::new())
+        } else if bug == Bug::ObserversVote {
             (self.members(), Vec::new())
         } else {
             self.members()
@@ -279,8 +316,33 @@ impl Sim {
             .iter()
             .map(|e| (e.zxid, e.payload.clone()))
             .collect();
+        node.logged = node.durable.clone();
+        node.durable_current_epoch = recovered.current_epoch;
+        node.leading = false;
+        node.knows_removed = None;
         let logged = recovered.log.clone();
         let mut config = Config::new(id, members).with_observers(observers);
+        if self.dynamic {
+            // The membership of its recovered state (the snapshot's), else that of its
+            // configuration file, written when the operator first started it: with the
+            // current membership (the initial one at first). A server not in it is a learner
+            // until a change adds it (it is not listed: a configuration listing it would make
+            // the core take any change that does not list it yet for its removal).
+            if node.config_file.is_none() {
+                node.config_file = Some(self.checker.latest_members().clone());
+            }
+            let m = node
+                .app
+                .members
+                .clone()
+                .or_else(|| node.config_file.clone())
+                .unwrap_or_default();
+            node.runs_with = m.clone();
+            config.members = m.voters.iter().copied().collect();
+            config.observers = m.observers.iter().copied().collect();
+            config.membership = Some(MembershipDecoder(decode_members));
+            config.bug_committed_quorum_only = bug == Bug::CommittedQuorumOnly;
+        }
         config.tick_ms = TICK_MS;
         config.init_limit = 10;
         config.sync_limit = 5;
@@ -291,6 +353,7 @@ impl Sim {
         } else {
             3
         };
+        let node_config = (config.members.clone(), config.observers.clone());
         let peer = match Peer::new(config, recovered) {
             Ok(p) => p,
             Err(e) => {
@@ -326,7 +389,10 @@ impl Sim {
             }
         }
         let app = node.app.clone();
-        self.note(format!("start {id} (incarnation {incarnation})"));
+        self.note(format!(
+            "start {id} (incarnation {incarnation}, config {:?}+{:?})",
+            node_config.0, node_config.1
+        ));
         if app != app_start {
             self.checker.on_apply(id, &app, None, &self.nodes);
         }
@@ -533,6 +599,16 @@ impl Sim {
             Output::Persist { id: pid, op } => {
                 let node = self.nodes.get_mut(&id);
                 if let Some(n) = node {
+                    match &op {
+                        PersistOp::Append(entries) => {
+                            for e in entries {
+                                n.logged.insert(e.zxid, e.payload.clone());
+                            }
+                        }
+                        PersistOp::TruncateAfter(z) => n.logged.retain(|k, _| *k <= *z),
+                        PersistOp::InstallSnapshot(_) => n.logged.clear(),
+                        PersistOp::AcceptedEpoch(_) | PersistOp::CurrentEpoch(_) => {}
+                    }
                     n.queue.push_back((pid, op));
                 }
                 let node = self.nodes.get_mut(&id);
@@ -551,8 +627,15 @@ impl Sim {
                     .map(|a| with_contents(&self.snapshot_contents, a))
                     .unwrap_or_default();
                 let mut before = BTreeMap::new();
+                let members = app.members.clone().unwrap_or_else(|| self.initial.clone());
+                let dynamic = self.dynamic;
                 if let Some(n) = self.nodes.get_mut(&id) {
                     before = std::mem::replace(&mut n.app, app.clone()).sessions;
+                    n.runs_with = members.clone();
+                    // As the driver: the restored state's membership is the committed one.
+                    if dynamic && let Some(p) = n.peer.as_mut() {
+                        p.set_membership(members);
+                    }
                 }
                 self.checker.on_apply(id, &app, None, &self.nodes);
                 self.tell_sessions(id, &before);
@@ -588,6 +671,9 @@ impl Sim {
                 self.reads.remove(&(id, rid));
             }
             Output::RoleChanged(r) => {
+                if let Some(n) = self.nodes.get_mut(&id) {
+                    n.leading = r == zk_server_mini::zab::Role::Leading;
+                }
                 let (e, last) = self
                     .nodes
                     .get(&id)
@@ -625,6 +711,7 @@ impl Sim {
         let hole =
             node.app.zxid != 0 && !zk_server_mini::zab::history::follows(node.app.zxid, entry.zxid);
         let previous = node.app.zxid;
+        let members_before = node.app.members.clone();
         let event = node.app.apply(&entry);
         if let Some(p) = node.peer.as_mut() {
             match event {
@@ -652,6 +739,9 @@ impl Sim {
         if let Some(n) = self.proposed.remove(&(id, entry.zxid)) {
             self.checker.acked(entry.zxid, entry.payload.clone(), n);
         }
+        if self.dynamic {
+            self.on_apply_membership(id, &entry, members_before);
+        }
         self.checker.on_apply(id, &app, Some(&entry), &self.nodes);
         // Snapshots of the applied (committed) state, now and then.
         let Some(node) = self.nodes.get_mut(&id) else {
@@ -678,6 +768,9 @@ impl Sim {
     fn send(&mut self, from: PeerId, to: PeerId, message: Message) {
         if self.observers.contains(&from) {
             self.check_observer_message(from, &message);
+        }
+        if self.dynamic {
+            self.check_removed_message(from, &message);
         }
         if let Some(f) = self.filter.as_mut()
             && f(from, to, &message)
@@ -841,7 +934,11 @@ impl Sim {
             return;
         }
         if let Some(epoch) = p.leading_epoch() {
+            let first = self.established.insert((epoch, id));
             self.checker.on_leader(id, epoch, p);
+            if self.dynamic && first {
+                self.on_established(id, epoch);
+            }
         }
     }
 
@@ -895,6 +992,7 @@ fn record_durable(node: &mut Node, op: &PersistOp, table: &BTreeMap<(i64, u64), 
                 .map(|a| with_contents(table, a).applied)
                 .unwrap_or_default();
         }
-        PersistOp::AcceptedEpoch(_) | PersistOp::CurrentEpoch(_) => {}
+        PersistOp::CurrentEpoch(e) => node.durable_current_epoch = *e,
+        PersistOp::AcceptedEpoch(_) => {}
     }
 }

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 use zk_server_mini::sim_disk::SimDisk;
 use zk_server_mini::zab::store::ZabStore;
-use zk_server_mini::zab::{Entry, Peer, PeerId, PersistId, PersistOp};
+use zk_server_mini::zab::{Entry, Members, Peer, PeerId, PersistId, PersistOp};
 
 /// The replicated state machine of the simulation: a digest chained over applied entries,
 /// sessions and their ephemeral nodes, and (for the checker only) the zxids applied.
 ///
 /// Payloads: `w<n>` (a write), `open:<session>:<timeout ms>`, `close:<session>` (deletes
 /// its ephemerals), `eph:<session>:<n>` (an ephemeral node, created only while the session
-/// is open).
+/// is open), `cfg:v=<ids>;o=<ids>` (a membership change: see [`decode_members`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct App {
     /// Last applied zxid.
@@ -28,6 +28,34 @@ pub struct App {
     pub sessions: BTreeMap<i64, u64>,
     /// Ephemeral nodes and their owners.
     pub ephemerals: BTreeMap<u64, i64>,
+    /// The membership the last applied change set (`None`: the initial one). Part of the
+    /// snapshot bytes, as ZooKeeper's snapshot holds `/zookeeper/config`.
+    pub members: Option<Members>,
+}
+
+/// The simulation's membership-change payload: `cfg:v=1,2,3;o=4`.
+pub fn encode_members(m: &Members) -> String {
+    let list = |s: &std::collections::BTreeSet<PeerId>| {
+        s.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    format!("cfg:v={};o={}", list(&m.voters), list(&m.observers))
+}
+
+/// Recognises [`encode_members`]' payloads (the core's [`zk_server_mini::zab::MembershipDecoder`]).
+pub fn decode_members(payload: &Bytes) -> Option<Members> {
+    let text = std::str::from_utf8(payload).ok()?.strip_prefix("cfg:")?;
+    let (v, o) = text.split_once(';')?;
+    let ids = |s: &str, prefix: &str| -> Option<Vec<PeerId>> {
+        let s = s.strip_prefix(prefix)?;
+        if s.is_empty() {
+            return Some(Vec::new());
+        }
+        s.split(',').map(|x| x.parse().ok()).collect()
+    };
+    Some(Members::new(ids(v, "v=")?, ids(o, "o=")?))
 }
 
 /// What applying an entry did to sessions (the driver tells the core).
@@ -49,6 +77,10 @@ impl App {
         self.digest = h;
         self.zxid = e.zxid;
         Arc::make_mut(&mut self.applied).push(e.zxid);
+        if let Some(m) = decode_members(&e.payload) {
+            self.members = Some(m);
+            return None;
+        }
         let text = std::str::from_utf8(&e.payload).unwrap_or("");
         let mut parts = text.split(':');
         let kind = parts.next().unwrap_or("");
@@ -78,23 +110,32 @@ impl App {
         let mut b = BytesMut::new();
         b.put_i64(self.zxid);
         b.put_u64(self.digest);
+        if let Some(m) = &self.members {
+            b.put_slice(encode_members(m).as_bytes());
+        }
         b.freeze()
     }
 
     pub(super) fn decode(data: &[u8]) -> Option<Self> {
-        if data.len() != 16 {
+        if data.len() < 16 {
             return None;
         }
         let mut z = [0u8; 8];
         let mut d = [0u8; 8];
         z.copy_from_slice(&data[..8]);
-        d.copy_from_slice(&data[8..]);
+        d.copy_from_slice(&data[8..16]);
+        let members = if data.len() > 16 {
+            Some(decode_members(&Bytes::copy_from_slice(&data[16..]))?)
+        } else {
+            None
+        };
         Some(Self {
             zxid: i64::from_be_bytes(z),
             digest: u64::from_be_bytes(d),
             applied: Arc::new(Vec::new()),
             sessions: BTreeMap::new(),
             ephemerals: BTreeMap::new(),
+            members,
         })
     }
 }
@@ -123,6 +164,22 @@ pub struct Node {
     pub durable_snapshot: i64,
     /// The zxids the durable snapshot holds.
     pub durable_snapshot_holds: Arc<Vec<i64>>,
+    /// What its log holds, from the persist requests emitted (durable or not: what the core
+    /// logged), kept by the harness itself.
+    pub logged: BTreeMap<i64, Bytes>,
+    /// currentEpoch as durable on its disk.
+    pub durable_current_epoch: u32,
+    /// Whether the core's last role change (in output order) made it the leader.
+    pub leading: bool,
+    /// The epoch it was in when it applied (since it started) a change that removed it.
+    pub knows_removed: Option<u32>,
+    /// The membership the operator first started it with (its configuration file): it
+    /// restarts with its snapshot's membership, or this one without a snapshot (the
+    /// recovered log's changes are the core's to replay).
+    pub config_file: Option<Members>,
+    /// The membership it runs with as far as its outputs say: the one it started with,
+    /// then each change it applied or snapshot it restored.
+    pub runs_with: Members,
 }
 
 impl Node {

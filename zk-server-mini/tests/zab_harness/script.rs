@@ -121,14 +121,25 @@ impl Sim {
         // whatever was acknowledged last.
         let caught_up = self.run_until(limit, |s| {
             let target = zxid.max(s.checker.max_acked());
-            s.nodes.values().all(|n| n.app.zxid >= target)
+            s.nodes
+                .values()
+                .all(|n| s.removed.contains(&n.id) || n.app.zxid >= target)
         });
         if !caught_up {
             let states: Vec<(PeerId, i64)> =
                 self.nodes.values().map(|n| (n.id, n.app.zxid)).collect();
             return Err(format!("members did not catch up to {zxid:#x}: {states:?}"));
         }
-        self.checker.check_final(&self.nodes);
+        let removed = self.removed.clone();
+        self.checker.check_final(&self.nodes, &removed);
+        if self.dynamic {
+            // Every change proposed is applied or truncated (the leader commits its whole
+            // history when it establishes, so nothing stays pending).
+            let resolved = self.run_until(limit, |s| s.changes_resolved().is_ok());
+            if !resolved {
+                return Err(self.changes_resolved().err().unwrap_or_default());
+            }
+        }
         Ok(zxid)
     }
 }
