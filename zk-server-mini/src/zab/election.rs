@@ -200,6 +200,23 @@ impl Peer {
     /// (never a voter of its view: observers do not take part in their voters' elections).
     fn observer_vote(&mut self, from: PeerId, settled: Option<PeerId>) {
         if !self.elects() {
+            // A member a change removed (listed nowhere, following) tells a voter looking
+            // with a view older than its own whom it follows: that voter's quorum may be
+            // made of such members only. (A listed observer never does: it takes no part in
+            // its voters' elections.)
+            if settled.is_none()
+                && self.votes(from)
+                && !self.config.is_member(self.config.id)
+                && let RoleState::Following(f) = &self.role
+            {
+                let reply = Message::Vote {
+                    round: self.election_round,
+                    vote: self.own_vote(),
+                    settled: Some(f.leader),
+                };
+                self.send(from, reply);
+                return;
+            }
             if self.votes(from) || settled == Some(from) {
                 if let RoleState::Looking(election) = &mut self.role {
                     match settled {

@@ -191,7 +191,11 @@ impl Peer {
         else {
             return;
         };
-        let (mode, from) = match self.history.floor(theirs) {
+        // A learner with nothing (a server being added, or one whose disk was wiped) gets a
+        // SNAP as soon as there is state: its initial state is its own configuration file's,
+        // not the ensemble's.
+        let fresh = theirs == 0 && self.applied > 0;
+        let (mode, from) = match self.history.floor(theirs).filter(|_| !fresh) {
             Some(z) if z == theirs => (SyncMode::Diff, z),
             Some(z) => (SyncMode::Trunc(z), z),
             // Behind the in-memory window: a snapshot of the applied state, whose data the
