@@ -11,8 +11,10 @@
 //!   spec>)` answers the new configuration, the spec line as given, client address included;
 //!   the joiner then reports `Mode: observer`, the leader's `mntr` counts it in
 //!   `zk_synced_observers`, and writes made on any member are read on it and the other way
-//!   round. Removing it again (`leaving="4"`) stops it serving (`srvr` answers "not currently
-//!   serving").
+//!   round. Removing it again (`leaving="4"`) turns it into a non-voting follower: within a
+//!   fraction of a second (during which `srvr` may answer "not currently serving") it
+//!   reports `Mode: follower` (`mntr`: `zk_peer_state following - broadcast`), the leader
+//!   counts it in `zk_synced_non_voting_followers`, and it takes writes from its clients.
 //! - **Files.** Every member keeps its first `zoo.cfg` as `zoo.cfg.bak` and rewrites `zoo.cfg`
 //!   without the `server.N` lines (and, where the member's own line carries a client
 //!   address, without `clientPort`/`clientPortAddress`), ending in
@@ -51,11 +53,12 @@
 //! Observations are compared after normalising: member ports differ between runs, so every
 //! `server.N=host:q:e:role;host:port` is written with `N` as the member's part in the
 //! scenario (`L` the leader at the start, `F1`/`F2` the followers by id, `J4` the joiner,
-//! plain numbers for servers that never run), `ADDR` for `host:q:e` and `CLIENT` for the
+//! `A5`, `A6` for voters that never run), `ADDR` for `host:q:e` and `CLIENT` for the
 //! member's own client address; `version=` values are compared as "grew" or not.
 //!
-//! `MEMBERSHIP_REAL_ONLY=1` runs the real half alone and prints its observations (to study
-//! the reference without the mini).
+//! `MEMBERSHIP_REAL_ONLY=1` runs the real half alone, twice, prints its observations and
+//! compares the two runs (to study the reference, and check it repeats itself, without the
+//! mini).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -185,7 +188,11 @@ impl Ensemble {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let mode = self.mode(id).await;
-            if want.contains(&mode.as_str()) || tokio::time::Instant::now() >= deadline {
+            if want.contains(&mode.as_str()) {
+                return mode;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                eprintln!("member {id} never reached {want:?} in {WAIT:?}: {mode}");
                 return mode;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -226,7 +233,11 @@ impl Ensemble {
             let mntr = four_letter_word(self.addr(id), "mntr")
                 .await
                 .unwrap_or_default();
-            if row(&mntr, key) == value || tokio::time::Instant::now() >= deadline {
+            let reached = row(&mntr, key) == value;
+            if !reached && tokio::time::Instant::now() >= deadline {
+                eprintln!("member {id}'s mntr never had {key} {value} in {WAIT:?}");
+            }
+            if reached || tokio::time::Instant::now() >= deadline {
                 return rows
                     .iter()
                     .map(|k| format!("mntr {k} {}", row(&mntr, k)))
@@ -532,6 +543,20 @@ impl Run {
         }
     }
 
+    /// A participant's spec for server `id` on ports nobody listens on (a voter that is not
+    /// running), named `A<id>`.
+    fn absent_voter(&mut self, id: u64) -> String {
+        let port = || reserve_port().expect("a free port").port();
+        let client = SocketAddr::from(([127, 0, 0, 1], port()));
+        self.parts.names.insert(id, format!("A{id}"));
+        self.parts.clients.insert(id, client);
+        format!(
+            "server.{id}=127.0.0.1:{}:{}:participant;{client}",
+            port(),
+            port()
+        )
+    }
+
     async fn joiner(&mut self, observer: bool) {
         self.ensemble.start_joiner(JOINER, observer).await;
         self.parts.joiner(&self.ensemble, JOINER);
@@ -541,17 +566,6 @@ impl Run {
         self.ensemble.stop().await;
         self.seen
     }
-}
-
-/// A server spec for `id` on ports nobody listens on (a voter that is not running).
-fn absent_voter(id: u64) -> String {
-    let port = || reserve_port().expect("a free port").port();
-    format!(
-        "server.{id}=127.0.0.1:{}:{}:participant;127.0.0.1:{}",
-        port(),
-        port(),
-        port()
-    )
 }
 
 /// Runs `scenario` on the real ensemble, then (unless `MEMBERSHIP_REAL_ONLY` is set) on the
@@ -564,6 +578,9 @@ where
     let real = bounded(SCENARIO, scenario(true)).await;
     if std::env::var_os("MEMBERSHIP_REAL_ONLY").is_some() {
         eprintln!("real ZooKeeper saw:\n{}", real.join("\n"));
+        // The scenario is only worth comparing if the reference repeats itself.
+        let again = bounded(SCENARIO, scenario(true)).await;
+        assert_eq!(again, real, "two runs on real ZooKeeper differ");
         return;
     }
     let mini = bounded(SCENARIO, scenario(false)).await;
@@ -604,8 +621,12 @@ async fn add_observer(real: bool) -> Vec<String> {
         dynamic_files_hold(zk, &config_on(&run.ensemble, l).await);
     }
     run.reconfig("remove J4", "F2", "", "4", "").await;
-    run.mode("J4", &["not serving", "unreachable"]).await;
-    run.config("after the removal", "F1").await;
+    run.mode("J4", &["follower"]).await;
+    run.member_rows("J4").await;
+    run.leader_rows("zk_synced_non_voting_followers", "1").await;
+    let seen = write_is_read(&run.ensemble, j, l, "/through-removed").await;
+    run.see(format!("a write on the removed J4 is read on L {seen}"));
+    run.config("after the removal", "J4").await;
     run.finish().await
 }
 
@@ -714,7 +735,7 @@ async fn change_role(real: bool) -> Vec<String> {
 async fn add_voter(real: bool) -> Vec<String> {
     let mut run = Run::start(real).await;
     let before = run.config("initially", "F1").await;
-    let absent = format!("{},{}", absent_voter(5), absent_voter(6));
+    let absent = format!("{},{}", run.absent_voter(5), run.absent_voter(6));
     let f1 = run.id("F1").to_string();
     run.reconfig(
         "add 5 and 6 (not running), remove F1",
@@ -726,7 +747,7 @@ async fn add_voter(real: bool) -> Vec<String> {
     .await;
     let after = run.config("after the refusal", "F2").await;
     run.see(format!("version unchanged {}", after == before));
-    let one = absent_voter(5);
+    let one = run.absent_voter(5);
     run.reconfig("add 5 (not running)", "F2", &one, "", "")
         .await;
     run.reconfig("remove 5", "F2", "", "5", "").await;
@@ -893,7 +914,7 @@ async fn zkcli_add_remove(real: bool) -> Vec<String> {
     run.mode("J4", &["observer"]).await;
     let printed = zkcli(f1, "reconfig -remove 4\nconfig", &run.parts).await;
     run.seen.extend(printed);
-    run.mode("J4", &["not serving", "unreachable"]).await;
+    run.mode("J4", &["follower"]).await;
     run.finish().await
 }
 
