@@ -22,33 +22,41 @@
 //!   configuration's `server.N` lines without `version=`; the earlier ones stay
 //!   (`zoo.cfg.dynamic.100000000` is written at the first start).
 //! - **Removing a follower.** `reconfig(leaving=<id>)` of a follower commits the smaller
-//!   membership; the removed server keeps running as a non-voting follower: `srvr` says
-//!   `Mode: follower`, `ruok` answers `imok`, its sessions stay connected, new sessions open
-//!   on it and writes through it succeed; the leader's `mntr` counts it in
-//!   `zk_synced_non_voting_followers`. The two remaining voters take writes; killing one of
-//!   them stops the leader, and with it the removed server, from serving.
+//!   membership, read the same on every member, the removed one included. The removed
+//!   server keeps running as a non-voting follower: `srvr` says `Mode: follower`, `mntr`
+//!   `zk_peer_state following - broadcast`, `ruok` answers `imok`, its sessions are never
+//!   disconnected and keep writing, new sessions open on it and write; the leader's `mntr`
+//!   counts it in `zk_synced_non_voting_followers` (and still in `zk_synced_followers`).
+//!   The two remaining voters take writes; killing one of them stops the leader, and with it
+//!   the removed server, from serving ("not currently serving").
 //! - **Changing a role.** `joining=` with an existing member's spec in another role turns a
-//!   follower into an observer (`Mode: observer`) and back (`Mode: follower`). The spec must
-//!   carry the client address: without `;host:port` the change (any change of an existing
-//!   member, the same role included) is refused with `BadArgumentsError`.
+//!   follower into an observer (`Mode: observer`, the leader counts it in
+//!   `zk_synced_observers`, it takes writes) and back (`Mode: follower`). The spec must carry
+//!   the client address: without `;host:port` a change of an existing member, even one that
+//!   keeps its role, is refused with `BadArgumentsError` (so is a new server without one).
 //! - **Adding a voter.** A new voter need not run as long as the voters of the new
 //!   configuration that are synced with the leader form a quorum of it: adding one voter
-//!   that is not running to three succeeds. Adding two voters that are not running while
-//!   removing a follower fails with `NewConfigNoQuorumError` (code -13) and leaves the
-//!   configuration as it was. A joiner started as a participant and then added reports
-//!   `Mode: follower` and is counted by the leader's `mntr` in `zk_synced_followers`.
-//! - **Removing the leader.** The reconfig commits; the leader hands over to a remaining
-//!   voter within a second and continues as a non-voting follower. The client that sent the
-//!   request on a follower may get `ConnectionLoss` instead of the answer (its server
-//!   re-syncs with the new leader), so the outcome is compared as "committed" either way.
-//! - **A whole membership** (`new_members=`) replaces the configuration; the same members
-//!   without client addresses commit a new version unchanged, a follower listed as
-//!   `observer` becomes one.
+//!   that is not running to three succeeds (and removing it again too). Adding two voters
+//!   that are not running while removing a follower fails with `NewConfigNoQuorumError`
+//!   (code -13) and leaves the configuration and its version as they were. A joiner started
+//!   as a participant reports `Mode: follower` before and after it is added, and the leader
+//!   then counts three `zk_synced_followers`.
+//! - **Removing the leader.** The reconfig commits; the lowest-numbered remaining voter
+//!   (`F1`) leads within about half a second, the old leader continues as a non-voting
+//!   follower, and sessions held on the old leader and on `F1` are disconnected once and
+//!   reconnect in the same session. The client that sent the request through a follower
+//!   gets `ConnectionLoss` or the answer (its server re-syncs with the new leader; both were
+//!   seen), so the outcome is compared as "committed or connection loss".
+//! - **A whole membership** (`new_members=`) replaces the configuration: the same members
+//!   without client addresses commit a new version unchanged; with client addresses and a
+//!   follower listed as `observer`, every line carries its client address and the follower
+//!   observes. Listing the leader as `observer` hands leadership to `F1` (answered `ok` or
+//!   `ConnectionLoss`, as above) and the old leader observes.
 //! - **zkCli.sh** `reconfig -add <spec>` and `reconfig -remove 4` print
-//!   `Committed new configuration:` and the configuration; `config` prints it.
-//! - **Under load**: two kazoo clients creating sequential nodes through two members while
-//!   an observer is added and a follower removed: every acknowledged create is there
-//!   afterwards, and nothing else.
+//!   `Committed new configuration:` and the configuration's lines; `config` prints them.
+//! - **Under load**: two kazoo clients creating sequential nodes through the leader and a
+//!   follower while an observer is added and the other follower removed: no client error,
+//!   every acknowledged create is there afterwards, and nothing else.
 //!
 //! Observations are compared after normalising: member ports differ between runs, so every
 //! `server.N=host:q:e:role;host:port` is written with `N` as the member's part in the
@@ -519,7 +527,9 @@ impl Run {
         self.see(format!("{name} mode {mode}"));
     }
 
-    async fn leader_rows(&mut self, key: &str, value: &str) {
+    /// Waits until the leader `on`'s `mntr` has `key` at `value`, then records its rows for
+    /// the learners it counts.
+    async fn leader_rows(&mut self, on: &str, key: &str, value: &str) {
         const ROWS: [&str; 4] = [
             "zk_synced_followers",
             "zk_synced_non_voting_followers",
@@ -528,9 +538,10 @@ impl Run {
         ];
         let rows = self
             .ensemble
-            .wait_mntr(self.id("L"), key, value, &ROWS)
+            .wait_mntr(self.id(on), key, value, &ROWS)
             .await;
-        self.seen.extend(rows);
+        self.seen
+            .extend(rows.into_iter().map(|r| format!("{on} {r}")));
     }
 
     /// Member `name`'s `mntr` rows for its state.
@@ -598,13 +609,16 @@ async fn add_observer(real: bool) -> Vec<String> {
     run.mode("J4", &["follower", "observer"]).await;
     run.config("before the reconfig", "J4").await;
     let spec = run.ensemble.spec(JOINER, "observer");
+    let bare = spec.split(';').next().unwrap_or_default().to_owned();
+    run.reconfig("add J4 without client address", "F2", &bare, "", "")
+        .await;
     let added = run
         .reconfig("add J4 as observer", "F2", &spec, "", "")
         .await;
     run.see(format!("version grew {}", added > before));
     run.mode("J4", &["observer"]).await;
     run.member_rows("J4").await;
-    run.leader_rows("zk_synced_observers", "1").await;
+    run.leader_rows("L", "zk_synced_observers", "1").await;
     let l = run.id("L");
     let j = run.id("J4");
     let f1 = run.id("F1");
@@ -623,7 +637,8 @@ async fn add_observer(real: bool) -> Vec<String> {
     run.reconfig("remove J4", "F2", "", "4", "").await;
     run.mode("J4", &["follower"]).await;
     run.member_rows("J4").await;
-    run.leader_rows("zk_synced_non_voting_followers", "1").await;
+    run.leader_rows("L", "zk_synced_non_voting_followers", "1")
+        .await;
     let seen = write_is_read(&run.ensemble, j, l, "/through-removed").await;
     run.see(format!("a write on the removed J4 is read on L {seen}"));
     run.config("after the removal", "J4").await;
@@ -654,6 +669,13 @@ fn dynamic_files_hold(zk: &RealZkEnsemble, config: &str) {
             node.id()
         );
         assert!(!cfg.contains("server."), "server {}: {cfg}", node.id());
+        // The joiner's own line carries its client address, the first members' do not.
+        assert_eq!(
+            cfg.lines().any(|l| l.starts_with("clientPort=")),
+            u64::from(node.id()) != JOINER,
+            "server {}'s zoo.cfg:\n{cfg}",
+            node.id()
+        );
         let text = std::fs::read_to_string(&dynamic).expect("the dynamic file");
         assert_eq!(text, servers, "{}", dynamic.display());
         assert!(dir.join("zoo.cfg.bak").is_file(), "server {}", node.id());
@@ -672,7 +694,8 @@ async fn remove_follower(real: bool) -> Vec<String> {
         .await;
     run.config("after", "F2").await;
     run.config("after", "F1").await;
-    run.leader_rows("zk_synced_non_voting_followers", "1").await;
+    run.leader_rows("L", "zk_synced_non_voting_followers", "1")
+        .await;
     let done = held
         .create("/after", b"x", &CreateOptions::default())
         .await
@@ -717,7 +740,7 @@ async fn change_role(real: bool) -> Vec<String> {
     let spec = run.ensemble.spec(f1, "observer");
     run.reconfig("F1 to observer", "F2", &spec, "", "").await;
     run.mode("F1", &["observer"]).await;
-    run.leader_rows("zk_synced_observers", "1").await;
+    run.leader_rows("L", "zk_synced_observers", "1").await;
     let l = run.id("L");
     let seen = write_is_read(&run.ensemble, f1, l, "/from-observer").await;
     run.see(format!("a write on F1 is read on L {seen}"));
@@ -725,7 +748,7 @@ async fn change_role(real: bool) -> Vec<String> {
     run.reconfig("F1 back to participant", "F2", &spec, "", "")
         .await;
     run.mode("F1", &["follower"]).await;
-    run.leader_rows("zk_synced_observers", "0").await;
+    run.leader_rows("L", "zk_synced_observers", "0").await;
     run.config("after", "F1").await;
     run.finish().await
 }
@@ -757,7 +780,7 @@ async fn add_voter(real: bool) -> Vec<String> {
     run.reconfig("add J4 as participant", "F2", &spec, "", "")
         .await;
     run.mode("J4", &["follower"]).await;
-    run.leader_rows("zk_synced_followers", "3").await;
+    run.leader_rows("L", "zk_synced_followers", "3").await;
     let (l, j) = (run.id("L"), run.id("J4"));
     let seen = write_is_read(&run.ensemble, j, l, "/from-voter").await;
     run.see(format!("a write on J4 is read on L {seen}"));
@@ -854,9 +877,35 @@ async fn whole_membership(real: bool) -> Vec<String> {
         .await;
     run.mode("F2", &["observer"]).await;
     run.mode("F1", &["follower"]).await;
-    run.leader_rows("zk_synced_observers", "1").await;
+    run.leader_rows("L", "zk_synced_observers", "1").await;
     let seen = write_is_read(&run.ensemble, ids[2], ids[1], "/from-observer").await;
     run.see(format!("a write on F2 is read on F1 {seen}"));
+    run.config("after", "F2").await;
+    run.finish().await
+}
+
+/// (f) A whole membership that makes the leader an observer: a follower takes over.
+async fn whole_membership_demoting_the_leader(real: bool) -> Vec<String> {
+    let mut run = Run::start(real).await;
+    let (l, f1, f2) = (run.id("L"), run.id("F1"), run.id("F2"));
+    let members = [
+        run.ensemble.spec(l, "observer"),
+        run.ensemble.spec(f1, "participant"),
+        run.ensemble.spec(f2, "participant"),
+    ];
+    let out = reconfig(&run.ensemble, f1, "", "", &members.join(",")).await;
+    eprintln!("real {real}: demoting the leader answered {}", out.result);
+    let committed = matches!(out.result.as_str(), "ok" | "error ConnectionLoss");
+    run.see(format!(
+        "L as observer: committed or connection loss {committed}"
+    ));
+    let leader = run.ensemble.settle(&[f1, f2]).await;
+    let name = run.parts.names[&leader].clone();
+    run.see(format!("{name} leads"));
+    run.mode("L", &["observer"]).await;
+    run.leader_rows(&name, "zk_synced_observers", "1").await;
+    let seen = write_is_read(&run.ensemble, l, f2, "/from-old-leader").await;
+    run.see(format!("a write on L is read on F2 {seen}"));
     run.config("after", "F2").await;
     run.finish().await
 }
@@ -1057,6 +1106,13 @@ async fn removing_the_leader_matches_the_real_ensemble() {
 async fn a_whole_membership_matches_the_real_ensemble() {
     requirements!();
     compare(whole_membership).await;
+}
+
+/// (f) A whole membership in which the leader observes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_membership_demoting_the_leader_matches_the_real_ensemble() {
+    requirements!();
+    compare(whole_membership_demoting_the_leader).await;
 }
 
 /// (g) `zkCli.sh reconfig -add` and `-remove`.
