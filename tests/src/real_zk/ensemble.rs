@@ -31,6 +31,10 @@ pub struct RealZkEnsemble {
     nodes: Vec<ZkNode>,
     /// Members `0..participants` vote; the rest observe.
     participants: usize,
+    /// Members `started..` were added by [`RealZkEnsemble::add_joiner`].
+    started: usize,
+    install: Installation,
+    opts: Arc<ZkOptions>,
 }
 
 impl RealZkEnsemble {
@@ -101,6 +105,9 @@ impl RealZkEnsemble {
         let mut ensemble = RealZkEnsemble {
             nodes,
             participants,
+            started: n,
+            install,
+            opts: Arc::clone(&opts),
         };
         for node in &mut ensemble.nodes {
             node.spawn()?;
@@ -109,9 +116,96 @@ impl RealZkEnsemble {
         Ok(ensemble)
     }
 
-    /// The indexes of the observers (after the voting members).
+    /// The indexes of the members started as observers (after the voting members; joiners
+    /// from [`RealZkEnsemble::add_joiner`] are not counted).
     pub fn observers(&self) -> Vec<usize> {
-        (self.participants..self.nodes.len()).collect()
+        (self.participants..self.started).collect()
+    }
+
+    /// Member `i`'s server spec as dynamic reconfiguration takes it (`reconfig -add`, kazoo's
+    /// `joining=`): `server.N=127.0.0.1:<peer>:<election>:<role>;127.0.0.1:<client>`, with
+    /// `role` `participant` or `observer`.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), zk_integration_tests::HarnessError> {
+    /// use zk_integration_tests::{RealZkEnsemble, ZkOptions};
+    /// let zk = RealZkEnsemble::start(3, ZkOptions::default().reconfig_enabled(true)).await?;
+    /// let spec = zk.spec(0, "observer"); // "server.1=127.0.0.1:...:...:observer;127.0.0.1:..."
+    /// assert!(spec.starts_with("server.1=127.0.0.1:") && spec.contains(":observer;127.0.0.1:"));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Panics
+    /// If `i` is out of range.
+    pub fn spec(&self, i: usize, role: &str) -> String {
+        let node = &self.nodes[i];
+        let (peer, election) = node.quorum_ports().unwrap_or_default();
+        format!(
+            "server.{}=127.0.0.1:{peer}:{election}:{role};{}",
+            node.id(),
+            node.addr()
+        )
+    }
+
+    /// Adds a member that is *not yet in the configuration*, the way a server is started
+    /// before a `reconfig` adds it: index [`RealZkEnsemble::len`], server id one more, new
+    /// ports, and a `zoo.cfg` listing every member so far (in the role it was started with)
+    /// plus itself as [`RealZkEnsemble::spec`] writes it, `observer` or `participant`.
+    ///
+    /// The process is not started: [`RealZkEnsemble::restart`] starts it and waits until it
+    /// serves (before the `reconfig`, real ZooKeeper 3.8.0 syncs it with the leader and it
+    /// reports `Mode: follower`, whatever its role), [`ZkNode::respawn`] starts it without
+    /// waiting, [`RealZkEnsemble::kill`] kills it (by pid, like every member).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), zk_integration_tests::HarnessError> {
+    /// use zk_integration_tests::{RealZkEnsemble, ZkOptions};
+    /// let mut zk = RealZkEnsemble::start(3, ZkOptions::default().reconfig_enabled(true)).await?;
+    /// let joiner = zk.add_joiner(true)?;
+    /// assert_eq!((joiner, zk.node(joiner).id()), (3, 4));
+    /// zk.restart(joiner).await?; // serves, not yet a member
+    /// // now `reconfig -add <zk.spec(joiner, "observer")>` through any member
+    /// let _ = zk.spec(joiner, "observer");
+    /// zk.kill(joiner);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// Reserving ports or writing its directory failed.
+    pub fn add_joiner(&mut self, observer: bool) -> Result<usize, HarnessError> {
+        let index = self.nodes.len();
+        let id = u32::try_from(index + 1).unwrap_or(u32::MAX);
+        let reserve = |what: &str| reserve_port().map_err(io_err(format!("reserving {what}")));
+        let client = reserve("a joiner's client port")?;
+        let peer = reserve("a joiner's peer port")?;
+        let election = reserve("a joiner's election port")?;
+        let mut servers = String::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            let (p, e) = node.quorum_ports().unwrap_or_default();
+            let role = if (self.participants..self.started).contains(&i) {
+                ":observer"
+            } else {
+                ""
+            };
+            servers.push_str(&format!("server.{}=127.0.0.1:{p}:{e}{role}\n", node.id()));
+        }
+        let role = if observer { "observer" } else { "participant" };
+        servers.push_str(&format!(
+            "server.{id}=127.0.0.1:{}:{}:{role};{}\n",
+            peer.port(),
+            election.port(),
+            client.addr()
+        ));
+        let node = ZkNode::create(
+            id,
+            client,
+            Some(QuorumPorts { peer, election }),
+            &servers,
+            self.install.clone(),
+            Arc::clone(&self.opts),
+        )?;
+        self.nodes.push(node);
+        Ok(index)
     }
 
     /// Number of members (running or not).
