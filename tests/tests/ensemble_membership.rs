@@ -90,14 +90,11 @@ const JOINER: u64 = 4;
 
 /// Starts a member of `cluster` that is not yet in its configuration (a joiner), `zoo.cfg`
 /// listing the members plus itself, as [`RealZkEnsemble::add_joiner`] does for the real one.
-#[expect(
-    clippy::unimplemented,
-    reason = "the mini's joiner start is being written; replace the body (and this) with \
-              `cluster.add_member(id, observer).await.expect(\"add a member\")`"
-)]
 async fn start_mini_joiner(cluster: &mut TestCluster, id: u64, observer: bool) {
-    let _ = (cluster, id, observer);
-    unimplemented!("TestCluster::add_member lands with the core change")
+    cluster
+        .add_member(id, observer)
+        .await
+        .expect("start a joining member");
 }
 
 /// One of the two ensembles under test; members are named by server id.

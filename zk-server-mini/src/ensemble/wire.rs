@@ -92,6 +92,7 @@ pub fn encode(m: &Message) -> Bytes {
             round,
             vote,
             settled,
+            applied_change,
         } => {
             o.put_u8(1);
             o.put_u64(*round);
@@ -100,6 +101,7 @@ pub fn encode(m: &Message) -> Bytes {
             o.put_u64(vote.id);
             o.put_u8(u8::from(settled.is_some()));
             o.put_u64(settled.unwrap_or(0));
+            o.put_i64(*applied_change);
         }
         Message::FollowerInfo { accepted_epoch } => {
             o.put_u8(2);
@@ -321,6 +323,7 @@ pub fn decode(body: Bytes) -> Result<Message, WireError> {
                 round,
                 vote,
                 settled: has.then_some(leader),
+                applied_change: r.i64()?,
             }
         }
         2 => Message::FollowerInfo {
@@ -585,6 +588,7 @@ mod tests {
                     id: 2,
                 },
                 settled: Some(1),
+                applied_change: 0x1_0000_0007,
             },
             Message::FollowerInfo { accepted_epoch: 4 },
             Message::LeaderInfo { epoch: 5 },

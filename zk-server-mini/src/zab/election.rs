@@ -79,6 +79,7 @@ impl Peer {
                     round,
                     vote,
                     settled: None,
+                    applied_change: 0,
                 },
             );
         }
@@ -122,6 +123,7 @@ impl Peer {
                     round: my_round,
                     vote: own,
                     settled: Some(leader),
+                    applied_change: 0,
                 };
                 self.send(from, reply);
             }
@@ -156,6 +158,7 @@ impl Peer {
                 round: my_round,
                 vote: election.vote.unwrap_or(own),
                 settled: None,
+                applied_change: 0,
             };
             self.send(from, reply);
             return;
@@ -213,6 +216,7 @@ impl Peer {
                     round: self.election_round,
                     vote: self.own_vote(),
                     settled: Some(f.leader),
+                    applied_change: 0,
                 };
                 self.send(from, reply);
                 return;
@@ -239,6 +243,7 @@ impl Peer {
                     round: self.election_round,
                     vote: self.own_vote(),
                     settled: Some(f.leader),
+                    applied_change: 0,
                 };
                 self.send(from, reply);
             }
@@ -265,6 +270,7 @@ impl Peer {
             round: self.election_round,
             vote: self.own_vote(),
             settled: Some(leader),
+            applied_change: 0,
         };
         self.send(from, reply);
     }
@@ -296,6 +302,7 @@ impl Peer {
                     round: my_round,
                     vote: current,
                     settled: None,
+                    applied_change: 0,
                 };
                 self.send(from, reply);
             }
@@ -307,6 +314,7 @@ impl Peer {
                 round: self.election_round,
                 vote,
                 settled: None,
+                applied_change: 0,
             };
             self.send(from, reply);
         }
@@ -330,6 +338,7 @@ impl Peer {
             round: self.election_round,
             vote: election.vote.unwrap_or_else(|| self.own_vote()),
             settled: None,
+            applied_change: 0,
         };
         self.send(leader, vote);
     }

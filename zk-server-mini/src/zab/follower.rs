@@ -285,8 +285,8 @@ impl Peer {
     }
 
     fn on_leader_info(&mut self, leader: PeerId, epoch: u32) {
-        if epoch < self.accepted_epoch && self.is_observer() {
-            // An observer promised nothing by accepting an epoch (its acks never count), so
+        if epoch < self.accepted_epoch && !self.votes(self.config.id) {
+            // A non-voter promised nothing by accepting an epoch (its acks never count), so
             // it takes an older one rather than stay out for the leader's whole epoch.
             if let Some(f) = self.follower() {
                 f.phase = Phase::AwaitSync(epoch);
@@ -399,9 +399,9 @@ impl Peer {
                 last: g.last,
                 zxid: g.zxid,
             })?;
-        // An observer may have taken an epoch below its acceptedEpoch: currentEpoch never
+        // A non-voter may have taken an epoch below its acceptedEpoch: currentEpoch never
         // goes back, nor above acceptedEpoch.
-        self.current_epoch = if self.is_observer() {
+        self.current_epoch = if !self.votes(self.config.id) {
             self.current_epoch.max(epoch)
         } else {
             epoch

@@ -191,10 +191,9 @@ impl Peer {
         else {
             return;
         };
-        // A learner with nothing (a server being added, or one whose disk was wiped) gets a
-        // SNAP as soon as there is state: its initial state is its own configuration file's,
-        // not the ensemble's.
-        let fresh = theirs == 0 && self.applied > 0;
+        // A server being added, with nothing yet, gets a SNAP as soon as there is state: its
+        // initial state holds its own configuration file's membership, not the ensemble's.
+        let fresh = theirs == 0 && self.applied > 0 && !self.config.is_member(f);
         let (mode, from) = match self.history.floor(theirs).filter(|_| !fresh) {
             Some(z) if z == theirs => (SyncMode::Diff, z),
             Some(z) => (SyncMode::Trunc(z), z),
@@ -455,19 +454,18 @@ impl Peer {
         Some(all)
     }
 
-    /// Synced followers (voters of the committed membership or of a pending change, whose
-    /// acks that change needs): they get proposals and commits.
+    /// Synced followers, voting or not (a learner not in the membership is a non-voting
+    /// follower): they get proposals and commits; only voters' acks count.
     fn synced_followers(&self) -> Vec<PeerId> {
         let mut all = self.synced_learners();
-        all.retain(|f| self.votes(*f));
+        all.retain(|f| !self.informed(*f));
         all
     }
 
-    /// Synced observers (and learners not in the membership): they get committed entries
-    /// (INFORM).
+    /// Synced observers: they get committed entries (INFORM).
     fn synced_observers(&self) -> Vec<PeerId> {
         let mut all = self.synced_learners();
-        all.retain(|f| !self.votes(*f));
+        all.retain(|f| self.informed(*f));
         all
     }
 

@@ -190,10 +190,10 @@ impl Peer {
             return;
         }
         // Logged after the snapshot was installed (installing forgets a pending change).
-        let voted = self.votes(self.config.id);
+        let informed = self.is_observer();
         let pending = self.pending_members.take();
         if members != self.config.members_now() {
-            self.take_effect(members, false, voted);
+            self.take_effect(members, false, informed);
         }
         self.pending_members = pending;
     }
@@ -224,9 +224,10 @@ impl Peer {
         let Some(next) = decoder.decode(&entry.payload) else {
             return;
         };
-        let voted = self.votes(self.config.id);
-        if let Some((_, earlier)) = self.pending_members.take() {
-            self.take_effect(earlier, true, voted);
+        let informed = self.is_observer();
+        if let Some((z, earlier)) = self.pending_members.take() {
+            self.applied_change = z;
+            self.take_effect(earlier, true, informed);
         }
         tracing::info!(zxid = entry.zxid, ?next, "membership change logged");
         self.pending_members = Some((entry.zxid, next));
@@ -234,14 +235,37 @@ impl Peer {
 
     /// An entry was applied: a pending change at this zxid takes effect.
     pub(crate) fn note_applied(&mut self, zxid: i64) {
-        let voted = self.votes(self.config.id);
+        let informed = self.is_observer();
         if self
             .pending_members
             .as_ref()
             .is_some_and(|(z, _)| *z == zxid)
-            && let Some((_, next)) = self.pending_members.take()
+            && let Some((z, next)) = self.pending_members.take()
         {
-            self.take_effect(next, true, voted);
+            self.applied_change = z;
+            self.take_effect(next, true, informed);
+        }
+    }
+
+    /// Another member applied the membership change at `zxid` (its votes say so): the change
+    /// logged here at that zxid is committed, and takes effect (a zxid names one entry
+    /// everywhere; a change logged here at another zxid proves nothing: it may be one a
+    /// later leader truncated).
+    pub(crate) fn learn_applied_change(&mut self, zxid: i64) {
+        let informed = self.is_observer();
+        if zxid > 0
+            && self
+                .pending_members
+                .as_ref()
+                .is_some_and(|(z, _)| *z == zxid)
+            && let Some((z, next)) = self.pending_members.take()
+        {
+            tracing::info!(
+                zxid = z,
+                "a membership change applied elsewhere takes effect"
+            );
+            self.applied_change = z;
+            self.take_effect(next, true, informed);
         }
     }
 
@@ -258,9 +282,9 @@ impl Peer {
     }
 
     /// Makes `next` the committed membership and carries out what follows for this member's
-    /// role. `by_entry`: a committed change did it; `voted`: whether this member voted
-    /// before (in the committed membership or the pending change).
-    fn take_effect(&mut self, next: Members, by_entry: bool, voted: bool) {
+    /// role. `by_entry`: a committed change did it; `informed`: whether this member was an
+    /// observer before (it received committed entries only).
+    fn take_effect(&mut self, next: Members, by_entry: bool, informed: bool) {
         let me = self.config.id;
         self.changed_since_snap |= by_entry;
         tracing::info!(?next, "membership takes effect");
@@ -275,13 +299,14 @@ impl Peer {
                 self.step_down = true;
             }
             RoleState::Leading(_) if !votes => self.become_looking(),
-            RoleState::Following(f) if votes != voted => {
+            RoleState::Following(f) if self.is_observer() != informed => {
                 // The leader now sends this member the other stream (proposals or committed
                 // entries): start over with it.
                 let leader = f.leader;
                 self.become_follower(leader);
             }
-            RoleState::Looking(_) if votes != voted => self.become_looking(),
+            // A new round under the new membership.
+            RoleState::Looking(_) => self.become_looking(),
             _ => {}
         }
     }

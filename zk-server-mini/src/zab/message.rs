@@ -71,6 +71,10 @@ pub enum Message {
         vote: Vote,
         /// `None` while the sender is looking; `Some(leader)` once it follows or leads.
         settled: Option<PeerId>,
+        /// The zxid of the newest membership change the sender applied (0: none): a member
+        /// holding that change logged but not applied learns that it is committed
+        /// (ZooKeeper's notifications likewise carry the sender's configuration).
+        applied_change: i64,
     },
     /// A follower introduces itself to the leader it elected (FOLLOWERINFO).
     FollowerInfo {

@@ -13,8 +13,10 @@ use super::peer::Peer;
 use super::types::{Config, Entry, PeerId};
 
 impl Peer {
-    /// Whether this member is an observer (never votes, never leads): listed as one, or not
-    /// listed at all (a server being added).
+    /// Whether this member is an observer: listed as one (and no pending change makes it a
+    /// voter). An observer receives committed entries only; every other learner, voting or
+    /// not (a server being added, or one a change removed), receives proposals, as in
+    /// ZooKeeper.
     ///
     /// ```
     /// use zk_server_mini::zab::{Config, Peer, Recovered};
@@ -24,9 +26,13 @@ impl Peer {
     /// # Ok::<(), zk_server_mini::zab::StartError>(())
     /// ```
     pub fn is_observer(&self) -> bool {
-        // Not a voter (of the committed membership, nor of a change logged here): an
-        // observer, or a member not in the membership.
-        !self.votes(self.config.id)
+        self.informed(self.config.id)
+    }
+
+    /// Whether `id` gets committed entries only (INFORM): a listed observer that no pending
+    /// change makes a voter.
+    pub(crate) fn informed(&self, id: PeerId) -> bool {
+        self.config.is_observer(id) && !self.votes(id)
     }
 
     /// The configuration this member runs with (who votes, who observes, the limits).

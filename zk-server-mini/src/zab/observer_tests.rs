@@ -19,6 +19,7 @@ fn settled_vote(p: &mut Peer, from: PeerId, leader: PeerId) {
             round: 1,
             vote,
             settled: Some(leader),
+            applied_change: 0,
         },
     });
 }
@@ -86,6 +87,7 @@ fn an_observers_vote_never_counts_and_a_settled_voter_tells_it_the_leader() {
             round: 1,
             vote: own,
             settled: None,
+            applied_change: 0,
         },
     });
     assert_eq!(p.role(), Role::Looking);
@@ -100,6 +102,7 @@ fn an_observers_vote_never_counts_and_a_settled_voter_tells_it_the_leader() {
             round: 1,
             vote: own,
             settled: None,
+            applied_change: 0,
         },
     });
     assert_eq!(p.role(), Role::Leading);
@@ -110,6 +113,7 @@ fn an_observers_vote_never_counts_and_a_settled_voter_tells_it_the_leader() {
             round: 1,
             vote: own,
             settled: None,
+            applied_change: 0,
         },
     });
     let outs = p.take_outputs();

@@ -105,6 +105,8 @@ pub struct Peer {
     /// A leader that a committed change made a non-voter: set until it steps down (at the
     /// next tick).
     pub(crate) step_down: bool,
+    /// The zxid of the newest membership change applied here (0: none); votes carry it.
+    pub(crate) applied_change: i64,
     /// A logged change took effect here since the last SNAP was installed (the driver's
     /// [`Peer::set_membership`] with the snapshot's membership must not undo it).
     pub(crate) changed_since_snap: bool,
@@ -187,6 +189,7 @@ impl Peer {
             reads: BTreeMap::new(),
             pending_members: None,
             step_down: false,
+            applied_change: 0,
             changed_since_snap: false,
             config,
         };
@@ -643,7 +646,10 @@ impl Peer {
         all.into_iter().collect()
     }
 
-    pub(crate) fn send(&mut self, to: PeerId, message: Message) {
+    pub(crate) fn send(&mut self, to: PeerId, mut message: Message) {
+        if let Message::Vote { applied_change, .. } = &mut message {
+            *applied_change = self.applied_change;
+        }
         // Non-members too: a server being added learns from the leader before it is listed.
         if to != self.config.id {
             self.outputs.push(Output::Send { to, message });
@@ -768,8 +774,10 @@ impl Peer {
             round,
             vote,
             settled,
+            applied_change,
         } = message
         {
+            self.learn_applied_change(applied_change);
             self.on_vote(from, round, vote, settled);
             return;
         }

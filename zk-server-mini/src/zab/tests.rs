@@ -67,6 +67,7 @@ fn serving_follower(log: Vec<Entry>) -> Peer {
                 round: 1,
                 vote,
                 settled: None,
+                applied_change: 0,
             },
         });
     }
@@ -245,6 +246,7 @@ fn a_trunc_below_what_was_applied_is_refused() {
                 round: 1,
                 vote,
                 settled: None,
+                applied_change: 0,
             },
         });
     }
@@ -421,6 +423,7 @@ fn elected_leader() -> Peer {
                 round: 1,
                 vote,
                 settled: None,
+                applied_change: 0,
             },
         });
     }
