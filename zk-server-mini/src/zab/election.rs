@@ -46,10 +46,17 @@ impl Peer {
     /// for nobody until it hears a candidate).
     pub(crate) fn become_looking(&mut self) {
         self.election_round += 1;
-        let own = if self.elects() {
-            self.own_vote()
-        } else {
-            Self::NO_CANDIDATE
+        // After a membership change took the leader's vote away, every member starts by
+        // voting for the designated successor (the lowest-numbered voter of the new
+        // membership, as ZooKeeper hands over); a fresher history still wins the vote.
+        let designated = self.designated.take().filter(|d| self.votes(*d));
+        let own = match designated {
+            Some(id) if self.elects() => Vote {
+                id,
+                ..self.own_vote()
+            },
+            _ if self.elects() => self.own_vote(),
+            _ => Self::NO_CANDIDATE,
         };
         let mut election = Election {
             vote: Some(own),

@@ -291,6 +291,20 @@ impl Peer {
         self.config.members = next.voters.iter().copied().collect();
         self.config.observers = next.observers.iter().copied().collect();
         let votes = self.config.members.contains(&me);
+        let leader = match &self.role {
+            RoleState::Leading(_) => Some(me),
+            RoleState::Following(f) => Some(f.leader),
+            RoleState::Looking(_) => None,
+        };
+        if by_entry && leader.is_some_and(|l| !self.config.members.contains(&l)) {
+            // The leader lost its vote: it steps down, and the lowest-numbered voter of the
+            // new membership is the one everyone votes for first.
+            self.designated = next.voters.iter().min().copied();
+            if !matches!(self.role, RoleState::Leading(_)) {
+                self.become_looking();
+                return;
+            }
+        }
         match &self.role {
             RoleState::Leading(_) if !votes && by_entry => {
                 // Not at once: the answers to what it committed (the `reconfig` itself among

@@ -107,6 +107,8 @@ pub struct Peer {
     pub(crate) step_down: bool,
     /// The zxid of the newest membership change applied here (0: none); votes carry it.
     pub(crate) applied_change: i64,
+    /// The member to vote for in the next election (a change took the leader's vote away).
+    pub(crate) designated: Option<PeerId>,
     /// A logged change took effect here since the last SNAP was installed (the driver's
     /// [`Peer::set_membership`] with the snapshot's membership must not undo it).
     pub(crate) changed_since_snap: bool,
@@ -190,6 +192,7 @@ impl Peer {
             pending_members: None,
             step_down: false,
             applied_change: 0,
+            designated: None,
             changed_since_snap: false,
             config,
         };
