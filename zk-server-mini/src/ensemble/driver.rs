@@ -237,9 +237,9 @@ impl Driver {
                 next_tick = tokio::time::Instant::now() + self.tick;
                 ticked = true;
                 self.peer.step(Input::Tick);
-                // What a `reconfig` is checked against (a quorum of the new voters synced).
-                self.sm.set_synced(self.peer.synced_members());
             }
+            // What a `reconfig` is checked against (a quorum of the new voters synced).
+            self.sm.set_synced(self.peer.synced_members());
             for _ in 0..4096 {
                 match self.inbox.try_recv() {
                     Ok((from, message)) => self.on_peer_message(from, message, &mut st),
@@ -456,6 +456,13 @@ impl Driver {
             }
             if membership_changed {
                 self.membership_changed().await;
+                // A learner that became an observer, or a voter, without syncing again (the
+                // leader sends it the same stream) reports its new role.
+                let now = self.peer.role();
+                if now != st.role && now.leader().is_some() && now.leader() == st.role.leader() {
+                    st.role = now;
+                    self.publish(st);
+                }
             }
             if !forwarded.is_empty() {
                 self.prepare_forwarded(forwarded, st);
