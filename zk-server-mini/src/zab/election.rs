@@ -373,11 +373,12 @@ impl Peer {
         let patient = self.tick.saturating_sub(election.since) > u64::from(self.config.init_limit);
         let following =
             |m: PeerId, leader: PeerId| m == me || election.settled.get(&m) == Some(&leader);
-        // A voter never follows a leader its view does not count as a voter (one a change
-        // took the vote from is on its way out; following it would lend it a vote).
+        // A voter never follows a leader that a change it applied took the vote from (it
+        // is on its way out; following it would lend it a vote). A leader it does not know
+        // at all may be one a newer membership added: that one it may follow.
         let choice = leaders.into_iter().find(|leader| {
             election.settled.get(leader) == Some(leader)
-                && (!self.elects() || self.votes(*leader))
+                && (!self.elects() || !self.deposed.contains(leader))
                 && (patient
                     || self
                         .config

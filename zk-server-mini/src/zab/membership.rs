@@ -288,6 +288,15 @@ impl Peer {
         let me = self.config.id;
         self.changed_since_snap |= by_entry;
         tracing::info!(?next, "membership takes effect");
+        if by_entry {
+            self.deposed = self
+                .config
+                .members
+                .iter()
+                .copied()
+                .filter(|m| !next.voters.contains(m))
+                .collect();
+        }
         self.config.members = next.voters.iter().copied().collect();
         self.config.observers = next.observers.iter().copied().collect();
         let votes = self.config.members.contains(&me);

@@ -109,6 +109,8 @@ pub struct Peer {
     pub(crate) applied_change: i64,
     /// The member to vote for in the next election (a change took the leader's vote away).
     pub(crate) designated: Option<PeerId>,
+    /// The voters the last change applied here took the vote from.
+    pub(crate) deposed: std::collections::BTreeSet<PeerId>,
     /// A logged change took effect here since the last SNAP was installed (the driver's
     /// [`Peer::set_membership`] with the snapshot's membership must not undo it).
     pub(crate) changed_since_snap: bool,
@@ -193,6 +195,7 @@ impl Peer {
             step_down: false,
             applied_change: 0,
             designated: None,
+            deposed: std::collections::BTreeSet::new(),
             changed_since_snap: false,
             config,
         };
