@@ -24,6 +24,9 @@ pub(crate) struct Election {
     pub(crate) settled: BTreeMap<PeerId, PeerId>,
     /// The tick this election started at.
     pub(crate) since: u64,
+    /// The vote this member started the election with (its own, or the designated
+    /// successor's after a change took the leader's vote away); a new round starts from it.
+    pub(crate) start: Option<Vote>,
 }
 
 impl Peer {
@@ -60,6 +63,7 @@ impl Peer {
         };
         let mut election = Election {
             vote: Some(own),
+            start: Some(own),
             since: self.tick,
             ..Election::default()
         };
@@ -147,7 +151,7 @@ impl Peer {
         if round > my_round {
             self.election_round = round;
             election.received.clear();
-            let best = own.max(vote);
+            let best = election.start.unwrap_or(own).max(vote);
             election.vote = Some(best);
             election.received.insert(me, best);
             election.received.insert(from, vote);
