@@ -964,6 +964,74 @@ async fn zkcli_add_remove(real: bool) -> Vec<String> {
     run.finish().await
 }
 
+/// (i) The same changes through `zk-client`'s own `reconfig` and `reconfig_members`, as the
+/// super user on a follower: a stale `from_config` is `BadVersion`, a spec without a client
+/// address `BadArguments`, two absent voters in place of F1 `NewConfigNoQuorum`; adding the
+/// joiner as an
+/// observer answers the new configuration (and its stat's mzxid is its version), and the
+/// getConfig watch set before fires.
+async fn zk_client_reconfig(real: bool) -> Vec<String> {
+    let mut run = Run::start(real).await;
+    run.joiner(true).await;
+    let f1 = run.ensemble.addr(run.id("F1"));
+    let client = session(f1).await;
+    client
+        .add_auth("digest", b"super:secret")
+        .await
+        .expect("super user");
+    let (_, before) = client.get_config().await.expect("getConfig");
+    // The answer: its lines (normalised) and whether the stat's mzxid is its version.
+    let outcome = |parts: &Parts, r: zk_client::Result<(bytes::Bytes, zk_proto::Stat)>| match r {
+        Ok((text, stat)) => {
+            let text = String::from_utf8_lossy(&text).into_owned();
+            let mzxid = version_of(&text) == stat.mzxid;
+            format!("ok {} (mzxid is the version: {mzxid})", parts.config(&text))
+        }
+        Err(e) => format!(
+            "error {}",
+            e.code().map_or_else(|| e.to_string(), |c| format!("{c:?}"))
+        ),
+    };
+    let stale = client.reconfig(&[], &[9], Some(before.mzxid - 1)).await;
+    run.see(format!("stale from_config: {}", outcome(&run.parts, stale)));
+    let bare = client
+        .reconfig(&["server.4=127.0.0.1:1:2:observer"], &[], None)
+        .await;
+    run.see(format!("no client address: {}", outcome(&run.parts, bare)));
+    let (a5, a6) = (run.absent_voter(5), run.absent_voter(6));
+    let absent = client.reconfig(&[&a5, &a6], &[run.id("F1")], None).await;
+    run.see(format!(
+        "two absent voters for F1: {}",
+        outcome(&run.parts, absent)
+    ));
+    let (_, _, watch) = client
+        .get_data_watch(zk_client::CONFIG_NODE)
+        .await
+        .expect("a getConfig watch");
+    let spec = run.ensemble.spec(JOINER, "observer");
+    let added = client.reconfig(&[&spec], &[], Some(before.mzxid)).await;
+    run.see(format!(
+        "add J4 from the current version: {}",
+        outcome(&run.parts, added)
+    ));
+    let fired = tokio::time::timeout(WAIT, watch).await;
+    run.see(format!("the getConfig watch fired: {}", fired.is_ok()));
+    run.mode("J4", &["observer"]).await;
+    let whole: Vec<String> = ["L", "F1", "F2"]
+        .iter()
+        .map(|n| run.ensemble.spec(run.id(n), "participant"))
+        .collect();
+    let whole: Vec<&str> = whole.iter().map(String::as_str).collect();
+    let back = client.reconfig_members(&whole, None).await;
+    run.see(format!(
+        "the three alone again: {}",
+        outcome(&run.parts, back)
+    ));
+    run.mode("J4", &["follower"]).await;
+    client.close().await;
+    run.finish().await
+}
+
 /// Two writers creating sequential nodes through `argv[1]` and `argv[2]` while the super
 /// user on `argv[2]` adds observer `argv[3]` (a spec) and removes server `argv[4]`; every
 /// acknowledged create must be read back afterwards through `argv[5]`.
@@ -1125,4 +1193,11 @@ async fn zkcli_membership_changes_match_the_real_ensemble() {
 async fn membership_changes_under_load_match_the_real_ensemble() {
     requirements!();
     compare(under_load).await;
+}
+
+/// (i) `zk-client`'s `reconfig` and `reconfig_members`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zk_client_reconfig_matches_the_real_ensemble() {
+    requirements!();
+    compare(zk_client_reconfig).await;
 }
