@@ -15,7 +15,8 @@
 //!   fraction of a second (during which `srvr` may answer "not currently serving") it
 //!   reports `Mode: follower` (`mntr`: `zk_peer_state following - broadcast`), the leader
 //!   counts it in `zk_synced_non_voting_followers`, and it takes writes from its clients.
-//! - **Files.** Every member keeps its first `zoo.cfg` as `zoo.cfg.bak` and rewrites `zoo.cfg`
+//! - **Files** (checked on both servers). Every member keeps its first `zoo.cfg` as
+//!   `zoo.cfg.bak` and rewrites `zoo.cfg`
 //!   without the `server.N` lines (and, where the member's own line carries a client
 //!   address, without `clientPort`/`clientPortAddress`), ending in
 //!   `dynamicConfigFile=<dir>/zoo.cfg.dynamic.<version, hex>`; that file holds the
@@ -628,9 +629,16 @@ async fn add_observer(real: bool) -> Vec<String> {
         on_joiner, added,
         "J4 holds the configuration it was added in"
     );
-    if let Ensemble::Real(zk) = &run.ensemble {
-        dynamic_files_hold(zk, &config_on(&run.ensemble, l).await);
-    }
+    let config = config_on(&run.ensemble, l).await;
+    let dirs: Vec<(u64, std::path::PathBuf)> = match &run.ensemble {
+        Ensemble::Real(zk) => zk
+            .nodes()
+            .iter()
+            .map(|n| (u64::from(n.id()), n.dir().to_path_buf()))
+            .collect(),
+        Ensemble::Mini(c) => c.ids().into_iter().map(|id| (id, c.data_dir(id))).collect(),
+    };
+    dynamic_files_hold(&dirs, &config).await;
     run.reconfig("remove J4", "F2", "", "4", "").await;
     run.mode("J4", &["follower"]).await;
     run.member_rows("J4").await;
@@ -644,7 +652,7 @@ async fn add_observer(real: bool) -> Vec<String> {
 
 /// A real member's `zoo.cfg` names `zoo.cfg.dynamic.<version>`, which holds `config`'s
 /// `server.` lines; its first `zoo.cfg` is kept as `zoo.cfg.bak`.
-fn dynamic_files_hold(zk: &RealZkEnsemble, config: &str) {
+async fn dynamic_files_hold(dirs: &[(u64, std::path::PathBuf)], config: &str) {
     let version = config
         .lines()
         .find_map(|l| l.strip_prefix("version="))
@@ -655,27 +663,33 @@ fn dynamic_files_hold(zk: &RealZkEnsemble, config: &str) {
         .filter(|l| l.starts_with("server."))
         .collect::<Vec<_>>()
         .join("\n");
-    for node in zk.nodes() {
-        let dir = node.dir();
-        let cfg = std::fs::read_to_string(dir.join("zoo.cfg")).expect("zoo.cfg");
+    for (id, dir) in dirs {
         let dynamic = dir.join(format!("zoo.cfg.dynamic.{version}"));
-        assert!(
-            cfg.lines()
-                .any(|l| l == format!("dynamicConfigFile={}", dynamic.display())),
-            "server {}'s zoo.cfg:\n{cfg}",
-            node.id()
-        );
-        assert!(!cfg.contains("server."), "server {}: {cfg}", node.id());
+        // A member writes its files once it applied the change: wait for them.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let cfg = loop {
+            let cfg = std::fs::read_to_string(dir.join("zoo.cfg")).expect("zoo.cfg");
+            let names = format!("dynamicConfigFile={}", dynamic.display());
+            if cfg.lines().any(|l| l == names) {
+                break cfg;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "server {id}'s zoo.cfg never named {}:\n{cfg}",
+                dynamic.display()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(!cfg.contains("server."), "server {id}: {cfg}");
         // The joiner's own line carries its client address, the first members' do not.
         assert_eq!(
             cfg.lines().any(|l| l.starts_with("clientPort=")),
-            u64::from(node.id()) != JOINER,
-            "server {}'s zoo.cfg:\n{cfg}",
-            node.id()
+            *id != JOINER,
+            "server {id}'s zoo.cfg:\n{cfg}"
         );
         let text = std::fs::read_to_string(&dynamic).expect("the dynamic file");
         assert_eq!(text, servers, "{}", dynamic.display());
-        assert!(dir.join("zoo.cfg.bak").is_file(), "server {}", node.id());
+        assert!(dir.join("zoo.cfg.bak").is_file(), "server {id}");
     }
 }
 

@@ -84,6 +84,9 @@ pub struct ServerConfig {
     /// with `reconfigEnabled` rewrites its `zoo.cfg` (`zoo.cfg.dynamic.<version>`). `--config`
     /// reads it when `zoo.cfg` itself lists no server.
     pub dynamic_config_file: Option<PathBuf>,
+    /// The `zoo.cfg` this configuration was read from (`--config`): with `reconfigEnabled`
+    /// an ensemble member rewrites it as ZooKeeper does (see [`crate::reconfig::files`]).
+    pub config_file: Option<PathBuf>,
 }
 
 /// One `server.N` line.
@@ -231,6 +234,7 @@ impl Default for ServerConfig {
             reconfig_enabled: false,
             skip_acl: false,
             dynamic_config_file: None,
+            config_file: None,
         }
     }
 }
@@ -589,6 +593,7 @@ impl ServerConfig {
                         error: e.to_string(),
                     })?;
                     c = Self::from_zoo_cfg(&text)?;
+                    c.config_file = Some(PathBuf::from(&path));
                     if let (Some(file), true) =
                         (c.dynamic_config_file.clone(), c.servers.is_empty())
                     {

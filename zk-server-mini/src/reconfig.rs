@@ -7,6 +7,8 @@
 //! fresh ensemble starts at `0x100000000` and every committed `reconfig` sets it to its own
 //! zxid (the node's `mzxid`).
 
+pub mod files;
+
 use std::collections::BTreeMap;
 
 use zk_proto::{ErrorCode, ReconfigRequest};

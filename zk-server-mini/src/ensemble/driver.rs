@@ -131,6 +131,10 @@ pub(crate) struct Driver {
     pub(crate) faults: Arc<MemberFaults>,
     /// `readonlymode.enabled`: serve read-only sessions while cut off from any quorum.
     pub(crate) read_only_mode: bool,
+    /// `reconfigEnabled`.
+    pub(crate) reconfig_enabled: bool,
+    /// The `zoo.cfg` this member was started from, rewritten as the membership changes.
+    pub(crate) config_file: Option<std::path::PathBuf>,
 }
 
 /// Mutable loop state beside the parts.
@@ -170,6 +174,14 @@ struct Loop {
 
 impl Driver {
     pub(crate) async fn run(mut self) {
+        // The files of the membership this member starts with (a real member writes
+        // `zoo.cfg.dynamic.100000000` at its first start).
+        let files = self
+            .applied_membership()
+            .and_then(|m| self.membership_files(&m));
+        if let Some(files) = files {
+            files.write().await;
+        }
         let mut st = Loop {
             outs: Outs::new(),
             dropped: Vec::new(),

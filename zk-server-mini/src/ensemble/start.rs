@@ -193,6 +193,8 @@ impl Builder {
             status: status_tx,
             faults: faults.clone(),
             read_only_mode: config.read_only_mode,
+            reconfig_enabled: config.reconfig_enabled,
+            config_file: config.config_file.clone(),
         };
         let core_handle = tokio::spawn(async move {
             driver.run().await;

@@ -96,11 +96,48 @@ impl Driver {
                 None => format!("{l}\n"),
             })
             .collect();
+        if let Some(files) = self.membership_files(&m) {
+            files.write().await;
+        }
         let others: BTreeMap<u64, PeerAddr> =
             m.servers.into_iter().filter(|(id, _)| *id != me).collect();
         match super::super::resolve(&others).await {
             Ok(addrs) => self.out.set_peers(addrs),
             Err(e) => tracing::warn!("a member's address does not resolve ({e})"),
+        }
+    }
+
+    /// With `reconfigEnabled`, a member started from a `zoo.cfg` keeps the files a real one
+    /// keeps beside it (see [`crate::reconfig::files`]): the writing to do for `m`, if any.
+    pub(super) fn membership_files(&self, m: &Membership) -> Option<FilesToWrite> {
+        let (true, Some(file)) = (self.reconfig_enabled, self.config_file.clone()) else {
+            return None;
+        };
+        Some(FilesToWrite {
+            file,
+            membership: m.clone(),
+            me: self.peer.id(),
+        })
+    }
+}
+
+/// The membership files to write (off the driver's task: blocking file I/O).
+pub(super) struct FilesToWrite {
+    file: std::path::PathBuf,
+    membership: Membership,
+    me: u64,
+}
+
+impl FilesToWrite {
+    /// Writes them. A failure is logged: the membership itself is in the replicated state,
+    /// the files are for operators and restarts.
+    pub(super) async fn write(self) {
+        let written = tokio::task::spawn_blocking(move || {
+            crate::reconfig::files::write_membership(&self.file, &self.membership, self.me)
+        })
+        .await;
+        if let Ok(Err(e)) | Err(e) = written.map_err(std::io::Error::other) {
+            tracing::warn!("the dynamic configuration file was not written ({e})");
         }
     }
 }
