@@ -36,6 +36,38 @@ pub fn zkcli() -> Result<PathBuf, String> {
     existing("ZKCLI", ZKCLI_SH, "zookeeper")
 }
 
+/// Runs `zkCli.sh -server addr`, feeds it `commands` (one per line) and `quit` on stdin, and
+/// returns everything it printed (stdout, then stderr). Killed if dropped.
+///
+/// ```no_run
+/// # async fn demo(addr: std::net::SocketAddr) {
+/// let printed = zk_integration_tests::clients::zkcli_session(addr, "config").await;
+/// assert!(printed.contains("version="));
+/// # }
+/// ```
+///
+/// # Panics
+/// When `zkCli.sh` is missing or cannot be run (check [`zkcli`] first).
+pub async fn zkcli_session(addr: std::net::SocketAddr, commands: &str) -> String {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(zkcli().expect("zkCli.sh"))
+        .args(["-server", &addr.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run zkCli.sh");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(format!("{commands}\nquit\n").as_bytes())
+        .await
+        .expect("write commands");
+    drop(stdin);
+    let out = child.wait_with_output().await.expect("zkCli.sh output");
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
 /// `cli_mt` (`$CLI_MT` overrides the path).
 ///
 /// # Errors

@@ -404,24 +404,8 @@ async fn whole_membership_demoting_the_leader(real: bool) -> Vec<String> {
 /// `zkCli.sh` on `addr` as the super user, fed `commands`: the configuration and result
 /// lines it printed, normalised.
 async fn zkcli(addr: SocketAddr, commands: &str, parts: &Parts) -> Vec<String> {
-    use tokio::io::AsyncWriteExt;
-    let mut child = tokio::process::Command::new(clients::zkcli().expect("zkCli.sh"))
-        .args(["-server", &addr.to_string()])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("run zkCli.sh");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin
-        .write_all(format!("addauth digest super:secret\n{commands}\nquit\n").as_bytes())
-        .await
-        .expect("write commands");
-    drop(stdin);
-    let out = child.wait_with_output().await.expect("zkCli.sh output");
     let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        clients::zkcli_session(addr, &format!("addauth digest super:secret\n{commands}")).await;
     let mut printed: Vec<String> = Vec::new();
     // A configuration's server lines, sorted by their (normalised) names when complete.
     let mut servers: Vec<String> = Vec::new();

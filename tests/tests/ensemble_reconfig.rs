@@ -267,24 +267,7 @@ async fn kazoo(plain: SocketAddr, root: SocketAddr) -> Vec<String> {
 
 /// `zkCli.sh` fed `commands` on stdin; the lines it printed that are not log or banner.
 async fn zkcli(addr: SocketAddr, commands: &str) -> Vec<String> {
-    use tokio::io::AsyncWriteExt;
-    let mut child = tokio::process::Command::new(clients::zkcli().expect("zkCli.sh"))
-        .args(["-server", &addr.to_string()])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("run zkCli.sh");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin
-        .write_all(format!("{commands}\nquit\n").as_bytes())
-        .await
-        .expect("write commands");
-    drop(stdin);
-    let out = child.wait_with_output().await.expect("zkCli.sh output");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text = clients::zkcli_session(addr, commands).await;
     text.lines()
         .map(str::trim)
         .filter(|l| {

@@ -223,13 +223,8 @@ impl Peer {
                 && !self.config.is_member(self.config.id)
                 && let RoleState::Following(f) = &self.role
             {
-                let reply = Message::Vote {
-                    round: self.election_round,
-                    vote: self.own_vote(),
-                    settled: Some(f.leader),
-                    applied_change: 0,
-                };
-                self.send(from, reply);
+                let leader = f.leader;
+                self.tell_leader(from, leader);
                 return;
             }
             if self.votes(from) || settled == Some(from) {
@@ -250,13 +245,8 @@ impl Peer {
             if settled.is_none()
                 && let RoleState::Following(f) = &self.role
             {
-                let reply = Message::Vote {
-                    round: self.election_round,
-                    vote: self.own_vote(),
-                    settled: Some(f.leader),
-                    applied_change: 0,
-                };
-                self.send(from, reply);
+                let leader = f.leader;
+                self.tell_leader(from, leader);
             }
             return;
         }
@@ -396,5 +386,16 @@ impl Peer {
         if let Some(leader) = choice {
             self.become_follower(leader);
         }
+    }
+
+    /// Tells `to` that this member follows (or leads, `leader` being itself) `leader`.
+    fn tell_leader(&mut self, to: PeerId, leader: PeerId) {
+        let reply = Message::Vote {
+            round: self.election_round,
+            vote: self.own_vote(),
+            settled: Some(leader),
+            applied_change: 0,
+        };
+        self.send(to, reply);
     }
 }
