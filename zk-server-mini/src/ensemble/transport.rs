@@ -104,13 +104,7 @@ impl Outboxes {
     /// listed stops (its task ends, its queued messages are dropped) unless that peer greeted
     /// this member on a connection that is still up (a peer learned from its hello, which
     /// stays dialed while it is connected). The driver calls it when a membership change
-    /// commits:
-    ///
-    /// ```ignore
-    /// // in the driver, once the new configuration is applied (`servers`: id -> PeerAddr)
-    /// let peers = crate::ensemble::resolve(&servers).await?; // BTreeMap<PeerId, SocketAddr>
-    /// self.out.set_peers(peers);
-    /// ```
+    /// is applied (`Driver::membership_changed`: the new members' addresses, resolved).
     pub(crate) fn set_peers(&mut self, peers: BTreeMap<PeerId, SocketAddr>) {
         lock(&self.peers).set_named(peers);
     }
