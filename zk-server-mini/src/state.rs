@@ -51,8 +51,8 @@ mod reads;
 mod types;
 
 use proposer::Proposer;
-pub use types::{Action, ConnStats, CoreConfig, FRAME_OVERHEAD, Input, Proposal, REPLY_SLACK};
 pub(crate) use types::Origin;
+pub use types::{Action, ConnStats, CoreConfig, FRAME_OVERHEAD, Input, Proposal, REPLY_SLACK};
 
 #[derive(Debug)]
 pub(crate) struct Conn {

@@ -249,9 +249,8 @@ impl Driver {
                 next_tick = tokio::time::Instant::now() + self.tick;
                 ticked = true;
                 self.peer.step(Input::Tick);
+                self.refresh_synced();
             }
-            // What a `reconfig` is checked against (a quorum of the new voters synced).
-            self.sm.set_synced(self.peer.synced_members());
             for _ in 0..4096 {
                 match self.inbox.try_recv() {
                     Ok((from, message)) => self.on_peer_message(from, message, &mut st),
@@ -347,7 +346,21 @@ impl Driver {
                 self.sm.touch_remote(*session, now);
             }
         }
+        // Only a learner's introduction or NEWLEADER ack changes who is synced (a tick
+        // catches the rest: role changes, learners gone).
+        let learners_changed = matches!(
+            message,
+            Message::FollowerInfo { .. } | Message::AckNewLeader { .. }
+        );
         self.peer.step(Input::Message { from, message });
+        if learners_changed {
+            self.refresh_synced();
+        }
+    }
+
+    /// What a `reconfig` is checked against: the members synced with this leader.
+    fn refresh_synced(&mut self) {
+        self.sm.set_synced(self.peer.synced_members());
     }
 
     fn publish(&mut self, st: &Loop) {
