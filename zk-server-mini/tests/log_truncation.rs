@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{bounded, connect, create};
+use common::{bounded, connect, create_surviving};
 use zk_server_mini::cluster::{TestCluster, four_letter};
 use zk_server_mini::sim_disk::SimDisk;
 use zk_server_mini::zab::store::ZabStore;
@@ -71,11 +71,7 @@ async fn the_log_on_disk_stays_bounded_while_many_transactions_are_written() {
         let mut c = connect(cluster.client_addr(leader)).await;
         let mut peak = (0, 0);
         for i in 0..WRITES {
-            let (h, _) = c
-                .call(&create(format!("/n{i:05}"), &data))
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-            assert!(h.err.is_ok(), "create {i}: {:?}", h.err);
+            create_surviving(&cluster, &mut c, format!("/n{i:05}"), &data).await;
             if i % 500 == 499 {
                 let (bytes, files) = log_on_disk(&zab_dir(&cluster, leader));
                 peak = (peak.0.max(bytes), peak.1.max(files));
@@ -132,11 +128,7 @@ async fn a_member_behind_the_log_window_comes_back_by_snap() {
         cluster.kill(lagging).await;
         let mut c = connect(cluster.client_addr(leader)).await;
         for i in 0..WRITES {
-            let (h, _) = c
-                .call(&create(format!("/s{i:05}"), &data))
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-            assert!(h.err.is_ok(), "create {i}: {:?}", h.err);
+            create_surviving(&cluster, &mut c, format!("/s{i:05}"), &data).await;
         }
         cluster
             .restart(lagging)

@@ -109,6 +109,21 @@ impl Peer {
         vote: Vote,
         settled: Option<PeerId>,
     ) {
+        if let Some(leader) = settled
+            && leader != from
+            && matches!(&self.role, RoleState::Following(f) if f.leader == from)
+        {
+            // The member this one follows says it follows another: it does not lead (it
+            // lost the election this member thought it won, or stepped down). Waiting for
+            // its sync would take `init_limit` ticks; this member looks again, and the vote
+            // just heard tells the new election whom that member follows.
+            tracing::info!(
+                from,
+                leader,
+                "the member followed does not lead; looking again"
+            );
+            self.become_looking();
+        }
         if !self.elects() {
             if settled.is_none() {
                 self.adopt_vote(from, round, vote);
@@ -385,6 +400,17 @@ impl Peer {
         });
         if let Some(leader) = choice {
             self.become_follower(leader);
+        }
+    }
+
+    /// `from` sent this member a FOLLOWERINFO, as to its leader: a member that follows
+    /// another tells it whom it follows, so it stops waiting for a sync that will not come
+    /// (a ZooKeeper learner finds out when the connection to a non-leader is refused). A
+    /// looking member says nothing: it may yet lead.
+    pub(crate) fn not_leading(&mut self, from: PeerId) {
+        if let RoleState::Following(f) = &self.role {
+            let leader = f.leader;
+            self.tell_leader(from, leader);
         }
     }
 

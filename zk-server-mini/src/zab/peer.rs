@@ -787,6 +787,12 @@ impl Peer {
             self.on_vote(from, round, vote, settled);
             return;
         }
+        if matches!(message, Message::FollowerInfo { .. })
+            && !matches!(self.role, RoleState::Leading(_))
+        {
+            self.not_leading(from);
+            return;
+        }
         match &self.role {
             RoleState::Looking(_) => {}
             RoleState::Following(_) => self.follower_message(from, message),

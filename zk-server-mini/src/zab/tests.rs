@@ -522,3 +522,47 @@ fn a_leader_steps_down_when_a_member_accepted_a_later_epoch() {
     );
     assert_eq!(p.role(), Role::Looking);
 }
+
+/// Member 1 of {1, 2, 3} settled on 2 with 2's early vote, but 2 went on to follow 3: 1
+/// sends 2 its FOLLOWERINFO, 2 answers whom it follows, and 1 looks again at once (and,
+/// hearing the leader's own claim, joins it) instead of waiting `init_limit` ticks for a
+/// sync from a member that does not lead.
+#[test]
+fn a_member_that_follows_a_non_leader_learns_it_from_its_followerinfo() {
+    let own = |id| Vote {
+        current_epoch: 0,
+        last_zxid: 0,
+        id,
+    };
+    let vote = |vote, settled| Message::Vote {
+        round: 1,
+        vote,
+        settled,
+        applied_change: 0,
+    };
+    // Member 2, following 3: a FOLLOWERINFO from 1 is answered with whom 2 follows.
+    let mut two = Peer::new(Config::new(2, vec![1, 2, 3]), Recovered::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    two.take_outputs();
+    from(&mut two, 3, vote(own(3), None));
+    from(&mut two, 1, vote(own(3), None));
+    assert_eq!(two.role(), Role::Following { leader: 3 });
+    let outs = from(&mut two, 1, Message::FollowerInfo { accepted_epoch: 0 });
+    let told = vote(own(2), Some(3));
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Send { to: 1, message } if *message == told)),
+        "{outs:?}"
+    );
+    // Member 1, following 2 in discovery: the answer sends it looking, and the leader's
+    // claim then makes it join 3.
+    let mut one = Peer::new(Config::new(1, vec![1, 2, 3]), Recovered::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    one.take_outputs();
+    from(&mut one, 2, vote(own(2), None));
+    assert_eq!(one.role(), Role::Following { leader: 2 });
+    from(&mut one, 2, told);
+    assert_eq!(one.role(), Role::Looking);
+    from(&mut one, 3, vote(own(3), Some(3)));
+    assert_eq!(one.role(), Role::Following { leader: 3 });
+}

@@ -54,3 +54,34 @@ pub async fn bounded(limit: Duration, test: impl Future<Output = ()>) {
         .await
         .unwrap_or_else(|_| panic!("test timed out"));
 }
+
+/// Creates `path` through `c`, as a client that survives connection loss does: when the
+/// connection drops (a leader under load may give up its lease and drop its clients), it
+/// reconnects to whichever member leads and tries again, and a `NodeExists` then means the
+/// first try went through. Fails the test on any other error, or after 60 s.
+pub async fn create_surviving(
+    cluster: &zk_server_mini::cluster::TestCluster,
+    c: &mut RawClient,
+    path: String,
+    data: &[u8],
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut retried = false;
+    loop {
+        match c.call(&create(path.clone(), data)).await {
+            Ok((h, _)) if h.err.is_ok() => return,
+            Ok((h, _)) if retried && h.err == zk_proto::ErrorCode::NodeExists => return,
+            Ok((h, _)) => panic!("create {path}: {:?}", h.err),
+            Err(e) => {
+                eprintln!("create {path}: {e}; reconnecting to the leader");
+                assert!(tokio::time::Instant::now() < deadline, "create {path}: {e}");
+                retried = true;
+                let leader = cluster
+                    .leader(Duration::from_secs(30))
+                    .await
+                    .expect("a leader");
+                *c = connect(cluster.client_addr(leader)).await;
+            }
+        }
+    }
+}
