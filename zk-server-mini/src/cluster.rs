@@ -569,7 +569,9 @@ impl TestCluster {
         }
     }
 
-    /// Member `id`'s `srvr` Mode (`leader`, `follower`, `looking`), if it answers.
+    /// Member `id`'s `srvr` Mode (`leader`, `follower`, `observer`, `read-only`), or
+    /// `not serving` while it looks for a leader or syncs with one (its `srvr` then says
+    /// only that, as ZooKeeper's does); `None` if it does not answer.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -589,6 +591,9 @@ impl TestCluster {
             return None;
         }
         let reply = four_letter(self.client_addr(id), "srvr").await?;
+        if reply == crate::four_letter::NOT_SERVING {
+            return Some("not serving".to_owned());
+        }
         reply
             .lines()
             .find_map(|l| l.strip_prefix("Mode: "))
@@ -619,8 +624,8 @@ impl TestCluster {
             for id in self.members.keys() {
                 match self.mode(*id).await.as_deref() {
                     Some("leader") => leaders.push(*id),
-                    Some("follower") if self.takes_clients(*id) => followers += 1,
-                    Some("follower" | "observer") if !self.takes_clients(*id) => unready += 1,
+                    Some("follower") => followers += 1,
+                    Some("not serving") if self.syncing(*id) => unready += 1,
                     _ => {}
                 }
             }
@@ -662,13 +667,19 @@ impl TestCluster {
         }
     }
 
-    /// Whether member `id` gives clients sessions (the serving leader, or a synced follower or
-    /// observer that serves them itself); child processes are taken at their word (`srvr`).
-    fn takes_clients(&self, id: u64) -> bool {
+    /// Whether member `id`, not serving, follows or observes a leader (it is syncing with
+    /// it), as opposed to looking for one; known of members in this process only (a child
+    /// process's `srvr` does not tell).
+    fn syncing(&self, id: u64) -> bool {
         match self.members.get(&id) {
-            Some(Running::InProcess(s)) => s.member_status().is_some_and(|m| m.takes_clients),
-            Some(Running::Process(_)) => true,
-            None => false,
+            Some(Running::InProcess(s)) => s.member_status().is_some_and(|m| {
+                !m.takes_clients
+                    && matches!(
+                        m.role,
+                        crate::zab::Role::Following { .. } | crate::zab::Role::Observing { .. }
+                    )
+            }),
+            _ => false,
         }
     }
 

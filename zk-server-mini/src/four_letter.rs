@@ -147,6 +147,42 @@ pub fn not_whitelisted(word: &str) -> String {
     format!("{word} is not executed because it is not in the whitelist.\n")
 }
 
+/// What ZooKeeper 3.8.0 answers a word that needs a running server (see
+/// [`needs_a_running_server`]) while it runs none: an ensemble member looking for a leader
+/// or still syncing with one.
+///
+/// ```
+/// use zk_server_mini::four_letter::NOT_SERVING;
+/// assert!(NOT_SERVING.starts_with("This ZooKeeper instance is not currently serving"));
+/// ```
+pub const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests\n";
+
+/// Whether 3.8.0 answers `word` with [`NOT_SERVING`] while it runs no server (observed on
+/// a looking member: every word but `ruok`, `envi` and `isro`, which says `null`).
+///
+/// ```
+/// use zk_server_mini::four_letter::needs_a_running_server;
+/// assert!(needs_a_running_server("srvr") && needs_a_running_server("mntr"));
+/// assert!(!needs_a_running_server("ruok") && !needs_a_running_server("envi"));
+/// ```
+pub fn needs_a_running_server(word: &str) -> bool {
+    matches!(
+        word,
+        "srvr"
+            | "stat"
+            | "cons"
+            | "mntr"
+            | "wchs"
+            | "wchc"
+            | "wchp"
+            | "dump"
+            | "conf"
+            | "dirs"
+            | "crst"
+            | "srst"
+    )
+}
+
 fn hex(v: i64) -> String {
     format!("0x{v:x}")
 }

@@ -403,14 +403,9 @@ pub struct Run {
 impl Run {
     pub async fn start(real: bool) -> Run {
         let ensemble = Ensemble::start(real).await;
+        // Every member serves before a scenario starts (a member syncing with its leader
+        // answers `srvr` with "not currently serving", on both servers).
         let leader = ensemble.settle(&[1, 2, 3]).await;
-        // Every member serves before a scenario starts (`srvr` may say `follower` while a
-        // member still syncs): a session and a `sync` on each.
-        for id in [1, 2, 3] {
-            let client = session(ensemble.addr(id)).await;
-            client.sync("/").await.expect("sync");
-            client.close().await;
-        }
         let parts = Parts::new(&ensemble, leader);
         Run {
             ensemble,

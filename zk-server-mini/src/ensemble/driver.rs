@@ -738,9 +738,12 @@ impl Driver {
                     self.peer.config(),
                     &self.learners_heard(st),
                 );
-                // As ZooKeeper: `isro` says `null` while no server runs here.
+                // As ZooKeeper: while no server runs here (looking, or syncing with a
+                // leader), `isro` says `null` and most words only that it does not serve.
                 let text = if word == "isro" && !st.serving {
                     "null".to_owned()
+                } else if !st.serving && crate::four_letter::needs_a_running_server(word) {
+                    crate::four_letter::NOT_SERVING.to_owned()
                 } else {
                     self.sm.four_letter(word, &self.facts)
                 };
