@@ -71,16 +71,18 @@ impl Builder {
         let _ = config.is_observer(me);
         // The membership the state holds: the static list at first start, the newest a
         // committed `reconfig` wrote after (changes logged since are found in the log).
-        let state_servers = tree
+        let state_membership = tree
             .get(crate::reconfig::CONFIG_PATH)
             .and_then(|n| n.data.as_slice())
             .and_then(|d| std::str::from_utf8(d).ok())
-            .and_then(crate::reconfig::Membership::parse)
-            .map_or_else(|| config.servers.clone(), |m| m.servers);
+            .and_then(crate::reconfig::Membership::parse);
+        let version = state_membership.as_ref().map_or(0, |m| m.version);
+        let state_servers = state_membership.map_or_else(|| config.servers.clone(), |m| m.servers);
         let members = super::driver::members_of(&state_servers);
         let mut zc = Config::new(me, members.voters.into_iter().collect())
             .with_observers(members.observers.into_iter().collect());
         zc.membership = Some(super::driver::DECODER);
+        zc.membership_version = version;
         zc.init_limit = config.init_limit.max(1);
         zc.sync_limit = config.sync_limit.max(1);
         zc.tick_ms = tick_ms;

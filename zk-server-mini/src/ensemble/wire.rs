@@ -235,6 +235,16 @@ pub fn encode(m: &Message) -> Bytes {
             o.put_u32(*epoch);
             put_entries(&mut o, std::slice::from_ref(entry));
         }
+        Message::Membership { version, members } => {
+            o.put_u8(18);
+            o.put_i64(*version);
+            for ids in [&members.voters, &members.observers] {
+                o.put_u32(ids.len() as u32);
+                for id in ids {
+                    o.put_u64(*id);
+                }
+            }
+        }
     }
     o.freeze()
 }
@@ -285,6 +295,11 @@ impl Reader {
             return Err(WireError::Malformed("count beyond the frame"));
         }
         Ok(n)
+    }
+    /// Member ids (a count, then that many u64s).
+    fn ids(&mut self) -> Result<Vec<u64>, WireError> {
+        let n = self.count(8)?;
+        (0..n).map(|_| self.u64()).collect()
     }
     fn entries(&mut self) -> Result<Vec<Entry>, WireError> {
         let n = self.count(12)?;
@@ -435,6 +450,18 @@ pub fn decode(body: Bytes) -> Result<Message, WireError> {
                 return Err(WireError::Malformed("an inform holds one entry"));
             };
             Message::Inform { epoch, entry }
+        }
+        18 => {
+            let version = r.i64()?;
+            let voters = r.ids()?;
+            let observers = r.ids()?;
+            Message::Membership {
+                version,
+                members: crate::zab::Members {
+                    voters: voters.into_iter().collect(),
+                    observers: observers.into_iter().collect(),
+                },
+            }
         }
         _ => return Err(WireError::Malformed("unknown message type")),
     };
@@ -651,6 +678,10 @@ mod tests {
                 epoch: 5,
                 id: 4,
                 zxid: 9,
+            },
+            Message::Membership {
+                version: 0x1_0000_0007,
+                members: crate::zab::Members::new([1, 2, 4], [5]),
             },
         ];
         for m in all {

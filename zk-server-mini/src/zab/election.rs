@@ -2,12 +2,17 @@
 //! the freshest history it has heard of, ordered by (currentEpoch, last logged zxid, id),
 //! and a member settles once a quorum of the current round agrees with its vote. A member
 //! that meets an ensemble which already settled joins the leader a quorum reports, if the
-//! leader itself says it leads (FLE's `checkLeader`).
+//! leader itself says it leads (FLE's `checkLeader`); a member that votes for itself and
+//! that a quorum follows in its round leads, even if its own vote never reached them all (a
+//! member without a pending change does not send its votes to the voters only that change
+//! adds). A member that settled on a candidate that turns out not to lead (its answer to
+//! the FOLLOWERINFO says whom it follows, or votes for) looks again at once, in the same
+//! round.
 //!
 //! Election only picks a candidate; safety comes from discovery: the leader's epoch must be
 //! acknowledged by a quorum none of whose histories is fresher than the leader's.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::message::{Message, Vote};
 use super::peer::{Peer, RoleState};
@@ -22,6 +27,9 @@ pub(crate) struct Election {
     pub(crate) received: BTreeMap<PeerId, Vote>,
     /// Members that already follow or lead, and whom.
     pub(crate) settled: BTreeMap<PeerId, PeerId>,
+    /// Members that said they follow this member, having settled in this member's current
+    /// round (what an earlier round settled on says nothing of this one).
+    pub(crate) following_me: BTreeSet<PeerId>,
     /// The tick this election started at.
     pub(crate) since: u64,
     /// The vote this member started the election with (its own, or the designated
@@ -109,20 +117,28 @@ impl Peer {
         vote: Vote,
         settled: Option<PeerId>,
     ) {
-        if let Some(leader) = settled
-            && leader != from
-            && matches!(&self.role, RoleState::Following(f) if f.leader == from)
-        {
-            // The member this one follows says it follows another: it does not lead (it
-            // lost the election this member thought it won, or stepped down). Waiting for
-            // its sync would take `init_limit` ticks; this member looks again, and the vote
-            // just heard tells the new election whom that member follows.
+        if self.not_led_by(from, round, vote, settled) {
+            // The member this one follows, not yet synced with, says it does not lead: it
+            // follows another, or it still looks and votes for another (it lost the
+            // election this member thought it won, or stepped down). Waiting for its sync
+            // would take `init_limit` ticks; this member looks again, in the same round
+            // (a new one would restart everyone's votes), and the vote just heard counts
+            // in it.
             tracing::info!(
                 from,
-                leader,
+                ?settled,
                 "the member followed does not lead; looking again"
             );
+            self.election_round = self.election_round.max(round).saturating_sub(1);
             self.become_looking();
+        }
+        let (me, my_round) = (self.config.id, self.election_round);
+        if let RoleState::Looking(election) = &mut self.role {
+            if settled == Some(me) && round == my_round {
+                election.following_me.insert(from);
+            } else {
+                election.following_me.remove(&from);
+            }
         }
         if !self.elects() {
             if settled.is_none() {
@@ -166,6 +182,7 @@ impl Peer {
         if round > my_round {
             self.election_round = round;
             election.received.clear();
+            election.following_me.clear();
             let best = election.start.unwrap_or(own).max(vote);
             election.vote = Some(best);
             election.received.insert(me, best);
@@ -257,23 +274,30 @@ impl Peer {
                 }
                 return;
             }
-            if settled.is_none()
-                && let RoleState::Following(f) = &self.role
-            {
-                let leader = f.leader;
-                self.tell_leader(from, leader);
+            match settled {
+                // What a member outside its view says counts for nothing, but the leader it
+                // names is asked whether it leads: its own claim may (see `check_join`).
+                Some(leader) => self.ask_leader(from, leader),
+                None => {
+                    if let RoleState::Following(f) = &self.role {
+                        let leader = f.leader;
+                        self.tell_leader(from, leader);
+                    }
+                }
             }
             return;
         }
         // A voter hears a member that does not vote in its view: the leader's own claim is
-        // taken (this view may be stale); a settled voter tells it whom it follows; a looking
-        // one ignores its vote (no vote).
+        // taken (this view may be stale), and the leader another names is asked; a settled
+        // voter tells it whom it follows; a looking one ignores its vote (no vote).
         if let Some(leader) = settled {
             if leader == from
                 && let RoleState::Looking(election) = &mut self.role
             {
                 election.settled.insert(from, leader);
                 self.check_join();
+            } else {
+                self.ask_leader(from, leader);
             }
             return;
         }
@@ -309,6 +333,7 @@ impl Peer {
         if round > my_round {
             self.election_round = round;
             election.received.clear();
+            election.following_me.clear();
             election.vote = Some(vote);
         } else if round == my_round && vote > current {
             election.vote = Some(vote);
@@ -366,6 +391,22 @@ impl Peer {
         let RoleState::Looking(election) = &self.role else {
             return;
         };
+        // A member that votes for itself, and that a quorum (of each membership, with a
+        // change pending) follows or votes for in this round, leads (FLE's `checkLeader`
+        // for itself). Its vote may never have reached them
+        // all: a member that has not logged a pending change does not send its votes to the
+        // voters only that change adds, yet it settles on one of them from the votes of
+        // those that did.
+        let backs_me = |m: PeerId| {
+            m == me
+                || election.following_me.contains(&m)
+                || election.received.get(&m).is_some_and(|v| v.id == me)
+        };
+        let votes_for_me = election.vote.is_some_and(|v| v.id == me);
+        if votes_for_me && self.elects() && self.is_quorum(backs_me) {
+            self.become_leader();
+            return;
+        }
         let leaders: std::collections::BTreeSet<PeerId> =
             election.settled.values().copied().collect();
         // This member would follow too (its own vote counts only if it votes). Joining
@@ -404,13 +445,50 @@ impl Peer {
     }
 
     /// `from` sent this member a FOLLOWERINFO, as to its leader: a member that follows
-    /// another tells it whom it follows, so it stops waiting for a sync that will not come
-    /// (a ZooKeeper learner finds out when the connection to a non-leader is refused). A
-    /// looking member says nothing: it may yet lead.
+    /// another tells it whom it follows, and a looking one for whom it votes, so that it
+    /// stops waiting for a sync that will not come (a ZooKeeper learner finds out when the
+    /// connection to a non-leader is refused). A looking member that votes for itself may
+    /// yet lead: its vote says so.
     pub(crate) fn not_leading(&mut self, from: PeerId) {
-        if let RoleState::Following(f) = &self.role {
-            let leader = f.leader;
-            self.tell_leader(from, leader);
+        match &self.role {
+            RoleState::Following(f) => {
+                let leader = f.leader;
+                self.tell_leader(from, leader);
+            }
+            RoleState::Looking(e) => {
+                let vote = e.vote.unwrap_or_else(|| self.own_vote());
+                let round = self.election_round;
+                self.send(
+                    from,
+                    Message::Vote {
+                        round,
+                        vote,
+                        settled: None,
+                        applied_change: 0,
+                    },
+                );
+            }
+            RoleState::Leading(_) => {}
+        }
+    }
+
+    /// Whether this vote, from the member this one follows but has not synced with yet,
+    /// says that member does not lead: it follows another, or it looks, in this round or
+    /// a later one, voting for another.
+    fn not_led_by(&self, from: PeerId, round: u64, vote: Vote, settled: Option<PeerId>) -> bool {
+        let RoleState::Following(f) = &self.role else {
+            return false;
+        };
+        if f.leader != from {
+            return false;
+        }
+        match settled {
+            Some(leader) => leader != from,
+            None => {
+                vote.id != from
+                    && round >= self.election_round
+                    && !matches!(f.phase, super::follower::Phase::Serving(_))
+            }
         }
     }
 

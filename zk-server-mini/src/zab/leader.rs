@@ -402,6 +402,7 @@ impl Peer {
             }
             Message::ReadIndex { id } => self.leader_read_index(Some(from), id),
             Message::Vote { .. }
+            | Message::Membership { .. }
             | Message::LeaderInfo { .. }
             | Message::Sync { .. }
             | Message::UpToDate { .. }

@@ -16,11 +16,19 @@
 //! entries). Members not in the membership (a server being added, started with a
 //! configuration that lists it, or one a change removed) follow the leader as non-voting
 //! learners, as in ZooKeeper 3.8.0: they serve clients, and nothing they say counts.
+//!
+//! A member that was away while changes committed may know an old membership whose voters
+//! no longer answer it. Every vote names the newest change its sender applied; whoever
+//! applied a newer one answers with its membership ([`Message::Membership`]), and a looking
+//! member adopts it and looks again under it (ZooKeeper's election notifications likewise
+//! carry the sender's configuration). The configuration version a member starts with is
+//! [`Config::membership_version`].
 
 use std::collections::BTreeSet;
 
 use bytes::Bytes;
 
+use super::message::Message;
 use super::peer::{Peer, RoleState};
 use super::types::{Config, Entry, PeerId};
 
@@ -182,14 +190,15 @@ impl Peer {
     /// ```
     /// use zk_server_mini::zab::{Config, Members, Peer, Recovered};
     /// let mut peer = Peer::new(Config::new(1, vec![1, 2, 3]), Recovered::default())?;
-    /// peer.set_membership(Members::new([1, 2, 3], [4]));
+    /// peer.set_membership(Members::new([1, 2, 3], [4]), 0x1_0000_0005);
     /// assert!(peer.config().is_observer(4));
     /// # Ok::<(), zk_server_mini::zab::StartError>(())
     /// ```
-    pub fn set_membership(&mut self, members: Members) {
+    pub fn set_membership(&mut self, members: Members, version: i64) {
         if self.changed_since_snap {
             return;
         }
+        self.applied_change = self.applied_change.max(version);
         // Logged after the snapshot was installed (installing forgets a pending change).
         let informed = self.is_observer();
         let pending = self.pending_members.take();
@@ -268,6 +277,57 @@ impl Peer {
             self.applied_change = z;
             self.take_effect(next, true, informed);
         }
+    }
+
+    /// A vote named `version` as the newest change its sender applied: if this member
+    /// applied a newer one, it sends the sender its membership (see
+    /// [`Peer::adopt_membership`]).
+    pub(crate) fn tell_membership(&mut self, to: PeerId, version: i64) {
+        if self.config.membership.is_none() || version >= self.applied_change {
+            return;
+        }
+        let members = self.config.members_now();
+        self.send(
+            to,
+            Message::Membership {
+                version: self.applied_change,
+                members,
+            },
+        );
+    }
+
+    /// Another member says the membership change at `version` is committed (it applied it)
+    /// and made `next` the membership. A looking member that applied none as new takes it,
+    /// and looks again under it: it was away while the change committed, and the voters it
+    /// knew may never answer it (ZooKeeper's election adopts a newer configuration from a
+    /// notification likewise). Safe: a committed change is in the history of every leader
+    /// to come, and this member, whose log lacks it, can lead no quorum of `next` (one of
+    /// them logged it: its history is fresher).
+    pub(crate) fn adopt_membership(&mut self, version: i64, next: Members) {
+        if self.config.membership.is_none()
+            || version <= self.applied_change
+            || !matches!(self.role, RoleState::Looking(_))
+        {
+            return;
+        }
+        if self
+            .pending_members
+            .as_ref()
+            .is_some_and(|(z, _)| *z == version)
+        {
+            self.learn_applied_change(version);
+            return;
+        }
+        tracing::info!(version, ?next, "a newer membership heard of; adopted");
+        let informed = self.is_observer();
+        // A change pending here from before `version` was committed before it (one change
+        // at a time) or truncated: `next` supersedes it. One logged after it stays pending.
+        let pending = self.pending_members.take().filter(|(z, _)| *z > version);
+        self.applied_change = version;
+        if next != self.config.members_now() {
+            self.take_effect(next, true, informed);
+        }
+        self.pending_members = pending;
     }
 
     /// Entries after `zxid` were dropped: a change among them is forgotten.

@@ -76,6 +76,15 @@ pub enum Message {
         /// (ZooKeeper's notifications likewise carry the sender's configuration).
         applied_change: i64,
     },
+    /// The sender's committed membership, to a member whose vote named an older one (it may
+    /// have been away while changes committed: ZooKeeper's notifications likewise carry the
+    /// sender's configuration, and a looking server adopts a newer one).
+    Membership {
+        /// The zxid of the change that made it the membership (its version).
+        version: i64,
+        /// Voters and observers.
+        members: super::membership::Members,
+    },
     /// A follower introduces itself to the leader it elected (FOLLOWERINFO).
     FollowerInfo {
         /// The follower's acceptedEpoch.
@@ -223,6 +232,7 @@ impl Message {
     pub fn epoch(&self) -> Option<u32> {
         match self {
             Message::Vote { .. }
+            | Message::Membership { .. }
             | Message::FollowerInfo { .. }
             | Message::Forward { .. }
             | Message::ReadIndex { .. } => None,

@@ -193,7 +193,7 @@ impl Peer {
             reads: BTreeMap::new(),
             pending_members: None,
             step_down: false,
-            applied_change: 0,
+            applied_change: config.membership_version,
             designated: None,
             deposed: std::collections::BTreeSet::new(),
             changed_since_snap: false,
@@ -783,8 +783,13 @@ impl Peer {
             applied_change,
         } = message
         {
+            self.tell_membership(from, applied_change);
             self.learn_applied_change(applied_change);
             self.on_vote(from, round, vote, settled);
+            return;
+        }
+        if let Message::Membership { version, members } = message {
+            self.adopt_membership(version, members);
             return;
         }
         if matches!(message, Message::FollowerInfo { .. })

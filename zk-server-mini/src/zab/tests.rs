@@ -566,3 +566,130 @@ fn a_member_that_follows_a_non_leader_learns_it_from_its_followerinfo() {
     from(&mut one, 3, vote(own(3), Some(3)));
     assert_eq!(one.role(), Role::Following { leader: 3 });
 }
+
+fn vote_msg(round: u64, id: PeerId, settled: Option<PeerId>) -> Message {
+    Message::Vote {
+        round,
+        vote: Vote {
+            current_epoch: 0,
+            last_zxid: 0,
+            id,
+        },
+        settled,
+        applied_change: 0,
+    }
+}
+
+/// A looking member answers a FOLLOWERINFO with its vote; a follower in discovery whose
+/// would-be leader still looks, voting for another, looks again at once, in that same
+/// round (a new round would restart everyone's votes), with the vote it heard counted.
+#[test]
+fn a_looking_member_answers_a_followerinfo_with_its_vote() {
+    // Member 3, looking, voting for 2 (2's vote is better than its own).
+    let mut three = Peer::new(Config::new(3, vec![1, 2, 3]), Recovered::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    three.take_outputs();
+    let round = 1;
+    let outs = from(&mut three, 1, Message::FollowerInfo { accepted_epoch: 0 });
+    assert!(
+        outs.iter().any(|o| matches!(o,
+            Output::Send { to: 1, message: Message::Vote { settled: None, vote, .. } } if vote.id == 3)),
+        "{outs:?}"
+    );
+    // Member 1 settled on 3 (with 2's vote), then hears 3 vote for 2 in that round.
+    let mut one = Peer::new(Config::new(1, vec![1, 2, 3]), Recovered::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    one.take_outputs();
+    from(&mut one, 2, vote_msg(round, 3, None));
+    assert_eq!(one.role(), Role::Following { leader: 3 });
+    let outs = from(&mut one, 3, vote_msg(round, 2, None));
+    // It looked again in that round (its votes say round 1), and 3's vote for 2, better
+    // than its own, counted at once: 1 and 3 make a quorum for 2.
+    assert!(
+        outs.iter().any(|o| matches!(
+            o,
+            Output::Send {
+                message: Message::Vote {
+                    round: 1,
+                    settled: None,
+                    ..
+                },
+                ..
+            }
+        )),
+        "{outs:?}"
+    );
+    assert_eq!(one.role(), Role::Following { leader: 2 });
+}
+
+/// A looking member that votes for itself leads once a quorum says it follows it in this
+/// round (its own vote never reached them all); what an earlier round settled on does not
+/// count.
+#[test]
+fn a_member_that_a_quorum_follows_in_its_round_leads() {
+    let mut one = Peer::new(Config::new(1, vec![1, 2, 3]), Recovered::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    one.take_outputs();
+    let round = 1;
+    // Followers of 1 from an earlier round: nothing.
+    from(&mut one, 2, vote_msg(round - 1, 2, Some(1)));
+    assert_eq!(one.role(), Role::Looking);
+    from(&mut one, 2, vote_msg(round, 2, Some(1)));
+    assert_eq!(one.role(), Role::Leading);
+}
+
+/// A member whose vote names an older membership is sent the newer one; a looking member
+/// adopts a newer one (and looks again under it), never an older one.
+#[test]
+fn a_looking_member_adopts_a_newer_membership_it_is_told_of() {
+    let dynamic = |id, members: Vec<PeerId>, version| {
+        let mut c = Config::new(id, members);
+        c.membership = Some(MembershipDecoder(|_| None));
+        c.membership_version = version;
+        c
+    };
+    // Member 4 knows the change at 0x1_0000_0009 (voters 1, 4, 6): a vote naming 0x5 gets
+    // the membership back.
+    let mut four = Peer::new(
+        dynamic(4, vec![1, 4, 6], 0x1_0000_0009),
+        Recovered::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    four.take_outputs();
+    let stale = Message::Vote {
+        round: 1,
+        vote: Vote {
+            current_epoch: 0,
+            last_zxid: 0,
+            id: 1,
+        },
+        settled: None,
+        applied_change: 0x1_0000_0005,
+    };
+    let outs = from(&mut four, 1, stale);
+    let told = Message::Membership {
+        version: 0x1_0000_0009,
+        members: Members::new([1, 4, 6], []),
+    };
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Send { to: 1, message } if *message == told)),
+        "{outs:?}"
+    );
+    // Member 1, looking with the older view {1, 2, 3}, adopts it; an older one is ignored.
+    let mut one = Peer::new(
+        dynamic(1, vec![1, 2, 3], 0x1_0000_0005),
+        Recovered::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    one.take_outputs();
+    from(&mut one, 4, told);
+    assert_eq!(one.config().members, vec![1, 4, 6]);
+    assert_eq!(one.role(), Role::Looking);
+    let older = Message::Membership {
+        version: 0x1_0000_0007,
+        members: Members::new([1, 2], []),
+    };
+    from(&mut one, 4, older);
+    assert_eq!(one.config().members, vec![1, 4, 6]);
+}

@@ -135,6 +135,10 @@ pub struct Config {
     /// Recognises membership-change entries (dynamic reconfiguration); `None`: the
     /// membership never changes. See [`crate::zab::membership`].
     pub membership: Option<super::membership::MembershipDecoder>,
+    /// The zxid of the committed membership change that made `members` and `observers` the
+    /// membership (ZooKeeper's configuration version); 0 for the static list. Members that
+    /// know an older one are sent the newer (see [`crate::zab::membership`]).
+    pub membership_version: i64,
     /// Test only (the simulation's checker self-test): a deliberately broken core whose
     /// quorums count the committed voters only, even while a membership change is pending.
     /// Never set it outside tests.
@@ -165,6 +169,7 @@ impl Config {
             max_buffered_touches: 100_000,
             log_window: 500,
             membership: None,
+            membership_version: 0,
             bug_committed_quorum_only: false,
         }
     }

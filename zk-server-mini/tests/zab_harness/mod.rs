@@ -338,6 +338,7 @@ impl Sim {
                 .or_else(|| node.config_file.clone())
                 .unwrap_or_default();
             node.runs_with = m.clone();
+            config.membership_version = node.app.members_version;
             config.members = m.voters.iter().copied().collect();
             config.observers = m.observers.iter().copied().collect();
             config.membership = Some(MembershipDecoder(decode_members));
@@ -634,7 +635,7 @@ impl Sim {
                     n.runs_with = members.clone();
                     // As the driver: the restored state's membership is the committed one.
                     if dynamic && let Some(p) = n.peer.as_mut() {
-                        p.set_membership(members);
+                        p.set_membership(members, app.members_version);
                     }
                 }
                 self.checker.on_apply(id, &app, None, &self.nodes);

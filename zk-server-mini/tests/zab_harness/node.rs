@@ -31,6 +31,8 @@ pub struct App {
     /// The membership the last applied change set (`None`: the initial one). Part of the
     /// snapshot bytes, as ZooKeeper's snapshot holds `/zookeeper/config`.
     pub members: Option<Members>,
+    /// The zxid of the change that set `members` (0: the initial membership).
+    pub members_version: i64,
 }
 
 /// The simulation's membership-change payload: `cfg:v=1,2,3;o=4`.
@@ -79,6 +81,7 @@ impl App {
         Arc::make_mut(&mut self.applied).push(e.zxid);
         if let Some(m) = decode_members(&e.payload) {
             self.members = Some(m);
+            self.members_version = e.zxid;
             return None;
         }
         let text = std::str::from_utf8(&e.payload).unwrap_or("");
@@ -111,6 +114,7 @@ impl App {
         b.put_i64(self.zxid);
         b.put_u64(self.digest);
         if let Some(m) = &self.members {
+            b.put_i64(self.members_version);
             b.put_slice(encode_members(m).as_bytes());
         }
         b.freeze()
@@ -124,10 +128,13 @@ impl App {
         let mut d = [0u8; 8];
         z.copy_from_slice(&data[..8]);
         d.copy_from_slice(&data[8..16]);
-        let members = if data.len() > 16 {
-            Some(decode_members(&Bytes::copy_from_slice(&data[16..]))?)
+        let (members, members_version) = if data.len() > 24 {
+            let mut v = [0u8; 8];
+            v.copy_from_slice(&data[16..24]);
+            let m = decode_members(&Bytes::copy_from_slice(&data[24..]))?;
+            (Some(m), i64::from_be_bytes(v))
         } else {
-            None
+            (None, 0)
         };
         Some(Self {
             zxid: i64::from_be_bytes(z),
@@ -136,6 +143,7 @@ impl App {
             sessions: BTreeMap::new(),
             ephemerals: BTreeMap::new(),
             members,
+            members_version,
         })
     }
 }

@@ -74,7 +74,7 @@ impl Driver {
     /// A leader's snapshot replaced the state: the core takes the membership it holds.
     pub(super) fn membership_restored(&mut self) {
         if let Some(m) = self.applied_membership() {
-            self.peer.set_membership(members_of(&m.servers));
+            self.peer.set_membership(members_of(&m.servers), m.version);
         }
     }
 
