@@ -7,7 +7,10 @@
 //! - [`ports`]: free loopback ports that do not collide between parallel tests.
 //! - [`skip`]: the skip policy ([`require_real_zk!`], [`require!`]): skip with a `SKIP:` line
 //!   when the software is missing, fail instead under `CI=true` or `ZK_REQUIRE_REAL=1`.
-//! - [`clients`]: paths of the reference clients (kazoo, `zkCli.sh`, `cli_mt`).
+//! - [`clients`]: paths of the reference clients (kazoo, `zkCli.sh`, `cli_mt`), and kazoo
+//!   writing while membership changes ([`clients::kazoo_reconfig_under_load`]).
+//! - [`ensemble`]: [`ensemble::Ensemble`], a real or a mini ensemble driven alike, for the
+//!   differential `ensemble_*` tests.
 //! - [`java`]: Java programs under `tests/java/` compiled at test time against Curator 5.4 and
 //!   the ZooKeeper 3.8 client from Debian.
 //!
@@ -16,6 +19,7 @@
 
 pub mod backend;
 pub mod clients;
+pub mod ensemble;
 pub mod java;
 pub mod linearizability;
 pub mod mini;
