@@ -14,64 +14,13 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use zk_client::{Client, CreateOptions, EventType};
 use zk_integration_tests::bounded;
 use zk_integration_tests::clients;
-use zk_integration_tests::mini::mini_binary;
-use zk_integration_tests::{RealZkEnsemble, ZkOptions, require, require_real_zk};
-use zk_server_mini::cluster::TestCluster;
+use zk_integration_tests::ensemble::{Ensemble, EnsembleConfig, WAIT};
+use zk_integration_tests::{require, require_real_zk};
 
-const WAIT: Duration = Duration::from_secs(60);
-
-/// One of the two ensembles under test.
-enum Ensemble {
-    Real(RealZkEnsemble),
-    Mini(TestCluster),
-}
-
-impl Ensemble {
-    async fn start(real: bool) -> Self {
-        if real {
-            let zk = RealZkEnsemble::start(3, ZkOptions::default())
-                .await
-                .expect("start a real 3-node ensemble");
-            Ensemble::Real(zk)
-        } else {
-            let cluster = TestCluster::builder(3)
-                .tick_ms(100)
-                .processes(mini_binary())
-                .start()
-                .await
-                .expect("start a 3-node mini ensemble");
-            cluster.leader(WAIT).await.expect("a mini leader");
-            Ensemble::Mini(cluster)
-        }
-    }
-
-    fn connect_string(&self) -> String {
-        match self {
-            Ensemble::Real(zk) => zk.connect_string(),
-            Ensemble::Mini(c) => c.connect_string(),
-        }
-    }
-
-    /// Kills the leader with SIGKILL.
-    async fn kill_leader(&mut self) {
-        match self {
-            Ensemble::Real(zk) => {
-                let leader = zk.wait_for_quorum(WAIT).await.expect("a real leader");
-                zk.kill(leader);
-            }
-            Ensemble::Mini(c) => {
-                let leader = c.leader(WAIT).await.expect("a mini leader");
-                c.kill(leader).await;
-            }
-        }
-    }
-
-    async fn stop(self) {
-        match self {
-            Ensemble::Real(zk) => drop(zk),
-            Ensemble::Mini(c) => c.stop().await,
-        }
-    }
+/// Kills the leader with SIGKILL, once there is one with a quorum serving.
+async fn kill_leader(ensemble: &mut Ensemble) {
+    let leader = ensemble.wait_for_leader().await;
+    ensemble.kill(leader).await;
 }
 
 /// Retries `op` through a failover (connection loss, a member not serving yet).
@@ -115,7 +64,7 @@ async fn zk_client_scenario(ensemble: &mut Ensemble) -> Vec<String> {
             .await
             .expect("acknowledged write");
     }
-    ensemble.kill_leader().await;
+    kill_leader(ensemble).await;
     retry(|| c.set_data("/data", "after", None)).await;
     let mut seen = Vec::new();
     let event = tokio::time::timeout(WAIT, watch)
@@ -176,7 +125,7 @@ async fn scripted(ensemble: &mut Ensemble, mut cmd: tokio::process::Command) -> 
     let mut seen = Vec::new();
     while let Some(line) = lines.next_line().await.expect("read the client") {
         if line == "READY" {
-            ensemble.kill_leader().await;
+            kill_leader(ensemble).await;
             stdin.write_all(b"go\n").await.expect("write to the client");
         } else if line == "DONE" {
             break;
@@ -270,57 +219,26 @@ async fn zkcli_get(connect: &str, path: &str) -> String {
         .to_owned()
 }
 
-impl Ensemble {
-    /// Restarts every killed member and waits for a leader with a full quorum again.
-    async fn revive(&mut self) {
-        match self {
-            Ensemble::Real(zk) => {
-                for i in 0..zk.len() {
-                    if !zk.node_mut(i).is_running() {
-                        zk.restart(i).await.expect("restart a real member");
-                    }
-                }
-                zk.wait_for_quorum(WAIT).await.expect("a real quorum");
-            }
-            Ensemble::Mini(c) => {
-                for id in c.ids() {
-                    if c.mode(id).await.is_none() {
-                        c.restart(id).await.expect("restart a mini member");
-                    }
-                }
-                c.leader(WAIT).await.expect("a mini leader");
-                // Every member back in the quorum (a restarted one is "looking" until it has
-                // synced), so that a client may connect to any of them, as on the real one.
-                let deadline = tokio::time::Instant::now() + WAIT;
-                loop {
-                    let mut all = true;
-                    for id in c.ids() {
-                        let mode = c.mode(id).await;
-                        all &= matches!(mode.as_deref(), Some("leader" | "follower"));
-                    }
-                    if all {
-                        break;
-                    }
-                    assert!(
-                        tokio::time::Instant::now() < deadline,
-                        "a mini member never rejoined"
-                    );
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
+/// Restarts every killed member and waits until all of them serve, one as leader (so that a
+/// client may connect to any of them).
+async fn revive(ensemble: &mut Ensemble) {
+    for id in ensemble.ids() {
+        if !ensemble.is_running(id) {
+            ensemble.restart(id).await;
         }
     }
+    ensemble.settle(&ensemble.ids()).await;
 }
 
 async fn run(real: bool, classpath: &str) -> Vec<String> {
-    let mut ensemble = Ensemble::start(real).await;
+    let mut ensemble = Ensemble::start(real, &EnsembleConfig::new(3)).await;
     let mut seen = zk_client_scenario(&mut ensemble).await;
     // A 3-member ensemble survives one failure at a time: bring the member back.
-    ensemble.revive().await;
+    revive(&mut ensemble).await;
     seen.extend(kazoo_scenario(&mut ensemble).await);
-    ensemble.revive().await;
+    revive(&mut ensemble).await;
     seen.extend(curator_scenario(&mut ensemble, classpath).await);
-    ensemble.revive().await;
+    revive(&mut ensemble).await;
     let connect = ensemble.connect_string();
     seen.push(format!(
         "zkCli get /kz: {}",
@@ -352,60 +270,22 @@ async fn clients_fail_over_alike_on_real_zookeeper_and_the_mini_ensemble() {
     .await;
 }
 
-impl Ensemble {
-    /// The leader's client address and the followers', once a leader serves.
-    async fn members(&self) -> (std::net::SocketAddr, Vec<std::net::SocketAddr>) {
-        match self {
-            Ensemble::Real(zk) => {
-                let deadline = tokio::time::Instant::now() + WAIT;
-                let leader = loop {
-                    if let Some(i) = zk.leader().await {
-                        break i;
-                    }
-                    assert!(tokio::time::Instant::now() < deadline, "no real leader");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                };
-                let addrs = zk.addrs();
-                let followers = (0..addrs.len())
-                    .filter(|i| *i != leader)
-                    .map(|i| addrs[i])
-                    .collect();
-                (addrs[leader], followers)
-            }
-            Ensemble::Mini(c) => {
-                let leader = c.leader(WAIT).await.expect("a mini leader");
-                let followers = c
-                    .ids()
-                    .into_iter()
-                    .filter(|i| *i != leader)
-                    .map(|i| c.client_addr(i))
-                    .collect();
-                (c.client_addr(leader), followers)
-            }
-        }
-    }
+/// The leader's client address and the followers', once a leader serves.
+async fn members(ensemble: &mut Ensemble) -> (std::net::SocketAddr, Vec<std::net::SocketAddr>) {
+    let leader = ensemble.wait_for_leader().await;
+    let followers = ensemble
+        .ids()
+        .into_iter()
+        .filter(|id| *id != leader)
+        .map(|id| ensemble.addr(id))
+        .collect();
+    (ensemble.addr(leader), followers)
+}
 
-    /// Kills (SIGKILL) the member serving clients at `addr`.
-    async fn kill_at(&mut self, addr: std::net::SocketAddr) {
-        match self {
-            Ensemble::Real(zk) => {
-                let i = zk
-                    .addrs()
-                    .iter()
-                    .position(|a| *a == addr)
-                    .expect("a real member");
-                zk.kill(i);
-            }
-            Ensemble::Mini(c) => {
-                let id = c
-                    .ids()
-                    .into_iter()
-                    .find(|i| c.client_addr(*i) == addr)
-                    .expect("a mini member");
-                c.kill(id).await;
-            }
-        }
-    }
+/// Kills (SIGKILL) the member serving clients at `addr`.
+async fn kill_at(ensemble: &mut Ensemble, addr: std::net::SocketAddr) {
+    let id = ensemble.id_at(addr);
+    ensemble.kill(id).await;
 }
 
 async fn connect_to(hosts: &str) -> Client {
@@ -418,7 +298,7 @@ async fn connect_to(hosts: &str) -> Client {
 
 /// Clients that know only followers; returns what they observed.
 async fn follower_scenario(ensemble: &mut Ensemble) -> Vec<String> {
-    let (_leader, followers) = ensemble.members().await;
+    let (_leader, followers) = members(ensemble).await;
     let (f1, f2) = (followers[0], followers[1]);
     let mut seen = Vec::new();
     let a = connect_to(&f1.to_string()).await;
@@ -459,7 +339,7 @@ async fn follower_scenario(ensemble: &mut Ensemble) -> Vec<String> {
     } else {
         (f2, f1, &a)
     };
-    ensemble.kill_at(dead).await;
+    kill_at(ensemble, dead).await;
     let persistent = CreateOptions::persistent();
     retry(|| writer.create("/c-x", b"", &persistent)).await;
     let event = tokio::time::timeout(WAIT, watch)
@@ -487,7 +367,7 @@ async fn followers_serve_their_clients_alike_on_real_zookeeper_and_the_mini_ense
     bounded(Duration::from_secs(300), async {
         let mut observed = Vec::new();
         for real in [false, true] {
-            let mut ensemble = Ensemble::start(real).await;
+            let mut ensemble = Ensemble::start(real, &EnsembleConfig::new(3)).await;
             observed.push(follower_scenario(&mut ensemble).await);
             ensemble.stop().await;
         }
