@@ -19,113 +19,39 @@ use std::time::Duration;
 
 use zk_client::{Client, CreateOptions};
 use zk_integration_tests::bounded;
+use zk_integration_tests::ensemble::{Ensemble, EnsembleConfig, WAIT};
 use zk_integration_tests::mini::mini_binary;
-use zk_integration_tests::{
-    RealZkEnsemble, ServerMode, ZkOptions, clients, four_letter_word, require, require_real_zk,
-};
-use zk_server_mini::cluster::TestCluster;
-
-const WAIT: Duration = Duration::from_secs(60);
+use zk_integration_tests::{ServerMode, ZkOptions, clients, require, require_real_zk};
 /// server.4 observes; 1..=3 vote.
 const OBSERVER: u64 = 4;
 
-/// One of the two ensembles under test; members are named by server id (1..=4).
-enum Ensemble {
-    Real(RealZkEnsemble),
-    Mini(TestCluster),
+/// Starts three voters and an observer (server 4).
+async fn start(real: bool) -> Ensemble {
+    let config = EnsembleConfig::new(3)
+        .observers(1)
+        .real_options(ZkOptions::default().tick_time(500));
+    let ensemble = Ensemble::start(real, &config).await;
+    match &ensemble {
+        Ensemble::Real(zk) => assert_eq!(zk.observers(), [OBSERVER as usize - 1]),
+        Ensemble::Mini(c) => assert_eq!(c.observers(), [OBSERVER]),
+    }
+    ensemble
 }
 
-impl Ensemble {
-    async fn start(real: bool) -> Self {
-        if real {
-            let opts = ZkOptions::default().tick_time(500);
-            let zk = RealZkEnsemble::start_with_observers(3, 1, opts)
-                .await
-                .expect("start a real ensemble of three voters and an observer");
-            assert_eq!(zk.observers(), [OBSERVER as usize - 1]);
-            Ensemble::Real(zk)
-        } else {
-            let cluster = TestCluster::builder(3)
-                .observers(1)
-                .tick_ms(100)
-                .processes(mini_binary())
-                .start()
-                .await
-                .expect("start a mini ensemble of three voters and an observer");
-            assert_eq!(cluster.observers(), [OBSERVER]);
-            Ensemble::Mini(cluster)
+/// Waits until every member in `up` serves, one of them as leader and the observer as
+/// observer; returns the leader.
+async fn settled(ensemble: &Ensemble, up: &[u64]) -> u64 {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let leader = ensemble.settle(up).await;
+        if !up.contains(&OBSERVER) || ensemble.mode(OBSERVER).await == ServerMode::Observer {
+            return leader;
         }
-    }
-
-    fn addr(&self, id: u64) -> SocketAddr {
-        match self {
-            Ensemble::Real(zk) => zk.node(id as usize - 1).addr(),
-            Ensemble::Mini(c) => c.client_addr(id),
-        }
-    }
-
-    async fn four_letter(&self, id: u64, word: &str) -> String {
-        four_letter_word(self.addr(id), word)
-            .await
-            .unwrap_or_default()
-    }
-
-    async fn mode(&self, id: u64) -> ServerMode {
-        match four_letter_word(self.addr(id), "srvr").await {
-            Ok(reply) => ServerMode::from_srvr(&reply),
-            Err(_) => ServerMode::Unreachable,
-        }
-    }
-
-    async fn kill(&mut self, id: u64) {
-        match self {
-            Ensemble::Real(zk) => zk.kill(id as usize - 1),
-            Ensemble::Mini(c) => c.kill(id).await,
-        }
-    }
-
-    async fn restart(&mut self, id: u64) {
-        match self {
-            Ensemble::Real(zk) => zk.restart(id as usize - 1).await.expect("restart"),
-            Ensemble::Mini(c) => c.restart(id).await.expect("restart"),
-        }
-    }
-
-    /// Waits until every member in `up` serves, one of them as leader and the observer as
-    /// observer; returns the leader.
-    async fn settled(&self, up: &[u64]) -> u64 {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let mut modes = Vec::new();
-            for id in up {
-                modes.push((*id, self.mode(*id).await));
-            }
-            let leaders: Vec<u64> = modes
-                .iter()
-                .filter(|(_, m)| *m == ServerMode::Leader)
-                .map(|(id, _)| *id)
-                .collect();
-            let observer_in =
-                !up.contains(&OBSERVER) || modes.contains(&(OBSERVER, ServerMode::Observer));
-            if let [leader] = leaders[..]
-                && observer_in
-                && modes.iter().all(|(_, m)| m.is_serving())
-            {
-                return leader;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the ensemble did not settle: {modes:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn stop(self) {
-        match self {
-            Ensemble::Real(zk) => drop(zk),
-            Ensemble::Mini(c) => c.stop().await,
-        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the observer does not observe"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -201,9 +127,9 @@ async fn kazoo(addr: SocketAddr, step: &str) -> Vec<String> {
 /// The whole scenario; returns what it observed.
 async fn run(real: bool) -> Vec<String> {
     let mut seen = Vec::new();
-    let mut ensemble = Ensemble::start(real).await;
+    let mut ensemble = start(real).await;
     let all = [1, 2, 3, OBSERVER];
-    let leader = ensemble.settled(&all).await;
+    let leader = settled(&ensemble, &all).await;
     assert_ne!(leader, OBSERVER, "an observer never leads");
     let mut modes = Vec::new();
     for id in all {
@@ -286,7 +212,7 @@ async fn run(real: bool) -> Vec<String> {
     at_leader.close().await;
     // It comes back and has what it missed.
     ensemble.restart(OBSERVER).await;
-    ensemble.settled(&all).await;
+    settled(&ensemble, &all).await;
     seen.extend(kazoo(ensemble.addr(OBSERVER), "caught-up").await);
     // Two voters down: the observer is up but is no vote, so nobody serves.
     let followers: Vec<u64> = (1..=3).filter(|id| *id != leader).collect();
@@ -325,13 +251,13 @@ async fn run(real: bool) -> Vec<String> {
     for f in &followers {
         ensemble.restart(*f).await;
     }
-    ensemble.settled(&all).await;
+    settled(&ensemble, &all).await;
     seen.extend(kazoo(ensemble.addr(OBSERVER), "healed").await);
     // The leader dies: the observer observes the new one.
-    let leader = ensemble.settled(&all).await;
+    let leader = settled(&ensemble, &all).await;
     ensemble.kill(leader).await;
     let rest: Vec<u64> = all.iter().copied().filter(|id| *id != leader).collect();
-    let next = ensemble.settled(&rest).await;
+    let next = settled(&ensemble, &rest).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let m = ensemble.four_letter(OBSERVER, "mntr").await;
