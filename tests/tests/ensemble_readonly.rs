@@ -15,114 +15,52 @@ use bytes::BytesMut;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use zk_client::{Client, CreateOptions, SessionState};
 use zk_integration_tests::bounded;
-use zk_integration_tests::mini::mini_binary;
+use zk_integration_tests::ensemble::{Ensemble, EnsembleConfig};
 use zk_integration_tests::real_zk::four_letter_word;
-use zk_integration_tests::{RealZkEnsemble, ZkOptions, clients, require, require_real_zk};
+use zk_integration_tests::{ZkOptions, clients, require, require_real_zk};
 use zk_proto::jute::{Decode, JuteReader};
 use zk_proto::{ConnectRequest, ConnectResponse};
-use zk_server_mini::cluster::TestCluster;
 
 const WAIT: Duration = Duration::from_secs(90);
 
-/// One of the two ensembles under test.
-enum Ensemble {
-    Real(RealZkEnsemble),
-    Mini(TestCluster),
+/// Starts three members with read-only mode on (and, real, `localSessionsEnabled`).
+async fn start(real: bool) -> Ensemble {
+    let opts = ZkOptions::default()
+        .read_only_mode(true)
+        .config("localSessionsEnabled", "true");
+    let config = EnsembleConfig::new(3).real_options(opts);
+    Ensemble::start(real, &config).await
 }
 
-impl Ensemble {
-    async fn start(real: bool) -> Self {
-        if real {
-            let opts = ZkOptions::default()
-                .read_only_mode(true)
-                .config("localSessionsEnabled", "true");
-            let zk = RealZkEnsemble::start(3, opts)
-                .await
-                .expect("start a real 3-node ensemble");
-            Ensemble::Real(zk)
-        } else {
-            let cluster = TestCluster::builder(3)
-                .tick_ms(100)
-                .read_only_mode(true)
-                .processes(mini_binary())
-                .start()
-                .await
-                .expect("start a 3-node mini ensemble");
-            cluster.leader(WAIT).await.expect("a mini leader");
-            Ensemble::Mini(cluster)
+/// Every member's client address, with its server id, in member order.
+fn members(ensemble: &Ensemble) -> Vec<(SocketAddr, i64)> {
+    ensemble
+        .ids()
+        .into_iter()
+        .map(|id| (ensemble.addr(id), id as i64))
+        .collect()
+}
+
+/// The server id of a follower, once a leader serves.
+async fn a_follower(ensemble: &mut Ensemble) -> i64 {
+    let leader = ensemble.wait_for_leader().await;
+    if leader == 1 { 2 } else { 1 }
+}
+
+/// Kills (SIGKILL) every member but `keep`.
+async fn isolate(ensemble: &mut Ensemble, keep: i64) {
+    for id in ensemble.ids() {
+        if id as i64 != keep {
+            ensemble.kill(id).await;
         }
     }
+}
 
-    /// Every member's client address, with its server id, in member order.
-    fn members(&self) -> Vec<(SocketAddr, i64)> {
-        match self {
-            Ensemble::Real(zk) => (1..).zip(zk.addrs()).map(|(id, a)| (a, id)).collect(),
-            Ensemble::Mini(c) => c
-                .ids()
-                .into_iter()
-                .map(|id| (c.client_addr(id), id as i64))
-                .collect(),
-        }
-    }
-
-    /// The server id of a follower, once a leader serves.
-    async fn a_follower(&mut self) -> i64 {
-        match self {
-            Ensemble::Real(zk) => {
-                let leader = zk.wait_for_quorum(WAIT).await.expect("a real leader");
-                if leader == 0 { 2 } else { 1 }
-            }
-            Ensemble::Mini(c) => {
-                let leader = c.leader(WAIT).await.expect("a mini leader");
-                if leader == 1 { 2 } else { 1 }
-            }
-        }
-    }
-
-    /// Kills (SIGKILL) every member but `keep`.
-    async fn isolate(&mut self, keep: i64) {
-        match self {
-            Ensemble::Real(zk) => {
-                for i in 0..zk.len() {
-                    if i as i64 + 1 != keep {
-                        zk.kill(i);
-                    }
-                }
-            }
-            Ensemble::Mini(c) => {
-                for id in c.ids() {
-                    if id as i64 != keep {
-                        c.kill(id).await;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Restarts every member but `kept`.
-    async fn heal(&mut self, kept: i64) {
-        match self {
-            Ensemble::Real(zk) => {
-                for i in 0..zk.len() {
-                    if i as i64 + 1 != kept {
-                        zk.restart(i).await.expect("restart a real member");
-                    }
-                }
-            }
-            Ensemble::Mini(c) => {
-                for id in c.ids() {
-                    if id as i64 != kept {
-                        c.restart(id).await.expect("restart a mini member");
-                    }
-                }
-            }
-        }
-    }
-
-    async fn stop(self) {
-        match self {
-            Ensemble::Real(zk) => drop(zk),
-            Ensemble::Mini(c) => c.stop().await,
+/// Restarts every member but `kept`.
+async fn heal(ensemble: &mut Ensemble, kept: i64) {
+    for id in ensemble.ids() {
+        if id as i64 != kept {
+            ensemble.restart(id).await;
         }
     }
 }
@@ -232,13 +170,13 @@ print("DONE", flush=True)
 
 /// The scenario; returns what was observed.
 async fn scenario(ensemble: &mut Ensemble) -> Vec<String> {
-    let all = ensemble.members();
+    let all = members(ensemble);
     let hosts = all
         .iter()
         .map(|(a, _)| a.to_string())
         .collect::<Vec<_>>()
         .join(",");
-    let kept = ensemble.a_follower().await;
+    let kept = a_follower(ensemble).await;
     let addr = all[kept as usize - 1].0;
     let setup = Client::builder(&hosts).connect().await.expect("connect");
     let persistent = CreateOptions::persistent();
@@ -253,7 +191,7 @@ async fn scenario(ensemble: &mut Ensemble) -> Vec<String> {
     at_kept.sync("/ro").await.expect("sync");
     at_kept.get_data("/ro").await.expect("the write reached it");
     at_kept.close().await;
-    ensemble.isolate(kept).await;
+    isolate(ensemble, kept).await;
     wait_isro(addr, "ro").await;
     let mut seen = vec!["isro ro".to_owned()];
     let srvr = four_letter_word(addr, "srvr").await.expect("srvr");
@@ -344,7 +282,7 @@ async fn scenario(ensemble: &mut Ensemble) -> Vec<String> {
     }
 
     // The quorum comes back: the member rejoins it, read-only sessions end.
-    ensemble.heal(kept).await;
+    heal(ensemble, kept).await;
     wait_isro(addr, "rw").await;
     seen.push("isro after heal rw".to_owned());
     stdin.write_all(b"go\n").await.expect("write to kazoo");
@@ -399,7 +337,7 @@ async fn a_partitioned_member_serves_read_only_alike_on_real_zookeeper_and_the_m
     bounded(Duration::from_secs(600), async {
         let mut observed = Vec::new();
         for real in [false, true] {
-            let mut ensemble = Ensemble::start(real).await;
+            let mut ensemble = start(real).await;
             observed.push(scenario(&mut ensemble).await);
             ensemble.stop().await;
         }
