@@ -29,82 +29,37 @@ use std::time::Duration;
 
 use zk_integration_tests::backend::{Backend, BackendKind};
 use zk_integration_tests::bounded;
-use zk_integration_tests::mini::mini_binary;
-use zk_integration_tests::real_zk::digest_credential;
+use zk_integration_tests::clients::{LoadPlan, LoadStep};
+use zk_integration_tests::ensemble::{Ensemble, EnsembleConfig};
 use zk_integration_tests::{RealZkEnsemble, ZkOptions, clients, require, require_real_zk};
-use zk_server_mini::cluster::TestCluster;
 
-/// One of the two ensembles under test.
-enum Ensemble {
-    Real(RealZkEnsemble),
-    Mini(TestCluster),
+/// Starts three voters with `reconfigEnabled` set to `reconfig` and a super user.
+async fn start(real: bool, reconfig: bool) -> Ensemble {
+    let config = EnsembleConfig::new(3)
+        .real_options(ZkOptions::default().tick_time(500))
+        .reconfig_enabled(reconfig)
+        .super_user("super", "secret");
+    Ensemble::start(real, &config).await
 }
 
-impl Ensemble {
-    async fn start(real: bool, reconfig: bool) -> Self {
-        if real {
-            let opts = ZkOptions::default()
-                .tick_time(500)
-                .reconfig_enabled(reconfig)
-                .super_user("super", "secret");
-            let zk = RealZkEnsemble::start(3, opts)
-                .await
-                .expect("start a real ensemble of three");
-            Ensemble::Real(zk)
-        } else {
-            let cluster = TestCluster::builder(3)
-                .tick_ms(100)
-                .config("reconfigEnabled", &reconfig.to_string())
-                .config("superDigest", &digest_credential("super", "secret"))
-                .processes(mini_binary())
-                .start()
-                .await
-                .expect("start a mini ensemble of three");
-            Ensemble::Mini(cluster)
-        }
-    }
+/// Kills member `id` and starts it again (it syncs with the others before it serves).
+async fn restart(ensemble: &mut Ensemble, id: u64) {
+    ensemble.kill(id).await;
+    ensemble.restart(id).await;
+}
 
-    fn addr(&self, id: u64) -> SocketAddr {
-        match self {
-            Ensemble::Real(zk) => zk.node(id as usize - 1).addr(),
-            Ensemble::Mini(c) => c.client_addr(id),
-        }
-    }
-
-    /// Kills member `id` and starts it again (it syncs with the others before it serves).
-    async fn restart(&mut self, id: u64) {
-        match self {
-            Ensemble::Real(zk) => {
-                zk.kill(id as usize - 1);
-                zk.restart(id as usize - 1).await.expect("restart");
-            }
-            Ensemble::Mini(c) => {
-                c.kill(id).await;
-                c.restart(id).await.expect("restart");
-            }
-        }
-    }
-
-    /// `getConfig` on member `id` alone: the data, and the stat's version and mzxid.
-    async fn config(&self, id: u64) -> (Vec<u8>, i32, i64) {
-        let client = zk_client::Client::builder(&self.addr(id).to_string())
-            .session_timeout(Duration::from_secs(10))
-            .initial_connect_timeout(Duration::from_secs(60))
-            .connect()
-            .await
-            .expect("a session");
-        client.sync("/").await.expect("sync");
-        let (data, stat) = client.get_config().await.expect("getConfig");
-        client.close().await;
-        (data.to_vec(), stat.version, stat.mzxid)
-    }
-
-    async fn stop(self) {
-        match self {
-            Ensemble::Real(zk) => drop(zk),
-            Ensemble::Mini(c) => c.stop().await,
-        }
-    }
+/// `getConfig` on member `id` alone: the data, and the stat's version and mzxid.
+async fn config(ensemble: &Ensemble, id: u64) -> (Vec<u8>, i32, i64) {
+    let client = zk_client::Client::builder(&ensemble.addr(id).to_string())
+        .session_timeout(Duration::from_secs(10))
+        .initial_connect_timeout(Duration::from_secs(60))
+        .connect()
+        .await
+        .expect("a session");
+    client.sync("/").await.expect("sync");
+    let (data, stat) = client.get_config().await.expect("getConfig");
+    client.close().await;
+    (data.to_vec(), stat.version, stat.mzxid)
 }
 
 /// Every `host:port:port` after a `server.N=` of a config text as `ADDR`.
@@ -181,69 +136,49 @@ except Exception as e:
 plain.stop(); root.stop()
 "#;
 
-/// Reconfigurations under client load: writers on `argv[1]` and `argv[2]` create nodes while
-/// the super user on `argv[3]` commits reconfigurations; every acknowledged create must be
-/// read back from a fresh session afterwards.
-const KAZOO_LOAD: &str = r#"
-import sys, threading
-from kazoo.client import KazooClient
-def client(host, auth=None):
-    zk = KazooClient(hosts=host, timeout=10.0, auth_data=auth)
-    zk.start(timeout=30)
-    return zk
-setup = client(sys.argv[1])
-setup.ensure_path("/load")
-acked = []
-lock = threading.Lock()
-stop = threading.Event()
-def writer(host, name):
-    zk = client(host)
-    i = 0
-    while not stop.is_set() or i < 20:
-        path = zk.create("/load/%s-" % name, b"x", sequence=True)
-        with lock:
-            acked.append(path)
-        i += 1
-    zk.stop()
-threads = [threading.Thread(target=writer, args=(h, n)) for h, n in
-           [(sys.argv[1], "a"), (sys.argv[2], "b")]]
-for t in threads: t.start()
-root = client(sys.argv[3], [("digest", "super:secret")])
-versions = []
-for _ in range(10):
-    data, stat = root.reconfig(joining=None, leaving="9", new_members=None)
-    versions.append(stat.mzxid)
-stop.set()
-for t in threads: t.join()
-check = client(sys.argv[2])
-check.sync("/load")
-present = set("/load/" + c for c in check.get_children("/load"))
-print("load: reconfigs committed", len(versions))
-print("load: versions increase", all(a < b for a, b in zip(versions, versions[1:])))
-print("load: writes acknowledged at least 40", len(acked) >= 40)
-print("load: every acknowledged write present", set(acked) <= present)
-print("load: nothing unacknowledged present", present <= set(acked))
-for zk in (setup, root, check): zk.stop()
-"#;
-
+/// Reconfigurations under client load: writers on `hosts[0]` and `hosts[1]` create nodes
+/// while the super user on `hosts[2]` commits ten reconfigurations (each creates at least 20);
+/// every acknowledged create must be read back from a fresh session on `hosts[1]` afterwards.
 async fn kazoo_load(hosts: [SocketAddr; 3]) -> Vec<String> {
-    let out = tokio::process::Command::new(clients::kazoo().expect("kazoo"))
-        .arg("-c")
-        .arg(KAZOO_LOAD)
-        .args(hosts.iter().map(ToString::to_string))
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("run kazoo");
-    assert!(
-        out.status.success(),
-        "kazoo under load failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
+    let noop = LoadStep {
+        label: "remove a non-member".to_owned(),
+        joining: None,
+        leaving: Some("9".to_owned()),
+    };
+    let plan = LoadPlan {
+        writers: [hosts[0], hosts[1]],
+        root: hosts[2],
+        check: hosts[1],
+        steps: vec![noop; 10],
+        acks_between_steps: 0,
+        min_acks_each: 20,
+    };
+    let report = clients::kazoo_reconfig_under_load(&plan).await;
+    let versions: Vec<i64> = report
+        .steps
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok().copied())
+        .collect();
+    let py = |b: bool| if b { "True" } else { "False" };
+    vec![
+        format!("load: reconfigs committed {}", versions.len()),
+        format!(
+            "load: versions increase {}",
+            py(versions.windows(2).all(|w| w[0] < w[1]))
+        ),
+        format!(
+            "load: writes acknowledged at least 40 {}",
+            py(report.acked[0] + report.acked[1] >= 40)
+        ),
+        format!(
+            "load: every acknowledged write present {}",
+            py(report.every_acked_present)
+        ),
+        format!(
+            "load: nothing unacknowledged present {}",
+            py(report.nothing_else_present)
+        ),
+    ]
 }
 
 async fn kazoo(plain: SocketAddr, root: SocketAddr) -> Vec<String> {
@@ -286,7 +221,7 @@ async fn zkcli(addr: SocketAddr, commands: &str) -> Vec<String> {
 
 /// The whole scenario; returns what it observed.
 async fn run(real: bool, reconfig: bool) -> Vec<String> {
-    let mut ensemble = Ensemble::start(real, reconfig).await;
+    let mut ensemble = start(real, reconfig).await;
     let mut seen = kazoo(ensemble.addr(1), ensemble.addr(2)).await;
     seen.push("-- conf on server 1, from serverId on".to_owned());
     let conf = zk_integration_tests::four_letter_word(ensemble.addr(1), "conf")
@@ -315,9 +250,9 @@ async fn run(real: bool, reconfig: bool) -> Vec<String> {
         let hosts = [ensemble.addr(1), ensemble.addr(2), ensemble.addr(3)];
         seen.extend(kazoo_load(hosts).await);
         // A restarted member comes back with the newest configuration, data and stat.
-        let before = ensemble.config(1).await;
-        ensemble.restart(3).await;
-        let after = ensemble.config(3).await;
+        let before = config(&ensemble, 1).await;
+        restart(&mut ensemble, 3).await;
+        let after = config(&ensemble, 3).await;
         assert_eq!(
             String::from_utf8_lossy(&after.0),
             String::from_utf8_lossy(&before.0),
