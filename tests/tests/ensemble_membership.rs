@@ -73,6 +73,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use zk_client::{Client, CreateOptions, SessionState};
+use zk_integration_tests::clients::{LoadPlan, LoadStep};
 use zk_integration_tests::{clients, four_letter_word, require, require_real_zk};
 
 mod membership_harness;
@@ -510,92 +511,58 @@ async fn zk_client_reconfig(real: bool) -> Vec<String> {
     run.finish().await
 }
 
-/// Two writers creating sequential nodes through `argv[1]` and `argv[2]` while the super
-/// user on `argv[2]` adds observer `argv[3]` (a spec) and removes server `argv[4]`; every
-/// acknowledged create must be read back afterwards through `argv[5]`.
-const KAZOO_LOAD: &str = r#"
-import sys, threading
-from kazoo.client import KazooClient
-def client(host, auth=None):
-    zk = KazooClient(hosts=host, timeout=10.0, auth_data=auth)
-    zk.start(timeout=30)
-    return zk
-setup = client(sys.argv[1])
-setup.ensure_path("/load")
-acked = {"a": [], "b": []}
-errors = []
-lock = threading.Lock()
-stop = threading.Event()
-def writer(host, name):
-    zk = client(host)
-    while not stop.is_set():
-        try:
-            path = zk.create("/load/%s-" % name, b"x", sequence=True)
-            with lock:
-                acked[name].append(path)
-        except Exception as e:
-            with lock:
-                errors.append(type(e).__name__)
-    zk.stop()
-def count(name):
-    with lock:
-        return len(acked[name])
-def wait_for_more(n):
-    marks = {k: count(k) for k in acked}
-    while any(count(k) < marks[k] + n for k in acked) and not errors:
-        stop.wait(0.05)
-threads = [threading.Thread(target=writer, args=(h, n)) for h, n in
-           [(sys.argv[1], "a"), (sys.argv[2], "b")]]
-for t in threads: t.start()
-root = client(sys.argv[2], [("digest", "super:secret")])
-wait_for_more(10)
-for label, kw in [("add the observer", dict(joining=sys.argv[3], leaving=None)),
-                  ("remove the follower", dict(joining=None, leaving=sys.argv[4]))]:
-    try:
-        root.reconfig(new_members=None, **kw)
-        print("load:", label, "ok")
-    except Exception as e:
-        print("load:", label, "error", type(e).__name__)
-    wait_for_more(10)
-stop.set()
-for t in threads: t.join()
-check = client(sys.argv[5])
-check.sync("/load")
-present = set("/load/" + c for c in check.get_children("/load"))
-every = set(acked["a"]) | set(acked["b"])
-print("load: writer errors", sorted(set(errors)))
-print("load: both writers acknowledged at least 20", all(len(v) >= 20 for v in acked.values()))
-print("load: every acknowledged create present", every <= present)
-print("load: nothing else present", present <= every)
-for zk in (setup, root, check): zk.stop()
-"#;
-
 /// (h) An observer added and a follower removed while two clients write.
 async fn under_load(real: bool) -> Vec<String> {
     let mut run = Run::start(real).await;
     run.joiner(true).await;
     let (l, f1, f2, j) = (run.id("L"), run.id("F1"), run.id("F2"), run.id("J4"));
-    let out = tokio::process::Command::new(clients::kazoo().expect("kazoo"))
-        .args(["-c", KAZOO_LOAD])
-        .arg(run.ensemble.addr(l).to_string())
-        .arg(run.ensemble.addr(f2).to_string())
-        .arg(run.ensemble.spec(JOINER, "observer"))
-        .arg(f1.to_string())
-        .arg(run.ensemble.addr(j).to_string())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("run kazoo");
-    assert!(
-        out.status.success(),
-        "kazoo under load failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    run.seen.extend(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_owned),
-    );
+    // Writers through L and F2; the super user on F2 adds J4 as an observer and removes
+    // F1, each step after both writers had ten more creates acknowledged; J4 reads back.
+    let plan = LoadPlan {
+        writers: [run.ensemble.addr(l), run.ensemble.addr(f2)],
+        root: run.ensemble.addr(f2),
+        check: run.ensemble.addr(j),
+        steps: vec![
+            LoadStep {
+                label: "add the observer".to_owned(),
+                joining: Some(run.ensemble.spec(JOINER, "observer")),
+                leaving: None,
+            },
+            LoadStep {
+                label: "remove the follower".to_owned(),
+                joining: None,
+                leaving: Some(f1.to_string()),
+            },
+        ],
+        acks_between_steps: 10,
+        min_acks_each: 0,
+    };
+    let report = clients::kazoo_reconfig_under_load(&plan).await;
+    for (label, outcome) in &report.steps {
+        match outcome {
+            Ok(_) => run.see(format!("load: {label} ok")),
+            Err(name) => run.see(format!("load: {label} error {name}")),
+        }
+    }
+    let py = |b: bool| if b { "True" } else { "False" };
+    let errors: Vec<String> = report
+        .writer_errors
+        .iter()
+        .map(|e| format!("'{e}'"))
+        .collect();
+    run.see(format!("load: writer errors [{}]", errors.join(", ")));
+    run.see(format!(
+        "load: both writers acknowledged at least 20 {}",
+        py(report.acked.iter().all(|n| *n >= 20))
+    ));
+    run.see(format!(
+        "load: every acknowledged create present {}",
+        py(report.every_acked_present)
+    ));
+    run.see(format!(
+        "load: nothing else present {}",
+        py(report.nothing_else_present)
+    ));
     run.mode("J4", &["observer"]).await;
     run.config("after", "J4").await;
     run.finish().await

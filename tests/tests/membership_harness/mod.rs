@@ -1,195 +1,97 @@
-//! The scaffolding of `ensemble_membership.rs`: the real-or-mini ensemble, the names a
-//! scenario gives members (`L`, `F1`, `F2`, `J4`, `A5`...), a run that records what it
-//! saw, and the comparison of two runs.
+//! The scaffolding of `ensemble_membership.rs`: the real-or-mini ensemble's start and
+//! waits, the names a scenario gives members (`L`, `F1`, `F2`, `J4`, `A5`...), a run that
+//! records what it saw, and the comparison of two runs.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use zk_client::{Client, CreateOptions};
-use zk_integration_tests::mini::mini_binary;
-use zk_integration_tests::real_zk::digest_credential;
-use zk_integration_tests::{
-    RealZkEnsemble, ServerMode, ZkOptions, bounded, clients, four_letter_word, reserve_port,
-};
-use zk_server_mini::cluster::TestCluster;
+use zk_integration_tests::ensemble::EnsembleConfig;
+pub use zk_integration_tests::ensemble::{Ensemble, WAIT};
+use zk_integration_tests::{ServerMode, ZkOptions, bounded, clients, reserve_port};
 
-/// How long any single outcome is waited for.
-pub const WAIT: Duration = Duration::from_secs(60);
 /// The bound of one scenario on one ensemble.
 pub const SCENARIO: Duration = Duration::from_secs(300);
 /// The id of the server started as a joiner.
 pub const JOINER: u64 = 4;
 
-/// Starts a member of `cluster` that is not yet in its configuration (a joiner), `zoo.cfg`
-/// listing the members plus itself, as [`RealZkEnsemble::add_joiner`] does for the real one.
-pub async fn start_mini_joiner(cluster: &mut TestCluster, id: u64, observer: bool) {
-    cluster
-        .add_member(id, observer)
-        .await
-        .expect("start a joining member");
+/// Starts three voters with `reconfigEnabled=true` and a super user.
+pub async fn start(real: bool) -> Ensemble {
+    let config = EnsembleConfig::new(3)
+        .real_options(ZkOptions::default().tick_time(500))
+        .reconfig_enabled(true)
+        .super_user("super", "secret");
+    Ensemble::start(real, &config).await
 }
 
-/// One of the two ensembles under test; members are named by server id.
-pub enum Ensemble {
-    Real(RealZkEnsemble),
-    Mini(TestCluster),
+/// Starts joiner `id` (not in the configuration: its `zoo.cfg` lists the members plus
+/// itself) and waits until it serves clients.
+pub async fn start_joiner(ensemble: &mut Ensemble, id: u64, observer: bool) {
+    match ensemble {
+        Ensemble::Real(zk) => {
+            let i = zk.add_joiner(observer).expect("add a joiner");
+            assert_eq!(i as u64 + 1, id, "joiners get the next id");
+            zk.restart(i).await.expect("the joiner serves");
+        }
+        Ensemble::Mini(c) => c
+            .add_member(id, observer)
+            .await
+            .expect("start a joining member"),
+    }
+    let mode = wait_mode(ensemble, id, &["follower", "observer", "leader"]).await;
+    assert_ne!(mode, "unreachable", "joiner {id} never answered");
 }
 
-impl Ensemble {
-    pub async fn start(real: bool) -> Self {
-        if real {
-            let opts = ZkOptions::default()
-                .tick_time(500)
-                .reconfig_enabled(true)
-                .super_user("super", "secret");
-            let zk = RealZkEnsemble::start(3, opts)
-                .await
-                .expect("start a real ensemble of three");
-            Ensemble::Real(zk)
-        } else {
-            let cluster = TestCluster::builder(3)
-                .tick_ms(100)
-                .config("reconfigEnabled", "true")
-                .config("superDigest", &digest_credential("super", "secret"))
-                .processes(mini_binary())
-                .start()
-                .await
-                .expect("start a mini ensemble of three");
-            Ensemble::Mini(cluster)
-        }
+/// Member `id`'s `srvr` mode: `leader`, `follower`, `observer`, `not serving` or
+/// `unreachable`.
+pub async fn mode(ensemble: &Ensemble, id: u64) -> String {
+    match ensemble.mode(id).await {
+        ServerMode::NotServing => "not serving".to_owned(),
+        other => other.to_string().to_lowercase(),
     }
+}
 
-    pub fn addr(&self, id: u64) -> SocketAddr {
-        match self {
-            Ensemble::Real(zk) => zk.node(id as usize - 1).addr(),
-            Ensemble::Mini(c) => c.client_addr(id),
+/// Waits until member `id`'s mode is one of `want`; returns the last mode seen (also when
+/// the wait ends without it, so the comparison shows what it was).
+pub async fn wait_mode(ensemble: &Ensemble, id: u64, want: &[&str]) -> String {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let mode = mode(ensemble, id).await;
+        if want.contains(&mode.as_str()) {
+            return mode;
         }
-    }
-
-    /// Member `id`'s spec for `reconfig`: `server.N=host:q:e:<role>;127.0.0.1:<client>`.
-    pub fn spec(&self, id: u64, role: &str) -> String {
-        match self {
-            Ensemble::Real(zk) => zk.spec(id as usize - 1, role),
-            Ensemble::Mini(c) => {
-                let prefix = format!("server.{id}=");
-                let cfg = c.zoo_cfg(id);
-                let line = cfg
-                    .lines()
-                    .find_map(|l| l.strip_prefix(&prefix))
-                    .unwrap_or_else(|| panic!("no {prefix} line in the mini's zoo.cfg:\n{cfg}"));
-                let addr: Vec<&str> = line.split(':').take(3).collect();
-                format!("{prefix}{}:{role};{}", addr.join(":"), c.client_addr(id))
-            }
+        if tokio::time::Instant::now() >= deadline {
+            eprintln!("member {id} never reached {want:?} in {WAIT:?}: {mode}");
+            return mode;
         }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
 
-    /// Starts joiner `id` (not in the configuration) and waits until it serves clients.
-    pub async fn start_joiner(&mut self, id: u64, observer: bool) {
-        match self {
-            Ensemble::Real(zk) => {
-                let i = zk.add_joiner(observer).expect("add a joiner");
-                assert_eq!(i as u64 + 1, id, "joiners get the next id");
-                zk.restart(i).await.expect("the joiner serves");
-            }
-            Ensemble::Mini(c) => start_mini_joiner(c, id, observer).await,
+/// Waits until member `id`'s `mntr` has `key` at `value`; returns the `rows` then (or at
+/// the end of the wait), as `key value`.
+pub async fn wait_mntr(
+    ensemble: &Ensemble,
+    id: u64,
+    key: &str,
+    value: &str,
+    rows: &[&str],
+) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let mntr = ensemble.four_letter(id, "mntr").await;
+        let reached = row(&mntr, key) == value;
+        if !reached && tokio::time::Instant::now() >= deadline {
+            eprintln!("member {id}'s mntr never had {key} {value} in {WAIT:?}");
         }
-        let mode = self
-            .wait_mode(id, &["follower", "observer", "leader"])
-            .await;
-        assert_ne!(mode, "unreachable", "joiner {id} never answered");
-    }
-
-    pub async fn kill(&mut self, id: u64) {
-        match self {
-            Ensemble::Real(zk) => zk.kill(id as usize - 1),
-            Ensemble::Mini(c) => c.kill(id).await,
-        }
-    }
-
-    /// Member `id`'s `srvr` mode: `leader`, `follower`, `observer`, `not serving` or
-    /// `unreachable`.
-    pub async fn mode(&self, id: u64) -> String {
-        let mode = match four_letter_word(self.addr(id), "srvr").await {
-            Ok(reply) if !reply.is_empty() => ServerMode::from_srvr(&reply),
-            _ => ServerMode::Unreachable,
-        };
-        match mode {
-            ServerMode::NotServing => "not serving".to_owned(),
-            other => other.to_string().to_lowercase(),
-        }
-    }
-
-    /// Waits until member `id`'s mode is one of `want`; returns the last mode seen (also when
-    /// the wait ends without it, so the comparison shows what it was).
-    pub async fn wait_mode(&self, id: u64, want: &[&str]) -> String {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let mode = self.mode(id).await;
-            if want.contains(&mode.as_str()) {
-                return mode;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                eprintln!("member {id} never reached {want:?} in {WAIT:?}: {mode}");
-                return mode;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Waits until one of `ids` leads and the others follow; returns the leader.
-    pub async fn settle(&self, ids: &[u64]) -> u64 {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let mut modes = Vec::new();
-            for &id in ids {
-                modes.push((id, self.mode(id).await));
-            }
-            let leaders: Vec<u64> = modes
+        if reached || tokio::time::Instant::now() >= deadline {
+            return rows
                 .iter()
-                .filter(|(_, m)| m == "leader")
-                .map(|(id, _)| *id)
+                .map(|k| format!("mntr {k} {}", row(&mntr, k)))
                 .collect();
-            if let [leader] = leaders[..]
-                && modes.iter().all(|(_, m)| m == "leader" || m == "follower")
-            {
-                return leader;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no leader among {ids:?}: {modes:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    }
-
-    /// Waits until member `id`'s `mntr` has `key` at `value`; returns the `rows` then (or at
-    /// the end of the wait), as `key value`.
-    pub async fn wait_mntr(&self, id: u64, key: &str, value: &str, rows: &[&str]) -> Vec<String> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let mntr = four_letter_word(self.addr(id), "mntr")
-                .await
-                .unwrap_or_default();
-            let reached = row(&mntr, key) == value;
-            if !reached && tokio::time::Instant::now() >= deadline {
-                eprintln!("member {id}'s mntr never had {key} {value} in {WAIT:?}");
-            }
-            if reached || tokio::time::Instant::now() >= deadline {
-                return rows
-                    .iter()
-                    .map(|k| format!("mntr {k} {}", row(&mntr, k)))
-                    .collect();
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    pub async fn stop(self) {
-        match self {
-            Ensemble::Real(zk) => drop(zk),
-            Ensemble::Mini(c) => c.stop().await,
-        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -402,7 +304,7 @@ pub struct Run {
 
 impl Run {
     pub async fn start(real: bool) -> Run {
-        let ensemble = Ensemble::start(real).await;
+        let ensemble = start(real).await;
         // Every member serves before a scenario starts (a member syncing with its leader
         // answers `srvr` with "not currently serving", on both servers).
         let leader = ensemble.settle(&[1, 2, 3]).await;
@@ -455,7 +357,7 @@ impl Run {
     }
 
     pub async fn mode(&mut self, name: &str, want: &[&str]) {
-        let mode = self.ensemble.wait_mode(self.id(name), want).await;
+        let mode = wait_mode(&self.ensemble, self.id(name), want).await;
         self.see(format!("{name} mode {mode}"));
     }
 
@@ -468,19 +370,14 @@ impl Run {
             "zk_synced_observers",
             "zk_learners",
         ];
-        let rows = self
-            .ensemble
-            .wait_mntr(self.id(on), key, value, &ROWS)
-            .await;
+        let rows = wait_mntr(&self.ensemble, self.id(on), key, value, &ROWS).await;
         self.seen
             .extend(rows.into_iter().map(|r| format!("{on} {r}")));
     }
 
     /// Member `name`'s `mntr` rows for its state.
     pub async fn member_rows(&mut self, name: &str) {
-        let mntr = four_letter_word(self.ensemble.addr(self.id(name)), "mntr")
-            .await
-            .unwrap_or_default();
+        let mntr = self.ensemble.four_letter(self.id(name), "mntr").await;
         for key in ["zk_server_state", "zk_peer_state"] {
             self.see(format!("{name} mntr {key} {}", row(&mntr, key)));
         }
@@ -501,7 +398,7 @@ impl Run {
     }
 
     pub async fn joiner(&mut self, observer: bool) {
-        self.ensemble.start_joiner(JOINER, observer).await;
+        start_joiner(&mut self.ensemble, JOINER, observer).await;
         self.parts.joiner(&self.ensemble, JOINER);
     }
 
