@@ -3,7 +3,8 @@
 //! removed. After each change: `/zookeeper/config` lists the new membership, every member
 //! reports the role the change gave it (a removed one goes on as a non-voting follower, as
 //! in ZooKeeper 3.8.0), and writes keep committing — made through one member and read back
-//! through another.
+//! through another. Servers join as observer and as voter, and leave. A voter that was down
+//! while the voters changed comes back with its old view and is told the new membership.
 
 use std::time::{Duration, Instant};
 
@@ -275,6 +276,77 @@ async fn servers_join_as_observer_and_voter_and_leave() {
         assert!(!m.servers.contains_key(&4));
         wait_mode(&cluster, 4, &["follower"]).await;
         write_and_read(&cluster, 4, 5, "/after-4-left").await;
+        cluster.stop().await;
+    };
+    tokio::time::timeout(Duration::from_secs(180), test)
+        .await
+        .expect("test timed out");
+}
+
+/// A voter that was down while the voters changed comes back with its old view: the voters
+/// it knows observe now (observers take no part in elections) and the leader is a server it
+/// never heard of. The members it sends its votes to answer with the newer membership; it
+/// takes it, finds the new leader and follows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voter_away_while_the_voters_changed_comes_back_under_the_new_membership() {
+    let test = async {
+        let mut cluster = TestCluster::builder(3)
+            .tick_ms(100)
+            .config("reconfigEnabled", "true")
+            .config("skipACL", "yes")
+            .start()
+            .await
+            .expect("start");
+        let leader = cluster.leader(WAIT).await.expect("a leader");
+        let away = cluster
+            .ids()
+            .into_iter()
+            .find(|id| *id != leader)
+            .expect("a follower");
+        let founders: Vec<u64> = (1..=3).filter(|id| *id != away).collect();
+        for joiner in [4, 5] {
+            cluster
+                .add_member(joiner, false)
+                .await
+                .expect("start a joiner");
+            wait_mode(&cluster, joiner, &["follower"]).await;
+        }
+        cluster.kill(away).await;
+        // The voters become `away`, 4 and 5; the two founders still up observe (the leader
+        // among them hands over).
+        let mut c = client(&cluster, leader).await;
+        let now = config(&mut c).await;
+        let mut joining: Vec<String> = founders
+            .iter()
+            .map(|id| line_with_role(&cluster, &now, *id, true))
+            .collect();
+        joining.push(line_with_role(&cluster, &now, away, false));
+        joining.extend([4, 5].map(|id| joiner_spec(&cluster, id)));
+        let m = reconfig(&cluster, Some(joining.join(",")), None, |m| {
+            m.servers.get(&5).is_some_and(|a| !a.observer)
+                && founders.iter().all(|f| m.servers[f].observer)
+        })
+        .await;
+        assert_eq!(m.voters(), 3);
+        for id in &founders {
+            wait_mode(&cluster, *id, &["observer"]).await;
+        }
+        write_and_read(&cluster, 4, 5, "/while-away").await;
+
+        cluster.restart(away).await.expect("restart");
+        wait_mode(&cluster, away, &["follower", "leader"]).await;
+        write_and_read(&cluster, away, founders[0], "/from-the-returned-voter").await;
+        let mut c = client(&cluster, away).await;
+        let seen = config(&mut c).await;
+        let voters: Vec<u64> = seen
+            .servers
+            .iter()
+            .filter(|(_, a)| !a.observer)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut want = vec![away, 4, 5];
+        want.sort_unstable();
+        assert_eq!(voters, want);
         cluster.stop().await;
     };
     tokio::time::timeout(Duration::from_secs(180), test)
