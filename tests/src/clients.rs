@@ -107,6 +107,34 @@ pub fn kazoo() -> Result<PathBuf, String> {
         .clone()
 }
 
+/// Runs the Python `script` under the interpreter that has kazoo ([`kazoo`]) with `args`,
+/// and returns what it printed on stdout; fails the test (panics) if it cannot run or exits
+/// with an error, with both of its outputs in the message. Killed if dropped.
+///
+/// ```no_run
+/// # async fn demo() {
+/// let out = zk_integration_tests::clients::kazoo_script("import sys; print(sys.argv[1])", &["hi"]).await;
+/// assert_eq!(out.trim(), "hi");
+/// # }
+/// ```
+pub async fn kazoo_script(script: &str, args: &[&str]) -> String {
+    let out = tokio::process::Command::new(kazoo().expect("kazoo"))
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("run kazoo");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "kazoo script {args:?} failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// The repository root (the workspace directory), for finding `tools/` and fixtures.
 pub fn workspace_root() -> &'static Path {
     // CARGO_MANIFEST_DIR is `<root>/tests`.
@@ -254,18 +282,7 @@ pub async fn kazoo_reconfig_under_load(plan: &LoadPlan) -> LoadReport {
         "between": plan.acks_between_steps,
         "min_each": plan.min_acks_each,
     });
-    let out = tokio::process::Command::new(kazoo().expect("kazoo"))
-        .args(["-c", KAZOO_LOAD, &json.to_string()])
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("run kazoo");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "kazoo under load failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = kazoo_script(KAZOO_LOAD, &[&json.to_string()]).await;
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("the load report");
     let steps = v["steps"]
         .as_array()

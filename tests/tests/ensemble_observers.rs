@@ -109,19 +109,11 @@ zk.close()
 "#;
 
 async fn kazoo(addr: SocketAddr, step: &str) -> Vec<String> {
-    let out = tokio::process::Command::new(clients::kazoo().expect("kazoo"))
-        .args(["-c", KAZOO, &addr.to_string(), step])
-        .kill_on_drop(true)
-        .output()
+    clients::kazoo_script(KAZOO, &[&addr.to_string(), step])
         .await
-        .expect("run kazoo");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "kazoo {step} failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout.lines().map(str::to_owned).collect()
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The whole scenario; returns what it observed.

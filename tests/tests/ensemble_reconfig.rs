@@ -182,19 +182,8 @@ async fn kazoo_load(hosts: [SocketAddr; 3]) -> Vec<String> {
 }
 
 async fn kazoo(plain: SocketAddr, root: SocketAddr) -> Vec<String> {
-    let out = tokio::process::Command::new(clients::kazoo().expect("kazoo"))
-        .args(["-c", KAZOO, &plain.to_string(), &root.to_string()])
-        .kill_on_drop(true)
-        .output()
+    clients::kazoo_script(KAZOO, &[&plain.to_string(), &root.to_string()])
         .await
-        .expect("run kazoo");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "kazoo failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
         .lines()
         .map(|l| normalise(&l.replace("\\n", "\n")).replace('\n', "\\n"))
         .collect()
@@ -329,22 +318,9 @@ async fn standalone(kind: BackendKind, reconfig: bool) -> Vec<String> {
         .reconfig_enabled(reconfig)
         .super_user("super", "secret");
     let server = Backend::start(kind, opts).await.expect("start a server");
-    let out = tokio::process::Command::new(clients::kazoo().expect("kazoo"))
-        .args(["-c", KAZOO_STANDALONE, &server.addr().to_string()])
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("run kazoo");
-    assert!(
-        out.status.success(),
-        "kazoo failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = clients::kazoo_script(KAZOO_STANDALONE, &[&server.addr().to_string()]).await;
     server.stop().await;
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
+    out.lines().map(str::to_owned).collect()
 }
 
 /// A standalone server: empty `/zookeeper/config`; `reconfig` refused with

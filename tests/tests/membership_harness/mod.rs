@@ -240,19 +240,8 @@ pub async fn reconfig(
     leaving: &str,
     members: &str,
 ) -> Outcome {
-    let out = tokio::process::Command::new(clients::kazoo().expect("kazoo"))
-        .args(["-c", KAZOO_RECONFIG, &ensemble.addr(via).to_string()])
-        .args([joining, leaving, members])
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("run kazoo");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "kazoo reconfig failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let via = ensemble.addr(via).to_string();
+    let stdout = clients::kazoo_script(KAZOO_RECONFIG, &[&via, joining, leaving, members]).await;
     let (result, text) = stdout.split_once('\n').unwrap_or((&stdout, ""));
     Outcome {
         result: result.trim().to_owned(),
