@@ -23,7 +23,7 @@ pub mod ensemble;
 pub mod java;
 pub mod linearizability;
 pub mod mini;
-pub mod ports;
+pub use zk_server_mini::ports;
 pub mod proxy;
 pub mod real_zk;
 pub mod skip;

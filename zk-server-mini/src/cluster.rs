@@ -212,18 +212,19 @@ impl ClusterBuilder {
             attempt += 1;
             let mut servers = BTreeMap::new();
             let mut client_ports = BTreeMap::new();
+            let mut ports = Vec::new();
             for id in 1..=(self.size + self.observers) as u64 {
                 servers.insert(
                     id,
                     PeerAddr {
                         host: "127.0.0.1".into(),
-                        quorum_port: free_port(),
-                        election_port: free_port(),
+                        quorum_port: free_port(&mut ports),
+                        election_port: free_port(&mut ports),
                         observer: id > self.size as u64,
                         client: None,
                     },
                 );
-                client_ports.insert(id, free_port());
+                client_ports.insert(id, free_port(&mut ports));
             }
             let mut cluster = TestCluster {
                 builder: Box::new(self.clone()),
@@ -231,6 +232,7 @@ impl ClusterBuilder {
                 owned,
                 servers,
                 client_ports,
+                ports,
                 listed: BTreeMap::new(),
                 members: BTreeMap::new(),
                 control: std::sync::Mutex::new(BTreeMap::new()),
@@ -280,9 +282,17 @@ fn server_line(a: &PeerAddr) -> String {
 
 static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// A port the OS says is free now, never one this process handed out before (tests in one
-/// process start clusters in parallel).
-fn free_port() -> u16 {
+/// A free port for a member, reserved in `held` for as long as the cluster lives (see
+/// [`crate::ports`]): below the kernel's ephemeral range, so no outgoing connection takes it
+/// while its member is down and a restarted member binds it again; not one another test
+/// (in this process or another using [`crate::ports`]) was handed. Falls back to a port the
+/// OS says is free when no reservation can be made.
+fn free_port(held: &mut Vec<crate::ports::PortReservation>) -> u16 {
+    if let Ok(r) = crate::ports::reserve_port() {
+        let port = r.port();
+        held.push(r);
+        return port;
+    }
     static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
         std::sync::Mutex::new(std::collections::BTreeSet::new());
     for _ in 0..100 {
@@ -323,6 +333,8 @@ pub struct TestCluster {
     owned: bool,
     servers: BTreeMap<u64, PeerAddr>,
     client_ports: BTreeMap<u64, u16>,
+    /// The reservations of every port above, held while the cluster lives.
+    ports: Vec<crate::ports::PortReservation>,
     /// Per member added later ([`TestCluster::add_member`]): the members its `zoo.cfg`
     /// lists (those there were when it joined, and itself). The others list the first ones.
     listed: BTreeMap<u64, Vec<u64>>,

@@ -45,6 +45,7 @@ pub mod disk;
 pub mod ensemble;
 pub mod fault_control;
 pub mod four_letter;
+pub mod ports;
 pub mod prep;
 pub mod reconfig;
 pub mod replica;

@@ -53,13 +53,15 @@ impl TestCluster {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let client_port = free_port();
+            let client_port = free_port(&mut self.ports);
+            let quorum_port = free_port(&mut self.ports);
+            let election_port = free_port(&mut self.ports);
             self.servers.insert(
                 id,
                 PeerAddr {
                     host: "127.0.0.1".into(),
-                    quorum_port: free_port(),
-                    election_port: free_port(),
+                    quorum_port,
+                    election_port,
                     observer,
                     client: Some(format!("127.0.0.1:{client_port}")),
                 },

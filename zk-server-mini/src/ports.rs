@@ -9,6 +9,9 @@
 //! connections never use) and each one is claimed with a lock file (`<dir>/<port>.lock`, created with
 //! `O_EXCL`, holding the owner's pid). A lock whose owner process is gone is taken over. The lock lives
 //! as long as the [`PortReservation`]; dropping it deletes the file.
+//!
+//! [`crate::cluster::TestCluster`] takes its members' ports from here and holds them while it
+//! lives, so a member it kills and restarts finds its ports free.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
@@ -35,11 +38,23 @@ pub struct PortReservation {
 
 impl PortReservation {
     /// The reserved port number.
+    ///
+    /// ```
+    /// let r = zk_server_mini::ports::reserve_port().unwrap();
+    /// let listener = std::net::TcpListener::bind(("127.0.0.1", r.port())).unwrap();
+    /// assert_eq!(listener.local_addr().unwrap().port(), r.port());
+    /// ```
     pub fn port(&self) -> u16 {
         self.port
     }
 
     /// `127.0.0.1:<port>`.
+    ///
+    /// ```
+    /// let r = zk_server_mini::ports::reserve_port().unwrap();
+    /// assert_eq!(r.addr().port(), r.port());
+    /// assert!(r.addr().ip().is_loopback());
+    /// ```
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
     }
@@ -58,7 +73,7 @@ impl Drop for PortReservation {
 ///
 /// # Example
 /// ```
-/// let reservation = zk_integration_tests::ports::reserve_port().unwrap();
+/// let reservation = zk_server_mini::ports::reserve_port().unwrap();
 /// assert!(reservation.port() >= 20_000);
 /// ```
 pub fn reserve_port() -> io::Result<PortReservation> {
@@ -86,11 +101,21 @@ pub fn reserve_port() -> io::Result<PortReservation> {
 ///
 /// # Errors
 /// As [`reserve_port`].
+///
+/// ```
+/// let rs = zk_server_mini::ports::reserve_ports(3).unwrap();
+/// assert!(rs[0].port() != rs[1].port() && rs[1].port() != rs[2].port());
+/// ```
 pub fn reserve_ports(n: usize) -> io::Result<Vec<PortReservation>> {
     (0..n).map(|_| reserve_port()).collect()
 }
 
 /// The directory holding the lock files: `$ZK_TEST_PORT_DIR`, or `<tmp>/zk-rs-test-ports`.
+///
+/// ```
+/// let r = zk_server_mini::ports::reserve_port().unwrap();
+/// assert!(zk_server_mini::ports::lock_dir().join(format!("{}.lock", r.port())).exists());
+/// ```
 pub fn lock_dir() -> PathBuf {
     std::env::var_os("ZK_TEST_PORT_DIR")
         .map(PathBuf::from)
