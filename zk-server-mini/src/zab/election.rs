@@ -393,10 +393,9 @@ impl Peer {
         };
         // A member that votes for itself, and that a quorum (of each membership, with a
         // change pending) follows or votes for in this round, leads (FLE's `checkLeader`
-        // for itself). Its vote may never have reached them
-        // all: a member that has not logged a pending change does not send its votes to the
-        // voters only that change adds, yet it settles on one of them from the votes of
-        // those that did.
+        // for itself). Its own vote may never have reached them all: a member that has not
+        // logged a pending change does not send its votes to the voters only that change
+        // adds, yet it settles on one of them from the votes of those that did.
         let backs_me = |m: PeerId| {
             m == me
                 || election.following_me.contains(&m)
@@ -472,9 +471,9 @@ impl Peer {
         }
     }
 
-    /// Whether this vote, from the member this one follows but has not synced with yet,
-    /// says that member does not lead: it follows another, or it looks, in this round or
-    /// a later one, voting for another.
+    /// Whether this vote, from the member this one follows, says that member does not lead:
+    /// it follows another (whatever this member's phase), or, while this member has not
+    /// started serving with it, it looks, in this round or a later one, voting for another.
     fn not_led_by(&self, from: PeerId, round: u64, vote: Vote, settled: Option<PeerId>) -> bool {
         let RoleState::Following(f) = &self.role else {
             return false;
