@@ -297,8 +297,8 @@ impl Peer {
     }
 
     /// Another member says the membership change at `version` is committed (it applied it)
-    /// and made `next` the membership. A looking member that applied none as new takes it,
-    /// and looks again under it: it was away while the change committed, and the voters it
+    /// and made `next` the membership. A looking member that applied no change as new as
+    /// this one takes it, and looks again under it: it was away while the change committed, and the voters it
     /// knew may never answer it (ZooKeeper's election adopts a newer configuration from a
     /// notification likewise). Safe: a committed change is in the history of every leader
     /// to come, and this member, whose log lacks it, can lead no quorum of `next` (one of

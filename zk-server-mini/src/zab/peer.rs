@@ -7,6 +7,8 @@
 //! Role logic lives beside this file: `election.rs` (looking), `leader.rs`, `follower.rs`;
 //! what a member reports of itself (role, epochs, zxids) is in `peer/views.rs`.
 
+mod views;
+
 use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
@@ -17,8 +19,6 @@ use super::history::History;
 use super::leader::LeaderState;
 use super::message::Message;
 use super::sessions::SessionExpiry;
-mod views;
-
 use super::types::{
     Config, Entry, Input, Output, PeerId, PersistId, PersistOp, ProposeError, Recovered, Snapshot,
     StartError,
