@@ -304,8 +304,10 @@ impl Peer {
     /// to come, and this member, whose log lacks it, can lead no quorum of `next` (one of
     /// them logged it: its history is fresher).
     pub(crate) fn adopt_membership(&mut self, version: i64, next: Members) {
+        // (A membership without voters is none a change can commit: ignored.)
         if self.config.membership.is_none()
             || version <= self.applied_change
+            || next.voters.is_empty()
             || !matches!(self.role, RoleState::Looking(_))
         {
             return;
