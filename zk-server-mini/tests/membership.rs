@@ -19,6 +19,20 @@ use zk_server_mini::testing::RawClient;
 
 const WAIT: Duration = Duration::from_secs(30);
 
+/// Three voters with `reconfigEnabled` and `skipACL` (anyone may reconfigure), and the
+/// leader they elected.
+async fn reconfigurable() -> (TestCluster, u64) {
+    let cluster = TestCluster::builder(3)
+        .tick_ms(100)
+        .config("reconfigEnabled", "true")
+        .config("skipACL", "yes")
+        .start()
+        .await
+        .expect("start");
+    let leader = cluster.leader(WAIT).await.expect("a leader");
+    (cluster, leader)
+}
+
 async fn client(cluster: &TestCluster, id: u64) -> RawClient {
     let deadline = Instant::now() + WAIT;
     loop {
@@ -152,14 +166,7 @@ async fn roles_change_and_members_leave() {
         .with_test_writer()
         .try_init();
     let test = async {
-        let cluster = TestCluster::builder(3)
-            .tick_ms(100)
-            .config("reconfigEnabled", "true")
-            .config("skipACL", "yes")
-            .start()
-            .await
-            .expect("start");
-        let leader = cluster.leader(WAIT).await.expect("a leader");
+        let (cluster, leader) = reconfigurable().await;
         let followers: Vec<u64> = cluster.ids().into_iter().filter(|i| *i != leader).collect();
         let (a, b) = (followers[0], followers[1]);
         let mut c = client(&cluster, leader).await;
@@ -229,14 +236,7 @@ fn joiner_spec(cluster: &TestCluster, id: u64) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn servers_join_as_observer_and_voter_and_leave() {
     let test = async {
-        let mut cluster = TestCluster::builder(3)
-            .tick_ms(100)
-            .config("reconfigEnabled", "true")
-            .config("skipACL", "yes")
-            .start()
-            .await
-            .expect("start");
-        let leader = cluster.leader(WAIT).await.expect("a leader");
+        let (mut cluster, leader) = reconfigurable().await;
         write_and_read(&cluster, leader, leader, "/before").await;
 
         // A joiner syncs before it is listed: a non-voting follower that serves clients.
@@ -290,14 +290,7 @@ async fn servers_join_as_observer_and_voter_and_leave() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_voter_away_while_the_voters_changed_comes_back_under_the_new_membership() {
     let test = async {
-        let mut cluster = TestCluster::builder(3)
-            .tick_ms(100)
-            .config("reconfigEnabled", "true")
-            .config("skipACL", "yes")
-            .start()
-            .await
-            .expect("start");
-        let leader = cluster.leader(WAIT).await.expect("a leader");
+        let (mut cluster, leader) = reconfigurable().await;
         let away = cluster
             .ids()
             .into_iter()
