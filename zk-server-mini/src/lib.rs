@@ -606,6 +606,7 @@ impl Builder {
             shutdown: shutdown_tx,
             core: Some(core_handle),
             accept: Some(accept_handle),
+            transport: None,
             member: None,
         })
     }

@@ -43,6 +43,8 @@ pub struct RunningServer {
     pub(crate) shutdown: watch::Sender<bool>,
     pub(crate) core: Option<JoinHandle<()>>,
     pub(crate) accept: Option<JoinHandle<()>>,
+    /// An ensemble member's peer listener and dialers (the core stops them when it ends).
+    pub(crate) transport: Option<ensemble::transport::SharedTransport>,
     pub(crate) member: Option<Member>,
 }
 
@@ -297,7 +299,8 @@ impl RunningServer {
     }
 
     /// Stops at once, as a crash would: its tasks are aborted mid-flight (nothing more is
-    /// written, sent or answered; what is durable stays). Returns once they have ended.
+    /// written, sent or answered; what is durable stays). Returns once they have ended, and
+    /// so once its sockets are closed: a server may bind its ports again at once.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -316,6 +319,10 @@ impl RunningServer {
         for task in [self.accept.take(), self.core.take()].into_iter().flatten() {
             task.abort();
             let _ = task.await;
+        }
+        // The core, aborted, did not stop the transport: it is stopped here.
+        if let Some(transport) = self.transport.take() {
+            ensemble::transport::shut_down(&transport).await;
         }
     }
 

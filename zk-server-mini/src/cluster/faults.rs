@@ -63,19 +63,7 @@ impl TestCluster {
     /// ```
     pub async fn restart(&mut self, id: u64) -> Result<(), ServerError> {
         self.kill(id).await;
-        // A member killed in this process closes its sockets when the runtime drops its
-        // aborted tasks, which may be just after `kill` returns: its ports are its own (see
-        // `crate::ports`), so a port still in use is one of those, and is soon free.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            match self.launch(id).await {
-                Err(ServerError::Bind { .. }) if tokio::time::Instant::now() < deadline => {
-                    self.kill(id).await;
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                done => return done,
-            }
-        }
+        self.launch(id).await
     }
 
     /// Freezes member `id` (SIGSTOP for a child process).

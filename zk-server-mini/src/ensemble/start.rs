@@ -198,9 +198,14 @@ impl Builder {
             reconfig_enabled: config.reconfig_enabled,
             config_file: config.config_file.clone(),
         };
+        let transport: transport::SharedTransport =
+            Arc::new(std::sync::Mutex::new(Some(transport_tasks)));
+        let on_exit = transport.clone();
         let core_handle = tokio::spawn(async move {
             driver.run().await;
-            transport_tasks.shutdown().await;
+            // A core that stopped (as asked, or on a storage failure) takes its peer
+            // connections down with it.
+            transport::shut_down(&on_exit).await;
         });
         let settings = ConnSettings::from_config(&config, global_budget, core_wake);
         let admin = core_tx.clone();
@@ -220,6 +225,7 @@ impl Builder {
             shutdown: shutdown_tx,
             core: Some(core_handle),
             accept: Some(accept_handle),
+            transport: Some(transport),
             member: Some(Member {
                 status: status_rx,
                 faults,

@@ -162,6 +162,19 @@ impl TransportTasks {
     }
 }
 
+/// The transport's tasks, shared by the member's core (which stops them when it ends) and
+/// its handle (which stops them after aborting the core): whoever comes first.
+pub(crate) type SharedTransport = Arc<Mutex<Option<TransportTasks>>>;
+
+/// Stops the transport's tasks and waits for them (and so for its sockets to close), unless
+/// that was done already.
+pub(crate) async fn shut_down(shared: &SharedTransport) {
+    let tasks = shared.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(tasks) = tasks {
+        tasks.shutdown().await;
+    }
+}
+
 /// Starts the listener and the dialers. Received messages go to `inbox`.
 pub(crate) fn start(
     net: Net,
