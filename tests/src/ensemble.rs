@@ -365,3 +365,24 @@ impl Ensemble {
         }
     }
 }
+
+/// A `zk-client` session on the member at `addr` alone (a 10 s session timeout; the first
+/// connection is waited for up to [`WAIT`]).
+///
+/// # Panics
+/// When no session is established by then.
+///
+/// ```no_run
+/// # async fn demo(ensemble: zk_integration_tests::ensemble::Ensemble) {
+/// let client = zk_integration_tests::ensemble::session(ensemble.addr(1)).await;
+/// client.sync("/").await.expect("sync");
+/// # }
+/// ```
+pub async fn session(addr: SocketAddr) -> zk_client::Client {
+    zk_client::Client::builder(&addr.to_string())
+        .session_timeout(Duration::from_secs(10))
+        .initial_connect_timeout(WAIT)
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("a session at {addr}: {e}"))
+}

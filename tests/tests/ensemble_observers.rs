@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use zk_client::{Client, CreateOptions};
 use zk_integration_tests::bounded;
-use zk_integration_tests::ensemble::{Ensemble, EnsembleConfig, WAIT};
+use zk_integration_tests::ensemble::{Ensemble, EnsembleConfig, WAIT, session};
 use zk_integration_tests::mini::mini_binary;
 use zk_integration_tests::{ServerMode, ZkOptions, clients, require, require_real_zk};
 /// server.4 observes; 1..=3 vote.
@@ -61,16 +61,6 @@ fn row(mntr: &str, key: &str) -> String {
         .find_map(|l| l.strip_prefix(key)?.strip_prefix('\t'))
         .unwrap_or("absent")
         .to_owned()
-}
-
-/// A session on `addr` alone.
-async fn session(addr: SocketAddr) -> Client {
-    Client::builder(&addr.to_string())
-        .session_timeout(Duration::from_secs(10))
-        .initial_connect_timeout(WAIT)
-        .connect()
-        .await
-        .unwrap_or_else(|e| panic!("a session at {addr}: {e}"))
 }
 
 /// kazoo connected to one member only: `argv[2]` picks what it does; prints what it saw.

@@ -44,6 +44,21 @@ struct Outcome {
     changes_applied: u64,
 }
 
+impl Outcome {
+    /// Adds what another seed did.
+    fn add(&mut self, o: &Outcome) {
+        self.acked += o.acked;
+        self.applies += o.applies;
+        self.crashes += o.crashes;
+        self.reads += o.reads;
+        self.sessions += o.sessions;
+        self.expiries += o.expiries;
+        self.snaps += o.snaps;
+        self.changes += o.changes;
+        self.changes_applied += o.changes_applied;
+    }
+}
+
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
@@ -267,15 +282,7 @@ fn run_many_observed(
     let mut total = Outcome::default();
     for seed in first..first + seeds {
         match run_seed_observed(seed, members, observers, Bug::None, snapshots) {
-            Ok(o) => {
-                total.acked += o.acked;
-                total.applies += o.applies;
-                total.crashes += o.crashes;
-                total.reads += o.reads;
-                total.sessions += o.sessions;
-                total.expiries += o.expiries;
-                total.snaps += o.snaps;
-            }
+            Ok(o) => total.add(&o),
             Err(e) => panic!(
                 "{e}\nreproduce: ZAB_SIM_SEED={seed} cargo test -p zk-server-mini --test zab_sim \
                  {test} -- --nocapture"
@@ -616,14 +623,7 @@ fn three_voters_with_membership_changes_under_random_faults() {
     let mut total = Outcome::default();
     for seed in first..first + seeds {
         match run_seed_membership(seed, Bug::None) {
-            Ok(o) => {
-                total.acked += o.acked;
-                total.applies += o.applies;
-                total.crashes += o.crashes;
-                total.snaps += o.snaps;
-                total.changes += o.changes;
-                total.changes_applied += o.changes_applied;
-            }
+            Ok(o) => total.add(&o),
             Err(e) if keep_going => {
                 eprintln!("{}", e.lines().next().unwrap_or_default());
                 failed.push(seed);

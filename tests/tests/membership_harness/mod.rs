@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use zk_client::{Client, CreateOptions};
+use zk_client::CreateOptions;
 use zk_integration_tests::ensemble::EnsembleConfig;
-pub use zk_integration_tests::ensemble::{Ensemble, WAIT};
+pub use zk_integration_tests::ensemble::{Ensemble, WAIT, session};
 use zk_integration_tests::{ServerMode, ZkOptions, bounded, clients, reserve_port};
 
 /// The bound of one scenario on one ensemble.
@@ -247,16 +247,6 @@ pub async fn reconfig(
         result: result.trim().to_owned(),
         text: text.trim().to_owned(),
     }
-}
-
-/// A session on member `addr` alone.
-pub async fn session(addr: SocketAddr) -> Client {
-    Client::builder(&addr.to_string())
-        .session_timeout(Duration::from_secs(10))
-        .initial_connect_timeout(WAIT)
-        .connect()
-        .await
-        .unwrap_or_else(|e| panic!("a session at {addr}: {e}"))
 }
 
 /// `/zookeeper/config` read on member `id` after a `sync`.
